@@ -1,0 +1,42 @@
+"""tfshare: cheap, correct sharing of TF1-compat graphs, Sessions and variables.
+
+It answers "do TensorFlow graphs require separate instantiation for each
+class?" by measuring what each way of building classifiers creates and costs,
+and gives the patterns that are cheap and correct: one graph and one Session
+shared by many classifiers, trunks whose variables are shared, fused
+prediction and safe checkpoints.
+
+Importing tfshare imports TensorFlow and tf_keras, but changes no global
+TensorFlow state (no eager switch, nothing added to the default graph).
+"""
+
+from tfshare._tf import KERAS_VERSION, TF_VERSION
+from tfshare.classifiers import DenseClassifier
+from tfshare.data import Dataset, load_npz, synthetic
+from tfshare.eager import EagerDenseClassifier, EagerTrunk
+from tfshare.errors import CheckpointError, ClosedError, InputError, TfshareError, TrainingError
+from tfshare.runtime import GraphSession, visible_gpus
+from tfshare.trunks import SharedTrunk, TemplateTrunk
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "ClosedError",
+    "Dataset",
+    "DenseClassifier",
+    "EagerDenseClassifier",
+    "EagerTrunk",
+    "GraphSession",
+    "InputError",
+    "KERAS_VERSION",
+    "SharedTrunk",
+    "TF_VERSION",
+    "TemplateTrunk",
+    "TfshareError",
+    "TrainingError",
+    "__version__",
+    "load_npz",
+    "synthetic",
+    "visible_gpus",
+]

@@ -1,0 +1,69 @@
+"""The only module of tfshare that imports TensorFlow and tf_keras.
+
+Everything else imports ``tf``, ``tf1`` and ``keras`` from here, so that the
+version checks below run once, and the rule "never touch ``tf.keras``" (which
+is Keras 3 on TF >= 2.16 and has no graph/Session support) is enforced in one
+place. Importing this module changes no global TensorFlow state: no eager
+switch, no default graph, no session.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Quiet TensorFlow's C++ start-up banner unless the user asked for something.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+import tensorflow as tf  # noqa: E402
+
+try:
+    import tf_keras as keras  # noqa: E402
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "tfshare needs Keras 2, which ships as the 'tf_keras' package on "
+        f"TensorFlow >= 2.16 (found TensorFlow {tf.__version__}). Install the "
+        "matching minor version, e.g. `pip install 'tf-keras~="
+        f"{'.'.join(tf.__version__.split('.')[:2])}.0'`. tf.keras is Keras 3 "
+        "and cannot build tf.compat.v1 graphs."
+    ) from exc
+
+from tensorflow.core.protobuf import config_pb2  # noqa: E402
+
+tf1 = tf.compat.v1
+
+TF_VERSION: str = tf.__version__
+KERAS_VERSION: str = keras.__version__
+
+
+def _minor(version: str) -> tuple[int, int]:
+    parts = version.split(".")
+    return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+
+
+def check_versions(tf_version: str = TF_VERSION, keras_version: str = KERAS_VERSION) -> None:
+    """Raises ImportError unless tf_keras is Keras 2 of TensorFlow's minor version.
+
+    Args:
+      tf_version: TensorFlow's version string, e.g. "2.21.0".
+      keras_version: tf_keras's version string, e.g. "2.21.0".
+
+    Raises:
+      ImportError: tf_keras is not Keras 2, or its minor version differs from
+        TensorFlow's.
+    """
+    if _minor(keras_version)[0] != 2:
+        raise ImportError(
+            f"tfshare needs Keras 2 (tf_keras 2.x); found tf_keras {keras_version}. "
+            "Keras 3 has no tf.compat.v1 graph/Session support."
+        )
+    if _minor(keras_version) != _minor(tf_version):
+        raise ImportError(
+            f"tf_keras {keras_version} does not match TensorFlow {tf_version}: "
+            "their minor versions must be equal. Install "
+            f"`tf-keras~={'.'.join(tf_version.split('.')[:2])}.0`."
+        )
+
+
+check_versions()
+
+__all__ = ["KERAS_VERSION", "TF_VERSION", "check_versions", "config_pb2", "keras", "tf", "tf1"]

@@ -1,0 +1,32 @@
+"""Exceptions raised by tfshare.
+
+Every error tfshare raises on purpose is one of these (or a built-in
+``TypeError`` for arguments of the wrong kind), so callers can catch them
+without catching TensorFlow's own errors by accident.
+"""
+
+from __future__ import annotations
+
+
+class TfshareError(Exception):
+    """Base class of every tfshare-specific error."""
+
+
+class InputError(TfshareError, ValueError):
+    """An argument has the wrong shape, range, or value.
+
+    It is a ``ValueError``, so code written against NumPy-style APIs that
+    catches ``ValueError`` keeps working.
+    """
+
+
+class CheckpointError(TfshareError):
+    """A checkpoint is missing, corrupt, or does not match the classifier."""
+
+
+class ClosedError(TfshareError, RuntimeError):
+    """A closed runtime or classifier was used."""
+
+
+class TrainingError(TfshareError, RuntimeError):
+    """Training diverged (the loss became NaN or Inf)."""

@@ -1,0 +1,451 @@
+"""GraphSession: one tf.Graph, one lazily created Session, and the rules for sharing them.
+
+A ``GraphSession`` is what several classifiers share when they live in one
+graph. It serializes graph construction with a lock (building a graph is not
+thread-safe in TensorFlow), lets any thread run the graph (``Session.run`` is
+thread-safe, and needs no graph context), initializes only variables that are
+not yet initialized, and hands out cached fast callables
+(``Session._make_callable_from_options``, the TF_SessionRunCallable path that
+tf_keras itself uses in graph mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from tfshare import validation
+from tfshare._tf import config_pb2, tf, tf1
+from tfshare.errors import ClosedError, InputError
+
+_log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+def visible_gpus() -> list[str]:
+    """Returns the names of the physical GPUs TensorFlow can see (may be empty)."""
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def resolve_device(device: str) -> str:
+    """Maps "auto" / "cpu" / "gpu" to a TensorFlow device string.
+
+    Args:
+      device: "auto" (GPU:0 when a GPU is visible, else CPU), "cpu" or "gpu".
+
+    Returns:
+      "/device:GPU:0" or "/device:CPU:0".
+
+    Raises:
+      InputError: device is not one of the three, or is "gpu" with no visible GPU.
+    """
+    validation.choice(device, "device", DEVICES)
+    if device == "cpu":
+        return "/device:CPU:0"
+    gpus = visible_gpus()
+    if gpus:
+        return "/device:GPU:0"
+    if device == "gpu":
+        raise InputError(
+            "device='gpu' needs a visible GPU, but TensorFlow sees none "
+            f"(TensorFlow {tf.__version__}, built with CUDA: {tf.test.is_built_with_cuda()}); "
+            "use device='cpu' or 'auto', or check CUDA_VISIBLE_DEVICES and the driver"
+        )
+    return "/device:CPU:0"
+
+
+class FastCallable:
+    """A cached ``TF_SessionRunCallable`` bound to fixed feeds, fetches and targets.
+
+    Calling it skips ``Session.run``'s per-call Python work (fetch mapping,
+    feed conversion, graph extension checks). Feeds must be NumPy arrays of
+    the placeholders' dtypes, in the order given at creation.
+    """
+
+    __slots__ = ("_fn", "_runtime", "feeds", "fetches", "targets")
+
+    def __init__(self, runtime: "GraphSession", fn: Callable[..., list], feeds, fetches, targets):
+        self._runtime = runtime
+        self._fn = fn
+        self.feeds = tuple(feeds)
+        self.fetches = tuple(fetches)
+        self.targets = tuple(targets)
+
+    def __call__(self, *feed_values: np.ndarray) -> list[np.ndarray]:
+        """Runs the callable.
+
+        Args:
+          *feed_values: one NumPy array per feed, of the feed's dtype and shape.
+
+        Returns:
+          One NumPy array per fetch, in order.
+
+        Raises:
+          ClosedError: the runtime was closed.
+        """
+        runtime = self._runtime
+        if runtime._closed:
+            raise ClosedError(f"{runtime!r} is closed")
+        if runtime._init_generation != runtime._build_generation:
+            runtime.initialize()
+        return self._fn(*feed_values)
+
+
+class GraphSession:
+    """One ``tf.Graph`` and one lazily created ``tf.compat.v1.Session``.
+
+    Example:
+      >>> with GraphSession(device="cpu") as gs:
+      ...     a = DenseClassifier(runtime=gs)   # both build into gs.graph
+      ...     b = DenseClassifier(runtime=gs)   # and run in gs.session
+
+    Args:
+      device: "auto", "cpu" or "gpu"; see ``resolve_device``.
+      intra_op_threads: threads inside one op (None: TensorFlow's default).
+      inter_op_threads: ops run in parallel (None: TensorFlow's default).
+      allow_growth: on GPU, grow memory on demand so several Sessions can
+        share one GPU.
+      target: the Session target, "" for in-process or "grpc://host:port".
+      cluster: optional ``tf.train.ClusterSpec`` for distributed Sessions.
+      config: a ``tf.compat.v1.ConfigProto`` to start from (copied).
+
+    Raises:
+      InputError: an argument is out of range, or device="gpu" with no GPU.
+    """
+
+    def __init__(
+        self,
+        device: str = "auto",
+        intra_op_threads: int | None = None,
+        inter_op_threads: int | None = None,
+        allow_growth: bool = True,
+        *,
+        target: str = "",
+        cluster: Any = None,
+        config: Any = None,
+    ) -> None:
+        self._device = resolve_device(device)
+        self._requested_device = device
+        for arg, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
+            if value is not None:
+                validation.positive_int(value, arg)
+        if not isinstance(allow_growth, bool):
+            raise TypeError(f"allow_growth must be a bool, got {type(allow_growth).__name__}")
+        if not isinstance(target, str):
+            raise TypeError(f"target must be a str, got {type(target).__name__}")
+        self._target = target
+        self._cluster = cluster
+        self._config = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth)
+        self._graph = tf.Graph()
+        self._lock = threading.RLock()
+        self._session: Any = None
+        self._closed = False
+        self._callables: dict[tuple, FastCallable] = {}
+        self._names: set[str] = set()
+        self._initialized: set[str] = set()
+        self._build_generation = 0
+        self._init_generation = 0
+        self._finalize_hooks: list[Callable[[], None]] = []
+
+    def _make_config(self, base, intra, inter, allow_growth):
+        config = tf1.ConfigProto()
+        if base is not None:
+            config.CopyFrom(base)
+        config.allow_soft_placement = True
+        if intra is not None:
+            config.intra_op_parallelism_threads = intra
+        if inter is not None:
+            config.inter_op_parallelism_threads = inter
+        config.gpu_options.allow_growth = allow_growth
+        if self._device.endswith("CPU:0") and not self._target:
+            # Keep a CPU runtime from reserving GPU memory it never uses.
+            config.device_count["GPU"] = 0
+        if self._cluster is not None:
+            config.cluster_def.CopyFrom(self._cluster.as_cluster_def())
+        return config
+
+    # ------------------------------------------------------------------ state
+    @property
+    def graph(self) -> Any:
+        """The ``tf.Graph`` every classifier of this runtime builds into."""
+        return self._graph
+
+    @property
+    def device(self) -> str:
+        """The device ops are placed on, e.g. "/device:CPU:0"."""
+        return self._device
+
+    @property
+    def config(self) -> Any:
+        """A copy of the Session's ``ConfigProto``."""
+        copy = tf1.ConfigProto()
+        copy.CopyFrom(self._config)
+        return copy
+
+    @property
+    def target(self) -> str:
+        """The Session target ("" for in-process)."""
+        return self._target
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    @property
+    def has_session(self) -> bool:
+        """Whether the Session was created yet (it is created on first use)."""
+        return self._session is not None
+
+    @property
+    def session(self) -> Any:
+        """The ``tf.compat.v1.Session``, created on first access.
+
+        Raises:
+          ClosedError: the runtime was closed.
+        """
+        session = self._session
+        if session is None:
+            with self._lock:
+                self._check_open()
+                if self._session is None:
+                    self._session = tf1.Session(target=self._target, graph=self._graph, config=self._config)
+                session = self._session
+        return session
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"{self!r} is closed; create a new GraphSession")
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("live" if self._session is not None else "no session yet")
+        return f"GraphSession(device={self._device!r}, ops={len(self._graph.get_operations())}, {state})"
+
+    # --------------------------------------------------------------- building
+    @contextlib.contextmanager
+    def building(self, name_scope: str | None = None) -> Iterator[Any]:
+        """Holds the build lock and makes this graph (and device) the default.
+
+        Variables created inside are initialized on the next run.
+
+        Args:
+          name_scope: an absolute name scope to enter (e.g. "clf/"), or None.
+
+        Yields:
+          The ``tf.Graph``.
+
+        Raises:
+          ClosedError: the runtime was closed.
+          RuntimeError: the graph was finalized.
+        """
+        with self._lock:
+            self._check_open()
+            if self._graph.finalized:
+                raise RuntimeError(
+                    f"{self!r} was finalized; build every classifier before calling finalize()"
+                )
+            try:
+                with self._graph.as_default(), self._graph.device(self._device):
+                    if name_scope is None:
+                        yield self._graph
+                    else:
+                        with tf1.name_scope(name_scope):
+                            yield self._graph
+            finally:
+                self._build_generation += 1
+
+    def reserve_name(self, name: str | None, default: str) -> str:
+        """Returns a name unique in this runtime, for scoping a classifier or trunk.
+
+        Args:
+          name: the caller's explicit name, or None to derive one from ``default``.
+          default: the base for generated names ("dense_classifier" ->
+            "dense_classifier", "dense_classifier_1", ...).
+
+        Raises:
+          InputError: an explicit ``name`` is already used in this runtime.
+        """
+        validation.name(name)
+        with self._lock:
+            if name is not None:
+                if name in self._names or self._graph.unique_name(name, mark_as_used=False) != name:
+                    raise InputError(f"name {name!r} is already used in {self!r}; pick another")
+                chosen = name
+            else:
+                chosen = default
+                i = 0
+                while chosen in self._names or self._graph.unique_name(chosen, mark_as_used=False) != chosen:
+                    i += 1
+                    chosen = f"{default}_{i}"
+            self._names.add(chosen)
+            self._graph.unique_name(chosen, mark_as_used=True)
+            return chosen
+
+    def add_finalize_hook(self, hook: Callable[[], None]) -> None:
+        """Registers a function that builds lazy ops before ``finalize()``."""
+        with self._lock:
+            self._finalize_hooks.append(hook)
+
+    def finalize(self) -> None:
+        """Builds every lazily built op, then makes the graph read-only.
+
+        After this, any attempt to add an op raises, which proves that the
+        serving path adds none.
+        """
+        with self._lock:
+            self._check_open()
+            for hook in list(self._finalize_hooks):
+                hook()
+            self._finalize_hooks.clear()
+            self._graph.finalize()
+
+    # ---------------------------------------------------------------- running
+    def global_variables(self) -> list[Any]:
+        """Every variable in the graph's GLOBAL_VARIABLES collection."""
+        return self._graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
+
+    def pending_variables(self) -> list[Any]:
+        """Variables created in this runtime that it has not initialized yet."""
+        return [v for v in self.global_variables() if v.name not in self._initialized]
+
+    def initialize(self) -> int:
+        """Initializes, in one Session call, only the variables not yet initialized.
+
+        Adding a classifier therefore never resets another's trained weights.
+
+        Returns:
+          The number of variables initialized.
+
+        Raises:
+          ClosedError: the runtime was closed.
+        """
+        with self._lock:
+            self._check_open()
+            generation = self._build_generation
+            pending = self.pending_variables()
+            if pending:
+                # Running the variables' own initializer ops adds nothing to the graph.
+                self.session.run([v.initializer for v in pending])
+                self._initialized.update(v.name for v in pending)
+            self._init_generation = generation
+            return len(pending)
+
+    def mark_initialized(self, variables: Sequence[Any]) -> None:
+        """Records that ``variables`` hold values (e.g. set by a restore)."""
+        with self._lock:
+            self._initialized.update(v.name for v in variables)
+
+    def run(self, fetches: Any, feed_dict: dict | None = None, **kwargs: Any) -> Any:
+        """``Session.run`` after initializing pending variables. Thread-safe.
+
+        Raises:
+          ClosedError: the runtime was closed.
+        """
+        self._check_open()
+        if self._init_generation != self._build_generation:
+            self.initialize()
+        return self.session.run(fetches, feed_dict=feed_dict, **kwargs)
+
+    def callable(
+        self,
+        fetches: Sequence[Any],
+        feeds: Sequence[Any] = (),
+        targets: Sequence[Any] = (),
+    ) -> FastCallable:
+        """Returns a cached fast callable running ``targets`` and returning ``fetches``.
+
+        The same (feeds, fetches, targets) always returns the same object, so
+        TensorFlow prunes the graph for that signature once.
+
+        Args:
+          fetches: tensors to return, in order.
+          feeds: placeholders the callable takes, in order.
+          targets: ops to run for their side effects (e.g. a train op).
+
+        Raises:
+          ClosedError: the runtime was closed.
+        """
+        key = (
+            tuple(t.name for t in feeds),
+            tuple(t.name for t in fetches),
+            tuple(t.name for t in targets),
+        )
+        cached = self._callables.get(key)
+        if cached is not None:
+            if self._closed:
+                raise ClosedError(f"{self!r} is closed")
+            return cached
+        with self._lock:
+            self._check_open()
+            cached = self._callables.get(key)
+            if cached is None:
+                cached = FastCallable(self, self._make_fn(feeds, fetches, targets), feeds, fetches, targets)
+                self._callables[key] = cached
+            return cached
+
+    def _make_fn(self, feeds, fetches, targets) -> Callable[..., list]:
+        session = self.session
+        if hasattr(session, "_make_callable_from_options"):
+            options = config_pb2.CallableOptions()
+            options.feed.extend(t.name for t in feeds)
+            options.fetch.extend(t.name for t in fetches)
+            options.target.extend(t.name for t in targets)
+            return session._make_callable_from_options(options)
+        # Public fallback (slower: it goes through Session.run's machinery).
+        fn = session.make_callable(list(fetches) + list(targets), feed_list=list(feeds))  # pragma: no cover
+        n = len(fetches)  # pragma: no cover
+        return lambda *values: fn(*values)[:n]  # pragma: no cover
+
+    # -------------------------------------------------------------- exporting
+    def export_graph(self, logdir: str) -> str:
+        """Writes the graph for TensorBoard's Graphs tab and as ``graph.pbtxt``.
+
+        Args:
+          logdir: directory to write into (created if missing).
+
+        Returns:
+          ``logdir``; run ``tensorboard --logdir LOGDIR`` to view it.
+        """
+        self._check_open()
+        os.makedirs(logdir, exist_ok=True)
+        graph_def = self._graph.as_graph_def()
+        tf.io.write_graph(graph_def, logdir, "graph.pbtxt", as_text=True)
+        writer = tf.summary.create_file_writer(logdir)
+        try:
+            with writer.as_default():
+                tf.summary.graph(graph_def)
+            writer.flush()
+        finally:
+            writer.close()
+        return logdir
+
+    # -------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        """Closes the Session and releases its memory. Closing twice is harmless."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._callables.clear()
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def __enter__(self) -> "GraphSession":
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - depends on GC timing
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from __del__
+            pass

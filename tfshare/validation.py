@@ -1,0 +1,235 @@
+"""Checks that turn bad input into clear errors before TensorFlow sees it.
+
+Every check names the argument, the expected value and the actual one. The
+feature check has a fast path for the common case (a C-contiguous float32
+``np.ndarray`` of the right width) that costs a few microseconds, so it can
+stay on the prediction hot path.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfshare.errors import InputError
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def _describe(value: Any) -> str:
+    """Returns a short description of ``value``'s type for error messages."""
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+
+
+def _reject_tensors(value: Any, arg: str) -> None:
+    """Raises TypeError for TensorFlow tensors and variables (from any graph)."""
+    module = type(value).__module__ or ""
+    if module.startswith(("tensorflow", "tf_keras", "keras")):
+        raise TypeError(
+            f"{arg} must be a NumPy array or a nested list of numbers, got a {_describe(value)}; "
+            "fetch its value first (e.g. .numpy() in eager mode, or Session.run in graph mode)"
+        )
+
+
+def _as_array(value: Any, arg: str) -> np.ndarray:
+    """Converts ``value`` to an ndarray without casting, rejecting non-numeric input."""
+    if value is None:
+        raise TypeError(f"{arg} must be an array of numbers, got None")
+    _reject_tensors(value, arg)
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{arg} must be an array of numbers, got {_describe(value)} {value!r:.40}")
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # NumPy >= 1.24 refuses ragged nested lists.
+        raise InputError(
+            f"{arg} must be a rectangular array; got ragged nested sequences ({exc})"
+        ) from None
+    if array.dtype == object:
+        raise TypeError(
+            f"{arg} must have a numeric dtype, got dtype object (ragged lists, None or mixed types)"
+        )
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{arg} must have a numeric (integer or float) dtype, got dtype {array.dtype}"
+        )
+    return array
+
+
+def features(x: Any, input_dim: int, arg: str = "x", allow_empty: bool = True) -> np.ndarray:
+    """Validates a batch of features and returns it as C-contiguous float32.
+
+    Args:
+      x: array-like of shape [batch, input_dim]; float32, float64 or integer.
+      input_dim: the expected number of features per row.
+      arg: the argument's name, used in error messages.
+      allow_empty: whether a batch of 0 rows is acceptable.
+
+    Returns:
+      float32 array of shape [batch, input_dim], C-contiguous. ``x`` itself
+      when it already is one (no copy).
+
+    Raises:
+      TypeError: x is None, a tf.Tensor, strings, or another non-numeric type.
+      InputError: x is ragged, not 2-D, of the wrong width, empty when not
+        allowed, holds NaN/Inf, or holds float64 values beyond float32's range.
+    """
+    # Fast path: exactly what the runtime feeds, checked in a few microseconds.
+    if (
+        type(x) is np.ndarray
+        and x.dtype == np.float32
+        and x.ndim == 2
+        and x.shape[1] == input_dim
+        and x.flags.c_contiguous
+        and x.shape[0] > 0
+    ):
+        # A finite sum proves every element is finite; only when the sum is
+        # not finite (NaN/Inf inside, or float32 overflow) do we look closer.
+        if np.isfinite(np.add.reduce(x, axis=None)) or np.isfinite(x).all():
+            return x
+    return _features_slow(x, input_dim, arg, allow_empty)
+
+
+def _features_slow(x: Any, input_dim: int, arg: str, allow_empty: bool) -> np.ndarray:
+    array = _as_array(x, arg)
+    if array.ndim != 2:
+        raise InputError(
+            f"{arg} must be 2-D with shape [batch, {input_dim}], got {array.ndim}-D shape {array.shape}"
+        )
+    if array.shape[1] != input_dim:
+        raise InputError(
+            f"{arg} must have {input_dim} features per row (shape [batch, {input_dim}]), "
+            f"got shape {array.shape}"
+        )
+    if array.shape[0] == 0 and not allow_empty:
+        raise InputError(f"{arg} must hold at least one row, got shape {array.shape}")
+    if array.dtype.kind == "f":
+        finite = np.isfinite(array)
+        if not finite.all():
+            bad = np.argwhere(~finite)[0]
+            raise InputError(
+                f"{arg} must be finite, got {array[tuple(bad)]} at index {tuple(int(i) for i in bad)}"
+            )
+        if array.dtype.itemsize > 4 and array.size and np.abs(array).max() > _FLOAT32_MAX:
+            raise InputError(
+                f"{arg} holds values beyond float32's range (|x| <= {_FLOAT32_MAX:.4g}), "
+                f"max |x| = {np.abs(array).max():.4g}; they would become Inf"
+            )
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def labels(y: Any, num_classes: int, num_samples: int, arg: str = "y") -> np.ndarray:
+    """Validates class labels and returns them as int64.
+
+    Args:
+      y: integer array-like of shape [batch] with values in [0, num_classes).
+      num_classes: the number of classes.
+      num_samples: the number of feature rows the labels go with.
+      arg: the argument's name, used in error messages.
+
+    Returns:
+      int64 array of shape [batch].
+
+    Raises:
+      TypeError: y is None, a tf.Tensor, or not numeric.
+      InputError: y is not 1-D, is a float array (even of whole numbers:
+        nothing is silently cast), has the wrong length, or holds labels
+        outside [0, num_classes).
+    """
+    array = _as_array(y, arg)
+    if array.ndim != 1:
+        raise InputError(f"{arg} must be 1-D with shape [{num_samples}], got shape {array.shape}")
+    if array.dtype.kind == "f":
+        fractional = array[np.isfinite(array) & (array != np.round(array))] if array.size else array
+        detail = f"; e.g. {fractional[0]!r} is fractional" if fractional.size else ""
+        raise InputError(
+            f"{arg} must hold integer class ids with an integer dtype, got dtype {array.dtype}{detail}; "
+            "convert whole-number floats explicitly with y.astype(np.int64)"
+        )
+    if array.shape[0] != num_samples:
+        raise InputError(
+            f"{arg} must have one label per row of x: expected {num_samples} labels, got {array.shape[0]}"
+        )
+    if array.size:
+        low, high = array.min(), array.max()
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise InputError(
+                f"{arg} must hold class ids in [0, {num_classes}), got {int(bad)}"
+            )
+    return array.astype(np.int64, copy=False)
+
+
+def positive_int(value: Any, arg: str, minimum: int = 1) -> int:
+    """Returns ``value`` as int if it is an integer >= ``minimum``.
+
+    Raises:
+      TypeError: value is not an integer (bools are rejected too).
+      InputError: value < minimum.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{arg} must be an int >= {minimum}, got {_describe(value)} {value!r}")
+    if value < minimum:
+        raise InputError(f"{arg} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def positive_float(value: Any, arg: str) -> float:
+    """Returns ``value`` as float if it is a finite real number > 0.
+
+    Raises:
+      TypeError: value is not a real number.
+      InputError: value is not finite or not > 0.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{arg} must be a float > 0, got {_describe(value)} {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise InputError(f"{arg} must be a finite float > 0, got {value}")
+    return float(value)
+
+
+def hidden_units(value: Any, arg: str = "hidden_units") -> tuple[int, ...]:
+    """Returns ``value`` as a tuple of positive ints (may be empty).
+
+    Raises:
+      TypeError: value is not a sequence of ints.
+      InputError: an element is < 1.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{arg} must be a sequence of ints >= 1, got {_describe(value)} {value!r}")
+    return tuple(positive_int(v, f"{arg}[{i}]") for i, v in enumerate(value))
+
+
+def seed(value: Any, arg: str = "seed") -> int | None:
+    """Returns ``value`` unchanged if it is None or an int in [0, 2**31)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{arg} must be None or an int, got {_describe(value)} {value!r}")
+    if not 0 <= value < 2**31:
+        raise InputError(f"{arg} must be in [0, 2**31), got {value}")
+    return int(value)
+
+
+def name(value: Any, arg: str = "name") -> str | None:
+    """Returns ``value`` if it is None or a valid TensorFlow scope name."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{arg} must be a str, got {_describe(value)} {value!r}")
+    if not _NAME_RE.match(value):
+        raise InputError(
+            f"{arg} must match {_NAME_RE.pattern} (letters, digits, '_', '.', '-'), got {value!r}"
+        )
+    return value
+
+
+def choice(value: Any, arg: str, options: Sequence[str]) -> str:
+    """Returns ``value`` if it is one of ``options``."""
+    if value not in options:
+        raise InputError(f"{arg} must be one of {list(options)}, got {value!r}")
+    return value
