@@ -1,0 +1,46 @@
+"""Shared pytest fixtures and the gpu marker's skip rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import tf1
+
+
+def pytest_collection_modifyitems(config, items):
+    if tfshare.visible_gpus():
+        return
+    skip = pytest.mark.skip(reason="needs a visible GPU; TensorFlow sees none on this machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def data() -> tfshare.Dataset:
+    """A small slice of the embedded data set (shared read-only by all tests)."""
+    return tfshare.synthetic(num_train=2000, num_test=500)
+
+
+@pytest.fixture
+def runtime():
+    """A fresh CPU GraphSession per test, closed afterwards."""
+    gs = tfshare.GraphSession(device="cpu")
+    yield gs
+    gs.close()
+
+
+@pytest.fixture(autouse=True)
+def _default_graph_untouched():
+    """Every test proves that tfshare added nothing to the user's default graph."""
+    graph = tf1.get_default_graph()
+    before = len(graph.get_operations())
+    yield
+    assert len(graph.get_operations()) == before, "something was built into the default graph"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
