@@ -216,7 +216,8 @@ def test_reused_layer_object_shares_its_variables():
     assert report.variables_created == 6
     assert report.shared_variables == 2
     assert report.shared_variable_bytes == (8 * 16 + 16) * 4
-    assert {id(shared.kernel), id(shared.bias)} <= {id(v) for v in model_a.variables} & {id(v) for v in model_b.variables}
+    in_both = {id(v) for v in model_a.variables} & {id(v) for v in model_b.variables}
+    assert in_both == {id(shared.kernel), id(shared.bias)}
 
 
 @pytest.mark.parametrize("trunk_class", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
