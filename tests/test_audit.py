@@ -314,3 +314,4 @@ def test_as_dict_is_plain_numbers_and_str_is_a_table():
                 "shared variables", "sessions created", "function traces"):
         assert row in text
     assert "new graph 1: " in text and "16 B" in text
+

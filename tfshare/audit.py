@@ -187,9 +187,11 @@ class AuditReport:
     def _function_traced(self, tracing_options: Any) -> None:
         fn = tracing_options.python_function
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or str(tracing_options.name)
-        cache = tracing_options.function_cache  # one per tf.function object (per instance for methods)
+        # One FunctionCaptures per tf.function object (per instance for methods);
+        # it is weak-referenceable, unlike the function cache.
+        owner = tracing_options.function_captures or tracing_options
         with self._lock:
-            if self._functions.add(cache if cache is not None else tracing_options):
+            if self._functions.add(owner):
                 self._function_count += 1
             self._traces[name] = self._traces.get(name, 0) + 1
 
