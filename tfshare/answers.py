@@ -486,13 +486,14 @@ def _build_many(variant: str, n: int, x: np.ndarray) -> dict[str, Any]:
 
 
 def _compare(samples: list[float], baseline: list[float]) -> str:
-    """Compares build times; "faster"/"slower" only when the two ranges of samples do not overlap."""
-    ratio = statistics.median(baseline) / statistics.median(samples)
-    if max(samples) < min(baseline):
+    """Words for build times: "faster"/"slower" only when the median lies outside all baseline samples."""
+    median = statistics.median(samples)
+    ratio = statistics.median(baseline) / median
+    if median < min(baseline):
         return f"{ratio:.1f}× faster than isolated"
-    if min(samples) > max(baseline):
+    if median > max(baseline):
         return f"{1 / ratio:.1f}× slower than isolated"
-    return f"within the run-to-run spread of isolated (median ratio {ratio:.2f})"
+    return f"about the same as isolated (median ratio {ratio:.2f}, within the run-to-run spread)"
 
 
 def _q7(quick: bool) -> Answer:
@@ -521,7 +522,7 @@ def _q7(quick: bool) -> Answer:
         f"{run['variables']} variables (isolated: {iso['variables']}), in {run['build_seconds']:.2f} s, {vs_run}. "
         f"A shared trunk stores {tr['variables']} variables in {_mib(tr['parameter_bytes'])} instead of "
         f"{_mib(run['parameter_bytes'])} ({run['parameter_bytes'] / tr['parameter_bytes']:.1f}× less), "
-        f"{tr['ops']} ops, {tr['build_seconds']:.2f} s ({vs_trunk}); the template trunk: {tt['variables']} "
+        f"{tr['ops']} ops, {tr['build_seconds']:.2f} s, {vs_trunk}; the template trunk: {tt['variables']} "
         f"variables, {_mib(tt['parameter_bytes'])}, {tt['ops']} ops, {tt['build_seconds']:.2f} s."
     )
     evidence = {"instances": n, "repeats": repeats, "variants": rows}
