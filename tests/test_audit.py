@@ -220,6 +220,32 @@ def test_reused_layer_object_shares_its_variables():
     assert in_both == {id(shared.kernel), id(shared.bias)}
 
 
+class _Subclassed(keras.Model):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: (lambda x: keras.Model(x, keras.layers.Dense(3)(x)))(keras.Input((4,))),
+        lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]),
+        _Subclassed,
+    ],
+    ids=["functional", "sequential", "subclassed"],
+)
+def test_every_kind_of_keras_model_counts_once(make):
+    with tfshare.audit() as report:
+        with tf.Graph().as_default():
+            model = make()
+    assert report.models_created == 1
+    assert isinstance(model, keras.Model)
+
+
 @pytest.mark.parametrize("trunk_class", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
 def test_tfshare_trunks_share_their_variables(runtime, trunk_class):
     with tfshare.audit() as report:
