@@ -58,7 +58,8 @@ def q1(quick: bool) -> Answer:
         else f"{shared} variables are shared"
     )
     answer = (
-        f"One graph (graphs created: {d['graphs_created']}), but the builder ran once per class: "
+        f"{'One graph' if d['graphs_created'] == 1 else 'Graphs'} (graphs created: {d['graphs_created']}), "
+        "but the builder ran once per class: "
         f"{d['ops_added']} ops ({audit_a.ops_added} + {audit_b.ops_added}) and {d['variables_created']} "
         f"variables in {len(per_model)} separate sets of {per_model[0]}; shared variables: {shared}. "
         f"{what}; the same input gives different outputs (max |Δ| {diff:.3f})."
