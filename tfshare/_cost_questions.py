@@ -75,12 +75,13 @@ def q5(quick: bool) -> Answer:
     else:
         lead = f"{traces} traces for 1 class × {n} instances"
     first_median = statistics.median(first)
+    module_traces = module_level.function_traces
+    paid = "only its first call paid" if module_traces == 1 else f"{module_traces} calls paid"
     answer = (
         f"{lead} (each instance's experimental_get_tracing_count() is {max(counts)}). Each first call costs "
         f"{_us(first_median)} (median), {first_median / warm:.0f}× a warm call ({_us(warm)}). One module-level "
-        f"tf.function that takes the weights as arguments traced {_times(module_level.function_traces)} for all "
-        f"{n}: only its first call paid ({_us(shared_first[0])}; the others "
-        f"{_us(statistics.median(shared_first[1:]))})."
+        f"tf.function that takes the weights as arguments traced {_times(module_traces)} for all {n}: {paid} "
+        f"({_us(shared_first[0])}; the others {_us(statistics.median(shared_first[1:]))})."
     )
     evidence = {
         "instances": n,
@@ -90,12 +91,12 @@ def q5(quick: bool) -> Answer:
         "first_call_seconds": first,
         "first_call_median_seconds": first_median,
         "warm_call_median_seconds": warm,
-        "module_function_traces": module_level.function_traces,
+        "module_function_traces": module_traces,
         "module_function_first_call_seconds": shared_first,
     }
     summary = (
         f"1 class × {n} instances → {traces} traces; first call {_us(first_median)} vs warm {_us(warm)}; "
-        f"module-level function: {module_level.function_traces} trace"
+        f"module-level function: {module_traces} trace{'s' if module_traces != 1 else ''}"
     )
     return Answer("q5", "A tf.function method on a class: traces per class or per instance (1 class × N "
                   "instances)? The first-call cost of each.", answer, evidence, summary)
