@@ -11,6 +11,7 @@ TensorFlow state (no eager switch, nothing added to the default graph).
 """
 
 from tfshare._tf import KERAS_VERSION, TF_VERSION
+from tfshare.audit import AuditReport, audit
 from tfshare.classifiers import DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
 from tfshare.eager import EagerDenseClassifier, EagerTrunk
@@ -22,6 +23,7 @@ from tfshare.trunks import SharedTrunk, TemplateTrunk
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "CheckpointError",
     "ClosedError",
     "Dataset",
@@ -37,6 +39,7 @@ __all__ = [
     "TfshareError",
     "TrainingError",
     "__version__",
+    "audit",
     "load_npz",
     "predict_many",
     "synthetic",
