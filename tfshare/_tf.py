@@ -84,4 +84,15 @@ def v2_layers():
     return _context.eager_mode()
 
 
-__all__ = ["KERAS_VERSION", "TF_VERSION", "check_versions", "config_pb2", "keras", "tf", "tf1", "v2_layers"]
+def eager_mode():
+    """Context manager that runs TensorFlow eagerly, even inside a caller's ``graph.as_default()``.
+
+    Code that must never add to the caller's graph (the eager classes, the
+    summary writer) runs under it.
+    """
+    return _context.eager_mode()
+
+
+__all__ = [
+    "KERAS_VERSION", "TF_VERSION", "check_versions", "config_pb2", "eager_mode", "keras", "tf", "tf1", "v2_layers",
+]
