@@ -302,9 +302,14 @@ class DenseClassifier(ClassifierBase):
           ClosedError: the classifier or its runtime is closed.
         """
         self._check_open()
+        return self._evaluate_loop(x, y, self._eval_chunk)
+
+    def _eval_chunk(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
+        # Built on first use, i.e. after _evaluate_loop validated the input:
+        # bad input never adds ops or creates the Session.
         if self._eval is None:
             self._build_eval()
-        return self._evaluate_loop(x, y, self._runtime.callable(list(self._eval), [self._x, self._y]))
+        return self._runtime.callable(list(self._eval), [self._x, self._y])(xb, yb)
 
     # ------------------------------------------------------------- training
     def fit(
