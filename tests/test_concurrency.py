@@ -147,3 +147,21 @@ def test_isolated_classifiers_built_from_several_threads_at_once(rng):
     finally:
         for clf in built:
             clf.close()
+
+
+def test_a_first_call_racing_a_restore_cannot_overwrite_the_restored_weights(runtime, tmp_path, monkeypatch, rng):
+    x = rng.random((4, 16), dtype=np.float32)
+    with tfshare.DenseClassifier(16, 3, (8,), seed=1) as trained:
+        trained.save(tmp_path)
+        expected = trained.predict_proba(x)
+    fresh = tfshare.DenseClassifier(16, 3, (8,), runtime=runtime, seed=2)  # never initialized
+    real_restore = tfshare.checkpoints.restore
+
+    def restore_then_race(*args, **kwargs):
+        prefix = real_restore(*args, **kwargs)
+        runtime.initialize()  # what another thread's first call does right after the assignment
+        return prefix
+
+    monkeypatch.setattr(tfshare.checkpoints, "restore", restore_then_race)
+    fresh.restore(tmp_path)
+    np.testing.assert_array_equal(fresh.predict_proba(x), expected)

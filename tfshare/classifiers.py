@@ -395,6 +395,9 @@ class DenseClassifier(ClassifierBase):
         self._check_open()
         if self._saver is None:
             self._build_saver()
+        # Initialize pending variables first: otherwise another thread's first
+        # call could initialize them after the restore and overwrite its values.
+        self._runtime.initialize()
         with self._runtime.graph.as_default():
             prefix = checkpoints.restore(
                 path, self._saver, self._runtime.session, self.config, self._model_variables
