@@ -8,7 +8,7 @@ name, so the checkpoint restores into a runtime built in another order, with
 other generated trunk names, with only some of the classifiers, or in another
 sharing mode (a trunk's weights restore into a classifier's own hidden layers).
 
-The file is written to a temporary file beside ``path``, flushed to disk and
+The file is written to a temporary file beside ``path``, fsynced and
 renamed over ``path``: a crash at any moment leaves either the previous file
 or the new one, never a mix. Reading checks the archive's CRC-32 checksums,
 the configuration and every shape before assigning anything.
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from typing import Any, Sequence
 
 import numpy as np
 
+from tfshare.checkpoints import atomic_write
 from tfshare.classifiers import DenseClassifier
 from tfshare.errors import CheckpointError, InputError
 from tfshare.runtime import GraphSession
@@ -131,30 +131,15 @@ def _check_path(path: Any) -> str:
 
 
 def _atomic_savez(target: str, arrays: dict[str, np.ndarray]) -> None:
-    directory = os.path.dirname(os.path.abspath(target))
-    tmp = None
     try:
-        os.makedirs(directory, exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
         _remove_orphans(target)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=directory
-        )
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        tmp = None
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
+        # The writer's process id in the temporary name lets a later save tell
+        # the orphans of killed writers from the files of live ones.
+        prefix = f".{os.path.basename(target)}.{os.getpid()}."
+        atomic_write(target, lambda f: np.savez(f, **arrays), prefix=prefix, suffix=_TMP_SUFFIX)
     except OSError as exc:
         raise CheckpointError(f"cannot write a runtime checkpoint to {target!r}: {exc}") from exc
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _remove_orphans(target: str) -> None:

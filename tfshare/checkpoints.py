@@ -22,7 +22,7 @@ import os
 import re
 import tempfile
 import threading
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 from tfshare._tf import tf, tf1
 from tfshare.errors import CheckpointError
@@ -56,12 +56,22 @@ def _metadata_path(prefix: str) -> str:
     return prefix + ".tfshare.json"
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+def atomic_write(
+    path: str, write: Callable[[BinaryIO], Any], prefix: str = ".tmp-", suffix: str = ""
+) -> None:
+    """Writes ``path`` all at once: a crash leaves the old file or the new one.
+
+    ``write`` fills a temporary file in the same directory (named
+    ``prefix``...``suffix``), which is fsynced and renamed over ``path``.
+
+    Raises:
+      OSError: the file cannot be written; the temporary file is removed.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -130,7 +140,8 @@ def save(
                 "config": dict(config),
                 "variables": {k: v.shape.as_list() for k, v in named_variables.items()},
             }
-            _atomic_write_text(_metadata_path(prefix), json.dumps(metadata, indent=1, sort_keys=True))
+            text = json.dumps(metadata, indent=1, sort_keys=True)
+            atomic_write(_metadata_path(prefix), lambda f: f.write(text.encode("utf-8")))
             written = saver.save(
                 session, os.path.join(directory, _PREFIX), global_step=step, write_meta_graph=False
             )
@@ -144,7 +155,7 @@ def _is_temporary(name: str) -> bool:
     """Whether ``name`` is a temporary file of a checkpoint write.
 
     TensorFlow writes "checkpoint.tmp<hex>" and "<prefix>.<part>.tempstate<n>",
-    ``_atomic_write_text`` writes ".tmp-*"; each is renamed when complete.
+    ``atomic_write`` writes ".tmp-*"; each is renamed when complete.
     """
     return name.startswith((".tmp-", "checkpoint.tmp")) or ".tempstate" in name
 
