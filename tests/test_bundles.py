@@ -201,10 +201,10 @@ def test_save_replaces_atomically_and_removes_orphans_of_dead_writers(tmp_path):
 
 
 @pytest.mark.parametrize("make,error,message", [
-    (lambda a, b: a, TypeError, r"^classifiers must be a sequence of tfshare.DenseClassifier, got DenseClassifier"),
+    (lambda a, b: a, TypeError, r"^classifiers must be a sequence of DenseClassifier, got DenseClassifier"),
     (lambda a, b: [], tfshare.InputError, r"^classifiers must hold at least one DenseClassifier"),
-    (lambda a, b: [a, "b"], TypeError, r"^classifiers\[1\] must be a tfshare.DenseClassifier, got str"),
-    (lambda a, b: [a, b], tfshare.InputError, r"^classifiers must have unique names, but classifiers\[1\] and another are both named 'dense_classifier'"),
+    (lambda a, b: [a, "b"], TypeError, r"^classifiers\[1\] must be a DenseClassifier, got str"),
+    (lambda a, b: [a, b], tfshare.InputError, r"^classifiers must have unique names .*got duplicates \['dense_classifier'\]"),
 ], ids=["not_a_sequence", "empty", "not_a_classifier", "duplicate_names"])
 def test_bad_arguments(tmp_path, make, error, message):
     with tfshare.DenseClassifier(4, 2, (4,)) as a, tfshare.DenseClassifier(4, 2, (4,)) as b:

@@ -31,33 +31,12 @@ import numpy as np
 from tfshare.checkpoints import atomic_write
 from tfshare.classifiers import DenseClassifier
 from tfshare.errors import CheckpointError, InputError
+from tfshare.fused import _check_classifiers
 from tfshare.runtime import GraphSession
 
 FORMAT_VERSION = 1
 _METADATA_KEY = "__tfshare_runtime__"
 _TMP_SUFFIX = ".tmp"
-
-
-def _check_classifiers(classifiers: Any) -> list[DenseClassifier]:
-    if isinstance(classifiers, DenseClassifier) or not isinstance(classifiers, Sequence):
-        raise TypeError(
-            "classifiers must be a sequence of tfshare.DenseClassifier, "
-            f"got {type(classifiers).__name__}"
-        )
-    if not classifiers:
-        raise InputError("classifiers must hold at least one DenseClassifier, got an empty sequence")
-    seen: dict[str, DenseClassifier] = {}
-    for i, clf in enumerate(classifiers):
-        if not isinstance(clf, DenseClassifier):
-            raise TypeError(f"classifiers[{i}] must be a tfshare.DenseClassifier, got {type(clf).__name__}")
-        clf._check_open()  # raises ClosedError
-        if clf.name in seen:
-            raise InputError(
-                f"classifiers must have unique names, but classifiers[{i}] and another are both "
-                f"named {clf.name!r}; pass name=... when building them"
-            )
-        seen[clf.name] = clf
-    return list(classifiers)
 
 
 def _array_key(clf: DenseClassifier, key: str) -> str:
@@ -95,7 +74,7 @@ def save_runtime(classifiers: Sequence[DenseClassifier], path: str | os.PathLike
       ClosedError: a classifier or its runtime is closed.
       CheckpointError: the file cannot be written.
     """
-    classifiers = _check_classifiers(classifiers)
+    classifiers = _check_classifiers(classifiers, same_input_dim=False)
     target = _check_path(path)
     entries: dict[str, Any] = {}
     owners: dict[str, tuple[GraphSession, Any]] = {}  # array key -> (runtime, variable)
@@ -222,7 +201,7 @@ def restore_runtime(classifiers: Sequence[DenseClassifier], path: str | os.PathL
         and both shapes), or classifiers that share a variable here were
         saved with separate copies of it.
     """
-    classifiers = _check_classifiers(classifiers)
+    classifiers = _check_classifiers(classifiers, same_input_dim=False)
     source = _check_path(path)
     metadata, arrays = _read(source)
     saved = metadata.get("classifiers", {})
