@@ -332,9 +332,14 @@ class TaskPlacement:
             flags = run([_is_initialized_op(v) for v in wait])
             wait = [v for v, ok in zip(wait, flags) if not ok]
 
-    def master_reachable(self, seconds: float = 0.5) -> bool:
-        """Whether this task's server accepts connections (so closing its Session cannot stall)."""
-        return _port_open(self.config.address, seconds)
+    def reachable(self, seconds: float = 0.5) -> bool:
+        """Whether this task's server and every ps accept connections.
+
+        When one does not, closing the Session would wait out the timeout
+        (the master tries to clean up on every task), so the runtime skips it.
+        """
+        addresses = (self.config.address, *self.config.jobs[PS_JOB])
+        return all(_port_open(address, seconds) for address in addresses)
 
 
 def _is_initialized_op(variable: Any) -> Any:

@@ -511,9 +511,9 @@ class GraphSession:
                 return
             self._closed = True
             session, self._session = self._session, None
-            if session is not None and self._task is not None and not self._task.master_reachable():
-                # Its server is dead: releasing the callables and closing the
-                # Session (here or in __del__) would each wait out the timeout.
+            if session is not None and self._task is not None and not self._task.reachable():
+                # A task it uses is dead: releasing the callables and closing
+                # the Session (here or in __del__) would wait out the timeout.
                 session._closed = True
             for fn in self._callables.values():
                 fn._disarm()
