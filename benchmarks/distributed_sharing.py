@@ -24,11 +24,9 @@ not landed on main when this was written; the JSON has its schema 1 layout.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import json
-import math
 import os
 import platform
 import select
@@ -241,7 +239,7 @@ def measure_training(config: Config, lc: cluster.LocalCluster, num_workers: int,
                  f"--worker_hosts={workers}", "--job_name=worker", f"--trunk_name={trunk_name}",
                  f"--hidden_units={','.join(map(str, config.hidden_units))}", f"--batch_size={config.batch_size}",
                  f"--train_seconds={config.train_seconds}", f"--timeout={config.timeout}", f"--task_index={i}"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=_pythonpath()),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=cluster.subprocess_env(),
             ))
         deadline = time.monotonic() + 120 + config.timeout
         for t in trainers:
@@ -290,11 +288,6 @@ def _train_loop(clf: tfshare.DenseClassifier, data: tfshare.Dataset, config: Con
         clf.fit(x, y, batch_size=config.batch_size, shuffle=False)
         steps += per_call
     return steps, time.perf_counter() - start
-
-
-def _pythonpath() -> str:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(tfshare.__file__)))
-    return os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
 
 
 def _config() -> Config:

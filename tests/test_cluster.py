@@ -8,7 +8,6 @@ process dies (its stdin closes) and after ``max_lifetime`` seconds.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -287,8 +286,7 @@ def test_servers_exit_when_their_parent_is_killed(tmp_path):
         time.sleep(%r)
         """ % (LIFETIME, LIFETIME)
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(cluster.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    env = cluster.subprocess_env()
     log = tmp_path / "parent.log"
     with open(log, "wb") as stderr:
         parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=stderr, env=env)

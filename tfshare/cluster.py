@@ -315,8 +315,11 @@ class TaskPlacement:
         run = self.wrap(session.run, "initializing variables")
         flags = run([_is_initialized_op(v) for v in pending])
         missing = [v for v, ok in zip(pending, flags) if not ok]
-        wait = [] if self.is_chief else [v for v in missing if self.shared(v)]
-        mine = [v for v in missing if not any(v is w for w in wait)]
+        if self.is_chief:
+            mine, wait = missing, []
+        else:
+            mine = [v for v in missing if not self.shared(v)]
+            wait = [v for v in missing if self.shared(v)]
         if mine:
             run([v.initializer for v in mine])
         deadline = time.monotonic() + self.timeout
@@ -389,6 +392,14 @@ def serve(config: ClusterConfig, max_seconds: float | None = None, exit_on_stdin
         time.sleep(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))
     _log.info("%s/%d: max_seconds=%s reached, exiting", config.job_name, config.task_index, max_seconds)
     os._exit(0)
+
+
+def subprocess_env() -> dict[str, str]:
+    """This process's environment, with this tfshare importable in a child ``python``."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _port_open(address: str, seconds: float) -> bool:
@@ -491,9 +502,7 @@ class LocalCluster:
         return {PS_JOB: addresses[: self._num_ps], WORKER_JOB: addresses[self._num_ps :]}
 
     def _start(self) -> None:
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        env = subprocess_env()
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env.pop("TF_CONFIG", None)
         _stop(self._started)  # the servers of a failed attempt
@@ -634,8 +643,10 @@ def _cli() -> None:
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         if ps_hosts.value or worker_hosts.value:
+            if job_name.value is None:
+                raise app.UsageError("--job_name is required with --ps_hosts/--worker_hosts")
             config = ClusterConfig.from_flags(ps_hosts.value or (), worker_hosts.value or (),
-                                              job_name.value or PS_JOB, task_index.value)
+                                              job_name.value, task_index.value)
         else:
             config = ClusterConfig.from_tf_config()
         serve(config, max_seconds.value, exit_on_eof.value)

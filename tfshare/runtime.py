@@ -472,9 +472,11 @@ class GraphSession:
             options.feed.extend(t.name for t in feeds)
             options.fetch.extend(t.name for t in fetches)
             options.target.extend(t.name for t in targets)
+            make = session._make_callable_from_options
             if self._task is None:
-                return session._make_callable_from_options(options)
-            return self._task.wrap(self._task.wrap(session._make_callable_from_options)(options))
+                return make(options)
+            # In a cluster, gRPC timeouts become ClusterError, when making and when calling.
+            return self._task.wrap(self._task.wrap(make, "making a callable")(options))
         # Public fallback (slower: it goes through Session.run's machinery).
         fn = session.make_callable(list(fetches) + list(targets), feed_list=list(feeds))  # pragma: no cover
         n = len(fetches)  # pragma: no cover
