@@ -51,7 +51,7 @@ _WORKERS = flags.DEFINE_list("workers", ["1", "2", "4"], "Worker counts to train
 _HIDDEN = flags.DEFINE_list("hidden_units", ["256", "256"], "Trunk layer widths.")
 _PREDICT_BATCHES = flags.DEFINE_list("predict_batch_sizes", ["1", "64"], "Rows per predict call.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Rows per training step.", lower_bound=1)
-_REPEATS = flags.DEFINE_integer("repeats", None, "Timed values per predict mode (default 15, 5 with --quick).",
+_REPEATS = flags.DEFINE_integer("repeats", None, "Timed values per predict mode (default 25, 5 with --quick).",
                                 lower_bound=1)
 _TRAIN_SECONDS = flags.DEFINE_float("train_seconds", None, "Timed training window (default 4, 1 with --quick).",
                                     lower_bound=0.1)
@@ -298,7 +298,7 @@ def _config() -> Config:
         input_dim=784, num_classes=10,
         predict_batch_sizes=tuple(int(b) for b in _PREDICT_BATCHES.value),
         batch_size=_BATCH.value,
-        repeats=_REPEATS.value or (5 if quick else 15),
+        repeats=_REPEATS.value or (5 if quick else 25),
         train_seconds=_TRAIN_SECONDS.value or (1.0 if quick else 4.0),
         timeout=_TIMEOUT.value,
     )

@@ -228,53 +228,61 @@ def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):
     assert time.monotonic() - start < 10
 
 
+def test_a_worker_checkpoint_restores_locally_and_into_the_cluster(sessions, data, tmp_path):
+    _, _, clf0 = _worker(sessions, 0, "trunk_e", seed=2)
+    clf0.fit(data.x_train[:128], data.y_train[:128], epochs=1, batch_size=32)
+    expected = clf0.predict_proba(data.x_test[:16])
+    clf0.save(str(tmp_path / "ckpt"))
+    with tfshare.DenseClassifier(hidden_units=(32,), seed=9) as local:  # its own graph, no cluster
+        local.restore(str(tmp_path / "ckpt"))
+        np.testing.assert_allclose(local.predict_proba(data.x_test[:16]), expected, rtol=1e-5, atol=1e-6)
+    # ... and back into the cluster, e.g. after a ps restart (a fresh trunk name stands for an empty ps).
+    _, _, clf1 = _worker(sessions, 1, "trunk_f", seed=4)
+    clf1.restore(str(tmp_path / "ckpt"))
+    np.testing.assert_allclose(clf1.predict_proba(data.x_test[:16]), expected, rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------ a task that dies
-def test_a_dead_worker_does_not_hang_the_others(data):
-    with cluster.LocalCluster(num_workers=2, max_lifetime=LIFETIME) as lc:
-        gs0 = lc.graph_session(0, device="cpu", timeout=TIMEOUT)
-        gs1 = lc.graph_session(1, device="cpu", timeout=TIMEOUT)
-        try:
-            clf0 = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs0, 784, (16,), name="t", seed=1), name="c")
-            clf1 = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs1, 784, (16,), name="t", seed=1), name="c")
-            clf0.predict(data.x_test[:1])
-            clf1.predict(data.x_test[:1])
-
-            lc.kill("worker", 0)
-            # Worker 1 needs only itself and the ps (device filters): it goes on.
-            start = time.monotonic()
-            clf1.fit(data.x_train[:64], data.y_train[:64], batch_size=32)
-            assert clf1.predict(data.x_test[:4]).shape == (4,)
-            assert time.monotonic() - start < TIMEOUT
-            # Worker 0's own client: a clear error after the timeout, no hang.
-            start = time.monotonic()
-            with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:0 .* no answer within the 2 s timeout"):
+def test_a_dead_task_does_not_hang_the_others_and_the_cluster_closes_on_error(data):
+    with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:1 .* failed") as raised:
+        with cluster.LocalCluster(num_workers=2, max_lifetime=LIFETIME) as lc:
+            addresses = lc.addresses()
+            gs0 = lc.graph_session(0, device="cpu", timeout=TIMEOUT)
+            gs1 = lc.graph_session(1, device="cpu", timeout=TIMEOUT)
+            try:
+                clf0 = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs0, 784, (16,), name="t", seed=1), name="c")
+                clf1 = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs1, 784, (16,), name="t", seed=1), name="c")
                 clf0.predict(data.x_test[:1])
-            assert time.monotonic() - start < TIMEOUT + 5
-
-            lc.kill("ps", 0)
-            start = time.monotonic()
-            with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:1 .* failed"):
                 clf1.predict(data.x_test[:1])
-            assert time.monotonic() - start < TIMEOUT + 5
-        finally:
-            gs0.close()
-            gs1.close()
+
+                lc.kill("worker", 0)
+                # Worker 1 needs only itself and the ps (device filters): it goes on.
+                start = time.monotonic()
+                clf1.fit(data.x_train[:64], data.y_train[:64], batch_size=32)
+                assert clf1.predict(data.x_test[:4]).shape == (4,)
+                assert time.monotonic() - start < TIMEOUT
+                # Worker 0's own client: a clear error after the timeout, no hang.
+                start = time.monotonic()
+                with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:0 .* no answer within the 2 s timeout"):
+                    clf0.predict(data.x_test[:1])
+                assert time.monotonic() - start < TIMEOUT + 5
+
+                lc.kill("ps", 0)
+                start = time.monotonic()
+                try:
+                    clf1.predict(data.x_test[:1])  # raises out of the `with`: the cluster closes on that error
+                finally:
+                    elapsed = time.monotonic() - start
+            finally:
+                gs0.close()
+                gs1.close()
+    assert elapsed < TIMEOUT + 5, raised.value
+    assert lc.closed
     assert all(lc.process(job, i).returncode is not None for job, i in (("ps", 0), ("worker", 0), ("worker", 1)))
-    assert not any(_port_open(a) for a in lc.addresses())
+    assert not any(_port_open(a) for a in addresses)
 
 
 # ----------------------------------------------------------------- cleanup
-def test_close_leaves_nothing_listening():
-    with pytest.raises(RuntimeError, match="boom"):
-        with cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME) as lc:
-            addresses = lc.addresses()
-            assert all(_port_open(a) for a in addresses)
-            raise RuntimeError("boom")
-    assert lc.closed
-    assert not any(_port_open(a) for a in addresses)
-    assert all(lc.process(job, 0).returncode is not None for job in ("ps", "worker"))
-
-
 def test_servers_exit_when_their_parent_is_killed(tmp_path):
     script = textwrap.dedent(
         """

@@ -279,7 +279,7 @@ class TaskPlacement:
         elif isinstance(exc, tf.errors.UnavailableError):
             why = "a task the call needs is unreachable (its process died or never started)"
         else:
-            why = "the call was aborted (a task restarted, losing its state)"
+            why = "the call was aborted: a task it needs died or restarted"
         return ClusterError(f"{what} on {self.describe()} failed: {why}. TensorFlow said: {detail[:300]}")
 
     def wrap(self, fn: Callable[..., Any], what: str = "a Session call") -> Callable[..., Any]:
