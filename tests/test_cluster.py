@@ -28,7 +28,7 @@ TIMEOUT = 2.0  # seconds one Session call may block in these tests
 
 
 def _port_open(address: str) -> bool:
-    return cluster._port_open(address, 0.2)
+    return cluster.port_open(address, 0.2)
 
 
 def _values(gs: tfshare.GraphSession, variables) -> list[np.ndarray]:

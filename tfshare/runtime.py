@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tfshare import validation
+from tfshare._placement import TaskPlacement
 from tfshare._tf import config_pb2, tf, tf1
 from tfshare.errors import ClosedError, InputError
 
@@ -133,7 +134,7 @@ class GraphSession:
       task_index: the worker's index; ``target`` defaults to its address.
       timeout: seconds one Session call may block before it fails
         (``operation_timeout_in_ms``); None: no limit, or
-        ``tfshare.cluster.DEFAULT_TIMEOUT`` with ``job_name``.
+        ``tfshare.cluster.DEFAULT_TIMEOUT`` (60 s) with ``job_name``.
 
     Raises:
       InputError: an argument is out of range, or device="gpu" with no GPU.
@@ -164,9 +165,6 @@ class GraphSession:
             raise TypeError(f"target must be a str, got {type(target).__name__}")
         self._task = None
         if job_name is not None or task_index is not None:
-            # Imported here: `python -m tfshare.cluster` must find it not yet loaded.
-            from tfshare.cluster import TaskPlacement
-
             self._task = TaskPlacement(cluster, job_name, task_index, self._device, timeout)
             self._device = self._task.worker_device
             target = target or self._task.config.target
