@@ -11,6 +11,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import logging as std_logging  # noqa: E402
+
 from absl import app, flags, logging  # noqa: E402
 
 from tfshare import answers  # noqa: E402
@@ -22,6 +24,8 @@ _QUICK = flags.DEFINE_bool("quick", False, "Fewer instances for question 5 and s
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    # Question 5 retraces on purpose (one trace per instance); TF's retracing warning is noise here.
+    std_logging.getLogger("tensorflow").setLevel(std_logging.ERROR)
     records = answers.run(quick=_QUICK.value)
     print(answers.to_json(records) if _JSON.value else answers.to_markdown(records))
     logging.info("answered %d questions", len(records))

@@ -12,6 +12,7 @@ TensorFlow state (no eager switch, nothing added to the default graph).
 
 from tfshare._tf import KERAS_VERSION, TF_VERSION
 from tfshare.audit import AuditReport, audit
+from tfshare.bundles import restore_runtime, save_runtime
 from tfshare.classifiers import DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
 from tfshare.eager import EagerDenseClassifier, EagerTrunk
@@ -50,6 +51,8 @@ __all__ = [
     "audit",
     "load_npz",
     "predict_many",
+    "restore_runtime",
+    "save_runtime",
     "synthetic",
     "visible_gpus",
 ]

@@ -89,6 +89,15 @@ def v2_layers():
     ``tf.Graph`` build ordinary graph ops and graph variables (in the
     GLOBAL_VARIABLES collection), so graph and eager code share a process.
     """
+    return eager_mode()
+
+
+def eager_mode():
+    """Context manager that runs TensorFlow eagerly, even inside a caller's ``graph.as_default()``.
+
+    Code that must never add to the caller's graph (the eager classes, the
+    summary writer) runs under it.
+    """
     return _context.eager_mode()
 
 
@@ -97,6 +106,7 @@ __all__ = [
     "TF_VERSION",
     "check_versions",
     "config_pb2",
+    "eager_mode",
     "func_graph",
     "keras",
     "resource_variable_ops",

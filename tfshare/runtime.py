@@ -22,7 +22,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._placement import TaskPlacement
-from tfshare._tf import config_pb2, tf, tf1
+from tfshare._tf import config_pb2, eager_mode, tf, tf1
 from tfshare.errors import ClosedError, InputError
 
 _log = logging.getLogger(__name__)
@@ -96,7 +96,12 @@ class FastCallable:
         Raises:
           ClosedError: the runtime was closed.
         """
-        return self._fn(*feed_values)
+        try:
+            return self._fn(*feed_values)
+        except tf.errors.CancelledError:
+            if self._fn is _closed_callable:  # close() interrupted this call
+                raise ClosedError("the GraphSession of this callable was closed during the call") from None
+            raise
 
     def unwrap(self) -> Callable[..., list]:
         """The underlying TensorFlow callable, for hot paths that cannot afford a wrapper call.
@@ -413,9 +418,13 @@ class GraphSession:
         self._check_open()
         if self._init_generation != self._build_generation:
             self.initialize()
-        if self._task is not None:
-            return self._task.wrap(self.session.run)(fetches, feed_dict=feed_dict, **kwargs)
-        return self.session.run(fetches, feed_dict=feed_dict, **kwargs)
+        run = self.session.run if self._task is None else self._task.wrap(self.session.run)
+        try:
+            return run(fetches, feed_dict=feed_dict, **kwargs)
+        except (tf.errors.OpError, RuntimeError):
+            if self._closed:  # close() interrupted this call
+                raise ClosedError(f"{self!r} was closed while a call was running") from None
+            raise
 
     def callable(
         self,
@@ -494,13 +503,14 @@ class GraphSession:
         os.makedirs(logdir, exist_ok=True)
         graph_def = self._graph.as_graph_def()
         tf.io.write_graph(graph_def, logdir, "graph.pbtxt", as_text=True)
-        writer = tf.summary.create_file_writer(logdir)
-        try:
-            with writer.as_default():
-                tf.summary.graph(graph_def)
-            writer.flush()
-        finally:
-            writer.close()
+        with eager_mode():  # the summary API adds ops to a caller's graph context otherwise
+            writer = tf.summary.create_file_writer(logdir)
+            try:
+                with writer.as_default():
+                    tf.summary.graph(graph_def)
+                writer.flush()
+            finally:
+                writer.close()
         return logdir
 
     # -------------------------------------------------------------- lifecycle

@@ -51,9 +51,15 @@ def _as_array(value: Any, arg: str) -> np.ndarray:
         raise InputError(
             f"{arg} must be a rectangular array; got ragged nested sequences ({exc})"
         ) from None
+    except (TypeError, NotImplementedError) as exc:  # e.g. a list holding a symbolic tf.Tensor
+        raise TypeError(
+            f"{arg} must be a NumPy array or a nested list of numbers; converting the "
+            f"{_describe(value)} failed: {exc}"
+        ) from None
     if array.dtype == object:
         raise TypeError(
-            f"{arg} must have a numeric dtype, got dtype object (ragged lists, None or mixed types)"
+            f"{arg} must have a numeric dtype, got dtype object from a {_describe(value)} "
+            "(ragged lists, None, mixed types, or integers beyond 64 bits)"
         )
     if array.dtype.kind not in "iuf":
         raise TypeError(
