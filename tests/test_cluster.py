@@ -236,10 +236,14 @@ def test_a_worker_checkpoint_restores_locally_and_into_the_cluster(sessions, dat
     with tfshare.DenseClassifier(hidden_units=(32,), seed=9) as local:  # its own graph, no cluster
         local.restore(str(tmp_path / "ckpt"))
         np.testing.assert_allclose(local.predict_proba(data.x_test[:16]), expected, rtol=1e-5, atol=1e-6)
-    # ... and back into the cluster, e.g. after a ps restart (a fresh trunk name stands for an empty ps).
-    _, _, clf1 = _worker(sessions, 1, "trunk_f", seed=4)
-    clf1.restore(str(tmp_path / "ckpt"))
-    np.testing.assert_allclose(clf1.predict_proba(data.x_test[:16]), expected, rtol=1e-5, atol=1e-6)
+    # ... and back into the cluster by the chief, e.g. after a ps restart (a fresh
+    # trunk name stands for an empty ps); the other workers then read the restored trunk.
+    _, trunk_0, clf_0 = _worker(sessions, 0, "trunk_f", seed=4)
+    clf_0.restore(str(tmp_path / "ckpt"))
+    np.testing.assert_allclose(clf_0.predict_proba(data.x_test[:16]), expected, rtol=1e-5, atol=1e-6)
+    gs1, trunk_1, _ = _worker(sessions, 1, "trunk_f", seed=6)
+    restored = _values(clf_0.runtime, trunk_0.variables)
+    assert all(np.array_equal(a, b) for a, b in zip(restored, _values(gs1, trunk_1.variables)))
 
 
 # ------------------------------------------------------ a task that dies
