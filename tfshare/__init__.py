@@ -17,7 +17,14 @@ from tfshare.classifiers import DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
 from tfshare.eager import EagerDenseClassifier, EagerTrunk
 from tfshare.fused import predict_many
-from tfshare.errors import CheckpointError, ClosedError, InputError, TfshareError, TrainingError
+from tfshare.errors import (
+    CheckpointError,
+    ClosedError,
+    ClusterError,
+    InputError,
+    TfshareError,
+    TrainingError,
+)
 from tfshare.runtime import GraphSession, visible_gpus
 from tfshare.trunks import SharedTrunk, TemplateTrunk
 
@@ -27,6 +34,7 @@ __all__ = [
     "AuditReport",
     "CheckpointError",
     "ClosedError",
+    "ClusterError",
     "Dataset",
     "DenseClassifier",
     "EagerDenseClassifier",
