@@ -1,4 +1,4 @@
-"""Questions 5-8 of the answers table: tracing, per-call cost and building many classifiers.
+"""Questions 5-7 of the answers table: tracing, per-call cost and building many classifiers.
 
 Each ``qN`` runs its code now and returns an ``Answer`` built from ``audit()``
 reports and timings; see ``tfshare.answers``.
@@ -246,13 +246,3 @@ def q7(quick: bool) -> Answer:
                   "trunk and a template trunk: build time, ops, variables, parameter bytes.",
                   answer, evidence, summary)
 
-
-def q8(quick: bool) -> Answer:
-    return Answer(
-        "q8",
-        "Sharing variables across processes.",
-        "Not measured: this answer waits for the distributed runtime (parameter server over gRPC).",
-        {"measured": False},
-        "not measured",
-        measured=False,
-    )

@@ -5,7 +5,9 @@
 an answer comes from that run; only the wording around the numbers is fixed
 (and chosen per outcome). ``to_markdown`` / ``to_json`` render the records;
 ``scripts/answers.py`` prints them. The questions live in
-``tfshare._sharing_questions`` (1-4) and ``tfshare._cost_questions`` (5-8).
+``tfshare._sharing_questions`` (1-4), ``tfshare._cost_questions`` (5-7) and
+``tfshare._cluster_question`` (8, which starts 1 ps + 2 worker servers on
+127.0.0.1 for a few seconds and stops them before it returns).
 """
 
 from __future__ import annotations
@@ -95,19 +97,29 @@ def _inputs(rows: int, seed: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- the table
-def run(quick: bool = False) -> list[Answer]:
+def run(quick: bool = False, cluster: bool = True) -> list[Answer]:
     """Answers the eight questions by measuring them now.
 
     Args:
       quick: fewer instances for question 5 and shorter timing loops for
-        question 6 (question 7 keeps N = 16); for tests.
+        questions 6 and 8 (question 7 keeps N = 16); for tests.
+      cluster: start a local cluster (1 ps + 2 worker servers on 127.0.0.1,
+        stopped before ``run`` returns) for question 8; False records q8
+        as not measured.
 
     Returns:
-      Eight ``Answer`` records, q1 ... q8.
+      Eight ``Answer`` records, q1 ... q8. A record whose question could not
+      be measured (e.g. q8 when the cluster cannot start) has
+      ``measured=False`` and says why.
+
+    Raises:
+      TypeError: quick or cluster is not a bool.
     """
-    if not isinstance(quick, bool):
-        raise TypeError(f"quick must be a bool, got {type(quick).__name__}")
+    for arg, value in (("quick", quick), ("cluster", cluster)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{arg} must be a bool, got {type(value).__name__}")
     # Imported here: the question modules import Answer and the helpers above.
+    from tfshare import _cluster_question as distributed
     from tfshare import _cost_questions as cost
     from tfshare import _sharing_questions as sharing
 
@@ -120,7 +132,7 @@ def run(quick: bool = False) -> list[Answer]:
         cost.q5(quick),
         cost.q6(quick),
         cost.q7(quick),
-        cost.q8(quick),
+        distributed.q8(quick, data) if cluster else distributed.skipped(),
     ]
 
 
