@@ -229,3 +229,40 @@ def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
         clf.fit(huge, np.zeros(8, np.int64), batch_size=8)
     for old, new in zip(weights, runtime.run(clf.variables)):
         np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict"])
+def test_close_during_a_first_call_leaves_no_live_callable(runtime, method):
+    # Another thread closes the classifier while its first call builds the
+    # callable: later calls must raise ClosedError, not keep serving.
+    clf = tfshare.DenseClassifier(4, 2, (4,), runtime=runtime, seed=0)
+    x = np.zeros((1, 4), np.float32)
+    real_callable = runtime.callable
+
+    def callable_then_close(*args, **kwargs):
+        fn = real_callable(*args, **kwargs)
+        clf.close()
+        return fn
+
+    runtime.callable = callable_then_close
+    try:
+        getattr(clf, method)(x)
+    except tfshare.ClosedError:
+        pass
+    del runtime.callable
+    with pytest.raises(tfshare.ClosedError, match="is closed"):
+        getattr(clf, method)(x)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"hidden_units": 8}, TypeError, "hidden_units must be a sequence of ints >= 1, got int 8"),
+        ({"input_dim": "20"}, TypeError, "input_dim must be an int >= 1, got str '20'"),
+    ],
+    ids=["int-units", "str-dim"],
+)
+def test_bad_arguments_with_a_trunk_name_the_argument(runtime, kwargs, error, match):
+    trunk = tfshare.SharedTrunk(runtime, 20, (8,))
+    with pytest.raises(error, match=match):
+        tfshare.DenseClassifier(trunk=trunk, **kwargs)

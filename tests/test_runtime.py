@@ -178,3 +178,37 @@ def test_gpu_runtime_places_ops_on_gpu_with_memory_growth():
         assert clf.probabilities_tensor.device == "/device:GPU:0"
         proba = clf.predict_proba(np.zeros((2, 784), np.float32))
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_close_frees_the_session_while_classifiers_are_still_referenced():
+    # Classifiers cache raw TF callables, which hold the Session (and with it
+    # every variable's memory): closing their shared runtime must drop them.
+    import gc
+    import weakref
+
+    gs = tfshare.GraphSession(device="cpu")
+    clf = tfshare.DenseClassifier(4, 2, (4,), runtime=gs, seed=0)
+    x = np.zeros((1, 4), np.float32)
+    clf.predict_proba(x), clf.predict_proba(x), clf.predict(x)
+    session = weakref.ref(gs.session)
+    gs.close()
+    gc.collect()
+    assert session() is None
+    with pytest.raises(tfshare.ClosedError, match="closed"):
+        clf.predict_proba(x)
+    with pytest.raises(tfshare.ClosedError, match="closed"):
+        clf.predict(x)
+
+
+def test_the_runtime_does_not_keep_dropped_classifiers_alive(runtime):
+    import gc
+    import weakref
+
+    keep = tfshare.DenseClassifier(4, 2, (4,), runtime=runtime, seed=0)
+    dropped = tfshare.DenseClassifier(4, 2, (4,), runtime=runtime, seed=1)
+    ref = weakref.ref(dropped)
+    del dropped
+    gc.collect()
+    assert ref() is None
+    assert runtime.heads() == [keep]
+    runtime.finalize()  # the dropped classifier's lazy ops are simply not built

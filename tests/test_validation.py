@@ -106,3 +106,9 @@ def test_huge_finite_float32_passes_without_numpy_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert validation.features(x, 5000) is x
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400)], ids=["huge-int", "huge-negative-int"])
+def test_positive_float_rejects_ints_beyond_float_range_by_name(value):
+    with pytest.raises(tfshare.InputError, match="learning_rate must be a finite float > 0"):
+        validation.positive_float(value, "learning_rate")

@@ -51,8 +51,8 @@ class ClassifierBase:
         self._seed = validation.seed(seed)
         if trunk is not None:
             for arg, given, expected in (
-                ("input_dim", input_dim, trunk.input_dim),
-                ("hidden_units", None if hidden_units is None else tuple(hidden_units), trunk.hidden_units),
+                ("input_dim", None if input_dim is None else validation.positive_int(input_dim, "input_dim"), trunk.input_dim),
+                ("hidden_units", None if hidden_units is None else validation.hidden_units(hidden_units), trunk.hidden_units),
             ):
                 if given is not None and given != expected:
                     raise InputError(f"{arg} must match the trunk's {arg} {expected}, got {given}")

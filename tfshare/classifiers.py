@@ -258,8 +258,20 @@ class DenseClassifier(ClassifierBase):
             if first is not None:
                 return first
         # The raw TF callable: the hot path pays no wrapper call.
-        self._proba_fn = self._runtime.callable([self._proba], [self._x]).unwrap()
-        return self._proba_fn(x)[0]
+        fn = self._proba_fn = self._runtime.callable([self._proba], [self._x]).unwrap()
+        self._drop_callables_if_closed()
+        return fn(x)[0]
+
+    def _drop_callables_if_closed(self) -> None:
+        # close() may have run (in another thread) while a callable was being
+        # made: it cleared the cached callables before this one was stored.
+        if self._closed or self._runtime.closed:
+            self._drop_callables()
+            self._check_open()
+
+    def _drop_callables(self) -> None:
+        """Forgets the cached raw callables (they hold the Session); the slow path then raises ClosedError."""
+        self._proba_fn = self._ids_fn = None
 
     def predict(self, x: Any) -> np.ndarray:
         """Returns the most probable class of each row.
@@ -281,6 +293,7 @@ class DenseClassifier(ClassifierBase):
             if x.shape[0] == 0:
                 return np.zeros((0,), np.int64)
             fn = self._ids_fn = self._runtime.callable([self._class_ids], [self._x]).unwrap()
+            self._drop_callables_if_closed()
         try:
             return fn(x)[0]
         except tf.errors.CancelledError:
@@ -411,7 +424,7 @@ class DenseClassifier(ClassifierBase):
         if self._closed:
             return
         self._closed = True
-        self._proba_fn = self._ids_fn = None  # the slow path then raises ClosedError
+        self._drop_callables()  # the slow path then raises ClosedError
         if self._owns_runtime:
             self._runtime.close()
 

@@ -189,7 +189,7 @@ class GraphSession:
         self._initialized: set[str] = set()
         self._build_generation = 0
         self._init_generation = 0
-        self._finalize_hooks: list[Callable[[], None]] = []
+        self._finalize_hooks: list[Callable[[], Callable[[], None] | None]] = []
         self._heads: list[weakref.ref] = []
 
     def _make_config(self, base, intra, inter, allow_growth, timeout):
@@ -353,9 +353,14 @@ class GraphSession:
         return [h for h in heads if h is not None and not getattr(h, "_closed", False)]
 
     def add_finalize_hook(self, hook: Callable[[], None]) -> None:
-        """Registers a function that builds lazy ops before ``finalize()``."""
+        """Registers a function that builds lazy ops before ``finalize()``.
+
+        A bound method is held weakly, so the runtime does not keep its object
+        (a classifier) alive.
+        """
+        ref = weakref.WeakMethod(hook) if hasattr(hook, "__self__") else (lambda: hook)
         with self._lock:
-            self._finalize_hooks.append(hook)
+            self._finalize_hooks.append(ref)
 
     def finalize(self) -> None:
         """Builds every lazily built op, then makes the graph read-only.
@@ -365,8 +370,10 @@ class GraphSession:
         """
         with self._lock:
             self._check_open()
-            for hook in list(self._finalize_hooks):
-                hook()
+            for ref in list(self._finalize_hooks):
+                hook = ref()
+                if hook is not None:
+                    hook()
             self._finalize_hooks.clear()
             self._graph.finalize()
 
@@ -528,6 +535,12 @@ class GraphSession:
             for fn in self._callables.values():
                 fn._disarm()
             self._callables.clear()
+            # Classifiers cache raw callables, which keep the Session (and the
+            # variables' memory) alive: drop them too.
+            for ref in self._heads:
+                head = ref()
+                if head is not None:
+                    head._drop_callables()
         if session is not None and not session._closed:
             try:
                 session.close()

@@ -216,9 +216,13 @@ def positive_float(value: Any, arg: str) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{arg} must be a float > 0, got {_describe(value)} {value!r}")
-    if not np.isfinite(value) or value <= 0:
+    try:
+        as_float = float(value)
+    except OverflowError:  # an int beyond float's range
+        raise InputError(f"{arg} must be a finite float > 0, got {str(value)[:20]}... (beyond float range)") from None
+    if not math.isfinite(as_float) or as_float <= 0:
         raise InputError(f"{arg} must be a finite float > 0, got {value}")
-    return float(value)
+    return as_float
 
 
 def hidden_units(value: Any, arg: str = "hidden_units") -> tuple[int, ...]:
