@@ -212,3 +212,17 @@ def test_the_runtime_does_not_keep_dropped_classifiers_alive(runtime):
     assert ref() is None
     assert runtime.heads() == [keep]
     runtime.finalize()  # the dropped classifier's lazy ops are simply not built
+
+
+def test_close_disarms_a_callable_even_after_it_left_the_cache():
+    # The fused first-call path releases its callable from the cache when done;
+    # a caller holding the same (cached) callable must still get ClosedError.
+    gs = tfshare.GraphSession(device="cpu")
+    a = tfshare.DenseClassifier(4, 2, (4,), runtime=gs, seed=0)
+    b = tfshare.DenseClassifier(4, 2, (4,), runtime=gs, seed=1)
+    x = np.zeros((1, 4), np.float32)
+    fn = gs.callable([a.probabilities_tensor, b.probabilities_tensor], [a.input_tensor, b.input_tensor])
+    a.predict_proba(x), b.predict_proba(x)  # served by one fused callable, then released
+    gs.close()
+    with pytest.raises(tfshare.ClosedError, match="closed"):
+        fn(x, x)

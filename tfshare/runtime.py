@@ -185,6 +185,8 @@ class GraphSession:
         self._session: Any = None
         self._closed = False
         self._callables: dict[tuple, FastCallable] = {}
+        # Every callable handed out, cached or released: close() disarms them all.
+        self._issued: "weakref.WeakSet[FastCallable]" = weakref.WeakSet()
         self._names: set[str] = set()
         self._initialized: set[str] = set()
         self._build_generation = 0
@@ -470,6 +472,7 @@ class GraphSession:
                     self.initialize()  # so calls never need to check
                 cached = FastCallable(self._make_fn(feeds, fetches, targets), feeds, fetches, targets)
                 self._callables[key] = cached
+                self._issued.add(cached)
             return cached
 
     def release_callable(self, callable_: FastCallable) -> None:
@@ -532,8 +535,9 @@ class GraphSession:
                 # A task it uses is dead: releasing the callables and closing
                 # the Session (here or in __del__) would wait out the timeout.
                 session._closed = True
-            for fn in self._callables.values():
+            for fn in list(self._issued):
                 fn._disarm()
+            self._issued.clear()
             self._callables.clear()
             # Classifiers cache raw callables, which keep the Session (and the
             # variables' memory) alive: drop them too.
