@@ -138,3 +138,18 @@ def test_closed_runtime_disarms_the_fast_path(data):
         clf.predict_proba(data.x_test[:1])
     with pytest.raises(tfshare.ClosedError, match="closed"):
         clf.predict(data.x_test[:1])
+
+
+def test_a_large_first_batch_of_a_group_member_gets_its_own_callable(runtime, data):
+    # The fused run computes every pending head: a large first batch must not
+    # take it even when an earlier small first call put the classifier in a group.
+    a, b, c = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3))
+    a.predict_proba(data.x_test[:1])  # fuses a, b and c
+    x = np.repeat(data.x_test[:1], fused.FIRST_CALL_MAX_ROWS + 1, axis=0)
+    expected = runtime.run(b.probabilities_tensor, {b.input_tensor: x})
+    np.testing.assert_allclose(b.predict_proba(x), expected, atol=1e-6)
+    assert b._proba_fn is not None  # its own callable, built on this first call
+    group = fused._first_call_groups.get(runtime)
+    assert group is not None and list(group.fetch_index) == [c]
+    c.predict_proba(data.x_test[:1])
+    assert fused._first_call_groups.get(runtime) is None  # every member served: released

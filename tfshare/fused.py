@@ -137,9 +137,13 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
     runtime = clf.runtime
     with _lock:
         group = _first_call_groups.get(runtime)
+        if x.shape[0] > FIRST_CALL_MAX_ROWS:
+            # Too large to compute every pending head: leave the group (if in one).
+            if group is not None and group.fetch_index.pop(clf, None) is not None and not group.fetch_index:
+                runtime.release_callable(group.fn)
+                del _first_call_groups[runtime]
+            return None
         if group is None or clf not in group.fetch_index:
-            if x.shape[0] > FIRST_CALL_MAX_ROWS:
-                return None
             pending = [
                 c for c in runtime.heads()
                 if (c is clf or not c._first_call_served) and c._proba_fn is None and c.input_dim == clf.input_dim
