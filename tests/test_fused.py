@@ -153,3 +153,12 @@ def test_a_large_first_batch_of_a_group_member_gets_its_own_callable(runtime, da
     assert group is not None and list(group.fetch_index) == [c]
     c.predict_proba(data.x_test[:1])
     assert fused._first_call_groups.get(runtime) is None  # every member served: released
+
+
+def test_closing_a_pending_group_member_lets_the_group_be_freed(runtime, data):
+    a, b, c = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3))
+    a.predict_proba(data.x_test[:1])  # fuses a, b and c
+    b.close()  # never makes its first call
+    c.predict_proba(data.x_test[:1])
+    assert fused._first_call_groups.get(runtime) is None
+    assert len(runtime._callables) == 0  # the fused callable was released

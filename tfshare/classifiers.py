@@ -425,6 +425,7 @@ class DenseClassifier(ClassifierBase):
             return
         self._closed = True
         self._drop_callables()  # the slow path then raises ClosedError
+        fused.forget(self)
         if self._owns_runtime:
             self._runtime.close()
 

@@ -158,3 +158,13 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
             runtime.release_callable(group.fn)
             del _first_call_groups[runtime]
     return group.run(x)[index]
+
+
+def forget(clf: Any) -> None:
+    """Removes a closing classifier from its runtime's first-call group, freeing the group when empty."""
+    runtime = clf.runtime
+    with _lock:
+        group = _first_call_groups.get(runtime)
+        if group is not None and group.fetch_index.pop(clf, None) is not None and not group.fetch_index:
+            runtime.release_callable(group.fn)
+            del _first_call_groups[runtime]
