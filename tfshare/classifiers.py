@@ -19,16 +19,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tfshare import checkpoints, fused, validation
+from tfshare import checkpoints, fused, mlp_graph, validation
+from tfshare._tf import tf, tf1
 from tfshare.base import ClassifierBase
-from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.errors import ClosedError, InputError
 from tfshare.runtime import GraphSession
 from tfshare.trunks import _Trunk
-
-def _kernel_initializer(seed: int | None, offset: int) -> Any:
-    return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
-
 
 class DenseClassifier(ClassifierBase):
     """Dense(relu) hidden layers, then Dense(num_classes, softmax), in graph mode.
@@ -93,83 +89,34 @@ class DenseClassifier(ClassifierBase):
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
-        # Layer objects are constructed in eager mode (see tfshare._tf.v2_layers)
-        # and called on graph tensors below.
-        with v2_layers():
-            self._hidden_layers: list[Any] = [] if self._trunk is not None else [
-                keras.layers.Dense(
-                    units, activation="relu", kernel_initializer=_kernel_initializer(self._seed, i),
-                    name=f"hidden_{i}",
-                )
-                for i, units in enumerate(self._hidden_units)
-            ]
-            self._head = keras.layers.Dense(
-                self._num_classes,
-                kernel_initializer=_kernel_initializer(self._seed, len(self._hidden_units)),
-                name="head",
-            )
+        self._hidden_layers, self._head = mlp_graph.make_layers(
+            self._hidden_units, self._num_classes, self._seed, with_hidden=self._trunk is None
+        )
         with self._runtime.building(self._scope):
             if self._trunk is not None:
-                self._x = self._trunk.input
-                features = self._trunk.output
+                self._x, features = self._trunk.input, self._trunk.output
             else:
-                self._x = tf1.placeholder(tf.float32, [None, self._input_dim], name="x")
-                features = self._x
-                for layer in self._hidden_layers:
-                    features = layer(features)
-            self._logits = self._head(features)
-            self._proba = tf.nn.softmax(self._logits, name="probabilities")
-            self._class_ids = tf.argmax(self._logits, axis=1, output_type=tf.int64, name="class_ids")
-        self._model_variables = self._named_variables()
-
-    def _named_variables(self) -> dict[str, Any]:
-        """Maps architecture-level keys ("hidden_0/kernel", "head/bias") to variables."""
-        named: dict[str, Any] = {}
-        if self._trunk is not None:
-            named.update(self._trunk.named_variables())
-        for i, layer in enumerate(self._hidden_layers):
-            named[f"hidden_{i}/kernel"] = layer.kernel
-            named[f"hidden_{i}/bias"] = layer.bias
-        named["head/kernel"] = self._head.kernel
-        named["head/bias"] = self._head.bias
-        return named
+                self._x = features = tf1.placeholder(tf.float32, [None, self._input_dim], name="x")
+            self._logits, self._proba, self._class_ids = mlp_graph.prediction(
+                features, self._hidden_layers, self._head
+            )
+        self._model_variables = mlp_graph.named_variables(self._trunk, self._hidden_layers, self._head)
 
     def _build_eval(self) -> None:
         with self._runtime.building(self._scope):
             if self._eval is None:
-                self._y = tf1.placeholder(tf.int64, [None], name="y")
-                losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=self._y, logits=self._logits)
-                loss = tf.reduce_mean(losses, name="loss")
-                correct = tf.cast(tf.equal(self._class_ids, self._y), tf.float32)
-                accuracy = tf.reduce_mean(correct, name="accuracy")
+                self._y, loss, accuracy = mlp_graph.evaluation(self._logits, self._class_ids)
                 self._eval = (loss, accuracy)
 
     def _build_train(self) -> None:
         if self._eval is None:
             self._build_eval()
         with self._runtime.building(self._scope):
-            if self._train is not None:
-                return
-            loss, _ = self._eval
-            self._learning_rate = tf1.placeholder(tf.float32, [], name="learning_rate")
-            optimizer = tf1.train.AdamOptimizer(self._learning_rate, name=f"adam_{self._name}")
-            var_list = list(self._model_variables.values())
-            grads = tf.gradients(loss, var_list)
-            finite = tf.reduce_all(
-                tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads] + [tf.math.is_finite(loss)]),
-                name="step_is_finite",
-            )
-            # A non-finite loss or gradient skips the update: the weights from
-            # before the failing step stay in place, and fit() raises.
-            with tf1.variable_scope("optimizer", reuse=tf1.AUTO_REUSE):
-                train_op = tf.cond(
-                    finite,
-                    lambda: tf.group(optimizer.apply_gradients(zip(grads, var_list))),
-                    tf.no_op,
-                    name="train_step",
+            if self._train is None:
+                self._learning_rate, op, finite = mlp_graph.train_step(
+                    self._eval[0], list(self._model_variables.values()), f"adam_{self._name}"
                 )
-            self._optimizer = optimizer
-            self._train = (train_op, finite)
+                self._train = (op, finite)
 
     def _build_saver(self) -> None:
         with self._runtime.building(self._scope):

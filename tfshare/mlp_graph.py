@@ -1,0 +1,116 @@
+"""The graph ops of DenseClassifier's MLP: layers, prediction, loss, and a guarded train step.
+
+Pure builders: each takes tensors and returns tensors, and is called by
+``DenseClassifier`` inside its runtime's ``building()`` scope, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfshare._tf import keras, tf, tf1, v2_layers
+
+
+def kernel_initializer(seed: int | None, offset: int) -> Any:
+    """Glorot-uniform, seeded per layer (``seed + offset``) when a seed is given."""
+    return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+
+
+def make_layers(
+    hidden_units: tuple[int, ...], num_classes: int, seed: int | None, with_hidden: bool
+) -> tuple[list[Any], Any]:
+    """Constructs the tf_keras Dense layer objects (hidden ReLU layers and the head).
+
+    They are constructed in eager mode (see ``tfshare._tf.v2_layers``) and
+    later called on graph tensors.
+
+    Args:
+      hidden_units: units per hidden layer.
+      num_classes: the head's units.
+      seed: base seed of the kernels' initializers.
+      with_hidden: False when a trunk supplies the hidden layers.
+
+    Returns:
+      (hidden layers, head layer).
+    """
+    with v2_layers():
+        hidden = [
+            keras.layers.Dense(units, activation="relu", kernel_initializer=kernel_initializer(seed, i), name=f"hidden_{i}")
+            for i, units in enumerate(hidden_units)
+        ] if with_hidden else []
+        head = keras.layers.Dense(num_classes, kernel_initializer=kernel_initializer(seed, len(hidden_units)), name="head")
+    return hidden, head
+
+
+def named_variables(trunk: Any, hidden: list[Any], head: Any) -> dict[str, Any]:
+    """Maps architecture-level keys ("hidden_0/kernel", "head/bias") to variables."""
+    named: dict[str, Any] = dict(trunk.named_variables()) if trunk is not None else {}
+    for i, layer in enumerate(hidden):
+        named[f"hidden_{i}/kernel"] = layer.kernel
+        named[f"hidden_{i}/bias"] = layer.bias
+    named["head/kernel"] = head.kernel
+    named["head/bias"] = head.bias
+    return named
+
+
+def prediction(features: Any, hidden: list[Any], head: Any) -> tuple[Any, Any, Any]:
+    """Builds the forward pass.
+
+    Args:
+      features: float32 tensor [batch, input_dim] (or the trunk's output).
+      hidden, head: from ``make_layers``.
+
+    Returns:
+      (logits float32 [batch, num_classes], probabilities float32
+      [batch, num_classes], class ids int64 [batch]).
+    """
+    for layer in hidden:
+        features = layer(features)
+    logits = head(features)
+    proba = tf.nn.softmax(logits, name="probabilities")
+    class_ids = tf.argmax(logits, axis=1, output_type=tf.int64, name="class_ids")
+    return logits, proba, class_ids
+
+
+def evaluation(logits: Any, class_ids: Any) -> tuple[Any, Any, Any]:
+    """Builds the label placeholder, mean cross-entropy and accuracy.
+
+    Returns:
+      (y int64 placeholder [batch], loss float32 scalar, accuracy float32 scalar).
+    """
+    y = tf1.placeholder(tf.int64, [None], name="y")
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    loss = tf.reduce_mean(losses, name="loss")
+    accuracy = tf.reduce_mean(tf.cast(tf.equal(class_ids, y), tf.float32), name="accuracy")
+    return y, loss, accuracy
+
+
+def train_step(loss: Any, var_list: list[Any], optimizer_name: str) -> tuple[Any, Any, Any]:
+    """Builds an Adam step that is skipped when the loss or a gradient is not finite.
+
+    Args:
+      loss: float32 scalar to minimize.
+      var_list: the variables to update.
+      optimizer_name: unique name of the optimizer (its slot variables' suffix).
+
+    Returns:
+      (learning-rate float32 scalar placeholder, train op, bool scalar "the
+      step was finite and applied").
+    """
+    learning_rate = tf1.placeholder(tf.float32, [], name="learning_rate")
+    optimizer = tf1.train.AdamOptimizer(learning_rate, name=optimizer_name)
+    grads = tf.gradients(loss, var_list)
+    finite = tf.reduce_all(
+        tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads] + [tf.math.is_finite(loss)]),
+        name="step_is_finite",
+    )
+    # A non-finite loss or gradient skips the update: the weights from before
+    # the failing step stay in place, and fit() raises.
+    with tf1.variable_scope("optimizer", reuse=tf1.AUTO_REUSE):
+        op = tf.cond(
+            finite,
+            lambda: tf.group(optimizer.apply_gradients(zip(grads, var_list))),
+            tf.no_op,
+            name="train_step",
+        )
+    return learning_rate, op, finite
