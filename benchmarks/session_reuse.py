@@ -1,0 +1,57 @@
+"""What one prediction costs on each path, and how a shared Session scales with threads.
+
+Modes: a new Session per call, a reused Session with feed_dict, tfshare's
+predict_proba, the raw callable floor, eager model(x), tf.function and
+tf_keras Model.predict, timed side by side at each batch size.
+
+  python benchmarks/session_reuse.py --quick
+  python benchmarks/session_reuse.py --batch_sizes=1,32,256 --threads=1,2,4,8 --output=results/sr.json
+"""
+
+from __future__ import annotations
+
+from absl import app, flags, logging
+
+import _common
+from tfshare.bench import machine
+from tfshare.bench import session_reuse as bench
+
+_BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["1", "32", "256"], "Rows per prediction call.")
+_THREADS = flags.DEFINE_list("threads", ["1", "2", "4", "8"], "Thread counts sharing one Session (throughput).")
+_THROUGHPUT_SECONDS = flags.DEFINE_float(
+    "throughput_seconds", None, "Seconds per throughput measurement (default 1.0, 0.25 with --quick).", lower_bound=0.01
+)
+_MODES = flags.DEFINE_multi_enum("mode", list(bench.MODES), list(bench.MODES),
+                                 "Modes to time (repeat the flag); callable_floor is always included.")
+_HIDDEN = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer.")
+
+flags.adopt_module_key_flags(_common)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    _common.quiet_tensorflow()
+    device, tf_device = _common.resolve_device(bench.BENCHMARK)
+    info = machine.machine_info(tf_device)
+    modes = set(_MODES.value) | {bench.FLOOR}
+    config = bench.Config(
+        device=device,
+        tf_device=tf_device,
+        batch_sizes=_common.ints(_BATCH_SIZES.value, "batch_sizes"),
+        modes=tuple(m for m in bench.MODES if m in modes),
+        repeats=_common.pick(_common.REPEATS.value, 25, 7),
+        threads=_common.ints(_THREADS.value, "threads"),
+        throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
+        throughput_repeats=_common.pick(None, 3, 2),
+        hidden_units=_common.ints(_HIDDEN.value, "hidden_units"),
+        seed=_common.SEED.value,
+    )
+    logging.info("session_reuse on %s: batch sizes %s, %d repeats", tf_device, config.batch_sizes, config.repeats)
+    records = bench.run(config, _common.printer(bench.HEADERS, bench.table_row))
+    print("\n" + bench.summary_table(records))
+    _common.write(bench.BENCHMARK, info, config, records)
+
+
+if __name__ == "__main__":
+    app.run(main)

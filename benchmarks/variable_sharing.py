@@ -1,0 +1,49 @@
+"""N classifiers with and without a shared trunk: bytes, memory, fused prediction, interference.
+
+  python benchmarks/variable_sharing.py --quick
+  python benchmarks/variable_sharing.py --num_classifiers=32 --interference_steps=10 --output=results/vs.json
+"""
+
+from __future__ import annotations
+
+from absl import app, flags, logging
+
+import _common
+from tfshare.bench import machine
+from tfshare.bench import variable_sharing as bench
+
+_NUM = flags.DEFINE_integer("num_classifiers", 32, "N, the classifiers per setup.", lower_bound=2)
+_BATCH = flags.DEFINE_integer("batch_size", 32, "Rows per prediction (and per training step).", lower_bound=1)
+_STEPS = flags.DEFINE_integer("interference_steps", 10, "K, training steps of classifier 0.", lower_bound=1)
+_PER_CLASSIFIER = flags.DEFINE_bool("per_classifier_checkpoints", True, "Also save each classifier on its own.")
+_MODES = flags.DEFINE_multi_enum("mode", list(bench.MODES), list(bench.MODES), "Prediction modes (repeat the flag).")
+_HIDDEN = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer.")
+
+flags.adopt_module_key_flags(_common)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    _common.quiet_tensorflow()
+    device, tf_device = _common.resolve_device(bench.BENCHMARK)
+    info = machine.machine_info(tf_device)
+    config = bench.Config(
+        device=device,
+        tf_device=tf_device,
+        num_classifiers=_NUM.value,
+        batch_size=_BATCH.value,
+        modes=tuple(m for m in bench.MODES if m in _MODES.value),
+        repeats=_common.pick(_common.REPEATS.value, 15, 5),
+        interference_steps=_STEPS.value,
+        per_classifier_checkpoints=_PER_CLASSIFIER.value,
+        hidden_units=_common.ints(_HIDDEN.value, "hidden_units"),
+        seed=_common.SEED.value,
+    )
+    logging.info("variable_sharing on %s: %d classifiers", tf_device, config.num_classifiers)
+    records = bench.run(config, _common.printer(bench.HEADERS, bench.table_row))
+    _common.write(bench.BENCHMARK, info, config, records)
+
+
+if __name__ == "__main__":
+    app.run(main)
