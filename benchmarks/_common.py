@@ -1,7 +1,7 @@
 """Flags and plumbing shared by the benchmark apps (not a library: it reads FLAGS).
 
 Every app defines its own flags, then uses these: ``--device``, ``--output``,
-``--quick``, ``--repeats`` and ``--seed``.
+``--quick``, ``--repeats``, ``--seed``, ``--modes`` and ``--hidden_units``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any, Callable
 
-from absl import flags
+from absl import app, flags
 
 from tfshare.bench import machine, results
 from tfshare.errors import InputError
@@ -25,6 +25,8 @@ QUICK = flags.DEFINE_bool("quick", False, "Small sizes and few repeats: a demo o
 REPEATS = flags.DEFINE_integer("repeats", None, "Timed repeats per measurement (default depends on --quick).",
                                lower_bound=1)
 SEED = flags.DEFINE_integer("seed", 0, "Seed of weights and inputs.", lower_bound=0)
+MODES = flags.DEFINE_list("modes", None, "Modes to measure, comma-separated (default: all of the app's modes).")
+HIDDEN_UNITS = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer of every classifier.")
 
 
 def pick(value: Any, default: Any, quick: Any) -> Any:
@@ -39,10 +41,20 @@ def ints(values: list[str], name: str) -> tuple[int, ...]:
     try:
         parsed = tuple(int(v) for v in values)
     except ValueError:
-        raise flags.ValidationError(f"--{name} must be a comma-separated list of integers, got {values}") from None
+        raise app.UsageError(f"--{name} must be a comma-separated list of integers, got {values}") from None
     if not parsed or min(parsed) < 1:
-        raise flags.ValidationError(f"--{name} must list positive integers, got {values}")
+        raise app.UsageError(f"--{name} must list positive integers, got {values}")
     return parsed
+
+
+def modes(known: tuple[str, ...], required: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The --modes the app knows, in its canonical order, plus ``required`` ones."""
+    chosen = set(MODES.value or known)
+    unknown = sorted(chosen - set(known))
+    if unknown:
+        raise app.UsageError(f"--modes: unknown {unknown}; choose among {list(known)}")
+    chosen |= set(required)
+    return tuple(m for m in known if m in chosen)
 
 
 def resolve_device(benchmark: str) -> tuple[str, str]:

@@ -18,8 +18,6 @@ from tfshare.bench import machine
 _MAX_INSTANCES = flags.DEFINE_integer(
     "max_instances", None, "Largest N; sizes are 1, 2, 4, ... up to it (default 64, 16 with --quick).", lower_bound=1
 )
-_MODES = flags.DEFINE_multi_enum("mode", list(bench.MODES), list(bench.MODES), "Modes to measure (repeat the flag).")
-_HIDDEN = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer.")
 
 flags.adopt_module_key_flags(_common)
 
@@ -34,9 +32,9 @@ def main(argv: list[str]) -> None:
         device=device,
         tf_device=tf_device,
         sizes=bench.sizes_up_to(_common.pick(_MAX_INSTANCES.value, 64, 16)),
-        modes=tuple(m for m in bench.MODES if m in _MODES.value),
+        modes=_common.modes(bench.MODES),
         repeats=_common.pick(_common.REPEATS.value, 3, 1),
-        hidden_units=_common.ints(_HIDDEN.value, "hidden_units"),
+        hidden_units=_common.ints(_common.HIDDEN_UNITS.value, "hidden_units"),
         seed=_common.SEED.value,
     )
     logging.info("graph_construction on %s: sizes %s, %d repeats", tf_device, config.sizes, config.repeats)

@@ -21,9 +21,6 @@ _THREADS = flags.DEFINE_list("threads", ["1", "2", "4", "8"], "Thread counts sha
 _THROUGHPUT_SECONDS = flags.DEFINE_float(
     "throughput_seconds", None, "Seconds per throughput measurement (default 1.0, 0.25 with --quick).", lower_bound=0.01
 )
-_MODES = flags.DEFINE_multi_enum("mode", list(bench.MODES), list(bench.MODES),
-                                 "Modes to time (repeat the flag); callable_floor is always included.")
-_HIDDEN = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer.")
 
 flags.adopt_module_key_flags(_common)
 
@@ -34,17 +31,16 @@ def main(argv: list[str]) -> None:
     _common.quiet_tensorflow()
     device, tf_device = _common.resolve_device(bench.BENCHMARK)
     info = machine.machine_info(tf_device)
-    modes = set(_MODES.value) | {bench.FLOOR}
     config = bench.Config(
         device=device,
         tf_device=tf_device,
         batch_sizes=_common.ints(_BATCH_SIZES.value, "batch_sizes"),
-        modes=tuple(m for m in bench.MODES if m in modes),
+        modes=_common.modes(bench.MODES, required=(bench.FLOOR, bench.EAGER)),
         repeats=_common.pick(_common.REPEATS.value, 25, 7),
         threads=_common.ints(_THREADS.value, "threads"),
         throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
         throughput_repeats=_common.pick(None, 3, 2),
-        hidden_units=_common.ints(_HIDDEN.value, "hidden_units"),
+        hidden_units=_common.ints(_common.HIDDEN_UNITS.value, "hidden_units"),
         seed=_common.SEED.value,
     )
     logging.info("session_reuse on %s: batch sizes %s, %d repeats", tf_device, config.batch_sizes, config.repeats)

@@ -16,8 +16,6 @@ _NUM = flags.DEFINE_integer("num_classifiers", 32, "N, the classifiers per setup
 _BATCH = flags.DEFINE_integer("batch_size", 32, "Rows per prediction (and per training step).", lower_bound=1)
 _STEPS = flags.DEFINE_integer("interference_steps", 10, "K, training steps of classifier 0.", lower_bound=1)
 _PER_CLASSIFIER = flags.DEFINE_bool("per_classifier_checkpoints", True, "Also save each classifier on its own.")
-_MODES = flags.DEFINE_multi_enum("mode", list(bench.MODES), list(bench.MODES), "Prediction modes (repeat the flag).")
-_HIDDEN = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer.")
 
 flags.adopt_module_key_flags(_common)
 
@@ -33,11 +31,11 @@ def main(argv: list[str]) -> None:
         tf_device=tf_device,
         num_classifiers=_NUM.value,
         batch_size=_BATCH.value,
-        modes=tuple(m for m in bench.MODES if m in _MODES.value),
+        modes=_common.modes(bench.MODES),
         repeats=_common.pick(_common.REPEATS.value, 15, 5),
         interference_steps=_STEPS.value,
         per_classifier_checkpoints=_PER_CLASSIFIER.value,
-        hidden_units=_common.ints(_HIDDEN.value, "hidden_units"),
+        hidden_units=_common.ints(_common.HIDDEN_UNITS.value, "hidden_units"),
         seed=_common.SEED.value,
     )
     logging.info("variable_sharing on %s: %d classifiers", tf_device, config.num_classifiers)

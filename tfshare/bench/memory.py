@@ -101,7 +101,7 @@ def track() -> Iterator[MemoryDelta]:
     yield delta
     gc.collect()
     delta.after = rss_bytes()
-    delta.peak = peak_rss_bytes()
+    delta.peak = max(peak_rss_bytes(), delta.after)  # the kernel updates its peak lazily
 
 
 __all__ = ["MemoryDelta", "peak_rss_bytes", "rss_bytes", "track"]
