@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from tensorflow.core.protobuf import config_pb2  # noqa: E402
+from tensorflow.python.eager import context as _context  # noqa: E402
 
 tf1 = tf.compat.v1
 
@@ -66,4 +67,21 @@ def check_versions(tf_version: str = TF_VERSION, keras_version: str = KERAS_VERS
 
 check_versions()
 
-__all__ = ["KERAS_VERSION", "TF_VERSION", "check_versions", "config_pb2", "keras", "tf", "tf1"]
+
+def v2_layers():
+    """Context manager under which tf_keras layer *objects* are constructed.
+
+    tf_keras picks a layer's base class when the object is constructed
+    (``LayerVersionSelector.__new__``) and does so by rewriting the class's
+    ``__bases__`` in place: constructing a ``Dense`` inside a legacy
+    ``tf.Graph`` flips the ``Dense`` class to the v1 base, after which every
+    ``Dense`` object made earlier in eager mode fails with "Your Layer or
+    Model is in an invalid state". Constructing the objects in eager mode
+    keeps the v2 base; v2 layers called on placeholders inside a
+    ``tf.Graph`` build ordinary graph ops and graph variables (in the
+    GLOBAL_VARIABLES collection), so graph and eager code share a process.
+    """
+    return _context.eager_mode()
+
+
+__all__ = ["KERAS_VERSION", "TF_VERSION", "check_versions", "config_pb2", "keras", "tf", "tf1", "v2_layers"]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from tfshare import checkpoints, validation
-from tfshare._tf import keras, tf, tf1
+from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.errors import ClosedError, InputError, TrainingError
 from tfshare.runtime import FastCallable, GraphSession
 from tfshare.trunks import _Trunk
@@ -106,28 +106,30 @@ class DenseClassifier:
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
-        with self._runtime.building(self._scope):
-            if self._trunk is not None:
-                self._x = self._trunk.input
-                features = self._trunk.output
-                self._hidden_layers: list[Any] = []
-            else:
-                self._x = tf1.placeholder(tf.float32, [None, self._input_dim], name="x")
-                features = self._x
-                self._hidden_layers = [
-                    keras.layers.Dense(
-                        units, activation="relu", kernel_initializer=_kernel_initializer(self._seed, i),
-                        name=f"hidden_{i}",
-                    )
-                    for i, units in enumerate(self._hidden_units)
-                ]
-                for layer in self._hidden_layers:
-                    features = layer(features)
+        # Layer objects are constructed in eager mode (see tfshare._tf.v2_layers)
+        # and called on graph tensors below.
+        with v2_layers():
+            self._hidden_layers: list[Any] = [] if self._trunk is not None else [
+                keras.layers.Dense(
+                    units, activation="relu", kernel_initializer=_kernel_initializer(self._seed, i),
+                    name=f"hidden_{i}",
+                )
+                for i, units in enumerate(self._hidden_units)
+            ]
             self._head = keras.layers.Dense(
                 self._num_classes,
                 kernel_initializer=_kernel_initializer(self._seed, len(self._hidden_units)),
                 name="head",
             )
+        with self._runtime.building(self._scope):
+            if self._trunk is not None:
+                self._x = self._trunk.input
+                features = self._trunk.output
+            else:
+                self._x = tf1.placeholder(tf.float32, [None, self._input_dim], name="x")
+                features = self._x
+                for layer in self._hidden_layers:
+                    features = layer(features)
             self._logits = self._head(features)
             self._proba = tf.nn.softmax(self._logits, name="probabilities")
             self._class_ids = tf.argmax(self._logits, axis=1, output_type=tf.int64, name="class_ids")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from tfshare import validation
-from tfshare._tf import keras, tf, tf1
+from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.runtime import GraphSession
 
 
@@ -154,15 +154,16 @@ class SharedTrunk(_Trunk):
 
     def _build(self, x: Any) -> Any:
         if not hasattr(self, "_layers"):
-            self._layers = [
-                keras.layers.Dense(
-                    units,
-                    activation="relu",
-                    kernel_initializer=self._kernel_initializer(i),
-                    name=f"hidden_{i}",
-                )
-                for i, units in enumerate(self._hidden_units)
-            ]
+            with v2_layers():  # see tfshare._tf.v2_layers: keeps eager layers working
+                self._layers = [
+                    keras.layers.Dense(
+                        units,
+                        activation="relu",
+                        kernel_initializer=self._kernel_initializer(i),
+                        name=f"hidden_{i}",
+                    )
+                    for i, units in enumerate(self._hidden_units)
+                ]
         for layer in self._layers:
             x = layer(x)
         return x

@@ -145,7 +145,7 @@ def labels(y: Any, num_classes: int, num_samples: int, arg: str = "y") -> np.nda
         raise InputError(f"{arg} must be 1-D with shape [{num_samples}], got shape {array.shape}")
     if array.dtype.kind == "f":
         fractional = array[np.isfinite(array) & (array != np.round(array))] if array.size else array
-        detail = f"; e.g. {fractional[0]!r} is fractional" if fractional.size else ""
+        detail = f"; e.g. {float(fractional[0])!r} is fractional" if fractional.size else ""
         raise InputError(
             f"{arg} must hold integer class ids with an integer dtype, got dtype {array.dtype}{detail}; "
             "convert whole-number floats explicitly with y.astype(np.int64)"

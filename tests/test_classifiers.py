@@ -1,0 +1,231 @@
+"""DenseClassifier in every sharing mode: what is shared, what is built, what is learned."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+
+
+def _ids(variables):
+    return {id(v) for v in variables}
+
+
+def test_two_classifiers_from_one_builder_share_one_graph_not_variables(runtime):
+    a = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    b = tfshare.DenseClassifier(runtime=runtime, seed=1)
+    assert a.runtime.graph is b.runtime.graph is runtime.graph
+    assert a.runtime.session is b.runtime.session
+    assert len(a.variables) == len(b.variables) == 4
+    assert _ids(a.variables).isdisjoint(_ids(b.variables))
+    assert a.name == "dense_classifier" and b.name == "dense_classifier_1"
+
+
+def test_different_num_classes_share_nothing(runtime):
+    a = tfshare.DenseClassifier(num_classes=10, runtime=runtime, seed=0)
+    b = tfshare.DenseClassifier(num_classes=3, runtime=runtime, seed=0)
+    assert _ids(a.variables).isdisjoint(_ids(b.variables))
+    assert b.named_variables["head/kernel"].shape.as_list() == [64, 3]
+
+
+def test_isolated_instances_have_their_own_graph_and_session():
+    a, b = tfshare.DenseClassifier(seed=0), tfshare.DenseClassifier(seed=0)
+    try:
+        assert a.runtime is not b.runtime
+        assert a.runtime.graph is not b.runtime.graph
+        x = np.zeros((1, 784), np.float32)
+        a.predict(x), b.predict(x)
+        assert a.runtime.session is not b.runtime.session
+        # Same seed, same architecture: the same function, in two graphs.
+        np.testing.assert_array_equal(a.predict_proba(x), b.predict_proba(x))
+    finally:
+        a.close(), b.close()
+    assert a.runtime.closed and b.runtime.closed
+
+
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_trunk_variables_are_the_same_objects(runtime, trunk_cls):
+    trunk = trunk_cls(runtime, 784, (32, 16), seed=0)
+    a = tfshare.DenseClassifier(num_classes=10, trunk=trunk, seed=1)
+    b = tfshare.DenseClassifier(num_classes=4, trunk=trunk, seed=2)
+    trunk_keys = [f"hidden_{i}/{p}" for i in range(2) for p in ("kernel", "bias")]
+    for key in trunk_keys:
+        assert a.named_variables[key] is b.named_variables[key] is trunk.named_variables()[key]
+    assert a.named_variables["head/kernel"] is not b.named_variables["head/kernel"]
+    assert len(runtime.global_variables()) == 4 + 2 + 2  # trunk + two heads
+    assert a.hidden_units == (32, 16) and a.input_dim == 784
+
+
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_trunk_call_on_new_tensor_reuses_variables(runtime, trunk_cls):
+    trunk = trunk_cls(runtime, 8, (4,), seed=0)
+    n_vars = len(runtime.global_variables())
+    with runtime.building():
+        from tfshare._tf import tf, tf1
+
+        x = tf1.placeholder(tf.float32, [None, 8])
+    y = trunk(x)
+    assert len(runtime.global_variables()) == n_vars
+    value = np.random.default_rng(0).random((3, 8), dtype=np.float32)
+    a, b = runtime.run([y, trunk.output], {x: value, trunk.input: value})
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "mode", ["shared_trunk", "template_trunk", "separate"], ids=["shared-trunk", "template-trunk", "separate"]
+)
+def test_training_one_changes_the_other_only_when_sharing(runtime, data, mode):
+    if mode == "separate":
+        a = tfshare.DenseClassifier(runtime=runtime, seed=1)
+        b = tfshare.DenseClassifier(runtime=runtime, seed=2)
+    else:
+        cls = tfshare.SharedTrunk if mode == "shared_trunk" else tfshare.TemplateTrunk
+        trunk = cls(runtime, 784, (64,), seed=0)
+        a = tfshare.DenseClassifier(trunk=trunk, seed=1)
+        b = tfshare.DenseClassifier(trunk=trunk, seed=2)
+    before = b.predict_proba(data.x_test)
+    a.fit(data.x_train[:256], data.y_train[:256], epochs=1)
+    change = np.abs(b.predict_proba(data.x_test) - before).max()
+    if mode == "separate":
+        assert change == 0.0
+    else:
+        assert change > 1e-4
+
+
+def test_fit_predict_evaluate_add_no_ops_after_first_use(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    clf.fit(data.x_train[:64], data.y_train[:64])
+    clf.predict(data.x_test[:5]), clf.predict_proba(data.x_test[:5]), clf.evaluate(data.x_test, data.y_test)
+    clf.save(str(runtime_tmp := __import__("tempfile").mkdtemp()))
+    clf.restore(runtime_tmp)
+    ops = len(runtime.graph.get_operations())
+    for _ in range(3):
+        clf.fit(data.x_train[:64], data.y_train[:64], epochs=2, batch_size=16, learning_rate=1e-4)
+        clf.predict(data.x_test[:7])
+        clf.predict_proba(data.x_test)
+        clf.evaluate(data.x_test, data.y_test)
+        clf.save(runtime_tmp)
+        clf.restore(runtime_tmp)
+    assert len(runtime.graph.get_operations()) == ops
+
+
+def test_learns_the_default_data(data):
+    with tfshare.DenseClassifier(seed=0) as clf:
+        history = clf.fit(data.x_train, data.y_train, epochs=4)
+        result = clf.evaluate(data.x_test, data.y_test)
+    assert len(history["loss"]) == len(history["accuracy"]) == 4
+    assert history["loss"][-1] < history["loss"][0]
+    assert result["accuracy"] >= 0.90
+
+
+def test_prediction_shapes_dtypes_and_consistency(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    proba = clf.predict_proba(data.x_test[:9])
+    ids = clf.predict(data.x_test[:9])
+    assert proba.shape == (9, 10) and proba.dtype == np.float32
+    assert ids.shape == (9,) and ids.dtype == np.int64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(ids, proba.argmax(axis=1))
+    ref = runtime.run(clf.probabilities_tensor, {clf.input_tensor: data.x_test[:9]})
+    np.testing.assert_allclose(proba, ref, atol=1e-6)
+
+
+def test_float64_and_int_inputs_give_the_float32_result(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    x32 = data.x_test[:4]
+    np.testing.assert_array_equal(clf.predict_proba(x32.astype(np.float64)), clf.predict_proba(x32))
+    ints = (x32 > 0.5).astype(np.int32)
+    np.testing.assert_array_equal(clf.predict_proba(ints), clf.predict_proba(ints.astype(np.float32)))
+    np.testing.assert_array_equal(clf.predict_proba(x32.tolist()), clf.predict_proba(x32))
+
+
+def test_empty_batch(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, num_classes=3, seed=0)
+    assert clf.predict_proba(np.zeros((0, 784), np.float32)).shape == (0, 3)
+    assert clf.predict(np.zeros((0, 784))).shape == (0,)
+    with pytest.raises(tfshare.InputError, match=r"x must hold at least one row, got shape \(0, 784\)"):
+        clf.fit(np.zeros((0, 784), np.float32), np.zeros((0,), np.int64))
+
+
+def test_save_restore_in_a_fresh_runtime_gives_identical_predictions(tmp_path, data):
+    with tfshare.GraphSession(device="cpu") as gs:
+        clf = tfshare.DenseClassifier(runtime=gs, seed=0)
+        clf.fit(data.x_train[:512], data.y_train[:512])
+        expected = clf.predict_proba(data.x_test)
+        clf.save(str(tmp_path / "ck"))
+    with tfshare.GraphSession(device="cpu") as gs:
+        fresh = tfshare.DenseClassifier(runtime=gs, seed=99)
+        assert not np.array_equal(fresh.predict_proba(data.x_test), expected)
+        fresh.restore(str(tmp_path / "ck"))
+        np.testing.assert_array_equal(fresh.predict_proba(data.x_test), expected)
+
+
+def test_checkpoint_moves_between_sharing_modes(tmp_path, data):
+    with tfshare.GraphSession(device="cpu") as gs:
+        trunk = tfshare.TemplateTrunk(gs, 784, (64,), seed=0)
+        clf = tfshare.DenseClassifier(trunk=trunk, seed=1)
+        clf.fit(data.x_train[:256], data.y_train[:256])
+        expected = clf.predict_proba(data.x_test)
+        clf.save(str(tmp_path / "ck"))
+    with tfshare.DenseClassifier(seed=5) as isolated:
+        isolated.restore(str(tmp_path / "ck"))
+        np.testing.assert_allclose(isolated.predict_proba(data.x_test), expected, atol=1e-6)
+
+
+def test_restore_rejects_other_architecture(tmp_path, runtime):
+    tfshare.DenseClassifier(runtime=runtime, hidden_units=(32,), seed=0).save(str(tmp_path / "ck"))
+    other = tfshare.DenseClassifier(runtime=runtime, hidden_units=(64,), seed=0)
+    with pytest.raises(tfshare.CheckpointError, match=r"saved with hidden_units=\[32\].*has hidden_units=\[64\]"):
+        other.restore(str(tmp_path / "ck"))
+
+
+def test_use_after_close(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    clf.close()
+    with pytest.raises(tfshare.ClosedError, match="is closed"):
+        clf.predict(data.x_test[:1])
+    assert not runtime.closed  # a shared runtime outlives its classifiers
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"num_classes": 1}, tfshare.InputError, "num_classes must be an int >= 2, got 1"),
+        ({"input_dim": 0}, tfshare.InputError, "input_dim must be an int >= 1, got 0"),
+        ({"hidden_units": (64, 0)}, tfshare.InputError, r"hidden_units\[1\] must be an int >= 1, got 0"),
+        ({"hidden_units": "64"}, TypeError, "hidden_units must be a sequence of ints"),
+        ({"seed": -1}, tfshare.InputError, r"seed must be in \[0, 2\*\*31\), got -1"),
+        ({"name": "a b"}, tfshare.InputError, "name must match"),
+        ({"runtime": "gs"}, TypeError, "runtime must be a tfshare.GraphSession or None, got str"),
+        ({"trunk": object()}, TypeError, "trunk must be a SharedTrunk or TemplateTrunk"),
+    ],
+    ids=["one-class", "zero-dim", "zero-units", "str-units", "neg-seed", "bad-name", "bad-runtime", "bad-trunk"],
+)
+def test_bad_constructor_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.DenseClassifier(**kwargs)
+
+
+def test_trunk_mismatch_is_a_clear_error(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 20, (8,))
+    with pytest.raises(tfshare.InputError, match=r"input_dim must match the trunk's input_dim 20, got 784"):
+        tfshare.DenseClassifier(input_dim=784, trunk=trunk)
+    with pytest.raises(tfshare.InputError, match=r"hidden_units must match the trunk's hidden_units \(8,\), got \(4,\)"):
+        tfshare.DenseClassifier(hidden_units=(4,), trunk=trunk)
+    other = tfshare.GraphSession(device="cpu")
+    with pytest.raises(tfshare.InputError, match="runtime must be the trunk's runtime"):
+        tfshare.DenseClassifier(trunk=trunk, runtime=other)
+    other.close()
+    assert tfshare.DenseClassifier(num_classes=3, trunk=trunk).input_dim == 20
+
+
+def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    clf.fit(data.x_train[:64], data.y_train[:64])
+    weights = runtime.run(clf.variables)
+    huge = np.full((8, 784), 3e38, np.float32)  # finite input, but the logits overflow
+    with pytest.raises(tfshare.TrainingError, match="non-finite.*that step was not applied"):
+        clf.fit(huge, np.zeros(8, np.int64), batch_size=8)
+    for old, new in zip(weights, runtime.run(clf.variables)):
+        np.testing.assert_array_equal(old, new)

@@ -1,0 +1,180 @@
+"""GraphSession: lazy Session, build lock, pending-only init, callables, lifecycle."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import tf, tf1
+from tfshare.runtime import resolve_device
+
+
+def test_session_is_created_lazily(runtime):
+    assert not runtime.has_session
+    with runtime.building():
+        c = tf.constant(3.0)
+    assert runtime.run(c) == 3.0
+    assert runtime.has_session
+    assert runtime.session.graph is runtime.graph
+
+
+def test_building_uses_own_graph_not_default(runtime):
+    default_ops = len(tf1.get_default_graph().get_operations())
+    with runtime.building() as graph:
+        assert tf1.get_default_graph() is graph is runtime.graph
+        tf.constant(1.0, name="c")
+    assert len(tf1.get_default_graph().get_operations()) == default_ops
+    assert runtime.graph.get_operation_by_name("c").device == "/device:CPU:0"
+
+
+def test_initialize_only_initializes_pending_variables(runtime):
+    with runtime.building():
+        a = tf.Variable(1.0, name="a")
+        assign = a.assign(5.0)
+    assert runtime.initialize() == 1
+    runtime.run(assign)
+    with runtime.building():
+        b = tf.Variable(2.0, name="b")
+    assert [v.name for v in runtime.pending_variables()] == ["b:0"]
+    assert runtime.run([a, b]) == [5.0, 2.0]  # a keeps its assigned value
+    assert runtime.initialize() == 0
+
+
+def test_adding_a_classifier_keeps_trained_weights(runtime, data):
+    first = tfshare.DenseClassifier(runtime=runtime, seed=1)
+    first.fit(data.x_train, data.y_train, epochs=1)
+    before = first.predict_proba(data.x_test)
+    tfshare.DenseClassifier(runtime=runtime, seed=2).predict_proba(data.x_test[:1])
+    np.testing.assert_array_equal(first.predict_proba(data.x_test), before)
+
+
+def test_callable_is_cached_and_matches_session_run(runtime):
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [None, 3])
+        y = tf.reduce_sum(x * 2.0, axis=1)
+    fn = runtime.callable([y], [x])
+    assert runtime.callable([y], [x]) is fn
+    value = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_allclose(fn(value)[0], runtime.run(y, {x: value}), atol=1e-6)
+
+
+def test_callable_runs_targets(runtime):
+    with runtime.building():
+        v = tf.Variable(0.0)
+        inc = v.assign_add(1.0)
+    step = runtime.callable([], [], [inc.op])
+    for _ in range(3):
+        step()
+    assert runtime.run(v) == 3.0
+
+
+def test_run_from_a_thread_without_graph_context(runtime):
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [None])
+        y = x + 1.0
+    fn = runtime.callable([y], [x])
+    results = []
+
+    def worker():
+        results.append(fn(np.array([1.0], np.float32))[0][0])
+        results.append(runtime.run(y, {x: [2.0]})[0])
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert results == [2.0, 3.0]
+
+
+def test_finalize_builds_lazy_ops_then_rejects_new_ones(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    runtime.finalize()
+    clf.fit(data.x_train[:64], data.y_train[:64])  # train op was built by the hook
+    with pytest.raises(RuntimeError, match="finalized"):
+        tfshare.DenseClassifier(runtime=runtime)
+
+
+def test_export_graph_writes_events_and_pbtxt(runtime, tmp_path):
+    tfshare.DenseClassifier(runtime=runtime, seed=0)
+    logdir = runtime.export_graph(str(tmp_path / "tb"))
+    files = os.listdir(logdir)
+    assert "graph.pbtxt" in files
+    assert any(f.startswith("events.out.tfevents") for f in files)
+
+
+def test_use_after_close_raises_closed_error():
+    gs = tfshare.GraphSession(device="cpu")
+    with gs.building():
+        c = tf.constant(1.0)
+    fn = gs.callable([c])
+    gs.close()
+    gs.close()  # twice is harmless
+    assert gs.closed
+    for call in (lambda: gs.run(c), lambda: gs.session, fn, lambda: gs.building().__enter__()):
+        with pytest.raises(tfshare.ClosedError, match="closed"):
+            call()
+
+
+def test_context_manager_closes():
+    with tfshare.GraphSession(device="cpu") as gs:
+        with gs.building():
+            c = tf.constant(1.0)
+        assert gs.run(c) == 1.0
+    assert gs.closed
+
+
+def test_reserve_name_is_unique_and_rejects_explicit_duplicates(runtime):
+    assert runtime.reserve_name(None, "clf") == "clf"
+    assert runtime.reserve_name(None, "clf") == "clf_1"
+    assert runtime.reserve_name("mine", "clf") == "mine"
+    with pytest.raises(tfshare.InputError, match="name 'mine' is already used"):
+        runtime.reserve_name("mine", "clf")
+
+
+def test_thread_settings_reach_the_session_config():
+    with tfshare.GraphSession(device="cpu", intra_op_threads=2, inter_op_threads=1) as gs:
+        assert gs.config.intra_op_parallelism_threads == 2
+        assert gs.config.inter_op_parallelism_threads == 1
+        assert gs.config.gpu_options.allow_growth
+        assert gs.config.device_count["GPU"] == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"device": "tpu"}, tfshare.InputError, r"device must be one of \['auto', 'cpu', 'gpu'\], got 'tpu'"),
+        ({"intra_op_threads": 0}, tfshare.InputError, "intra_op_threads must be an int >= 1, got 0"),
+        ({"inter_op_threads": 1.5}, TypeError, "inter_op_threads must be an int"),
+        ({"allow_growth": "yes"}, TypeError, "allow_growth must be a bool"),
+    ],
+    ids=["bad-device", "zero-threads", "float-threads", "str-growth"],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.GraphSession(**kwargs)
+
+
+def test_auto_device_matches_visible_gpus():
+    expected = "/device:GPU:0" if tfshare.visible_gpus() else "/device:CPU:0"
+    assert resolve_device("auto") == expected
+
+
+def test_gpu_device_without_gpu_is_a_clear_error():
+    if tfshare.visible_gpus():
+        pytest.skip("a GPU is visible; the no-GPU error cannot happen here")
+    with pytest.raises(tfshare.InputError, match="device='gpu' needs a visible GPU"):
+        tfshare.GraphSession(device="gpu")
+
+
+@pytest.mark.gpu
+def test_gpu_runtime_places_ops_on_gpu_with_memory_growth():
+    with tfshare.GraphSession(device="gpu") as gs:
+        clf = tfshare.DenseClassifier(runtime=gs, seed=0)
+        assert gs.device == "/device:GPU:0"
+        assert gs.config.gpu_options.allow_growth
+        assert clf.probabilities_tensor.device == "/device:GPU:0"
+        proba = clf.predict_proba(np.zeros((2, 784), np.float32))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)

@@ -1,0 +1,91 @@
+"""Bad input becomes a clear error before TensorFlow sees it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import validation
+from tfshare._tf import tf
+
+FEATURE_CASES = [
+    (None, TypeError, "x must be an array of numbers, got None"),
+    ("abc", TypeError, "x must be an array of numbers, got str"),
+    (np.array(["a", "b"]).reshape(1, 2), TypeError, "x must have a numeric .* dtype, got dtype <U1"),
+    ([[1.0, 2.0], [3.0]], tfshare.InputError, "x must be a rectangular array; got ragged"),
+    (np.array([[1, None]], dtype=object), TypeError, "x must have a numeric dtype, got dtype object"),
+    (np.zeros(2), tfshare.InputError, r"x must be 2-D with shape \[batch, 2\], got 1-D shape \(2,\)"),
+    (np.zeros((1, 1, 2)), tfshare.InputError, r"x must be 2-D .* got 3-D"),
+    (np.zeros((1, 3)), tfshare.InputError, r"x must have 2 features per row .* got shape \(1, 3\)"),
+    (np.array([[0.0, np.nan]], np.float32), tfshare.InputError, r"x must be finite, got nan at index \(0, 1\)"),
+    (np.array([[np.inf, 0.0]]), tfshare.InputError, r"x must be finite, got inf at index \(0, 0\)"),
+    (np.array([[1e39, 0.0]]), tfshare.InputError, "beyond float32's range"),
+    (np.array([[True, False]]), TypeError, "got dtype bool"),
+    (tf.constant([[1.0, 2.0]]), TypeError, "x must be a NumPy array or a nested list of numbers, got a"),
+]
+
+
+@pytest.mark.parametrize(
+    "value, error, match", FEATURE_CASES,
+    ids=["none", "str", "strings", "ragged", "object", "1d", "3d", "width", "nan", "inf", "f64-overflow", "bool", "tensor"],
+)
+def test_bad_features(value, error, match):
+    with pytest.raises(error, match=match):
+        validation.features(value, 2)
+
+
+def test_fast_path_returns_the_same_array_without_copy():
+    x = np.ones((3, 2), np.float32)
+    assert validation.features(x, 2) is x
+
+
+def test_float32_overflowing_sum_is_not_mistaken_for_inf():
+    x = np.full((1, 4), 3e38, np.float32)  # finite values whose float32 sum overflows
+    assert validation.features(x, 4) is x
+
+
+def test_casts_are_exact_for_accepted_types():
+    out = validation.features(np.array([[1, 2]], np.int64), 2)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, [[1.0, 2.0]])
+    fortran = np.asfortranarray(np.ones((3, 2), np.float32))
+    assert validation.features(fortran, 2).flags.c_contiguous
+
+
+LABEL_CASES = [
+    (np.array([0.0, 1.5]), r"y must hold integer class ids with an integer dtype, got dtype float64; e.g. .*1\.5\)? is fractional"),
+    (np.array([0.0, 1.0]), "y must hold integer class ids with an integer dtype, got dtype float64"),
+    (np.array([0, 3]), r"y must hold class ids in \[0, 3\), got 3"),
+    (np.array([-1, 0]), r"y must hold class ids in \[0, 3\), got -1"),
+    (np.array([0, 2**40]), r"y must hold class ids in \[0, 3\), got 1099511627776"),
+    (np.array([[0, 1]]), r"y must be 1-D with shape \[2\], got shape \(1, 2\)"),
+    (np.array([0, 1, 2]), "y must have one label per row of x: expected 2 labels, got 3"),
+]
+
+
+@pytest.mark.parametrize(
+    "value, match", LABEL_CASES, ids=["fractional", "whole-floats", "too-big", "negative", "beyond-int32", "2d", "count"]
+)
+def test_bad_labels(value, match):
+    with pytest.raises(tfshare.InputError, match=match):
+        validation.labels(value, 3, 2)
+
+
+def test_labels_accept_any_integer_dtype():
+    out = validation.labels(np.array([0, 2], np.uint8), 3, 2)
+    assert out.dtype == np.int64 and out.tolist() == [0, 2]
+
+
+def test_errors_reach_users_through_the_classifier(runtime):
+    clf = tfshare.DenseClassifier(input_dim=2, num_classes=3, hidden_units=(4,), runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"x must have 2 features per row"):
+        clf.predict_proba(np.zeros((1, 3)))
+    with pytest.raises(tfshare.InputError, match=r"y must hold class ids in \[0, 3\), got 5"):
+        clf.evaluate(np.zeros((1, 2)), [5])
+    with pytest.raises(tfshare.InputError, match="epochs must be an int >= 1, got 0"):
+        clf.fit(np.zeros((1, 2)), [0], epochs=0)
+    with pytest.raises(tfshare.InputError, match="learning_rate must be a finite float > 0, got -0.1"):
+        clf.fit(np.zeros((1, 2)), [0], learning_rate=-0.1)
+    with pytest.raises(TypeError, match="shuffle must be a bool"):
+        clf.fit(np.zeros((1, 2)), [0], shuffle="yes")
