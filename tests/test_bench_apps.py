@@ -182,3 +182,12 @@ def test_unknown_mode_is_a_usage_error():
 
     with pytest.raises(app.UsageError, match=r"--modes: unknown \['nope'\]"):
         run_main("variable_sharing", ["--device=cpu", "--modes=fused,nope"])
+
+
+@pytest.mark.gpu
+def test_session_reuse_runs_on_gpu(tmp_path):
+    output = tmp_path / "gpu.json"
+    run_main("session_reuse", ["--device=gpu", f"--output={output}", *TINY["session_reuse"]])
+    doc = results.read(output)
+    assert doc["machine"]["device"] == "/device:GPU:0" and doc["config"]["device"] == "gpu"
+    assert doc["machine"]["gpu_name"]

@@ -175,3 +175,10 @@ def test_format_seconds(seconds, text):
 ], ids=["B", "KiB", "MiB", "negative", "none"])
 def test_format_bytes(num, text):
     assert timing.format_bytes(num) == text
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.0257, "0.026x"), (1.0, "1.00x"), (39.04, "39.0x"), (1080.4, "1,080x"), (None, "-"), (math.inf, "-"),
+], ids=["small", "one", "tens", "thousands", "none", "inf"])
+def test_format_ratio(value, text):
+    assert timing.format_ratio(value) == text

@@ -28,7 +28,7 @@ import numpy as np
 
 from tfshare._tf import tf
 from tfshare.bench import introspect, memory
-from tfshare.bench.timing import clock, format_bytes, format_seconds, summarize, warn_if_wide
+from tfshare.bench.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
 from tfshare.classifiers import DenseClassifier
 from tfshare.eager import EagerDenseClassifier
 from tfshare.runtime import GraphSession
@@ -266,7 +266,7 @@ def summary_table(records: list[dict[str, Any]]) -> str:
         vs = "-"
         if eager is not None:
             eager_ready = (eager["build_s"]["median"] + eager["first_predict_s"]["median"]) / n
-            vs = f"{ready / eager_ready:.2f}x" if eager_ready else "-"
+            vs = format_ratio(ready / eager_ready) if eager_ready else "-"
         lines.append(
             f"| {mode} | {format_seconds(r['build_per_instance_s']['median'])} | {format_seconds(ready)} | {vs} "
             f"| {format_bytes(r['graphdef_bytes'])} | {format_bytes(r['param_bytes'])} |"

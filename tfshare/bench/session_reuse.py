@@ -31,6 +31,7 @@ import numpy as np
 from tfshare._tf import config_pb2, keras, tf, tf1
 from tfshare.bench.timing import (
     MIN_TIME,
+    format_ratio,
     format_seconds,
     measure_interleaved,
     ratio,
@@ -252,23 +253,20 @@ THROUGHPUT_HEADER = (
 HEADERS = {"latency": LATENCY_HEADER, "throughput": THROUGHPUT_HEADER}
 
 
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}x"
-
 
 def table_row(record: dict[str, Any]) -> str:
     """One Markdown row of a latency or throughput record."""
     if record["kind"] == "throughput":
         return (
             f"| {record['batch_size']} | {record['threads']} | {record['calls_per_s']:,.0f} "
-            f"| {record['rows_per_s']:,.0f} | {_x(record['speedup_vs_first'])} |"
+            f"| {record['rows_per_s']:,.0f} | {format_ratio(record['speedup_vs_first'])} |"
         )
     s = record["seconds"]
     wide = " (wide)" if s["wide_spread"] else ""
     return (
         f"| {record['batch_size']} | {record['mode']} | {format_seconds(s['median'])}{wide} "
         f"| {format_seconds(s['iqr'])} | {format_seconds(s['p90'])} | {s['n']} x {s['loops']} "
-        f"| {_x(record['ratio_vs_floor'])} | {_x(record['ratio_vs_eager'])} |"
+        f"| {format_ratio(record['ratio_vs_floor'])} | {format_ratio(record['ratio_vs_eager'])} |"
     )
 
 
@@ -295,7 +293,7 @@ def summary_table(records: list[dict[str, Any]]) -> str:
             r = by.get((mode, b))
             cells.append(
                 "-" if r is None else
-                f"{format_seconds(r['seconds']['median'])} ({_x(r['ratio_vs_floor'])}, {_x(r['ratio_vs_eager'])})"
+                f"{format_seconds(r['seconds']['median'])} ({format_ratio(r['ratio_vs_floor'])}, {format_ratio(r['ratio_vs_eager'])})"
             )
         if any(c != "-" for c in cells):
             lines.append(f"| {mode} | " + " | ".join(cells) + " |")

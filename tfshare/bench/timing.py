@@ -313,6 +313,17 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def format_ratio(value: float | None) -> str:
+    """Formats a ratio of times: "0.026x", "1.68x", "39.0x", "1,080x"."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}x"
+    if value >= 10:
+        return f"{value:.1f}x"
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.3f}x"
+
+
 def format_bytes(num: float | None) -> str:
     """Formats a byte count: "1.5 MiB"."""
     if num is None:
@@ -331,6 +342,7 @@ __all__ = [
     "WIDE_SPREAD",
     "calibrate",
     "format_bytes",
+    "format_ratio",
     "format_seconds",
     "measure",
     "measure_interleaved",

@@ -44,6 +44,7 @@ from tfshare.bench.timing import (
     MIN_TIME,
     clock,
     format_bytes,
+    format_ratio,
     format_seconds,
     measure_interleaved,
     ratio,
@@ -312,9 +313,6 @@ PREDICT_HEADER = (
 HEADERS = {"setup": SETUP_HEADER, "predict": PREDICT_HEADER}
 
 
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}x"
-
 
 def table_row(record: dict[str, Any]) -> str:
     """One Markdown row of a setup or predict record."""
@@ -328,8 +326,8 @@ def table_row(record: dict[str, Any]) -> str:
     wide = " (wide)" if s["wide_spread"] else ""
     return (
         f"| {record['setup']} | {record['mode']} | {format_seconds(s['median'])}{wide} | {format_seconds(s['iqr'])} "
-        f"| {format_seconds(record['per_classifier_s'])} | {_x(record['ratio_vs_one_by_one'])} "
-        f"| {_x(record['ratio_vs_eager'])} |"
+        f"| {format_seconds(record['per_classifier_s'])} | {format_ratio(record['ratio_vs_one_by_one'])} "
+        f"| {format_ratio(record['ratio_vs_eager'])} |"
     )
 
 
