@@ -255,7 +255,7 @@ def measure_setup(name: str, config: Config, checkpoint_dir: str) -> tuple[list[
         setup.build_eager()
         fns = setup.predictors(x)
         outputs = {mode: fn() for mode, fn in fns.items()}
-        reference = outputs[MODES[0]] if MODES[0] in outputs else None
+        reference = outputs.get("fused")
         stats = measure_interleaved(fns, config.repeats, config.warmup, config.min_time)
         predict = []
         for mode, s in stats.items():
