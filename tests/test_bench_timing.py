@@ -182,3 +182,11 @@ def test_format_bytes(num, text):
 ], ids=["small", "one", "tens", "thousands", "none", "inf"])
 def test_format_ratio(value, text):
     assert timing.format_ratio(value) == text
+
+
+def test_paired_ratio_cancels_noise_shared_by_a_repeat():
+    # Repeat 2 was slowed 10x for both modes: the per-repeat ratio stays 2.
+    a = Stats((2.0, 20.0, 2.0))
+    b = Stats((1.0, 10.0, 1.0))
+    assert timing.paired_ratio(a, b) == 2.0
+    assert timing.paired_ratio(Stats((4.0, 6.0)), Stats((1.0,))) == timing.ratio(Stats((4.0, 6.0)), Stats((1.0,)))

@@ -199,8 +199,9 @@ def _section_session_reuse(doc: dict[str, Any], plot: str) -> list[str]:
         "## Session reuse",
         "",
         "Per-call latency of one prediction, modes timed side by side (interleaved repeats). "
-        "Ratios are of medians, this mode's time over the reference's (below 1 is faster): against the "
-        "raw callable floor (`Session._make_callable_from_options`) and against eager `model(x)`.",
+        "Ratios are this mode's time over the reference's (below 1 is faster), the median over repeats of "
+        "the per-repeat ratio: against the raw callable floor (`Session._make_callable_from_options`) and "
+        "against eager `model(x)`.",
         "",
         session_reuse.summary_table(records),
         "",

@@ -15,7 +15,8 @@ All modes run the same MLP with the same weights on the same input:
 * ``model_predict``: tf_keras ``Model.predict``.
 
 Per batch size, the modes are timed side by side (interleaved repeats), and
-each is reported as a ratio of its median to the floor's and to eager's.
+each is reported as a ratio to the floor and to eager: the median over
+repeats of the per-repeat ratio (``timing.paired_ratio``).
 Throughput runs ``predict_proba`` from 1, 2, 4 and 8 threads sharing the one
 Session.
 """
@@ -34,7 +35,7 @@ from tfshare.bench.timing import (
     format_ratio,
     format_seconds,
     measure_interleaved,
-    ratio,
+    paired_ratio,
     throughput,
     warn_if_wide,
 )
@@ -174,8 +175,8 @@ def latency(setup: Setup, batch: int) -> list[dict[str, Any]]:
                 "batch_size": batch,
                 "seconds": s.to_dict(),
                 "per_row_s": s.median / batch,
-                "ratio_vs_floor": ratio(s, stats[FLOOR]),
-                "ratio_vs_eager": ratio(s, stats[EAGER]) if EAGER in stats else None,
+                "ratio_vs_floor": paired_ratio(s, stats[FLOOR]),
+                "ratio_vs_eager": paired_ratio(s, stats[EAGER]) if EAGER in stats else None,
                 "max_abs_diff_vs_floor": max_diff[mode],
             }
         )
@@ -291,9 +292,13 @@ def summary_table(records: list[dict[str, Any]]) -> str:
         cells = []
         for b in batches:
             r = by.get((mode, b))
+            if r is None:
+                cells.append("-")
+                continue
+            wide = " (wide)" if r["seconds"]["wide_spread"] else ""
             cells.append(
-                "-" if r is None else
-                f"{format_seconds(r['seconds']['median'])} ({format_ratio(r['ratio_vs_floor'])}, {format_ratio(r['ratio_vs_eager'])})"
+                f"{format_seconds(r['seconds']['median'])}{wide} "
+                f"({format_ratio(r['ratio_vs_floor'])}, {format_ratio(r['ratio_vs_eager'])})"
             )
         if any(c != "-" for c in cells):
             lines.append(f"| {mode} | " + " | ".join(cells) + " |")

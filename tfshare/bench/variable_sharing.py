@@ -47,7 +47,7 @@ from tfshare.bench.timing import (
     format_ratio,
     format_seconds,
     measure_interleaved,
-    ratio,
+    paired_ratio,
     warn_if_wide,
 )
 from tfshare.classifiers import DenseClassifier
@@ -267,8 +267,8 @@ def measure_setup(name: str, config: Config, checkpoint_dir: str) -> tuple[list[
                 "kind": "predict", "setup": name, "mode": mode, "n": config.num_classifiers,
                 "batch_size": config.batch_size, "seconds": s.to_dict(),
                 "per_classifier_s": s.median / config.num_classifiers,
-                "ratio_vs_one_by_one": ratio(s, stats["one_by_one"]) if "one_by_one" in stats else None,
-                "ratio_vs_eager": ratio(s, stats["eager"]) if "eager" in stats else None,
+                "ratio_vs_one_by_one": paired_ratio(s, stats["one_by_one"]) if "one_by_one" in stats else None,
+                "ratio_vs_eager": paired_ratio(s, stats["eager"]) if "eager" in stats else None,
                 "max_abs_diff_vs_fused": diff,
             })
         record.update(setup.checkpoint_bytes(os.path.join(checkpoint_dir, name)))
