@@ -15,24 +15,22 @@ cached fast callables and add nothing to the graph.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from tfshare import checkpoints, validation
+from tfshare import checkpoints, fused, validation
+from tfshare.base import ClassifierBase
 from tfshare._tf import keras, tf, tf1, v2_layers
-from tfshare.errors import ClosedError, InputError, TrainingError
-from tfshare.runtime import FastCallable, GraphSession
+from tfshare.errors import ClosedError, InputError
+from tfshare.runtime import GraphSession
 from tfshare.trunks import _Trunk
-
-_EVAL_CHUNK = 4096
-
 
 def _kernel_initializer(seed: int | None, offset: int) -> Any:
     return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
 
 
-class DenseClassifier:
+class DenseClassifier(ClassifierBase):
     """Dense(relu) hidden layers, then Dense(num_classes, softmax), in graph mode.
 
     Args:
@@ -62,9 +60,6 @@ class DenseClassifier:
         name: str | None = None,
         seed: int | None = None,
     ) -> None:
-        self._closed = False
-        self._num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
-        self._seed = validation.seed(seed)
         if trunk is not None:
             if not isinstance(trunk, _Trunk):
                 raise TypeError(
@@ -75,15 +70,7 @@ class DenseClassifier:
                     f"runtime must be the trunk's runtime {trunk.runtime!r}, got {runtime!r}"
                 )
             runtime = trunk.runtime
-            for arg, given, expected in (
-                ("input_dim", input_dim, trunk.input_dim),
-                ("hidden_units", None if hidden_units is None else tuple(hidden_units), trunk.hidden_units),
-            ):
-                if given is not None and given != expected:
-                    raise InputError(f"{arg} must match the trunk's {arg} {expected}, got {given}")
-            input_dim, hidden_units = trunk.input_dim, trunk.hidden_units
-        self._input_dim = validation.positive_int(784 if input_dim is None else input_dim, "input_dim")
-        self._hidden_units = validation.hidden_units((64,) if hidden_units is None else hidden_units)
+        self._init_architecture(input_dim, num_classes, hidden_units, trunk, seed)
         if runtime is None:
             runtime = GraphSession()
             self._owns_runtime = True
@@ -92,17 +79,17 @@ class DenseClassifier:
         else:
             raise TypeError(f"runtime must be a tfshare.GraphSession or None, got {type(runtime).__name__}")
         self._runtime = runtime
-        self._trunk = trunk
         self._name = runtime.reserve_name(name, "dense_classifier")
         self._scope = self._name + "/"
-        self._rng = np.random.default_rng(self._seed)
         self._train = None  # built on first fit
         self._eval = None  # built on first evaluate / fit
         self._saver = None  # built on first save / restore
-        self._proba_fn: FastCallable | None = None
-        self._ids_fn: FastCallable | None = None
+        self._proba_fn: Callable[..., list] | None = None  # raw TF callable
+        self._first_call_served = False  # see tfshare.fused.first_call
+        self._ids_fn: Callable[..., list] | None = None
         self._build()
         runtime.add_finalize_hook(self._build_lazy_ops)
+        runtime.register_head(self)
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
@@ -202,60 +189,6 @@ class DenseClassifier:
         return self._runtime
 
     @property
-    def trunk(self) -> _Trunk | None:
-        """The shared trunk, or None."""
-        return self._trunk
-
-    @property
-    def name(self) -> str:
-        """The classifier's unique name (its name scope) in the runtime."""
-        return self._name
-
-    @property
-    def input_dim(self) -> int:
-        """Features per input row."""
-        return self._input_dim
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return self._num_classes
-
-    @property
-    def hidden_units(self) -> tuple[int, ...]:
-        """Units per hidden layer."""
-        return self._hidden_units
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The architecture: input_dim, hidden_units and num_classes."""
-        return {
-            "input_dim": self._input_dim,
-            "hidden_units": list(self._hidden_units),
-            "num_classes": self._num_classes,
-        }
-
-    @property
-    def variables(self) -> list[Any]:
-        """The model's variables (trunk or hidden layers, then head); no optimizer state."""
-        return list(self._model_variables.values())
-
-    @property
-    def trainable_variables(self) -> list[Any]:
-        """The variables ``fit`` updates (the same as ``variables``)."""
-        return [v for v in self._model_variables.values() if v.trainable]
-
-    @property
-    def named_variables(self) -> dict[str, Any]:
-        """Checkpoint keys ("hidden_0/kernel", "head/bias", ...) mapped to variables."""
-        return dict(self._model_variables)
-
-    @property
-    def num_params(self) -> int:
-        """Number of scalar parameters the classifier uses (shared ones included)."""
-        return int(sum(v.shape.num_elements() for v in self._model_variables.values()))
-
-    @property
     def input_tensor(self) -> Any:
         """The float32 placeholder of shape [batch, input_dim] predictions are fed to."""
         return self._x
@@ -283,6 +216,8 @@ class DenseClassifier:
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError(f"classifier {self._name!r} is closed")
+        if self._runtime.closed:
+            raise ClosedError(f"the runtime of classifier {self._name!r} is closed")
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Returns class probabilities.
@@ -298,15 +233,33 @@ class DenseClassifier:
           TypeError, InputError: x is not a finite numeric [batch, input_dim] array.
           ClosedError: the classifier or its runtime is closed.
         """
-        if self._closed:
-            self._check_open()
         x = validation.features(x, self._input_dim)
+        fn = self._proba_fn
+        if fn is None or x.shape[0] == 0:
+            return self._predict_proba_slow(x)
+        try:
+            return fn(x)[0]
+        except tf.errors.CancelledError:
+            self._raise_if_closed()
+            raise
+
+    def _raise_if_closed(self) -> None:
+        if self._closed or self._runtime.closed:
+            raise ClosedError(f"classifier {self._name!r} or its runtime is closed") from None
+
+    def _predict_proba_slow(self, x: np.ndarray) -> np.ndarray:
+        """First call, empty batch, or closed: everything off the hot path."""
+        self._check_open()
         if x.shape[0] == 0:
             return np.zeros((0, self._num_classes), np.float32)
-        fn = self._proba_fn
-        if fn is None:
-            fn = self._proba_fn = self._runtime.callable([self._proba], [self._x])
-        return fn(x)[0]
+        if not self._first_call_served:
+            self._first_call_served = True  # at most one call from a fused group
+            first = fused.first_call(self, x)
+            if first is not None:
+                return first
+        # The raw TF callable: the hot path pays no wrapper call.
+        self._proba_fn = self._runtime.callable([self._proba], [self._x]).unwrap()
+        return self._proba_fn(x)[0]
 
     def predict(self, x: Any) -> np.ndarray:
         """Returns the most probable class of each row.
@@ -321,15 +274,18 @@ class DenseClassifier:
           TypeError, InputError: as ``predict_proba``.
           ClosedError: the classifier or its runtime is closed.
         """
-        if self._closed:
-            self._check_open()
         x = validation.features(x, self._input_dim)
-        if x.shape[0] == 0:
-            return np.zeros((0,), np.int64)
         fn = self._ids_fn
-        if fn is None:
-            fn = self._ids_fn = self._runtime.callable([self._class_ids], [self._x])
-        return fn(x)[0]
+        if fn is None or x.shape[0] == 0:
+            self._check_open()
+            if x.shape[0] == 0:
+                return np.zeros((0,), np.int64)
+            fn = self._ids_fn = self._runtime.callable([self._class_ids], [self._x]).unwrap()
+        try:
+            return fn(x)[0]
+        except tf.errors.CancelledError:
+            self._raise_if_closed()
+            raise
 
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """Returns the mean cross-entropy loss and the accuracy on (x, y).
@@ -346,18 +302,9 @@ class DenseClassifier:
           ClosedError: the classifier or its runtime is closed.
         """
         self._check_open()
-        x = validation.features(x, self._input_dim, allow_empty=False)
-        y = validation.labels(y, self._num_classes, x.shape[0])
         if self._eval is None:
             self._build_eval()
-        fn = self._runtime.callable(list(self._eval), [self._x, self._y])
-        total_loss = total_correct = 0.0
-        for start in range(0, x.shape[0], _EVAL_CHUNK):
-            xb, yb = x[start : start + _EVAL_CHUNK], y[start : start + _EVAL_CHUNK]
-            loss, accuracy = fn(xb, yb)
-            total_loss += float(loss) * len(yb)
-            total_correct += float(accuracy) * len(yb)
-        return {"loss": total_loss / len(y), "accuracy": total_correct / len(y)}
+        return self._evaluate_loop(x, y, self._runtime.callable(list(self._eval), [self._x, self._y]))
 
     # ------------------------------------------------------------- training
     def fit(
@@ -389,42 +336,18 @@ class DenseClassifier:
             not applied, so the weights are those from before it.
           ClosedError: the classifier or its runtime is closed.
         """
-        self._check_open()
-        x = validation.features(x, self._input_dim, allow_empty=False)
-        y = validation.labels(y, self._num_classes, x.shape[0])
-        epochs = validation.positive_int(epochs, "epochs")
-        batch_size = validation.positive_int(batch_size, "batch_size")
-        lr = np.asarray(validation.positive_float(learning_rate, "learning_rate"), np.float32)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        x, y, epochs, batch_size, learning_rate = self._fit_arguments(
+            x, y, epochs, batch_size, learning_rate, shuffle
+        )
         if self._train is None:
             self._build_train()
         train_op, finite = self._train
         loss_op, accuracy_op = self._eval
-        step = self._runtime.callable([loss_op, accuracy_op, finite], [self._x, self._y, self._learning_rate], [train_op])
-        n = x.shape[0]
-        history: dict[str, list[float]] = {"loss": [], "accuracy": []}
-        for epoch in range(epochs):
-            if shuffle:
-                order = self._rng.permutation(n)
-                xs, ys = x[order], y[order]  # one copy per epoch; batches are views
-            else:
-                xs, ys = x, y
-            total_loss = total_correct = 0.0
-            for start in range(0, n, batch_size):
-                xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
-                loss, accuracy, ok = step(xb, yb, lr)
-                if not ok:
-                    raise TrainingError(
-                        f"{self._name}: the loss or a gradient became non-finite (loss={float(loss)}) "
-                        f"at epoch {epoch}, rows {start}:{start + len(yb)}; that step was not applied. "
-                        "Lower learning_rate or check the data."
-                    )
-                total_loss += float(loss) * len(yb)
-                total_correct += float(accuracy) * len(yb)
-            history["loss"].append(total_loss / n)
-            history["accuracy"].append(total_correct / n)
-        return history
+        run = self._runtime.callable(
+            [loss_op, accuracy_op, finite], [self._x, self._y, self._learning_rate], [train_op]
+        ).unwrap()
+        lr = np.asarray(learning_rate, np.float32)
+        return self._fit_loop(x, y, epochs, batch_size, shuffle, lambda xb, yb: run(xb, yb, lr))
 
     # ---------------------------------------------------------- checkpoints
     def save(self, path: str) -> str:
@@ -480,16 +403,10 @@ class DenseClassifier:
         if self._closed:
             return
         self._closed = True
-        self._proba_fn = self._ids_fn = None
+        self._proba_fn = self._ids_fn = None  # the slow path then raises ClosedError
         if self._owns_runtime:
             self._runtime.close()
 
-    def __enter__(self) -> "DenseClassifier":
-        self._check_open()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
 
 
 __all__ = ["DenseClassifier"]

@@ -13,11 +13,8 @@ from typing import Any
 import numpy as np
 
 from tfshare import checkpoints, validation
+from tfshare.base import ClassifierBase
 from tfshare._tf import keras, tf
-from tfshare.errors import ClosedError, TrainingError
-
-_EVAL_CHUNK = 4096
-
 
 def _glorot(seed: int | None, offset: int) -> Any:
     return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
@@ -104,7 +101,7 @@ def _named(layers: list[Any]) -> dict[str, Any]:
     return named
 
 
-class EagerDenseClassifier:
+class EagerDenseClassifier(ClassifierBase):
     """The TF2 eager twin of ``DenseClassifier``, with the same methods.
 
     Args:
@@ -132,27 +129,13 @@ class EagerDenseClassifier:
         name: str | None = None,
         seed: int | None = None,
     ) -> None:
-        self._closed = False
-        self._num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
-        self._seed = validation.seed(seed)
-        self._name = validation.name(name) or "eager_dense_classifier"
         if not isinstance(use_tf_function, bool):
             raise TypeError(f"use_tf_function must be a bool, got {type(use_tf_function).__name__}")
-        if trunk is not None:
-            if not isinstance(trunk, EagerTrunk):
-                raise TypeError(f"trunk must be an EagerTrunk, got {type(trunk).__name__}")
-            for arg, given, expected in (
-                ("input_dim", input_dim, trunk.input_dim),
-                ("hidden_units", None if hidden_units is None else tuple(hidden_units), trunk.hidden_units),
-            ):
-                if given is not None and given != expected:
-                    raise validation.InputError(f"{arg} must match the trunk's {arg} {expected}, got {given}")
-            input_dim, hidden_units = trunk.input_dim, trunk.hidden_units
-        self._input_dim = validation.positive_int(784 if input_dim is None else input_dim, "input_dim")
-        self._hidden_units = validation.hidden_units((64,) if hidden_units is None else hidden_units)
-        self._trunk = trunk
+        if trunk is not None and not isinstance(trunk, EagerTrunk):
+            raise TypeError(f"trunk must be an EagerTrunk, got {type(trunk).__name__}")
+        self._init_architecture(input_dim, num_classes, hidden_units, trunk, seed)
+        self._name = validation.name(name) or "eager_dense_classifier"
         self._use_tf_function = use_tf_function
-        self._rng = np.random.default_rng(self._seed)
         if trunk is not None:
             self._hidden_layers: list[Any] = []
             width = trunk.hidden_units[-1]
@@ -163,10 +146,10 @@ class EagerDenseClassifier:
             self._num_classes, kernel_initializer=_glorot(self._seed, len(self._hidden_units)), name=f"{self._name}_head"
         )
         self._head.build(tf.TensorShape([None, width]))
-        self._named_variables = (trunk.named_variables() if trunk is not None else {})
-        self._named_variables.update(_named(self._hidden_layers))
-        self._named_variables["head/kernel"] = self._head.kernel
-        self._named_variables["head/bias"] = self._head.bias
+        self._model_variables = (trunk.named_variables() if trunk is not None else {})
+        self._model_variables.update(_named(self._hidden_layers))
+        self._model_variables["head/kernel"] = self._head.kernel
+        self._model_variables["head/bias"] = self._head.bias
         self._optimizer: Any = None
         self._saver: Any = None
         spec = tf.TensorSpec([None, self._input_dim], tf.float32)
@@ -190,7 +173,7 @@ class EagerDenseClassifier:
         return tf.nn.softmax(self._logits(x))
 
     def _step_eager(self, x: Any, y: Any) -> tuple[Any, Any, Any]:
-        variables = list(self._named_variables.values())
+        variables = list(self._model_variables.values())
         with tf.GradientTape() as tape:
             logits = self._logits(x)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
@@ -209,64 +192,14 @@ class EagerDenseClassifier:
 
     # ----------------------------------------------------------- properties
     @property
-    def name(self) -> str:
-        """The classifier's label."""
-        return self._name
-
-    @property
     def runtime(self) -> None:
         """Always None: an eager classifier has no graph or Session."""
         return None
 
     @property
-    def trunk(self) -> EagerTrunk | None:
-        """The shared trunk, or None."""
-        return self._trunk
-
-    @property
-    def input_dim(self) -> int:
-        """Features per input row."""
-        return self._input_dim
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return self._num_classes
-
-    @property
-    def hidden_units(self) -> tuple[int, ...]:
-        """Units per hidden layer."""
-        return self._hidden_units
-
-    @property
     def use_tf_function(self) -> bool:
         """Whether predictions and train steps run through tf.function."""
         return self._use_tf_function
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The architecture: input_dim, hidden_units and num_classes."""
-        return {"input_dim": self._input_dim, "hidden_units": list(self._hidden_units), "num_classes": self._num_classes}
-
-    @property
-    def variables(self) -> list[Any]:
-        """The model's variables (trunk or hidden layers, then head)."""
-        return list(self._named_variables.values())
-
-    @property
-    def trainable_variables(self) -> list[Any]:
-        """The variables ``fit`` updates."""
-        return [v for v in self._named_variables.values() if v.trainable]
-
-    @property
-    def named_variables(self) -> dict[str, Any]:
-        """Checkpoint keys mapped to variables (the same keys as DenseClassifier)."""
-        return dict(self._named_variables)
-
-    @property
-    def num_params(self) -> int:
-        """Number of scalar parameters the classifier uses."""
-        return int(sum(v.shape.num_elements() for v in self._named_variables.values()))
 
     @property
     def tf_functions(self) -> list[Any]:
@@ -280,10 +213,6 @@ class EagerDenseClassifier:
         )
 
     # --------------------------------------------------------------- public
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClosedError(f"classifier {self._name!r} is closed")
-
     def predict_proba(self, x: Any) -> np.ndarray:
         """Returns float32 class probabilities of shape [batch, num_classes].
 
@@ -306,17 +235,12 @@ class EagerDenseClassifier:
 
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """Returns {"loss", "accuracy"} on (x, y); see DenseClassifier.evaluate."""
-        self._check_open()
-        x = validation.features(x, self._input_dim, allow_empty=False)
-        y = validation.labels(y, self._num_classes, x.shape[0])
-        total_loss = total_correct = 0.0
-        for start in range(0, x.shape[0], _EVAL_CHUNK):
-            xb, yb = x[start : start + _EVAL_CHUNK], y[start : start + _EVAL_CHUNK]
+        def chunk(xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
             logits = self._logits(tf.constant(xb))
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits).numpy()
-            total_loss += float(losses.sum())
-            total_correct += float((np.argmax(logits.numpy(), axis=1) == yb).sum())
-        return {"loss": total_loss / len(y), "accuracy": total_correct / len(y)}
+            return float(losses.mean()), float((np.argmax(logits.numpy(), axis=1) == yb).mean())
+
+        return self._evaluate_loop(x, y, chunk)
 
     def fit(
         self,
@@ -328,60 +252,33 @@ class EagerDenseClassifier:
         shuffle: bool = True,
     ) -> dict[str, list[float]]:
         """Trains with Adam; same arguments, returns and errors as DenseClassifier.fit."""
-        self._check_open()
-        x = validation.features(x, self._input_dim, allow_empty=False)
-        y = validation.labels(y, self._num_classes, x.shape[0])
-        epochs = validation.positive_int(epochs, "epochs")
-        batch_size = validation.positive_int(batch_size, "batch_size")
-        lr = validation.positive_float(learning_rate, "learning_rate")
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        x, y, epochs, batch_size, lr = self._fit_arguments(x, y, epochs, batch_size, learning_rate, shuffle)
         if self._optimizer is None:
             self._optimizer = keras.optimizers.Adam(learning_rate=lr)
-            self._optimizer.build(list(self._named_variables.values()))
+            self._optimizer.build(list(self._model_variables.values()))
         self._optimizer.learning_rate = lr
-        n = x.shape[0]
-        history: dict[str, list[float]] = {"loss": [], "accuracy": []}
-        for epoch in range(epochs):
-            order = self._rng.permutation(n) if shuffle else None
-            xs, ys = (x[order], y[order]) if shuffle else (x, y)
-            total_loss = total_correct = 0.0
-            for start in range(0, n, batch_size):
-                xb, yb = xs[start : start + batch_size], ys[start : start + batch_size]
-                loss, accuracy, ok = self._step_fn(tf.constant(xb), tf.constant(yb))
-                if not bool(ok):
-                    raise TrainingError(
-                        f"{self._name}: the loss or a gradient became non-finite (loss={float(loss)}) "
-                        f"at epoch {epoch}, rows {start}:{start + len(yb)}; that step was not applied. "
-                        "Lower learning_rate or check the data."
-                    )
-                total_loss += float(loss) * len(yb)
-                total_correct += float(accuracy) * len(yb)
-            history["loss"].append(total_loss / n)
-            history["accuracy"].append(total_correct / n)
-        return history
+
+        def step(xb: np.ndarray, yb: np.ndarray) -> tuple[Any, Any, bool]:
+            loss, accuracy, ok = self._step_fn(tf.constant(xb), tf.constant(yb))
+            return loss, accuracy, bool(ok)
+
+        return self._fit_loop(x, y, epochs, batch_size, shuffle, step)
 
     def save(self, path: str) -> str:
         """Saves in the same format as DenseClassifier.save (restorable by either)."""
         self._check_open()
         if self._saver is None:
-            self._saver = checkpoints.make_saver(self._named_variables)
-        return checkpoints.save(path, self._saver, None, self.config, self._named_variables)
+            self._saver = checkpoints.make_saver(self._model_variables)
+        return checkpoints.save(path, self._saver, None, self.config, self._model_variables)
 
     def restore(self, path: str) -> str:
         """Restores a checkpoint written by either classifier, after shape checks."""
         self._check_open()
         if self._saver is None:
-            self._saver = checkpoints.make_saver(self._named_variables)
-        return checkpoints.restore(path, self._saver, None, self.config, self._named_variables)
+            self._saver = checkpoints.make_saver(self._model_variables)
+        return checkpoints.restore(path, self._saver, None, self.config, self._model_variables)
 
     def close(self) -> None:
         """Marks the classifier closed; later calls raise ClosedError."""
         self._closed = True
 
-    def __enter__(self) -> "EagerDenseClassifier":
-        self._check_open()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
