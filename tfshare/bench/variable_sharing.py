@@ -10,8 +10,9 @@ For each setup the benchmark records the parameter bytes, the checkpoint bytes
 classifier, which repeats the trunk), the RSS the N classifiers add (built,
 initialized, one prediction), and the time to predict with all N:
 
-* ``fused``: one call fetching all N probability tensors; with a shared trunk
-  its input is fed once and the trunk computed once.
+* ``fused``: ``tfshare.predict_many``, one Session call fetching all N
+  probability tensors; with a shared trunk its input is fed once and the trunk
+  computed once.
 * ``one_by_one``: ``predict_proba`` on each classifier in turn.
 * ``eager`` / ``tf_function``: ``EagerDenseClassifier`` twins (same weights,
   an ``EagerTrunk`` when shared), one by one.
@@ -116,7 +117,7 @@ def fused_predictor(classifiers: list[DenseClassifier]) -> Callable[[np.ndarray]
     """
     predict_many = getattr(tfshare, "predict_many", None)
     if predict_many is not None:
-        return lambda x: list(predict_many(classifiers, x))
+        return lambda x: list(predict_many(classifiers, x).values())
     runtime = classifiers[0].runtime
     feeds = list({id(c.input_tensor): c.input_tensor for c in classifiers}.values())
     fn = runtime.callable([c.probabilities_tensor for c in classifiers], feeds)
@@ -250,6 +251,7 @@ def measure_setup(name: str, config: Config, checkpoint_dir: str) -> tuple[list[
     try:
         record: dict[str, Any] = {
             "kind": "setup", "setup": name, "n": config.num_classifiers, "build_s": build_s,
+            "fused_with": "tfshare.predict_many" if hasattr(tfshare, "predict_many") else "GraphSession.callable",
             "memory_added": mem.added, "peak_rss": mem.peak, **setup.sizes(),
         }
         setup.build_eager()
