@@ -16,6 +16,9 @@ _NUM = flags.DEFINE_integer("num_classifiers", 32, "N, the classifiers per setup
 _BATCH = flags.DEFINE_integer("batch_size", 32, "Rows per prediction (and per training step).", lower_bound=1)
 _STEPS = flags.DEFINE_integer("interference_steps", 10, "K, training steps of classifier 0.", lower_bound=1)
 _PER_CLASSIFIER = flags.DEFINE_bool("per_classifier_checkpoints", True, "Also save each classifier on its own.")
+_MEMORY_SUBPROCESS = flags.DEFINE_bool(
+    "memory_in_subprocess", True, "Measure each setup's RSS in a fresh process (clean allocator state)."
+)
 
 flags.adopt_module_key_flags(_common)
 
@@ -35,6 +38,7 @@ def main(argv: list[str]) -> None:
         repeats=_common.pick(_common.REPEATS.value, 15, 5),
         interference_steps=_STEPS.value,
         per_classifier_checkpoints=_PER_CLASSIFIER.value,
+        memory_in_subprocess=_MEMORY_SUBPROCESS.value,
         hidden_units=_common.ints(_common.HIDDEN_UNITS.value, "hidden_units"),
         seed=_common.SEED.value,
     )

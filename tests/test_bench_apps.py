@@ -110,6 +110,7 @@ def test_variable_sharing_interference_sign(outputs):
     assert setups["separate"]["interference_max_abs_change"] == 0.0
     for record in setups.values():
         assert record["trained_head_change"] > 0
+        assert record["memory_measured_in"] == "subprocess" and isinstance(record["memory_added"], int)
     assert setups["shared_trunk"]["param_bytes"] < setups["separate"]["param_bytes"]
     assert setups["shared_trunk"]["checkpoint_bytes"] < setups["separate"]["checkpoint_bytes"]
     predict = [r for r in doc["records"] if r["kind"] == "predict"]

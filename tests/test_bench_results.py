@@ -75,6 +75,15 @@ def test_track_sees_memory_a_step_adds():
     del block
 
 
+def test_in_subprocess_runs_a_function_in_another_process():
+    import os
+
+    assert memory.in_subprocess(math.sqrt, 16.0) == 4.0
+    assert memory.in_subprocess(os.getpid) != os.getpid()
+    with pytest.raises(RuntimeError, match="sqrt failed in a subprocess"):
+        memory.in_subprocess(math.sqrt, -1.0)
+
+
 def test_rss_and_peak_are_positive():
     assert memory.rss_bytes() > 0
     assert memory.peak_rss_bytes() >= memory.rss_bytes() // 2

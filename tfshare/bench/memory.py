@@ -17,8 +17,13 @@ import ctypes
 import dataclasses
 import gc
 import os
+import pickle
+import subprocess
 import sys
-from typing import Iterator
+import tempfile
+from typing import Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T")
 
 try:  # optional: more portable than /proc
     import psutil as _psutil
@@ -104,4 +109,43 @@ def track() -> Iterator[MemoryDelta]:
     delta.peak = max(peak_rss_bytes(), delta.after)  # the kernel updates its peak lazily
 
 
-__all__ = ["MemoryDelta", "peak_rss_bytes", "rss_bytes", "track"]
+_CHILD = """
+import pickle, sys
+with open(sys.argv[1], "rb") as f:
+    fn, args = pickle.load(f)
+result = fn(*args)
+with open(sys.argv[2], "wb") as f:
+    pickle.dump(result, f)
+"""
+
+
+def in_subprocess(fn: Callable[..., T], *args: Any, timeout: float = 600.0) -> T:
+    """Runs ``fn(*args)`` in a fresh Python process and returns its result.
+
+    For memory measurements that this process's allocator state would blur:
+    the child starts clean, so the RSS a step adds there is the step's own.
+    ``fn`` must be a module-level function, and its arguments and result must
+    pickle. The child is a plain ``python -c`` (it does not re-import
+    ``__main__``, unlike multiprocessing's spawn).
+
+    Raises:
+      RuntimeError: the child failed (its stderr's tail is in the message).
+      subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
+    """
+    with tempfile.TemporaryDirectory(prefix="tfshare-bench-") as tmp:
+        task, out = os.path.join(tmp, "task.pkl"), os.path.join(tmp, "result.pkl")
+        with open(task, "wb") as f:
+            pickle.dump((fn, args), f)
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, task, out], capture_output=True, text=True, timeout=timeout
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{getattr(fn, '__qualname__', fn)} failed in a subprocess (exit {proc.returncode}):\n"
+                + proc.stderr[-2000:]
+            )
+        with open(out, "rb") as f:
+            return pickle.load(f)
+
+
+__all__ = ["MemoryDelta", "in_subprocess", "peak_rss_bytes", "rss_bytes", "track"]

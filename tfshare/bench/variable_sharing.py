@@ -22,9 +22,8 @@ absolute change of the other classifiers' probabilities on a fixed probe
 batch. With a shared trunk it is greater than 0 (training one head moved the
 trunk under the others); without one it is exactly 0.
 
-Memory is measured ``shared_trunk`` first, then ``separate``: memory freed by
-the first can be reused by the second, which can only understate the
-difference in favour of sharing.
+Memory is measured in a fresh subprocess per setup, after a warm-up there, so
+neither setup's number is blurred by the allocator state the other left.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ import numpy as np
 
 import tfshare
 from tfshare._tf import tf, tf1
-from tfshare.bench import introspect, memory
+from tfshare.bench import introspect, machine, memory
 from tfshare.bench.timing import (
     MIN_TIME,
     clock,
@@ -77,6 +76,7 @@ class Config:
       interference_steps: K, the training steps of classifier 0.
       learning_rate: the learning rate of those steps.
       per_classifier_checkpoints: also save each classifier on its own.
+      memory_in_subprocess: measure each setup's RSS in a fresh process (else here).
       input_dim, hidden_units, num_classes: the classifiers' architecture.
       seed: seed of weights and inputs.
     """
@@ -92,6 +92,7 @@ class Config:
     interference_steps: int = 10
     learning_rate: float = 1e-2
     per_classifier_checkpoints: bool = True
+    memory_in_subprocess: bool = True
     input_dim: int = 784
     hidden_units: tuple[int, ...] = (64,)
     num_classes: int = 10
@@ -109,20 +110,8 @@ class Config:
 
 
 def fused_predictor(classifiers: list[DenseClassifier]) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """Returns f(x) -> N probability arrays from one Session call for all classifiers.
-
-    Uses ``tfshare.predict_many`` when the library has it; otherwise one cached
-    fast callable that fetches every probability tensor and feeds each distinct
-    input placeholder (once, for classifiers on one trunk) with ``x``.
-    """
-    predict_many = getattr(tfshare, "predict_many", None)
-    if predict_many is not None:
-        return lambda x: list(predict_many(classifiers, x).values())
-    runtime = classifiers[0].runtime
-    feeds = list({id(c.input_tensor): c.input_tensor for c in classifiers}.values())
-    fn = runtime.callable([c.probabilities_tensor for c in classifiers], feeds)
-    n_feeds = len(feeds)
-    return lambda x: fn(*([x] * n_feeds))
+    """Returns f(x) -> the N probability arrays, from ``tfshare.predict_many`` (one Session call)."""
+    return lambda x: list(tfshare.predict_many(classifiers, x).values())
 
 
 class Setup:
@@ -238,21 +227,55 @@ def _data_bytes(directory: str) -> int:
     return total
 
 
-def measure_setup(name: str, config: Config, checkpoint_dir: str) -> tuple[list[dict[str, Any]], float]:
+def _inputs(config: Config) -> np.ndarray:
+    return np.random.default_rng(config.seed).random((config.batch_size, config.input_dim), dtype=np.float32)
+
+
+def _ready(setup: Setup, x: np.ndarray) -> None:
+    """One fused and one own prediction per classifier: everything a server would build."""
+    setup.fused(x)
+    for clf in setup.classifiers:
+        clf.predict_proba(x)
+
+
+def setup_memory(name: str, config: Config) -> dict[str, int]:
+    """The RSS one setup adds in this process: built, initialized, predicted with.
+
+    A throwaway two-classifier setup runs first, so TensorFlow's one-off
+    runtime costs are not counted. Meant to run in a fresh process
+    (``memory.in_subprocess``).
+    """
+    machine.select_device(config.device)
+    x = _inputs(config)
+    with tf.device(config.tf_device):
+        warm = Setup("separate", dataclasses.replace(config, num_classifiers=2))
+        _ready(warm, x)
+        warm.close()
+        del warm
+        with memory.track() as mem:
+            setup = Setup(name, config)
+            _ready(setup, x)
+        setup.close()
+    return mem.to_dict()
+
+
+def measure_setup(name: str, config: Config, checkpoint_dir: str) -> list[dict[str, Any]]:
     """All measurements of one setup: a "setup" record and one "predict" record per mode."""
-    x = np.random.default_rng(config.seed).random((config.batch_size, config.input_dim), dtype=np.float32)
-    with memory.track() as mem:
+    x = _inputs(config)
+    if config.memory_in_subprocess:
+        mem = memory.in_subprocess(setup_memory, name, config)
+    with memory.track() as here:
         start = clock()
         setup = Setup(name, config)
         build_s = clock() - start
-        setup.fused(x)
-        for clf in setup.classifiers:
-            clf.predict_proba(x)
+        _ready(setup, x)
+    if not config.memory_in_subprocess:
+        mem = here.to_dict()
     try:
         record: dict[str, Any] = {
             "kind": "setup", "setup": name, "n": config.num_classifiers, "build_s": build_s,
-            "fused_with": "tfshare.predict_many" if hasattr(tfshare, "predict_many") else "GraphSession.callable",
-            "memory_added": mem.added, "peak_rss": mem.peak, **setup.sizes(),
+            "memory_added": mem["added"], "peak_rss": mem["peak_rss"],
+            "memory_measured_in": "subprocess" if config.memory_in_subprocess else "process", **setup.sizes(),
         }
         setup.build_eager()
         fns = setup.predictors(x)
