@@ -89,3 +89,20 @@ def test_errors_reach_users_through_the_classifier(runtime):
         clf.fit(np.zeros((1, 2)), [0], learning_rate=-0.1)
     with pytest.raises(TypeError, match="shuffle must be a bool"):
         clf.fit(np.zeros((1, 2)), [0], shuffle="yes")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_fast_path_still_catches_non_finite_among_huge_values(bad):
+    x = np.full((2, 4), 3.4e38, np.float32)
+    x[1, 2] = bad
+    with pytest.raises(tfshare.InputError, match=r"x must be finite, got .* at index \(1, 2\)"):
+        validation.features(x, 4)
+
+
+def test_huge_finite_float32_passes_without_numpy_warnings():
+    import warnings
+
+    x = np.full((3, 5000), np.finfo(np.float32).max, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validation.features(x, 5000) is x

@@ -11,19 +11,30 @@ TensorFlow state (no eager switch, nothing added to the default graph).
 """
 
 from tfshare._tf import KERAS_VERSION, TF_VERSION
+from tfshare.audit import AuditReport, audit
+from tfshare.bundles import restore_runtime, save_runtime
 from tfshare.classifiers import DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
 from tfshare.eager import EagerDenseClassifier, EagerTrunk
 from tfshare.fused import predict_many
-from tfshare.errors import CheckpointError, ClosedError, InputError, TfshareError, TrainingError
+from tfshare.errors import (
+    CheckpointError,
+    ClosedError,
+    ClusterError,
+    InputError,
+    TfshareError,
+    TrainingError,
+)
 from tfshare.runtime import GraphSession, visible_gpus
 from tfshare.trunks import SharedTrunk, TemplateTrunk
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
     "CheckpointError",
     "ClosedError",
+    "ClusterError",
     "Dataset",
     "DenseClassifier",
     "EagerDenseClassifier",
@@ -37,8 +48,11 @@ __all__ = [
     "TfshareError",
     "TrainingError",
     "__version__",
+    "audit",
     "load_npz",
     "predict_many",
+    "restore_runtime",
+    "save_runtime",
     "synthetic",
     "visible_gpus",
 ]

@@ -30,6 +30,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from tensorflow.core.protobuf import config_pb2  # noqa: E402
 from tensorflow.python.eager import context as _context  # noqa: E402
 
+# TensorFlow's internal modules whose functions tfshare.audit wraps while an
+# audit is active (and restores afterwards). Importing them loads nothing new:
+# ``import tensorflow`` already did.
+from tensorflow.python.client import session as tf_session  # noqa: E402
+from tensorflow.python.eager.polymorphic_function import tracing_compilation  # noqa: E402
+from tensorflow.python.framework import func_graph  # noqa: E402
+from tensorflow.python.ops import resource_variable_ops  # noqa: E402
+
 tf1 = tf.compat.v1
 
 TF_VERSION: str = tf.__version__
@@ -81,7 +89,30 @@ def v2_layers():
     ``tf.Graph`` build ordinary graph ops and graph variables (in the
     GLOBAL_VARIABLES collection), so graph and eager code share a process.
     """
+    return eager_mode()
+
+
+def eager_mode():
+    """Context manager that runs TensorFlow eagerly, even inside a caller's ``graph.as_default()``.
+
+    Code that must never add to the caller's graph (the eager classes, the
+    summary writer) runs under it.
+    """
     return _context.eager_mode()
 
 
-__all__ = ["KERAS_VERSION", "TF_VERSION", "check_versions", "config_pb2", "keras", "tf", "tf1", "v2_layers"]
+__all__ = [
+    "KERAS_VERSION",
+    "TF_VERSION",
+    "check_versions",
+    "config_pb2",
+    "eager_mode",
+    "func_graph",
+    "keras",
+    "resource_variable_ops",
+    "tf",
+    "tf1",
+    "tf_session",
+    "tracing_compilation",
+    "v2_layers",
+]

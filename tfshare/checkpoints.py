@@ -21,7 +21,8 @@ import json
 import os
 import re
 import tempfile
-from typing import Any, Mapping
+import threading
+from typing import Any, BinaryIO, Callable, Mapping
 
 from tfshare._tf import tf, tf1
 from tfshare.errors import CheckpointError
@@ -30,6 +31,7 @@ FORMAT_VERSION = 1
 _PREFIX = "ckpt"
 _STEP_RE = re.compile(rf"{_PREFIX}-(\d+)$")
 _MAX_TO_KEEP = 3
+_SAVE_LOCK = threading.Lock()  # one save at a time in this process
 
 
 def make_saver(named_variables: Mapping[str, Any]) -> Any:
@@ -42,16 +44,34 @@ def make_saver(named_variables: Mapping[str, Any]) -> Any:
     )
 
 
+def _reason(exc: BaseException) -> str:
+    """The core of an error's message, without the Python stack trace TF adds to Session errors."""
+    text = getattr(exc, "message", None) or str(exc)
+    if "\nNode: " in text:  # "Graph execution error: <trace> Node: 'n'\n<message>\n\t [[...]] <trace>"
+        text = text.split("\nNode: ", 1)[1].split("\n", 1)[-1]
+    return text.split("\n\t [[", 1)[0].split("\n\nOriginal stack trace", 1)[0].strip()
+
+
 def _metadata_path(prefix: str) -> str:
     return prefix + ".tfshare.json"
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+def atomic_write(
+    path: str, write: Callable[[BinaryIO], Any], prefix: str = ".tmp-", suffix: str = ""
+) -> None:
+    """Writes ``path`` all at once: a crash leaves the old file or the new one.
+
+    ``write`` fills a temporary file in the same directory (named
+    ``prefix``...``suffix``), which is fsynced and renamed over ``path``.
+
+    Raises:
+      OSError: the file cannot be written; the temporary file is removed.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -61,15 +81,20 @@ def _atomic_write_text(path: str, text: str) -> None:
         raise
 
 
-def _latest_step(directory: str) -> int:
+def _live_checkpoints(directory: str) -> list[str]:
+    """Returns the checkpoint prefixes the directory's state file lists, oldest first."""
     state = tf1.train.get_checkpoint_state(directory)
-    steps = [0]
-    if state is not None:
-        for p in list(state.all_model_checkpoint_paths) + [state.model_checkpoint_path]:
-            match = _STEP_RE.search(p)
-            if match:
-                steps.append(int(match.group(1)))
-    return max(steps)
+    if state is None:
+        return []
+    paths = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    return paths
+
+
+def _next_step(live: list[str]) -> int:
+    steps = [int(m.group(1)) for m in (_STEP_RE.search(p) for p in live) if m]
+    return max(steps, default=0) + 1
 
 
 def save(
@@ -97,36 +122,61 @@ def save(
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     directory = os.fspath(path)
-    try:
-        os.makedirs(directory, exist_ok=True)
-        step = _latest_step(directory) + 1
-        prefix = os.path.join(directory, f"{_PREFIX}-{step}")
-        metadata = {
-            "format": FORMAT_VERSION,
-            "config": dict(config),
-            "variables": {k: v.shape.as_list() for k, v in named_variables.items()},
-        }
-        _atomic_write_text(_metadata_path(prefix), json.dumps(metadata, indent=1, sort_keys=True))
-        written = saver.save(
-            session, os.path.join(directory, _PREFIX), global_step=step, write_meta_graph=False
-        )
-    except (OSError, tf.errors.OpError) as exc:
-        raise CheckpointError(f"cannot write a checkpoint to {directory!r}: {exc}") from exc
-    _remove_stale_metadata(directory)
+    with _SAVE_LOCK:
+        try:
+            os.makedirs(directory, exist_ok=True)
+            live = _live_checkpoints(directory)
+            # The Saver rotates (deletes) the oldest of the checkpoints it
+            # remembers. Make it remember this directory's, and only these:
+            # otherwise saving to another directory would delete checkpoints
+            # here, and a new process would never delete those an earlier one wrote.
+            saver.set_last_checkpoints_with_time(
+                [(p, os.path.getmtime(p + ".index")) for p in live if os.path.exists(p + ".index")]
+            )
+            step = _next_step(live)
+            prefix = os.path.join(directory, f"{_PREFIX}-{step}")
+            metadata = {
+                "format": FORMAT_VERSION,
+                "config": dict(config),
+                "variables": {k: v.shape.as_list() for k, v in named_variables.items()},
+            }
+            text = json.dumps(metadata, indent=1, sort_keys=True)
+            atomic_write(_metadata_path(prefix), lambda f: f.write(text.encode("utf-8")))
+            written = saver.save(
+                session, os.path.join(directory, _PREFIX), global_step=step, write_meta_graph=False
+            )
+        except (OSError, tf.errors.OpError) as exc:
+            raise CheckpointError(f"cannot write a checkpoint to {directory!r}: {_reason(exc)}") from exc
+        _remove_leftovers(directory)
     return written
 
 
-def _remove_stale_metadata(directory: str) -> None:
-    """Deletes sidecars of checkpoints the Saver has rotated away."""
+def _is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary file of a checkpoint write.
+
+    TensorFlow writes "checkpoint.tmp<hex>" and "<prefix>.<part>.tempstate<n>",
+    ``atomic_write`` writes ".tmp-*"; each is renamed when complete.
+    """
+    return name.startswith((".tmp-", "checkpoint.tmp")) or ".tempstate" in name
+
+
+def _remove_leftovers(directory: str) -> None:
+    """Deletes sidecars of rotated checkpoints, and temporary files of killed writers.
+
+    A directory has one writer at a time (saves in this process hold
+    ``_SAVE_LOCK``), so once a save is complete any temporary file left is
+    an orphan of a writer that was killed mid-save.
+    """
     state = tf1.train.get_checkpoint_state(directory)
-    if state is None:
+    if state is None:  # pragma: no cover - a save just wrote it
         return
     live = {os.path.basename(p) for p in state.all_model_checkpoint_paths}
     for entry in os.listdir(directory):
-        if entry.endswith(".tfshare.json") and entry[: -len(".tfshare.json")] not in live:
+        stale_sidecar = entry.endswith(".tfshare.json") and entry[: -len(".tfshare.json")] not in live
+        if stale_sidecar or _is_temporary(entry):
             try:
                 os.unlink(os.path.join(directory, entry))
-            except OSError:  # pragma: no cover - a concurrent saver removed it
+            except OSError:  # pragma: no cover - removed concurrently
                 pass
 
 
@@ -143,7 +193,7 @@ def resolve(path: str) -> str:
         try:
             prefix = tf.train.latest_checkpoint(path)
         except (tf.errors.OpError, ValueError) as exc:
-            raise CheckpointError(f"cannot read the checkpoint state in {path!r}: {exc}") from exc
+            raise CheckpointError(f"cannot read the checkpoint state in {path!r}: {_reason(exc)}") from exc
         if prefix is None:
             raise CheckpointError(f"no checkpoint in directory {path!r} (no valid 'checkpoint' state file)")
         return prefix
@@ -194,7 +244,7 @@ def check(prefix: str, config: Mapping[str, Any], named_variables: Mapping[str, 
     try:
         stored = dict(tf.train.list_variables(prefix))
     except (tf.errors.OpError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {prefix!r} is corrupt or unreadable: {exc}") from exc
+        raise CheckpointError(f"checkpoint {prefix!r} is corrupt or unreadable: {_reason(exc)}") from exc
     for key, variable in named_variables.items():
         expected = variable.shape.as_list()
         if key not in stored:
@@ -233,5 +283,5 @@ def restore(
     try:
         saver.restore(session, prefix)
     except (tf.errors.OpError, ValueError) as exc:
-        raise CheckpointError(f"restoring {prefix!r} failed: {exc}") from exc
+        raise CheckpointError(f"restoring {prefix!r} failed: {_reason(exc)}") from exc
     return prefix

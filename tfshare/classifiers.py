@@ -302,9 +302,14 @@ class DenseClassifier(ClassifierBase):
           ClosedError: the classifier or its runtime is closed.
         """
         self._check_open()
+        return self._evaluate_loop(x, y, self._eval_chunk)
+
+    def _eval_chunk(self, xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
+        # Built on first use, i.e. after _evaluate_loop validated the input:
+        # bad input never adds ops or creates the Session.
         if self._eval is None:
             self._build_eval()
-        return self._evaluate_loop(x, y, self._runtime.callable(list(self._eval), [self._x, self._y]))
+        return self._runtime.callable(list(self._eval), [self._x, self._y])(xb, yb)
 
     # ------------------------------------------------------------- training
     def fit(
@@ -390,6 +395,9 @@ class DenseClassifier(ClassifierBase):
         self._check_open()
         if self._saver is None:
             self._build_saver()
+        # Initialize pending variables first: otherwise another thread's first
+        # call could initialize them after the restore and overwrite its values.
+        self._runtime.initialize()
         with self._runtime.graph.as_default():
             prefix = checkpoints.restore(
                 path, self._saver, self._runtime.session, self.config, self._model_variables

@@ -8,13 +8,35 @@ TF2's default way of running, measured side by side.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from tfshare import checkpoints, validation
 from tfshare.base import ClassifierBase
-from tfshare._tf import keras, tf
+from tfshare._tf import eager_mode, keras, tf
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _eagerly(method: _F) -> _F:
+    """Runs ``method`` eagerly, even inside a caller's ``graph.as_default()`` block.
+
+    Without it, variables and ops would be added to the caller's graph. Inside
+    a ``tf.function`` being traced (this class's own), it runs as traced.
+    Costs one ``tf.executing_eagerly()`` check when already eager.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if tf.executing_eagerly() or tf.inside_function():
+            return method(*args, **kwargs)
+        with eager_mode():
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 def _glorot(seed: int | None, offset: int) -> Any:
     return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
@@ -30,6 +52,7 @@ class EagerTrunk:
       seed: seed for the initial weights; None for random.
     """
 
+    @_eagerly
     def __init__(
         self,
         input_dim: int,
@@ -74,6 +97,7 @@ class EagerTrunk:
         """The trunk's variables."""
         return list(self.named_variables().values())
 
+    @_eagerly
     def __call__(self, x: Any) -> Any:
         """Applies the trunk: float32 [batch, input_dim] -> float32 [batch, hidden_units[-1]]."""
         for layer in self._layers:
@@ -118,6 +142,7 @@ class EagerDenseClassifier(ClassifierBase):
       TypeError, InputError: bad arguments (see ``tfshare.validation``).
     """
 
+    @_eagerly
     def __init__(
         self,
         input_dim: int | None = None,
@@ -213,6 +238,7 @@ class EagerDenseClassifier(ClassifierBase):
         )
 
     # --------------------------------------------------------------- public
+    @_eagerly
     def predict_proba(self, x: Any) -> np.ndarray:
         """Returns float32 class probabilities of shape [batch, num_classes].
 
@@ -233,6 +259,7 @@ class EagerDenseClassifier(ClassifierBase):
         proba = self.predict_proba(x)
         return np.argmax(proba, axis=1).astype(np.int64)
 
+    @_eagerly
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """Returns {"loss", "accuracy"} on (x, y); see DenseClassifier.evaluate."""
         def chunk(xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
@@ -242,6 +269,7 @@ class EagerDenseClassifier(ClassifierBase):
 
         return self._evaluate_loop(x, y, chunk)
 
+    @_eagerly
     def fit(
         self,
         x: Any,
@@ -264,6 +292,7 @@ class EagerDenseClassifier(ClassifierBase):
 
         return self._fit_loop(x, y, epochs, batch_size, shuffle, step)
 
+    @_eagerly
     def save(self, path: str) -> str:
         """Saves in the same format as DenseClassifier.save (restorable by either)."""
         self._check_open()
@@ -271,6 +300,7 @@ class EagerDenseClassifier(ClassifierBase):
             self._saver = checkpoints.make_saver(self._model_variables)
         return checkpoints.save(path, self._saver, None, self.config, self._model_variables)
 
+    @_eagerly
     def restore(self, path: str) -> str:
         """Restores a checkpoint written by either classifier, after shape checks."""
         self._check_open()

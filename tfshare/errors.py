@@ -30,3 +30,12 @@ class ClosedError(TfshareError, RuntimeError):
 
 class TrainingError(TfshareError, RuntimeError):
     """Training diverged (the loss became NaN or Inf)."""
+
+
+class ClusterError(TfshareError, RuntimeError):
+    """A task of a TensorFlow cluster did not answer in time, or could not be started.
+
+    Raised instead of a hang: every Session call in a cluster is bounded by
+    ``GraphSession(timeout=...)``, and gRPC's DeadlineExceeded / Unavailable
+    errors become this error, naming the task and what to check.
+    """

@@ -60,7 +60,11 @@ class _Group:
         return self.fn(*([x] * self.feed_index))
 
 
-def _check_classifiers(classifiers: Any) -> list[Any]:
+def _check_classifiers(classifiers: Any, same_input_dim: bool = True) -> list[Any]:
+    """Returns ``classifiers`` as a list of open DenseClassifiers with unique names.
+
+    Also used by ``tfshare.bundles`` (with ``same_input_dim=False``).
+    """
     from tfshare.classifiers import DenseClassifier  # local: classifiers imports this module
 
     if isinstance(classifiers, (str, bytes)) or not isinstance(classifiers, Sequence):
@@ -81,7 +85,7 @@ def _check_classifiers(classifiers: Any) -> list[Any]:
             f"classifiers must have unique names (results are keyed by name), got duplicates {duplicates}"
         )
     dims = {c.input_dim for c in classifiers}
-    if len(dims) > 1:
+    if same_input_dim and len(dims) > 1:
         raise InputError(
             f"classifiers must share one input_dim to take one x, got input_dims {sorted(dims)}"
         )

@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tfshare import validation
-from tfshare._tf import config_pb2, tf, tf1
+from tfshare._placement import TaskPlacement
+from tfshare._tf import config_pb2, eager_mode, tf, tf1
 from tfshare.errors import ClosedError, InputError
 
 _log = logging.getLogger(__name__)
@@ -95,7 +96,12 @@ class FastCallable:
         Raises:
           ClosedError: the runtime was closed.
         """
-        return self._fn(*feed_values)
+        try:
+            return self._fn(*feed_values)
+        except tf.errors.CancelledError:
+            if self._fn is _closed_callable:  # close() interrupted this call
+                raise ClosedError("the GraphSession of this callable was closed during the call") from None
+            raise
 
     def unwrap(self) -> Callable[..., list]:
         """The underlying TensorFlow callable, for hot paths that cannot afford a wrapper call.
@@ -126,6 +132,14 @@ class GraphSession:
       target: the Session target, "" for in-process or "grpc://host:port".
       cluster: optional ``tf.train.ClusterSpec`` for distributed Sessions.
       config: a ``tf.compat.v1.ConfigProto`` to start from (copied).
+      job_name: with ``cluster``, this process's worker job ("worker"):
+        trunks then keep their variables on the cluster's "ps" job
+        (``replica_device_setter``) and everything else runs on
+        ``/job:<job_name>/task:<task_index>``; see ``tfshare.cluster``.
+      task_index: the worker's index; ``target`` defaults to its address.
+      timeout: seconds one Session call may block before it fails
+        (``operation_timeout_in_ms``); None: no limit, or
+        ``tfshare.cluster.DEFAULT_TIMEOUT`` (60 s) with ``job_name``.
 
     Raises:
       InputError: an argument is out of range, or device="gpu" with no GPU.
@@ -141,6 +155,9 @@ class GraphSession:
         target: str = "",
         cluster: Any = None,
         config: Any = None,
+        job_name: str | None = None,
+        task_index: int | None = None,
+        timeout: float | None = None,
     ) -> None:
         self._device = resolve_device(device)
         self._requested_device = device
@@ -151,9 +168,18 @@ class GraphSession:
             raise TypeError(f"allow_growth must be a bool, got {type(allow_growth).__name__}")
         if not isinstance(target, str):
             raise TypeError(f"target must be a str, got {type(target).__name__}")
+        self._task = None
+        if job_name is not None or task_index is not None:
+            self._task = TaskPlacement(cluster, job_name, task_index, self._device, timeout)
+            self._device = self._task.worker_device
+            target = target or self._task.config.target
+        elif timeout is not None:
+            validation.positive_float(timeout, "timeout")
+        # Trunks build under this device (function): the ps for variables in a cluster.
+        self._shared_device = self._task.shared_device if self._task else self._device
         self._target = target
         self._cluster = cluster
-        self._config = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth)
+        self._config = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth, timeout)
         self._graph = tf.Graph()
         self._lock = threading.RLock()
         self._session: Any = None
@@ -166,7 +192,7 @@ class GraphSession:
         self._finalize_hooks: list[Callable[[], None]] = []
         self._heads: list[weakref.ref] = []
 
-    def _make_config(self, base, intra, inter, allow_growth):
+    def _make_config(self, base, intra, inter, allow_growth, timeout):
         config = tf1.ConfigProto()
         if base is not None:
             config.CopyFrom(base)
@@ -187,7 +213,11 @@ class GraphSession:
                 # cannot differ between subgraphs. (Not applied on GPU, where
                 # soft placement could put one resource on two devices.)
                 config.graph_options.place_pruned_graph = True
-        if self._cluster is not None:
+        if timeout is not None:
+            config.operation_timeout_in_ms = int(timeout * 1000)
+        if self._task is not None:
+            self._task.configure(config)
+        elif self._cluster is not None:
             config.cluster_def.CopyFrom(self._cluster.as_cluster_def())
         return config
 
@@ -250,13 +280,15 @@ class GraphSession:
 
     # --------------------------------------------------------------- building
     @contextlib.contextmanager
-    def building(self, name_scope: str | None = None) -> Iterator[Any]:
+    def building(self, name_scope: str | None = None, shared: bool = False) -> Iterator[Any]:
         """Holds the build lock and makes this graph (and device) the default.
 
         Variables created inside are initialized on the next run.
 
         Args:
           name_scope: an absolute name scope to enter (e.g. "clf/"), or None.
+          shared: build variables that other processes share (a trunk's):
+            in a cluster they go to the parameter server; elsewhere no change.
 
         Yields:
           The ``tf.Graph``.
@@ -272,7 +304,8 @@ class GraphSession:
                     f"{self!r} was finalized; build every classifier before calling finalize()"
                 )
             try:
-                with self._graph.as_default(), self._graph.device(self._device):
+                device = self._shared_device if shared else self._device
+                with self._graph.as_default(), self._graph.device(device):
                     if name_scope is None:
                         yield self._graph
                     else:
@@ -362,8 +395,11 @@ class GraphSession:
             generation = self._build_generation
             pending = self.pending_variables()
             if pending:
-                # Running the variables' own initializer ops adds nothing to the graph.
-                self.session.run([v.initializer for v in pending])
+                if self._task is not None:
+                    self._task.initialize(self.session, pending)  # the chief initializes shared variables
+                else:
+                    # Running the variables' own initializer ops adds nothing to the graph.
+                    self.session.run([v.initializer for v in pending])
                 self._initialized.update(v.name for v in pending)
             self._init_generation = generation
             return len(pending)
@@ -382,7 +418,13 @@ class GraphSession:
         self._check_open()
         if self._init_generation != self._build_generation:
             self.initialize()
-        return self.session.run(fetches, feed_dict=feed_dict, **kwargs)
+        run = self.session.run if self._task is None else self._task.wrap(self.session.run)
+        try:
+            return run(fetches, feed_dict=feed_dict, **kwargs)
+        except (tf.errors.OpError, RuntimeError):
+            if self._closed:  # close() interrupted this call
+                raise ClosedError(f"{self!r} was closed while a call was running") from None
+            raise
 
     def callable(
         self,
@@ -437,7 +479,11 @@ class GraphSession:
             options.feed.extend(t.name for t in feeds)
             options.fetch.extend(t.name for t in fetches)
             options.target.extend(t.name for t in targets)
-            return session._make_callable_from_options(options)
+            make = session._make_callable_from_options
+            if self._task is None:
+                return make(options)
+            # In a cluster, gRPC timeouts become ClusterError, when making and when calling.
+            return self._task.wrap(self._task.wrap(make, "making a callable")(options))
         # Public fallback (slower: it goes through Session.run's machinery).
         fn = session.make_callable(list(fetches) + list(targets), feed_list=list(feeds))  # pragma: no cover
         n = len(fetches)  # pragma: no cover
@@ -457,13 +503,14 @@ class GraphSession:
         os.makedirs(logdir, exist_ok=True)
         graph_def = self._graph.as_graph_def()
         tf.io.write_graph(graph_def, logdir, "graph.pbtxt", as_text=True)
-        writer = tf.summary.create_file_writer(logdir)
-        try:
-            with writer.as_default():
-                tf.summary.graph(graph_def)
-            writer.flush()
-        finally:
-            writer.close()
+        with eager_mode():  # the summary API adds ops to a caller's graph context otherwise
+            writer = tf.summary.create_file_writer(logdir)
+            try:
+                with writer.as_default():
+                    tf.summary.graph(graph_def)
+                writer.flush()
+            finally:
+                writer.close()
         return logdir
 
     # -------------------------------------------------------------- lifecycle
@@ -473,12 +520,19 @@ class GraphSession:
             if self._closed:
                 return
             self._closed = True
+            session, self._session = self._session, None
+            if session is not None and self._task is not None and not self._task.reachable():
+                # A task it uses is dead: releasing the callables and closing
+                # the Session (here or in __del__) would wait out the timeout.
+                session._closed = True
             for fn in self._callables.values():
                 fn._disarm()
             self._callables.clear()
-            session, self._session = self._session, None
-        if session is not None:
-            session.close()
+        if session is not None and not session._closed:
+            try:
+                session.close()
+            except tf.errors.OpError as exc:  # a cluster task died meanwhile
+                _log.warning("closing %r: %s", self, exc)
 
     def __enter__(self) -> "GraphSession":
         self._check_open()

@@ -48,7 +48,7 @@ class _Trunk:
             raise validation.InputError("hidden_units must name at least one layer for a trunk, got ()")
         self._seed = validation.seed(seed)
         self._name = runtime.reserve_name(name, self._default_name)
-        with runtime.building(self._name + "/") as graph:
+        with runtime.building(self._name + "/", shared=True) as graph:
             before = set(v.name for v in graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES))
             self._input = tf1.placeholder(tf.float32, [None, self._input_dim], name="x")
             self._output = self._build(self._input)
@@ -129,7 +129,7 @@ class _Trunk:
             raise validation.InputError(
                 f"x must be a tensor of {self._runtime!r}'s graph, got {x!r}"
             )
-        with self._runtime.building(self._name + "/"):
+        with self._runtime.building(self._name + "/", shared=True):
             return self._build(x)
 
     def __repr__(self) -> str:

@@ -1,0 +1,238 @@
+"""save_runtime / restore_runtime: whole runtimes restored by classifier name."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import bundles
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(1).random((6, 16), dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, x):
+    """Three heads on a shared trunk plus one classifier of its own, trained, saved, closed."""
+    rng = np.random.default_rng(2)
+    with tfshare.GraphSession(device="cpu") as gs:
+        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=0)
+        heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=n, seed=i)
+                 for i, n in enumerate(["cats", "dogs", "birds"])]
+        solo = tfshare.DenseClassifier(16, 4, (8,), runtime=gs, name="solo", seed=7)
+        y = rng.integers(0, 3, 64)
+        xs = rng.random((64, 16), dtype=np.float32)
+        for clf in heads + [solo]:
+            clf.fit(xs, y, epochs=2, batch_size=16)  # moves the shared trunk too
+        path = tfshare.save_runtime(heads + [solo], tmp_path_factory.mktemp("saved") / "runtime.npz")
+        expected = {clf.name: clf.predict_proba(x) for clf in heads + [solo]}
+    return path, expected
+
+
+def test_shared_trunk_is_stored_once(saved):
+    path, _ = saved
+    with np.load(path) as archive:
+        keys = sorted(k for k in archive.files if not k.startswith("__"))
+    assert keys == sorted(
+        ["trunks/shared_trunk/hidden_0/kernel", "trunks/shared_trunk/hidden_0/bias"]
+        + [f"classifiers/{n}/head/{w}" for n in ("cats", "dogs", "birds") for w in ("kernel", "bias")]
+        + [f"classifiers/solo/{layer}/{w}" for layer in ("hidden_0", "head") for w in ("kernel", "bias")]
+    )
+
+
+def test_restores_into_another_order_with_other_trunk_names(saved, x):
+    path, expected = saved
+    with tfshare.GraphSession(device="cpu") as gs:
+        solo = tfshare.DenseClassifier(16, 4, (8,), runtime=gs, name="solo", seed=99)
+        tfshare.SharedTrunk(gs, 16, (8,), seed=5)  # takes the name "shared_trunk"
+        trunk = tfshare.TemplateTrunk(gs, 16, (8,), name="another_trunk", seed=5)
+        birds, cats, dogs = (tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=n, seed=9)
+                             for n in ("birds", "cats", "dogs"))
+        assert tfshare.restore_runtime([dogs, solo, birds, cats], path) == ["dogs", "solo", "birds", "cats"]
+        for clf in (birds, cats, dogs, solo):
+            np.testing.assert_array_equal(clf.predict_proba(x), expected[clf.name])
+
+
+def test_restores_a_subset(saved, x):
+    path, expected = saved
+    with tfshare.GraphSession(device="cpu") as gs:
+        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=5)
+        dogs = tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="dogs", seed=9)
+        tfshare.restore_runtime([dogs], path)
+        np.testing.assert_array_equal(dogs.predict_proba(x), expected["dogs"])
+
+
+def test_trunk_weights_restore_into_own_hidden_layers(saved, x):
+    path, expected = saved
+    with tfshare.DenseClassifier(16, 3, (8,), name="cats", seed=9) as cats:  # isolated, no trunk
+        tfshare.restore_runtime([cats], path)
+        np.testing.assert_array_equal(cats.predict_proba(x), expected["cats"])
+
+
+def test_restore_works_on_a_finalized_graph_and_adds_no_ops(saved, x, tmp_path):
+    path, expected = saved
+    with tfshare.GraphSession(device="cpu") as gs:
+        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=5)
+        cats = tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="cats", seed=9)
+        gs.finalize()
+        ops = len(gs.graph.get_operations())
+        for _ in range(3):
+            tfshare.restore_runtime([cats], path)
+            tfshare.save_runtime([cats], tmp_path / "again.npz")
+        assert len(gs.graph.get_operations()) == ops
+        np.testing.assert_array_equal(cats.predict_proba(x), expected["cats"])
+
+
+def test_unknown_name_raises_listing_the_saved_ones(saved):
+    path, _ = saved
+    with tfshare.DenseClassifier(16, 3, (8,), name="horses") as horses:
+        with pytest.raises(tfshare.CheckpointError, match=(
+            r"has no classifier named 'horses'; it holds \['birds', 'cats', 'dogs', 'solo'\]"
+        )):
+            tfshare.restore_runtime([horses], path)
+
+
+def test_config_mismatch_raises_before_anything_is_assigned(saved, x):
+    path, _ = saved
+    with tfshare.GraphSession(device="cpu") as gs:
+        cats = tfshare.DenseClassifier(16, 3, (8,), runtime=gs, name="cats", seed=1)
+        solo = tfshare.DenseClassifier(16, 5, (8,), runtime=gs, name="solo", seed=1)
+        before = cats.predict_proba(x)
+        with pytest.raises(tfshare.CheckpointError, match=(
+            r"classifier 'solo': runtime checkpoint '.*' was saved with num_classes=4, "
+            r"but this classifier has num_classes=5"
+        )):
+            tfshare.restore_runtime([cats, solo], path)
+        np.testing.assert_array_equal(cats.predict_proba(x), before)  # cats came first, yet untouched
+
+
+def test_shape_mismatch_names_the_variable_and_both_shapes(tmp_path, x):
+    path = tmp_path / "r.npz"
+    with tfshare.DenseClassifier(16, 3, (8,), name="cats", seed=0) as cats:
+        tfshare.save_runtime([cats], path)
+        before = cats.predict_proba(x)
+        with np.load(path) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        arrays["classifiers/cats/head/bias"] = np.zeros(4, np.float32)  # tampered
+        np.savez(path, **arrays)
+        with pytest.raises(tfshare.CheckpointError, match=(
+            r"classifier 'cats', variable 'head/bias': runtime checkpoint '.*' holds shape \[4\] "
+            r"\(float32\), the classifier expects shape \[3\] \(float32\)"
+        )):
+            tfshare.restore_runtime([cats], path)
+        np.testing.assert_array_equal(cats.predict_proba(x), before)
+
+
+def test_shared_here_but_separate_in_the_file_raises(tmp_path):
+    path = tmp_path / "r.npz"
+    with tfshare.GraphSession(device="cpu") as gs:
+        a = tfshare.DenseClassifier(16, 3, (8,), runtime=gs, name="a", seed=0)
+        b = tfshare.DenseClassifier(16, 3, (8,), runtime=gs, name="b", seed=1)
+        tfshare.save_runtime([a, b], path)
+    with tfshare.GraphSession(device="cpu") as gs:
+        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=0)
+        a, b = (tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=n) for n in "ab")
+        with pytest.raises(tfshare.CheckpointError, match=(
+            r"classifier 'b', variable 'hidden_0/kernel': it is shared here with another classifier, "
+            r"but .* stores separate copies \('classifiers/a/hidden_0/kernel' and 'classifiers/b/hidden_0/kernel'\)"
+        )):
+            tfshare.restore_runtime([a, b], path)
+
+
+def _truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+def _flip(path):
+    data = bytearray(open(path, "rb").read())
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo("classifiers/cats/head/kernel.npy")
+    local = info.header_offset  # local file header: 30 bytes, the name, then an extra field
+    name_len, extra_len = struct.unpack("<HH", data[local + 26 : local + 30])
+    data[local + 30 + name_len + extra_len + info.file_size - 1] ^= 0xFF  # the array's last byte
+    open(path, "wb").write(bytes(data))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (_truncate, r"runtime checkpoint '.*' is corrupt or unreadable"),
+    (_flip, r"runtime checkpoint '.*' is corrupt or unreadable: Bad CRC-32"),
+    (lambda p: open(p, "wb").write(b"not a zip"), r"runtime checkpoint '.*' is corrupt or unreadable"),
+    (os.unlink, r"no runtime checkpoint at '.*': the file does not exist"),
+], ids=["truncated", "flipped_byte", "garbage", "missing"])
+def test_corrupt_or_missing_file_raises_and_keeps_weights(tmp_path, x, damage, message):
+    path = tmp_path / "r.npz"
+    with tfshare.DenseClassifier(16, 3, (8,), name="cats", seed=0) as cats:
+        tfshare.save_runtime([cats], path)
+        cats.fit(x, np.zeros(len(x), np.int64))
+        before = cats.predict_proba(x)
+        damage(path)
+        with pytest.raises(tfshare.CheckpointError, match=message):
+            tfshare.restore_runtime([cats], path)
+        np.testing.assert_array_equal(cats.predict_proba(x), before)
+
+
+def test_a_directory_or_foreign_file_is_not_a_runtime_checkpoint(tmp_path):
+    np.savez(tmp_path / "plain.npz", a=np.zeros(3))
+    with tfshare.DenseClassifier(16, 3, (8,), name="cats", seed=0) as cats:
+        with pytest.raises(tfshare.CheckpointError, match=r"it is a directory"):
+            tfshare.restore_runtime([cats], tmp_path)
+        with pytest.raises(tfshare.CheckpointError, match=r"is not a tfshare runtime checkpoint of format 1"):
+            tfshare.restore_runtime([cats], tmp_path / "plain.npz")
+
+
+def test_save_replaces_atomically_and_removes_orphans_of_dead_writers(tmp_path):
+    path = tmp_path / "r.npz"
+    dead = tmp_path / ".r.npz.999999999.abc.tmp"  # no such process
+    live = tmp_path / f".r.npz.{os.getpid()}.abc.tmp"  # a concurrent writer in this process
+    dead.write_bytes(b"partial")
+    live.write_bytes(b"partial")
+    with tfshare.DenseClassifier(16, 3, (8,), name="cats", seed=0) as cats:
+        tfshare.save_runtime([cats], path)
+        tfshare.save_runtime([cats], path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["r.npz", live.name])
+
+
+@pytest.mark.parametrize("make,error,message", [
+    (lambda a, b: a, TypeError, r"^classifiers must be a sequence of DenseClassifier, got DenseClassifier"),
+    (lambda a, b: [], tfshare.InputError, r"^classifiers must hold at least one DenseClassifier"),
+    (lambda a, b: [a, "b"], TypeError, r"^classifiers\[1\] must be a DenseClassifier, got str"),
+    (lambda a, b: [a, b], tfshare.InputError, r"^classifiers must have unique names .*got duplicates \['dense_classifier'\]"),
+], ids=["not_a_sequence", "empty", "not_a_classifier", "duplicate_names"])
+def test_bad_arguments(tmp_path, make, error, message):
+    with tfshare.DenseClassifier(4, 2, (4,)) as a, tfshare.DenseClassifier(4, 2, (4,)) as b:
+        for fn in (tfshare.save_runtime, tfshare.restore_runtime):
+            with pytest.raises(error, match=message):
+                fn(make(a, b), tmp_path / "r.npz")
+
+
+def test_closed_classifier_raises_closed_error(tmp_path):
+    clf = tfshare.DenseClassifier(4, 2, (4,), name="c")
+    tfshare.save_runtime([clf], tmp_path / "r.npz")
+    clf.close()
+    for fn in (tfshare.save_runtime, tfshare.restore_runtime):
+        with pytest.raises(tfshare.ClosedError):
+            fn([clf], tmp_path / "r.npz")
+
+
+def test_same_trunk_name_in_two_runtimes_cannot_be_saved_together(tmp_path):
+    with tfshare.GraphSession(device="cpu") as g1, tfshare.GraphSession(device="cpu") as g2:
+        a = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(g1, 4, (4,)), num_classes=2, name="a")
+        b = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(g2, 4, (4,)), num_classes=2, name="b")
+        with pytest.raises(tfshare.InputError, match=r"two different trunks are named 'shared_trunk'"):
+            tfshare.save_runtime([a, b], tmp_path / "r.npz")
+
+
+def test_format_version_is_recorded(saved):
+    path, _ = saved
+    metadata, _ = bundles._read(path)
+    assert metadata["format"] == bundles.FORMAT_VERSION
+    assert metadata["classifiers"]["cats"]["trunk"] == "shared_trunk"
+    assert metadata["classifiers"]["solo"]["trunk"] is None

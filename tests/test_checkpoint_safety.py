@@ -1,0 +1,194 @@
+"""Checkpoints under faults: kills mid-save, mismatches, corruption, rotation, creation order."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import crash_drill
+
+
+def _weights(clf):
+    return [np.array(v) for v in clf.runtime.run(clf.variables)]
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+@pytest.fixture
+def trained(runtime, rng):
+    clf = tfshare.DenseClassifier(16, 3, (8,), runtime=runtime, name="clf", seed=0)
+    x = rng.random((64, 16), dtype=np.float32)
+    clf.fit(x, rng.integers(0, 3, 64), epochs=2, batch_size=16)
+    return clf
+
+
+@pytest.mark.slow
+def test_kill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
+    # Real child processes, SIGKILLed at random moments while saving in a loop.
+    for figures in crash_drill.crash_drill(runs=3, workdir=str(tmp_path), seed=7):
+        assert figures.runs == 3
+        assert figures.saves >= 3
+        assert figures.losses == 0, figures
+        assert figures.restored == 3
+        # Each save removes the temporaries of killed writers; only the last kill's may remain.
+        assert figures.leftover_files <= 2
+
+
+def test_save_removes_temporaries_of_killed_writers(trained, tmp_path):
+    trained.save(tmp_path)
+    orphans = ["checkpoint.tmp0123abcd", "ckpt-2.data-00000-of-00001.tempstate42", ".tmp-xyz"]
+    for name in orphans:
+        (tmp_path / name).write_bytes(b"partial")
+    trained.save(tmp_path)
+    left = set(os.listdir(tmp_path))
+    assert not left & set(orphans)
+    assert {"ckpt-1.index", "ckpt-2.index", "ckpt-2.tfshare.json"} <= left
+
+
+def test_saving_to_another_directory_never_deletes_checkpoints_here(trained, tmp_path):
+    first, other = tmp_path / "best", tmp_path / "latest"
+    trained.save(first)
+    kept = _weights(trained)
+    for _ in range(5):  # more than the 3 checkpoints a directory keeps
+        trained.save(other)
+    assert sorted(p for p in os.listdir(first) if p.endswith(".index")) == ["ckpt-1.index"]
+    assert sorted(p for p in os.listdir(other) if p.endswith(".index")) == [
+        "ckpt-3.index", "ckpt-4.index", "ckpt-5.index"
+    ]
+    with tfshare.DenseClassifier(16, 3, (8,), seed=1) as fresh:
+        fresh.restore(first)
+        assert _same(_weights(fresh), kept)
+
+
+def test_rotation_continues_across_processes(trained, tmp_path):
+    # A new Saver (as in a new process) still deletes the checkpoints an earlier one wrote.
+    for _ in range(3):
+        trained.save(tmp_path)
+    with tfshare.DenseClassifier(16, 3, (8,), seed=1) as other_process:
+        for _ in range(3):
+            other_process.save(tmp_path)
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".index")) == [
+        "ckpt-4.index", "ckpt-5.index", "ckpt-6.index"
+    ]
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".json")) == [
+        "ckpt-4.tfshare.json", "ckpt-5.tfshare.json", "ckpt-6.tfshare.json"
+    ]
+
+
+def test_shape_mismatch_is_caught_before_anything_is_assigned(trained, tmp_path, runtime):
+    prefix = trained.save(tmp_path)
+    # Make the configuration check pass, so only the shapes differ (as TF's
+    # Saver would see them: it may restore mismatched resource variables silently).
+    sidecar = prefix + ".tfshare.json"
+    metadata = json.loads(open(sidecar).read())
+    metadata["config"]["hidden_units"] = [5]
+    open(sidecar, "w").write(json.dumps(metadata))
+    narrow = tfshare.DenseClassifier(16, 3, (5,), runtime=runtime, seed=3)
+    before = _weights(narrow)
+    with pytest.raises(tfshare.CheckpointError, match=(
+        r"variable 'hidden_0/kernel': checkpoint '.*ckpt-1' holds shape \[16, 8\], "
+        r"the classifier expects shape \[16, 5\]"
+    )):
+        narrow.restore(tmp_path)
+    assert _same(_weights(narrow), before)
+
+
+@pytest.mark.parametrize("field,kwargs,message", [
+    ("input_dim", dict(input_dim=17, num_classes=3, hidden_units=(8,)), r"input_dim=16, but this classifier has input_dim=17"),
+    ("hidden_units", dict(input_dim=16, num_classes=3, hidden_units=(8, 8)), r"hidden_units=\[8\], but this classifier has hidden_units=\[8, 8\]"),
+    ("num_classes", dict(input_dim=16, num_classes=4, hidden_units=(8,)), r"num_classes=3, but this classifier has num_classes=4"),
+], ids=["input_dim", "hidden_units", "num_classes"])
+def test_config_mismatch_raises_naming_the_field(trained, tmp_path, runtime, field, kwargs, message):
+    trained.save(tmp_path)
+    other = tfshare.DenseClassifier(**kwargs, runtime=runtime, seed=3)
+    before = _weights(other)
+    with pytest.raises(tfshare.CheckpointError, match=rf"saved with {message}"):
+        other.restore(tmp_path)
+    assert _same(_weights(other), before)
+
+
+def _corrupt_data(prefix):
+    path = prefix + ".data-00000-of-00001"
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+
+
+def _truncate_data(prefix):
+    path = prefix + ".data-00000-of-00001"
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size // 3)
+
+
+def _garble_index(prefix):
+    open(prefix + ".index", "wb").write(b"\x00" * 64)
+
+
+def _garble_sidecar(prefix):
+    open(prefix + ".tfshare.json", "w").write("{not json")
+
+
+def _remove_sidecar(prefix):
+    os.unlink(prefix + ".tfshare.json")
+
+
+def _remove_data(prefix):
+    os.unlink(prefix + ".data-00000-of-00001")
+
+
+@pytest.mark.parametrize("damage,message", [
+    (_corrupt_data, r"restoring '.*ckpt-1' failed: .*Checksum does not match"),
+    (_truncate_data, r"restoring '.*ckpt-1' failed: \S"),
+    (_remove_data, r"restoring '.*ckpt-1' failed: .*ckpt-1\.data-00000-of-00001"),
+    (_garble_index, r"checkpoint '.*ckpt-1' is corrupt or unreadable"),
+    (_garble_sidecar, r"checkpoint metadata of '.*ckpt-1' is corrupt"),
+    (_remove_sidecar, r"has no 'ckpt-1.tfshare.json'; it was not written by tfshare"),
+], ids=["flipped_byte", "truncated_data", "missing_data", "garbled_index", "garbled_metadata", "missing_metadata"])
+def test_corrupt_checkpoint_raises_and_keeps_weights(trained, tmp_path, damage, message):
+    prefix = trained.save(tmp_path)
+    kept = _weights(trained)
+    trained.fit(np.ones((4, 16), np.float32), np.zeros(4, np.int64))  # move away from the checkpoint
+    moved = _weights(trained)
+    assert not _same(moved, kept)
+    damage(prefix)
+    with pytest.raises(tfshare.CheckpointError, match=message):
+        trained.restore(tmp_path)
+    assert _same(_weights(trained), moved)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: str(p / "missing"), r"no checkpoint at '.*missing': it is neither a checkpoint directory nor a prefix"),
+    (lambda p: str(p), r"no checkpoint in directory"),
+    (lambda p: (p / "checkpoint").write_text("garbage {{{") and str(p), r"no checkpoint in directory"),
+    (lambda p: (p / "file.txt").write_text("hello") and str(p / "file.txt"), r"no checkpoint at '.*file\.txt'"),
+], ids=["missing_path", "empty_directory", "garbled_state_file", "plain_file"])
+def test_missing_or_foreign_path_raises_checkpoint_error(trained, tmp_path, make, message):
+    with pytest.raises(tfshare.CheckpointError, match=message):
+        trained.restore(make(tmp_path))
+
+
+def test_restore_is_independent_of_creation_order(tmp_path, rng):
+    x = rng.random((6, 16), dtype=np.float32)
+    with tfshare.GraphSession(device="cpu") as gs:
+        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=0)
+        a = tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="a", seed=1)
+        b = tfshare.DenseClassifier(16, 3, (8,), runtime=gs, name="b", seed=2)
+        expected = {c.name: c.predict_proba(x) for c in (a, b)}
+        for c in (a, b):
+            c.save(tmp_path / c.name)
+    with tfshare.GraphSession(device="cpu") as gs:
+        # Built in the other order, b first, with different seeds and names.
+        b2 = tfshare.DenseClassifier(16, 3, (8,), runtime=gs, name="first", seed=9)
+        trunk = tfshare.TemplateTrunk(gs, 16, (8,), seed=9)
+        a2 = tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="second", seed=9)
+        b2.restore(tmp_path / "b")
+        a2.restore(tmp_path / "a")
+        np.testing.assert_array_equal(a2.predict_proba(x), expected["a"])
+        np.testing.assert_array_equal(b2.predict_proba(x), expected["b"])

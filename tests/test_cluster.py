@@ -1,0 +1,326 @@
+"""tfshare.cluster: one trunk on a parameter server, shared by worker processes.
+
+Every server runs on 127.0.0.1 in a subprocess started by ``LocalCluster``;
+fixtures close them even when a test fails, each server also exits when this
+process dies (its stdin closes) and after ``max_lifetime`` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import cluster
+
+pytestmark = pytest.mark.distributed
+
+LIFETIME = 120.0  # no server of these tests outlives this, whatever happens
+TIMEOUT = 2.0  # seconds one Session call may block in these tests
+
+
+def _port_open(address: str) -> bool:
+    return cluster.port_open(address, 0.2)
+
+
+def _values(gs: tfshare.GraphSession, variables) -> list[np.ndarray]:
+    return gs.run(list(variables))
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    with cluster.LocalCluster(num_workers=2, max_lifetime=LIFETIME) as lc:
+        yield lc
+
+
+@pytest.fixture
+def sessions(local_cluster):
+    """Opens GraphSessions on the module's cluster and closes them after the test."""
+    opened: list[tfshare.GraphSession] = []
+
+    def open_session(task_index: int, **kwargs) -> tfshare.GraphSession:
+        kwargs.setdefault("timeout", TIMEOUT)
+        gs = local_cluster.graph_session(task_index, device="cpu", **kwargs)
+        opened.append(gs)
+        return gs
+
+    yield open_session
+    for gs in opened:
+        gs.close()
+
+
+def _worker(open_session, task_index: int, trunk_name: str, seed: int):
+    gs = open_session(task_index)
+    trunk = tfshare.SharedTrunk(gs, 784, (32,), name=trunk_name, seed=1)
+    # Heads live on their worker's server, which outlives a GraphSession:
+    # a name per test keeps one test's heads out of the next.
+    clf = tfshare.DenseClassifier(trunk=trunk, name=f"clf_{trunk_name}", seed=seed)
+    return gs, trunk, clf
+
+
+# ------------------------------------------------------------- describing
+def test_config_from_flags():
+    config = cluster.ClusterConfig.from_flags("127.0.0.1:2222", "127.0.0.1:2223,127.0.0.1:2224", "worker", 1)
+    assert config.jobs == {"ps": ("127.0.0.1:2222",), "worker": ("127.0.0.1:2223", "127.0.0.1:2224")}
+    assert config.target == "grpc://127.0.0.1:2224"
+    assert not config.is_chief and config.task("worker", 0).is_chief
+    assert config.spec.as_dict() == {"ps": ["127.0.0.1:2222"], "worker": ["127.0.0.1:2223", "127.0.0.1:2224"]}
+
+
+def test_config_from_tf_config_round_trips(monkeypatch):
+    config = cluster.ClusterConfig.from_flags(["127.0.0.1:1"], ["127.0.0.1:2"], "ps", 0)
+    monkeypatch.setenv("TF_CONFIG", config.to_tf_config())
+    assert cluster.ClusterConfig.from_tf_config() == config
+    chief = json.dumps({"cluster": {"chief": ["127.0.0.1:3"], "ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]},
+                        "task": {"type": "worker", "index": 0}})
+    assert not cluster.ClusterConfig.from_tf_config(chief).is_chief  # a "chief" job takes the role
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1", "127.0.0.1:2", "worker", 0), "host:port"),
+        (lambda: cluster.ClusterConfig.from_flags("", "127.0.0.1:2", "worker", 0), "needs a 'ps' job"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "worker", 1), r"\[0, 1\)"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "chief", 0), "job_name"),
+        (lambda: cluster.ClusterConfig.from_tf_config("{not json"), "TF_CONFIG must be JSON"),
+    ],
+    ids=["no-port", "no-ps", "task-out-of-range", "unknown-job", "bad-json"],
+)
+def test_config_rejects_bad_descriptions(make, match):
+    with pytest.raises(tfshare.InputError, match=match):
+        make()
+
+
+def test_tf_config_unset_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(tfshare.InputError, match="TF_CONFIG is not set"):
+        cluster.ClusterConfig.from_tf_config()
+
+
+# ------------------------------------------------- placement (no servers)
+SPEC = {"ps": ["127.0.0.1:1", "127.0.0.1:2"], "worker": ["127.0.0.1:3", "127.0.0.1:4"]}
+
+
+def test_trunk_variables_go_to_the_ps_and_heads_stay_on_the_worker():
+    with tfshare.GraphSession("cpu", cluster=SPEC, job_name="worker", task_index=1) as gs:
+        trunk = tfshare.TemplateTrunk(gs, 8, (4,), name="trunk")
+        clf = tfshare.DenseClassifier(trunk=trunk, name="clf")
+        assert gs.target == "grpc://127.0.0.1:4"
+        assert gs.device == "/job:worker/task:1/device:CPU:0"
+        assert all(v.device.startswith("/job:ps/task:") for v in trunk.variables)
+        head = [clf.named_variables["head/kernel"], clf.named_variables["head/bias"]]
+        assert all(v.device == "/job:worker/task:1/device:CPU:0" for v in head)
+        assert clf.probabilities_tensor.device == "/job:worker/task:1/device:CPU:0"
+        assert list(gs.config.device_filters) == ["/job:ps", "/job:worker/task:1"]
+        assert gs.config.operation_timeout_in_ms == int(cluster.DEFAULT_TIMEOUT * 1000)
+        assert not gs.config.HasField("cluster_def")  # the servers know the cluster already
+
+
+def test_a_variable_lands_on_the_same_ps_task_in_every_worker():
+    devices = []
+    for task_index, order in ((0, ("a", "b", "c")), (1, ("c", "b", "a"))):
+        with tfshare.GraphSession("cpu", cluster=SPEC, job_name="worker", task_index=task_index) as gs:
+            trunks = {name: tfshare.SharedTrunk(gs, 8, (4, 4), name=name) for name in order}
+            devices.append({v.name: v.device for t in trunks.values() for v in t.variables})
+    assert devices[0] == devices[1]
+    assert {d for d in devices[0].values()} == {"/job:ps/task:0", "/job:ps/task:1"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"job_name": "worker"}, tfshare.InputError, "need cluster="),
+        ({"cluster": SPEC, "job_name": "ps"}, tfshare.InputError, "a ps only serves"),
+        ({"cluster": SPEC, "job_name": "worker", "task_index": 2}, tfshare.InputError, r"\[0, 2\)"),
+        ({"cluster": SPEC, "job_name": "worker", "timeout": 0}, tfshare.InputError, "timeout"),
+        ({"cluster": ["127.0.0.1:1"], "job_name": "worker"}, TypeError, "ClusterSpec"),
+    ],
+    ids=["no-cluster", "ps-job", "task-out-of-range", "zero-timeout", "list-cluster"],
+)
+def test_graph_session_rejects_bad_cluster_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.GraphSession("cpu", **kwargs)
+
+
+# ----------------------------------------------------- live: 1 ps + 2 workers
+def test_worker_1_sees_the_trunk_worker_0_trains(sessions, data):
+    gs0, trunk0, clf0 = _worker(sessions, 0, "trunk_a", seed=2)
+    gs1, trunk1, clf1 = _worker(sessions, 1, "trunk_a", seed=3)
+    gs1.finalize()  # the init policy adds no op to the graph
+    clf0.predict(data.x_test[:1])  # the chief initializes the trunk
+    x = data.x_test[:8]
+    before = _values(gs1, trunk1.variables)
+    proba_before = clf1.predict_proba(x)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _values(gs0, trunk0.variables)))
+
+    clf0.fit(data.x_train[:256], data.y_train[:256], epochs=1, batch_size=32)
+
+    after = _values(gs1, trunk1.variables)
+    assert not np.allclose(before[0], after[0])
+    assert all(np.array_equal(a, b) for a, b in zip(after, _values(gs0, trunk0.variables)))
+    assert not np.allclose(proba_before, clf1.predict_proba(x))
+
+
+def test_heads_stay_private_to_their_worker(sessions, data):
+    gs0, _, clf0 = _worker(sessions, 0, "trunk_b", seed=2)
+    gs1, _, clf1 = _worker(sessions, 1, "trunk_b", seed=3)
+    clf0.predict(data.x_test[:1])
+    head0 = [clf0.named_variables["head/kernel"], clf0.named_variables["head/bias"]]
+    head1 = [clf1.named_variables["head/kernel"], clf1.named_variables["head/bias"]]
+    assert head0[0].name == head1[0].name  # same name, different tasks: different variables
+    before1 = _values(gs1, head1)
+    before0 = _values(gs0, head0)
+    assert not np.allclose(before0[0], before1[0])  # seeds 2 and 3
+
+    clf0.fit(data.x_train[:128], data.y_train[:128], epochs=1, batch_size=32)
+
+    assert not np.allclose(before0[0], _values(gs0, head0)[0])
+    assert all(np.array_equal(a, b) for a, b in zip(before1, _values(gs1, head1)))
+
+
+def test_joining_later_keeps_the_trained_trunk(sessions, data):
+    _, trunk0, clf0 = _worker(sessions, 0, "trunk_c", seed=2)
+    clf0.fit(data.x_train[:128], data.y_train[:128], epochs=1, batch_size=32)
+    trained = _values(clf0.runtime, trunk0.variables)
+    # A restarted chief and a late non-chief both find the trunk initialized.
+    for task_index in (0, 1):
+        gs, trunk, _ = _worker(sessions, task_index, "trunk_c", seed=5)
+        assert all(np.array_equal(a, b) for a, b in zip(trained, _values(gs, trunk.variables)))
+
+
+def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
+    gs1, trunk1, clf1 = _worker(sessions, 1, "trunk_d", seed=3)
+    errors: list[BaseException] = []
+
+    def non_chief() -> None:
+        try:
+            clf1.predict(data.x_test[:1])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=non_chief)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()  # still waiting: nothing initialized the trunk yet
+    _, trunk0, clf0 = _worker(sessions, 0, "trunk_d", seed=2)
+    clf0.predict(data.x_test[:1])
+    thread.join(TIMEOUT + 5)
+    assert not thread.is_alive() and not errors
+    assert all(np.array_equal(a, b) for a, b in zip(_values(gs1, trunk1.variables),
+                                                     _values(clf0.runtime, trunk0.variables)))
+
+
+def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):
+    gs1 = sessions(1, timeout=1.0)
+    tfshare.SharedTrunk(gs1, 8, (4,), name="trunk_nobody_builds")
+    start = time.monotonic()
+    with pytest.raises(tfshare.ClusterError, match=r"waited 1 s for the chief to initialize 2 shared variable"):
+        gs1.initialize()
+    assert time.monotonic() - start < 10
+
+
+def test_a_worker_checkpoint_restores_locally_and_into_the_cluster(sessions, data, tmp_path):
+    _, _, clf0 = _worker(sessions, 0, "trunk_e", seed=2)
+    clf0.fit(data.x_train[:128], data.y_train[:128], epochs=1, batch_size=32)
+    expected = clf0.predict_proba(data.x_test[:16])
+    clf0.save(str(tmp_path / "ckpt"))
+    with tfshare.DenseClassifier(hidden_units=(32,), seed=9) as local:  # its own graph, no cluster
+        local.restore(str(tmp_path / "ckpt"))
+        np.testing.assert_allclose(local.predict_proba(data.x_test[:16]), expected, rtol=1e-5, atol=1e-6)
+    # ... and back into the cluster by the chief, e.g. after a ps restart (a fresh
+    # trunk name stands for an empty ps); the other workers then read the restored trunk.
+    _, trunk_0, clf_0 = _worker(sessions, 0, "trunk_f", seed=4)
+    clf_0.restore(str(tmp_path / "ckpt"))
+    np.testing.assert_allclose(clf_0.predict_proba(data.x_test[:16]), expected, rtol=1e-5, atol=1e-6)
+    gs1, trunk_1, _ = _worker(sessions, 1, "trunk_f", seed=6)
+    restored = _values(clf_0.runtime, trunk_0.variables)
+    assert all(np.array_equal(a, b) for a, b in zip(restored, _values(gs1, trunk_1.variables)))
+
+
+# ------------------------------------------------------ a task that dies
+def test_a_dead_task_does_not_hang_the_others_and_the_cluster_closes_on_error(data):
+    with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:1 .* failed") as raised:
+        with cluster.LocalCluster(num_workers=2, max_lifetime=LIFETIME) as lc:
+            addresses = lc.addresses()
+            gs0 = lc.graph_session(0, device="cpu", timeout=TIMEOUT)
+            gs1 = lc.graph_session(1, device="cpu", timeout=TIMEOUT)
+            try:
+                clf0 = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs0, 784, (16,), name="t", seed=1), name="c")
+                clf1 = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs1, 784, (16,), name="t", seed=1), name="c")
+                clf0.predict(data.x_test[:1])
+                clf1.predict(data.x_test[:1])
+
+                lc.kill("worker", 0)
+                # Worker 1 needs only itself and the ps (device filters): it goes on.
+                start = time.monotonic()
+                clf1.fit(data.x_train[:64], data.y_train[:64], batch_size=32)
+                assert clf1.predict(data.x_test[:4]).shape == (4,)
+                assert time.monotonic() - start < TIMEOUT
+                # Worker 0's own client: a clear error after the timeout, no hang.
+                start = time.monotonic()
+                with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:0 .* no answer within the 2 s timeout"):
+                    clf0.predict(data.x_test[:1])
+                assert time.monotonic() - start < TIMEOUT + 5
+
+                lc.kill("ps", 0)
+                start = time.monotonic()
+                try:
+                    clf1.predict(data.x_test[:1])  # raises out of the `with`: the cluster closes on that error
+                finally:
+                    elapsed = time.monotonic() - start
+            finally:
+                gs0.close()
+                gs1.close()
+    assert elapsed < TIMEOUT + 5, raised.value
+    assert lc.closed
+    assert all(lc.process(job, i).returncode is not None for job, i in (("ps", 0), ("worker", 0), ("worker", 1)))
+    assert not any(_port_open(a) for a in addresses)
+
+
+# ----------------------------------------------------------------- cleanup
+def test_servers_exit_when_their_parent_is_killed(tmp_path):
+    script = textwrap.dedent(
+        """
+        import json, sys, time
+        from tfshare import cluster
+        lc = cluster.LocalCluster(num_workers=1, max_lifetime=%r)
+        print(json.dumps({"pids": [lc.process(j, 0).pid for j in ("ps", "worker")],
+                          "addresses": lc.addresses()}), flush=True)
+        time.sleep(%r)
+        """ % (LIFETIME, LIFETIME)
+    )
+    env = cluster.subprocess_env()
+    log = tmp_path / "parent.log"
+    with open(log, "wb") as stderr:
+        parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=stderr, env=env)
+    try:
+        info = json.loads(parent.stdout.readline() or "{}")
+        assert info, f"the parent process failed to start its cluster:\n{log.read_text()[-2000:]}"
+        assert all(_port_open(a) for a in info["addresses"])
+    finally:
+        parent.send_signal(signal.SIGKILL)  # no cleanup code of the parent runs
+        parent.wait()
+        parent.stdout.close()
+    deadline = time.monotonic() + 10
+    while any(_port_open(a) for a in info["addresses"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_port_open(a) for a in info["addresses"])
+    for pid in info["pids"]:
+        assert not _alive(pid), f"server {pid} outlived its parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,167 @@
+"""Concurrent use: many threads predicting, building, training and closing at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import drills
+from tfshare._tf import tf1
+
+
+@pytest.mark.parametrize("classifiers", [1, 4], ids=["one_classifier", "four_heads_on_shared_trunk"])
+def test_32_threads_x_200_calls_match_serial_results(classifiers):
+    figures = drills.load_drill(threads=32, calls=200, classifiers=classifiers)
+    assert figures.threads * figures.calls_per_thread == 6400
+    assert figures.errors == 0
+    assert figures.mismatches == 0
+
+
+def test_prediction_from_a_fresh_thread_without_graph_context(runtime, rng):
+    clf = tfshare.DenseClassifier(16, 3, (8,), runtime=runtime, seed=0)
+    x = rng.random((5, 16), dtype=np.float32)
+    expected = clf.predict_proba(x)
+    seen = {}
+
+    def predict():
+        # A new thread starts with TF's global default graph, not the runtime's.
+        seen["default_graph_is_runtime"] = tf1.get_default_graph() is runtime.graph
+        seen["proba"] = clf.predict_proba(x)
+        seen["ids"] = clf.predict(x)
+
+    thread = threading.Thread(target=predict)
+    thread.start()
+    thread.join()
+    assert seen["default_graph_is_runtime"] is False
+    np.testing.assert_array_equal(seen["proba"], expected)
+    np.testing.assert_array_equal(seen["ids"], expected.argmax(axis=1))
+
+
+def test_first_prediction_of_a_new_classifier_happens_in_a_fresh_thread(runtime, rng):
+    # Nothing was run in the main thread: the Session, the variable
+    # initialization and the fast callable are all created in the worker.
+    clf = tfshare.DenseClassifier(16, 3, (8,), runtime=runtime, seed=0)
+    x = rng.random((5, 16), dtype=np.float32)
+    out = []
+    thread = threading.Thread(target=lambda: out.append(clf.predict_proba(x)))
+    thread.start()
+    thread.join()
+    assert runtime.has_session
+    with tfshare.DenseClassifier(16, 3, (8,), seed=0) as twin:
+        np.testing.assert_array_equal(out[0], twin.predict_proba(x))
+
+
+def test_construction_from_several_threads_is_serialized_with_unique_names():
+    figures = drills.construction_drill(threads=16)
+    assert figures.errors == 0
+    assert figures.built == 16
+    assert figures.unique_names == 16
+    # Each classifier's ops all lie in its own scope, as many as a serial
+    # build makes, and it predicts as the same classifier built alone.
+    assert figures.same_as_serial == 16
+
+
+def test_explicit_names_race_one_winner(runtime):
+    errors, built = [], []
+    barrier = threading.Barrier(8)
+
+    def build():
+        barrier.wait()
+        try:
+            built.append(tfshare.DenseClassifier(4, 2, (4,), runtime=runtime, name="same"))
+        except tfshare.InputError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(built) == 1 and len(errors) == 7
+    assert all("name 'same' is already used" in str(e) for e in errors)
+
+
+def test_fit_in_one_thread_while_others_predict():
+    figures = drills.fit_while_predict_drill(readers=4, epochs=2)
+    assert figures.errors == 0
+    assert figures.invalid == 0
+    assert figures.predictions > 0
+    # Readers see some weights: from before, after, or in between (documented).
+    assert figures.saw_before + figures.saw_after + figures.saw_between == figures.predictions
+
+
+def test_close_during_concurrent_predictions_raises_only_closed_error(rng):
+    runtime = tfshare.GraphSession(device="cpu")
+    clf = tfshare.DenseClassifier(64, 4, (32,), runtime=runtime, seed=0)
+    x = rng.random((8, 64), dtype=np.float32)
+    clf.predict_proba(x)
+    outcomes = {"ok": 0, "closed": 0}
+    others: list[BaseException] = []
+    lock = threading.Lock()
+    started = threading.Barrier(9)
+
+    def hammer():
+        started.wait()
+        while True:
+            try:
+                clf.predict_proba(x)
+                key = "ok"
+            except tfshare.ClosedError:
+                key = "closed"
+            except Exception as exc:  # noqa: BLE001 - anything else is the bug
+                others.append(exc)
+                return
+            with lock:
+                outcomes[key] += 1
+            if key == "closed":
+                return
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    started.wait()
+    while outcomes["ok"] < 200:
+        time.sleep(0.001)
+    runtime.close()
+    for t in threads:
+        t.join()
+    assert others == []
+    assert outcomes["closed"] == 8
+
+
+def test_isolated_classifiers_built_from_several_threads_at_once(rng):
+    x = rng.random((4, 32), dtype=np.float32)
+    with tfshare.DenseClassifier(32, seed=3) as alone:
+        expected = alone.predict_proba(x)
+    built = []
+    errors = drills._run_threads(lambda i: built.append(tfshare.DenseClassifier(32, seed=3)), 8)
+    try:
+        assert errors == []
+        assert len({id(clf.runtime.graph) for clf in built}) == 8
+        for clf in built:
+            np.testing.assert_array_equal(clf.predict_proba(x), expected)
+    finally:
+        for clf in built:
+            clf.close()
+
+
+def test_a_first_call_racing_a_restore_cannot_overwrite_the_restored_weights(runtime, tmp_path, monkeypatch, rng):
+    x = rng.random((4, 16), dtype=np.float32)
+    with tfshare.DenseClassifier(16, 3, (8,), seed=1) as trained:
+        trained.save(tmp_path)
+        expected = trained.predict_proba(x)
+    fresh = tfshare.DenseClassifier(16, 3, (8,), runtime=runtime, seed=2)  # never initialized
+    real_restore = tfshare.checkpoints.restore
+
+    def restore_then_race(*args, **kwargs):
+        prefix = real_restore(*args, **kwargs)
+        runtime.initialize()  # what another thread's first call does right after the assignment
+        return prefix
+
+    monkeypatch.setattr(tfshare.checkpoints, "restore", restore_then_race)
+    fresh.restore(tmp_path)
+    np.testing.assert_array_equal(fresh.predict_proba(x), expected)

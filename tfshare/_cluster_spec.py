@@ -1,0 +1,180 @@
+"""A cluster's description: its jobs' addresses and the task this process runs.
+
+From flag values (tf_cnn_benchmarks' names) or from ``TF_CONFIG``. Part of
+``tfshare.cluster`` (which re-exports everything here); kept apart so that
+the GraphSession side (``tfshare._placement``) and the server side share it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+from typing import Any, Mapping, Sequence
+
+from tfshare._tf import tf
+from tfshare.errors import InputError
+
+PS_JOB = "ps"
+WORKER_JOB = "worker"
+CHIEF_JOB = "chief"
+
+
+def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    hosts = tuple(str(h).strip() for h in items if str(h).strip())
+    for host in hosts:
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InputError(f"{arg} must hold host:port addresses with a port in 1..65535, got {host!r}")
+    return hosts
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """A cluster's addresses and the task this process runs.
+
+    Attributes:
+      jobs: job name -> task addresses ("host:port"), e.g.
+        {"ps": ("10.0.0.1:2222",), "worker": ("10.0.0.2:2222", "10.0.0.3:2222")}.
+      job_name: this process's job, "ps" or "worker" (or "chief").
+      task_index: this process's index in its job.
+    """
+
+    jobs: Mapping[str, tuple[str, ...]]
+    job_name: str
+    task_index: int
+
+    def __post_init__(self) -> None:
+        jobs = {str(k): _host_list(v, f"jobs[{k!r}]") for k, v in dict(self.jobs).items()}
+        object.__setattr__(self, "jobs", {k: v for k, v in jobs.items() if v})
+        if PS_JOB not in self.jobs:
+            raise InputError(f"a cluster needs a {PS_JOB!r} job for the shared variables, got jobs {sorted(self.jobs)}")
+        if self.job_name not in self.jobs:
+            raise InputError(f"job_name must be one of the cluster's jobs {sorted(self.jobs)}, got {self.job_name!r}")
+        count = len(self.jobs[self.job_name])
+        if isinstance(self.task_index, bool) or not isinstance(self.task_index, int) or not 0 <= self.task_index < count:
+            raise InputError(
+                f"task_index must be an int in [0, {count}) for job {self.job_name!r}, got {self.task_index!r}"
+            )
+
+    @classmethod
+    def from_flags(
+        cls,
+        ps_hosts: str | Sequence[str],
+        worker_hosts: str | Sequence[str],
+        job_name: str,
+        task_index: int,
+    ) -> "ClusterConfig":
+        """Describes a cluster from flag values (tf_cnn_benchmarks' flag names).
+
+        Args:
+          ps_hosts: "host:port,host:port" (or a list) of the parameter servers.
+          worker_hosts: the same for the workers; worker 0 is the chief.
+          job_name: "ps" or "worker".
+          task_index: this process's index in its job.
+
+        Raises:
+          InputError: a malformed address, no ps, an unknown job or task.
+        """
+        return cls({PS_JOB: ps_hosts, WORKER_JOB: worker_hosts}, job_name, task_index)
+
+    @classmethod
+    def from_tf_config(cls, value: str | None = None) -> "ClusterConfig":
+        """Describes a cluster from a ``TF_CONFIG`` JSON string.
+
+        The format is TensorFlow's: ``{"cluster": {"ps": [...], "worker":
+        [...]}, "task": {"type": "worker", "index": 0}}``.
+
+        Args:
+          value: the JSON text; None reads the ``TF_CONFIG`` environment variable.
+
+        Raises:
+          InputError: TF_CONFIG is unset, not JSON, or lacks "cluster" / "task".
+        """
+        if value is None:
+            value = os.environ.get("TF_CONFIG")
+            if not value:
+                raise InputError("TF_CONFIG is not set; pass --ps_hosts/--worker_hosts or set TF_CONFIG")
+        try:
+            parsed = json.loads(value)
+            jobs, task = parsed["cluster"], parsed["task"]
+            return cls(jobs, task["type"], int(task.get("index", 0)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(
+                'TF_CONFIG must be JSON like {"cluster": {"ps": ["h:p"], "worker": ["h:p"]}, '
+                f'"task": {{"type": "worker", "index": 0}}}}; got {value!r:.200} ({exc})'
+            ) from None
+
+    def to_tf_config(self) -> str:
+        """Returns this description as ``TF_CONFIG`` JSON text."""
+        return json.dumps(
+            {"cluster": {k: list(v) for k, v in self.jobs.items()}, "task": {"type": self.job_name, "index": self.task_index}}
+        )
+
+    def task(self, job_name: str, task_index: int) -> "ClusterConfig":
+        """The same cluster, seen from another task."""
+        return ClusterConfig(self.jobs, job_name, task_index)
+
+    @property
+    def spec(self) -> Any:
+        """The ``tf.train.ClusterSpec``."""
+        return tf.train.ClusterSpec({k: list(v) for k, v in self.jobs.items()})
+
+    @property
+    def address(self) -> str:
+        """This task's "host:port"."""
+        return self.jobs[self.job_name][self.task_index]
+
+    @property
+    def target(self) -> str:
+        """This task's Session target, "grpc://host:port"."""
+        return "grpc://" + self.address
+
+    @property
+    def num_workers(self) -> int:
+        return len(self.jobs.get(WORKER_JOB, ()))
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this task initializes the shared variables (the chief, else worker 0)."""
+        return _is_chief(self.jobs, self.job_name, self.task_index)
+
+    def graph_session(self, **kwargs: Any) -> Any:
+        """A ``GraphSession`` for this (worker) task; ``kwargs`` go to its constructor."""
+        from tfshare.runtime import GraphSession
+
+        return GraphSession(cluster=self.spec, job_name=self.job_name, task_index=self.task_index, **kwargs)
+
+
+def _is_chief(jobs: Mapping[str, Sequence[str]], job_name: str, task_index: int) -> bool:
+    if CHIEF_JOB in jobs:
+        return job_name == CHIEF_JOB
+    return job_name == WORKER_JOB and task_index == 0
+
+
+def as_cluster_spec(cluster: Any) -> Any:
+    """Returns a ``tf.train.ClusterSpec`` from a ClusterSpec, a ClusterConfig or a dict."""
+    if isinstance(cluster, ClusterConfig):
+        return cluster.spec
+    if isinstance(cluster, tf.train.ClusterSpec):
+        return cluster
+    if isinstance(cluster, dict):
+        return tf.train.ClusterSpec(cluster)
+    raise TypeError(
+        "cluster must be a tf.train.ClusterSpec, a tfshare.cluster.ClusterConfig or a dict of "
+        f"job -> addresses, got {type(cluster).__name__}"
+    )
+
+
+def port_open(address: str, seconds: float) -> bool:
+    """Whether ``address`` ("host:port") accepts a TCP connection within ``seconds``."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=seconds):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,170 @@
+"""How a worker's GraphSession builds and runs in a cluster (used by ``tfshare.runtime``).
+
+``TaskPlacement`` holds the device functions (``replica_device_setter``: the
+trunk's variables on the ps, everything else on the worker), the init policy
+(only the chief initializes shared variables; the others wait, bounded) and
+the translation of gRPC timeouts into ``ClusterError``. ``GraphSession``
+imports it only when given ``job_name`` / ``task_index``.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from typing import Any, Callable, Sequence
+
+from tfshare import validation
+from tfshare._cluster_spec import PS_JOB, WORKER_JOB, ClusterConfig, as_cluster_spec, port_open
+from tfshare._tf import tf, tf1
+from tfshare.errors import ClusterError, InputError
+
+#: Default bound, in seconds, on one Session call (and on waiting for the chief) in a cluster.
+DEFAULT_TIMEOUT = 60.0
+_POLL_SECONDS = 0.1
+# Errors that mean "a task did not answer": a dead or unreachable process.
+_CLUSTER_ERRORS = (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError)
+
+
+class TaskPlacement:
+    """Device functions, init policy and error translation of one worker's GraphSession.
+
+    Args:
+      cluster: the cluster (ClusterSpec, ClusterConfig or dict); needs a "ps" job.
+      job_name: the job of the task whose master the Session talks to.
+      task_index: that task's index.
+      local_device: the device inside the task, e.g. "/device:CPU:0".
+      timeout: seconds one Session call may block, and the chief may take to
+        initialize shared variables; None for ``DEFAULT_TIMEOUT``.
+
+    Raises:
+      InputError: the task is not in the cluster, or the cluster has no ps.
+    """
+
+    def __init__(self, cluster: Any, job_name: Any, task_index: Any, local_device: str, timeout: float | None) -> None:
+        if cluster is None:
+            raise InputError("job_name/task_index need cluster=: the tf.train.ClusterSpec the servers were started with")
+        spec = as_cluster_spec(cluster)
+        jobs = {job: tuple(spec.job_tasks(job)) for job in spec.jobs}
+        config = ClusterConfig(jobs, WORKER_JOB if job_name is None else job_name, 0 if task_index is None else task_index)
+        if config.job_name == PS_JOB:
+            raise InputError("job_name must name a worker job; a ps only serves (run `python -m tfshare.cluster`)")
+        self.config = config
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else validation.positive_float(timeout, "timeout")
+        self.task_device = f"/job:{config.job_name}/task:{config.task_index}"
+        self.worker_device = self.task_device + local_device
+        num_ps = len(jobs[PS_JOB])
+        # Place each shared variable by a hash of its name, not in creation
+        # order, so every worker maps a variable to the same ps task even
+        # when workers build their graphs in different orders.
+        self.shared_device = tf1.train.replica_device_setter(
+            ps_tasks=num_ps,
+            worker_device=self.worker_device,
+            cluster=spec,
+            ps_strategy=lambda op: zlib.crc32(op.name.encode()) % num_ps,
+        )
+
+    @property
+    def is_chief(self) -> bool:
+        return self.config.is_chief
+
+    def describe(self) -> str:
+        return f"{self.task_device} ({'chief' if self.is_chief else 'non-chief'}) at {self.config.address}"
+
+    def configure(self, config: Any) -> None:
+        """Adapts a Session ConfigProto: only this task and the ps, bounded calls."""
+        # The servers already know the cluster; setting config.cluster_def as
+        # well would make the master reject its own task. Device filters keep
+        # this Session from contacting (and waiting for) the other workers.
+        config.device_filters[:] = [f"/job:{PS_JOB}", self.task_device]
+        if not config.operation_timeout_in_ms:
+            config.operation_timeout_in_ms = int(self.timeout * 1000)
+        else:
+            self.timeout = config.operation_timeout_in_ms / 1000
+
+    # ------------------------------------------------------------- errors
+    def error(self, exc: Exception, what: str) -> ClusterError:
+        """Turns a gRPC-level TensorFlow error into a ClusterError that says what to check."""
+        first = (getattr(exc, "message", None) or str(exc)).strip().splitlines()
+        detail = next((line for line in first if line and not line.startswith(("Graph execution", "="))), "")
+        if isinstance(exc, tf.errors.DeadlineExceededError):
+            why = (
+                f"no answer within the {self.timeout:g} s timeout: a task the call needs (this "
+                f"worker's server, or a ps in {list(self.config.jobs[PS_JOB])}) is down or stalled"
+            )
+        elif isinstance(exc, tf.errors.UnavailableError):
+            why = "a task the call needs is unreachable (its process died or never started)"
+        else:
+            why = "the call was aborted: a task it needs died or restarted"
+        return ClusterError(f"{what} on {self.describe()} failed: {why}. TensorFlow said: {detail[:300]}")
+
+    def wrap(self, fn: Callable[..., Any], what: str = "a Session call") -> Callable[..., Any]:
+        """Returns ``fn`` with cluster errors translated into ClusterError."""
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except _CLUSTER_ERRORS as exc:
+                raise self.error(exc, what) from exc
+
+        return call
+
+    # --------------------------------------------------------------- init
+    def shared(self, variable: Any) -> bool:
+        """Whether a variable is a shared one: placed on the ps itself, not colocated (slots)."""
+        device = tf1.DeviceSpec.from_string(variable.device or "")
+        own_group = [b"loc:@" + variable.op.name.encode()]
+        return device.job == PS_JOB and variable.op.colocation_groups() == own_group
+
+    def initialize(self, session: Any, pending: Sequence[Any]) -> None:
+        """Initializes the pending variables that hold no value yet, by the cluster's rules.
+
+        A variable on a server keeps its value across Sessions, so nothing
+        already initialized is reset (a restarted worker keeps the trained
+        trunk). The chief initializes shared variables; any other worker
+        waits for them, at most ``timeout`` seconds.
+
+        Raises:
+          ClusterError: a task did not answer, or the chief did not
+            initialize the shared variables in time.
+        """
+        run = self.wrap(session.run, "initializing variables")
+        flags = run([_is_initialized_op(v) for v in pending])
+        missing = [v for v, ok in zip(pending, flags) if not ok]
+        if self.is_chief:
+            mine, wait = missing, []
+        else:
+            mine = [v for v in missing if not self.shared(v)]
+            wait = [v for v in missing if self.shared(v)]
+        if mine:
+            run([v.initializer for v in mine])
+        deadline = time.monotonic() + self.timeout
+        while wait:
+            if time.monotonic() > deadline:
+                names = ", ".join(v.op.name for v in wait[:3]) + (", ..." if len(wait) > 3 else "")
+                raise ClusterError(
+                    f"{self.describe()} waited {self.timeout:g} s for the chief to initialize "
+                    f"{len(wait)} shared variable(s) on the ps ({names}). Is the chief (worker 0) "
+                    "running, and does it build its trunks with the same names?"
+                )
+            time.sleep(_POLL_SECONDS)
+            flags = run([_is_initialized_op(v) for v in wait])
+            wait = [v for v, ok in zip(wait, flags) if not ok]
+
+    def reachable(self, seconds: float = 0.5) -> bool:
+        """Whether this task's server and every ps accept connections.
+
+        When one does not, closing the Session would wait out the timeout
+        (the master tries to clean up on every task), so the runtime skips it.
+        """
+        addresses = (self.config.address, *self.config.jobs[PS_JOB])
+        return all(port_open(address, seconds) for address in addresses)
+
+
+def _is_initialized_op(variable: Any) -> Any:
+    # Resource variables built in graph mode carry this op; using it adds
+    # nothing to the graph (which may be finalized).
+    op = getattr(variable, "_is_initialized_op", None)
+    if op is None:
+        with variable.graph.as_default():
+            op = tf1.is_variable_initialized(variable)
+    return op
