@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,17 +27,44 @@ TINY = {
     "variable_sharing": ["--num_classifiers=3", "--repeats=2", "--interference_steps=3", "--batch_size=8"],
 }
 _modules: dict[str, object] = {}
+_FLAG_NAME = re.compile(r'DEFINE_\w+\(\s*"(\w+)"')
 
 
 def _load(path: Path, name: str):
     if name not in _modules:
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         _modules[name] = module
     return _modules[name]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _app_flags():
+    """Gives the apps absl's global FLAGS to themselves while this module runs.
+
+    Other tests may load scripts whose flags share names with the apps' (e.g.
+    --threads, --seed); such flags are set aside, then restored afterwards,
+    and the apps' flags removed, so the order of test modules does not matter.
+    """
+    sources = [ROOT / "benchmarks" / f"{app}.py" for app in APPS] + [ROOT / "benchmarks" / "_common.py"]
+    names = {n for path in sources for n in _FLAG_NAME.findall(path.read_text())}
+    saved = {n: flags.FLAGS[n] for n in names if n in flags.FLAGS}
+    for n in saved:
+        delattr(flags.FLAGS, n)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+        for n in names:
+            if n in flags.FLAGS:
+                delattr(flags.FLAGS, n)
+        for n, flag in saved.items():
+            flags.FLAGS[n] = flag
+        for app in APPS:
+            _modules.pop(f"_bench_app_{app}", None)
+        sys.modules.pop("_common", None)
 
 
 def run_main(app: str, argv: list[str]) -> None:
