@@ -12,6 +12,7 @@ import sys
 from typing import Any, Callable
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 from tfshare.bench import machine, results
 from tfshare.errors import InputError
@@ -92,6 +93,42 @@ def printer(headers: dict[str, str], table_row: Callable[[dict], str]) -> Callab
         print(table_row(record), flush=True)
 
     return on_record
+
+
+def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any]) -> str:
+    """What every app's main does: device, machine info, config, records, tables, JSON.
+
+    Args:
+      bench: the benchmark's library module (BENCHMARK, HEADERS, table_row,
+        run, and optionally summary_table).
+      argv: main's argv (only the program name is allowed).
+      make_config: builds the frozen config from the common values
+        (device, tf_device, hidden_units, seed) and the app's own flags.
+
+    Returns:
+      The path of the JSON file written.
+    """
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    quiet_tensorflow()
+    device, tf_device = resolve_device(bench.BENCHMARK)
+    info = machine.machine_info(tf_device)
+    common = {
+        "device": device,
+        "tf_device": tf_device,
+        "hidden_units": ints(HIDDEN_UNITS.value, "hidden_units"),
+        "seed": SEED.value,
+    }
+    try:
+        config = make_config(common)
+    except InputError as exc:
+        raise app.UsageError(str(exc)) from None
+    absl_logging.info("%s: %s", bench.BENCHMARK, config)
+    records = bench.run(config, printer(bench.HEADERS, bench.table_row))
+    summary = getattr(bench, "summary_table", None)
+    if summary is not None:
+        print("\n" + summary(records))
+    return write(bench.BENCHMARK, info, config, records)
 
 
 def write(benchmark: str, machine_info: dict, config: Any, records: list[dict]) -> str:

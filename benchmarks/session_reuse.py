@@ -10,10 +10,9 @@ tf_keras Model.predict, timed side by side at each batch size.
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import app, flags
 
 import _common
-from tfshare.bench import machine
 from tfshare.bench import session_reuse as bench
 
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["1", "32", "256"], "Rows per prediction call.")
@@ -26,27 +25,15 @@ flags.adopt_module_key_flags(_common)
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    _common.quiet_tensorflow()
-    device, tf_device = _common.resolve_device(bench.BENCHMARK)
-    info = machine.machine_info(tf_device)
-    config = bench.Config(
-        device=device,
-        tf_device=tf_device,
+    _common.run(bench, argv, lambda common: bench.Config(
+        **common,
         batch_sizes=_common.ints(_BATCH_SIZES.value, "batch_sizes"),
         modes=_common.modes(bench.MODES, required=(bench.FLOOR, bench.EAGER)),
         repeats=_common.pick(_common.REPEATS.value, 25, 7),
         threads=_common.ints(_THREADS.value, "threads"),
         throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
         throughput_repeats=_common.pick(None, 3, 2),
-        hidden_units=_common.ints(_common.HIDDEN_UNITS.value, "hidden_units"),
-        seed=_common.SEED.value,
-    )
-    logging.info("session_reuse on %s: batch sizes %s, %d repeats", tf_device, config.batch_sizes, config.repeats)
-    records = bench.run(config, _common.printer(bench.HEADERS, bench.table_row))
-    print("\n" + bench.summary_table(records))
-    _common.write(bench.BENCHMARK, info, config, records)
+    ))
 
 
 if __name__ == "__main__":

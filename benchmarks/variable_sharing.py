@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import app, flags
 
 import _common
-from tfshare.bench import machine
 from tfshare.bench import variable_sharing as bench
 
 _NUM = flags.DEFINE_integer("num_classifiers", 32, "N, the classifiers per setup.", lower_bound=2)
@@ -24,14 +23,8 @@ flags.adopt_module_key_flags(_common)
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    _common.quiet_tensorflow()
-    device, tf_device = _common.resolve_device(bench.BENCHMARK)
-    info = machine.machine_info(tf_device)
-    config = bench.Config(
-        device=device,
-        tf_device=tf_device,
+    _common.run(bench, argv, lambda common: bench.Config(
+        **common,
         num_classifiers=_NUM.value,
         batch_size=_BATCH.value,
         modes=_common.modes(bench.MODES),
@@ -39,12 +32,7 @@ def main(argv: list[str]) -> None:
         interference_steps=_STEPS.value,
         per_classifier_checkpoints=_PER_CLASSIFIER.value,
         memory_in_subprocess=_MEMORY_SUBPROCESS.value,
-        hidden_units=_common.ints(_common.HIDDEN_UNITS.value, "hidden_units"),
-        seed=_common.SEED.value,
-    )
-    logging.info("variable_sharing on %s: %d classifiers", tf_device, config.num_classifiers)
-    records = bench.run(config, _common.printer(bench.HEADERS, bench.table_row))
-    _common.write(bench.BENCHMARK, info, config, records)
+    ))
 
 
 if __name__ == "__main__":

@@ -26,11 +26,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tfshare import validation
 from tfshare._tf import tf
 from tfshare.bench import introspect, memory
 from tfshare.bench.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
 from tfshare.classifiers import DenseClassifier
 from tfshare.eager import EagerDenseClassifier
+from tfshare.errors import InputError
 from tfshare.runtime import GraphSession
 from tfshare.trunks import SharedTrunk, TemplateTrunk
 
@@ -42,8 +44,7 @@ MODES = ("isolated", "shared_graph", "shared_trunk", "template_trunk", "eager", 
 
 def sizes_up_to(max_instances: int) -> tuple[int, ...]:
     """1, 2, 4, ... up to ``max_instances`` (included even if not a power of two)."""
-    if max_instances < 1:
-        raise ValueError(f"max_instances must be >= 1, got {max_instances}")
+    validation.positive_int(max_instances, "max_instances")
     sizes, n = [], 1
     while n < max_instances:
         sizes.append(n)
@@ -77,13 +78,13 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.modes) - set(MODES))
-        if unknown:
-            raise ValueError(f"modes must be among {MODES}, got unknown {unknown}")
-        if self.repeats < 1:
-            raise ValueError(f"repeats must be >= 1, got {self.repeats}")
-        if not self.sizes or min(self.sizes) < 1:
-            raise ValueError(f"sizes must be positive, got {self.sizes}")
+        for mode in self.modes:
+            validation.choice(mode, "modes", MODES)
+        validation.positive_int(self.repeats, "repeats")
+        if not self.sizes:
+            raise InputError("sizes must name at least one N, got ()")
+        for n in self.sizes:
+            validation.positive_int(n, "sizes")
 
 
 class _Built:

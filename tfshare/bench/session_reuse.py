@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tfshare import validation
 from tfshare._tf import config_pb2, keras, tf, tf1
 from tfshare.bench.timing import (
     MIN_TIME,
@@ -40,6 +41,7 @@ from tfshare.bench.timing import (
     warn_if_wide,
 )
 from tfshare.classifiers import DenseClassifier
+from tfshare.errors import InputError
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
@@ -84,18 +86,18 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.modes) - set(MODES))
-        if unknown:
-            raise ValueError(f"modes must be among {MODES}, got unknown {unknown}")
+        for mode in self.modes:
+            validation.choice(mode, "modes", MODES)
         if FLOOR not in self.modes:
-            raise ValueError(f"modes must include {FLOOR!r}, the baseline of the ratios")
-        for name in ("repeats", "throughput_repeats"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.batch_sizes or min(self.batch_sizes) < 1:
-            raise ValueError(f"batch_sizes must be positive, got {self.batch_sizes}")
-        if self.threads and min(self.threads) < 1:
-            raise ValueError(f"threads must be positive, got {self.threads}")
+            raise InputError(f"modes must include {FLOOR!r}, the baseline of the ratios, got {list(self.modes)}")
+        validation.positive_int(self.repeats, "repeats")
+        validation.positive_int(self.throughput_repeats, "throughput_repeats")
+        if not self.batch_sizes:
+            raise InputError("batch_sizes must name at least one batch size, got ()")
+        for batch in self.batch_sizes:
+            validation.positive_int(batch, "batch_sizes")
+        for threads in self.threads:
+            validation.positive_int(threads, "threads")
 
 
 class Setup:

@@ -38,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 import tfshare
+from tfshare import validation
 from tfshare._tf import tf, tf1
 from tfshare.bench import introspect, machine, memory
 from tfshare.bench.timing import (
@@ -99,14 +100,11 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.modes) - set(MODES))
-        if unknown:
-            raise ValueError(f"modes must be among {MODES}, got unknown {unknown}")
-        if self.num_classifiers < 2:
-            raise ValueError(f"num_classifiers must be >= 2 (interference needs another head), got {self.num_classifiers}")
+        for mode in self.modes:
+            validation.choice(mode, "modes", MODES)
+        validation.positive_int(self.num_classifiers, "num_classifiers", minimum=2)  # interference needs 2
         for name in ("batch_size", "repeats", "interference_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            validation.positive_int(getattr(self, name), name)
 
 
 def fused_predictor(classifiers: list[DenseClassifier]) -> Callable[[np.ndarray], list[np.ndarray]]:
@@ -118,8 +116,7 @@ class Setup:
     """N graph classifiers (with or without a shared trunk) and their eager twins."""
 
     def __init__(self, name: str, config: Config) -> None:
-        if name not in SETUPS:
-            raise ValueError(f"setup must be one of {SETUPS}, got {name!r}")
+        validation.choice(name, "setup", SETUPS)
         self.name, self.config = name, config
         n, seed = config.num_classifiers, config.seed
         self.runtime = GraphSession(device=config.device)
