@@ -1,0 +1,222 @@
+"""The benchmark apps' main() in tiny configurations, their JSON, and the report built from it.
+
+Nothing here asserts a timing: only that every mode ran, the files follow the
+schema, the modes agree on their outputs, and interference has the right sign.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from absl import flags
+
+import tfshare
+from tfshare.bench import graph_construction, results, session_reuse, variable_sharing
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ("graph_construction", "session_reuse", "variable_sharing")
+TINY = {
+    "graph_construction": ["--max_instances=2", "--repeats=1"],
+    "session_reuse": ["--batch_sizes=1,4", "--threads=1,2", "--repeats=2", "--throughput_seconds=0.02"],
+    "variable_sharing": ["--num_classifiers=3", "--repeats=2", "--interference_steps=3", "--batch_size=8"],
+}
+_modules: dict[str, object] = {}
+_FLAG_NAME = re.compile(r'DEFINE_\w+\(\s*"(\w+)"')
+
+
+def _load(path: Path, name: str):
+    if name not in _modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _modules[name] = module
+    return _modules[name]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _app_flags():
+    """Gives the apps absl's global FLAGS to themselves while this module runs.
+
+    Other tests may load scripts whose flags share names with the apps' (e.g.
+    --threads, --seed); such flags are set aside, then restored afterwards,
+    and the apps' flags removed, so the order of test modules does not matter.
+    """
+    sources = [ROOT / "benchmarks" / f"{app}.py" for app in APPS] + [ROOT / "benchmarks" / "_common.py"]
+    names = {n for path in sources for n in _FLAG_NAME.findall(path.read_text())}
+    saved = {n: flags.FLAGS[n] for n in names if n in flags.FLAGS}
+    for n in saved:
+        delattr(flags.FLAGS, n)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+        for n in names:
+            if n in flags.FLAGS:
+                delattr(flags.FLAGS, n)
+        for n, flag in saved.items():
+            flags.FLAGS[n] = flag
+        for app in APPS:
+            _modules.pop(f"_bench_app_{app}", None)
+        sys.modules.pop("_common", None)
+
+
+def run_main(app: str, argv: list[str]) -> None:
+    """Parses ``argv`` into absl's FLAGS and calls the app's main, as app.run would."""
+    module = _load(ROOT / "benchmarks" / f"{app}.py", f"_bench_app_{app}")
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS([app, *argv])
+    try:
+        module.main([app])
+    finally:
+        flags.FLAGS.unparse_flags()
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """Runs every app once, tiny, on CPU; returns {app: path of its JSON}."""
+    directory = tmp_path_factory.mktemp("results")
+    paths = {}
+    for app in APPS:
+        paths[app] = directory / f"{app}.json"
+        run_main(app, ["--device=cpu", f"--output={paths[app]}", *TINY[app]])
+    return paths
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_app_writes_schema_valid_json(outputs, app):
+    doc = results.read(outputs[app])
+    assert doc["schema"] == results.SCHEMA
+    assert doc["benchmark"] == app
+    assert doc["machine"]["device"] == "/device:CPU:0"
+    assert doc["machine"]["tensorflow"] == tfshare.TF_VERSION
+    assert doc["config"]["device"] == "cpu"
+    assert doc["records"]
+
+
+def test_graph_construction_records_every_mode_and_size(outputs):
+    doc = results.read(outputs["graph_construction"])
+    seen = {(r["mode"], r["n"]) for r in doc["records"]}
+    assert seen == {(m, n) for m in graph_construction.MODES for n in (1, 2)}
+    by = {(r["mode"], r["n"]): r for r in doc["records"]}
+    for record in doc["records"]:
+        assert record["build_s"]["n"] == 1 and len(record["build_s"]["values"]) == 1
+        assert record["variables"] == (4 * record["n"] if "trunk" not in record["mode"] else 2 + 2 * record["n"])
+    # Sharing a trunk keeps the parameter bytes of N=2 far below twice N=1's; separate ones double.
+    assert by[("shared_graph", 2)]["param_bytes"] == 2 * by[("shared_graph", 1)]["param_bytes"]
+    assert by[("shared_trunk", 2)]["param_bytes"] < 1.1 * by[("shared_trunk", 1)]["param_bytes"]
+    assert by[("eager", 2)]["ops"] == 0 and by[("tf_function", 2)]["traces"] == 2
+    assert by[("isolated", 2)]["graphdef_bytes"] > 0
+
+
+def test_session_reuse_modes_agree_and_ratios_use_the_floor(outputs):
+    doc = results.read(outputs["session_reuse"])
+    latency = [r for r in doc["records"] if r["kind"] == "latency"]
+    assert {(r["mode"], r["batch_size"]) for r in latency} == {(m, b) for m in session_reuse.MODES for b in (1, 4)}
+    for r in latency:
+        assert r["max_abs_diff_vs_floor"] <= 1e-5, r["mode"]
+        assert r["seconds"]["n"] == 2 and len(r["seconds"]["values"]) == 2
+        if r["mode"] == "callable_floor":
+            assert r["ratio_vs_floor"] == 1.0
+        if r["mode"] == "eager":
+            assert r["ratio_vs_eager"] == 1.0
+    throughput = [r for r in doc["records"] if r["kind"] == "throughput"]
+    assert {(r["threads"], r["batch_size"]) for r in throughput} == {(t, b) for t in (1, 2) for b in (1, 4)}
+    assert all(r["calls_per_s"] > 0 for r in throughput)
+
+
+def test_variable_sharing_interference_sign(outputs):
+    doc = results.read(outputs["variable_sharing"])
+    setups = {r["setup"]: r for r in doc["records"] if r["kind"] == "setup"}
+    assert setups["shared_trunk"]["interference_max_abs_change"] > 0
+    assert setups["separate"]["interference_max_abs_change"] == 0.0
+    for record in setups.values():
+        assert record["trained_head_change"] > 0
+        assert record["memory_measured_in"] == "subprocess" and isinstance(record["memory_added"], int)
+    assert setups["shared_trunk"]["param_bytes"] < setups["separate"]["param_bytes"]
+    assert setups["shared_trunk"]["checkpoint_bytes"] < setups["separate"]["checkpoint_bytes"]
+    predict = [r for r in doc["records"] if r["kind"] == "predict"]
+    assert {(r["setup"], r["mode"]) for r in predict} == {
+        (s, m) for s in variable_sharing.SETUPS for m in variable_sharing.MODES
+    }
+    for r in predict:
+        assert r["max_abs_diff_vs_fused"] <= 1e-5, (r["setup"], r["mode"])
+
+
+def test_report_builds_tables_and_plots(outputs, tmp_path):
+    report_script = _load(ROOT / "scripts" / "report.py", "_report_script")
+    directory = outputs["session_reuse"].parent
+    output = tmp_path / "REPORT.md"
+    assert report_script.main([str(directory), "--output", str(output)]) == 0
+    text = output.read_text()
+    for heading in ("## Machine", "## Graph construction", "## Session reuse", "## Variable sharing"):
+        assert heading in text
+    for png in ("build_time_vs_n.png", "latency_by_batch.png", "memory_sharing.png"):
+        assert f"]({png})" in text
+        data = (tmp_path / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    assert "callable_floor" in text and "interference" in text
+
+
+def test_report_skips_foreign_json_and_fails_without_results(tmp_path, capsys):
+    report_script = _load(ROOT / "scripts" / "report.py", "_report_script")
+    (tmp_path / "other.json").write_text('{"answers": []}')
+    assert report_script.main([str(tmp_path)]) == 1
+    assert "no result files" in capsys.readouterr().err
+
+
+def test_check_env_prints_json(capsys):
+    check_env = _load(ROOT / "scripts" / "check_env.py", "_check_env_script")
+    assert check_env.main(["--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"tf_keras_is_keras3"' in out and '"cuda_version"' in out
+
+
+def _run_cli(app: str, *argv: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / f"{app}.py"), *argv],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", APPS)
+def test_help_lists_common_and_own_flags(app):
+    proc = _run_cli(app, "--help")  # absl exits 1 after printing help
+    assert "flags:" in proc.stdout, proc.stderr
+    for flag in ("--device", "--output", "--[no]quick", "--repeats", "--modes"):
+        assert flag in proc.stdout
+
+
+@pytest.mark.slow
+def test_device_gpu_without_gpu_exits_non_zero_with_a_message(tmp_path):
+    if tfshare.visible_gpus():
+        pytest.skip("a GPU is visible here")
+    output = tmp_path / "out.json"
+    proc = _run_cli("session_reuse", "--device=gpu", f"--output={output}")
+    assert proc.returncode != 0
+    assert "--device=gpu" in proc.stderr and "needs a visible GPU" in proc.stderr
+    assert not output.exists()
+
+
+def test_unknown_mode_is_a_usage_error():
+    from absl import app
+
+    with pytest.raises(app.UsageError, match=r"--modes: unknown \['nope'\]"):
+        run_main("variable_sharing", ["--device=cpu", "--modes=fused,nope"])
+
+
+@pytest.mark.gpu
+def test_session_reuse_runs_on_gpu(tmp_path):
+    output = tmp_path / "gpu.json"
+    run_main("session_reuse", ["--device=gpu", f"--output={output}", *TINY["session_reuse"]])
+    doc = results.read(output)
+    assert doc["machine"]["device"] == "/device:GPU:0" and doc["config"]["device"] == "gpu"
+    assert doc["machine"]["gpu_name"]

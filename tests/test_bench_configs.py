@@ -1,0 +1,37 @@
+"""The benchmarks' frozen configs reject bad values with messages that name them."""
+
+from __future__ import annotations
+
+import pytest
+
+import tfshare
+from tfshare.bench import graph_construction, session_reuse, variable_sharing
+
+
+def test_sizes_up_to_doubles_and_ends_at_the_maximum():
+    assert graph_construction.sizes_up_to(64) == (1, 2, 4, 8, 16, 32, 64)
+    assert graph_construction.sizes_up_to(10) == (1, 2, 4, 8, 10)
+    assert graph_construction.sizes_up_to(1) == (1,)
+    with pytest.raises(tfshare.InputError, match="max_instances must be an int >= 1, got 0"):
+        graph_construction.sizes_up_to(0)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: graph_construction.Config(modes=("eager", "nope")), "modes must be one of .*, got 'nope'"),
+    (lambda: graph_construction.Config(repeats=0), "repeats must be an int >= 1, got 0"),
+    (lambda: graph_construction.Config(sizes=()), r"sizes must name at least one N, got \(\)"),
+    (lambda: session_reuse.Config(modes=("eager",)), "modes must include 'callable_floor'"),
+    (lambda: session_reuse.Config(batch_sizes=(1, 0)), "batch_sizes must be an int >= 1, got 0"),
+    (lambda: session_reuse.Config(threads=(0,)), "threads must be an int >= 1, got 0"),
+    (lambda: variable_sharing.Config(num_classifiers=1), "num_classifiers must be an int >= 2, got 1"),
+    (lambda: variable_sharing.Config(interference_steps=0), "interference_steps must be an int >= 1, got 0"),
+], ids=["gc-mode", "gc-repeats", "gc-sizes", "sr-floor", "sr-batch", "sr-threads", "vs-n", "vs-steps"])
+def test_config_rejects_bad_values(make, message):
+    with pytest.raises(tfshare.InputError, match=message):
+        make()
+
+
+def test_configs_are_frozen():
+    config = session_reuse.Config()
+    with pytest.raises(AttributeError):
+        config.repeats = 3

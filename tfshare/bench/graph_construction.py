@@ -1,0 +1,278 @@
+"""What building N classifiers costs in each way of instantiating them.
+
+Modes:
+
+* ``isolated``: each classifier has its own ``GraphSession`` (graph + Session).
+* ``shared_graph``: one GraphSession; each classifier has its own variables.
+* ``shared_trunk``: one GraphSession and one ``SharedTrunk``; N heads on it.
+* ``template_trunk``: the same with a ``TemplateTrunk`` (make_template).
+* ``eager``: N ``EagerDenseClassifier``: no graph, no Session.
+* ``tf_function``: N ``EagerDenseClassifier(use_tf_function=True)``; each traces.
+
+For each mode and N the benchmark records build time (total and per instance),
+the graph's ops, variables, parameter bytes and GraphDef bytes, the RSS the
+N classifiers add, and the time until every one of them has made its first
+prediction (Session creation and variable initialisation, or tracing).
+Build times are one-shot values, so each (mode, N) is built ``repeats``
+times, with the modes rotated within each repeat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+from typing import Any, Callable
+
+import numpy as np
+
+from tfshare import validation
+from tfshare._tf import tf
+from tfshare.bench import introspect, memory
+from tfshare.bench.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
+from tfshare.classifiers import DenseClassifier
+from tfshare.eager import EagerDenseClassifier
+from tfshare.errors import InputError
+from tfshare.runtime import GraphSession
+from tfshare.trunks import SharedTrunk, TemplateTrunk
+
+_log = logging.getLogger(__name__)
+
+BENCHMARK = "graph_construction"
+MODES = ("isolated", "shared_graph", "shared_trunk", "template_trunk", "eager", "tf_function")
+
+
+def sizes_up_to(max_instances: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to ``max_instances`` (included even if not a power of two)."""
+    validation.positive_int(max_instances, "max_instances")
+    sizes, n = [], 1
+    while n < max_instances:
+        sizes.append(n)
+        n *= 2
+    sizes.append(max_instances)
+    return tuple(sizes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One run of the graph construction benchmark.
+
+    Attributes:
+      device: "cpu" or "gpu" (already resolved from "auto").
+      tf_device: the TensorFlow device string eager modes run under.
+      sizes: the numbers of classifiers N to build.
+      modes: which modes to measure, a subset of MODES.
+      repeats: builds per (mode, N).
+      input_dim, hidden_units, num_classes: the classifier's architecture.
+      seed: base seed of the initial weights.
+    """
+
+    device: str = "cpu"
+    tf_device: str = "/device:CPU:0"
+    sizes: tuple[int, ...] = sizes_up_to(64)
+    modes: tuple[str, ...] = MODES
+    repeats: int = 3
+    input_dim: int = 784
+    hidden_units: tuple[int, ...] = (64,)
+    num_classes: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for mode in self.modes:
+            validation.choice(mode, "modes", MODES)
+        validation.positive_int(self.repeats, "repeats")
+        if not self.sizes:
+            raise InputError("sizes must name at least one N, got ()")
+        for n in self.sizes:
+            validation.positive_int(n, "sizes")
+
+
+class _Built:
+    """N classifiers of one mode, with what it takes to predict, count and close them."""
+
+    def __init__(self, classifiers: list[Any], runtimes: list[GraphSession]) -> None:
+        self.classifiers = classifiers
+        self.runtimes = runtimes
+
+    def first_predictions(self, x: np.ndarray) -> None:
+        for clf in self.classifiers:
+            clf.predict_proba(x)
+
+    def describe(self) -> dict[str, Any]:
+        if self.runtimes:
+            return {**introspect.graph_stats(gs.graph for gs in self.runtimes), "traces": 0}
+        variables = [v for clf in self.classifiers for v in clf.variables]
+        stats = {
+            "ops": 0,
+            "variables": len({id(v) for v in variables}),
+            "param_bytes": introspect.variable_bytes(variables),
+            "graphdef_bytes": 0,
+            "traces": 0,
+        }
+        for clf in self.classifiers:  # tf_function: the graphs each instance traced
+            for fn in clf.tf_functions[:1]:
+                stats["traces"] += fn.experimental_get_tracing_count()
+                graph = fn.get_concrete_function().graph
+                stats["ops"] += len(graph.get_operations())
+                stats["graphdef_bytes"] += graph.as_graph_def().ByteSize()
+        return stats
+
+    def close(self) -> None:
+        for clf in self.classifiers:
+            clf.close()
+        for gs in self.runtimes:
+            gs.close()
+
+
+def _arch(config: Config) -> dict[str, Any]:
+    return {"input_dim": config.input_dim, "num_classes": config.num_classes, "hidden_units": config.hidden_units}
+
+
+def build(mode: str, n: int, config: Config) -> _Built:
+    """Builds ``n`` classifiers in ``mode``. Eager modes use the current tf.device scope."""
+    arch, seed = _arch(config), config.seed
+    if mode == "isolated":
+        runtimes = [GraphSession(device=config.device) for _ in range(n)]
+        return _Built([DenseClassifier(**arch, runtime=gs, seed=seed + i) for i, gs in enumerate(runtimes)], runtimes)
+    if mode in ("eager", "tf_function"):
+        use_fn = mode == "tf_function"
+        return _Built([EagerDenseClassifier(**arch, use_tf_function=use_fn, seed=seed + i) for i in range(n)], [])
+    gs = GraphSession(device=config.device)
+    if mode == "shared_graph":
+        return _Built([DenseClassifier(**arch, runtime=gs, seed=seed + i) for i in range(n)], [gs])
+    trunk_cls = SharedTrunk if mode == "shared_trunk" else TemplateTrunk
+    trunk = trunk_cls(gs, config.input_dim, config.hidden_units, seed=seed)
+    return _Built(
+        [DenseClassifier(num_classes=config.num_classes, trunk=trunk, seed=seed + i) for i in range(n)], [gs]
+    )
+
+
+def measure_once(mode: str, n: int, config: Config, x: np.ndarray) -> dict[str, Any]:
+    """Builds ``n`` classifiers in ``mode``, predicts once with each, and closes them.
+
+    Returns:
+      {"build_s", "first_predict_s", "memory_added", "peak_rss", "ops", ...}.
+    """
+    with memory.track() as mem:
+        start = clock()
+        built = build(mode, n, config)
+        build_s = clock() - start
+        start = clock()
+        built.first_predictions(x)
+        first_predict_s = clock() - start
+    try:
+        sizes = built.describe()
+    finally:
+        built.close()
+        del built
+        gc.collect()
+    return {"build_s": build_s, "first_predict_s": first_predict_s, "memory_added": mem.added,
+            "peak_rss": mem.peak, **sizes}
+
+
+def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Measures every (mode, N) of ``config``.
+
+    Args:
+      config: what to measure.
+      on_record: called with each record as soon as it is complete (for
+        printing progress).
+
+    Returns:
+      One record per (mode, N), with Stats dicts (raw values kept) for
+      ``build_s``, ``build_per_instance_s`` and ``first_predict_s``.
+    """
+    x = np.random.default_rng(config.seed).random((1, config.input_dim), dtype=np.float32)
+    records = []
+    with tf.device(config.tf_device):
+        for mode in config.modes:  # warm-up: one-off process-wide costs land here, untimed
+            measure_once(mode, 1, config, x)
+        for n in config.sizes:
+            _log.info("N=%d: %d modes x %d repeats", n, len(config.modes), config.repeats)
+            raw: dict[str, list[dict[str, Any]]] = {mode: [] for mode in config.modes}
+            for r in range(config.repeats):
+                shift = (r + n) % len(config.modes)
+                for mode in config.modes[shift:] + config.modes[:shift]:
+                    raw[mode].append(measure_once(mode, n, config, x))
+            for mode in config.modes:
+                record = _aggregate(mode, n, raw[mode])
+                records.append(record)
+                if on_record is not None:
+                    on_record(record)
+    return records
+
+
+def _aggregate(mode: str, n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    build_s = summarize([r["build_s"] for r in runs])
+    first = summarize([r["first_predict_s"] for r in runs])
+    warn_if_wide(f"{mode} N={n} build", build_s)
+    last = runs[-1]
+    return {
+        "kind": "build",
+        "mode": mode,
+        "n": n,
+        "build_s": build_s.to_dict(),
+        "build_per_instance_s": summarize([r["build_s"] / n for r in runs]).to_dict(),
+        "first_predict_s": first.to_dict(),
+        "memory_added": int(np.median([r["memory_added"] for r in runs])),
+        "memory_added_values": [r["memory_added"] for r in runs],
+        "peak_rss": max(r["peak_rss"] for r in runs),
+        "ops": last["ops"],
+        "variables": last["variables"],
+        "param_bytes": last["param_bytes"],
+        "graphdef_bytes": last["graphdef_bytes"],
+        "traces": last["traces"],
+    }
+
+
+TABLE_HEADER = (
+    "| mode | N | build total | build / instance | first predictions | ops | variables | params | GraphDef | RSS added |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+HEADERS = {"build": TABLE_HEADER}
+
+
+def table_row(record: dict[str, Any]) -> str:
+    """One Markdown table row of a record."""
+    return (
+        f"| {record['mode']} | {record['n']} | {format_seconds(record['build_s']['median'])} "
+        f"| {format_seconds(record['build_per_instance_s']['median'])} "
+        f"| {format_seconds(record['first_predict_s']['median'])} | {record['ops']} | {record['variables']} "
+        f"| {format_bytes(record['param_bytes'])} | {format_bytes(record['graphdef_bytes'])} "
+        f"| {format_bytes(record['memory_added'])} |"
+    )
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    """The full Markdown table, grouped by mode."""
+    rows = sorted(records, key=lambda r: (MODES.index(r["mode"]), r["n"]))
+    return "\n".join([TABLE_HEADER] + [table_row(r) for r in rows])
+
+
+def summary_table(records: list[dict[str, Any]]) -> str:
+    """Per-instance build and first-prediction time at the largest N, against eager."""
+    n = max(r["n"] for r in records)
+    at_n = {r["mode"]: r for r in records if r["n"] == n}
+    eager = at_n.get("eager")
+    lines = [
+        f"| mode (N={n}) | build / instance | build+first predict / instance | vs eager | GraphDef | params |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for mode in MODES:
+        if mode not in at_n:
+            continue
+        r = at_n[mode]
+        ready = (r["build_s"]["median"] + r["first_predict_s"]["median"]) / n
+        vs = "-"
+        if eager is not None:
+            eager_ready = (eager["build_s"]["median"] + eager["first_predict_s"]["median"]) / n
+            vs = format_ratio(ready / eager_ready) if eager_ready else "-"
+        lines.append(
+            f"| {mode} | {format_seconds(r['build_per_instance_s']['median'])} | {format_seconds(ready)} | {vs} "
+            f"| {format_bytes(r['graphdef_bytes'])} | {format_bytes(r['param_bytes'])} |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "build", "measure_once", "run", "sizes_up_to", "summary_table", "table"]

@@ -1,0 +1,285 @@
+"""The report: REPORT.md with tables and matplotlib plots, from a directory of result files.
+
+``build_report("results/")`` reads every ``*.json`` result file there (schema 1),
+writes the plots as PNG files next to them, and writes ``REPORT.md``:
+
+* the machine the numbers came from;
+* graph construction: the summary at the largest N, the full table, and
+  build time vs N per mode (log-log);
+* Session reuse: median latency per mode and batch size with the ratios to
+  the callable floor and to eager, a bar plot of it, and thread scaling;
+* variable sharing: bytes, memory and interference with and without a shared
+  trunk, a bar plot of them, and fused vs one-by-one vs eager prediction.
+
+Needs matplotlib (``pip install 'tfshare[plots]'``).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from typing import Any, Callable, Mapping
+
+from tfshare.bench import graph_construction, results, session_reuse, variable_sharing
+from tfshare.bench.timing import format_bytes
+
+_log = logging.getLogger(__name__)
+
+REPORT = "REPORT.md"
+PLOTS = {
+    "graph_construction": "build_time_vs_n.png",
+    "session_reuse": "latency_by_batch.png",
+    "variable_sharing": "memory_sharing.png",
+}
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the report's plots need matplotlib: pip install 'tfshare[plots]' (or matplotlib>=3.6)"
+        ) from exc
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def load(directory: str) -> dict[str, dict[str, Any]]:
+    """Reads the result files in ``directory``: benchmark name -> document.
+
+    When two files hold the same benchmark, the most recently modified wins.
+    JSON files that are not schema-1 result documents are skipped with a warning.
+
+    Raises:
+      FileNotFoundError: the directory has no result file.
+    """
+    paths = sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime)
+    docs: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        try:
+            doc = results.read(path)
+        except ValueError as exc:  # another tool's JSON: say so, and go on
+            _log.warning("skipping %s: %s", path, exc)
+            continue
+        docs[doc["benchmark"]] = doc
+    if not docs:
+        raise FileNotFoundError(
+            f"no result files (schema-1 *.json) in {directory!r}; run the benchmarks first, e.g. "
+            "python benchmarks/session_reuse.py --quick --output=results/session_reuse.json"
+        )
+    return docs
+
+
+def plot_build_time(records: list[dict[str, Any]], path: str) -> str:
+    """Build time (median, total) vs N per mode, log-log."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for mode in graph_construction.MODES:
+        rows = sorted((r for r in records if r["mode"] == mode), key=lambda r: r["n"])
+        if rows:
+            ax.plot([r["n"] for r in rows], [r["build_s"]["median"] for r in rows], marker="o", label=mode)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("N classifiers")
+    ax.set_ylabel("build time, all N (s, median)")
+    ax.set_title("Graph construction: build time vs N")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_latency(records: list[dict[str, Any]], path: str) -> str:
+    """Median per-call latency per mode, one bar group per batch size, log scale."""
+    plt = _pyplot()
+    lat = [r for r in records if r["kind"] == "latency"]
+    batches = sorted({r["batch_size"] for r in lat})
+    modes = [m for m in session_reuse.MODES if any(r["mode"] == m for r in lat)]
+    by = {(r["mode"], r["batch_size"]): r["seconds"]["median"] for r in lat}
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    width = 0.8 / max(1, len(modes))
+    for i, mode in enumerate(modes):
+        xs = [b_i + (i - (len(modes) - 1) / 2) * width for b_i in range(len(batches))]
+        ax.bar(xs, [by.get((mode, b), 0) * 1e3 for b in batches], width, label=mode)
+    ax.set_xticks(range(len(batches)))
+    ax.set_xticklabels([f"batch {b}" for b in batches])
+    ax.set_yscale("log")
+    ax.set_ylabel("latency per call (ms, median)")
+    ax.set_title("Session reuse: latency per mode and batch size")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+_MEMORY_BARS = (
+    ("param_bytes", "parameters"),
+    ("checkpoint_bytes", "checkpoint (one Saver)"),
+    ("per_classifier_checkpoint_bytes", "checkpoints (one per classifier)"),
+    ("memory_added", "RSS added"),
+)
+
+
+def plot_memory(records: list[dict[str, Any]], path: str) -> str:
+    """Bytes with and without a shared trunk: parameters, checkpoints, RSS added."""
+    plt = _pyplot()
+    setups = {r["setup"]: r for r in records if r["kind"] == "setup"}
+    names = [s for s in variable_sharing.SETUPS if s in setups]
+    bars = [(key, label) for key, label in _MEMORY_BARS if any(setups[s].get(key) for s in names)]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    width = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(bars))]
+        ax.bar(xs, [max(0, setups[name].get(key) or 0) / 2**20 for key, _ in bars], width,
+               label=f"{name} (N={setups[name]['n']})")
+    ax.set_xticks(range(len(bars)))
+    ax.set_xticklabels([label for _, label in bars], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("MiB")
+    ax.set_title("Variable sharing: bytes with and without a shared trunk")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def machine_table(machine: Mapping[str, Any]) -> str:
+    """The machine info as a two-column Markdown table."""
+    rows = [
+        ("date (UTC)", machine.get("date")),
+        ("device", machine.get("device")),
+        ("CPU", machine.get("cpu_model")),
+        ("cores (logical / usable)", f"{machine.get('logical_cores')} / {machine.get('usable_cores')}"),
+        ("memory", format_bytes(machine.get("memory_total_bytes"))),
+        ("GPU", machine.get("gpu_name") or "none"),
+        ("Python", machine.get("python")),
+        ("TensorFlow / tf_keras / NumPy",
+         f"{machine.get('tensorflow')} / {machine.get('tf_keras')} / {machine.get('numpy')}"),
+        ("platform", machine.get("platform")),
+        ("load average at start (1, 5, 15 min)",
+         ", ".join(f"{v:.2f}" for v in machine.get("load_average") or []) or "-"),
+    ]
+    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def _section_graph_construction(doc: dict[str, Any], plot: str) -> list[str]:
+    records = doc["records"]
+    return [
+        "## Graph construction",
+        "",
+        "Building N classifiers, then one prediction with each (which creates the Session and "
+        "initializes variables, or traces). Medians over repeats; RSS is noisy, parameter and "
+        "GraphDef bytes are exact.",
+        "",
+        graph_construction.summary_table(records),
+        "",
+        f"![build time vs N]({plot})",
+        "",
+        "<details><summary>All sizes</summary>",
+        "",
+        graph_construction.table(records),
+        "",
+        "</details>",
+    ]
+
+
+def _section_session_reuse(doc: dict[str, Any], plot: str) -> list[str]:
+    records = doc["records"]
+    thr = [r for r in records if r["kind"] == "throughput"]
+    lines = [
+        "## Session reuse",
+        "",
+        "Per-call latency of one prediction, modes timed side by side (interleaved repeats). "
+        "Ratios are this mode's time over the reference's (below 1 is faster), the median over repeats of "
+        "the per-repeat ratio: against the raw callable floor (`Session._make_callable_from_options`) and "
+        "against eager `model(x)`.",
+        "",
+        session_reuse.summary_table(records),
+        "",
+        f"![latency per mode and batch size]({plot})",
+    ]
+    if thr:
+        lines += [
+            "",
+            "Throughput of `predict_proba` with threads sharing one Session:",
+            "",
+            session_reuse.THROUGHPUT_HEADER,
+            *[session_reuse.table_row(r) for r in thr],
+        ]
+    return lines
+
+
+def _section_variable_sharing(doc: dict[str, Any], plot: str) -> list[str]:
+    return [
+        "## Variable sharing",
+        "",
+        "N classifiers with their own hidden layers (`separate`) or as heads on one `SharedTrunk`. "
+        "Interference: the largest change of the other heads' probabilities after training "
+        "classifier 0 (greater than 0 with a shared trunk, exactly 0 without).",
+        "",
+        variable_sharing.table(doc["records"]),
+        "",
+        f"![bytes with and without sharing]({plot})",
+    ]
+
+
+_SECTIONS: dict[str, tuple[Callable[[list], str], Callable[[dict, str], list[str]]]] = {
+    "graph_construction": (plot_build_time, _section_graph_construction),
+    "session_reuse": (plot_latency, _section_session_reuse),
+    "variable_sharing": (plot_memory, _section_variable_sharing),
+}
+
+
+def build_report(directory: str, output: str | None = None) -> str:
+    """Writes the plots and ``REPORT.md`` for the result files in ``directory``.
+
+    Args:
+      directory: where the result files are; the plots are written there too.
+      output: the report's path (default ``directory/REPORT.md``).
+
+    Returns:
+      The report's path.
+
+    Raises:
+      FileNotFoundError: no result files in ``directory``.
+    """
+    docs = load(directory)
+    output = output or os.path.join(directory, REPORT)
+    first = next(iter(docs.values()))
+    lines = [
+        "# tfshare benchmark report",
+        "",
+        "Numbers from one run on the machine below. On a shared or busy machine they are noisy: "
+        "compare the ratios of modes measured side by side rather than absolute times. "
+        "Entries marked (wide) had an inter-quartile range over 25% of the median.",
+        "",
+        "## Machine",
+        "",
+        machine_table(first["machine"]),
+    ]
+    unknown = sorted(set(docs) - set(_SECTIONS))
+    for name, (plot_fn, section) in _SECTIONS.items():
+        if name not in docs:
+            continue
+        doc = docs[name]
+        plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), PLOTS[name])
+        plot_fn(doc["records"], plot_path)
+        lines += ["", *section(doc, os.path.basename(plot_path))]
+    if unknown:
+        lines += ["", f"Other result files (not tabulated): {', '.join(unknown)}."]
+    with open(output, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return output
+
+
+__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time", "plot_latency",
+           "plot_memory"]

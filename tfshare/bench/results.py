@@ -1,0 +1,141 @@
+"""The versioned result file every benchmark writes, and its reader.
+
+Layout (schema 1)::
+
+    {"schema": 1,
+     "benchmark": "session_reuse",
+     "machine": {...machine_info()...},
+     "config": {...the run's frozen config...},
+     "records": [{...}, ...]}
+
+Records are flat-ish dicts; timing summaries inside them come from
+``Stats.to_dict`` and keep the raw values. Files are written atomically (a
+temporary file renamed into place), so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from typing import Any, Mapping, Sequence
+
+SCHEMA = 1
+_KEYS = ("schema", "benchmark", "machine", "config", "records")
+
+
+def _jsonable(value: Any) -> Any:
+    """Converts dataclasses, tuples, NumPy scalars and non-finite floats for JSON."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # NumPy scalar
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def make_document(
+    benchmark: str,
+    machine: Mapping[str, Any],
+    config: Any,
+    records: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Builds a schema-1 result document.
+
+    Args:
+      benchmark: the benchmark's name, e.g. "graph_construction".
+      machine: ``machine_info()`` output.
+      config: the run's config (a dataclass or a mapping).
+      records: one dict per measurement.
+
+    Returns:
+      A JSON-ready dict that ``validate`` accepts.
+    """
+    doc = {
+        "schema": SCHEMA,
+        "benchmark": benchmark,
+        "machine": _jsonable(machine),
+        "config": _jsonable(config),
+        "records": _jsonable(list(records)),
+    }
+    validate(doc)
+    return doc
+
+
+def validate(doc: Any) -> None:
+    """Raises ValueError unless ``doc`` follows schema 1.
+
+    Args:
+      doc: a parsed result document.
+
+    Raises:
+      ValueError: a key is missing or has the wrong type, or the schema
+        version is not 1.
+    """
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"a result document must be a JSON object, got {type(doc).__name__}")
+    missing = [k for k in _KEYS if k not in doc]
+    if missing:
+        raise ValueError(f"result document lacks keys {missing}; it has {sorted(doc)}")
+    if doc["schema"] != SCHEMA:
+        raise ValueError(f"result schema must be {SCHEMA}, got {doc['schema']!r}")
+    if not isinstance(doc["benchmark"], str) or not doc["benchmark"]:
+        raise ValueError(f"'benchmark' must be a non-empty string, got {doc['benchmark']!r}")
+    for key in ("machine", "config"):
+        if not isinstance(doc[key], Mapping):
+            raise ValueError(f"{key!r} must be an object, got {type(doc[key]).__name__}")
+    if not isinstance(doc["records"], list) or not all(isinstance(r, Mapping) for r in doc["records"]):
+        raise ValueError("'records' must be a list of objects")
+
+
+def write(path: str | os.PathLike, doc: Mapping[str, Any]) -> str:
+    """Validates ``doc`` and writes it atomically as indented JSON.
+
+    Returns:
+      The path written.
+    """
+    validate(doc)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads and validates a result file.
+
+    Raises:
+      ValueError: the file is not a schema-1 result document.
+      OSError: the file cannot be read.
+    """
+    with open(path) as f:
+        try:
+            doc = json.load(f)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc})") from None
+    try:
+        validate(doc)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return doc
+
+
+__all__ = ["SCHEMA", "make_document", "read", "validate", "write"]

@@ -1,0 +1,310 @@
+"""What one prediction costs on each path, and how a shared Session scales with threads.
+
+All modes run the same MLP with the same weights on the same input:
+
+* ``new_session``: a new ``tf.compat.v1.Session`` per call on the classifier's
+  graph, which runs the variables' initializers, predicts, and closes (a lower
+  bound for "load per request": real code would also restore a checkpoint).
+* ``session_run``: the reused Session, ``Session.run`` with ``feed_dict``.
+* ``predict_proba``: tfshare's ``DenseClassifier.predict_proba``.
+* ``callable_floor``: ``Session._make_callable_from_options`` on the same graph,
+  the same placeholder and probabilities tensor: the floor any graph-mode
+  Python caller can reach.
+* ``eager``: a tf_keras ``Sequential`` with the same weights, ``model(x)``.
+* ``tf_function``: the same model through ``tf.function``.
+* ``model_predict``: tf_keras ``Model.predict``.
+
+Per batch size, the modes are timed side by side (interleaved repeats), and
+each is reported as a ratio to the floor and to eager: the median over
+repeats of the per-repeat ratio (``timing.paired_ratio``).
+Throughput runs ``predict_proba`` from 1, 2, 4 and 8 threads sharing the one
+Session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable
+
+import numpy as np
+
+from tfshare import validation
+from tfshare._tf import config_pb2, keras, tf, tf1
+from tfshare.bench.timing import (
+    MIN_TIME,
+    format_ratio,
+    format_seconds,
+    measure_interleaved,
+    paired_ratio,
+    throughput,
+    warn_if_wide,
+)
+from tfshare.classifiers import DenseClassifier
+from tfshare.errors import InputError
+from tfshare.runtime import GraphSession
+
+_log = logging.getLogger(__name__)
+
+BENCHMARK = "session_reuse"
+MODES = ("new_session", "session_run", "predict_proba", "callable_floor", "eager", "tf_function", "model_predict")
+FLOOR, EAGER = "callable_floor", "eager"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One run of the Session reuse benchmark.
+
+    Attributes:
+      device: "cpu" or "gpu" (already resolved from "auto").
+      tf_device: the TensorFlow device string eager modes run under.
+      batch_sizes: rows per prediction call.
+      modes: which modes to time, a subset of MODES (must include the floor).
+      repeats: timed values per mode and batch size.
+      warmup: untimed calls per mode first.
+      min_time: seconds each timed value covers at least.
+      threads: thread counts for the throughput test (empty to skip it).
+      throughput_seconds: how long each throughput measurement runs.
+      throughput_repeats: measurements per (batch size, thread count).
+      input_dim, hidden_units, num_classes: the classifier's architecture.
+      seed: seed of the weights and inputs.
+    """
+
+    device: str = "cpu"
+    tf_device: str = "/device:CPU:0"
+    batch_sizes: tuple[int, ...] = (1, 32, 256)
+    modes: tuple[str, ...] = MODES
+    repeats: int = 25
+    warmup: int = 3
+    min_time: float = MIN_TIME
+    threads: tuple[int, ...] = (1, 2, 4, 8)
+    throughput_seconds: float = 1.0
+    throughput_repeats: int = 3
+    input_dim: int = 784
+    hidden_units: tuple[int, ...] = (64,)
+    num_classes: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for mode in self.modes:
+            validation.choice(mode, "modes", MODES)
+        if FLOOR not in self.modes:
+            raise InputError(f"modes must include {FLOOR!r}, the baseline of the ratios, got {list(self.modes)}")
+        validation.positive_int(self.repeats, "repeats")
+        validation.positive_int(self.throughput_repeats, "throughput_repeats")
+        if not self.batch_sizes:
+            raise InputError("batch_sizes must name at least one batch size, got ()")
+        for batch in self.batch_sizes:
+            validation.positive_int(batch, "batch_sizes")
+        for threads in self.threads:
+            validation.positive_int(threads, "threads")
+
+
+class Setup:
+    """One classifier in a GraphSession, and an eager tf_keras model with its weights."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.runtime = GraphSession(device=config.device)
+        self.classifier = DenseClassifier(
+            config.input_dim, config.num_classes, config.hidden_units, runtime=self.runtime, seed=config.seed
+        )
+        self.runtime.initialize()
+        self._session_config = self.runtime.config
+        self._init_ops = [v.initializer for v in self.classifier.variables]
+        x_ph, proba = self.classifier.input_tensor, self.classifier.probabilities_tensor
+        options = config_pb2.CallableOptions()
+        options.feed.append(x_ph.name)
+        options.fetch.append(proba.name)
+        self.floor = self.runtime.session._make_callable_from_options(options)
+        with tf.device(config.tf_device):
+            layers = [keras.Input((config.input_dim,))]
+            layers += [keras.layers.Dense(u, activation="relu") for u in config.hidden_units]
+            layers += [keras.layers.Dense(config.num_classes, activation="softmax")]
+            self.model = keras.Sequential(layers)
+            self.model.set_weights(self.runtime.run(self.classifier.variables))
+            spec = tf.TensorSpec([None, config.input_dim], tf.float32)
+            self.function = tf.function(lambda t: self.model(t, training=False), input_signature=[spec])
+
+    def call(self, mode: str, x: np.ndarray) -> Callable[[], np.ndarray]:
+        """A zero-argument callable that predicts probabilities for ``x`` in ``mode``."""
+        clf, session = self.classifier, self.runtime.session
+        x_ph, proba = clf.input_tensor, clf.probabilities_tensor
+        model, function, floor = self.model, self.function, self.floor
+        if mode == "new_session":
+            graph, config, init_ops = self.runtime.graph, self._session_config, self._init_ops
+
+            def new_session() -> np.ndarray:
+                with tf1.Session(graph=graph, config=config) as s:
+                    s.run(init_ops)
+                    return s.run(proba, {x_ph: x})
+
+            return new_session
+        table: dict[str, Callable[[], np.ndarray]] = {
+            "session_run": lambda: session.run(proba, {x_ph: x}),
+            "predict_proba": lambda: clf.predict_proba(x),
+            "callable_floor": lambda: floor(x)[0],
+            "eager": lambda: model(x, training=False).numpy(),
+            "tf_function": lambda: function(x).numpy(),
+            "model_predict": lambda: model.predict(x, verbose=0),
+        }
+        return table[mode]
+
+    def close(self) -> None:
+        self.classifier.close()
+        self.runtime.close()
+
+
+def _inputs(config: Config, batch: int) -> np.ndarray:
+    return np.random.default_rng(config.seed + batch).random((batch, config.input_dim), dtype=np.float32)
+
+
+def latency(setup: Setup, batch: int) -> list[dict[str, Any]]:
+    """Times every mode at one batch size, side by side; one record per mode."""
+    config = setup.config
+    x = _inputs(config, batch)
+    fns = {mode: setup.call(mode, x) for mode in config.modes}
+    reference = fns[FLOOR]()
+    max_diff = {mode: float(np.max(np.abs(np.asarray(fn()) - reference))) for mode, fn in fns.items()}
+    stats = measure_interleaved(fns, config.repeats, config.warmup, config.min_time)
+    records = []
+    for mode, s in stats.items():
+        warn_if_wide(f"{mode} batch={batch}", s)
+        records.append(
+            {
+                "kind": "latency",
+                "mode": mode,
+                "batch_size": batch,
+                "seconds": s.to_dict(),
+                "per_row_s": s.median / batch,
+                "ratio_vs_floor": paired_ratio(s, stats[FLOOR]),
+                "ratio_vs_eager": paired_ratio(s, stats[EAGER]) if EAGER in stats else None,
+                "max_abs_diff_vs_floor": max_diff[mode],
+            }
+        )
+    return records
+
+
+def thread_scaling(setup: Setup, batch: int) -> list[dict[str, Any]]:
+    """Calls/s of ``predict_proba`` from several threads sharing one Session."""
+    config = setup.config
+    fn = setup.call("predict_proba", _inputs(config, batch))
+    values: dict[int, list[float]] = {t: [] for t in config.threads}
+    for r in range(config.throughput_repeats):
+        shift = r % len(config.threads)
+        for t in config.threads[shift:] + config.threads[:shift]:
+            values[t].append(throughput(fn, t, config.throughput_seconds))
+    base = float(np.median(values[config.threads[0]]))
+    records = []
+    for t in config.threads:
+        calls = float(np.median(values[t]))
+        records.append(
+            {
+                "kind": "throughput",
+                "mode": "predict_proba",
+                "batch_size": batch,
+                "threads": t,
+                "calls_per_s": calls,
+                "rows_per_s": calls * batch,
+                "calls_per_s_values": values[t],
+                "speedup_vs_first": calls / base if base else None,
+            }
+        )
+    return records
+
+
+def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Measures latency per mode and batch size, then thread scaling.
+
+    Args:
+      config: what to measure.
+      on_record: called with each record as soon as it is complete.
+
+    Returns:
+      Latency records (``kind="latency"``) and throughput records (``kind="throughput"``).
+    """
+    setup = Setup(config)
+    records: list[dict[str, Any]] = []
+    try:
+        with tf.device(config.tf_device):
+            for batch in config.batch_sizes:
+                _log.info("latency, batch size %d: %d modes x %d repeats", batch, len(config.modes), config.repeats)
+                for record in latency(setup, batch):
+                    records.append(record)
+                    if on_record is not None:
+                        on_record(record)
+            for batch in config.batch_sizes if config.threads else ():
+                _log.info("throughput, batch size %d, threads %s", batch, config.threads)
+                for record in thread_scaling(setup, batch):
+                    records.append(record)
+                    if on_record is not None:
+                        on_record(record)
+    finally:
+        setup.close()
+    return records
+
+
+LATENCY_HEADER = (
+    "| batch | mode | median | IQR | p90 | n x loops | vs floor | vs eager |\n"
+    "|---:|---|---:|---:|---:|---:|---:|---:|"
+)
+THROUGHPUT_HEADER = (
+    "| batch | threads | calls/s | rows/s | vs 1st thread count |\n"
+    "|---:|---:|---:|---:|---:|"
+)
+
+HEADERS = {"latency": LATENCY_HEADER, "throughput": THROUGHPUT_HEADER}
+
+
+
+def table_row(record: dict[str, Any]) -> str:
+    """One Markdown row of a latency or throughput record."""
+    if record["kind"] == "throughput":
+        return (
+            f"| {record['batch_size']} | {record['threads']} | {record['calls_per_s']:,.0f} "
+            f"| {record['rows_per_s']:,.0f} | {format_ratio(record['speedup_vs_first'])} |"
+        )
+    s = record["seconds"]
+    wide = " (wide)" if s["wide_spread"] else ""
+    return (
+        f"| {record['batch_size']} | {record['mode']} | {format_seconds(s['median'])}{wide} "
+        f"| {format_seconds(s['iqr'])} | {format_seconds(s['p90'])} | {s['n']} x {s['loops']} "
+        f"| {format_ratio(record['ratio_vs_floor'])} | {format_ratio(record['ratio_vs_eager'])} |"
+    )
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    """The latency table, then the throughput table, in Markdown."""
+    lat = [r for r in records if r["kind"] == "latency"]
+    thr = [r for r in records if r["kind"] == "throughput"]
+    parts = [LATENCY_HEADER] + [table_row(r) for r in lat]
+    if thr:
+        parts += ["", THROUGHPUT_HEADER] + [table_row(r) for r in thr]
+    return "\n".join(parts)
+
+
+def summary_table(records: list[dict[str, Any]]) -> str:
+    """Median latency per mode (rows) and batch size (columns), with ratios to floor/eager."""
+    lat = [r for r in records if r["kind"] == "latency"]
+    batches = sorted({r["batch_size"] for r in lat})
+    by = {(r["mode"], r["batch_size"]): r for r in lat}
+    head = "| mode | " + " | ".join(f"batch {b}: median (vs floor, vs eager)" for b in batches) + " |"
+    lines = [head, "|---|" + "---:|" * len(batches)]
+    for mode in MODES:
+        cells = []
+        for b in batches:
+            r = by.get((mode, b))
+            if r is None:
+                cells.append("-")
+                continue
+            wide = " (wide)" if r["seconds"]["wide_spread"] else ""
+            cells.append(
+                f"{format_seconds(r['seconds']['median'])}{wide} "
+                f"({format_ratio(r['ratio_vs_floor'])}, {format_ratio(r['ratio_vs_eager'])})"
+            )
+        if any(c != "-" for c in cells):
+            lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "Setup", "latency", "run", "summary_table", "table", "thread_scaling"]

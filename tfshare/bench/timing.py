@@ -1,0 +1,369 @@
+"""Timing: warm-up, loop calibration, repeats, and robust statistics.
+
+Every timed value is the mean time of one call over a loop calibrated to cover
+at least ``min_time`` seconds (about 1 ms by default), so timer resolution and
+loop overhead do not dominate fast calls. Repeats give a distribution; the
+summary is the median with its inter-quartile range, plus p90, min, mean,
+stdev and n, and the raw values are kept.
+
+``measure_interleaved`` times several callables side by side: each repeat
+runs every callable once, in a rotating order, so a burst of machine noise
+hits all of them alike and their ratios stay meaningful on a shared machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import threading
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+_log = logging.getLogger(__name__)
+
+#: A spread (IQR / median) above this is reported as wide.
+WIDE_SPREAD = 0.25
+#: Default minimum duration of one timed value, in seconds.
+MIN_TIME = 1e-3
+_MAX_LOOPS = 1_000_000
+
+clock = time.perf_counter
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """Summary of repeated timings (or any repeated measurement).
+
+    Attributes:
+      values: the raw values, one per repeat (seconds per call for timings).
+      loops: calls per timed value (1 for one-shot measurements).
+    """
+
+    values: tuple[float, ...]
+    loops: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.values:
+            raise ValueError("Stats needs at least one value, got none")
+        if self.loops < 1:
+            raise ValueError(f"loops must be >= 1, got {self.loops}")
+        object.__setattr__(self, "values", tuple(float(v) for v in self.values))
+
+    @property
+    def n(self) -> int:
+        """Number of values."""
+        return len(self.values)
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile (linear interpolation, as numpy.percentile)."""
+        return float(np.percentile(self.values, q))
+
+    @property
+    def median(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p25(self) -> float:
+        return self.percentile(25)
+
+    @property
+    def p75(self) -> float:
+        return self.percentile(75)
+
+    @property
+    def p90(self) -> float:
+        return self.percentile(90)
+
+    @property
+    def iqr(self) -> float:
+        """Inter-quartile range, p75 - p25."""
+        return self.p75 - self.p25
+
+    @property
+    def min(self) -> float:
+        return float(min(self.values))
+
+    @property
+    def max(self) -> float:
+        return float(max(self.values))
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def stdev(self) -> float:
+        """Sample standard deviation (ddof=1); 0.0 for a single value."""
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+
+    @property
+    def spread(self) -> float:
+        """IQR relative to the median (0.0 when the median is 0)."""
+        median = self.median
+        return self.iqr / abs(median) if median else 0.0
+
+    @property
+    def wide(self) -> bool:
+        """Whether the spread exceeds ``WIDE_SPREAD``: treat the median with care."""
+        return self.spread > WIDE_SPREAD
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary that keeps the raw values."""
+        return {
+            "median": self.median,
+            "iqr": self.iqr,
+            "p25": self.p25,
+            "p75": self.p75,
+            "p90": self.p90,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "stdev": self.stdev,
+            "n": self.n,
+            "loops": self.loops,
+            "spread": self.spread,
+            "wide_spread": self.wide,
+            "values": list(self.values),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Stats":
+        """Rebuilds Stats from ``to_dict`` output (only the raw values count)."""
+        return cls(tuple(data["values"]), int(data.get("loops", 1)))
+
+
+def warn_if_wide(label: str, stats: Stats) -> bool:
+    """Logs a warning when ``stats`` has a wide spread; returns whether it did."""
+    if stats.wide:
+        _log.warning(
+            "%s: wide spread (IQR is %.0f%% of the median over %d repeats); "
+            "the machine is noisy, treat this number with care",
+            label, 100 * stats.spread, stats.n,
+        )
+        return True
+    return False
+
+
+def _time_loops(fn: Callable[[], Any], loops: int) -> float:
+    """Seconds per call of ``fn`` over ``loops`` calls."""
+    start = clock()
+    for _ in range(loops):
+        fn()
+    return (clock() - start) / loops
+
+
+def calibrate(fn: Callable[[], Any], min_time: float = MIN_TIME, max_loops: int = _MAX_LOOPS) -> int:
+    """Returns the number of calls whose total time is at least ``min_time``.
+
+    Args:
+      fn: the callable to time (already warmed up).
+      min_time: seconds one timed value must cover (> 0).
+      max_loops: an upper bound on the loop count.
+
+    Returns:
+      A loop count >= 1.
+    """
+    if min_time <= 0:
+        raise ValueError(f"min_time must be > 0, got {min_time}")
+    loops = 1
+    while True:
+        per_call = _time_loops(fn, loops)
+        total = per_call * loops
+        if total >= min_time or loops >= max_loops:
+            return loops
+        # Aim 20% past the target, and at least double, so calibration ends fast.
+        wanted = math.ceil(1.2 * min_time / per_call) if per_call > 0 else loops * 10
+        loops = min(max_loops, max(2 * loops, wanted))
+
+
+def measure(
+    fn: Callable[[], Any],
+    repeats: int = 10,
+    warmup: int = 1,
+    min_time: float = MIN_TIME,
+    loops: int | None = None,
+) -> Stats:
+    """Times ``fn``: warm-up calls, a calibrated loop, then ``repeats`` timed values.
+
+    Args:
+      fn: a callable taking no arguments.
+      repeats: timed values to collect (>= 1).
+      warmup: untimed calls before calibration (>= 0).
+      min_time: seconds each timed value must cover.
+      loops: calls per timed value; None calibrates it.
+
+    Returns:
+      Stats of seconds per call.
+    """
+    return measure_interleaved({"fn": fn}, repeats, warmup, min_time, None if loops is None else {"fn": loops})["fn"]
+
+
+def measure_interleaved(
+    fns: Mapping[str, Callable[[], Any]],
+    repeats: int = 10,
+    warmup: int = 1,
+    min_time: float = MIN_TIME,
+    loops: Mapping[str, int] | None = None,
+) -> dict[str, Stats]:
+    """Times several callables side by side, rotating their order each repeat.
+
+    Args:
+      fns: name -> callable taking no arguments.
+      repeats: timed values per callable (>= 1).
+      warmup: untimed calls of each callable first (>= 0).
+      min_time: seconds each timed value must cover.
+      loops: optional name -> calls per timed value; missing names are calibrated.
+
+    Returns:
+      name -> Stats of seconds per call, in the order of ``fns``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup}")
+    names = list(fns)
+    if not names:
+        raise ValueError("fns must name at least one callable")
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    counts = {name: (loops or {}).get(name) or calibrate(fns[name], min_time) for name in names}
+    values: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            values[name].append(_time_loops(fns[name], counts[name]))
+    return {name: Stats(tuple(values[name]), counts[name]) for name in names}
+
+
+def time_once(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Calls ``fn`` once; returns (its result, seconds taken). For one-shot work."""
+    start = clock()
+    result = fn()
+    return result, clock() - start
+
+
+def throughput(fn: Callable[[], Any], threads: int, duration: float) -> float:
+    """Calls per second of ``fn`` when ``threads`` threads call it in a loop together.
+
+    Args:
+      fn: a thread-safe callable taking no arguments.
+      threads: number of threads (>= 1), started together behind a barrier.
+      duration: seconds to let them run (> 0); calls in flight then are counted.
+
+    Returns:
+      Completed calls per second, over all threads.
+    """
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    if duration <= 0:
+        raise ValueError(f"duration must be > 0, got {duration}")
+    counts = [0] * threads
+    errors: list[BaseException] = []
+    ready = threading.Barrier(threads + 1)
+    stop = threading.Event()
+
+    def worker(i: int) -> None:
+        ready.wait()
+        done = 0
+        try:
+            while not stop.is_set():
+                fn()
+                done += 1
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+            errors.append(exc)
+        counts[i] = done
+
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    ready.wait()
+    start = clock()
+    time.sleep(duration)
+    stop.set()
+    for w in workers:
+        w.join()
+    elapsed = clock() - start
+    if errors:
+        raise errors[0]
+    return sum(counts) / elapsed
+
+
+def summarize(values: Sequence[float], loops: int = 1) -> Stats:
+    """Stats of already collected values (e.g. one-shot build times)."""
+    return Stats(tuple(values), loops)
+
+
+def ratio(numerator: Stats, denominator: Stats) -> float:
+    """Ratio of medians (inf when the denominator's median is 0)."""
+    den = denominator.median
+    return numerator.median / den if den else math.inf
+
+
+def paired_ratio(numerator: Stats, denominator: Stats) -> float:
+    """Median over repeats of numerator[i] / denominator[i], for Stats timed side by side.
+
+    ``measure_interleaved`` times every callable once per repeat, back to
+    back, so a burst of machine noise inflates both values of a pair; the
+    per-repeat ratio cancels much of it. Falls back to ``ratio`` when the
+    repeat counts differ.
+    """
+    if numerator.n != denominator.n:
+        return ratio(numerator, denominator)
+    pairs = [a / b for a, b in zip(numerator.values, denominator.values) if b]
+    return float(np.median(pairs)) if pairs else math.inf
+
+
+def format_seconds(seconds: float) -> str:
+    """Formats a duration with a unit that keeps 3 significant digits: "45.2 µs"."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def format_ratio(value: float | None) -> str:
+    """Formats a ratio of times: "0.026x", "1.68x", "39.0x", "1,080x"."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}x"
+    if value >= 10:
+        return f"{value:.1f}x"
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.3f}x"
+
+
+def format_bytes(num: float | None) -> str:
+    """Formats a byte count: "1.5 MiB"."""
+    if num is None:
+        return "-"
+    value = float(num)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{value:.3g} GiB"  # pragma: no cover - unreachable
+
+
+__all__ = [
+    "MIN_TIME",
+    "Stats",
+    "WIDE_SPREAD",
+    "calibrate",
+    "format_bytes",
+    "format_ratio",
+    "format_seconds",
+    "measure",
+    "measure_interleaved",
+    "paired_ratio",
+    "ratio",
+    "summarize",
+    "throughput",
+    "time_once",
+    "warn_if_wide",
+]
