@@ -14,6 +14,7 @@ from tfshare._tf import KERAS_VERSION, TF_VERSION
 from tfshare.classifiers import DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
 from tfshare.eager import EagerDenseClassifier, EagerTrunk
+from tfshare.fused import predict_many
 from tfshare.errors import CheckpointError, ClosedError, InputError, TfshareError, TrainingError
 from tfshare.runtime import GraphSession, visible_gpus
 from tfshare.trunks import SharedTrunk, TemplateTrunk
@@ -37,6 +38,7 @@ __all__ = [
     "TrainingError",
     "__version__",
     "load_npz",
+    "predict_many",
     "synthetic",
     "visible_gpus",
 ]

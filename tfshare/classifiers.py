@@ -15,14 +15,14 @@ cached fast callables and add nothing to the graph.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from tfshare import checkpoints, validation
+from tfshare import checkpoints, fused, validation
 from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.errors import ClosedError, InputError, TrainingError
-from tfshare.runtime import FastCallable, GraphSession
+from tfshare.runtime import GraphSession
 from tfshare.trunks import _Trunk
 
 _EVAL_CHUNK = 4096
@@ -99,10 +99,12 @@ class DenseClassifier:
         self._train = None  # built on first fit
         self._eval = None  # built on first evaluate / fit
         self._saver = None  # built on first save / restore
-        self._proba_fn: FastCallable | None = None
-        self._ids_fn: FastCallable | None = None
+        self._proba_fn: Callable[..., list] | None = None  # raw TF callable
+        self._first_call_served = False  # see tfshare.fused.first_call
+        self._ids_fn: Callable[..., list] | None = None
         self._build()
         runtime.add_finalize_hook(self._build_lazy_ops)
+        runtime.register_head(self)
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
@@ -283,6 +285,8 @@ class DenseClassifier:
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError(f"classifier {self._name!r} is closed")
+        if self._runtime.closed:
+            raise ClosedError(f"the runtime of classifier {self._name!r} is closed")
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """Returns class probabilities.
@@ -298,15 +302,33 @@ class DenseClassifier:
           TypeError, InputError: x is not a finite numeric [batch, input_dim] array.
           ClosedError: the classifier or its runtime is closed.
         """
-        if self._closed:
-            self._check_open()
         x = validation.features(x, self._input_dim)
+        fn = self._proba_fn
+        if fn is None or x.shape[0] == 0:
+            return self._predict_proba_slow(x)
+        try:
+            return fn(x)[0]
+        except tf.errors.CancelledError:
+            self._raise_if_closed()
+            raise
+
+    def _raise_if_closed(self) -> None:
+        if self._closed or self._runtime.closed:
+            raise ClosedError(f"classifier {self._name!r} or its runtime is closed") from None
+
+    def _predict_proba_slow(self, x: np.ndarray) -> np.ndarray:
+        """First call, empty batch, or closed: everything off the hot path."""
+        self._check_open()
         if x.shape[0] == 0:
             return np.zeros((0, self._num_classes), np.float32)
-        fn = self._proba_fn
-        if fn is None:
-            fn = self._proba_fn = self._runtime.callable([self._proba], [self._x])
-        return fn(x)[0]
+        if not self._first_call_served:
+            self._first_call_served = True  # at most one call from a fused group
+            first = fused.first_call(self, x)
+            if first is not None:
+                return first
+        # The raw TF callable: the hot path pays no wrapper call.
+        self._proba_fn = self._runtime.callable([self._proba], [self._x]).unwrap()
+        return self._proba_fn(x)[0]
 
     def predict(self, x: Any) -> np.ndarray:
         """Returns the most probable class of each row.
@@ -321,15 +343,18 @@ class DenseClassifier:
           TypeError, InputError: as ``predict_proba``.
           ClosedError: the classifier or its runtime is closed.
         """
-        if self._closed:
-            self._check_open()
         x = validation.features(x, self._input_dim)
-        if x.shape[0] == 0:
-            return np.zeros((0,), np.int64)
         fn = self._ids_fn
-        if fn is None:
-            fn = self._ids_fn = self._runtime.callable([self._class_ids], [self._x])
-        return fn(x)[0]
+        if fn is None or x.shape[0] == 0:
+            self._check_open()
+            if x.shape[0] == 0:
+                return np.zeros((0,), np.int64)
+            fn = self._ids_fn = self._runtime.callable([self._class_ids], [self._x]).unwrap()
+        try:
+            return fn(x)[0]
+        except tf.errors.CancelledError:
+            self._raise_if_closed()
+            raise
 
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
         """Returns the mean cross-entropy loss and the accuracy on (x, y).
@@ -480,7 +505,7 @@ class DenseClassifier:
         if self._closed:
             return
         self._closed = True
-        self._proba_fn = self._ids_fn = None
+        self._proba_fn = self._ids_fn = None  # the slow path then raises ClosedError
         if self._owns_runtime:
             self._runtime.close()
 

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import threading
+import weakref
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -60,18 +61,23 @@ def resolve_device(device: str) -> str:
     return "/device:CPU:0"
 
 
+def _closed_callable(*_: Any, **__: Any) -> list:
+    raise ClosedError("the GraphSession of this callable is closed")
+
+
 class FastCallable:
     """A cached ``TF_SessionRunCallable`` bound to fixed feeds, fetches and targets.
 
     Calling it skips ``Session.run``'s per-call Python work (fetch mapping,
     feed conversion, graph extension checks). Feeds must be NumPy arrays of
-    the placeholders' dtypes, in the order given at creation.
+    the placeholders' dtypes, in the order given at creation. Every variable
+    the callable reads was initialized when it was created, so a call does
+    nothing but run; closing the runtime disarms it (calls raise ClosedError).
     """
 
-    __slots__ = ("_fn", "_runtime", "feeds", "fetches", "targets")
+    __slots__ = ("_fn", "feeds", "fetches", "targets", "__weakref__")
 
-    def __init__(self, runtime: "GraphSession", fn: Callable[..., list], feeds, fetches, targets):
-        self._runtime = runtime
+    def __init__(self, fn: Callable[..., list], feeds, fetches, targets):
         self._fn = fn
         self.feeds = tuple(feeds)
         self.fetches = tuple(fetches)
@@ -89,12 +95,18 @@ class FastCallable:
         Raises:
           ClosedError: the runtime was closed.
         """
-        runtime = self._runtime
-        if runtime._closed:
-            raise ClosedError(f"{runtime!r} is closed")
-        if runtime._init_generation != runtime._build_generation:
-            runtime.initialize()
         return self._fn(*feed_values)
+
+    def unwrap(self) -> Callable[..., list]:
+        """The underlying TensorFlow callable, for hot paths that cannot afford a wrapper call.
+
+        After the runtime closes it raises ``tf.errors.CancelledError``
+        ("Session has been closed"); callers translate that to ClosedError.
+        """
+        return self._fn
+
+    def _disarm(self) -> None:
+        self._fn = _closed_callable
 
 
 class GraphSession:
@@ -152,6 +164,7 @@ class GraphSession:
         self._build_generation = 0
         self._init_generation = 0
         self._finalize_hooks: list[Callable[[], None]] = []
+        self._heads: list[weakref.ref] = []
 
     def _make_config(self, base, intra, inter, allow_growth):
         config = tf1.ConfigProto()
@@ -166,6 +179,14 @@ class GraphSession:
         if self._device.endswith("CPU:0") and not self._target:
             # Keep a CPU runtime from reserving GPU memory it never uses.
             config.device_count["GPU"] = 0
+            if base is None:
+                # Place only the subgraph a run needs, not the whole graph on
+                # every extension: a runtime that grows one classifier at a time
+                # otherwise re-places all earlier classifiers for each new run
+                # signature. Every op here is pinned to CPU:0, so placement
+                # cannot differ between subgraphs. (Not applied on GPU, where
+                # soft placement could put one resource on two devices.)
+                config.graph_options.place_pruned_graph = True
         if self._cluster is not None:
             config.cluster_def.CopyFrom(self._cluster.as_cluster_def())
         return config
@@ -287,6 +308,17 @@ class GraphSession:
             self._graph.unique_name(chosen, mark_as_used=True)
             return chosen
 
+    def register_head(self, head: Any) -> None:
+        """Records a classifier built in this runtime (held weakly), for fused calls."""
+        with self._lock:
+            self._heads = [r for r in self._heads if r() is not None]
+            self._heads.append(weakref.ref(head))
+
+    def heads(self) -> list[Any]:
+        """The live, open classifiers registered in this runtime, in build order."""
+        heads = (r() for r in self._heads)
+        return [h for h in heads if h is not None and not getattr(h, "_closed", False)]
+
     def add_finalize_hook(self, hook: Callable[[], None]) -> None:
         """Registers a function that builds lazy ops before ``finalize()``."""
         with self._lock:
@@ -385,9 +417,18 @@ class GraphSession:
             self._check_open()
             cached = self._callables.get(key)
             if cached is None:
-                cached = FastCallable(self, self._make_fn(feeds, fetches, targets), feeds, fetches, targets)
+                if self._init_generation != self._build_generation:
+                    self.initialize()  # so calls never need to check
+                cached = FastCallable(self._make_fn(feeds, fetches, targets), feeds, fetches, targets)
                 self._callables[key] = cached
             return cached
+
+    def release_callable(self, callable_: FastCallable) -> None:
+        """Drops a callable from the cache; TF frees its executor when it is collected."""
+        with self._lock:
+            for key, value in list(self._callables.items()):
+                if value is callable_:
+                    del self._callables[key]
 
     def _make_fn(self, feeds, fetches, targets) -> Callable[..., list]:
         session = self.session
@@ -432,6 +473,8 @@ class GraphSession:
             if self._closed:
                 return
             self._closed = True
+            for fn in self._callables.values():
+                fn._disarm()
             self._callables.clear()
             session, self._session = self._session, None
         if session is not None:

@@ -1,0 +1,140 @@
+"""predict_many and first-call fusion: same numbers as one-by-one, fewer Session signatures."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import fused
+
+
+def _trunk_heads(runtime, n, seed=0):
+    trunk = tfshare.SharedTrunk(runtime, 784, (32,), seed=seed)
+    return [tfshare.DenseClassifier(num_classes=3 + i % 4, trunk=trunk, name=f"h{i}", seed=i) for i in range(n)]
+
+
+def test_predict_many_equals_one_by_one(runtime, data):
+    heads = _trunk_heads(runtime, 6)
+    separate = [tfshare.DenseClassifier(runtime=runtime, name=f"s{i}", seed=10 + i) for i in range(3)]
+    x = data.x_test[:33]
+    expected = {c.name: c.predict_proba(x) for c in heads + separate}
+    got = tfshare.predict_many(heads + separate, x)
+    assert list(got) == [c.name for c in heads + separate]
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, atol=1e-6)
+        assert got[name].dtype == np.float32
+
+
+def test_predict_many_is_one_cached_callable_per_runtime(runtime, data):
+    heads = _trunk_heads(runtime, 4)
+    tfshare.predict_many(heads, data.x_test[:2])
+    n_callables = len(runtime._callables)
+    ops = len(runtime.graph.get_operations())
+    for _ in range(3):
+        tfshare.predict_many(heads, data.x_test[:5])
+    assert len(runtime._callables) == n_callables
+    assert len(runtime.graph.get_operations()) == ops
+    fn = runtime.callable([h.probabilities_tensor for h in heads], [heads[0].input_tensor])
+    assert len(fn.feeds) == 1  # the trunk's input is fed once for every head
+
+
+def test_predict_many_groups_by_runtime(data):
+    with tfshare.GraphSession(device="cpu") as a, tfshare.GraphSession(device="cpu") as b:
+        left = _trunk_heads(a, 2)
+        right = [tfshare.DenseClassifier(runtime=b, name="r0", seed=3)]
+        got = tfshare.predict_many(left + right, data.x_test[:4])
+        np.testing.assert_allclose(got["r0"], right[0].predict_proba(data.x_test[:4]), atol=1e-6)
+        np.testing.assert_allclose(got["h1"], left[1].predict_proba(data.x_test[:4]), atol=1e-6)
+
+
+def test_predict_many_empty_batch(runtime):
+    heads = _trunk_heads(runtime, 2)
+    got = tfshare.predict_many(heads, np.zeros((0, 784), np.float32))
+    assert got["h0"].shape == (0, 3) and got["h1"].shape == (0, 4)
+
+
+@pytest.mark.parametrize(
+    "make_args, error, match",
+    [
+        (lambda c, o: [], tfshare.InputError, "classifiers must hold at least one DenseClassifier, got an empty sequence"),
+        (lambda c, o: "abc", TypeError, "classifiers must be a sequence of DenseClassifier, got str"),
+        (lambda c, o: [c, "x"], TypeError, r"classifiers\[1\] must be a DenseClassifier, got str"),
+        (lambda c, o: [c, c], tfshare.InputError, r"classifiers must have unique names .* duplicates \['a'\]"),
+        (lambda c, o: [c, o], tfshare.InputError, r"classifiers must share one input_dim .* got input_dims \[5, 784\]"),
+    ],
+    ids=["empty", "not-a-sequence", "not-a-classifier", "duplicate-names", "mixed-input-dims"],
+)
+def test_predict_many_bad_arguments(runtime, make_args, error, match):
+    a = tfshare.DenseClassifier(runtime=runtime, name="a")
+    other = tfshare.DenseClassifier(input_dim=5, runtime=runtime, name="b")
+    with pytest.raises(error, match=match):
+        tfshare.predict_many(make_args(a, other), np.zeros((1, 784), np.float32))
+
+
+def test_predict_many_bad_x_is_a_clear_error(runtime):
+    heads = _trunk_heads(runtime, 2)
+    with pytest.raises(tfshare.InputError, match=r"x must have 784 features per row"):
+        tfshare.predict_many(heads, np.zeros((1, 3), np.float32))
+
+
+def test_first_calls_are_served_by_one_fused_callable_with_identical_results(runtime, data):
+    classifiers = [tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(5)]
+    reference = [
+        runtime.run(c.probabilities_tensor, {c.input_tensor: data.x_test[:3]}) for c in classifiers
+    ]
+    runtime._callables.clear()
+    first = [c.predict_proba(data.x_test[:3]) for c in classifiers]
+    # One fused callable served all five first calls, then was released.
+    assert len(runtime._callables) == 0
+    assert fused._first_call_groups.get(runtime) is None
+    second = [c.predict_proba(data.x_test[:3]) for c in classifiers]  # own callables now
+    assert len(runtime._callables) == 5
+    for ref, a, b in zip(reference, first, second):
+        np.testing.assert_allclose(a, ref, atol=1e-6)
+        np.testing.assert_allclose(b, ref, atol=1e-6)
+
+
+def test_large_first_batches_skip_fusion(runtime, data):
+    classifiers = [tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3)]
+    x = np.repeat(data.x_test[:1], fused.FIRST_CALL_MAX_ROWS + 1, axis=0)
+    classifiers[0].predict_proba(x)
+    assert fused._first_call_groups.get(runtime) is None
+    assert len(runtime._callables) == 1
+
+
+def test_fast_path_equals_session_run_and_is_thread_safe(runtime, data):
+    trunk_heads = _trunk_heads(runtime, 3)
+    x = data.x_test[:16]
+    expected = [runtime.run(c.probabilities_tensor, {c.input_tensor: x}) for c in trunk_heads]
+    errors, mismatches = [], []
+
+    def worker(i):
+        try:
+            for _ in range(50):
+                clf = trunk_heads[i % 3]
+                got = clf.predict_proba(x)
+                if np.abs(got - expected[i % 3]).max() > 1e-6:
+                    mismatches.append(i)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and mismatches == []
+
+
+def test_closed_runtime_disarms_the_fast_path(data):
+    gs = tfshare.GraphSession(device="cpu")
+    clf = tfshare.DenseClassifier(runtime=gs, seed=0)
+    clf.predict_proba(data.x_test[:1]), clf.predict_proba(data.x_test[:1]), clf.predict(data.x_test[:1])
+    gs.close()
+    with pytest.raises(tfshare.ClosedError, match="closed"):
+        clf.predict_proba(data.x_test[:1])
+    with pytest.raises(tfshare.ClosedError, match="closed"):
+        clf.predict(data.x_test[:1])

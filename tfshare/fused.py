@@ -1,0 +1,152 @@
+"""Fused prediction: many classifiers answered by one Session call.
+
+``predict_many(classifiers, x)`` groups classifiers by runtime and, per
+runtime, runs one cached callable that feeds ``x`` once per distinct input
+placeholder and fetches every classifier's probabilities. Classifiers on one
+trunk read the trunk's features tensor, so the trunk is computed once for all
+of them.
+
+The same mechanism serves *first* predictions. TensorFlow's DirectSession
+copies and prunes the whole graph for every new run signature, so in a
+runtime holding k classifiers, giving each its own callable costs O(k) on its
+first call and O(k^2) in all. When several classifiers of a runtime have not
+been called yet, the first ``predict_proba`` of any of them builds one fused
+callable for all of them (one prune), and each of their first calls is served
+from it; a classifier gets its own callable on its second call.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfshare import validation
+from tfshare.errors import InputError
+from tfshare.runtime import FastCallable, GraphSession
+
+# First calls with more rows than this get their own callable at once: the
+# fused run computes every pending head, which only pays off for small batches.
+FIRST_CALL_MAX_ROWS = 64
+
+_lock = threading.Lock()
+_first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
+
+
+class _Group:
+    """One fused callable over a set of classifiers of a runtime."""
+
+    __slots__ = ("fn", "feed_index", "fetch_index")
+
+    def __init__(self, runtime: GraphSession, classifiers: Sequence[Any]) -> None:
+        feeds: list[Any] = []
+        feed_names: dict[str, int] = {}
+        for clf in classifiers:
+            name = clf.input_tensor.name
+            if name not in feed_names:
+                feed_names[name] = len(feeds)
+                feeds.append(clf.input_tensor)
+        self.fn: FastCallable = runtime.callable([c.probabilities_tensor for c in classifiers], feeds)
+        self.feed_index = len(feeds)
+        # Weak keys: a classifier dropped before its first call is not kept alive,
+        # and a new object reusing its id() can never be mistaken for it.
+        self.fetch_index: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary(
+            (c, i) for i, c in enumerate(classifiers)
+        )
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.fn(*([x] * self.feed_index))
+
+
+def _check_classifiers(classifiers: Any) -> list[Any]:
+    from tfshare.classifiers import DenseClassifier  # local: classifiers imports this module
+
+    if isinstance(classifiers, (str, bytes)) or not isinstance(classifiers, Sequence):
+        raise TypeError(
+            f"classifiers must be a sequence of DenseClassifier, got {type(classifiers).__name__}"
+        )
+    classifiers = list(classifiers)
+    if not classifiers:
+        raise InputError("classifiers must hold at least one DenseClassifier, got an empty sequence")
+    for i, clf in enumerate(classifiers):
+        if not isinstance(clf, DenseClassifier):
+            raise TypeError(f"classifiers[{i}] must be a DenseClassifier, got {type(clf).__name__}")
+        clf._check_open()
+    names = [c.name for c in classifiers]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(
+            f"classifiers must have unique names (results are keyed by name), got duplicates {duplicates}"
+        )
+    dims = {c.input_dim for c in classifiers}
+    if len(dims) > 1:
+        raise InputError(
+            f"classifiers must share one input_dim to take one x, got input_dims {sorted(dims)}"
+        )
+    return classifiers
+
+
+def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
+    """Returns every classifier's probabilities for ``x``, one Session call per runtime.
+
+    Args:
+      classifiers: DenseClassifiers with unique names and one input_dim; they
+        may live in different runtimes (each runtime is one call).
+      x: array-like of shape [batch, input_dim].
+
+    Returns:
+      {classifier name: float32 array of shape [batch, num_classes]}, in the
+      order given.
+
+    Raises:
+      TypeError, InputError: bad classifiers or x.
+      ClosedError: a classifier or runtime is closed.
+    """
+    classifiers = _check_classifiers(classifiers)
+    x = validation.features(x, classifiers[0].input_dim)
+    if x.shape[0] == 0:
+        return {c.name: np.zeros((0, c.num_classes), np.float32) for c in classifiers}
+    by_runtime: dict[int, list[Any]] = {}
+    for clf in classifiers:
+        by_runtime.setdefault(id(clf.runtime), []).append(clf)
+    results: dict[str, np.ndarray] = {}
+    for group in by_runtime.values():
+        outputs = _Group(group[0].runtime, group).run(x)
+        for clf, out in zip(group, outputs):
+            results[clf.name] = out
+    return {c.name: results[c.name] for c in classifiers}
+
+
+def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
+    """Serves a classifier's first prediction from a fused callable when that is cheaper.
+
+    Args:
+      clf: a DenseClassifier without its own prediction callable yet.
+      x: validated float32 array of shape [batch, input_dim], batch >= 1.
+
+    Returns:
+      float32 [batch, num_classes] probabilities, or None when the caller
+      should build the classifier's own callable instead.
+    """
+    runtime = clf.runtime
+    with _lock:
+        group = _first_call_groups.get(runtime)
+        if group is None or clf not in group.fetch_index:
+            if x.shape[0] > FIRST_CALL_MAX_ROWS:
+                return None
+            pending = [
+                c for c in runtime.heads()
+                if (c is clf or not c._first_call_served) and c._proba_fn is None and c.input_dim == clf.input_dim
+            ]
+            if len(pending) < 2:
+                return None
+            if group is not None:
+                runtime.release_callable(group.fn)
+            group = _first_call_groups[runtime] = _Group(runtime, pending)
+        index = group.fetch_index.pop(clf)
+        if not group.fetch_index:  # every member had its first call: free the executor
+            runtime.release_callable(group.fn)
+            del _first_call_groups[runtime]
+    return group.run(x)[index]
