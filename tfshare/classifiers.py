@@ -426,7 +426,9 @@ class DenseClassifier:
             self._build_train()
         train_op, finite = self._train
         loss_op, accuracy_op = self._eval
-        step = self._runtime.callable([loss_op, accuracy_op, finite], [self._x, self._y, self._learning_rate], [train_op])
+        step = self._runtime.callable(
+            [loss_op, accuracy_op, finite], [self._x, self._y, self._learning_rate], [train_op]
+        ).unwrap()
         n = x.shape[0]
         history: dict[str, list[float]] = {"loss": [], "accuracy": []}
         for epoch in range(epochs):
