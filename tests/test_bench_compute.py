@@ -1,0 +1,34 @@
+"""The compute-efficiency benchmark: FLOP count, the NumPy reference, the records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare.bench import compute
+
+
+def test_mlp_flops_counts_every_layer():
+    # 784->64: 2*784*64 + 64 (bias); 64->10: 2*64*10 + 10; ReLU 64; softmax 3*10.
+    assert compute.mlp_flops(784, (64,), 10) == 2 * 784 * 64 + 64 + 2 * 64 * 10 + 10 + 64 + 30
+    assert compute.mlp_flops(4, (), 3) == 2 * 4 * 3 + 3 + 9
+
+
+def test_numpy_forward_matches_the_classifier(runtime, data):
+    clf = tfshare.DenseClassifier(hidden_units=(32, 16), runtime=runtime, seed=0)
+    forward = compute.numpy_forward(runtime.run(clf.variables))
+    np.testing.assert_allclose(forward(data.x_test[:40]), clf.predict_proba(data.x_test[:40]), atol=1e-5)
+
+
+def test_run_records_every_setting_and_both_numpy_references():
+    config = compute.Config(batch_size=8, thread_settings=((0, 0), (1, 1)), repeats=2)
+    records = compute.run(config)
+    settings = [r["setting"] for r in records]
+    assert settings == ["intra=default,inter=default", "intra=1,inter=1", "numpy", "numpy_1_thread"]
+    flops = compute.mlp_flops(784, (64,), 10) * 8
+    for r in records:
+        assert r["flops_per_call"] == flops
+        assert r["gflops"] == pytest.approx(flops / r["seconds"]["median"] / 1e9)
+    assert min(r["vs_numpy"] for r in records if r["setting"].startswith("numpy")) == pytest.approx(1.0)
+    assert compute.best_setting(records)["setting"] in settings[:2]

@@ -1,0 +1,249 @@
+"""What the k-th classifier costs: build, init and first prediction against k.
+
+TensorFlow's DirectSession copies and prunes the graph for every new run
+signature (every new init run, every new callable), and re-places the graph
+when it grows. In a runtime that already holds k classifiers, the k-th one's
+init and first prediction therefore cost O(k) unless something avoids it.
+
+Two patterns, every mode:
+
+* ``live`` (build one, initialize, predict once, then the next): the marginal
+  cost of the k-th classifier, k = 1..N, split into build, init and first
+  prediction, with a least-squares line through each part (the slope is the
+  growth per classifier already in the runtime).
+* ``batch`` (build N, then call ``predict_proba`` once on each): the total,
+  and its ratio to the same for N isolated classifiers, measured side by side.
+
+Modes: ``isolated``, ``shared_graph``, ``shared_trunk``, ``template_trunk``
+use tfshare's paths (pending-only batched init, fused first calls, pruned
+placement). ``naive_shared`` is the same shared graph driven the way TF1 code
+usually does it: ``sess.run(tf.variables_initializer(new_vars))`` for each new
+classifier and ``sess.run(proba, feed_dict)`` for each first prediction, on a
+Session with TensorFlow's default options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+from typing import Any, Callable
+
+import numpy as np
+
+from tfshare._tf import tf, tf1
+from tfshare.bench.timing import clock, format_ratio, format_seconds, summarize
+from tfshare.classifiers import DenseClassifier
+from tfshare.runtime import GraphSession
+from tfshare.trunks import SharedTrunk, TemplateTrunk
+
+_log = logging.getLogger(__name__)
+
+BENCHMARK = "marginal_cost"
+MODES = ("isolated", "shared_graph", "shared_trunk", "template_trunk", "naive_shared")
+PARTS = ("build_s", "init_s", "first_predict_s")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One run of the marginal-cost benchmark.
+
+    Attributes:
+      device: "cpu" or "gpu".
+      max_instances: N, the classifiers built per mode in the live pattern.
+      batch_instances: N of the batch pattern (build N, predict each once).
+      modes: subset of MODES.
+      repeats: repeats of the batch pattern (the live pattern runs once per
+        mode: its N values of k are the repeats).
+      input_dim, hidden_units, num_classes: the classifier's architecture.
+      seed: base seed.
+    """
+
+    device: str = "cpu"
+    max_instances: int = 128
+    batch_instances: int = 64
+    modes: tuple[str, ...] = MODES
+    repeats: int = 3
+    input_dim: int = 784
+    hidden_units: tuple[int, ...] = (64,)
+    num_classes: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.modes) - set(MODES))
+        if unknown:
+            raise ValueError(f"modes must be among {MODES}, got unknown {unknown}")
+        for name in ("max_instances", "batch_instances", "repeats"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+class _Mode:
+    """Builds classifiers of one mode one at a time and drives their first use."""
+
+    def __init__(self, mode: str, config: Config) -> None:
+        self.mode, self.config = mode, config
+        self.classifiers: list[DenseClassifier] = []
+        self.runtimes: list[GraphSession] = []
+        self._trunk = None
+        if mode != "isolated":
+            if mode == "naive_shared":
+                # TensorFlow's default Session options, as plain TF1 code has them.
+                self.runtimes.append(GraphSession(device=config.device, config=tf1.ConfigProto()))
+            else:
+                self.runtimes.append(GraphSession(device=config.device))
+            if mode in ("shared_trunk", "template_trunk"):
+                cls = SharedTrunk if mode == "shared_trunk" else TemplateTrunk
+                self._trunk = cls(self.runtimes[0], config.input_dim, config.hidden_units, seed=config.seed)
+
+    def build(self) -> DenseClassifier:
+        c, i = self.config, len(self.classifiers)
+        if self._trunk is not None:
+            clf = DenseClassifier(num_classes=c.num_classes, trunk=self._trunk, seed=c.seed + i)
+        else:
+            if self.mode == "isolated":
+                self.runtimes.append(GraphSession(device=c.device))
+            clf = DenseClassifier(
+                c.input_dim, c.num_classes, c.hidden_units, runtime=self.runtimes[-1], seed=c.seed + i
+            )
+        self.classifiers.append(clf)
+        return clf
+
+    def initialize(self, clf: DenseClassifier) -> None:
+        if self.mode != "naive_shared":
+            clf.runtime.initialize()
+            return
+        gs = clf.runtime
+        with gs.building():
+            init = tf1.variables_initializer(clf.variables)  # a new op and a new signature each time
+        gs.session.run(init)
+        gs.mark_initialized(clf.variables)
+
+    def first_predict(self, clf: DenseClassifier, x: np.ndarray) -> np.ndarray:
+        if self.mode != "naive_shared":
+            return clf.predict_proba(x)
+        return clf.runtime.session.run(clf.probabilities_tensor, {clf.input_tensor: x})
+
+    def close(self) -> None:
+        for clf in self.classifiers:
+            clf.close()
+        for gs in self.runtimes:
+            gs.close()
+        gc.collect()
+
+
+def _fit(ks: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    slope, intercept = np.polyfit(ks, values, 1)
+    return float(slope), float(intercept)
+
+
+def live(mode: str, config: Config, x: np.ndarray) -> list[dict[str, Any]]:
+    """The live pattern for one mode: one record per k, then one "slope" record per part."""
+    driver = _Mode(mode, config)
+    rows: list[dict[str, Any]] = []
+    try:
+        for k in range(1, config.max_instances + 1):
+            start = clock()
+            clf = driver.build()
+            built = clock()
+            driver.initialize(clf)
+            initialized = clock()
+            driver.first_predict(clf, x)
+            done = clock()
+            rows.append({"kind": "marginal", "mode": mode, "k": k, "build_s": built - start,
+                         "init_s": initialized - built, "first_predict_s": done - initialized})
+    finally:
+        driver.close()
+    ks = np.array([r["k"] for r in rows], float)
+    slopes = []
+    for part in PARTS:
+        values = np.array([r[part] for r in rows])
+        slope, intercept = _fit(ks, values)
+        head, tail = values[: max(1, len(values) // 8)], values[-max(1, len(values) // 8):]
+        slopes.append({
+            "kind": "slope", "mode": mode, "part": part, "slope_s_per_k": slope, "intercept_s": intercept,
+            "first_s": float(np.median(head)), "last_s": float(np.median(tail)),
+            "growth": float(np.median(tail) / np.median(head)) if np.median(head) > 0 else None,
+            "values": values.tolist(),
+        })
+    return rows + slopes
+
+
+def batch_once(mode: str, config: Config, x: np.ndarray) -> float:
+    """Builds batch_instances classifiers, then predicts once with each; returns seconds."""
+    driver = _Mode(mode, config)
+    try:
+        start = clock()
+        classifiers = [driver.build() for _ in range(config.batch_instances)]
+        if mode == "naive_shared":
+            for clf in classifiers:
+                driver.initialize(clf)
+        for clf in classifiers:
+            driver.first_predict(clf, x)
+        return clock() - start
+    finally:
+        driver.close()
+
+
+def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Measures both patterns for every mode of ``config``; returns the records."""
+    x = np.random.default_rng(config.seed).random((1, config.input_dim), dtype=np.float32)
+    records: list[dict[str, Any]] = []
+
+    def emit(record: dict[str, Any]) -> None:
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    for mode in config.modes:  # warm-up: process-wide one-off costs, untimed
+        batch_once(mode, dataclasses.replace(config, batch_instances=2), x)
+    for mode in config.modes:
+        _log.info("marginal cost, live pattern: %s, k = 1..%d", mode, config.max_instances)
+        for record in live(mode, config, x):
+            if record["kind"] == "slope":
+                emit(record)
+            else:
+                records.append(record)
+    totals: dict[str, list[float]] = {m: [] for m in config.modes}
+    for r in range(config.repeats):
+        shift = r % len(config.modes)
+        for mode in config.modes[shift:] + config.modes[:shift]:
+            _log.info("batch pattern: %s, N=%d, repeat %d", mode, config.batch_instances, r + 1)
+            totals[mode].append(batch_once(mode, config, x))
+    iso = summarize(totals["isolated"]).median if "isolated" in totals else None
+    for mode in config.modes:
+        stats = summarize(totals[mode])
+        emit({"kind": "batch", "mode": mode, "n": config.batch_instances, "total_s": stats.to_dict(),
+              "vs_isolated": stats.median / iso if iso else None})
+    return records
+
+
+HEADERS = {
+    "slope": (
+        "| mode | part | k=1..N/8 | last N/8 | growth | slope per classifier | intercept |\n"
+        "|---|---|---:|---:|---:|---:|---:|"
+    ),
+    "batch": "| mode | N | build N + predict each once | vs isolated |\n|---|---:|---:|---:|",
+}
+
+
+def table_row(record: dict[str, Any]) -> str:
+    """One Markdown row of a "slope" or "batch" record."""
+    if record["kind"] == "slope":
+        return (
+            f"| {record['mode']} | {record['part'][:-2]} | {format_seconds(record['first_s'])} "
+            f"| {format_seconds(record['last_s'])} | {format_ratio(record['growth'])} "
+            f"| {format_seconds(record['slope_s_per_k'])} | {format_seconds(record['intercept_s'])} |"
+        )
+    return (
+        f"| {record['mode']} | {record['n']} | {format_seconds(record['total_s']['median'])} "
+        f"| {format_ratio(record['vs_isolated'])} |"
+    )
+
+
+def table(records: list[dict[str, Any]], kind: str) -> str:
+    """The Markdown table of all records of one kind."""
+    return "\n".join([HEADERS[kind]] + [table_row(r) for r in records if r["kind"] == kind])
+
+
+__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "run", "table", "table_row"]
