@@ -1,19 +1,18 @@
 """What the k-th classifier in a runtime costs (build, init, first prediction), k = 1..N.
 
   python benchmarks/marginal_cost.py --quick
-  python benchmarks/marginal_cost.py --max_instances=128 --batch_instances=64 --device=cpu
+  python benchmarks/marginal_cost.py --live_instances=128 --batch_instances=64 --device=cpu
 """
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import app, flags
 
 import _common
-from tfshare.bench import machine
 from tfshare.bench import marginal_cost as bench
 
 _MAX_INSTANCES = flags.DEFINE_integer(
-    "max_instances", None, "Classifiers built one by one per mode (default 128, 16 with --quick).", lower_bound=2
+    "live_instances", None, "Classifiers built one by one per mode (default 128, 16 with --quick).", lower_bound=2
 )
 _BATCH_INSTANCES = flags.DEFINE_integer(
     "batch_instances", None, "N of the build-N-then-predict-each pattern (default 64, 16 with --quick).",
@@ -24,24 +23,13 @@ flags.adopt_module_key_flags(_common)
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    _common.quiet_tensorflow()
-    device, tf_device = _common.resolve_device(bench.BENCHMARK)
-    info = machine.machine_info(tf_device)
-    config = bench.Config(
-        device=device,
+    _common.run(bench, argv, lambda common: bench.Config(
+        **common,
         max_instances=_common.pick(_MAX_INSTANCES.value, 128, 16),
         batch_instances=_common.pick(_BATCH_INSTANCES.value, 64, 16),
         modes=_common.modes(bench.MODES, required=("isolated",)),
         repeats=_common.pick(_common.REPEATS.value, 3, 1),
-        hidden_units=_common.ints(_common.HIDDEN_UNITS.value, "hidden_units"),
-        seed=_common.SEED.value,
-    )
-    logging.info("marginal_cost on %s: k = 1..%d, batch N = %d", tf_device, config.max_instances,
-                 config.batch_instances)
-    records = bench.run(config, _common.printer(bench.HEADERS, bench.table_row))
-    _common.write(bench.BENCHMARK, info, config, records)
+    ))
 
 
 if __name__ == "__main__":

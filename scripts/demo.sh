@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main command: the answers table (when scripts/answers.py exists), all three
-# benchmarks in --quick mode, then results/REPORT.md with its plots.
+# The main command: the answers table (when scripts/answers.py exists), every
+# benchmark in --quick mode, then results/REPORT.md with its plots.
 # Takes a few minutes on a 2-core CPU machine (the first run also creates .venv).
 # Extra arguments go to every benchmark, e.g. ./scripts/demo.sh --device=cpu
 source "$(dirname "$0")/_env.sh" "plots"
@@ -15,7 +15,7 @@ if [ -f scripts/answers.py ]; then
   echo
 fi
 
-for bench in graph_construction session_reuse variable_sharing; do
+for bench in graph_construction session_reuse variable_sharing marginal_cost efficiency; do
   echo "== benchmarks/$bench.py --quick"
   python "benchmarks/$bench.py" --quick --output="$RESULTS/$bench.json" "$@"
   echo

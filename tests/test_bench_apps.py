@@ -13,18 +13,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from absl import flags
 
 import tfshare
-from tfshare.bench import graph_construction, results, session_reuse, variable_sharing
+from tfshare.bench import efficiency, graph_construction, marginal_cost, results, session_reuse, variable_sharing
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("graph_construction", "session_reuse", "variable_sharing")
+APPS = ("graph_construction", "session_reuse", "variable_sharing", "marginal_cost", "efficiency")
 TINY = {
     "graph_construction": ["--max_instances=2", "--repeats=1"],
     "session_reuse": ["--batch_sizes=1,4", "--threads=1,2", "--repeats=2", "--throughput_seconds=0.02"],
     "variable_sharing": ["--num_classifiers=3", "--repeats=2", "--interference_steps=3", "--batch_size=8"],
+    "marginal_cost": ["--live_instances=3", "--batch_instances=2", "--repeats=1"],
+    "efficiency": ["--quick", "--compute_batch_size=8", "--train_batch_size=64", "--repeats=2", "--thread_counts=0,1"],
 }
 _modules: dict[str, object] = {}
 _FLAG_NAME = re.compile(r'DEFINE_\w+\(\s*"(\w+)"')
@@ -220,3 +223,30 @@ def test_session_reuse_runs_on_gpu(tmp_path):
     doc = results.read(output)
     assert doc["machine"]["device"] == "/device:GPU:0" and doc["config"]["device"] == "gpu"
     assert doc["machine"]["gpu_name"]
+
+
+def test_marginal_cost_records_every_mode_and_part(outputs):
+    doc = results.read(outputs["marginal_cost"])
+    slopes = [r for r in doc["records"] if r["kind"] == "slope"]
+    assert {(r["mode"], r["part"]) for r in slopes} == {(m, p) for m in marginal_cost.MODES for p in marginal_cost.PARTS}
+    for r in slopes:
+        assert len(r["values"]) == 3 and all(v > 0 for v in r["values"])
+        slope, intercept = np.polyfit([1, 2, 3], r["values"], 1)
+        assert r["slope_s_per_k"] == pytest.approx(slope) and r["intercept_s"] == pytest.approx(intercept)
+    batch = {r["mode"]: r for r in doc["records"] if r["kind"] == "batch"}
+    assert set(batch) == set(marginal_cost.MODES) and batch["isolated"]["vs_isolated"] == pytest.approx(1.0)
+    for r in batch.values():
+        assert r["n"] == 2
+        assert r["vs_isolated"] == pytest.approx(r["total_s"]["median"] / batch["isolated"]["total_s"]["median"])
+
+
+def test_efficiency_records_thread_settings_numpy_and_training(outputs):
+    doc = results.read(outputs["efficiency"])
+    settings = [r["setting"] for r in doc["records"] if r["kind"] == "compute"]
+    assert settings == [
+        "intra=default,inter=default", "intra=default,inter=1", "intra=1,inter=default", "intra=1,inter=1",
+        "numpy", "numpy_1_thread",
+    ]
+    training = [r for r in doc["records"] if r["kind"] == "training"]
+    assert len(training) == 1 and training[0]["batch_size"] == 64 and training[0]["steps_per_epoch"] == 15
+    assert efficiency.best_setting(doc["records"])["setting"] in settings[:4]

@@ -50,6 +50,7 @@ class Config:
 
     Attributes:
       device: "cpu" or "gpu".
+      tf_device: the TensorFlow device string.
       max_instances: N, the classifiers built per mode in the live pattern.
       batch_instances: N of the batch pattern (build N, predict each once).
       modes: subset of MODES.
@@ -60,6 +61,7 @@ class Config:
     """
 
     device: str = "cpu"
+    tf_device: str = "/device:CPU:0"
     max_instances: int = 128
     batch_instances: int = 64
     modes: tuple[str, ...] = MODES

@@ -21,7 +21,7 @@ import logging
 import os
 from typing import Any, Callable, Mapping
 
-from tfshare.bench import graph_construction, results, session_reuse, variable_sharing
+from tfshare.bench import efficiency, graph_construction, marginal_cost, results, session_reuse, variable_sharing
 from tfshare.bench.timing import format_bytes
 
 _log = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ PLOTS = {
     "graph_construction": "build_time_vs_n.png",
     "session_reuse": "latency_by_batch.png",
     "variable_sharing": "memory_sharing.png",
+    "marginal_cost": "marginal_cost_vs_k.png",
+    "efficiency": "gflops_by_threads.png",
 }
 
 
@@ -232,10 +234,86 @@ def _section_variable_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
+def plot_marginal(records: list[dict[str, Any]], path: str) -> str:
+    """Init and first-prediction time of the k-th classifier vs k, per mode."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, sharey=True)
+    for ax, part in zip(axes, ("init_s", "first_predict_s")):
+        for r in records:
+            if r["kind"] == "slope" and r["part"] == part:
+                ks = range(1, len(r["values"]) + 1)
+                ax.plot(ks, [v * 1e3 for v in r["values"]], label=r["mode"], linewidth=1)
+        ax.set_xlabel("k (classifiers already in the runtime + 1)")
+        ax.set_title(part[:-2].replace("_", " ") + " of the k-th classifier")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("ms")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_gflops(records: list[dict[str, Any]], path: str) -> str:
+    """GFLOP/s per Session thread setting and NumPy's."""
+    plt = _pyplot()
+    rows = [r for r in records if r["kind"] == "compute"]
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    ax.barh([r["setting"] for r in rows], [r["gflops"] for r in rows])
+    ax.set_xlabel(f"GFLOP/s at batch {rows[0]['batch_size']} (median)" if rows else "GFLOP/s")
+    ax.set_title("MLP prediction: TensorFlow thread settings vs NumPy")
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
+    records = doc["records"]
+    return [
+        "## Marginal cost of the k-th classifier",
+        "",
+        "Live pattern: build one classifier, initialize, predict once, then the next. A least-squares "
+        "line through each part gives its growth per classifier already in the runtime. `naive_shared` "
+        "drives the same shared graph as plain TF1 code does (an initializer op per classifier, "
+        "`Session.run` + `feed_dict`, TensorFlow's default Session options).",
+        "",
+        marginal_cost.table(records, "slope"),
+        "",
+        "Batch pattern: build N, then call `predict_proba` once on each.",
+        "",
+        marginal_cost.table(records, "batch"),
+        "",
+        f"![marginal cost vs k]({plot})",
+    ]
+
+
+def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
+    records = doc["records"]
+    return [
+        "## Efficiency of tfshare's own paths",
+        "",
+        "The same MLP and weights in TensorFlow (per Session thread setting) and in NumPy/BLAS, "
+        "timed side by side; then one epoch of `fit` against the raw callable running the same train op.",
+        "",
+        efficiency.HEADERS["compute"],
+        *[efficiency.table_row(r) for r in records if r["kind"] == "compute"],
+        "",
+        efficiency.HEADERS["training"],
+        *[efficiency.table_row(r) for r in records if r["kind"] == "training"],
+        "",
+        f"![GFLOP/s by thread setting]({plot})",
+    ]
+
+
 _SECTIONS: dict[str, tuple[Callable[[list], str], Callable[[dict, str], list[str]]]] = {
     "graph_construction": (plot_build_time, _section_graph_construction),
     "session_reuse": (plot_latency, _section_session_reuse),
     "variable_sharing": (plot_memory, _section_variable_sharing),
+    "marginal_cost": (plot_marginal, _section_marginal_cost),
+    "efficiency": (plot_gflops, _section_efficiency),
 }
 
 
@@ -281,5 +359,5 @@ def build_report(directory: str, output: str | None = None) -> str:
     return output
 
 
-__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time", "plot_latency",
-           "plot_memory"]
+__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time", "plot_gflops",
+           "plot_latency", "plot_marginal", "plot_memory"]

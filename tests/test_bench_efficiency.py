@@ -1,4 +1,4 @@
-"""The compute-efficiency benchmark: FLOP count, the NumPy reference, the records."""
+"""The efficiency benchmark: FLOP count, the NumPy reference, compute and training records."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare.bench import compute
+from tfshare.bench import efficiency as compute
 
 
 def test_mlp_flops_counts_every_layer():
@@ -23,7 +23,7 @@ def test_numpy_forward_matches_the_classifier(runtime, data):
 
 def test_run_records_every_setting_and_both_numpy_references():
     config = compute.Config(batch_size=8, thread_settings=((0, 0), (1, 1)), repeats=2)
-    records = compute.run(config)
+    records = compute.compute(config)
     settings = [r["setting"] for r in records]
     assert settings == ["intra=default,inter=default", "intra=1,inter=1", "numpy", "numpy_1_thread"]
     flops = compute.mlp_flops(784, (64,), 10) * 8
@@ -32,3 +32,10 @@ def test_run_records_every_setting_and_both_numpy_references():
         assert r["gflops"] == pytest.approx(flops / r["seconds"]["median"] / 1e9)
     assert min(r["vs_numpy"] for r in records if r["setting"].startswith("numpy")) == pytest.approx(1.0)
     assert compute.best_setting(records)["setting"] in settings[:2]
+
+
+def test_training_record_compares_fit_with_the_raw_train_callable():
+    record = compute.training(compute.Config(train_rows=64, train_batch_size=16, repeats=2))
+    assert record["kind"] == "training" and record["steps_per_epoch"] == 4
+    assert record["ratio"] == pytest.approx(record["fit"]["median"] / record["raw_callable"]["median"])
+    assert record["fit_step_s"] > 0 and record["raw_step_s"] > 0
