@@ -226,3 +226,15 @@ def test_close_disarms_a_callable_even_after_it_left_the_cache():
     gs.close()
     with pytest.raises(tfshare.ClosedError, match="closed"):
         fn(x, x)
+
+
+def test_cpu_thread_defaults_are_the_usable_cores():
+    from tfshare.runtime import usable_cores
+
+    with tfshare.GraphSession(device="cpu") as gs:
+        assert gs.config.intra_op_parallelism_threads == usable_cores()
+        assert gs.config.inter_op_parallelism_threads == usable_cores()
+    base = tf1.ConfigProto(intra_op_parallelism_threads=3)
+    with tfshare.GraphSession(device="cpu", config=base) as gs:  # a given config is respected
+        assert gs.config.intra_op_parallelism_threads == 3
+        assert gs.config.inter_op_parallelism_threads == 0
