@@ -1,5 +1,8 @@
 """The benchmark apps' main() in tiny configurations, their JSON, and the report built from it.
 
+distributed_sharing starts a loopback cluster, so its run is a fixture of its
+own, used only by the tests marked ``distributed``.
+
 Nothing here asserts a timing: only that every mode ran, the files follow the
 schema, the modes agree on their outputs, and interference has the right sign.
 """
@@ -18,16 +21,28 @@ import pytest
 from absl import flags
 
 import tfshare
-from tfshare.bench import efficiency, graph_construction, marginal_cost, results, session_reuse, variable_sharing
+from tfshare.bench import (
+    distributed_sharing,
+    efficiency,
+    graph_construction,
+    marginal_cost,
+    results,
+    session_reuse,
+    variable_sharing,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("graph_construction", "session_reuse", "variable_sharing", "marginal_cost", "efficiency")
+DIST = "distributed_sharing"
+ALL_APPS = (*APPS, DIST)
 TINY = {
     "graph_construction": ["--max_instances=2", "--repeats=1"],
     "session_reuse": ["--batch_sizes=1,4", "--threads=1,2", "--repeats=2", "--throughput_seconds=0.02"],
     "variable_sharing": ["--num_classifiers=3", "--repeats=2", "--interference_steps=3", "--batch_size=8"],
     "marginal_cost": ["--live_instances=3", "--batch_instances=2", "--repeats=1"],
     "efficiency": ["--quick", "--compute_batch_size=8", "--train_batch_size=64", "--repeats=2", "--thread_counts=0,1"],
+    DIST: ["--workers=1,2", "--predict_batch_sizes=1,4", "--repeats=2", "--train_seconds=0.2",
+           "--hidden_units=32", "--step_batch_size=16", "--timeout=30"],
 }
 _modules: dict[str, object] = {}
 _FLAG_NAME = re.compile(r'DEFINE_\w+\(\s*"(\w+)"')
@@ -50,7 +65,7 @@ def _app_flags():
     --threads, --seed); such flags are set aside, then restored afterwards,
     and the apps' flags removed, so the order of test modules does not matter.
     """
-    sources = [ROOT / "benchmarks" / f"{app}.py" for app in APPS] + [ROOT / "benchmarks" / "_common.py"]
+    sources = [ROOT / "benchmarks" / f"{app}.py" for app in ALL_APPS] + [ROOT / "benchmarks" / "_common.py"]
     names = {n for path in sources for n in _FLAG_NAME.findall(path.read_text())}
     saved = {n: flags.FLAGS[n] for n in names if n in flags.FLAGS}
     for n in saved:
@@ -65,7 +80,7 @@ def _app_flags():
                 delattr(flags.FLAGS, n)
         for n, flag in saved.items():
             flags.FLAGS[n] = flag
-        for app in APPS:
+        for app in ALL_APPS:
             _modules.pop(f"_bench_app_{app}", None)
         sys.modules.pop("_common", None)
 
@@ -190,7 +205,7 @@ def _run_cli(app: str, *argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("app", APPS)
+@pytest.mark.parametrize("app", ALL_APPS)
 def test_help_lists_common_and_own_flags(app):
     proc = _run_cli(app, "--help")  # absl exits 1 after printing help
     assert "flags:" in proc.stdout, proc.stderr
@@ -250,3 +265,46 @@ def test_efficiency_records_thread_settings_numpy_and_training(outputs):
     training = [r for r in doc["records"] if r["kind"] == "training"]
     assert len(training) == 1 and training[0]["batch_size"] == 64 and training[0]["steps_per_epoch"] == 15
     assert efficiency.best_setting(doc["records"])["setting"] in settings[:4]
+
+
+@pytest.fixture(scope="module")
+def dist_output(outputs):
+    """Runs distributed_sharing once, tiny, on a loopback cluster, next to the other apps' JSON."""
+    path = outputs["session_reuse"].parent / f"{DIST}.json"
+    run_main(DIST, ["--device=cpu", f"--output={path}", *TINY[DIST]])
+    return path
+
+
+@pytest.mark.distributed
+def test_distributed_sharing_records_every_kind(dist_output):
+    doc = results.read(dist_output)
+    assert doc["benchmark"] == DIST and doc["config"]["device"] == "cpu"
+    assert doc["config"]["hidden_units"] == [32] and doc["config"]["batch_size"] == 16
+    assert {r["kind"] for r in doc["records"]} == set(distributed_sharing.HEADERS)
+    latency = [r for r in doc["records"] if r["kind"] == "latency"]
+    assert {(r["mode"], r["batch_size"]) for r in latency} == {(m, b) for m in distributed_sharing.MODES for b in (1, 4)}
+    for r in latency:
+        assert r["seconds"]["n"] == 2 and r["max_abs_diff_vs_in_process"] <= 1e-5, r["mode"]
+        if r["mode"] == distributed_sharing.BASELINE:
+            assert r["ratio_vs_in_process"] == 1.0
+    training = [r for r in doc["records"] if r["kind"] == "training"]
+    assert [(r["mode"], r["workers"]) for r in training] == [("in_process", 1), ("ps_async", 1), ("ps_async", 2)]
+    for r in training:
+        assert r["steps"] > 0 and len(r["per_worker_steps_per_second"]) == r["workers"]
+    ps = {r["workers"]: r for r in doc["records"] if r["kind"] == "ps_bytes"}
+    assert set(ps) == {1, 2}
+    weights = (784 * 32 + 32) * 4
+    for n, r in ps.items():
+        assert r["trunk_weight_bytes"] == weights and r["ps_variable_bytes"] == 3 * weights  # weights + Adam slots
+        assert r["per_worker_copies_weight_bytes"] == n * weights
+
+
+@pytest.mark.distributed
+def test_report_has_a_distributed_section(dist_output, tmp_path):
+    report_script = _load(ROOT / "scripts" / "report.py", "_report_script")
+    output = tmp_path / "REPORT.md"
+    assert report_script.main([str(dist_output.parent), "--output", str(output)]) == 0
+    text = output.read_text()
+    assert "## Distributed sharing" in text and "gRPC, trunk on the ps" in text
+    data = (tmp_path / "distributed_latency.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000

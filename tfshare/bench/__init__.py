@@ -8,8 +8,10 @@
   environment report of ``scripts/check_env.py``.
 * ``results``: the versioned JSON result file (schema 1).
 * ``introspect``: exact counts of ops, variables, parameter and GraphDef bytes.
-* ``graph_construction``, ``session_reuse``, ``variable_sharing``: each
-  benchmark's measurement logic, a frozen ``Config`` in, records out.
+* ``graph_construction``, ``session_reuse``, ``variable_sharing``,
+  ``marginal_cost``, ``efficiency``, ``distributed_sharing``: each
+  benchmark's measurement logic, a frozen ``Config`` in, records out
+  (``dist_trainer``: the distributed benchmark's worker process).
 * ``report``: REPORT.md and the plots from a directory of result files.
 
 Library code here never reads absl flags; the apps under ``benchmarks/`` do.

@@ -36,12 +36,16 @@ except ImportError:  # pragma: no cover - Windows
     _resource = None
 
 
-def rss_bytes() -> int:
-    """The process's current resident set size, in bytes (0 if unknown)."""
+def rss_bytes(pid: int | None = None) -> int:
+    """A process's current resident set size, in bytes (0 if unknown).
+
+    Args:
+      pid: the process; None for this one.
+    """
     if _psutil is not None:
-        return int(_psutil.Process().memory_info().rss)
+        return int(_psutil.Process(pid).memory_info().rss)
     try:  # pragma: no cover - only without psutil
-        with open("/proc/self/statm") as f:
+        with open(f"/proc/{'self' if pid is None else pid}/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):  # pragma: no cover
         return 0

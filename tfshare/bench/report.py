@@ -9,7 +9,10 @@ writes the plots as PNG files next to them, and writes ``REPORT.md``:
 * Session reuse: median latency per mode and batch size with the ratios to
   the callable floor and to eager, a bar plot of it, and thread scaling;
 * variable sharing: bytes, memory and interference with and without a shared
-  trunk, a bar plot of them, and fused vs one-by-one vs eager prediction.
+  trunk, a bar plot of them, and fused vs one-by-one vs eager prediction;
+* marginal cost of the k-th classifier, and efficiency against NumPy;
+* distributed sharing: predict latency in-process vs over gRPC (a bar plot),
+  training steps/s per worker count, and the ps's bytes against per-worker copies.
 
 Needs matplotlib (``pip install 'tfshare[plots]'``).
 """
@@ -21,7 +24,15 @@ import logging
 import os
 from typing import Any, Callable, Mapping
 
-from tfshare.bench import efficiency, graph_construction, marginal_cost, results, session_reuse, variable_sharing
+from tfshare.bench import (
+    distributed_sharing,
+    efficiency,
+    graph_construction,
+    marginal_cost,
+    results,
+    session_reuse,
+    variable_sharing,
+)
 from tfshare.bench.timing import format_bytes
 
 _log = logging.getLogger(__name__)
@@ -33,6 +44,7 @@ PLOTS = {
     "variable_sharing": "memory_sharing.png",
     "marginal_cost": "marginal_cost_vs_k.png",
     "efficiency": "gflops_by_threads.png",
+    "distributed_sharing": "distributed_latency.png",
 }
 
 
@@ -308,12 +320,58 @@ def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
+def plot_distributed_latency(records: list[dict[str, Any]], path: str) -> str:
+    """Median predict latency in-process vs over gRPC, one bar group per batch size, log scale."""
+    plt = _pyplot()
+    lat = [r for r in records if r["kind"] == "latency"]
+    batches = sorted({r["batch_size"] for r in lat})
+    modes = [m for m in distributed_sharing.MODES if any(r["mode"] == m for r in lat)]
+    by = {(r["mode"], r["batch_size"]): r["seconds"]["median"] for r in lat}
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    width = 0.8 / max(1, len(modes))
+    for i, mode in enumerate(modes):
+        xs = [b_i + (i - (len(modes) - 1) / 2) * width for b_i in range(len(batches))]
+        ax.bar(xs, [by.get((mode, b), 0) * 1e3 for b in batches], width, label=distributed_sharing.LABELS[mode])
+    ax.set_xticks(range(len(batches)))
+    ax.set_xticklabels([f"batch {b}" for b in batches])
+    ax.set_yscale("log")
+    ax.set_ylabel("predict_proba latency per call (ms, median)")
+    ax.set_title("Distributed sharing: local vs remote trunk")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _section_distributed_sharing(doc: dict[str, Any], plot: str) -> list[str]:
+    records = doc["records"]
+    return [
+        "## Distributed sharing (parameter server on loopback)",
+        "",
+        "A `SharedTrunk` + head predicting in-process, over gRPC with every variable on the worker, and over "
+        "gRPC with the trunk on the ps (timed side by side; the ratio is to in-process). Then training "
+        "steps/s of one trainer process per worker sharing the ps trunk (asynchronous), and the bytes the "
+        "ps holds against a copy of the trunk per worker. See docs/distributed.md.",
+        "",
+        distributed_sharing.summary_table(records),
+        "",
+        f"![latency local vs remote]({plot})",
+        "",
+        distributed_sharing.table(records, "training"),
+        "",
+        distributed_sharing.table(records, "ps_bytes"),
+    ]
+
+
 _SECTIONS: dict[str, tuple[Callable[[list], str], Callable[[dict, str], list[str]]]] = {
     "graph_construction": (plot_build_time, _section_graph_construction),
     "session_reuse": (plot_latency, _section_session_reuse),
     "variable_sharing": (plot_memory, _section_variable_sharing),
     "marginal_cost": (plot_marginal, _section_marginal_cost),
     "efficiency": (plot_gflops, _section_efficiency),
+    "distributed_sharing": (plot_distributed_latency, _section_distributed_sharing),
 }
 
 
@@ -359,5 +417,5 @@ def build_report(directory: str, output: str | None = None) -> str:
     return output
 
 
-__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time", "plot_gflops",
-           "plot_latency", "plot_marginal", "plot_memory"]
+__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time",
+           "plot_distributed_latency", "plot_gflops", "plot_latency", "plot_marginal", "plot_memory"]

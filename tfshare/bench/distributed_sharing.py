@@ -1,0 +1,364 @@
+"""What sharing a trunk through a parameter server costs, on TensorFlow's gRPC runtime.
+
+Starts a ``cluster.LocalCluster`` (1 ps + N worker servers on 127.0.0.1) and
+measures, for a ``SharedTrunk`` + head:
+
+* ``latency``: per-call ``predict_proba`` latency of the same model in three
+  places, timed side by side (interleaved repeats): ``in_process`` (a local
+  GraphSession), ``grpc_worker_trunk`` (a GraphSession whose master is worker
+  0 and without a job name, so every variable sits on the worker: the gRPC hop
+  only) and ``grpc_ps_trunk`` (the shared setup: the trunk on the ps, read by
+  the worker every call). Ratios are to ``in_process``, the median over
+  repeats of the per-repeat ratio.
+* ``training``: steps/s in-process, then with 1, 2, 4 workers: between-graph
+  replication, asynchronous, one trainer process per worker
+  (``tfshare.bench.dist_trainer``) sharing the ps trunk, all started together
+  after their warm-up; plus the loopback bytes per step.
+* ``ps_bytes``: the bytes the ps holds for one trained trunk (weights + Adam
+  slots) against a copy of the trunk per worker, and the ps process's RSS growth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import select
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+import tfshare
+from tfshare import cluster, validation
+from tfshare.bench import memory
+from tfshare.bench.dist_trainer import build_model, train_loop
+from tfshare.bench.timing import format_bytes, format_ratio, format_seconds, measure_interleaved, paired_ratio, \
+    warn_if_wide
+from tfshare.errors import InputError
+
+_log = logging.getLogger(__name__)
+
+BENCHMARK = "distributed_sharing"
+MODES = ("in_process", "grpc_worker_trunk", "grpc_ps_trunk")
+BASELINE = "in_process"
+LABELS = {
+    "in_process": "in-process",
+    "grpc_worker_trunk": "gRPC, trunk on the worker",
+    "grpc_ps_trunk": "gRPC, trunk on the ps",
+    "ps_async": "workers + ps, async",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One run of the distributed sharing benchmark.
+
+    Attributes:
+      device: "cpu" or "gpu" (already resolved from "auto").
+      tf_device: the TensorFlow device string (recorded; the cluster places ops itself).
+      hidden_units: the trunk's layer widths.
+      seed: seed of the weights (the trunk's is seed + 1, as in every trainer).
+      modes: predict modes to time, a subset of MODES (must include "in_process").
+      workers: worker counts to train with (the cluster has max(workers) servers).
+      predict_batch_sizes: rows per predict call.
+      batch_size: rows per training step.
+      repeats: timed values per predict mode and batch size.
+      warmup: untimed calls per predict mode first.
+      min_time: seconds each timed value covers at least.
+      train_seconds: the timed training window.
+      timeout: seconds any one cluster call may block.
+      input_dim, num_classes: the classifier's input and output sizes.
+      max_lifetime: seconds after which every server exits by itself.
+    """
+
+    device: str = "cpu"
+    tf_device: str = "/device:CPU:0"
+    hidden_units: tuple[int, ...] = (256, 256)
+    seed: int = 0
+    modes: tuple[str, ...] = MODES
+    workers: tuple[int, ...] = (1, 2, 4)
+    predict_batch_sizes: tuple[int, ...] = (1, 64)
+    batch_size: int = 64
+    repeats: int = 25
+    warmup: int = 1
+    min_time: float = 2e-3
+    train_seconds: float = 4.0
+    timeout: float = 60.0
+    input_dim: int = 784
+    num_classes: int = 10
+    max_lifetime: float = 1800.0
+
+    def __post_init__(self) -> None:
+        for mode in self.modes:
+            validation.choice(mode, "modes", MODES)
+        if BASELINE not in self.modes:
+            raise InputError(f"modes must include {BASELINE!r}, the baseline of the ratios, got {list(self.modes)}")
+        for name in ("workers", "predict_batch_sizes", "hidden_units"):
+            values = getattr(self, name)
+            if not values:
+                raise InputError(f"{name} must name at least one value, got ()")
+            for value in values:
+                validation.positive_int(value, name)
+        validation.positive_int(self.batch_size, "batch_size")
+        validation.positive_int(self.repeats, "repeats")
+        validation.positive_float(self.train_seconds, "train_seconds")
+        validation.positive_float(self.timeout, "timeout")
+
+
+def _loopback_bytes() -> int:
+    """Bytes received on the loopback interface so far (every process on the machine)."""
+    try:
+        with open("/proc/net/dev") as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name.strip() == "lo":
+                    return int(rest.split()[0])
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 0
+
+
+def _nbytes(variables: Any) -> int:
+    return int(sum(v.shape.num_elements() * v.dtype.size for v in variables))
+
+
+def latency(config: Config, lc: cluster.LocalCluster, data: tfshare.Dataset) -> list[dict[str, Any]]:
+    """Per-call predict_proba latency per mode and batch size, modes timed side by side."""
+    makers = {
+        "in_process": lambda: tfshare.GraphSession(config.device),
+        # No job_name: every variable on the master's own device (worker 0): the gRPC hop only.
+        "grpc_worker_trunk": lambda: tfshare.GraphSession(config.device, target=lc.config.target,
+                                                          timeout=config.timeout),
+        "grpc_ps_trunk": lambda: lc.graph_session(0, device=config.device, timeout=config.timeout),
+    }
+    sessions: dict[str, tfshare.GraphSession] = {}
+    records = []
+    try:
+        for mode in config.modes:
+            sessions[mode] = makers[mode]()
+        models = {mode: build_model(gs, config.hidden_units, "predict_trunk", f"predict_clf_{i}", config.seed + 1,
+                                    config.input_dim, config.num_classes)
+                  for i, (mode, gs) in enumerate(sessions.items())}
+        for batch in config.predict_batch_sizes:
+            x = np.ascontiguousarray(data.x_test[:batch])
+            reference = models[BASELINE].predict_proba(x)
+            diff = {m: float(np.max(np.abs(c.predict_proba(x) - reference))) for m, c in models.items()}
+            stats = measure_interleaved({m: (lambda c=c: c.predict_proba(x)) for m, c in models.items()},
+                                        config.repeats, config.warmup, config.min_time)
+            for mode, s in stats.items():
+                warn_if_wide(f"{mode} batch={batch}", s)
+                records.append({
+                    "kind": "latency", "mode": mode, "batch_size": batch, "seconds": s.to_dict(),
+                    "ratio_vs_in_process": paired_ratio(s, stats[BASELINE]),
+                    "max_abs_diff_vs_in_process": diff[mode],
+                })
+    finally:
+        for gs in sessions.values():
+            gs.close()
+    return records
+
+
+def _readline(process: subprocess.Popen, deadline: float) -> dict[str, Any]:
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.2)
+        if ready:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"trainer {process.args[-1]} exited with code {process.wait()}")
+            if line.startswith(b"{"):
+                return json.loads(line)
+    raise RuntimeError(f"no answer from trainer {process.args[-1]} before the deadline")
+
+
+def _trainer_command(config: Config, lc: cluster.LocalCluster, trunk_name: str, index: int) -> list[str]:
+    return [
+        sys.executable, "-m", "tfshare.bench.dist_trainer", "--wait_for_go",
+        f"--ps_hosts={','.join(lc.config.jobs[cluster.PS_JOB])}",
+        f"--worker_hosts={','.join(lc.config.jobs[cluster.WORKER_JOB])}",
+        f"--trunk_name={trunk_name}", f"--hidden_units={','.join(map(str, config.hidden_units))}",
+        f"--batch_size={config.batch_size}", f"--train_seconds={config.train_seconds}",
+        f"--timeout={config.timeout}", f"--device={config.device}", f"--seed={config.seed}",
+        f"--task_index={index}",
+    ]
+
+
+def training(config: Config, lc: cluster.LocalCluster, num_workers: int, trunk_name: str) -> dict[str, Any]:
+    """Aggregate training steps/s of ``num_workers`` trainer processes sharing one ps trunk."""
+    env = cluster.subprocess_env()
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    trainers: list[subprocess.Popen] = []
+    try:
+        for i in range(num_workers):
+            trainers.append(subprocess.Popen(_trainer_command(config, lc, trunk_name, i),
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env))
+        deadline = time.monotonic() + 120 + config.timeout
+        for t in trainers:
+            _readline(t, deadline)  # built, initialized, warmed up
+        lo_before = _loopback_bytes()
+        for t in trainers:
+            t.stdin.write(b"go\n")
+            t.stdin.flush()
+        results = [_readline(t, deadline + config.train_seconds) for t in trainers]
+        lo_after = _loopback_bytes()
+    finally:
+        for t in trainers:
+            if t.poll() is None:
+                t.kill()
+            t.wait()
+            t.stdin.close()
+            t.stdout.close()
+    steps = sum(r["steps"] for r in results)
+    return {
+        "kind": "training", "mode": "ps_async", "workers": num_workers,
+        "steps_per_second": sum(r["steps"] / r["seconds"] for r in results),
+        "per_worker_steps_per_second": [r["steps"] / r["seconds"] for r in results],
+        "steps": steps, "window_seconds": max(r["seconds"] for r in results), "batch_size": config.batch_size,
+        "loopback_bytes_per_step": (lo_after - lo_before) / steps if steps else None,
+    }
+
+
+def local_training(config: Config, data: tfshare.Dataset) -> dict[str, Any]:
+    """Training steps/s of the same model in-process, no cluster."""
+    with tfshare.GraphSession(config.device) as gs:
+        clf = build_model(gs, config.hidden_units, "trunk", "clf", config.seed + 1, config.input_dim,
+                          config.num_classes)
+        steps, seconds = train_loop(clf, data, config.batch_size, config.train_seconds)
+    return {"kind": "training", "mode": "in_process", "workers": 1, "steps_per_second": steps / seconds,
+            "per_worker_steps_per_second": [steps / seconds], "steps": steps, "window_seconds": seconds,
+            "batch_size": config.batch_size, "loopback_bytes_per_step": None}
+
+
+def ps_bytes(config: Config, lc: cluster.LocalCluster, num_workers: int, trunk_name: str,
+             rss_start: int, rss_growth: int) -> dict[str, Any]:
+    """What the ps holds for one trained trunk, against a copy of it per worker.
+
+    Args:
+      rss_start: the ps process's RSS when the cluster started.
+      rss_growth: how much its RSS grew while the workers trained this trunk.
+    """
+    with lc.graph_session(0, device=config.device, timeout=config.timeout) as gs:
+        clf = build_model(gs, config.hidden_units, trunk_name, "clf", config.seed + 1, config.input_dim,
+                          config.num_classes)
+        gs.finalize()  # builds the train op: the optimizer slots the trainers made
+        on_ps = [v for v in gs.global_variables() if v.device.startswith(f"/job:{cluster.PS_JOB}")]
+        weights = _nbytes(clf.trunk.variables)
+    return {
+        "kind": "ps_bytes", "workers": num_workers,
+        "trunk_params": clf.trunk.num_params, "trunk_weight_bytes": weights,
+        "ps_variable_bytes": _nbytes(on_ps),  # weights + Adam slots of the shared trunk
+        "per_worker_copies_weight_bytes": weights * num_workers,
+        "per_worker_copies_with_adam_bytes": 3 * weights * num_workers,
+        "ps_rss_at_start_bytes": rss_start,
+        "ps_rss_growth_bytes": rss_growth,
+    }
+
+
+def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Starts the local cluster, measures latency, training and ps bytes, and stops it.
+
+    Args:
+      config: what to measure.
+      on_record: called with each record as soon as it is complete.
+
+    Returns:
+      Records of kind "latency", "training" and "ps_bytes".
+    """
+    data = tfshare.synthetic(num_train=config.batch_size * 8, num_test=max(config.predict_batch_sizes))
+    records: list[dict[str, Any]] = []
+
+    def emit(record: dict[str, Any]) -> None:
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    with cluster.LocalCluster(num_workers=max(config.workers), max_lifetime=config.max_lifetime) as lc:
+        ps_pid = lc.process(cluster.PS_JOB, 0).pid
+        rss_start = memory.rss_bytes(ps_pid)
+        _log.info("latency: %d modes x %d repeats", len(config.modes), config.repeats)
+        for record in latency(config, lc, data):
+            emit(record)
+        emit(local_training(config, data))
+        train_records = []
+        for n in config.workers:
+            trunk_name = f"trunk_{n}w"
+            rss = memory.rss_bytes(ps_pid)
+            record = training(config, lc, n, trunk_name)
+            train_records.append((n, trunk_name, memory.rss_bytes(ps_pid) - rss))
+            _log.info("%d worker(s): %.1f steps/s", n, record["steps_per_second"])
+            emit(record)
+        for n, trunk_name, growth in train_records:  # after the training table, so each table prints once
+            emit(ps_bytes(config, lc, n, trunk_name, rss_start, growth))
+    return records
+
+
+HEADERS = {
+    "latency": (
+        "| batch | mode | median | IQR | p90 | n x loops | vs in-process |\n"
+        "|---:|---|---:|---:|---:|---:|---:|"
+    ),
+    "training": (
+        "| setup | workers | steps/s, all workers | per worker | loopback per step |\n"
+        "|---|---:|---:|---|---:|"
+    ),
+    "ps_bytes": (
+        "| workers | trunk params | ps variables | trunk weights | per-worker copies (weights / with Adam) "
+        "| ps RSS growth |\n"
+        "|---:|---:|---:|---:|---:|---:|"
+    ),
+}
+
+
+def table_row(record: dict[str, Any]) -> str:
+    """One Markdown row of a latency, training or ps_bytes record."""
+    kind = record["kind"]
+    if kind == "latency":
+        s = record["seconds"]
+        wide = " (wide)" if s["wide_spread"] else ""
+        return (
+            f"| {record['batch_size']} | {LABELS[record['mode']]} | {format_seconds(s['median'])}{wide} "
+            f"| {format_seconds(s['iqr'])} | {format_seconds(s['p90'])} | {s['n']} x {s['loops']} "
+            f"| {format_ratio(record['ratio_vs_in_process'])} |"
+        )
+    if kind == "training":
+        per = ", ".join(f"{v:.0f}" for v in record["per_worker_steps_per_second"]) if record["mode"] != BASELINE else ""
+        return (
+            f"| {LABELS[record['mode']]} | {record['workers']} | {record['steps_per_second']:.1f} | {per} "
+            f"| {format_bytes(record['loopback_bytes_per_step'])} |"
+        )
+    return (
+        f"| {record['workers']} | {record['trunk_params']:,} | {format_bytes(record['ps_variable_bytes'])} "
+        f"| {format_bytes(record['trunk_weight_bytes'])} "
+        f"| {format_bytes(record['per_worker_copies_weight_bytes'])} / "
+        f"{format_bytes(record['per_worker_copies_with_adam_bytes'])} "
+        f"| {format_bytes(record['ps_rss_growth_bytes'])} |"
+    )
+
+
+def table(records: list[dict[str, Any]], kind: str) -> str:
+    """The records of one kind as a Markdown table."""
+    return "\n".join([HEADERS[kind], *(table_row(r) for r in records if r["kind"] == kind)])
+
+
+def summary_table(records: list[dict[str, Any]]) -> str:
+    """Median latency per batch size (rows) and mode (columns), with the ratio to in-process."""
+    lat = [r for r in records if r["kind"] == "latency"]
+    modes = [m for m in MODES if any(r["mode"] == m for r in lat)]
+    by = {(r["mode"], r["batch_size"]): r for r in lat}
+    lines = ["| batch | " + " | ".join(LABELS[m] for m in modes) + " |", "|---:|" + "---:|" * len(modes)]
+    for batch in sorted({r["batch_size"] for r in lat}):
+        cells = []
+        for mode in modes:
+            r = by[(mode, batch)]
+            s = r["seconds"]
+            wide = " (wide)" if s["wide_spread"] else ""
+            cells.append(f"{format_seconds(s['median'])}{wide} ({format_seconds(s['iqr'])}), "
+                         f"{format_ratio(r['ratio_vs_in_process'])}")
+        lines.append(f"| {batch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["BASELINE", "BENCHMARK", "Config", "HEADERS", "LABELS", "MODES", "latency", "local_training",
+           "ps_bytes", "run", "summary_table", "table", "table_row", "training"]
