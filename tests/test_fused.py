@@ -162,3 +162,22 @@ def test_closing_a_pending_group_member_lets_the_group_be_freed(runtime, data):
     c.predict_proba(data.x_test[:1])
     assert fused._first_call_groups.get(runtime) is None
     assert len(runtime._callables) == 0  # the fused callable was released
+
+
+def test_fused_heads_follow_training_and_add_ops_once(runtime, data):
+    trunk = tfshare.SharedTrunk(runtime, 784, (32,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, name=f"same{i}", seed=i) for i in range(8)]
+    x = data.x_test[:16]
+    first = tfshare.predict_many(heads, x)
+    ops = len(runtime.graph.get_operations())
+    for clf in heads:
+        np.testing.assert_allclose(first[clf.name], clf.predict_proba(x), atol=1e-6)
+    heads[3].fit(data.x_train[:128], data.y_train[:128])  # moves the trunk and head 3
+    ops_after_fit = len(runtime.graph.get_operations())  # fit built its train op
+    again = tfshare.predict_many(heads, x)
+    tfshare.predict_many(heads, x)
+    assert len(runtime.graph.get_operations()) == ops_after_fit  # the fused heads were built once, before
+    assert ops_after_fit > ops
+    for clf in heads:
+        np.testing.assert_allclose(again[clf.name], clf.predict_proba(x), atol=1e-6)
+    assert np.abs(again["same3"] - first["same3"]).max() > 1e-4
