@@ -13,7 +13,6 @@ number; see ``tfshare.answers``.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from typing import Any, Callable
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from tfshare._tf import tf
 from tfshare.answers import HIDDEN, INPUT_DIM, NUM_CLASSES, Answer, _mib, _us
+from tfshare.bench import timing
 from tfshare.classifiers import DenseClassifier
 from tfshare.errors import ClusterError
 from tfshare.runtime import GraphSession
@@ -53,32 +53,15 @@ def _rss_bytes(pid: int) -> int | None:
 
 
 def _interleaved(fns: dict[str, Callable[[], Any]], repeats: int, min_seconds: float) -> dict[str, dict[str, Any]]:
-    """Per-call seconds of each fn, timed round robin so drift hits every path alike.
-
-    Each fn is warmed up, its loop count calibrated so one timed value covers
-    ``min_seconds``; then ``repeats`` rounds time every fn once per round.
+    """Per-call seconds of each fn, timed side by side by the benchmark harness.
 
     Returns:
       {name: {"median", "min", "max" (seconds per call), "loops", "n"}}.
     """
-    loops = {}
-    for name, fn in fns.items():
-        for _ in range(3):
-            fn()
-        start = time.perf_counter()
-        fn()
-        once = max(time.perf_counter() - start, 1e-7)
-        loops[name] = max(1, int(min_seconds / once))
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            for _ in range(loops[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / loops[name])
+    stats = timing.measure_interleaved(fns, repeats=repeats, warmup=3, min_time=min_seconds)
     return {
-        name: {"median": statistics.median(s), "min": min(s), "max": max(s), "loops": loops[name], "n": len(s)}
-        for name, s in samples.items()
+        name: {"median": st.median, "min": st.min, "max": st.max, "loops": st.loops, "n": st.n}
+        for name, st in stats.items()
     }
 
 

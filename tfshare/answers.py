@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import statistics
-import time
 from typing import Any, Callable
 
 import numpy as np
 
+from tfshare.bench import timing
 from tfshare.data import synthetic
 
 INPUT_DIM = 784
@@ -55,29 +54,13 @@ class Answer:
 
 # ------------------------------------------------------------------ helpers
 def _time_call(fn: Callable[[], Any], repeats: int, min_seconds: float, warmup: int = 3) -> dict[str, float]:
-    """Per-call seconds of ``fn``: warm-up, loops calibrated to ``min_seconds``, median of ``repeats``.
+    """Per-call seconds of ``fn`` with the benchmark harness (warm-up, calibrated loops, repeats).
 
     Returns:
       {"median", "min", "max"} seconds per call, and "loops" per timed value.
     """
-    for _ in range(warmup):
-        fn()
-    loops = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            break
-        loops = max(loops * 2, int(loops * min_seconds / max(elapsed, 1e-9) * 1.2))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter() - start) / loops)
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples), "loops": loops}
+    stats = timing.measure(fn, repeats=repeats, warmup=warmup, min_time=min_seconds)
+    return {"median": stats.median, "min": stats.min, "max": stats.max, "loops": stats.loops}
 
 
 def _us(seconds: float) -> str:
