@@ -341,3 +341,20 @@ def test_as_dict_is_plain_numbers_and_str_is_a_table():
         assert row in text
     assert "new graph 1: " in text and "16 B" in text
 
+
+
+def test_a_wrapper_left_behind_by_an_interleaved_patch_does_not_count_twice():
+    # Someone patches BaseSession.__init__ on top of the audit's wrapper and
+    # undoes it only after the audit ended: the audit's wrapper stays installed.
+    # A later audit wraps it again; each graph must still count once.
+    session_init = tf_session.BaseSession.__dict__["__init__"]
+    with tfshare.audit():
+        ours = tf_session.BaseSession.__dict__["__init__"]
+        tf_session.BaseSession.__init__ = lambda self, *a, **k: ours(self, *a, **k)
+    tf_session.BaseSession.__init__ = ours  # the other patch is undone: ours is left behind
+    try:
+        with tfshare.audit() as report:
+            tf1.Session(graph=tf.Graph()).close()
+        assert report.sessions_created == 1
+    finally:
+        tf_session.BaseSession.__init__ = session_init

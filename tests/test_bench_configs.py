@@ -35,3 +35,24 @@ def test_configs_are_frozen():
     config = session_reuse.Config()
     with pytest.raises(AttributeError):
         config.repeats = 3
+
+
+def test_graph_construction_closes_what_it_built_when_a_prediction_fails(monkeypatch):
+    import numpy as np
+
+    from tfshare.bench import graph_construction
+
+    closed = []
+
+    class Failing(graph_construction._Built):
+        def first_predictions(self, x):
+            raise RuntimeError("prediction failed")
+
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setattr(graph_construction, "build", lambda mode, n, config: Failing([], []))
+    config = graph_construction.Config(sizes=(1,), modes=("shared_graph",), repeats=1)
+    with pytest.raises(RuntimeError, match="prediction failed"):
+        graph_construction.measure_once("shared_graph", 1, config, np.zeros((1, 784), np.float32))
+    assert closed == [True]

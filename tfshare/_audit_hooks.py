@@ -36,11 +36,17 @@ class _Patch:
         self.own = name in vars(owner)  # else inherited: restore by deleting ours
         self.raw = vars(owner).get(name)
         self.wrapper = make_wrapper(getattr(owner, name))
+        # Read by the wrapper on every call: a wrapper left installed after its
+        # audits ended (see ``restore``) must only pass through, even when a
+        # later audit wraps it again, or every event would count twice.
+        self.wrapper._tfshare_live = False
 
     def apply(self) -> None:
+        self.wrapper._tfshare_live = True
         setattr(self.owner, self.name, self.wrapper)
 
     def restore(self) -> None:
+        self.wrapper._tfshare_live = False
         current = vars(self.owner).get(self.name)
         if current is not self.wrapper:
             # Someone wrapped it again on top of us; taking theirs away would
@@ -60,8 +66,9 @@ def _after(event: Callable[[Any, Any, Any], None]) -> Callable[[Any], Any]:
         @functools.wraps(original)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
-            for report in _ACTIVE:
-                event(report, self, result)
+            if wrapper._tfshare_live:
+                for report in _ACTIVE:
+                    event(report, self, result)
             return result
 
         return wrapper
@@ -95,8 +102,9 @@ def _wrap_trace(original: Any) -> Any:
     @functools.wraps(original)
     def _create_concrete_function(function_type, type_context, func_graph, tracing_options):  # noqa: ANN001
         result = original(function_type, type_context, func_graph, tracing_options)
-        for report in _ACTIVE:
-            report._function_traced(tracing_options)
+        if _create_concrete_function._tfshare_live:
+            for report in _ACTIVE:
+                report._function_traced(tracing_options)
         return result
 
     return _create_concrete_function

@@ -158,7 +158,11 @@ def measure_once(mode: str, n: int, config: Config, x: np.ndarray) -> dict[str, 
         built = build(mode, n, config)
         build_s = clock() - start
         start = clock()
-        built.first_predictions(x)
+        try:
+            built.first_predictions(x)
+        except BaseException:
+            built.close()  # no Session or graph of a failed run outlives it
+            raise
         first_predict_s = clock() - start
     try:
         sizes = built.describe()
