@@ -39,3 +39,18 @@ def test_training_record_compares_fit_with_the_raw_train_callable():
     assert record["kind"] == "training" and record["steps_per_epoch"] == 4
     assert record["ratio"] == pytest.approx(record["fit"]["median"] / record["raw_callable"]["median"])
     assert record["fit_step_s"] > 0 and record["raw_step_s"] > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"repeats": 0}, "repeats must be an int >= 1, got 0"),
+        ({"train_rows": 8, "train_batch_size": 16}, r"train_rows must be >= train_batch_size \(16\), got 8"),
+        ({"thread_settings": ()}, "thread_settings must name at least one"),
+        ({"thread_settings": ((-1, 0),)}, "thread_settings intra_op_threads must be an int >= 0, got -1"),
+    ],
+    ids=["repeats", "rows", "no-settings", "negative-threads"],
+)
+def test_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(tfshare.InputError, match=match):
+        compute.Config(**kwargs)

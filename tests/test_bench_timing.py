@@ -190,3 +190,10 @@ def test_paired_ratio_cancels_noise_shared_by_a_repeat():
     b = Stats((1.0, 10.0, 1.0))
     assert timing.paired_ratio(a, b) == 2.0
     assert timing.paired_ratio(Stats((4.0, 6.0)), Stats((1.0,))) == timing.ratio(Stats((4.0, 6.0)), Stats((1.0,)))
+
+
+def test_measure_interleaved_rejects_zero_loops():
+    from tfshare.bench import timing as _timing
+
+    with pytest.raises(ValueError, match=r"loops\['f'\] must be >= 1, got 0"):
+        _timing.measure_interleaved({"f": lambda: None}, repeats=1, warmup=0, loops={"f": 0})

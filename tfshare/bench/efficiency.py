@@ -23,6 +23,8 @@ from tfshare._tf import config_pb2
 from tfshare.bench.timing import format_ratio, format_seconds, measure_interleaved, warn_if_wide
 from tfshare.classifiers import DenseClassifier
 from tfshare.data import synthetic
+from tfshare import validation
+from tfshare.errors import InputError
 from tfshare.runtime import GraphSession
 
 BENCHMARK = "efficiency"
@@ -56,6 +58,19 @@ class Config:
     hidden_units: tuple[int, ...] = (64,)
     num_classes: int = 10
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "train_batch_size", "train_rows", "repeats", "input_dim", "num_classes"):
+            validation.positive_int(getattr(self, name), name)
+        if self.train_rows < self.train_batch_size:
+            raise InputError(
+                f"train_rows must be >= train_batch_size ({self.train_batch_size}), got {self.train_rows}"
+            )
+        if not self.thread_settings:
+            raise InputError("thread_settings must name at least one (intra, inter) pair, got ()")
+        for intra, inter in self.thread_settings:
+            validation.positive_int(intra, "thread_settings intra_op_threads", minimum=0)
+            validation.positive_int(inter, "thread_settings inter_op_threads", minimum=0)
 
 
 def mlp_flops(input_dim: int, hidden_units: tuple[int, ...], num_classes: int) -> int:

@@ -98,6 +98,9 @@ class Config:
             validation.positive_int(batch, "batch_sizes")
         for threads in self.threads:
             validation.positive_int(threads, "threads")
+        validation.positive_int(self.warmup, "warmup", minimum=0)
+        validation.positive_float(self.min_time, "min_time")
+        validation.positive_float(self.throughput_seconds, "throughput_seconds")
 
 
 class Setup:

@@ -230,6 +230,9 @@ def measure_interleaved(
     for name in names:
         for _ in range(warmup):
             fns[name]()
+    for name, count in (loops or {}).items():
+        if count is not None and count < 1:
+            raise ValueError(f"loops[{name!r}] must be >= 1, got {count}")
     counts = {name: (loops or {}).get(name) or calibrate(fns[name], min_time) for name in names}
     values: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
