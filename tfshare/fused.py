@@ -121,7 +121,7 @@ def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> An
 class _Plan:
     """How one runtime's share of a predict_many call runs: one callable, outputs by name."""
 
-    __slots__ = ("fn", "n_feeds", "outputs")
+    __slots__ = ("fn", "n_feeds", "outputs", "ordered")
 
     def __init__(self, runtime: GraphSession, classifiers: Sequence[Any]) -> None:
         feeds: list[Any] = []
@@ -145,11 +145,12 @@ class _Plan:
                 self.outputs[clf.name] = (len(fetches) - 1, None)
         self.fn: FastCallable = runtime.callable(fetches, feeds)
         self.n_feeds = len(feeds)
+        self.ordered = [(c.name, *self.outputs[c.name]) for c in classifiers]
 
-    def run(self, x: np.ndarray, results: dict[str, np.ndarray]) -> None:
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """{name: probabilities} in the order the plan's classifiers were given."""
         values = self.fn(*([x] * self.n_feeds))
-        for name, (fetch, head) in self.outputs.items():
-            results[name] = values[fetch] if head is None else values[fetch][head]
+        return {name: values[fetch] if head is None else values[fetch][head] for name, fetch, head in self.ordered}
 
 
 def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
@@ -185,16 +186,15 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
     x = validation.features(x, classifiers[0].input_dim)
     if x.shape[0] == 0:
         return {c.name: np.zeros((0, c.num_classes), np.float32) for c in classifiers}
+    runtime = classifiers[0].runtime
+    if all(c.runtime is runtime for c in classifiers):  # the common case: one call, already in order
+        return _plan(runtime, classifiers).run(x)
     by_runtime: dict[int, list[Any]] = {}
     for clf in classifiers:
         by_runtime.setdefault(id(clf.runtime), []).append(clf)
-    if len(by_runtime) == 1:  # the common case: the plan's outputs are already in order
-        results: dict[str, np.ndarray] = {}
-        _plan(classifiers[0].runtime, classifiers).run(x, results)
-        return {c.name: results[c.name] for c in classifiers}
-    results = {}
+    results: dict[str, np.ndarray] = {}
     for group in by_runtime.values():
-        _plan(group[0].runtime, group).run(x, results)
+        results.update(_plan(group[0].runtime, group).run(x))
     return {c.name: results[c.name] for c in classifiers}
 
 

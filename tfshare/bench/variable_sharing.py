@@ -14,6 +14,7 @@ initialized, one prediction), and the time to predict with all N:
   probability tensors; with a shared trunk its input is fed once and the trunk
   computed once.
 * ``one_by_one``: ``predict_proba`` on each classifier in turn.
+* ``one_call``: ``predict_proba`` of one classifier (the yardstick of a fused call).
 * ``eager`` / ``tf_function``: ``EagerDenseClassifier`` twins (same weights,
   an ``EagerTrunk`` when shared), one by one.
 
@@ -60,7 +61,7 @@ _log = logging.getLogger(__name__)
 
 BENCHMARK = "variable_sharing"
 SETUPS = ("shared_trunk", "separate")
-MODES = ("fused", "one_by_one", "eager", "tf_function")
+MODES = ("fused", "one_by_one", "one_call", "eager", "tf_function")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +162,7 @@ class Setup:
         table: dict[str, Callable[[], Any]] = {
             "fused": lambda: self.fused(x),
             "one_by_one": lambda: [c.predict_proba(x) for c in self.classifiers],
+            "one_call": lambda: [self.classifiers[0].predict_proba(x)],
         }
         for mode, twins in self.eager.items():
             table[mode] = lambda twins=twins: [t.predict_proba(x) for t in twins]
@@ -288,8 +290,9 @@ def measure_setup(name: str, config: Config, checkpoint_dir: str) -> list[dict[s
             predict.append({
                 "kind": "predict", "setup": name, "mode": mode, "n": config.num_classifiers,
                 "batch_size": config.batch_size, "seconds": s.to_dict(),
-                "per_classifier_s": s.median / config.num_classifiers,
+                "per_classifier_s": s.median / (1 if mode == "one_call" else config.num_classifiers),
                 "ratio_vs_one_by_one": paired_ratio(s, stats["one_by_one"]) if "one_by_one" in stats else None,
+                "ratio_vs_one_call": paired_ratio(s, stats["one_call"]) if "one_call" in stats else None,
                 "ratio_vs_eager": paired_ratio(s, stats["eager"]) if "eager" in stats else None,
                 "max_abs_diff_vs_fused": diff,
             })
@@ -328,8 +331,8 @@ SETUP_HEADER = (
     "| interference (max abs change of other heads) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
 )
 PREDICT_HEADER = (
-    "| setup | mode | all N, median | IQR | per classifier | vs one-by-one | vs eager |\n"
-    "|---|---|---:|---:|---:|---:|---:|"
+    "| setup | mode | all N, median | IQR | per classifier | vs one-by-one | vs one call | vs eager |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|"
 )
 
 HEADERS = {"setup": SETUP_HEADER, "predict": PREDICT_HEADER}
@@ -349,6 +352,7 @@ def table_row(record: dict[str, Any]) -> str:
     return (
         f"| {record['setup']} | {record['mode']} | {format_seconds(s['median'])}{wide} | {format_seconds(s['iqr'])} "
         f"| {format_seconds(record['per_classifier_s'])} | {format_ratio(record['ratio_vs_one_by_one'])} "
+        f"| {format_ratio(record.get('ratio_vs_one_call'))} "
         f"| {format_ratio(record['ratio_vs_eager'])} |"
     )
 
