@@ -33,7 +33,7 @@ import numpy as np
 
 import tfshare
 from tfshare import cluster, validation
-from tfshare.bench import memory
+from tfshare.bench import memory, results
 from tfshare.bench.dist_trainer import build_model, train_loop
 from tfshare.bench.timing import format_bytes, format_ratio, format_seconds, measure_interleaved, paired_ratio, \
     warn_if_wide
@@ -339,7 +339,7 @@ def table_row(record: dict[str, Any]) -> str:
 
 def table(records: list[dict[str, Any]], kind: str) -> str:
     """The records of one kind as a Markdown table."""
-    return "\n".join([HEADERS[kind], *(table_row(r) for r in records if r["kind"] == kind)])
+    return results.kind_tables(records, HEADERS, table_row, (kind,))
 
 
 def summary_table(records: list[dict[str, Any]]) -> str:

@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tfshare._tf import tf, tf1
+from tfshare.bench import results
 from tfshare.bench.timing import clock, format_ratio, format_seconds, summarize
 from tfshare.classifiers import DenseClassifier
 from tfshare.runtime import GraphSession
@@ -245,7 +246,7 @@ def table_row(record: dict[str, Any]) -> str:
 
 def table(records: list[dict[str, Any]], kind: str) -> str:
     """The Markdown table of all records of one kind."""
-    return "\n".join([HEADERS[kind]] + [table_row(r) for r in records if r["kind"] == kind])
+    return results.kind_tables(records, HEADERS, table_row, (kind,))
 
 
 __all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "run", "table", "table_row"]

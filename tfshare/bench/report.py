@@ -61,6 +61,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: str) -> str:
+    """Lays out, writes and closes a figure; returns its path."""
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def load(directory: str) -> dict[str, dict[str, Any]]:
     """Reads the result files in ``directory``: benchmark name -> document.
 
@@ -102,10 +110,7 @@ def plot_build_time(records: list[dict[str, Any]], path: str) -> str:
     ax.set_title("Graph construction: build time vs N")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_latency(records: list[dict[str, Any]], path: str) -> str:
@@ -127,10 +132,7 @@ def plot_latency(records: list[dict[str, Any]], path: str) -> str:
     ax.set_title("Session reuse: latency per mode and batch size")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 _MEMORY_BARS = (
@@ -160,10 +162,7 @@ def plot_memory(records: list[dict[str, Any]], path: str) -> str:
     ax.set_title("Variable sharing: bytes with and without a shared trunk")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def machine_table(machine: Mapping[str, Any]) -> str:
@@ -226,8 +225,7 @@ def _section_session_reuse(doc: dict[str, Any], plot: str) -> list[str]:
             "",
             "Throughput of `predict_proba` with threads sharing one Session:",
             "",
-            session_reuse.THROUGHPUT_HEADER,
-            *[session_reuse.table_row(r) for r in thr],
+            results.kind_tables(records, session_reuse.HEADERS, session_reuse.table_row, ("throughput",)),
         ]
     return lines
 
@@ -261,10 +259,7 @@ def plot_marginal(records: list[dict[str, Any]], path: str) -> str:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ms")
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_gflops(records: list[dict[str, Any]], path: str) -> str:
@@ -276,10 +271,7 @@ def plot_gflops(records: list[dict[str, Any]], path: str) -> str:
     ax.set_xlabel(f"GFLOP/s at batch {rows[0]['batch_size']} (median)" if rows else "GFLOP/s")
     ax.set_title("MLP prediction: TensorFlow thread settings vs NumPy")
     ax.grid(True, axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
@@ -310,11 +302,7 @@ def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
         "The same MLP and weights in TensorFlow (per Session thread setting) and in NumPy/BLAS, "
         "timed side by side; then one epoch of `fit` against the raw callable running the same train op.",
         "",
-        efficiency.HEADERS["compute"],
-        *[efficiency.table_row(r) for r in records if r["kind"] == "compute"],
-        "",
-        efficiency.HEADERS["training"],
-        *[efficiency.table_row(r) for r in records if r["kind"] == "training"],
+        results.kind_tables(records, efficiency.HEADERS, efficiency.table_row, ("compute", "training")),
         "",
         f"![GFLOP/s by thread setting]({plot})",
     ]
@@ -339,10 +327,7 @@ def plot_distributed_latency(records: list[dict[str, Any]], path: str) -> str:
     ax.set_title("Distributed sharing: local vs remote trunk")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _section_distributed_sharing(doc: dict[str, Any], plot: str) -> list[str]:

@@ -21,7 +21,7 @@ import json
 import math
 import os
 import tempfile
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 SCHEMA = 1
 _KEYS = ("schema", "benchmark", "machine", "config", "records")
@@ -138,4 +138,23 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
-__all__ = ["SCHEMA", "make_document", "read", "validate", "write"]
+__all__ = ["kind_tables", "SCHEMA", "make_document", "read", "validate", "write"]
+
+
+def kind_tables(
+    records: Sequence[Mapping[str, Any]],
+    headers: Mapping[str, str],
+    table_row: Callable[[Mapping[str, Any]], str],
+    kinds: Sequence[str],
+) -> str:
+    """The records of each kind in ``kinds`` as a Markdown table (header + rows), blank-line separated.
+
+    Kinds without records are left out.
+    """
+    parts = []
+    for kind in kinds:
+        rows = [table_row(r) for r in records if r["kind"] == kind]
+        if rows:
+            parts.append("\n".join([headers[kind], *rows]))
+    return "\n\n".join(parts)
+

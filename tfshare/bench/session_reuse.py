@@ -31,6 +31,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._tf import config_pb2, keras, tf, tf1
+from tfshare.bench import results
 from tfshare.bench.timing import (
     MIN_TIME,
     format_ratio,
@@ -278,12 +279,7 @@ def table_row(record: dict[str, Any]) -> str:
 
 def table(records: list[dict[str, Any]]) -> str:
     """The latency table, then the throughput table, in Markdown."""
-    lat = [r for r in records if r["kind"] == "latency"]
-    thr = [r for r in records if r["kind"] == "throughput"]
-    parts = [LATENCY_HEADER] + [table_row(r) for r in lat]
-    if thr:
-        parts += ["", THROUGHPUT_HEADER] + [table_row(r) for r in thr]
-    return "\n".join(parts)
+    return results.kind_tables(records, HEADERS, table_row, ("latency", "throughput"))
 
 
 def summary_table(records: list[dict[str, Any]]) -> str:

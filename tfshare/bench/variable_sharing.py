@@ -41,7 +41,7 @@ import numpy as np
 import tfshare
 from tfshare import validation
 from tfshare._tf import tf, tf1
-from tfshare.bench import introspect, machine, memory
+from tfshare.bench import introspect, machine, memory, results
 from tfshare.bench.timing import (
     MIN_TIME,
     clock,
@@ -359,10 +359,7 @@ def table_row(record: dict[str, Any]) -> str:
 
 def table(records: list[dict[str, Any]]) -> str:
     """The setup table, then the prediction table, in Markdown."""
-    setups = [r for r in records if r["kind"] == "setup"]
-    predict = [r for r in records if r["kind"] == "predict"]
-    return "\n".join([SETUP_HEADER] + [table_row(r) for r in setups] + ["", PREDICT_HEADER]
-                     + [table_row(r) for r in predict])
+    return results.kind_tables(records, HEADERS, table_row, ("setup", "predict"))
 
 
 __all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "SETUPS", "Setup", "fused_predictor", "measure_setup", "run", "table"]
