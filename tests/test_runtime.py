@@ -149,8 +149,14 @@ def test_thread_settings_reach_the_session_config():
         ({"intra_op_threads": 0}, tfshare.InputError, "intra_op_threads must be an int >= 1, got 0"),
         ({"inter_op_threads": 1.5}, TypeError, "inter_op_threads must be an int"),
         ({"allow_growth": "yes"}, TypeError, "allow_growth must be a bool"),
+        ({"caller_thread": "yes"}, TypeError, "caller_thread must be a bool or None, got str"),
+        (
+            {"caller_thread": True, "target": "grpc://localhost:1"},
+            tfshare.InputError,
+            r"caller_thread=True needs an in-process runtime \(target=''\), got target='grpc://localhost:1'",
+        ),
     ],
-    ids=["bad-device", "zero-threads", "float-threads", "str-growth"],
+    ids=["bad-device", "zero-threads", "float-threads", "str-growth", "str-caller-thread", "remote-caller-thread"],
 )
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -238,3 +244,20 @@ def test_cpu_thread_defaults_are_the_usable_cores():
     with tfshare.GraphSession(device="cpu", config=base) as gs:  # a given config is respected
         assert gs.config.intra_op_parallelism_threads == 3
         assert gs.config.inter_op_parallelism_threads == 0
+
+
+def _thread_of_the_op(runtime):
+    """Runs a py_func op through a fast callable and returns the ident of the thread that ran it."""
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [None])
+        ident = tf1.py_func(lambda v: np.int64(threading.get_ident()), [x], tf.int64, stateful=True)
+    return int(runtime.callable([ident], [x])(np.zeros(1, np.float32))[0])
+
+
+@pytest.mark.parametrize("caller_thread", [None, True, False], ids=["default", "on", "off"])
+def test_callables_run_in_the_calling_thread_unless_turned_off(caller_thread):
+    with tfshare.GraphSession(device="cpu", caller_thread=caller_thread) as gs:
+        expected = caller_thread is not False
+        assert gs.caller_thread is expected
+        ran_in = _thread_of_the_op(gs)
+        assert (ran_in == threading.get_ident()) is expected

@@ -53,6 +53,24 @@ def named_variables(trunk: Any, hidden: list[Any], head: Any) -> dict[str, Any]:
     return named
 
 
+def softmax(logits: Any, name: str | None = None) -> Any:
+    """Softmax over the last axis as ``exp(log_softmax(logits))``.
+
+    Same values as ``tf.nn.softmax`` to within 1.3e-6 relative (measured), but
+    TensorFlow's oneDNN build rewrites ``Softmax`` to ``_MklSoftmax``, which
+    on the 2-core CPU took 40 us at [32, 10] against 5 us for these two
+    Eigen ops (and 57 vs 31 us at [1024, 10]); LogSoftmax is not rewritten.
+
+    Args:
+      logits: float32 tensor [..., num_classes].
+      name: name of the output op.
+
+    Returns:
+      float32 tensor of the same shape: probabilities summing to 1 over the last axis.
+    """
+    return tf.exp(tf.nn.log_softmax(logits), name=name)
+
+
 def prediction(features: Any, hidden: list[Any], head: Any) -> tuple[Any, Any, Any]:
     """Builds the forward pass.
 
@@ -67,7 +85,7 @@ def prediction(features: Any, hidden: list[Any], head: Any) -> tuple[Any, Any, A
     for layer in hidden:
         features = layer(features)
     logits = head(features)
-    proba = tf.nn.softmax(logits, name="probabilities")
+    proba = softmax(logits, name="probabilities")
     class_ids = tf.argmax(logits, axis=1, output_type=tf.int64, name="class_ids")
     return logits, proba, class_ids
 
