@@ -181,3 +181,94 @@ def test_fused_heads_follow_training_and_add_ops_once(runtime, data):
     for clf in heads:
         np.testing.assert_allclose(again[clf.name], clf.predict_proba(x), atol=1e-6)
     assert np.abs(again["same3"] - first["same3"]).max() > 1e-4
+
+
+def _bank(runtime, heads, x):
+    plan = fused._plan(runtime, heads)
+    assert len(plan.banks) == 1
+    return plan.banks[0]
+
+
+def test_the_head_bank_is_two_private_variables_and_reads_no_head(runtime, data):
+    heads = _trunk_heads(runtime, 1)  # builds the trunk
+    trunk = heads[0].trunk
+    heads += [tfshare.DenseClassifier(num_classes=3, trunk=trunk, name=f"b{i}", seed=i) for i in range(5)]
+    same = [h for h in heads if h.num_classes == 3]
+    global_before = [v.name for v in runtime.global_variables()]
+    tfshare.predict_many(same, data.x_test[:4])
+    assert [v.name for v in runtime.global_variables()] == global_before  # in no collection: no init, save or bundle sees it
+    assert runtime.pending_variables() == []
+    fetch = fused._plan(runtime, same).fn.fetches[0]
+    reads = {op.inputs[0].op.name for op in _ops_feeding(fetch) if op.type == "ReadVariableOp"}
+    assert reads == {f"{trunk.name}/hidden_0/kernel", f"{trunk.name}/hidden_0/bias", "head_bank/kernels", "head_bank/biases"}
+
+
+def _ops_feeding(tensor):
+    seen, stack = set(), [tensor.op]
+    while stack:
+        op = stack.pop()
+        if op not in seen:
+            seen.add(op)
+            stack.extend(t.op for t in op.inputs)
+    return seen
+
+
+@pytest.mark.parametrize("write", ["fit", "session_run", "make_callable", "restore", "callable_target"])
+def test_the_head_bank_follows_every_kind_of_write(runtime, data, tmp_path, write):
+    trunk = tfshare.SharedTrunk(runtime, 784, (16,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, name=f"w{i}", seed=i) for i in range(4)]
+    x = data.x_test[:8]
+    if write == "restore":
+        heads[2].save(str(tmp_path))
+    before = tfshare.predict_many(heads, x)
+    kernel = heads[2].named_variables["head/kernel"]
+    with runtime.building():
+        assign = kernel.assign(kernel * 3.0)
+    if write == "fit":
+        heads[2].fit(data.x_train[:64], data.y_train[:64], epochs=1)
+    elif write == "session_run":
+        runtime.session.run(assign)
+    elif write == "make_callable":
+        runtime.session.make_callable(assign.op)()
+    elif write == "callable_target":
+        runtime.callable([], [], [assign.op])()
+    else:  # restore after a change: back to the saved weights
+        runtime.session.run(assign)
+        assert np.abs(tfshare.predict_many(heads, x)["w2"] - before["w2"]).max() > 1e-4
+        heads[2].restore(str(tmp_path))
+    after = tfshare.predict_many(heads, x)
+    for clf in heads:
+        np.testing.assert_allclose(after[clf.name], clf.predict_proba(x), atol=1e-6)
+    if write == "restore":
+        np.testing.assert_allclose(after["w2"], before["w2"], atol=1e-6)
+    else:
+        assert np.abs(after["w2"] - before["w2"]).max() > 1e-4
+
+
+def test_the_head_bank_is_not_refreshed_by_predictions(runtime, data):
+    heads = _trunk_heads(runtime, 6)
+    same = [h for h in heads if h.num_classes == 3] + [
+        tfshare.DenseClassifier(num_classes=3, trunk=heads[0].trunk, name=f"r{i}", seed=i) for i in range(3)
+    ]
+    x = data.x_test[:4]
+    tfshare.predict_many(same, x)
+    bank = _bank(runtime, same, x)
+    same[0].predict_proba(x)
+    tfshare.predict_many(same, x)
+    assert not bank.ensure_fresh()  # nothing wrote since the last refresh
+    runtime.run(same[0].named_variables["head/bias"])  # a Session.run counts as a possible write
+    assert bank.ensure_fresh()
+
+
+def test_predict_many_fast_path_rechecks_closed_and_new_objects(runtime, data):
+    heads = _trunk_heads(runtime, 3)
+    x = data.x_test[:4]
+    tfshare.predict_many(heads, x)
+    tfshare.predict_many(heads, x)  # served by the remembered plan
+    heads[1].close()
+    with pytest.raises(tfshare.ClosedError):
+        tfshare.predict_many(heads, x)
+    rest = [heads[0], heads[2]]
+    tfshare.predict_many(rest, x)
+    with pytest.raises(tfshare.InputError, match=r"x must have 784 features per row .*got shape \(2, 5\)"):
+        tfshare.predict_many(rest, np.zeros((2, 5), np.float32))  # the remembered plan still validates x

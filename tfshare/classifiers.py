@@ -205,7 +205,7 @@ class DenseClassifier(ClassifierBase):
             if first is not None:
                 return first
         # The raw TF callable: the hot path pays no wrapper call.
-        fn = self._proba_fn = self._runtime.callable([self._proba], [self._x]).unwrap()
+        fn = self._proba_fn = self._runtime.callable([self._proba], [self._x], read_only=True).unwrap()
         self._drop_callables_if_closed()
         return fn(x)[0]
 
@@ -239,7 +239,7 @@ class DenseClassifier(ClassifierBase):
             self._check_open()
             if x.shape[0] == 0:
                 return np.zeros((0,), np.int64)
-            fn = self._ids_fn = self._runtime.callable([self._class_ids], [self._x]).unwrap()
+            fn = self._ids_fn = self._runtime.callable([self._class_ids], [self._x], read_only=True).unwrap()
             self._drop_callables_if_closed()
         try:
             return fn(x)[0]
@@ -269,7 +269,7 @@ class DenseClassifier(ClassifierBase):
         # bad input never adds ops or creates the Session.
         if self._eval is None:
             self._build_eval()
-        return self._runtime.callable(list(self._eval), [self._x, self._y])(xb, yb)
+        return self._runtime.callable(list(self._eval), [self._x, self._y], read_only=True)(xb, yb)
 
     # ------------------------------------------------------------- training
     def fit(

@@ -26,8 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tfshare import validation
+from tfshare import mlp_graph, validation
 from tfshare.errors import InputError
+from tfshare.head_bank import HeadBank
 from tfshare.runtime import FastCallable, GraphSession
 
 # First calls with more rows than this get their own callable at once: the
@@ -37,6 +38,9 @@ FIRST_CALL_MAX_ROWS = 64
 _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
+# predict_many's fast path: id()s of a classifier list -> (weak refs to them, plan).
+_recent: dict[tuple[int, ...], tuple[list[weakref.ref], "_Plan"]] = {}
+_RECENT_MAX = 64
 
 
 class _Group:
@@ -52,7 +56,7 @@ class _Group:
             if name not in feed_names:
                 feed_names[name] = len(feeds)
                 feeds.append(clf.input_tensor)
-        self.fn: FastCallable = runtime.callable([c.probabilities_tensor for c in classifiers], feeds)
+        self.fn: FastCallable = runtime.callable([c.probabilities_tensor for c in classifiers], feeds, read_only=True)
         self.feed_index = len(feeds)
         # Weak keys: a classifier dropped before its first call is not kept alive,
         # and a new object reusing its id() can never be mistaken for it.
@@ -97,31 +101,43 @@ def _check_classifiers(classifiers: Any, same_input_dim: bool = True) -> list[An
     return classifiers
 
 
-def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> Any:
+def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> tuple[Any, HeadBank | None]:
     """Builds the probabilities of several heads on one features tensor, as one op chain.
+
+    In an in-process runtime the heads' weights are read from a ``HeadBank``
+    (2 variable reads); in a remote one they are concatenated in the call
+    (2 reads per head), since other processes may write them unseen.
 
     Args:
       features: float32 [batch, H], the trunk's output.
       heads: classifiers on that trunk with one num_classes C.
 
     Returns:
-      float32 tensor [N, batch, C]: row i is heads[i]'s probabilities.
+      (float32 tensor [batch, N, C] whose [:, i] is heads[i]'s probabilities,
+      the bank to refresh before each call or None).
     """
+    if HeadBank.usable(runtime):
+        bank = HeadBank(runtime, features, heads)
+        return bank.output, bank
     from tfshare._tf import tf
 
     n, c = len(heads), heads[0].num_classes
-    with runtime.building():
-        with tf.name_scope("fused_heads"):
-            kernels = tf.concat([h.named_variables["head/kernel"] for h in heads], axis=1)  # [H, N*C]
-            biases = tf.concat([h.named_variables["head/bias"] for h in heads], axis=0)  # [N*C]
-            logits = tf.reshape(tf.nn.bias_add(tf.matmul(features, kernels), biases), [-1, n, c])
-            return tf.transpose(tf.nn.softmax(logits), [1, 0, 2])
+    with runtime.building(), tf.name_scope("fused_heads"):
+        kernels = tf.concat([h.named_variables["head/kernel"] for h in heads], axis=1)  # [H, N*C]
+        biases = tf.concat([h.named_variables["head/bias"] for h in heads], axis=0)  # [N*C]
+        logits = tf.reshape(tf.nn.bias_add(tf.matmul(features, kernels), biases), [-1, n, c])
+        return mlp_graph.softmax(logits), None
+
+
+def _heads_first(block: np.ndarray) -> np.ndarray:
+    """[batch, N, C] -> contiguous [N, batch, C], so that each head's block is a contiguous view."""
+    return np.ascontiguousarray(block.transpose(1, 0, 2))
 
 
 class _Plan:
     """How one runtime's share of a predict_many call runs: one callable, outputs by name."""
 
-    __slots__ = ("fn", "n_feeds", "outputs", "ordered")
+    __slots__ = ("fn", "n_feeds", "ordered", "banks", "input_dim", "names", "__weakref__")
 
     def __init__(self, runtime: GraphSession, classifiers: Sequence[Any]) -> None:
         feeds: list[Any] = []
@@ -133,23 +149,36 @@ class _Plan:
             if clf.trunk is not None:
                 by_trunk.setdefault((id(clf.trunk), clf.num_classes), []).append(clf)
         fetches: list[Any] = []
-        self.outputs: dict[str, tuple[int, int | None]] = {}
+        outputs: dict[str, tuple[int, int | None]] = {}
+        self.banks: list[HeadBank] = []
         for heads in by_trunk.values():
             if len(heads) > 1:
-                fetches.append(_multihead(runtime, heads[0].trunk.output, heads))
+                probabilities, bank = _multihead(runtime, heads[0].trunk.output, heads)
+                fetches.append(probabilities)
+                if bank is not None:
+                    self.banks.append(bank)
                 for i, clf in enumerate(heads):
-                    self.outputs[clf.name] = (len(fetches) - 1, i)
+                    outputs[clf.name] = (len(fetches) - 1, i)
         for clf in classifiers:
-            if clf.name not in self.outputs:
+            if clf.name not in outputs:
                 fetches.append(clf.probabilities_tensor)
-                self.outputs[clf.name] = (len(fetches) - 1, None)
-        self.fn: FastCallable = runtime.callable(fetches, feeds)
+                outputs[clf.name] = (len(fetches) - 1, None)
+        self.fn: FastCallable = runtime.callable(fetches, feeds, read_only=True)
         self.n_feeds = len(feeds)
-        self.ordered = [(c.name, *self.outputs[c.name]) for c in classifiers]
+        self.input_dim = classifiers[0].input_dim
+        self.names = tuple(c.name for c in classifiers)
+        self.ordered = [(c.name, *outputs[c.name]) for c in classifiers]
+        if len(fetches) == 1 and len(classifiers) > 1 and [i for _, _, i in self.ordered] == list(range(len(classifiers))):
+            self.ordered = None  # one fused block in the given order: see run()
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """{name: probabilities} in the order the plan's classifiers were given."""
+        """{name: float32 [batch, C] probabilities} in the order the plan's classifiers were given."""
+        for bank in self.banks:
+            bank.ensure_fresh()
         values = self.fn(*([x] * self.n_feeds))
+        if self.ordered is None:
+            return dict(zip(self.names, _heads_first(values[0])))
+        values = [v if v.ndim == 2 else _heads_first(v) for v in values]
         return {name: values[fetch] if head is None else values[fetch][head] for name, fetch, head in self.ordered}
 
 
@@ -163,11 +192,38 @@ def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
     return plan
 
 
+def _recent_plan(classifiers: Any) -> _Plan | None:
+    """The plan of a list of classifiers seen before (same objects, same order), or None.
+
+    Skips argument checks that held the first time: the objects are the same
+    (checked by identity) and none was closed since (``forget`` evicts).
+    """
+    if type(classifiers) is not list and type(classifiers) is not tuple:
+        return None
+    entry = _recent.get(tuple(map(id, classifiers)))
+    if entry is None:
+        return None
+    refs, plan = entry
+    for ref, clf in zip(refs, classifiers):
+        if ref() is not clf:
+            return None
+    return plan
+
+
+def _remember(classifiers: list[Any], plan: _Plan) -> None:
+    with _lock:
+        if len(_recent) >= _RECENT_MAX:
+            _recent.clear()
+        _recent[tuple(map(id, classifiers))] = ([weakref.ref(c) for c in classifiers], plan)
+
+
 def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
     """Returns every classifier's probabilities for ``x``, one Session call per runtime.
 
     The first call with a given set of classifiers builds (once) the fused
     head ops of the classifiers that share a trunk; later calls add nothing.
+    Heads of one trunk in an in-process runtime are computed from a
+    ``HeadBank``, a copy of their weights refreshed after any write.
 
     Args:
       classifiers: DenseClassifiers with unique names and one input_dim; they
@@ -182,13 +238,20 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
       TypeError, InputError: bad classifiers or x.
       ClosedError: a classifier or runtime is closed.
     """
+    plan = _recent_plan(classifiers)
+    if plan is not None:
+        x = validation.features(x, plan.input_dim)
+        if x.shape[0]:
+            return plan.run(x)
     classifiers = _check_classifiers(classifiers)
     x = validation.features(x, classifiers[0].input_dim)
     if x.shape[0] == 0:
         return {c.name: np.zeros((0, c.num_classes), np.float32) for c in classifiers}
     runtime = classifiers[0].runtime
     if all(c.runtime is runtime for c in classifiers):  # the common case: one call, already in order
-        return _plan(runtime, classifiers).run(x)
+        plan = _plan(runtime, classifiers)
+        _remember(classifiers, plan)
+        return plan.run(x)
     by_runtime: dict[int, list[Any]] = {}
     for clf in classifiers:
         by_runtime.setdefault(id(clf.runtime), []).append(clf)
@@ -239,6 +302,8 @@ def forget(clf: Any) -> None:
     """Removes a closing classifier from its runtime's first-call group, freeing the group when empty."""
     runtime = clf.runtime
     with _lock:
+        for key in [k for k in _recent if id(clf) in k]:
+            del _recent[key]
         group = _first_call_groups.get(runtime)
         if group is not None and group.fetch_index.pop(clf, None) is not None and not group.fetch_index:
             runtime.release_callable(group.fn)

@@ -12,6 +12,7 @@ tf_keras itself uses in graph mode).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -22,6 +23,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._placement import TaskPlacement
+from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1
 from tfshare.errors import ClosedError, InputError
 
@@ -210,6 +212,7 @@ class GraphSession:
         self._graph = tf.Graph()
         self._lock = threading.RLock()
         self._session: Any = None
+        self._write_clock = WriteClock()
         self._closed = False
         self._callables: dict[tuple, FastCallable] = {}
         # Every callable handed out, cached or released: close() disarms them all.
@@ -279,6 +282,11 @@ class GraphSession:
         return self._target
 
     @property
+    def write_clock(self) -> WriteClock:
+        """Ticks after every Session call that may have written variables (see ``_tracked_session``)."""
+        return self._write_clock
+
+    @property
     def caller_thread(self) -> bool:
         """Whether fast callables run in the calling thread (see the constructor)."""
         return self._caller_thread
@@ -305,7 +313,9 @@ class GraphSession:
             with self._lock:
                 self._check_open()
                 if self._session is None:
-                    self._session = tf1.Session(target=self._target, graph=self._graph, config=self._config)
+                    self._session = TrackedSession(
+                        target=self._target, graph=self._graph, config=self._config, clock=self._write_clock
+                    )
                 session = self._session
         return session
 
@@ -477,6 +487,7 @@ class GraphSession:
         fetches: Sequence[Any],
         feeds: Sequence[Any] = (),
         targets: Sequence[Any] = (),
+        read_only: bool = False,
     ) -> FastCallable:
         """Returns a cached fast callable running ``targets`` and returning ``fetches``.
 
@@ -487,6 +498,9 @@ class GraphSession:
           fetches: tensors to return, in order.
           feeds: placeholders the callable takes, in order.
           targets: ops to run for their side effects (e.g. a train op).
+          read_only: the callable writes no variable (a prediction); its
+            calls then do not tick ``write_clock``. Leave False when unsure:
+            the cost is only a refresh of fused-prediction caches.
 
         Raises:
           ClosedError: the runtime was closed.
@@ -495,6 +509,7 @@ class GraphSession:
             tuple(t.name for t in feeds),
             tuple(t.name for t in fetches),
             tuple(t.name for t in targets),
+            read_only,
         )
         cached = self._callables.get(key)
         if cached is not None:
@@ -507,7 +522,7 @@ class GraphSession:
             if cached is None:
                 if self._init_generation != self._build_generation:
                     self.initialize()  # so calls never need to check
-                cached = FastCallable(self._make_fn(feeds, fetches, targets), feeds, fetches, targets)
+                cached = FastCallable(self._make_fn(feeds, fetches, targets, read_only), feeds, fetches, targets)
                 self._callables[key] = cached
                 self._issued.add(cached)
             return cached
@@ -519,7 +534,7 @@ class GraphSession:
                 if value is callable_:
                     del self._callables[key]
 
-    def _make_fn(self, feeds, fetches, targets) -> Callable[..., list]:
+    def _make_fn(self, feeds, fetches, targets, read_only) -> Callable[..., list]:
         session = self.session
         if hasattr(session, "_make_callable_from_options"):
             options = config_pb2.CallableOptions()
@@ -531,7 +546,7 @@ class GraphSession:
                 # the inter-op pool); it falls back to the pool by itself when
                 # a run spans several devices (e.g. CPU + GPU partitions).
                 options.run_options.inter_op_thread_pool = -1
-            make = session._make_callable_from_options
+            make = functools.partial(session._make_callable_from_options, read_only=read_only)
             if self._task is None:
                 return make(options)
             # In a cluster, gRPC timeouts become ClusterError, when making and when calling.

@@ -1,0 +1,75 @@
+"""TrackedSession: every Session path that may write variables ticks the runtime's write clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import config_pb2, tf, tf1
+
+
+@pytest.fixture
+def counter(runtime):
+    with runtime.building():
+        v = tf1.Variable(0.0, use_resource=True, name="v")
+        bump = v.assign_add(1.0)
+    runtime.initialize()
+    return runtime, v, bump
+
+
+def _options(fetches=(), targets=()):
+    options = config_pb2.CallableOptions()
+    options.fetch.extend(t.name for t in fetches)
+    options.target.extend(t.name for t in targets)
+    return options
+
+
+def _ticks(runtime, call):
+    before = runtime.write_clock.value
+    call()
+    return runtime.write_clock.value - before
+
+
+def test_every_session_path_ticks_the_clock(counter):
+    runtime, v, bump = counter
+    session = runtime.session
+    assert _ticks(runtime, lambda: session.run(bump)) == 1
+    assert _ticks(runtime, lambda: session.make_callable(bump)()) == 1
+    assert _ticks(runtime, lambda: session.make_callable(bump.op)()) == 1
+    fn = session._make_callable_from_options(_options(targets=[bump.op]))
+    assert _ticks(runtime, fn) == 1
+    handle = session.partial_run_setup([bump], [])
+    assert _ticks(runtime, lambda: session.partial_run(handle, bump)) == 1
+    assert _ticks(runtime, lambda: runtime.run(bump)) >= 1
+    assert _ticks(runtime, runtime.callable([], [], [bump.op])) == 1
+    assert runtime.run(v) == 7.0  # every path above really wrote
+
+
+def test_a_failing_call_still_ticks(counter):
+    runtime, _, _ = counter
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [2])
+        y = tf.debugging.check_numerics(x, "not finite")
+    before = runtime.write_clock.value
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not finite"):
+        runtime.session.run(y, {x: np.array([1.0, np.nan], np.float32)})
+    assert runtime.write_clock.value == before + 1
+
+
+def test_read_only_callables_and_predictions_do_not_tick(runtime, data):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    clf.predict_proba(data.x_test[:2])
+    clf.predict(data.x_test[:2])
+    clf.evaluate(data.x_test[:8], data.y_test[:8])
+    read = runtime.session._make_callable_from_options(
+        _options(fetches=[clf.probabilities_tensor]), read_only=True
+    )
+    before = runtime.write_clock.value
+    clf.predict_proba(data.x_test[:3])
+    clf.predict(data.x_test[:3])
+    clf.evaluate(data.x_test[:8], data.y_test[:8])
+    assert runtime.write_clock.value == before
+    clf.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
+    assert runtime.write_clock.value >= before + 2  # one tick per train step
+    del read

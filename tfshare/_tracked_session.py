@@ -1,0 +1,92 @@
+"""A ``tf.compat.v1.Session`` that counts the calls that may have written variables.
+
+tfshare caches values derived from variables (``predict_many``'s head bank:
+the heads' kernels and biases of a trunk concatenated into one variable, so a
+fused call reads 2 variables instead of 2 per head). Such a cache is valid
+only while no variable changed. TensorFlow has no variable version counter,
+so the runtime's Session counts instead: every ``run``, ``partial_run``,
+``make_callable`` call and every call of a callable made without
+``read_only=True`` ticks a ``WriteClock`` when it finishes (also when it
+fails). A cache records the clock before it refreshes and is stale when the
+clock moved. This is conservative: reads through ``Session.run`` tick too.
+
+Only calls through this Session object are seen. Variables of an in-process
+Session live in that Session alone, so that is every write; a remote
+(gRPC) Session shares variables with other processes, which is why the head
+bank is used only in in-process runtimes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from tfshare._tf import tf1
+
+
+class WriteClock:
+    """A counter of finished Session calls that may have written variables. Thread-safe."""
+
+    __slots__ = ("value", "_lock")
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def tick(self) -> None:
+        """Records that a call which may have written variables finished."""
+        with self._lock:
+            self.value += 1
+
+
+class TrackedSession(tf1.Session):
+    """``tf.compat.v1.Session`` whose calls tick ``clock`` when they finish.
+
+    The hooks are ``BaseSession._call_tf_sessionrun`` (``run`` and every
+    ``make_callable`` callable go through it), ``_call_tf_sessionprun``
+    (``partial_run``) and ``_make_callable_from_options``;
+    ``tests/test_tracked_session.py`` checks each path, so a TensorFlow
+    release that bypasses one fails a test instead of serving stale values.
+
+    Args:
+      clock: the WriteClock to tick.
+      *args, **kwargs: ``tf.compat.v1.Session``'s arguments.
+    """
+
+    def __init__(self, *args: Any, clock: WriteClock, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_clock = clock
+
+    def _call_tf_sessionrun(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._call_tf_sessionrun(*args, **kwargs)
+        finally:
+            self._write_clock.tick()
+
+    def _call_tf_sessionprun(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._call_tf_sessionprun(*args, **kwargs)
+        finally:
+            self._write_clock.tick()
+
+    def _make_callable_from_options(self, callable_options: Any, read_only: bool = False) -> Callable[..., Any]:
+        """``Session._make_callable_from_options``; calls tick the clock unless ``read_only``.
+
+        Args:
+          callable_options: a ``CallableOptions`` proto.
+          read_only: the caller guarantees the callable writes no variable
+            that a cache may hold (tfshare's prediction and evaluation
+            callables, and a bank's own refresh).
+        """
+        fn = super()._make_callable_from_options(callable_options)
+        if read_only:
+            return fn
+        tick = self._write_clock.tick
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                tick()
+
+        return call
