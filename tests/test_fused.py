@@ -272,3 +272,28 @@ def test_predict_many_fast_path_rechecks_closed_and_new_objects(runtime, data):
     tfshare.predict_many(rest, x)
     with pytest.raises(tfshare.InputError, match=r"x must have 784 features per row .*got shape \(2, 5\)"):
         tfshare.predict_many(rest, np.zeros((2, 5), np.float32))  # the remembered plan still validates x
+
+
+def test_predict_many_after_close_is_a_closed_error_and_keeps_no_session(data):
+    gs = tfshare.GraphSession(device="cpu")
+    heads = _trunk_heads(gs, 3)
+    tfshare.predict_many(heads, data.x_test[:2])
+    plan = fused._plan(gs, heads)
+    gs.close()
+    with pytest.raises(tfshare.ClosedError, match="closed"):
+        tfshare.predict_many(heads, data.x_test[:2])
+    assert plan.fn._fn is tfshare.runtime._closed_callable  # the plan holds no TF callable (nor its Session)
+    assert all(b._refresh._fn is tfshare.runtime._closed_callable for b in plan.banks)
+
+
+def test_fused_results_are_views_of_one_block_with_the_right_values(runtime, data):
+    trunk = tfshare.SharedTrunk(runtime, 784, (16,), seed=0)
+    heads = [tfshare.DenseClassifier(num_classes=5, trunk=trunk, name=f"v{i}", seed=i) for i in range(6)]
+    x = data.x_test[:7]
+    got = tfshare.predict_many(heads, x)
+    for clf in heads:
+        value = got[clf.name]
+        assert value.shape == (7, 5) and value.dtype == np.float32
+        np.testing.assert_allclose(value, clf.predict_proba(x), atol=1e-6)
+        np.testing.assert_allclose(value.sum(axis=1), 1.0, rtol=1e-5)
+    assert got["v0"].base is not None and got["v0"].base is got["v5"].base  # views of one block: no copies

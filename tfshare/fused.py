@@ -27,8 +27,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfshare import mlp_graph, validation
-from tfshare.errors import InputError
-from tfshare.head_bank import HeadBank
+from tfshare._tf import tf
+from tfshare.errors import ClosedError, InputError
+from tfshare import head_bank
+from tfshare.head_bank import HeadBank, split_heads
 from tfshare.runtime import FastCallable, GraphSession
 
 # First calls with more rows than this get their own callable at once: the
@@ -105,33 +107,23 @@ def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> tu
     """Builds the probabilities of several heads on one features tensor, as one op chain.
 
     In an in-process runtime the heads' weights are read from a ``HeadBank``
-    (2 variable reads); in a remote one they are concatenated in the call
-    (2 reads per head), since other processes may write them unseen.
+    (2 variable reads); in a remote one they are stacked in the call (2 reads
+    per head), since other processes may write them unseen.
 
     Args:
       features: float32 [batch, H], the trunk's output.
       heads: classifiers on that trunk with one num_classes C.
 
     Returns:
-      (float32 tensor [batch, N, C] whose [:, i] is heads[i]'s probabilities,
-      the bank to refresh before each call or None).
+      (float32 tensor [batch, C, N], see ``head_bank.split_heads``; the bank
+      to refresh before each call, or None).
     """
     if HeadBank.usable(runtime):
         bank = HeadBank(runtime, features, heads)
         return bank.output, bank
-    from tfshare._tf import tf
-
-    n, c = len(heads), heads[0].num_classes
     with runtime.building(), tf.name_scope("fused_heads"):
-        kernels = tf.concat([h.named_variables["head/kernel"] for h in heads], axis=1)  # [H, N*C]
-        biases = tf.concat([h.named_variables["head/bias"] for h in heads], axis=0)  # [N*C]
-        logits = tf.reshape(tf.nn.bias_add(tf.matmul(features, kernels), biases), [-1, n, c])
-        return mlp_graph.softmax(logits), None
-
-
-def _heads_first(block: np.ndarray) -> np.ndarray:
-    """[batch, N, C] -> contiguous [N, batch, C], so that each head's block is a contiguous view."""
-    return np.ascontiguousarray(block.transpose(1, 0, 2))
+        kernels, biases = head_bank.class_major_weights(heads)
+        return head_bank.fused_probabilities(features, kernels, biases, len(heads), heads[0].num_classes), None
 
 
 class _Plan:
@@ -175,10 +167,15 @@ class _Plan:
         """{name: float32 [batch, C] probabilities} in the order the plan's classifiers were given."""
         for bank in self.banks:
             bank.ensure_fresh()
-        values = self.fn(*([x] * self.n_feeds))
+        # The TF callable itself (FastCallable._fn: close() swaps it for one that raises ClosedError).
+        fn = self.fn._fn
+        try:
+            values = fn(x) if self.n_feeds == 1 else fn(*([x] * self.n_feeds))
+        except tf.errors.CancelledError:  # close() ran during the call
+            raise ClosedError("the GraphSession of these classifiers is closed") from None
         if self.ordered is None:
-            return dict(zip(self.names, _heads_first(values[0])))
-        values = [v if v.ndim == 2 else _heads_first(v) for v in values]
+            return dict(zip(self.names, split_heads(values[0])))
+        values = [v if v.ndim == 2 else split_heads(v) for v in values]
         return {name: values[fetch] if head is None else values[fetch][head] for name, fetch, head in self.ordered}
 
 

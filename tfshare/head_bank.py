@@ -15,6 +15,12 @@ Banks are for in-process runtimes only: a remote Session shares variables
 with other processes, whose writes no clock here can see (``HeadBank.usable``).
 The bank's variables are in no collection: initializers, savers and bundles
 never see them.
+
+Layout: columns are class-major (column ``c * N + n`` is class c of head n),
+so the fused logits reshape to [batch, C, N] and the softmax reduces over the
+middle axis, which Eigen vectorizes across the N heads: 15 us at batch 32,
+N = 32, C = 10, against 29 us for the usual head-major [batch, N, C] with a
+reduction over the last axis of 10 (measured side by side on the 2-core CPU).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Sequence
 
-from tfshare import mlp_graph
+import numpy as np
+
 from tfshare._tf import tf, tf1
 from tfshare.runtime import GraphSession
 
@@ -36,7 +43,8 @@ class HeadBank:
       heads: classifiers on that trunk, all with C classes.
 
     Attributes:
-      output: float32 tensor [batch, N, C]; [:, i] is heads[i]'s probabilities.
+      output: float32 tensor [batch, C, N]; [:, :, i] is heads[i]'s
+        probabilities (``split_heads`` turns it into one array per head).
     """
 
     __slots__ = ("output", "_refresh", "_clock", "_seen", "_lock")
@@ -44,10 +52,8 @@ class HeadBank:
     def __init__(self, runtime: GraphSession, features: Any, heads: Sequence[Any]) -> None:
         if not self.usable(runtime):
             raise ValueError(f"a HeadBank needs an in-process runtime, got target {runtime.target!r}")
-        n, c = len(heads), heads[0].num_classes
         with runtime.building(), tf.name_scope("head_bank"):
-            kernels = tf.concat([h.named_variables["head/kernel"] for h in heads], axis=1)  # [H, N*C]
-            biases = tf.concat([h.named_variables["head/bias"] for h in heads], axis=0)  # [N*C]
+            kernels, biases = class_major_weights(heads)
             bank_k = tf1.Variable(
                 tf.zeros(kernels.shape, tf.float32), trainable=False, collections=[], use_resource=True, name="kernels"
             )
@@ -55,8 +61,7 @@ class HeadBank:
                 tf.zeros(biases.shape, tf.float32), trainable=False, collections=[], use_resource=True, name="biases"
             )
             refresh = tf.group(bank_k.assign(kernels), bank_b.assign(biases), name="refresh")
-            logits = tf.nn.bias_add(tf.matmul(features, bank_k), bank_b)
-            self.output = mlp_graph.softmax(tf.reshape(logits, [-1, n, c]), name="probabilities")
+            self.output = fused_probabilities(features, bank_k, bank_b, len(heads), heads[0].num_classes)
         # The refresh writes only the bank, so it must not tick the clock it is checked against.
         self._refresh = runtime.callable([], [], [refresh], read_only=True)
         self._clock = runtime.write_clock
@@ -83,3 +88,46 @@ class HeadBank:
             self._refresh()
             self._seen = now
             return True
+
+
+def class_major_weights(heads: Sequence[Any]) -> tuple[Any, Any]:
+    """The heads' kernels and biases side by side, class-major (build inside the runtime's graph).
+
+    Args:
+      heads: N classifiers with C classes on one trunk of H features.
+
+    Returns:
+      (float32 tensor [H, C*N], float32 tensor [C*N]); column c*N + n is
+      class c of heads[n].
+    """
+    kernels = tf.stack([h.named_variables["head/kernel"] for h in heads], axis=-1)  # [H, C, N]
+    biases = tf.stack([h.named_variables["head/bias"] for h in heads], axis=-1)  # [C, N]
+    return tf.reshape(kernels, [kernels.shape[0], -1]), tf.reshape(biases, [-1])
+
+
+def fused_probabilities(features: Any, kernels: Any, biases: Any, n: int, c: int) -> Any:
+    """Every head's softmax from one matmul over class-major weights.
+
+    Args:
+      features: float32 tensor [batch, H].
+      kernels: float32 tensor [H, C*N], from ``class_major_weights``.
+      biases: float32 tensor [C*N].
+      n, c: heads N and classes C.
+
+    Returns:
+      float32 tensor [batch, C, N] of probabilities (each [:, :, i] sums to 1 over axis 1).
+    """
+    logits = tf.reshape(tf.nn.bias_add(tf.matmul(features, kernels), biases), [-1, c, n])
+    # Max-shifted, as tf.nn.softmax: exp cannot overflow and the largest term is exp(0) = 1.
+    e = tf.exp(logits - tf.reduce_max(logits, axis=1, keepdims=True))
+    return tf.math.divide(e, tf.reduce_sum(e, axis=1, keepdims=True), name="probabilities")
+
+
+def split_heads(block: np.ndarray) -> np.ndarray:
+    """[batch, C, N] -> [N, batch, C] without a copy: [i] is head i's probabilities.
+
+    Each head's [batch, C] array is a strided view into the one block
+    TensorFlow returned (not C-contiguous; ``np.ascontiguousarray`` makes a
+    compact copy). Copying all N would cost 5 us of a 75 us call at N = 32.
+    """
+    return block.transpose(2, 0, 1)

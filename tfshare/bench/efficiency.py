@@ -165,7 +165,9 @@ def training(config: Config) -> dict[str, Any]:
         options.feed.extend(t.name for t in (clf.input_tensor, clf._y, clf._learning_rate))
         options.fetch.extend(t.name for t in (loss, accuracy, finite))
         options.target.append(train_op.name)
-        raw = gs.session._make_callable_from_options(options)
+        if gs.caller_thread:  # the same run options as fit's own callable
+            options.run_options.inter_op_thread_pool = -1
+        raw = gs.session._make_callable_from_options(options, read_only=True)  # the bare TF callable
         lr = np.asarray(1e-4, np.float32)
         steps = -(-len(x) // batch)
 

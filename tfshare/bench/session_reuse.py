@@ -8,8 +8,11 @@ All modes run the same MLP with the same weights on the same input:
 * ``session_run``: the reused Session, ``Session.run`` with ``feed_dict``.
 * ``predict_proba``: tfshare's ``DenseClassifier.predict_proba``.
 * ``callable_floor``: ``Session._make_callable_from_options`` on the same graph,
-  the same placeholder and probabilities tensor: the floor any graph-mode
-  Python caller can reach.
+  the same placeholder and probabilities tensor, with TensorFlow's default
+  options: the floor any graph-mode Python caller reaches as TF ships it.
+* ``callable_caller_thread``: the same callable run in the calling thread
+  (``RunOptions.inter_op_thread_pool = -1``), as tfshare's runtimes run
+  theirs; ``predict_proba`` against it is tfshare's own overhead.
 * ``eager``: a tf_keras ``Sequential`` with the same weights, ``model(x)``.
 * ``tf_function``: the same model through ``tf.function``.
 * ``model_predict``: tf_keras ``Model.predict``.
@@ -48,8 +51,11 @@ from tfshare.runtime import GraphSession
 _log = logging.getLogger(__name__)
 
 BENCHMARK = "session_reuse"
-MODES = ("new_session", "session_run", "predict_proba", "callable_floor", "eager", "tf_function", "model_predict")
-FLOOR, EAGER = "callable_floor", "eager"
+MODES = (
+    "new_session", "session_run", "predict_proba", "callable_floor", "callable_caller_thread",
+    "eager", "tf_function", "model_predict",
+)
+FLOOR, EAGER, CALLER_THREAD = "callable_floor", "eager", "callable_caller_thread"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +126,10 @@ class Setup:
         options = config_pb2.CallableOptions()
         options.feed.append(x_ph.name)
         options.fetch.append(proba.name)
-        self.floor = self.runtime.session._make_callable_from_options(options)
+        # read_only: the raw TensorFlow callable, without the runtime's write-clock wrapper.
+        self.floor = self.runtime.session._make_callable_from_options(options, read_only=True)
+        options.run_options.inter_op_thread_pool = -1
+        self.floor_caller_thread = self.runtime.session._make_callable_from_options(options, read_only=True)
         with tf.device(config.tf_device):
             layers = [keras.Input((config.input_dim,))]
             layers += [keras.layers.Dense(u, activation="relu") for u in config.hidden_units]
@@ -134,7 +143,7 @@ class Setup:
         """A zero-argument callable that predicts probabilities for ``x`` in ``mode``."""
         clf, session = self.classifier, self.runtime.session
         x_ph, proba = clf.input_tensor, clf.probabilities_tensor
-        model, function, floor = self.model, self.function, self.floor
+        model, function, floor, inline = self.model, self.function, self.floor, self.floor_caller_thread
         if mode == "new_session":
             graph, config, init_ops = self.runtime.graph, self._session_config, self._init_ops
 
@@ -148,6 +157,7 @@ class Setup:
             "session_run": lambda: session.run(proba, {x_ph: x}),
             "predict_proba": lambda: clf.predict_proba(x),
             "callable_floor": lambda: floor(x)[0],
+            "callable_caller_thread": lambda: inline(x)[0],
             "eager": lambda: model(x, training=False).numpy(),
             "tf_function": lambda: function(x).numpy(),
             "model_predict": lambda: model.predict(x, verbose=0),
@@ -183,6 +193,7 @@ def latency(setup: Setup, batch: int) -> list[dict[str, Any]]:
                 "per_row_s": s.median / batch,
                 "ratio_vs_floor": paired_ratio(s, stats[FLOOR]),
                 "ratio_vs_eager": paired_ratio(s, stats[EAGER]) if EAGER in stats else None,
+                "ratio_vs_caller_thread": paired_ratio(s, stats[CALLER_THREAD]) if CALLER_THREAD in stats else None,
                 "max_abs_diff_vs_floor": max_diff[mode],
             }
         )
@@ -282,6 +293,24 @@ def table(records: list[dict[str, Any]]) -> str:
     return results.kind_tables(records, HEADERS, table_row, ("latency", "throughput"))
 
 
+def overhead_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown bullets: predict_proba against the floor with the same run options (tfshare's own cost)."""
+    lines = [
+        "",
+        "tfshare's runtimes run callables in the calling thread (`callable_caller_thread`); against that "
+        "callable, `predict_proba`'s own cost (input validation, dispatch) is:",
+        "",
+    ]
+    for r in records:
+        if r["kind"] == "latency" and r["mode"] == "predict_proba" and r.get("ratio_vs_caller_thread") is not None:
+            lines.append(
+                f"- batch {r['batch_size']}: predict_proba {format_seconds(r['seconds']['median'])} = "
+                f"{format_ratio(r['ratio_vs_caller_thread'])} the caller-thread callable, "
+                f"{format_ratio(r['ratio_vs_floor'])} TF's default callable floor"
+            )
+    return lines if len(lines) > 3 else []
+
+
 def summary_table(records: list[dict[str, Any]]) -> str:
     """Median latency per mode (rows) and batch size (columns), with ratios to floor/eager."""
     lat = [r for r in records if r["kind"] == "latency"]
@@ -303,7 +332,10 @@ def summary_table(records: list[dict[str, Any]]) -> str:
             )
         if any(c != "-" for c in cells):
             lines.append(f"| {mode} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + overhead_lines(records))
 
 
-__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "Setup", "latency", "run", "summary_table", "table", "thread_scaling"]
+__all__ = [
+    "BENCHMARK", "Config", "HEADERS", "MODES", "Setup", "latency", "overhead_lines", "run", "summary_table", "table",
+    "thread_scaling",
+]
