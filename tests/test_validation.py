@@ -112,3 +112,13 @@ def test_huge_finite_float32_passes_without_numpy_warnings():
 def test_positive_float_rejects_ints_beyond_float_range_by_name(value):
     with pytest.raises(tfshare.InputError, match="learning_rate must be a finite float > 0"):
         validation.positive_float(value, "learning_rate")
+
+
+@pytest.mark.parametrize("row", [0, 400, 999], ids=["first-block", "middle-block", "last-block"])
+def test_large_arrays_are_checked_block_by_block(row):
+    x = np.ones((1000, 784), np.float32)  # 784,000 elements: more than one block
+    assert x.size > validation._BLOCK_ELEMENTS
+    assert validation.features(x, 784) is x
+    x[row, 7] = np.nan
+    with pytest.raises(tfshare.InputError, match=rf"x must be finite, got nan at index \({row}, 7\)"):
+        validation.features(x, 784)
