@@ -165,3 +165,37 @@ def test_a_first_call_racing_a_restore_cannot_overwrite_the_restored_weights(run
     monkeypatch.setattr(tfshare.checkpoints, "restore", restore_then_race)
     fresh.restore(tmp_path)
     np.testing.assert_array_equal(fresh.predict_proba(x), expected)
+
+
+def test_predict_many_from_threads_while_a_head_trains(runtime, rng):
+    trunk = tfshare.SharedTrunk(runtime, 16, (8,), seed=0)
+    heads = [tfshare.DenseClassifier(num_classes=3, trunk=trunk, name=f"t{i}", seed=i) for i in range(6)]
+    x = rng.random((4, 16), dtype=np.float32)
+    data_x = rng.random((256, 16), dtype=np.float32)
+    data_y = rng.integers(0, 3, 256)
+    frozen = {c.name: c.predict_proba(x) for c in heads}
+    errors: list[BaseException] = []
+    checked = [0]
+
+    def predict() -> None:
+        try:
+            for _ in range(200):
+                got = tfshare.predict_many(heads, x)
+                for name, value in got.items():
+                    assert value.shape == (4, 3) and np.all(np.isfinite(value))
+                    np.testing.assert_allclose(value.sum(axis=1), 1.0, rtol=1e-5)
+                checked[0] += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=predict) for _ in range(4)]
+    for t in threads:
+        t.start()
+    heads[2].fit(data_x, data_y, epochs=3, batch_size=16, learning_rate=0.05)  # moves the trunk and head 2
+    for t in threads:
+        t.join()
+    assert errors == [] and checked[0] == 800
+    final = tfshare.predict_many(heads, x)  # after training: the bank caught up with every step
+    for clf in heads:
+        np.testing.assert_allclose(final[clf.name], clf.predict_proba(x), atol=1e-6)
+    assert np.abs(final["t2"] - frozen["t2"]).max() > 1e-3

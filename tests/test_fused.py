@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import fused
+from tfshare import fused, head_bank
 
 
 def _trunk_heads(runtime, n, seed=0):
@@ -297,3 +297,19 @@ def test_fused_results_are_views_of_one_block_with_the_right_values(runtime, dat
         np.testing.assert_allclose(value, clf.predict_proba(x), atol=1e-6)
         np.testing.assert_allclose(value.sum(axis=1), 1.0, rtol=1e-5)
     assert got["v0"].base is not None and got["v0"].base is got["v5"].base  # views of one block: no copies
+
+
+def test_without_a_bank_heads_are_stacked_in_the_call(runtime, data, monkeypatch):
+    # What a remote (gRPC) runtime does: other processes may write the heads unseen.
+    monkeypatch.setattr(head_bank.HeadBank, "usable", staticmethod(lambda runtime: False))
+    trunk = tfshare.SharedTrunk(runtime, 784, (16,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, name=f"r{i}", seed=i) for i in range(8)]
+    x = data.x_test[:9]
+    got = tfshare.predict_many(heads, x)
+    plan = fused._plan(runtime, heads)
+    assert plan.banks == []
+    assert not [op for op in runtime.graph.get_operations() if op.name.startswith("head_bank")]
+    heads[4].fit(data.x_train[:64], data.y_train[:64])
+    got = tfshare.predict_many(heads, x)
+    for clf in heads:
+        np.testing.assert_allclose(got[clf.name], clf.predict_proba(x), atol=1e-6)
