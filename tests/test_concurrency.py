@@ -199,3 +199,25 @@ def test_predict_many_from_threads_while_a_head_trains(runtime, rng):
     for clf in heads:
         np.testing.assert_allclose(final[clf.name], clf.predict_proba(x), atol=1e-6)
     assert np.abs(final["t2"] - frozen["t2"]).max() > 1e-3
+
+
+def test_close_during_fit_raises_closed_error(rng):
+    gs = tfshare.GraphSession(device="cpu")
+    clf = tfshare.DenseClassifier(16, 3, (8,), runtime=gs, seed=0)
+    x, y = rng.random((4096, 16), dtype=np.float32), rng.integers(0, 3, 4096)
+    clf.fit(x[:8], y[:8])
+    outcome: list[BaseException] = []
+
+    def train() -> None:
+        try:
+            clf.fit(x, y, epochs=200, batch_size=8)
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    time.sleep(0.3)
+    gs.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], tfshare.ClosedError), outcome

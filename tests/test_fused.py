@@ -313,3 +313,33 @@ def test_without_a_bank_heads_are_stacked_in_the_call(runtime, data, monkeypatch
     got = tfshare.predict_many(heads, x)
     for clf in heads:
         np.testing.assert_allclose(got[clf.name], clf.predict_proba(x), atol=1e-6)
+
+
+def test_a_classifier_closed_while_its_plan_is_built_is_not_remembered(runtime, data, monkeypatch):
+    heads = _trunk_heads(runtime, 3)
+    real_plan = fused._plan
+
+    def plan_then_close(rt, classifiers):  # another thread's close() lands between the checks and _remember
+        plan = real_plan(rt, classifiers)
+        heads[1].close()
+        return plan
+
+    monkeypatch.setattr(fused, "_plan", plan_then_close)
+    tfshare.predict_many(heads, data.x_test[:2])
+    with pytest.raises(tfshare.ClosedError):
+        tfshare.predict_many(heads, data.x_test[:2])
+
+
+def test_remembered_plans_do_not_keep_a_dropped_runtime_graph_alive(data):
+    import gc
+    import weakref
+
+    gs = tfshare.GraphSession(device="cpu")
+    heads = _trunk_heads(gs, 3)
+    tfshare.predict_many(heads, data.x_test[:2])
+    tfshare.predict_many(heads, data.x_test[:2])
+    graph = weakref.ref(gs.graph)
+    gs.close()
+    del gs, heads
+    gc.collect()
+    assert graph() is None

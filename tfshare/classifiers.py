@@ -312,7 +312,11 @@ class DenseClassifier(ClassifierBase):
             [loss_op, accuracy_op, finite], [self._x, self._y, self._learning_rate], [train_op]
         ).unwrap()
         lr = np.asarray(learning_rate, np.float32)
-        return self._fit_loop(x, y, epochs, batch_size, shuffle, lambda xb, yb: run(xb, yb, lr))
+        try:
+            return self._fit_loop(x, y, epochs, batch_size, shuffle, lambda xb, yb: run(xb, yb, lr))
+        except tf.errors.CancelledError:  # close() interrupted training
+            self._raise_if_closed()
+            raise
 
     # ---------------------------------------------------------- checkpoints
     def save(self, path: str) -> str:

@@ -31,7 +31,7 @@ from tfshare._tf import tf
 from tfshare.errors import ClosedError, InputError
 from tfshare import head_bank
 from tfshare.head_bank import HeadBank, split_heads
-from tfshare.runtime import FastCallable, GraphSession
+from tfshare.runtime import FastCallable, GraphSession, _closed_callable
 
 # First calls with more rows than this get their own callable at once: the
 # fused run computes every pending head, which only pays off for small batches.
@@ -40,8 +40,9 @@ FIRST_CALL_MAX_ROWS = 64
 _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
-# predict_many's fast path: id()s of a classifier list -> (weak refs to them, plan).
-_recent: dict[tuple[int, ...], tuple[list[weakref.ref], "_Plan"]] = {}
+# predict_many's fast path: id()s of a classifier list -> (weak refs to them, weak ref to
+# the plan). Weak: plans belong to _plans[runtime], and hold the runtime's graph.
+_recent: dict[tuple[int, ...], tuple[list[weakref.ref], "weakref.ref[_Plan]"]] = {}
 _RECENT_MAX = 64
 
 
@@ -171,8 +172,10 @@ class _Plan:
         fn = self.fn._fn
         try:
             values = fn(x) if self.n_feeds == 1 else fn(*([x] * self.n_feeds))
-        except tf.errors.CancelledError:  # close() ran during the call
-            raise ClosedError("the GraphSession of these classifiers is closed") from None
+        except tf.errors.CancelledError:
+            if self.fn._fn is _closed_callable:  # close() ran during the call
+                raise ClosedError("the GraphSession of these classifiers was closed during the call") from None
+            raise
         if self.ordered is None:
             return dict(zip(self.names, split_heads(values[0])))
         values = [v if v.ndim == 2 else split_heads(v) for v in values]
@@ -200,18 +203,22 @@ def _recent_plan(classifiers: Any) -> _Plan | None:
     entry = _recent.get(tuple(map(id, classifiers)))
     if entry is None:
         return None
-    refs, plan = entry
+    refs, plan_ref = entry
     for ref, clf in zip(refs, classifiers):
         if ref() is not clf:
             return None
-    return plan
+    return plan_ref()
 
 
 def _remember(classifiers: list[Any], plan: _Plan) -> None:
     with _lock:
+        # A classifier closed since the checks (another thread) must not be
+        # remembered: its forget() already ran. close() marks it before forget().
+        if any(c._closed or c.runtime.closed for c in classifiers):
+            return
         if len(_recent) >= _RECENT_MAX:
             _recent.clear()
-        _recent[tuple(map(id, classifiers))] = ([weakref.ref(c) for c in classifiers], plan)
+        _recent[tuple(map(id, classifiers))] = ([weakref.ref(c) for c in classifiers], weakref.ref(plan))
 
 
 def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
@@ -229,7 +236,14 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
 
     Returns:
       {classifier name: float32 array of shape [batch, num_classes]}, in the
-      order given.
+      order given. Heads computed together are strided views into one
+      [batch, C, N] array (no per-head copy; not C-contiguous, and one kept
+      result keeps the block alive): ``np.ascontiguousarray`` makes a compact
+      copy when you need one.
+
+    Each distinct list of classifiers (names and order) gets its own fused ops
+    and, on a trunk, its own bank: call it with a fixed list (e.g. every head)
+    rather than with ever-changing subsets, which would grow the graph.
 
     Raises:
       TypeError, InputError: bad classifiers or x.

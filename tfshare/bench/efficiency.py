@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from tfshare._tf import config_pb2
+from tfshare._tf import config_pb2, tf1
 from tfshare.bench.timing import format_ratio, format_seconds, measure_interleaved, warn_if_wide
 from tfshare.classifiers import DenseClassifier
 from tfshare.data import synthetic
@@ -167,7 +167,8 @@ def training(config: Config) -> dict[str, Any]:
         options.target.append(train_op.name)
         if gs.caller_thread:  # the same run options as fit's own callable
             options.run_options.inter_op_thread_pool = -1
-        raw = gs.session._make_callable_from_options(options, read_only=True)  # the bare TF callable
+        # The bare TF callable (TrackedSession's override would wrap it with a clock tick).
+        raw = tf1.Session._make_callable_from_options(gs.session, options)
         lr = np.asarray(1e-4, np.float32)
         steps = -(-len(x) // batch)
 
