@@ -100,6 +100,7 @@ class DenseClassifier(ClassifierBase):
             self._logits, self._proba, self._class_ids = mlp_graph.prediction(
                 features, self._hidden_layers, self._head
             )
+            self._runtime.add_initial_values(mlp_graph.fed_initial_values(self._hidden_layers, self._head))
         self._model_variables = mlp_graph.named_variables(self._trunk, self._hidden_layers, self._head)
 
     def _build_eval(self) -> None:

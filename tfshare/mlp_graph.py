@@ -9,11 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from tfshare._tf import keras, tf, tf1, v2_layers
+from tfshare.initial_values import FedInitializer, glorot_uniform
 
 
-def kernel_initializer(seed: int | None, offset: int) -> Any:
-    """Glorot-uniform, seeded per layer (``seed + offset``) when a seed is given."""
-    return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+def kernel_initializer(seed: int | None, offset: int) -> FedInitializer:
+    """Glorot-uniform, seeded per layer (``seed + offset``) when a seed is given.
+
+    The graph holds a placeholder for the initial value (one op instead of a
+    nine-op random subgraph); the runtime feeds it the same keras
+    initializer's values, computed eagerly (see ``tfshare.initial_values``).
+    """
+    layer_seed = None if seed is None else seed + offset
+    return FedInitializer(lambda: glorot_uniform(layer_seed))
 
 
 def make_layers(
@@ -40,6 +47,11 @@ def make_layers(
         ] if with_hidden else []
         head = keras.layers.Dense(num_classes, kernel_initializer=kernel_initializer(seed, len(hidden_units)), name="head")
     return hidden, head
+
+
+def fed_initial_values(hidden: list[Any], head: Any) -> list[tuple[Any, FedInitializer]]:
+    """(kernel variable, its FedInitializer) of every built layer, for ``GraphSession.add_initial_values``."""
+    return [(layer.kernel, layer.kernel_initializer) for layer in [*hidden, head]]
 
 
 def named_variables(trunk: Any, hidden: list[Any], head: Any) -> dict[str, Any]:
