@@ -50,6 +50,15 @@ class FedInitializer:
         self._shape: tuple[int, ...] = ()
         self._dtype: Any = tf.float32
 
+    @classmethod
+    def bound(cls, make: Callable[[], Any], placeholder: Any) -> "FedInitializer":
+        """A FedInitializer for an existing placeholder (of a fully defined shape)."""
+        init = cls(make)
+        init.placeholder = placeholder
+        init._shape = tuple(int(d) for d in placeholder.shape)
+        init._dtype = placeholder.dtype
+        return init
+
     def __call__(self, shape: Any, dtype: Any = None, **kwargs: Any) -> Any:
         """Builds the placeholder (one op) standing for the initial value.
 
@@ -90,7 +99,7 @@ class InitialValues:
         Raises:
           ValueError: the variable's initializer does not read that placeholder.
         """
-        if initializer.placeholder is None or variable.initializer.inputs[1] is not initializer.placeholder:
+        if initializer.placeholder is None or variable.initializer.inputs[1].name != initializer.placeholder.name:
             raise ValueError(
                 f"variable {variable.name!r} was not initialized from this FedInitializer's placeholder"
             )

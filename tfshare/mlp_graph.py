@@ -6,7 +6,7 @@ Pure builders: each takes tensors and returns tensors, and is called by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.initial_values import FedInitializer, glorot_uniform
@@ -19,8 +19,20 @@ def kernel_initializer(seed: int | None, offset: int) -> FedInitializer:
     nine-op random subgraph); the runtime feeds it the same keras
     initializer's values, computed eagerly (see ``tfshare.initial_values``).
     """
+    return FedInitializer(kernel_maker(seed, offset))
+
+
+def kernel_maker(seed: int | None, offset: int) -> Callable[[], Any]:
+    """Returns a function making layer ``offset``'s keras Glorot-uniform initializer."""
     layer_seed = None if seed is None else seed + offset
-    return FedInitializer(lambda: glorot_uniform(layer_seed))
+    return lambda: glorot_uniform(layer_seed)
+
+
+def kernel_offsets(hidden_units: tuple[int, ...]) -> dict[str, int]:
+    """{"hidden_0/kernel": 0, ..., "head/kernel": len(hidden_units)}: each kernel's seed offset."""
+    offsets = {f"hidden_{i}/kernel": i for i in range(len(hidden_units))}
+    offsets["head/kernel"] = len(hidden_units)
+    return offsets
 
 
 def make_layers(
@@ -49,9 +61,11 @@ def make_layers(
     return hidden, head
 
 
-def fed_initial_values(hidden: list[Any], head: Any) -> list[tuple[Any, FedInitializer]]:
-    """(kernel variable, its FedInitializer) of every built layer, for ``GraphSession.add_initial_values``."""
-    return [(layer.kernel, layer.kernel_initializer) for layer in [*hidden, head]]
+def fed_initial_values(hidden: list[Any], head: Any) -> dict[str, FedInitializer]:
+    """{"hidden_0/kernel": its FedInitializer, ..., "head/kernel": ...} of the built layers."""
+    fed = {f"hidden_{i}/kernel": layer.kernel_initializer for i, layer in enumerate(hidden)}
+    fed["head/kernel"] = head.kernel_initializer
+    return fed
 
 
 def named_variables(trunk: Any, hidden: list[Any], head: Any) -> dict[str, Any]:
