@@ -113,7 +113,9 @@ class Template:
                     if attr in node.attr:
                         node.attr[attr].s = scope.encode() + node.attr[attr].s
         # An absolute scope ("name/") re-enters the reserved scope instead of uniquifying it.
-        tf.graph_util.import_graph_def(graph_def, input_map=self._external, name=scope)
+        # No device scope: every node keeps the device field tf_keras gave the original.
+        with graph.device(None):
+            tf.graph_util.import_graph_def(graph_def, input_map=self._external, name=scope)
         prefix = scope
         tensors = {
             role: graph.get_tensor_by_name(prefix + rel) if rel is not None else tensor
