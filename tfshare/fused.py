@@ -15,7 +15,9 @@ runtime holding k classifiers, giving each its own callable costs O(k) on its
 first call and O(k^2) in all. When several classifiers of a runtime have not
 been called yet, the first ``predict_proba`` of any of them builds one fused
 callable for all of them (one prune), and each of their first calls is served
-from it; a classifier gets its own callable on its second call.
+from it, feeding zero rows to the other members' placeholders so that only
+the caller (and the heads on its trunk) compute; a classifier gets its own
+callable on its second call.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from tfshare.head_bank import HeadBank, split_heads
 from tfshare.runtime import FastCallable, GraphSession
 
 # First calls with more rows than this get their own callable at once: the
-# fused run computes every pending head, which only pays off for small batches.
+# fused run computes every pending head that reads the caller's placeholder
+# (a trunk's heads; other members get zero rows), which pays off for small batches.
 FIRST_CALL_MAX_ROWS = 64
 
 _lock = threading.Lock()
