@@ -93,7 +93,7 @@ def test_different_architectures_and_trunks_get_their_own_template(runtime):
     d = tfshare.DenseClassifier(trunk=trunk_b, seed=1)  # a copy of b, reading trunk_b
     assert [x._head is not None for x in (a, b, c, d)] == [True, True, True, False]
     assert d.input_tensor is trunk_b.input
-    assert graph_template.template_key(runtime, d) == graph_template.template_key(runtime, b)
+    assert graph_template.template_key(d) == graph_template.template_key(b)
     feats = d.probabilities_tensor.op.inputs[0].op.inputs[0].op.inputs[0]  # softmax <- bias_add <- matmul
     assert feats is trunk_b.output
 

@@ -69,10 +69,9 @@ class Template:
                     node.input[i] = ("^" if control else "") + _relative(name.lstrip("^"), scope)
                 elif control:
                     raise ValueError(f"op {op.name!r} has a control input {name!r} outside {scope!r}")
-                else:
-                    external[name if ":" in name else name + ":0"] = op.graph.as_graph_element(
-                        name if ":" in name else name + ":0"
-                    )
+                else:  # a trunk's features: the copy reads the same tensor
+                    tensor_name = name if ":" in name else name + ":0"
+                    external[tensor_name] = op.graph.as_graph_element(tensor_name)
             if "_class" in node.attr:
                 groups = [g.replace(loc, b"loc:@", 1) for g in node.attr["_class"].list.s]
                 del node.attr["_class"].list.s[:]
@@ -89,7 +88,7 @@ class Template:
         }
         with ops[0].graph.as_default():  # to_proto works in graph mode only
             self._variables = {key: v.to_proto(export_scope=scope[:-1]) for key, v in variables.items()}
-        self._fed = {key: (_relative(init.placeholder.name, scope), init) for key, init in fed.items()}
+        self._fed = {key: _relative(init.placeholder.name, scope) for key, init in fed.items()}
 
     def copy(
         self, graph: Any, scope: str, make_initializer: Callable[[str], Callable[[], Any]]
@@ -116,28 +115,27 @@ class Template:
         # No device scope: every node keeps the device field tf_keras gave the original.
         with graph.device(None):
             tf.graph_util.import_graph_def(graph_def, input_map=self._external, name=scope)
-        prefix = scope
         tensors = {
-            role: graph.get_tensor_by_name(prefix + rel) if rel is not None else tensor
+            role: graph.get_tensor_by_name(scope + rel) if rel is not None else tensor
             for role, (rel, tensor) in self._tensors.items()
         }
         variables: dict[str, Any] = {}
         with tf1.name_scope(None):
             for key, proto in self._variables.items():
-                variable = tf.Variable(variable_def=proto, import_scope=prefix[:-1])
+                variable = tf.Variable(variable_def=proto, import_scope=scope[:-1])
                 variable._is_initialized_op = graph.get_tensor_by_name(  # as tf_keras's variables have
                     variable.op.name + "/IsInitialized/VarIsInitializedOp:0"
                 )
                 graph.add_to_collections([tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.TRAINABLE_VARIABLES], variable)
                 variables[key] = variable
         fed = []
-        for key, (rel, template_init) in self._fed.items():
-            init = FedInitializer.bound(make_initializer(key), graph.get_tensor_by_name(prefix + rel))
+        for key, rel in self._fed.items():
+            init = FedInitializer.bound(make_initializer(key), graph.get_tensor_by_name(scope + rel))
             fed.append((variables[key], init))
         return tensors, variables, fed
 
 
-def template_key(runtime: Any, clf: Any) -> tuple:
+def template_key(clf: Any) -> tuple:
     """What two classifiers must share for one to be a copy of the other's ops."""
     # A trunk's name is unique in its runtime (its id() could be reused).
     return (clf.input_dim, clf.hidden_units, clf.num_classes, clf.trunk.name if clf.trunk is not None else None)

@@ -61,6 +61,28 @@ def make_layers(
     return hidden, head
 
 
+def build(
+    trunk: Any, input_dim: int, hidden_units: tuple[int, ...], num_classes: int, seed: int | None
+) -> tuple[list[Any], Any, dict[str, Any]]:
+    """Builds a classifier's prediction ops with tf_keras layers, in the current graph and scope.
+
+    Args:
+      trunk: the trunk whose input and features to read, or None for an own
+        float32 placeholder "x" of shape [batch, input_dim] and own hidden layers.
+      input_dim, hidden_units, num_classes, seed: the architecture and base seed.
+
+    Returns:
+      (hidden layers, head layer, {"x", "logits", "probabilities", "class_ids": tensor}).
+    """
+    hidden, head = make_layers(hidden_units, num_classes, seed, with_hidden=trunk is None)
+    if trunk is not None:
+        x, features = trunk.input, trunk.output
+    else:
+        x = features = tf1.placeholder(tf.float32, [None, input_dim], name="x")
+    logits, proba, class_ids = prediction(features, hidden, head)
+    return hidden, head, {"x": x, "logits": logits, "probabilities": proba, "class_ids": class_ids}
+
+
 def fed_initial_values(hidden: list[Any], head: Any) -> dict[str, FedInitializer]:
     """{"hidden_0/kernel": its FedInitializer, ..., "head/kernel": ...} of the built layers."""
     fed = {f"hidden_{i}/kernel": layer.kernel_initializer for i, layer in enumerate(hidden)}
