@@ -16,7 +16,7 @@ def test_a_kernels_initializer_reads_a_placeholder_and_no_random_op(runtime):
     assert kernel.initializer.inputs[1].op.type == "Placeholder"
     types = {op.type for op in runtime.graph.get_operations()}
     assert not any("Random" in t for t in types)
-    assert len(runtime.graph.get_operations()) == 33
+    assert len(runtime.graph.get_operations()) == 34
 
 
 def test_initialize_feeds_the_keras_initializers_values(runtime):
