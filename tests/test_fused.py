@@ -150,7 +150,7 @@ def test_a_large_first_batch_of_a_group_member_gets_its_own_callable(runtime, da
     np.testing.assert_allclose(b.predict_proba(x), expected, atol=1e-6)
     assert b._proba_fn is not None  # its own callable, built on this first call
     group = fused._first_call_groups.get(runtime)
-    assert group is not None and list(group.fetch_index) == [c]
+    assert group is not None and list(group.members) == [c]
     c.predict_proba(data.x_test[:1])
     assert fused._first_call_groups.get(runtime) is None  # every member served: released
 
@@ -343,3 +343,34 @@ def test_remembered_plans_do_not_keep_a_dropped_runtime_graph_alive(data):
     del gs, heads
     gc.collect()
     assert graph() is None
+
+
+def test_a_fused_first_call_computes_only_the_callers_input(runtime, data):
+    # Plain classifiers get zero rows in the fused run; heads on the caller's
+    # trunk read the same placeholder and compute, the others do not.
+    plain = [tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3)]
+    heads = _trunk_heads(runtime, 2)
+    members = plain + heads
+    group = fused._Group(runtime, members)
+    x = data.x_test[:4]
+    values = list(group.empty)
+    values[group.members[plain[1]][1]] = x
+    rows = [out.shape[0] for out in group.fn(*values)]
+    assert rows == [0, 4, 0, 0, 0]
+    values = list(group.empty)
+    values[group.members[heads[0]][1]] = x
+    assert [out.shape[0] for out in group.fn(*values)] == [0, 0, 0, 4, 4]
+
+
+def test_fused_first_calls_of_plain_and_trunk_classifiers_equal_session_run(runtime, data):
+    members = [tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3)] + _trunk_heads(runtime, 3)
+    x = data.x_test[:2]
+    reference = [runtime.run(c.probabilities_tensor, {c.input_tensor: x}) for c in members]
+    runtime._callables.clear()
+    first = [c.predict_proba(x) for c in members]
+    assert fused._first_call_groups.get(runtime) is None and len(runtime._callables) == 0
+    second = [c.predict_proba(x) for c in members]  # each classifier's own callable
+    for ref, a, b in zip(reference, first, second):
+        assert a.shape == ref.shape
+        np.testing.assert_allclose(a, ref, atol=1e-6)
+        np.testing.assert_allclose(a, b, atol=1e-6)

@@ -109,6 +109,7 @@ def q6(quick: bool) -> Answer:
     clf = DenseClassifier(runtime=gs, seed=0)
     with gs.building():
         init = tf1.variables_initializer(clf.variables)
+    init_feeds = gs.initial_value_feeds(clf.variables)  # the kernels' fed initial values
     gs.initialize()
     session = gs.session
     proba, x_ph = clf.probabilities_tensor, clf.input_tensor
@@ -117,7 +118,7 @@ def q6(quick: bool) -> Answer:
 
     def new_session() -> Any:
         with tf1.Session(graph=gs.graph, config=gs.config) as s:
-            s.run(init)
+            s.run(init, init_feeds)
             return s.run(proba, {x_ph: xb})
 
     paths = {

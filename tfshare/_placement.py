@@ -115,13 +115,16 @@ class TaskPlacement:
         own_group = [b"loc:@" + variable.op.name.encode()]
         return device.job == PS_JOB and variable.op.colocation_groups() == own_group
 
-    def initialize(self, session: Any, pending: Sequence[Any]) -> None:
+    def initialize(
+        self, session: Any, pending: Sequence[Any], feeds: Callable[[Sequence[Any]], dict] = lambda _: {}
+    ) -> None:
         """Initializes the pending variables that hold no value yet, by the cluster's rules.
 
         A variable on a server keeps its value across Sessions, so nothing
         already initialized is reset (a restarted worker keeps the trained
         trunk). The chief initializes shared variables; any other worker
-        waits for them, at most ``timeout`` seconds.
+        waits for them, at most ``timeout`` seconds. ``feeds(variables)``
+        gives the feed_dict their initializers need (fed initial values).
 
         Raises:
           ClusterError: a task did not answer, or the chief did not
@@ -136,7 +139,7 @@ class TaskPlacement:
             mine = [v for v in missing if not self.shared(v)]
             wait = [v for v in missing if self.shared(v)]
         if mine:
-            run([v.initializer for v in mine])
+            run([v.initializer for v in mine], feeds(mine))
         deadline = time.monotonic() + self.timeout
         while wait:
             if time.monotonic() > deadline:

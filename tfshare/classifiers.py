@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tfshare import checkpoints, fused, mlp_graph, validation
+from tfshare import checkpoints, fused, graph_template, mlp_graph, validation
 from tfshare._tf import tf, tf1
 from tfshare.base import ClassifierBase
 from tfshare.errors import ClosedError, InputError
@@ -89,18 +89,32 @@ class DenseClassifier(ClassifierBase):
 
     # ------------------------------------------------------------- building
     def _build(self) -> None:
-        self._hidden_layers, self._head = mlp_graph.make_layers(
-            self._hidden_units, self._num_classes, self._seed, with_hidden=self._trunk is None
-        )
-        with self._runtime.building(self._scope):
-            if self._trunk is not None:
-                self._x, features = self._trunk.input, self._trunk.output
+        """Builds the prediction ops: with tf_keras layers, or as a copy of an earlier classifier's."""
+        key = graph_template.template_key(self)
+        template = graph_template.find(self._runtime, key)
+        with self._runtime.building(self._scope) as graph:
+            if template is None:
+                first_op = len(graph.get_operations())
+                self._hidden_layers, self._head, tensors = mlp_graph.build(
+                    self._trunk, self._input_dim, self._hidden_units, self._num_classes, self._seed
+                )
+                own = mlp_graph.named_variables(None, self._hidden_layers, self._head)
+                fed = mlp_graph.fed_initial_values(self._hidden_layers, self._head)
+                built, scope = graph.get_operations()[first_op:], self._scope  # the recipe must not hold self
+                graph_template.record(
+                    self._runtime, key, lambda: graph_template.Template(built, scope, tensors, own, fed)
+                )
+                fed_pairs = [(own[k], init) for k, init in fed.items()]
             else:
-                self._x = features = tf1.placeholder(tf.float32, [None, self._input_dim], name="x")
-            self._logits, self._proba, self._class_ids = mlp_graph.prediction(
-                features, self._hidden_layers, self._head
-            )
-        self._model_variables = mlp_graph.named_variables(self._trunk, self._hidden_layers, self._head)
+                offsets, seed = mlp_graph.kernel_offsets(self._hidden_units), self._seed
+                tensors, own, fed_pairs = template.copy(
+                    graph, self._scope, lambda k: mlp_graph.kernel_maker(seed, offsets[k])
+                )
+                self._hidden_layers, self._head = [], None  # no tf_keras layer objects: the ops are copies
+            self._runtime.add_initial_values(fed_pairs)
+        self._x, self._logits, self._proba, self._class_ids = (tensors[r] for r in graph_template.ROLES)
+        self._model_variables = dict(self._trunk.named_variables()) if self._trunk is not None else {}
+        self._model_variables.update(own)
 
     def _build_eval(self) -> None:
         with self._runtime.building(self._scope):

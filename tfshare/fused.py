@@ -15,7 +15,9 @@ runtime holding k classifiers, giving each its own callable costs O(k) on its
 first call and O(k^2) in all. When several classifiers of a runtime have not
 been called yet, the first ``predict_proba`` of any of them builds one fused
 callable for all of them (one prune), and each of their first calls is served
-from it; a classifier gets its own callable on its second call.
+from it, feeding zero rows to the other members' placeholders so that only
+the caller (and the heads on its trunk) compute; a classifier gets its own
+callable on its second call.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from tfshare.head_bank import HeadBank, split_heads
 from tfshare.runtime import FastCallable, GraphSession, _closed_callable
 
 # First calls with more rows than this get their own callable at once: the
-# fused run computes every pending head, which only pays off for small batches.
+# fused run computes every pending head that reads the caller's placeholder
+# (a trunk's heads; other members get zero rows), which pays off for small batches.
 FIRST_CALL_MAX_ROWS = 64
 
 _lock = threading.Lock()
@@ -47,9 +50,15 @@ _RECENT_MAX = 64
 
 
 class _Group:
-    """One fused callable over a set of classifiers of a runtime."""
+    """One fused callable over a set of classifiers of a runtime.
 
-    __slots__ = ("fn", "feed_index", "fetch_index")
+    Each run answers one member: the caller's rows go to that member's input
+    placeholder and a zero-row array to every other placeholder, so only the
+    members reading the caller's placeholder (itself, or a trunk's heads)
+    compute anything; ops on zero rows cost next to nothing.
+    """
+
+    __slots__ = ("fn", "empty", "members")
 
     def __init__(self, runtime: GraphSession, classifiers: Sequence[Any]) -> None:
         feeds: list[Any] = []
@@ -60,15 +69,20 @@ class _Group:
                 feed_names[name] = len(feeds)
                 feeds.append(clf.input_tensor)
         self.fn: FastCallable = runtime.callable([c.probabilities_tensor for c in classifiers], feeds, read_only=True)
-        self.feed_index = len(feeds)
+        self.empty = [np.zeros((0, int(f.shape[1])), np.float32) for f in feeds]
         # Weak keys: a classifier dropped before its first call is not kept alive,
         # and a new object reusing its id() can never be mistaken for it.
-        self.fetch_index: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary(
-            (c, i) for i, c in enumerate(classifiers)
+        # Values: (fetch index, feed index).
+        self.members: "weakref.WeakKeyDictionary[Any, tuple[int, int]]" = weakref.WeakKeyDictionary(
+            (c, (i, feed_names[c.input_tensor.name])) for i, c in enumerate(classifiers)
         )
 
-    def run(self, x: np.ndarray) -> list[np.ndarray]:
-        return self.fn(*([x] * self.feed_index))
+    def run(self, x: np.ndarray, member: tuple[int, int]) -> np.ndarray:
+        """One member's probabilities for ``x``; ``member`` is its (fetch, feed) index pair."""
+        fetch, feed = member
+        values = list(self.empty)
+        values[feed] = x
+        return self.fn(*values)[fetch]
 
 
 def _check_classifiers(classifiers: Any, same_input_dim: bool = True) -> list[Any]:
@@ -288,11 +302,11 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
         group = _first_call_groups.get(runtime)
         if x.shape[0] > FIRST_CALL_MAX_ROWS:
             # Too large to compute every pending head: leave the group (if in one).
-            if group is not None and group.fetch_index.pop(clf, None) is not None and not group.fetch_index:
+            if group is not None and group.members.pop(clf, None) is not None and not group.members:
                 runtime.release_callable(group.fn)
                 del _first_call_groups[runtime]
             return None
-        if group is None or clf not in group.fetch_index:
+        if group is None or clf not in group.members:
             pending = [
                 c for c in runtime.heads()
                 if (c is clf or not c._first_call_served) and c._proba_fn is None and c.input_dim == clf.input_dim
@@ -302,11 +316,11 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
             if group is not None:
                 runtime.release_callable(group.fn)
             group = _first_call_groups[runtime] = _Group(runtime, pending)
-        index = group.fetch_index.pop(clf)
-        if not group.fetch_index:  # every member had its first call: free the executor
+        member = group.members.pop(clf)
+        if not group.members:  # every member had its first call: free the executor
             runtime.release_callable(group.fn)
             del _first_call_groups[runtime]
-    return group.run(x)[index]
+    return group.run(x, member)
 
 
 def forget(clf: Any) -> None:
@@ -316,6 +330,6 @@ def forget(clf: Any) -> None:
         for key in [k for k in _recent if id(clf) in k]:
             del _recent[key]
         group = _first_call_groups.get(runtime)
-        if group is not None and group.fetch_index.pop(clf, None) is not None and not group.fetch_index:
+        if group is not None and group.members.pop(clf, None) is not None and not group.members:
             runtime.release_callable(group.fn)
             del _first_call_groups[runtime]

@@ -6,14 +6,33 @@ Pure builders: each takes tensors and returns tensors, and is called by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from tfshare._tf import keras, tf, tf1, v2_layers
+from tfshare.initial_values import FedInitializer, glorot_uniform
 
 
-def kernel_initializer(seed: int | None, offset: int) -> Any:
-    """Glorot-uniform, seeded per layer (``seed + offset``) when a seed is given."""
-    return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+def kernel_initializer(seed: int | None, offset: int) -> FedInitializer:
+    """Glorot-uniform, seeded per layer (``seed + offset``) when a seed is given.
+
+    The graph holds a placeholder for the initial value (one op instead of a
+    nine-op random subgraph); the runtime feeds it the same keras
+    initializer's values, computed eagerly (see ``tfshare.initial_values``).
+    """
+    return FedInitializer(kernel_maker(seed, offset))
+
+
+def kernel_maker(seed: int | None, offset: int) -> Callable[[], Any]:
+    """Returns a function making layer ``offset``'s keras Glorot-uniform initializer."""
+    layer_seed = None if seed is None else seed + offset
+    return lambda: glorot_uniform(layer_seed)
+
+
+def kernel_offsets(hidden_units: tuple[int, ...]) -> dict[str, int]:
+    """{"hidden_0/kernel": 0, ..., "head/kernel": len(hidden_units)}: each kernel's seed offset."""
+    offsets = {f"hidden_{i}/kernel": i for i in range(len(hidden_units))}
+    offsets["head/kernel"] = len(hidden_units)
+    return offsets
 
 
 def make_layers(
@@ -40,6 +59,35 @@ def make_layers(
         ] if with_hidden else []
         head = keras.layers.Dense(num_classes, kernel_initializer=kernel_initializer(seed, len(hidden_units)), name="head")
     return hidden, head
+
+
+def build(
+    trunk: Any, input_dim: int, hidden_units: tuple[int, ...], num_classes: int, seed: int | None
+) -> tuple[list[Any], Any, dict[str, Any]]:
+    """Builds a classifier's prediction ops with tf_keras layers, in the current graph and scope.
+
+    Args:
+      trunk: the trunk whose input and features to read, or None for an own
+        float32 placeholder "x" of shape [batch, input_dim] and own hidden layers.
+      input_dim, hidden_units, num_classes, seed: the architecture and base seed.
+
+    Returns:
+      (hidden layers, head layer, {"x", "logits", "probabilities", "class_ids": tensor}).
+    """
+    hidden, head = make_layers(hidden_units, num_classes, seed, with_hidden=trunk is None)
+    if trunk is not None:
+        x, features = trunk.input, trunk.output
+    else:
+        x = features = tf1.placeholder(tf.float32, [None, input_dim], name="x")
+    logits, proba, class_ids = prediction(features, hidden, head)
+    return hidden, head, {"x": x, "logits": logits, "probabilities": proba, "class_ids": class_ids}
+
+
+def fed_initial_values(hidden: list[Any], head: Any) -> dict[str, FedInitializer]:
+    """{"hidden_0/kernel": its FedInitializer, ..., "head/kernel": ...} of the built layers."""
+    fed = {f"hidden_{i}/kernel": layer.kernel_initializer for i, layer in enumerate(hidden)}
+    fed["head/kernel"] = head.kernel_initializer
+    return fed
 
 
 def named_variables(trunk: Any, hidden: list[Any], head: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from tfshare._placement import TaskPlacement
 from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1
 from tfshare.errors import ClosedError, InputError
+from tfshare.initial_values import InitialValues
 
 _log = logging.getLogger(__name__)
 
@@ -223,6 +224,7 @@ class GraphSession:
         self._issued: "weakref.WeakSet[FastCallable]" = weakref.WeakSet()
         self._names: set[str] = set()
         self._initialized: set[str] = set()
+        self._initial_values = InitialValues()
         self._build_generation = 0
         self._init_generation = 0
         self._finalize_hooks: list[Callable[[], Callable[[], None] | None]] = []
@@ -439,6 +441,24 @@ class GraphSession:
         """Variables created in this runtime that it has not initialized yet."""
         return [v for v in self.global_variables() if v.name not in self._initialized]
 
+    def add_initial_values(self, pairs: Sequence[tuple[Any, Any]]) -> None:
+        """Records variables whose initializer reads a fed placeholder (see ``tfshare.initial_values``).
+
+        Args:
+          pairs: (variable, FedInitializer) pairs; ``initialize()`` feeds them.
+        """
+        for variable, initializer in pairs:
+            self._initial_values.add(variable, initializer)
+
+    def initial_value_feeds(self, variables: Sequence[Any]) -> dict[Any, np.ndarray]:
+        """The feed_dict that running ``[v.initializer for v in variables]`` needs.
+
+        Returns:
+          {placeholder: float32 array} for the variables with a fed initial
+          value (a classifier's kernels), computed afresh; {} for the others.
+        """
+        return self._initial_values.feeds(variables)
+
     def initialize(self) -> int:
         """Initializes, in one Session call, only the variables not yet initialized.
 
@@ -456,10 +476,11 @@ class GraphSession:
             pending = self.pending_variables()
             if pending:
                 if self._task is not None:
-                    self._task.initialize(self.session, pending)  # the chief initializes shared variables
+                    # The chief initializes shared variables.
+                    self._task.initialize(self.session, pending, self._initial_values.feeds)
                 else:
                     # Running the variables' own initializer ops adds nothing to the graph.
-                    self.session.run([v.initializer for v in pending])
+                    self.session.run([v.initializer for v in pending], self._initial_values.feeds(pending))
                 self._initialized.update(v.name for v in pending)
             self._init_generation = generation
             return len(pending)

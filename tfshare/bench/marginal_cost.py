@@ -119,7 +119,7 @@ class _Mode:
         gs = clf.runtime
         with gs.building():
             init = tf1.variables_initializer(clf.variables)  # a new op and a new signature each time
-        gs.session.run(init)
+        gs.session.run(init, gs.initial_value_feeds(clf.variables))  # the kernels' fed initial values
         gs.mark_initialized(clf.variables)
 
     def first_predict(self, clf: DenseClassifier, x: np.ndarray) -> np.ndarray:

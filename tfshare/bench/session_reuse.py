@@ -122,6 +122,8 @@ class Setup:
         self.runtime.initialize()
         self._session_config = self.runtime.config
         self._init_ops = [v.initializer for v in self.classifier.variables]
+        # The kernels' initial values are fed (tfshare.initial_values); computed once here.
+        self._init_feeds = self.runtime.initial_value_feeds(self.classifier.variables)
         x_ph, proba = self.classifier.input_tensor, self.classifier.probabilities_tensor
         options = config_pb2.CallableOptions()
         options.feed.append(x_ph.name)
@@ -145,11 +147,13 @@ class Setup:
         x_ph, proba = clf.input_tensor, clf.probabilities_tensor
         model, function, floor, inline = self.model, self.function, self.floor, self.floor_caller_thread
         if mode == "new_session":
-            graph, config, init_ops = self.runtime.graph, self._session_config, self._init_ops
+            graph, config, init_ops, init_feeds = (
+                self.runtime.graph, self._session_config, self._init_ops, self._init_feeds
+            )
 
             def new_session() -> np.ndarray:
                 with tf1.Session(graph=graph, config=config) as s:
-                    s.run(init_ops)
+                    s.run(init_ops, init_feeds)
                     return s.run(proba, {x_ph: x})
 
             return new_session

@@ -1,0 +1,103 @@
+"""Copied classifiers: the same ops, names and initial values as tf_keras builds, and their own variables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import graph_template
+from tfshare._tf import tf1
+
+
+def _nodes(runtime, scope):
+    """{relative name: (op type, relative inputs, device, relative colocation, shared_name)} of a scope.
+
+    An op colocated with a variable is placed with it, whatever its device
+    field says (tf_keras leaves it empty, import_graph_def copies the
+    variable's), so its device is not compared.
+    """
+    out = {}
+    for op in runtime.graph.get_operations():
+        if not op.name.startswith(scope):
+            continue
+        rel = lambda s: s.replace(scope, "")  # noqa: E731
+        shared = op.get_attr("shared_name").decode() if op.type == "VarHandleOp" else None
+        out[rel(op.name)] = (
+            op.type,
+            [rel(t.name) for t in op.inputs],
+            op.device if op.colocation_groups() == [b"loc:@" + op.name.encode()] else "colocated",
+            [rel(g.decode()) for g in op.colocation_groups()],
+            rel(shared) if shared is not None else None,
+        )
+    return out
+
+
+@pytest.mark.parametrize("with_trunk", [False, True], ids=["plain", "trunk"])
+def test_a_copy_has_the_same_ops_as_the_tf_keras_built_classifier(runtime, with_trunk):
+    if with_trunk:
+        trunk = tfshare.SharedTrunk(runtime, 784, (16,), seed=0)
+        first, second = (tfshare.DenseClassifier(trunk=trunk, name=f"c{i}", seed=i) for i in range(2))
+    else:
+        first, second = (tfshare.DenseClassifier(runtime=runtime, name=f"c{i}", seed=i) for i in range(2))
+    assert first._head is not None and second._head is None  # keras-built, then copied
+    a, b = _nodes(runtime, "c0/"), _nodes(runtime, "c1/")
+    assert a == b and len(a) == (18 if with_trunk else 34)
+    shared_names = {op.get_attr("shared_name") for op in runtime.graph.get_operations() if op.type == "VarHandleOp"}
+    assert b"c1/head/kernel" in shared_names and b"c0/head/kernel" in shared_names
+
+
+def test_a_copy_has_its_own_variables_in_the_collections(runtime, data):
+    first, second = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(2))
+    assert {v.name for v in second.variables}.isdisjoint(v.name for v in first.variables)
+    global_vars = {id(v) for v in runtime.graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)}
+    trainable = {id(v) for v in runtime.graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)}
+    for v in second.variables:
+        assert id(v) in global_vars and id(v) in trainable and v.initializer is not None
+    before = runtime.run(first.variables)
+    second.fit(data.x_train[:256], data.y_train[:256])
+    for old, new in zip(before, runtime.run(first.variables)):
+        np.testing.assert_array_equal(old, new)  # training the copy never moved the first
+    assert not np.array_equal(runtime.run(second.variables)[0], before[0])
+
+
+def test_a_copy_starts_from_the_eager_twins_weights_and_predicts_like_session_run(runtime, data):
+    tfshare.DenseClassifier(runtime=runtime, seed=0)
+    copy = tfshare.DenseClassifier(runtime=runtime, seed=7)
+    eager = tfshare.EagerDenseClassifier(seed=7)
+    for graph_value, eager_var in zip(runtime.run(copy.variables), eager.variables):
+        np.testing.assert_array_equal(graph_value, eager_var.numpy())
+    x = data.x_test[:5]
+    expected = runtime.run(copy.probabilities_tensor, {copy.input_tensor: x})
+    np.testing.assert_allclose(copy.predict_proba(x), expected, atol=1e-6)
+    np.testing.assert_allclose(copy.predict_proba(x), eager.predict_proba(x), atol=1e-6)
+
+
+def test_a_copy_saves_and_restores(runtime, data, tmp_path):
+    tfshare.DenseClassifier(runtime=runtime, seed=0)
+    copy = tfshare.DenseClassifier(runtime=runtime, seed=1)
+    copy.fit(data.x_train[:256], data.y_train[:256])
+    expected = copy.predict_proba(data.x_test[:4])
+    copy.save(str(tmp_path))
+    with tfshare.DenseClassifier(seed=5) as other:
+        other.restore(str(tmp_path))
+        np.testing.assert_allclose(other.predict_proba(data.x_test[:4]), expected, atol=1e-6)
+
+
+def test_different_architectures_and_trunks_get_their_own_template(runtime):
+    trunk_a = tfshare.SharedTrunk(runtime, 784, (16,), seed=0)
+    trunk_b = tfshare.SharedTrunk(runtime, 784, (16,), seed=1)
+    a = tfshare.DenseClassifier(trunk=trunk_a, seed=0)
+    b = tfshare.DenseClassifier(trunk=trunk_b, seed=0)  # another trunk: built by tf_keras
+    c = tfshare.DenseClassifier(trunk=trunk_b, num_classes=3, seed=0)  # another head width: too
+    d = tfshare.DenseClassifier(trunk=trunk_b, seed=1)  # a copy of b, reading trunk_b
+    assert [x._head is not None for x in (a, b, c, d)] == [True, True, True, False]
+    assert d.input_tensor is trunk_b.input
+    assert graph_template.template_key(d) == graph_template.template_key(b)
+    assert runtime.graph.get_operation_by_name(f"{d.name}/head/MatMul").inputs[0] is trunk_b.output
+
+
+def test_an_isolated_classifier_never_serializes_a_template():
+    with tfshare.DenseClassifier(seed=0) as clf:
+        entries = graph_template._templates[clf.runtime]
+        assert all(not isinstance(e, graph_template.Template) for e in entries.values())

@@ -1,0 +1,57 @@
+"""Fed initial values: one placeholder per kernel, the keras initializer's values fed at init."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare import initial_values
+from tfshare._tf import keras, tf, tf1
+
+
+def test_a_kernels_initializer_reads_a_placeholder_and_no_random_op(runtime):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    kernel = clf.named_variables["hidden_0/kernel"]
+    assert kernel.initializer.inputs[1].op.type == "Placeholder"
+    types = {op.type for op in runtime.graph.get_operations()}
+    assert not any("Random" in t for t in types)
+    assert len(runtime.graph.get_operations()) == 34
+
+
+def test_initialize_feeds_the_keras_initializers_values(runtime):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=3)
+    runtime.initialize()
+    kernel = runtime.run(clf.named_variables["hidden_0/kernel"])
+    np.testing.assert_array_equal(kernel, keras.initializers.GlorotUniform(seed=3)((784, 64)).numpy())
+    head = runtime.run(clf.named_variables["head/kernel"])
+    np.testing.assert_array_equal(head, keras.initializers.GlorotUniform(seed=4)((64, 10)).numpy())
+
+
+def test_running_the_initializers_needs_the_feeds(runtime):
+    clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    ops = [v.initializer for v in clf.variables]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must feed a value for placeholder"):
+        runtime.session.run(ops)
+    feeds = runtime.initial_value_feeds(clf.variables)
+    assert len(feeds) == 2  # the two kernels; biases start from a constant
+    runtime.session.run(ops, feeds)
+    eager = tfshare.EagerDenseClassifier(seed=0)
+    for value, var in zip(runtime.session.run(clf.variables), eager.variables):
+        np.testing.assert_array_equal(value, var.numpy())
+
+
+def test_unseeded_classifiers_start_from_different_weights(runtime):
+    a, b = (tfshare.DenseClassifier(runtime=runtime) for _ in range(2))
+    runtime.initialize()
+    assert not np.array_equal(*runtime.run([a.named_variables["head/kernel"], b.named_variables["head/kernel"]]))
+
+
+def test_a_fed_initializer_serves_one_variable():
+    init = initial_values.FedInitializer(lambda: initial_values.glorot_uniform(0))
+    graph = tf1.Graph()
+    with graph.as_default():
+        init((3, 2))
+        with pytest.raises(RuntimeError, match="one variable"):
+            init((3, 2))
+    np.testing.assert_array_equal(init.value(), keras.initializers.GlorotUniform(seed=0)((3, 2)).numpy())

@@ -1,0 +1,165 @@
+"""Cheap extra classifiers in a shared runtime: copy the first one's graph ops, not its Python.
+
+Building a classifier's ops through tf_keras and TensorFlow's Python op
+wrappers costs about 0.25 ms per op. In a runtime that already holds a
+classifier of the same architecture (and trunk), a new one is a copy of that
+classifier's ops under a new name scope: ``import_graph_def`` creates them in
+C++ from the first one's NodeDefs (names, devices, colocation and the
+variables' ``shared_name`` rewritten to the new scope), and its variables are
+``ResourceVariable`` objects bound to the copied ops, in the graph's
+GLOBAL_VARIABLES and TRAINABLE_VARIABLES collections like tf_keras's. The
+copy has the same ops, names and initial values (kernels' initial values are
+fed, see ``tfshare.initial_values``, so the ops do not depend on the seed);
+the first classifier of each architecture in a runtime is built by tf_keras
+``Dense`` layers as usual.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Callable, Sequence
+
+from tfshare._tf import tf, tf1
+from tfshare.initial_values import FedInitializer
+
+_lock = threading.Lock()
+_templates: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+
+#: The tensors of a classifier a template copies, by role.
+ROLES = ("x", "logits", "probabilities", "class_ids")
+
+
+def _relative(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+class Template:
+    """A classifier's ops as NodeDefs relative to its name scope, to copy under another scope.
+
+    Args:
+      ops: the ops the classifier built (all inside ``scope``).
+      scope: its name scope, ending in "/".
+      tensors: {role: tensor} for ``ROLES`` (x may be outside the scope: a trunk's).
+      variables: {architecture key: variable} of the classifier's own variables.
+      fed: {architecture key: FedInitializer} of the variables with a fed initial value.
+    """
+
+    def __init__(
+        self,
+        ops: Sequence[Any],
+        scope: str,
+        tensors: dict[str, Any],
+        variables: dict[str, Any],
+        fed: dict[str, FedInitializer],
+    ) -> None:
+        graph_def = tf1.GraphDef()
+        graph_def.versions.CopyFrom(ops[0].graph.graph_def_versions)
+        inside = {op.name for op in ops}
+        external: dict[str, Any] = {}
+        loc = ("loc:@" + scope).encode()
+        for op in ops:
+            node = graph_def.node.add()
+            node.CopyFrom(op.node_def)
+            node.name = _relative(node.name, scope)
+            for i, name in enumerate(node.input):
+                control = name.startswith("^")
+                op_name = name.lstrip("^").split(":")[0]
+                if op_name in inside:
+                    node.input[i] = ("^" if control else "") + _relative(name.lstrip("^"), scope)
+                elif control:
+                    raise ValueError(f"op {op.name!r} has a control input {name!r} outside {scope!r}")
+                else:  # a trunk's features: the copy reads the same tensor
+                    tensor_name = name if ":" in name else name + ":0"
+                    external[tensor_name] = op.graph.as_graph_element(tensor_name)
+            if "_class" in node.attr:
+                groups = [g.replace(loc, b"loc:@", 1) for g in node.attr["_class"].list.s]
+                del node.attr["_class"].list.s[:]
+                node.attr["_class"].list.s.extend(groups)
+            if node.op == "VarHandleOp":
+                for attr in ("shared_name", "debug_name"):
+                    if attr in node.attr:
+                        node.attr[attr].s = _relative(node.attr[attr].s.decode(), scope).encode()
+        self._graph_def = graph_def
+        self._external = external
+        self._tensors = {
+            role: (_relative(t.name, scope), None) if t.name.startswith(scope) else (None, t)
+            for role, t in tensors.items()
+        }
+        with ops[0].graph.as_default():  # to_proto works in graph mode only
+            self._variables = {key: v.to_proto(export_scope=scope[:-1]) for key, v in variables.items()}
+        self._fed = {key: _relative(init.placeholder.name, scope) for key, init in fed.items()}
+
+    def copy(
+        self, graph: Any, scope: str, make_initializer: Callable[[str], Callable[[], Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[Any, FedInitializer]]]:
+        """Builds a copy of the classifier under ``scope``; call inside the runtime's ``building()``.
+
+        Args:
+          graph: the runtime's graph (the default graph).
+          scope: the new classifier's name scope, ending in "/" (already reserved).
+          make_initializer: key -> zero-argument function returning the keras
+            initializer of that variable's initial value (its seed).
+
+        Returns:
+          ({role: tensor}, {architecture key: variable}, [(variable, FedInitializer)]).
+        """
+        graph_def = tf1.GraphDef()
+        graph_def.CopyFrom(self._graph_def)
+        for node in graph_def.node:
+            if node.op == "VarHandleOp":
+                for attr in ("shared_name", "debug_name"):
+                    if attr in node.attr:
+                        node.attr[attr].s = scope.encode() + node.attr[attr].s
+        # An absolute scope ("name/") re-enters the reserved scope instead of uniquifying it.
+        # No device scope: every node keeps the device field tf_keras gave the original.
+        with graph.device(None):
+            tf.graph_util.import_graph_def(graph_def, input_map=self._external, name=scope)
+        tensors = {
+            role: graph.get_tensor_by_name(scope + rel) if rel is not None else tensor
+            for role, (rel, tensor) in self._tensors.items()
+        }
+        variables: dict[str, Any] = {}
+        with tf1.name_scope(None):
+            for key, proto in self._variables.items():
+                variable = tf.Variable(variable_def=proto, import_scope=scope[:-1])
+                variable._is_initialized_op = graph.get_tensor_by_name(  # as tf_keras's variables have
+                    variable.op.name + "/IsInitialized/VarIsInitializedOp:0"
+                )
+                graph.add_to_collections([tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.TRAINABLE_VARIABLES], variable)
+                variables[key] = variable
+        fed = []
+        for key, rel in self._fed.items():
+            init = FedInitializer.bound(make_initializer(key), graph.get_tensor_by_name(scope + rel))
+            fed.append((variables[key], init))
+        return tensors, variables, fed
+
+
+def template_key(clf: Any) -> tuple:
+    """What two classifiers must share for one to be a copy of the other's ops."""
+    # A trunk's name is unique in its runtime (its id() could be reused).
+    return (clf.input_dim, clf.hidden_units, clf.num_classes, clf.trunk.name if clf.trunk is not None else None)
+
+
+def find(runtime: Any, key: tuple) -> Template | None:
+    """The template recorded for ``key`` in ``runtime`` (made on first use), or None."""
+    with _lock:
+        by_key = _templates.get(runtime)
+        entry = by_key.get(key) if by_key is not None else None
+        if entry is None or isinstance(entry, Template):
+            return entry
+        by_key[key] = entry = entry()
+        return entry
+
+
+def record(runtime: Any, key: tuple, make: Callable[[], Template]) -> None:
+    """Records ``make`` (called on the first ``find``) as the template of ``key``, unless one is recorded.
+
+    Making it serializes the ops, so an isolated runtime, which never copies,
+    never pays for it.
+    """
+    with _lock:
+        _templates.setdefault(runtime, {}).setdefault(key, make)
+
+
+__all__ = ["ROLES", "Template", "find", "record", "template_key"]
