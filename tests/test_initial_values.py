@@ -55,3 +55,14 @@ def test_a_fed_initializer_serves_one_variable():
         with pytest.raises(RuntimeError, match="one variable"):
             init((3, 2))
     np.testing.assert_array_equal(init.value(), keras.initializers.GlorotUniform(seed=0)((3, 2)).numpy())
+
+
+def test_running_the_initializers_by_hand_without_feeds_names_who_feeds_them(runtime):
+    tfshare.DenseClassifier(runtime=runtime, seed=0)
+    from tfshare._tf import tf, tf1
+
+    with runtime.building():
+        init = tf1.global_variables_initializer()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="initial_value_fed_by_GraphSession_initialize"):
+        runtime.session.run(init)
+    runtime.session.run(init, runtime.initial_value_feeds(runtime.global_variables()))  # the documented way

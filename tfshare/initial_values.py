@@ -25,6 +25,10 @@ import numpy as np
 from tfshare._tf import eager_mode, keras, tf, tf1
 
 
+#: The placeholder's name: says who feeds it.
+PLACEHOLDER_NAME = "initial_value_fed_by_GraphSession_initialize"
+
+
 def glorot_uniform(seed: int | None) -> Any:
     """A tf_keras Glorot-uniform initializer (a new instance: unseeded ones are not reused)."""
     return keras.initializers.GlorotUniform(seed=seed)
@@ -73,7 +77,9 @@ class FedInitializer:
             raise RuntimeError("a FedInitializer initializes one variable; make one per variable")
         self._shape = tuple(int(d) for d in shape)
         self._dtype = tf.as_dtype(dtype or tf.float32)
-        self.placeholder = tf1.placeholder(self._dtype, self._shape, name="initial_value")
+        # The name is the hint in TF's "You must feed a value for placeholder" error
+        # when someone runs the initializer (e.g. global_variables_initializer) by hand.
+        self.placeholder = tf1.placeholder(self._dtype, self._shape, name=PLACEHOLDER_NAME)
         return self.placeholder
 
     def value(self) -> np.ndarray:
@@ -117,4 +123,4 @@ class InitialValues:
         return {init.placeholder: init.value() for init in fed if init is not None}
 
 
-__all__ = ["FedInitializer", "InitialValues", "glorot_uniform"]
+__all__ = ["PLACEHOLDER_NAME", "FedInitializer", "InitialValues", "glorot_uniform"]
