@@ -374,3 +374,15 @@ def test_fused_first_calls_of_plain_and_trunk_classifiers_equal_session_run(runt
         assert a.shape == ref.shape
         np.testing.assert_allclose(a, ref, atol=1e-6)
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_many_distinct_lists_log_a_warning(runtime, data, monkeypatch, caplog):
+    monkeypatch.setattr(fused, "PLANS_WARNING", 3)
+    heads = _trunk_heads(runtime, 4)
+    with caplog.at_level("WARNING", logger="tfshare.fused"):
+        for i in range(2, 5):
+            tfshare.predict_many(heads[:i], data.x_test[:1])  # three different lists
+        tfshare.predict_many(heads[:4], data.x_test[:1])  # a list seen before: no new plan
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "fused ops for 3 different classifier lists" in warnings[0]

@@ -22,16 +22,16 @@ callable on its second call.
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from typing import Any, Sequence
 
 import numpy as np
 
-from tfshare import mlp_graph, validation
+from tfshare import head_bank, validation
 from tfshare._tf import tf
 from tfshare.errors import ClosedError, InputError
-from tfshare import head_bank
 from tfshare.head_bank import HeadBank, split_heads
 from tfshare.runtime import FastCallable, GraphSession, _closed_callable
 
@@ -47,6 +47,9 @@ _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" 
 # the plan). Weak: plans belong to _plans[runtime], and hold the runtime's graph.
 _recent: dict[tuple[int, ...], tuple[list[weakref.ref], "weakref.ref[_Plan]"]] = {}
 _RECENT_MAX = 64
+#: predict_many logs a warning when a runtime reaches this many distinct classifier lists.
+PLANS_WARNING = 32
+_log = logging.getLogger(__name__)
 
 
 class _Group:
@@ -203,6 +206,12 @@ def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
         plan = plans.get(key)
         if plan is None:
             plan = plans[key] = _Plan(runtime, classifiers)
+            if len(plans) == PLANS_WARNING:
+                _log.warning(
+                    "predict_many has built fused ops for %d different classifier lists in %r; each list "
+                    "adds ops (and on a trunk a copy of its heads) for good: pass one fixed list and "
+                    "pick results by name", len(plans), runtime,
+                )
     return plan
 
 
