@@ -386,3 +386,15 @@ def test_many_distinct_lists_log_a_warning(runtime, data, monkeypatch, caplog):
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
     assert "fused ops for 3 different classifier lists" in warnings[0]
+
+
+def test_a_dead_classifier_evicts_its_remembered_lists(runtime, data):
+    import gc
+
+    heads = _trunk_heads(runtime, 3)
+    tfshare.predict_many(heads, data.x_test[:2])
+    key = tuple(map(id, heads))
+    assert key in fused._recent
+    heads.pop()  # the last reference to h2: its id may now be reused by a new object
+    gc.collect()
+    assert key not in fused._recent

@@ -43,7 +43,7 @@ FIRST_CALL_MAX_ROWS = 64
 _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
-# predict_many's fast path: id()s of a classifier list -> (weak refs to them, weak ref to
+# predict_many's fast path: id()s of a classifier list -> (weak refs to them that evict the entry, weak ref to
 # the plan). Weak: plans belong to _plans[runtime], and hold the runtime's graph.
 _recent: dict[tuple[int, ...], tuple[list[weakref.ref], "weakref.ref[_Plan]"]] = {}
 _RECENT_MAX = 64
@@ -218,19 +218,15 @@ def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
 def _recent_plan(classifiers: Any) -> _Plan | None:
     """The plan of a list of classifiers seen before (same objects, same order), or None.
 
-    Skips argument checks that held the first time: the objects are the same
-    (checked by identity) and none was closed since (``forget`` evicts).
+    Skips argument checks that held the first time. Equal ``id()``s mean the
+    same objects: an entry is evicted when any of its classifiers dies (a
+    weak-reference callback, which CPython runs before the object's memory,
+    and so its id, can be reused) or is closed (``forget``).
     """
     if type(classifiers) is not list and type(classifiers) is not tuple:
         return None
     entry = _recent.get(tuple(map(id, classifiers)))
-    if entry is None:
-        return None
-    refs, plan_ref = entry
-    for ref, clf in zip(refs, classifiers):
-        if ref() is not clf:
-            return None
-    return plan_ref()
+    return None if entry is None else entry[1]()
 
 
 def _remember(classifiers: list[Any], plan: _Plan) -> None:
@@ -241,7 +237,12 @@ def _remember(classifiers: list[Any], plan: _Plan) -> None:
             return
         if len(_recent) >= _RECENT_MAX:
             _recent.clear()
-        _recent[tuple(map(id, classifiers))] = ([weakref.ref(c) for c in classifiers], weakref.ref(plan))
+        key = tuple(map(id, classifiers))
+
+        def evict(_: Any, key: tuple[int, ...] = key) -> None:
+            _recent.pop(key, None)  # atomic: safe from any thread, also during garbage collection
+
+        _recent[key] = ([weakref.ref(c, evict) for c in classifiers], weakref.ref(plan))
 
 
 def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
