@@ -101,3 +101,35 @@ def test_an_isolated_classifier_never_serializes_a_template():
     with tfshare.DenseClassifier(seed=0) as clf:
         entries = graph_template._templates[clf.runtime]
         assert all(not isinstance(e, graph_template.Template) for e in entries.values())
+
+
+def test_a_build_that_fails_midway_leaves_no_pending_variable(runtime, data, monkeypatch):
+    from tfshare import initial_values
+
+    first = tfshare.DenseClassifier(runtime=runtime, seed=0)
+    first.predict_proba(data.x_test[:1])  # initialized
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("interrupted while copying")
+
+    with monkeypatch.context() as m:
+        m.setattr(initial_values.FedInitializer, "bound", classmethod(broken))
+        with pytest.raises(RuntimeError, match="interrupted while copying"):
+            tfshare.DenseClassifier(runtime=runtime, seed=1)  # its variables were already in the collections
+    assert runtime.pending_variables() == []
+    second = tfshare.DenseClassifier(runtime=runtime, seed=2)  # a healthy copy
+    for clf in (first, second):
+        assert clf.predict_proba(data.x_test[:2]).shape == (2, 10)
+    assert len(runtime.global_variables()) == 8
+
+
+def test_a_callers_control_dependencies_do_not_reach_the_classifiers_ops(runtime):
+    with runtime.graph.as_default():
+        gate = tf1.no_op(name="gate")
+        with tf1.control_dependencies([gate]):
+            first = tfshare.DenseClassifier(runtime=runtime, seed=0)
+            copy = tfshare.DenseClassifier(runtime=runtime, seed=1)
+    for clf in (first, copy):
+        ops = [op for op in runtime.graph.get_operations() if op.name.startswith(clf.name + "/")]
+        assert ops and not [op for op in ops if gate in op.control_inputs]
+    assert graph_template.find(runtime, graph_template.template_key(copy)) is not None  # the copy was a copy

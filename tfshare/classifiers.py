@@ -91,8 +91,8 @@ class DenseClassifier(ClassifierBase):
     def _build(self) -> None:
         """Builds the prediction ops: with tf_keras layers, or as a copy of an earlier classifier's."""
         key = graph_template.template_key(self)
-        template = graph_template.find(self._runtime, key)
         with self._runtime.building(self._scope) as graph:
+            template = graph_template.find(self._runtime, key)  # under the build lock
             if template is None:
                 first_op = len(graph.get_operations())
                 self._hidden_layers, self._head, tensors = mlp_graph.build(

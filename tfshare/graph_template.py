@@ -16,6 +16,7 @@ the first classifier of each architecture in a runtime is built by tf_keras
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from typing import Any, Callable, Sequence
@@ -24,6 +25,8 @@ from tfshare._tf import tf, tf1
 from tfshare.initial_values import FedInitializer
 
 _lock = threading.Lock()
+_log = logging.getLogger(__name__)
+_UNCOPYABLE = object()  # a recorded classifier whose ops could not be made a template
 _templates: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
 
 #: The tensors of a classifier a template copies, by role.
@@ -142,14 +145,27 @@ def template_key(clf: Any) -> tuple:
 
 
 def find(runtime: Any, key: tuple) -> Template | None:
-    """The template recorded for ``key`` in ``runtime`` (made on first use), or None."""
+    """The template recorded for ``key`` in ``runtime`` (made on first use), or None.
+
+    Call it under the runtime's build lock (inside ``building()``): that
+    serializes making a template per runtime; the module lock only guards
+    the table. A recorded classifier whose ops cannot be copied (e.g. built
+    with an input from outside its scope) leaves no template: later ones are
+    built through tf_keras, as it was.
+    """
     with _lock:
         by_key = _templates.get(runtime)
         entry = by_key.get(key) if by_key is not None else None
-        if entry is None or isinstance(entry, Template):
-            return entry
-        by_key[key] = entry = entry()
-        return entry
+    if entry is None or entry is _UNCOPYABLE or isinstance(entry, Template):
+        return None if entry is _UNCOPYABLE else entry
+    try:
+        template = entry()
+    except ValueError as exc:
+        _log.info("%s: classifiers of %s are built, not copied: %s", runtime, key, exc)
+        template = None
+    with _lock:
+        by_key[key] = _UNCOPYABLE if template is None else template
+    return template
 
 
 def record(runtime: Any, key: tuple, make: Callable[[], Template]) -> None:

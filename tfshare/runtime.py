@@ -338,7 +338,10 @@ class GraphSession:
     def building(self, name_scope: str | None = None, shared: bool = False) -> Iterator[Any]:
         """Holds the build lock and makes this graph (and device) the default.
 
-        Variables created inside are initialized on the next run.
+        Variables created inside are initialized on the next run; if the
+        block raises, they are removed from the variable collections again
+        (the ops stay, unused). A caller's ``control_dependencies`` context
+        does not reach the ops built inside.
 
         Args:
           name_scope: an absolute name scope to enter (e.g. "clf/"), or None.
@@ -358,14 +361,29 @@ class GraphSession:
                 raise RuntimeError(
                     f"{self!r} was finalized; build every classifier before calling finalize()"
                 )
+            collections = [
+                self._graph.get_collection_ref(key)
+                for key in (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.TRAINABLE_VARIABLES)
+            ]
+            sizes = [len(c) for c in collections]
             try:
                 device = self._shared_device if shared else self._device
-                with self._graph.as_default(), self._graph.device(device):
+                # control_dependencies(None): a caller's control-dependency context
+                # must not leak into ops shared by every later classifier.
+                with self._graph.as_default(), self._graph.device(device), self._graph.control_dependencies(None):
                     if name_scope is None:
                         yield self._graph
                     else:
                         with tf1.name_scope(name_scope):
                             yield self._graph
+            except BaseException:
+                # A build that failed midway leaves ops behind (a tf.Graph cannot
+                # drop them), but its variables must not become pending: nothing
+                # would initialize them (a fed initial value may not be registered)
+                # and every later initialize() of the runtime would fail.
+                for collection, size in zip(collections, sizes):
+                    del collection[size:]
+                raise
             finally:
                 self._build_generation += 1
 
