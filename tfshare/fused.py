@@ -4,10 +4,10 @@
 runtime, runs one cached callable that feeds ``x`` once per distinct input
 placeholder. Classifiers on one trunk read the trunk's features tensor, so
 the trunk is computed once for all of them; and their heads (same number of
-classes) are computed together: one matmul over their kernels read and
-concatenated at run time (so training is always seen), one softmax, one
-output. Per-head ops cost several microseconds each in TF's executor, which
-for 32 heads is most of the call.
+classes) are computed together: one matmul over a ``HeadBank`` (a copy of
+their weights, refreshed after any write; see ``tfshare.head_bank``), one
+softmax, one output. Per-head ops cost microseconds each in TF's executor,
+which for 32 heads would be most of the call.
 
 The same mechanism serves *first* predictions. TensorFlow's DirectSession
 copies and prunes the whole graph for every new run signature, so in a

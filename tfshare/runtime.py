@@ -25,106 +25,12 @@ from tfshare import validation
 from tfshare._placement import TaskPlacement
 from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1
+from tfshare.devices import DEVICES, resolve_device, usable_cores, visible_gpus  # noqa: F401 - re-exported
 from tfshare.errors import ClosedError, InputError
+from tfshare.fast_callable import FastCallable, _closed_callable  # noqa: F401 - re-exported
 from tfshare.initial_values import InitialValues
 
 _log = logging.getLogger(__name__)
-
-DEVICES = ("auto", "cpu", "gpu")
-
-
-def visible_gpus() -> list[str]:
-    """Returns the names of the physical GPUs TensorFlow can see (may be empty)."""
-    return [d.name for d in tf.config.list_physical_devices("GPU")]
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def resolve_device(device: str) -> str:
-    """Maps "auto" / "cpu" / "gpu" to a TensorFlow device string.
-
-    Args:
-      device: "auto" (GPU:0 when a GPU is visible, else CPU), "cpu" or "gpu".
-
-    Returns:
-      "/device:GPU:0" or "/device:CPU:0".
-
-    Raises:
-      InputError: device is not one of the three, or is "gpu" with no visible GPU.
-    """
-    validation.choice(device, "device", DEVICES)
-    if device == "cpu":
-        return "/device:CPU:0"
-    gpus = visible_gpus()
-    if gpus:
-        return "/device:GPU:0"
-    if device == "gpu":
-        raise InputError(
-            "device='gpu' needs a visible GPU, but TensorFlow sees none "
-            f"(TensorFlow {tf.__version__}, built with CUDA: {tf.test.is_built_with_cuda()}); "
-            "use device='cpu' or 'auto', or check CUDA_VISIBLE_DEVICES and the driver"
-        )
-    return "/device:CPU:0"
-
-
-def _closed_callable(*_: Any, **__: Any) -> list:
-    raise ClosedError("the GraphSession of this callable is closed")
-
-
-class FastCallable:
-    """A cached ``TF_SessionRunCallable`` bound to fixed feeds, fetches and targets.
-
-    Calling it skips ``Session.run``'s per-call Python work (fetch mapping,
-    feed conversion, graph extension checks). Feeds must be NumPy arrays of
-    the placeholders' dtypes, in the order given at creation. Every variable
-    the callable reads was initialized when it was created, so a call does
-    nothing but run; closing the runtime disarms it (calls raise ClosedError).
-    """
-
-    __slots__ = ("_fn", "feeds", "fetches", "targets", "__weakref__")
-
-    def __init__(self, fn: Callable[..., list], feeds, fetches, targets):
-        self._fn = fn
-        self.feeds = tuple(feeds)
-        self.fetches = tuple(fetches)
-        self.targets = tuple(targets)
-
-    def __call__(self, *feed_values: np.ndarray) -> list[np.ndarray]:
-        """Runs the callable.
-
-        Args:
-          *feed_values: one NumPy array per feed, of the feed's dtype and shape.
-
-        Returns:
-          One NumPy array per fetch, in order.
-
-        Raises:
-          ClosedError: the runtime was closed.
-        """
-        try:
-            return self._fn(*feed_values)
-        except tf.errors.CancelledError:
-            if self._fn is _closed_callable:  # close() interrupted this call
-                raise ClosedError("the GraphSession of this callable was closed during the call") from None
-            raise
-
-    def unwrap(self) -> Callable[..., list]:
-        """The underlying TensorFlow callable, for hot paths that cannot afford a wrapper call.
-
-        After the runtime closes it raises ``tf.errors.CancelledError``
-        ("Session has been closed"); callers translate that to ClosedError.
-        """
-        return self._fn
-
-    def _disarm(self) -> None:
-        self._fn = _closed_callable
-
 
 class GraphSession:
     """One ``tf.Graph`` and one lazily created ``tf.compat.v1.Session``.
