@@ -56,3 +56,29 @@ def test_graph_construction_closes_what_it_built_when_a_prediction_fails(monkeyp
     with pytest.raises(RuntimeError, match="prediction failed"):
         graph_construction.measure_once("shared_graph", 1, config, np.zeros((1, 784), np.float32))
     assert closed == [True]
+
+
+def test_graph_construction_build_closes_its_runtimes_when_a_constructor_fails(monkeypatch):
+    from tfshare.bench import graph_construction
+
+    made = []
+    real_runtime = graph_construction.GraphSession
+
+    def tracked_runtime(**kwargs):
+        made.append(real_runtime(**kwargs))
+        return made[-1]
+
+    calls = []
+
+    def failing_classifier(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("constructor failed")
+        return object()
+
+    monkeypatch.setattr(graph_construction, "GraphSession", tracked_runtime)
+    monkeypatch.setattr(graph_construction, "DenseClassifier", failing_classifier)
+    config = graph_construction.Config(sizes=(4,), modes=("isolated",), repeats=1)
+    with pytest.raises(RuntimeError, match="constructor failed"):
+        graph_construction.build("isolated", 4, config)
+    assert len(made) == 3 and all(gs.closed for gs in made)

@@ -129,22 +129,35 @@ def _arch(config: Config) -> dict[str, Any]:
 
 
 def build(mode: str, n: int, config: Config) -> _Built:
-    """Builds ``n`` classifiers in ``mode``. Eager modes use the current tf.device scope."""
+    """Builds ``n`` classifiers in ``mode``. Eager modes use the current tf.device scope.
+
+    If a constructor raises midway, the runtimes made so far are closed first.
+    """
     arch, seed = _arch(config), config.seed
-    if mode == "isolated":
-        runtimes = [GraphSession(device=config.device) for _ in range(n)]
-        return _Built([DenseClassifier(**arch, runtime=gs, seed=seed + i) for i, gs in enumerate(runtimes)], runtimes)
     if mode in ("eager", "tf_function"):
         use_fn = mode == "tf_function"
         return _Built([EagerDenseClassifier(**arch, use_tf_function=use_fn, seed=seed + i) for i in range(n)], [])
-    gs = GraphSession(device=config.device)
-    if mode == "shared_graph":
-        return _Built([DenseClassifier(**arch, runtime=gs, seed=seed + i) for i in range(n)], [gs])
-    trunk_cls = SharedTrunk if mode == "shared_trunk" else TemplateTrunk
-    trunk = trunk_cls(gs, config.input_dim, config.hidden_units, seed=seed)
-    return _Built(
-        [DenseClassifier(num_classes=config.num_classes, trunk=trunk, seed=seed + i) for i in range(n)], [gs]
-    )
+    runtimes: list[GraphSession] = []
+
+    def runtime() -> GraphSession:
+        runtimes.append(GraphSession(device=config.device))
+        return runtimes[-1]
+
+    try:
+        if mode == "isolated":
+            return _Built([DenseClassifier(**arch, runtime=runtime(), seed=seed + i) for i in range(n)], runtimes)
+        gs = runtime()
+        if mode == "shared_graph":
+            return _Built([DenseClassifier(**arch, runtime=gs, seed=seed + i) for i in range(n)], runtimes)
+        trunk_cls = SharedTrunk if mode == "shared_trunk" else TemplateTrunk
+        trunk = trunk_cls(gs, config.input_dim, config.hidden_units, seed=seed)
+        return _Built(
+            [DenseClassifier(num_classes=config.num_classes, trunk=trunk, seed=seed + i) for i in range(n)], runtimes
+        )
+    except BaseException:
+        for gs in runtimes:
+            gs.close()
+        raise
 
 
 def measure_once(mode: str, n: int, config: Config, x: np.ndarray) -> dict[str, Any]:
