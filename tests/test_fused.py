@@ -398,3 +398,41 @@ def test_a_dead_classifier_evicts_its_remembered_lists(runtime, data):
     heads.pop()  # the last reference to h2: its id may now be reused by a new object
     gc.collect()
     assert key not in fused._recent
+
+
+def test_first_calls_and_plans_in_one_runtime_do_not_wait_for_another_runtimes_build(data, monkeypatch):
+    busy, other = tfshare.GraphSession(device="cpu"), tfshare.GraphSession(device="cpu")
+    try:
+        busy_heads = _trunk_heads(busy, 2)
+        plain = [tfshare.DenseClassifier(runtime=other, seed=i) for i in range(3)]
+        heads = _trunk_heads(other, 3)
+        entered, release = threading.Event(), threading.Event()
+        real_plan = fused._Plan
+
+        def slow_plan(runtime, classifiers):  # a plan of "busy" that takes long to build
+            if runtime is busy:
+                entered.set()
+                release.wait(30)
+            return real_plan(runtime, classifiers)
+
+        monkeypatch.setattr(fused, "_Plan", slow_plan)
+        builder = threading.Thread(target=lambda: tfshare.predict_many(busy_heads, data.x_test[:1]))
+        builder.start()
+        assert entered.wait(30)
+        results = []
+        worker = threading.Thread(
+            target=lambda: results.append(
+                ([c.predict_proba(data.x_test[:1]) for c in plain], tfshare.predict_many(heads, data.x_test[:2]))
+            )
+        )
+        worker.start()
+        worker.join(timeout=30)
+        finished = not worker.is_alive()
+        release.set()
+        builder.join()
+        worker.join()
+        assert finished, "a first call or predict_many in one runtime waited for another runtime's build"
+        assert len(results) == 1
+    finally:
+        busy.close()
+        other.close()

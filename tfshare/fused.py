@@ -40,6 +40,8 @@ from tfshare.runtime import FastCallable, GraphSession, _closed_callable
 # (a trunk's heads; other members get zero rows), which pays off for small batches.
 FIRST_CALL_MAX_ROWS = 64
 
+# Guards _recent. Per-runtime state (_first_call_groups, _plans) is built under
+# the runtime's own lock, so no runtime waits for another's build.
 _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
@@ -201,7 +203,12 @@ class _Plan:
 
 def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
     key = tuple(c.name for c in classifiers)  # names are never reused within a runtime
-    with _lock:
+    plans = _plans.get(runtime)
+    plan = plans.get(key) if plans is not None else None
+    if plan is not None:
+        return plan
+    # The runtime's own (build) lock: building a plan in one runtime never waits for another's.
+    with runtime._lock:
         plans = _plans.setdefault(runtime, {})
         plan = plans.get(key)
         if plan is None:
@@ -308,7 +315,7 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
       should build the classifier's own callable instead.
     """
     runtime = clf.runtime
-    with _lock:
+    with runtime._lock:  # per runtime, like building: other runtimes' first calls never wait
         group = _first_call_groups.get(runtime)
         if x.shape[0] > FIRST_CALL_MAX_ROWS:
             # Too large to compute every pending head: leave the group (if in one).
@@ -337,8 +344,10 @@ def forget(clf: Any) -> None:
     """Removes a closing classifier from its runtime's first-call group, freeing the group when empty."""
     runtime = clf.runtime
     with _lock:
-        for key in [k for k in _recent if id(clf) in k]:
-            del _recent[key]
+        # list(): a snapshot, since weak-reference callbacks may pop entries at any time.
+        for key in [k for k in list(_recent) if id(clf) in k]:
+            _recent.pop(key, None)
+    with runtime._lock:
         group = _first_call_groups.get(runtime)
         if group is not None and group.members.pop(clf, None) is not None and not group.members:
             runtime.release_callable(group.fn)
