@@ -62,14 +62,14 @@ def test_read_only_callables_and_predictions_do_not_tick(runtime, data):
     clf.predict_proba(data.x_test[:2])
     clf.predict(data.x_test[:2])
     clf.evaluate(data.x_test[:8], data.y_test[:8])
-    read = runtime.session._make_callable_from_options(
-        _options(fetches=[clf.probabilities_tensor]), read_only=True
-    )
+    options = _options(fetches=[clf.probabilities_tensor])
+    options.feed.append(clf.input_tensor.name)
+    read = runtime.session._make_callable_from_options(options, read_only=True)
     before = runtime.write_clock.value
     clf.predict_proba(data.x_test[:3])
     clf.predict(data.x_test[:3])
     clf.evaluate(data.x_test[:8], data.y_test[:8])
+    assert read(data.x_test[:3])[0].shape == (3, 10)  # a callable made read_only through the Session itself
     assert runtime.write_clock.value == before
     clf.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
     assert runtime.write_clock.value >= before + 2  # one tick per train step
-    del read

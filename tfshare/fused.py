@@ -31,9 +31,9 @@ import numpy as np
 
 from tfshare import head_bank, validation
 from tfshare._tf import tf
-from tfshare.errors import ClosedError, InputError
+from tfshare.errors import InputError
 from tfshare.head_bank import HeadBank, split_heads
-from tfshare.runtime import FastCallable, GraphSession, _closed_callable
+from tfshare.runtime import FastCallable, GraphSession
 
 # First calls with more rows than this get their own callable at once: the
 # fused run computes every pending head that reads the caller's placeholder
@@ -187,14 +187,7 @@ class _Plan:
         """{name: float32 [batch, C] probabilities} in the order the plan's classifiers were given."""
         for bank in self.banks:
             bank.ensure_fresh()
-        # The TF callable itself (FastCallable._fn: close() swaps it for one that raises ClosedError).
-        fn = self.fn._fn
-        try:
-            values = fn(x) if self.n_feeds == 1 else fn(*([x] * self.n_feeds))
-        except tf.errors.CancelledError:
-            if self.fn._fn is _closed_callable:  # close() ran during the call
-                raise ClosedError("the GraphSession of these classifiers was closed during the call") from None
-            raise
+        values = self.fn(x) if self.n_feeds == 1 else self.fn(*([x] * self.n_feeds))  # ClosedError once closed
         if self.ordered is None:
             return dict(zip(self.names, split_heads(values[0])))
         values = [v if v.ndim == 2 else split_heads(v) for v in values]

@@ -67,7 +67,7 @@ class GraphSession:
         call to the inter-op thread pool; ops still use the intra-op pool.
         None: True for in-process runtimes, False with a ``target`` (the
         option does not apply to remote Sessions). On the 2-core CPU it cut
-        the batch-1 callable from 37 to 10 us (docs/performance.md). TF
+        the batch-1 callable from 43 to 9 us (docs/performance.md). TF
         honours it only for runs with one partition: on GPU (host + device
         partitions) runs use the inter-op pool regardless. It gives up
         inter-op parallelism between independent branches (no loss measured
