@@ -201,9 +201,9 @@ def test_save_replaces_atomically_and_removes_orphans_of_dead_writers(tmp_path):
 
 
 @pytest.mark.parametrize("make,error,message", [
-    (lambda a, b: a, TypeError, r"^classifiers must be a sequence of DenseClassifier, got DenseClassifier"),
-    (lambda a, b: [], tfshare.InputError, r"^classifiers must hold at least one DenseClassifier"),
-    (lambda a, b: [a, "b"], TypeError, r"^classifiers\[1\] must be a DenseClassifier, got str"),
+    (lambda a, b: a, TypeError, r"^classifiers must be a sequence of graph classifiers, got DenseClassifier"),
+    (lambda a, b: [], tfshare.InputError, r"^classifiers must hold at least one classifier"),
+    (lambda a, b: [a, "b"], TypeError, r"^classifiers\[1\] must be a graph classifier \(Classifier, .*\), got str"),
     (lambda a, b: [a, b], tfshare.InputError, r"^classifiers must have unique names .*got duplicates \['dense_classifier'\]"),
 ], ids=["not_a_sequence", "empty", "not_a_classifier", "duplicate_names"])
 def test_bad_arguments(tmp_path, make, error, message):

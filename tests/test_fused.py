@@ -59,11 +59,11 @@ def test_predict_many_empty_batch(runtime):
 @pytest.mark.parametrize(
     "make_args, error, match",
     [
-        (lambda c, o: [], tfshare.InputError, "classifiers must hold at least one DenseClassifier, got an empty sequence"),
-        (lambda c, o: "abc", TypeError, "classifiers must be a sequence of DenseClassifier, got str"),
-        (lambda c, o: [c, "x"], TypeError, r"classifiers\[1\] must be a DenseClassifier, got str"),
+        (lambda c, o: [], tfshare.InputError, "classifiers must hold at least one classifier, got an empty sequence"),
+        (lambda c, o: "abc", TypeError, "classifiers must be a sequence of graph classifiers, got str"),
+        (lambda c, o: [c, "x"], TypeError, r"classifiers\[1\] must be a graph classifier \(Classifier, .*\), got str"),
         (lambda c, o: [c, c], tfshare.InputError, r"classifiers must have unique names .* duplicates \['a'\]"),
-        (lambda c, o: [c, o], tfshare.InputError, r"classifiers must share one input_dim .* got input_dims \[5, 784\]"),
+        (lambda c, o: [c, o], tfshare.InputError, r"classifiers must share one input_shape .* got input shapes \[\(5,\), \(784,\)\]"),
     ],
     ids=["empty", "not-a-sequence", "not-a-classifier", "duplicate-names", "mixed-input-dims"],
 )

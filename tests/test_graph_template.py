@@ -93,7 +93,7 @@ def test_different_architectures_and_trunks_get_their_own_template(runtime):
     d = tfshare.DenseClassifier(trunk=trunk_b, seed=1)  # a copy of b, reading trunk_b
     assert [x._head is not None for x in (a, b, c, d)] == [True, True, True, False]
     assert d.input_tensor is trunk_b.input
-    assert graph_template.template_key(d) == graph_template.template_key(b)
+    assert d._template_key == b._template_key
     assert runtime.graph.get_operation_by_name(f"{d.name}/head/MatMul").inputs[0] is trunk_b.output
 
 
@@ -132,4 +132,4 @@ def test_a_callers_control_dependencies_do_not_reach_the_classifiers_ops(runtime
     for clf in (first, copy):
         ops = [op for op in runtime.graph.get_operations() if op.name.startswith(clf.name + "/")]
         assert ops and not [op for op in ops if gate in op.control_inputs]
-    assert graph_template.find(runtime, graph_template.template_key(copy)) is not None  # the copy was a copy
+    assert graph_template.find(runtime, copy._template_key) is not None  # the copy was a copy

@@ -11,11 +11,13 @@ TensorFlow state (no eager switch, nothing added to the default graph).
 """
 
 from tfshare._tf import KERAS_VERSION, TF_VERSION
+from tfshare.architectures import Architecture, conv_body, dense_body
 from tfshare.audit import AuditReport, audit
 from tfshare.bundles import restore_runtime, save_runtime
-from tfshare.classifiers import DenseClassifier
+from tfshare.classifier import Classifier
+from tfshare.classifiers import ConvClassifier, DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
-from tfshare.eager import EagerDenseClassifier, EagerTrunk
+from tfshare.eager import EagerClassifier, EagerDenseClassifier, EagerTrunk
 from tfshare.fused import predict_many
 from tfshare.errors import (
     CheckpointError,
@@ -31,12 +33,16 @@ from tfshare.trunks import SharedTrunk, TemplateTrunk
 __version__ = "0.1.0"
 
 __all__ = [
+    "Architecture",
     "AuditReport",
     "CheckpointError",
+    "Classifier",
     "ClosedError",
     "ClusterError",
+    "ConvClassifier",
     "Dataset",
     "DenseClassifier",
+    "EagerClassifier",
     "EagerDenseClassifier",
     "EagerTrunk",
     "GraphSession",
@@ -49,6 +55,8 @@ __all__ = [
     "TrainingError",
     "__version__",
     "audit",
+    "conv_body",
+    "dense_body",
     "load_npz",
     "predict_many",
     "restore_runtime",

@@ -111,8 +111,7 @@ def _wrap_trace(original: Any) -> Any:
 
 
 def _make_patches() -> list[_Patch]:
-    from tfshare.classifiers import DenseClassifier  # here: those modules import this one's package
-    from tfshare.eager import EagerDenseClassifier
+    from tfshare.base import ClassifierBase  # here: base imports tfshare's package, which imports this module
 
     return [
         _Patch(tf.Graph, "__init__", _after(_on_graph_init)),
@@ -120,8 +119,8 @@ def _make_patches() -> list[_Patch]:
         _Patch(type(tf.Variable), "__call__", _after(_on_variable)),
         _Patch(tf_session.BaseSession, "__init__", _after(_on_session)),
         _Patch(keras.Model, "__init__", _after(_on_model)),
-        _Patch(DenseClassifier, "__init__", _after(_on_model)),
-        _Patch(EagerDenseClassifier, "__init__", _after(_on_model)),
+        # Every tfshare classifier, graph or eager, calls it once it is complete.
+        _Patch(ClassifierBase, "_constructed", _after(_on_model)),
         _Patch(tracing_compilation, "_create_concrete_function", _wrap_trace),
     ]
 

@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from tensorflow.core.protobuf import config_pb2  # noqa: E402
+from tf_keras.src.engine import base_layer_utils  # noqa: E402  (Keras's call context: frozen layers)
 from tensorflow.python.eager import context as _context  # noqa: E402
 
 # TensorFlow's internal modules whose functions tfshare.audit wraps while an
@@ -104,6 +105,7 @@ def eager_mode():
 __all__ = [
     "KERAS_VERSION",
     "TF_VERSION",
+    "base_layer_utils",
     "check_versions",
     "config_pb2",
     "eager_mode",

@@ -19,8 +19,8 @@ every audit that is active is told about each event:
   (every way of making one, ``get_variable``, Keras ``add_weight`` and
   ``tf.Variable``, ends there);
 * ``BaseSession.__init__``: a Session;
-* ``tf_keras.Model.__init__``, ``DenseClassifier.__init__`` and
-  ``EagerDenseClassifier.__init__``: a model;
+* ``tf_keras.Model.__init__`` and ``ClassifierBase._constructed`` (every
+  tfshare classifier, graph or eager, calls it once complete): a model;
 * ``tracing_compilation._create_concrete_function``: one trace of a
   ``tf.function``, the same event ``experimental_get_tracing_count()``
   counts.
@@ -114,6 +114,9 @@ class AuditReport:
         (of the ones still alive when the block ends: the audit holds models
         weakly, so keep a reference to the models you want compared).
       shared_variable_bytes: bytes of the shared variables (counted once).
+      shared_statistics: shared variables that are not trainable (BatchNorm
+        moving statistics of a shared trunk): training any one model that
+        uses them changes them for all of them (interference).
       sessions_created: ``tf.compat.v1.Session`` objects (any kind).
       function_traces: concrete functions traced by ``tf.function``s; a
         method traces per instance, so it counts once per instance.
@@ -193,10 +196,15 @@ class AuditReport:
             self._traces[name] = self._traces.get(name, 0) + 1
 
     # ----------------------------------------------------------- numbers
-    def _shared(self, models: list[Any]) -> tuple[int, int]:
+    def _shared(self, models: list[Any]) -> tuple[int, int, int]:
         owners: dict[int, int] = {}
         variables: dict[int, Any] = {}
+        # A classifier made from a whole tf_keras model (model_fn=) holds that
+        # model's variables: they are one model's, not shared by two.
+        wrapped = {id(m.keras_model) for m in models if getattr(m, "keras_model", None) is not None}
         for model in models:
+            if id(model) in wrapped:
+                continue
             try:
                 model_vars = list(model.variables)
             except Exception:  # noqa: BLE001 - a half-built user model has no variables to share
@@ -205,7 +213,8 @@ class AuditReport:
                 owners[id(v)] = owners.get(id(v), 0) + 1
                 variables[id(v)] = v
         shared = [variables[key] for key, n in owners.items() if n >= 2]
-        return len(shared), sum(_variable_bytes(v) for v in shared)
+        statistics = sum(1 for v in shared if not v.trainable)
+        return len(shared), sum(_variable_bytes(v) for v in shared), statistics
 
     def _compute(self) -> dict[str, Any]:
         with self._lock:
@@ -224,7 +233,7 @@ class AuditReport:
                 "traced_functions": self._function_count,
                 "traces_by_function": dict(self._traces),
             }
-        numbers["shared_variables"], numbers["shared_variable_bytes"] = self._shared(models)
+        numbers["shared_variables"], numbers["shared_variable_bytes"], numbers["shared_statistics"] = self._shared(models)
         return numbers
 
     def _freeze(self) -> None:
@@ -254,6 +263,10 @@ class AuditReport:
     shared_variable_bytes = property(
         lambda self: self._get("shared_variable_bytes"), doc="Bytes of the shared variables."
     )
+    shared_statistics = property(
+        lambda self: self._get("shared_statistics"),
+        doc="Shared variables that are not trainable (e.g. a shared trunk's BatchNorm statistics).",
+    )
     sessions_created = property(lambda self: self._get("sessions_created"), doc="Sessions created.")
     function_traces = property(lambda self: self._get("function_traces"), doc="tf.function traces.")
     traced_functions = property(lambda self: self._get("traced_functions"), doc="tf.function objects that traced.")
@@ -271,6 +284,8 @@ class AuditReport:
             ("variables created", d["variables_created"], _format_bytes(d["variable_bytes"])),
             ("models created", d["models_created"], ""),
             ("shared variables", d["shared_variables"], _format_bytes(d["shared_variable_bytes"])),
+            ("shared statistics", d["shared_statistics"], "not trainable: training one model moves them for all"
+             if d["shared_statistics"] else ""),
             ("sessions created", d["sessions_created"], ""),
             ("function traces", d["function_traces"], per_function),
         ]

@@ -1,18 +1,23 @@
 """ClassifierBase: what the graph classifier and its eager twin share.
 
-Argument checks, the architecture properties, and the loops of ``fit`` and
-``evaluate`` live here once. A subclass supplies how one training step and
+Which body a constructor was given (``resolve_form``), argument checks, the
+architecture properties, ``get_weights``/``set_weights``, and the loops of
+``fit`` and ``evaluate`` live here once. A subclass supplies how one training step and
 one evaluation chunk run (a Session callable, or eager ops / tf.function).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import dataclasses
+import math
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from tfshare import validation
+from tfshare import architectures, validation
+from tfshare.architectures import Architecture
 from tfshare.errors import ClosedError, InputError, TrainingError
+from tfshare.keras_model import AdoptedModel
 
 EVAL_CHUNK = 4096
 
@@ -22,45 +27,106 @@ StepFn = Callable[[np.ndarray, np.ndarray], tuple[Any, Any, Any]]
 ChunkFn = Callable[[np.ndarray, np.ndarray], tuple[Any, Any]]
 
 
-class ClassifierBase:
-    """Common state of DenseClassifier and EagerDenseClassifier.
+@dataclasses.dataclass
+class Form:
+    """What a classifier's constructor arguments resolved to.
 
-    Subclasses set ``self._model_variables`` (architecture key -> variable)
-    and implement ``_check_open``.
+    Attributes:
+      architecture: the body (None on a trunk or for a whole model).
+      adopted: the whole model of ``model_fn`` (None otherwise).
+      trunk: the trunk whose body is shared (None otherwise).
+      input_shape: shape of one example.
+      num_classes: number of classes.
+    """
+
+    architecture: Architecture | None
+    adopted: AdoptedModel | None
+    trunk: Any
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+
+def resolve_form(
+    layers: Any,
+    input_shape: Any,
+    num_classes: Any,
+    model_fn: Any,
+    trunk: Any,
+    architecture: Architecture | None,
+    for_graph: bool = True,
+) -> Form:
+    """Checks which of layers= / model_fn= / trunk= / architecture= was given, and with what.
+
+    Raises:
+      TypeError, InputError: none or several forms, or values that conflict.
+    """
+    given = [n for n, v in (("layers", layers), ("model_fn", model_fn), ("trunk", trunk), ("architecture", architecture)) if v is not None]
+    if len(given) != 1:
+        raise InputError(
+            "give exactly one of layers= (a factory of tf_keras layers, with input_shape=), model_fn= (a "
+            f"factory of a whole tf_keras model) or trunk=, got {given or 'none'}"
+        )
+    if model_fn is not None:
+        adopted = AdoptedModel(model_fn, input_shape, unbuild=for_graph)
+        if num_classes is not None and validation.positive_int(num_classes, "num_classes", minimum=2) != adopted.num_classes:
+            raise InputError(f"num_classes must match model_fn()'s output width {adopted.num_classes}, got {num_classes}")
+        return Form(None, adopted, None, adopted.input_shape, adopted.num_classes)
+    if num_classes is None:
+        raise InputError(f"num_classes is required with {given[0]}=, e.g. num_classes=10")
+    num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
+    if trunk is not None:
+        if input_shape is not None and validation.input_shape(input_shape) != trunk.input_shape:
+            raise InputError(f"input_shape must match the trunk's {trunk.input_shape}, got {tuple(input_shape)}")
+        return Form(None, None, trunk, trunk.input_shape, num_classes)
+    if layers is not None:
+        if input_shape is None:
+            raise InputError("input_shape is required with layers=, e.g. input_shape=(28, 28, 1)")
+        architecture = architectures.from_factory(layers, input_shape)
+    return Form(architecture, None, None, architecture.input_shape, num_classes)
+
+
+def check_trunk_matches(trunk: Any, input_dim: Any, hidden_units: Any) -> None:
+    """Raises unless the Dense form's input_dim and hidden_units, when given, are the trunk's.
+
+    Raises:
+      TypeError, InputError: a value is invalid, or differs from the trunk's.
+    """
+    if not isinstance(getattr(trunk, "input_shape", None), tuple):
+        return  # the classifier reports the wrong type
+    for arg, given, expected in (
+        ("input_dim", None if input_dim is None else validation.positive_int(input_dim, "input_dim"), trunk.input_dim),
+        ("hidden_units", None if hidden_units is None else validation.hidden_units(hidden_units), trunk.hidden_units),
+    ):
+        if given is not None and given != expected:
+            raise InputError(f"{arg} must match the trunk's {arg} {expected}, got {given}")
+
+
+class ClassifierBase:
+    """Common state of the graph ``Classifier`` and its eager twin ``EagerClassifier``.
+
+    Subclasses set ``self._model_variables`` (architecture key -> variable),
+    ``self._config``, and implement ``_read`` and ``_assign``.
     """
 
     _name: str
     _model_variables: dict[str, Any]
+    _config: dict[str, Any]
 
-    def _init_architecture(
-        self,
-        input_dim: int | None,
-        num_classes: int,
-        hidden_units: Any,
-        trunk: Any,
-        seed: int | None,
-    ) -> None:
-        """Validates and stores the architecture; a trunk fixes input_dim and hidden_units.
-
-        Raises:
-          TypeError, InputError: an argument is of the wrong type or range, or
-            conflicts with the trunk's.
-        """
+    def _init_form(self, form: Form, seed: int | None) -> None:
         self._closed = False
-        self._num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
         self._seed = validation.seed(seed)
-        if trunk is not None:
-            for arg, given, expected in (
-                ("input_dim", None if input_dim is None else validation.positive_int(input_dim, "input_dim"), trunk.input_dim),
-                ("hidden_units", None if hidden_units is None else validation.hidden_units(hidden_units), trunk.hidden_units),
-            ):
-                if given is not None and given != expected:
-                    raise InputError(f"{arg} must match the trunk's {arg} {expected}, got {given}")
-            input_dim, hidden_units = trunk.input_dim, trunk.hidden_units
-        self._input_dim = validation.positive_int(784 if input_dim is None else input_dim, "input_dim")
-        self._hidden_units = validation.hidden_units((64,) if hidden_units is None else hidden_units)
-        self._trunk = trunk
+        self._form = form
+        self._num_classes = form.num_classes
+        self._input_shape = form.input_shape
+        self._trunk = form.trunk
         self._rng = np.random.default_rng(self._seed)
+
+    def _constructed(self) -> None:
+        """Called once a classifier is complete (``tfshare.audit`` counts models here)."""
+
+    def check_open(self) -> None:
+        """Raises ClosedError if the classifier (or its runtime) is closed."""
+        self._check_open()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -73,14 +139,24 @@ class ClassifierBase:
         return self._name
 
     @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    @property
     def trunk(self) -> Any:
         """The shared trunk, or None."""
         return self._trunk
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input example, e.g. (784,) or (28, 28, 1); inputs are [batch, *input_shape]."""
+        return self._input_shape
+
+    @property
     def input_dim(self) -> int:
-        """Features per input row."""
-        return self._input_dim
+        """Features per flattened input example (the product of ``input_shape``)."""
+        return math.prod(self._input_shape)
 
     @property
     def num_classes(self) -> int:
@@ -88,34 +164,81 @@ class ClassifierBase:
         return self._num_classes
 
     @property
-    def hidden_units(self) -> tuple[int, ...]:
-        """Units per hidden layer."""
-        return self._hidden_units
+    def hidden_units(self) -> tuple[int, ...] | None:
+        """Units per hidden layer of a Dense body; None for other architectures."""
+        units = self._config.get("hidden_units")
+        return None if units is None else tuple(units)
 
     @property
     def config(self) -> dict[str, Any]:
-        """The architecture: input_dim, hidden_units and num_classes."""
-        return {"input_dim": self._input_dim, "hidden_units": list(self._hidden_units), "num_classes": self._num_classes}
+        """The architecture as checkpoints store it, with num_classes.
+
+        {"input_dim", "hidden_units", "num_classes"} for the MLP; for other
+        bodies "input_shape", an "architecture" kind, and a digest of the
+        layers' configurations ("layers").
+        """
+        return dict(self._config)
 
     @property
     def variables(self) -> list[Any]:
-        """The model's variables (trunk or hidden layers, then head); no optimizer state."""
+        """The model's variables (trunk or body, then head; BatchNorm statistics included); no optimizer state."""
         return list(self._model_variables.values())
 
     @property
     def trainable_variables(self) -> list[Any]:
-        """The variables ``fit`` updates (the same as ``variables``)."""
+        """The variables ``fit`` updates with gradients (BatchNorm statistics are not among them)."""
         return [v for v in self._model_variables.values() if v.trainable]
 
     @property
     def named_variables(self) -> dict[str, Any]:
-        """Checkpoint keys ("hidden_0/kernel", "head/bias", ...) mapped to variables."""
+        """Checkpoint keys ("hidden_0/kernel", "layer_1/moving_mean", "head/bias", ...) mapped to variables."""
         return dict(self._model_variables)
 
     @property
     def num_params(self) -> int:
-        """Number of scalar parameters the classifier uses (shared ones included)."""
+        """Number of scalar parameters the classifier uses (shared ones and BatchNorm statistics included)."""
         return int(sum(v.shape.num_elements() for v in self._model_variables.values()))
+
+    # -------------------------------------------------------------- weights
+    def _read(self, variables: list[Any]) -> list[np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _assign(self, pairs: list[tuple[Any, np.ndarray]]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Returns every variable's current value, keyed as ``named_variables``.
+
+        The keys do not depend on the name scope or the sharing mode, so the
+        dict moves between a graph classifier and its eager twin, in both
+        directions (``set_weights``).
+
+        Returns:
+          {key: float32 array of the variable's shape}.
+
+        Raises:
+          ClosedError: the classifier or its runtime is closed.
+        """
+        self._check_open()
+        keys = list(self._model_variables)
+        return dict(zip(keys, self._read([self._model_variables[k] for k in keys])))
+
+    def set_weights(self, weights: Mapping[str, Any]) -> None:
+        """Assigns every variable from a dict like ``get_weights()``'s (a trunk's included).
+
+        Args:
+          weights: {key: array-like of the variable's shape}, with exactly the
+            keys of ``named_variables``.
+
+        Raises:
+          TypeError: weights is not a mapping, or a value is not numeric.
+          InputError: a key is missing or unknown, a shape differs, or a value
+            is not finite; nothing is assigned then.
+          ClosedError: the classifier or its runtime is closed.
+        """
+        self._check_open()
+        values = validation.weights(weights, self._model_variables)
+        self._assign([(self._model_variables[k], values[k]) for k in self._model_variables])
 
     # ---------------------------------------------------------------- loops
     def _fit_arguments(
@@ -123,7 +246,7 @@ class ClassifierBase:
     ) -> tuple[np.ndarray, np.ndarray, int, int, float]:
         """Validates fit's arguments; returns (x float32, y int64, epochs, batch_size, learning_rate)."""
         self._check_open()
-        x = validation.features(x, self._input_dim, allow_empty=False)
+        x = validation.inputs(x, self._input_shape, allow_empty=False)
         y = validation.labels(y, self._num_classes, x.shape[0])
         epochs = validation.positive_int(epochs, "epochs")
         batch_size = validation.positive_int(batch_size, "batch_size")
@@ -170,7 +293,7 @@ class ClassifierBase:
     def _evaluate_loop(self, x: Any, y: Any, chunk: ChunkFn) -> dict[str, float]:
         """Validates (x, y) and averages ``chunk`` over slices of EVAL_CHUNK rows."""
         self._check_open()
-        x = validation.features(x, self._input_dim, allow_empty=False)
+        x = validation.inputs(x, self._input_shape, allow_empty=False)
         y = validation.labels(y, self._num_classes, x.shape[0])
         total_loss = total_correct = 0.0
         for start in range(0, x.shape[0], EVAL_CHUNK):

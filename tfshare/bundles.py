@@ -29,9 +29,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfshare.checkpoints import atomic_write
-from tfshare.classifiers import DenseClassifier
 from tfshare.errors import CheckpointError, InputError
 from tfshare.fused import _check_classifiers
+from tfshare.protocols import GraphClassifier
 from tfshare.runtime import GraphSession
 
 FORMAT_VERSION = 1
@@ -39,7 +39,7 @@ _METADATA_KEY = "__tfshare_runtime__"
 _TMP_SUFFIX = ".tmp"
 
 
-def _array_key(clf: DenseClassifier, key: str) -> str:
+def _array_key(clf: GraphClassifier, key: str) -> str:
     """Where a classifier's variable ``key`` is stored: once per trunk, else per classifier."""
     if clf.trunk is not None and key in clf.trunk.named_variables():
         return f"trunks/{clf.trunk.name}/{key}"
@@ -54,11 +54,11 @@ def _by_runtime(items: list[tuple[GraphSession, Any, Any]]) -> dict[GraphSession
     return grouped
 
 
-def save_runtime(classifiers: Sequence[DenseClassifier], path: str | os.PathLike) -> str:
+def save_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathLike) -> str:
     """Saves several classifiers' weights, each under its name, into one file.
 
     Args:
-      classifiers: DenseClassifiers with unique names, from one runtime or
+      classifiers: graph classifiers with unique names, from one runtime or
         several. Trunk variables shared by several of them are stored once.
       path: the file to write (conventionally "*.npz"); its directory is
         created if missing. An existing file is replaced atomically.
@@ -67,14 +67,14 @@ def save_runtime(classifiers: Sequence[DenseClassifier], path: str | os.PathLike
       ``path`` as a str.
 
     Raises:
-      TypeError: classifiers is not a sequence of DenseClassifier, or path
+      TypeError: classifiers is not a sequence of graph classifiers, or path
         is not a str or os.PathLike.
       InputError: classifiers is empty, names repeat, or two different
         trunks have the same name.
       ClosedError: a classifier or its runtime is closed.
       CheckpointError: the file cannot be written.
     """
-    classifiers = _check_classifiers(classifiers, same_input_dim=False)
+    classifiers = _check_classifiers(classifiers, same_input_shape=False)
     target = _check_path(path)
     entries: dict[str, Any] = {}
     owners: dict[str, tuple[GraphSession, Any]] = {}  # array key -> (runtime, variable)
@@ -160,7 +160,7 @@ def _read(source: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except IsADirectoryError:
         raise CheckpointError(
             f"no runtime checkpoint at {source!r}: it is a directory (save_runtime writes a file; "
-            "a directory written by DenseClassifier.save restores with DenseClassifier.restore)"
+            "a directory written by Classifier.save restores with Classifier.restore)"
         ) from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise CheckpointError(f"runtime checkpoint {source!r} is corrupt or unreadable: {exc}") from exc
@@ -177,17 +177,17 @@ def _read(source: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return metadata, arrays
 
 
-def restore_runtime(classifiers: Sequence[DenseClassifier], path: str | os.PathLike) -> list[str]:
+def restore_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathLike) -> list[str]:
     """Restores classifiers, matched by name, from a file written by ``save_runtime``.
 
     Everything is checked before anything is assigned: every classifier's
-    name must be in the file, its configuration (input_dim, hidden_units,
-    num_classes) must match, and every variable's shape must match. Creation
+    name must be in the file, its configuration (``config``: the architecture
+    and num_classes) must match, and every variable's shape must match. Creation
     order, trunk names and sharing mode do not matter, and the file may hold
     more classifiers than are restored.
 
     Args:
-      classifiers: DenseClassifiers with unique names, from one runtime or several.
+      classifiers: graph classifiers with unique names, from one runtime or several.
       path: a file written by ``save_runtime``.
 
     Returns:
@@ -201,7 +201,7 @@ def restore_runtime(classifiers: Sequence[DenseClassifier], path: str | os.PathL
         and both shapes), or classifiers that share a variable here were
         saved with separate copies of it.
     """
-    classifiers = _check_classifiers(classifiers, same_input_dim=False)
+    classifiers = _check_classifiers(classifiers, same_input_shape=False)
     source = _check_path(path)
     metadata, arrays = _read(source)
     saved = metadata.get("classifiers", {})

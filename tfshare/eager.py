@@ -1,21 +1,27 @@
-"""EagerDenseClassifier: the TF2 eager / tf.function baseline with the same API.
+"""EagerClassifier: the TF2 eager / tf.function baseline, with the graph classifier's API.
 
-It builds the same MLP with tf_keras layers, but runs it eagerly (or through a
-per-instance ``tf.function`` when ``use_tf_function=True``). No graph, no
-Session. It exists so benchmarks and tests can compare the graph classes with
-TF2's default way of running, measured side by side.
+It builds the same architecture with the same tf_keras layers and runs them
+through the same ``tfshare.forward`` code, but eagerly (or through a
+per-instance ``tf.function`` when ``use_tf_function=True``): no graph, no
+Session. Its variables are made under the same seeding rule
+(``tfshare.initial_values.creating``), so with the same seed it starts from
+the graph classifier's weights, and ``get_weights``/``set_weights`` and
+checkpoints move between the two. It exists so benchmarks and tests can
+compare the graph classes with TF2's default way of running, side by side.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from tfshare import checkpoints, validation
-from tfshare.base import ClassifierBase
+from tfshare import architectures, checkpoints, forward, initial_values, validation
 from tfshare._tf import eager_mode, keras, tf
+from tfshare.architectures import Architecture
+from tfshare.base import ClassifierBase, check_trunk_matches, resolve_form
+from tfshare.trunks import trunk_architecture
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -38,16 +44,24 @@ def _eagerly(method: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def _glorot(seed: int | None, offset: int) -> Any:
-    return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
+def _build(layers: Sequence[Any], input_shape: tuple[int, ...], seed: int | None, start: int = 0) -> tuple[Any, list[Any]]:
+    """Builds ``layers`` eagerly on one zero example, under the graph classifier's seeding rule.
+
+    Returns:
+      (the output, float32 [1, features], checked for a Dense head; the Created records).
+    """
+    with initial_values.creating(seed, start=start, feed=False) as created:
+        output = forward.check_features(forward.apply(layers, tf.zeros((1, *input_shape)), training=False))
+    return output, created
 
 
 class EagerTrunk:
-    """Hidden Dense(relu) layers shared by several EagerDenseClassifiers.
+    """A body shared by several EagerClassifiers (the twin of ``SharedTrunk``).
 
     Args:
-      input_dim: features per input row.
-      hidden_units: units per hidden layer (at least one).
+      input_dim, hidden_units: the Dense form, as ``SharedTrunk``.
+      layers: a zero-argument callable returning tf_keras layers, instead.
+      input_shape: the shape of one example, with ``layers``.
       name: a label for the trunk (default "eager_trunk").
       seed: seed for the initial weights; None for random.
     """
@@ -55,28 +69,48 @@ class EagerTrunk:
     @_eagerly
     def __init__(
         self,
-        input_dim: int,
-        hidden_units: tuple[int, ...] | list[int],
+        input_dim: int | None = None,
+        hidden_units: Sequence[int] | None = None,
+        *,
+        layers: Callable[[], Any] | None = None,
+        input_shape: Sequence[int] | None = None,
         name: str | None = None,
         seed: int | None = None,
     ) -> None:
-        self._input_dim = validation.positive_int(input_dim, "input_dim")
-        self._hidden_units = validation.hidden_units(hidden_units)
-        if not self._hidden_units:
-            raise validation.InputError("hidden_units must name at least one layer for a trunk, got ()")
+        self._architecture = trunk_architecture(input_dim, hidden_units, layers, input_shape)
+        self._input_shape = self._architecture.input_shape
         self._name = validation.name(name) or "eager_trunk"
-        seed = validation.seed(seed)
-        self._layers = _dense_stack(self._input_dim, self._hidden_units, seed, self._name)
+        self._layers = self._architecture.make_layers()
+        output, created = _build(self._layers, self._input_shape, validation.seed(seed))
+        self._num_random = sum(c.spec is not None for c in created)
+        self._output_dim = int(output.shape[-1])
+        self._config = architectures.checkpoint_config(self._architecture, self._layers)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input example."""
+        return self._input_shape
 
     @property
     def input_dim(self) -> int:
-        """Features per input row."""
-        return self._input_dim
+        """Features per flattened input example."""
+        return int(np.prod(self._input_shape))
 
     @property
-    def hidden_units(self) -> tuple[int, ...]:
-        """Units per hidden layer."""
-        return self._hidden_units
+    def hidden_units(self) -> tuple[int, ...] | None:
+        """Units per hidden layer of a Dense trunk; None otherwise."""
+        units = self._architecture.config.get("hidden_units")
+        return None if units is None else tuple(units)
+
+    @property
+    def output_dim(self) -> int:
+        """Features per output row."""
+        return self._output_dim
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What checkpoints store about the body."""
+        return dict(self._config)
 
     @property
     def name(self) -> str:
@@ -85,12 +119,17 @@ class EagerTrunk:
 
     @property
     def layers(self) -> list[Any]:
-        """The tf_keras Dense layer objects."""
+        """The tf_keras layer objects."""
         return list(self._layers)
 
+    @property
+    def training_sensitive(self) -> bool:
+        """Whether a layer behaves differently in training."""
+        return forward.training_sensitive(self._layers)
+
     def named_variables(self) -> dict[str, Any]:
-        """Maps "hidden_i/kernel" / "hidden_i/bias" to the trunk's variables."""
-        return _named(self._layers)
+        """Maps architecture-level keys (as ``SharedTrunk.named_variables``) to the trunk's variables."""
+        return architectures.weight_keys(self._layers, self._architecture.named)
 
     @property
     def variables(self) -> list[Any]:
@@ -98,109 +137,100 @@ class EagerTrunk:
         return list(self.named_variables().values())
 
     @_eagerly
-    def __call__(self, x: Any) -> Any:
-        """Applies the trunk: float32 [batch, input_dim] -> float32 [batch, hidden_units[-1]]."""
-        for layer in self._layers:
-            x = layer(x)
-        return x
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """Applies the trunk: float32 [batch, *input_shape] -> float32 [batch, output_dim]."""
+        return forward.apply(self._layers, x, training)
 
 
-def _dense_stack(input_dim: int, hidden_units: tuple[int, ...], seed: int | None, prefix: str) -> list[Any]:
-    layers, width = [], input_dim
-    for i, units in enumerate(hidden_units):
-        layer = keras.layers.Dense(
-            units, activation="relu", kernel_initializer=_glorot(seed, i), name=f"{prefix}_hidden_{i}"
-        )
-        layer.build(tf.TensorShape([None, width]))
-        layers.append(layer)
-        width = units
-    return layers
-
-
-def _named(layers: list[Any]) -> dict[str, Any]:
-    named: dict[str, Any] = {}
-    for i, layer in enumerate(layers):
-        named[f"hidden_{i}/kernel"] = layer.kernel
-        named[f"hidden_{i}/bias"] = layer.bias
-    return named
-
-
-class EagerDenseClassifier(ClassifierBase):
-    """The TF2 eager twin of ``DenseClassifier``, with the same methods.
+class EagerClassifier(ClassifierBase):
+    """The TF2 eager twin of ``Classifier``, with the same constructor forms and methods.
 
     Args:
-      input_dim: features per row; default 784, or the trunk's.
-      num_classes: number of classes (>= 2).
-      hidden_units: units per hidden layer; default (64,), or the trunk's.
+      layers, input_shape, num_classes, model_fn: as ``Classifier``.
       trunk: an EagerTrunk whose layers to share.
       use_tf_function: run prediction and the train step through a
         per-instance ``tf.function`` instead of op-by-op.
-      name: a label (default "eager_dense_classifier").
-      seed: seed for the initial weights and shuffling; None for random.
+      name: a label (default "eager_classifier").
+      seed: seed for the initial weights (the graph classifier's rule) and
+        shuffling; None for random.
+      architecture: an ``Architecture`` instead of ``layers``.
 
     Raises:
-      TypeError, InputError: bad arguments (see ``tfshare.validation``).
+      TypeError, InputError: bad arguments (see ``Classifier``).
     """
+
+    _default_name = "eager_classifier"
 
     @_eagerly
     def __init__(
         self,
-        input_dim: int | None = None,
-        num_classes: int = 10,
-        hidden_units: tuple[int, ...] | list[int] | None = None,
+        layers: Callable[[], Any] | None = None,
+        input_shape: Sequence[int] | None = None,
+        num_classes: int | None = None,
         *,
+        model_fn: Callable[[], Any] | None = None,
         trunk: EagerTrunk | None = None,
         use_tf_function: bool = False,
         name: str | None = None,
         seed: int | None = None,
+        architecture: Architecture | None = None,
     ) -> None:
         if not isinstance(use_tf_function, bool):
             raise TypeError(f"use_tf_function must be a bool, got {type(use_tf_function).__name__}")
         if trunk is not None and not isinstance(trunk, EagerTrunk):
             raise TypeError(f"trunk must be an EagerTrunk, got {type(trunk).__name__}")
-        self._init_architecture(input_dim, num_classes, hidden_units, trunk, seed)
-        self._name = validation.name(name) or "eager_dense_classifier"
+        form = resolve_form(layers, input_shape, num_classes, model_fn, trunk, architecture, for_graph=False)
+        self._init_form(form, seed)
+        self._name = validation.name(name) or self._default_name
         self._use_tf_function = use_tf_function
-        if trunk is not None:
-            self._hidden_layers: list[Any] = []
-            width = trunk.hidden_units[-1]
+        self._model = form.adopted.model if form.adopted is not None else None
+        self._layers: list[Any] = []
+        if self._model is not None:
+            self._config = dict(form.adopted.config)
+            self._model_variables = architectures.weight_keys([self._model], named=False)
         else:
-            self._hidden_layers = _dense_stack(self._input_dim, self._hidden_units, self._seed, self._name)
-            width = self._hidden_units[-1] if self._hidden_units else self._input_dim
-        self._head = keras.layers.Dense(
-            self._num_classes, kernel_initializer=_glorot(self._seed, len(self._hidden_units)), name=f"{self._name}_head"
+            if trunk is not None:
+                self._config, start, width = trunk.config, trunk._num_random, trunk.output_dim
+                self._model_variables = trunk.named_variables()
+            else:
+                self._layers = form.architecture.make_layers()
+                self._config = architectures.checkpoint_config(form.architecture, self._layers)
+                output, created = _build(self._layers, self._input_shape, self._seed)
+                start, width = sum(c.spec is not None for c in created), int(output.shape[-1])
+                self._model_variables = architectures.weight_keys(self._layers, form.architecture.named)
+            self._head = keras.layers.Dense(self._num_classes, name=f"{self._name}_head")
+            with initial_values.creating(self._seed, start=start, feed=False):
+                self._head.build(tf.TensorShape([None, width]))
+            self._model_variables.update({"head/kernel": self._head.kernel, "head/bias": self._head.bias})
+        self._config["num_classes"] = self._num_classes
+        self._all_layers = [self._model] if self._model is not None else (
+            (trunk.layers if trunk is not None else []) + self._layers + [self._head]
         )
-        self._head.build(tf.TensorShape([None, width]))
-        self._model_variables = (trunk.named_variables() if trunk is not None else {})
-        self._model_variables.update(_named(self._hidden_layers))
-        self._model_variables["head/kernel"] = self._head.kernel
-        self._model_variables["head/bias"] = self._head.bias
         self._optimizer: Any = None
         self._saver: Any = None
-        spec = tf.TensorSpec([None, self._input_dim], tf.float32)
+        spec = tf.TensorSpec([None, *self._input_shape], tf.float32)
         if use_tf_function:
             self._proba_fn = tf.function(self._proba_eager, input_signature=[spec])
-            self._step_fn = tf.function(
-                self._step_eager, input_signature=[spec, tf.TensorSpec([None], tf.int64)]
-            )
+            self._step_fn = tf.function(self._step_eager, input_signature=[spec, tf.TensorSpec([None], tf.int64)])
         else:
             self._proba_fn = self._proba_eager
             self._step_fn = self._step_eager
+        self._constructed()
 
     # ------------------------------------------------------------ the model
-    def _logits(self, x: Any) -> Any:
-        h = self._trunk(x) if self._trunk is not None else x
-        for layer in self._hidden_layers:
-            h = layer(h)
+    def _logits(self, x: Any, training: bool) -> Any:
+        if self._model is not None:
+            return forward.logits_of(self._model(x, training=training))[0]
+        h = self._trunk(x, training=training) if self._trunk is not None else forward.apply(self._layers, x, training)
         return self._head(h)
 
     def _proba_eager(self, x: Any) -> Any:
-        return tf.nn.softmax(self._logits(x))
+        return tf.nn.softmax(self._logits(x, training=False))
 
     def _step_eager(self, x: Any, y: Any) -> tuple[Any, Any, Any]:
-        variables = list(self._model_variables.values())
-        with tf.GradientTape() as tape:
-            logits = self._logits(x)
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape, forward.collecting_updates(self._all_layers) as updates:
+            logits = self._logits(x, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
         grads = tape.gradient(loss, variables)
         finite = tf.reduce_all(
@@ -210,6 +240,7 @@ class EagerDenseClassifier(ClassifierBase):
 
         def apply() -> Any:
             self._optimizer.apply_gradients(zip(grads, variables))
+            forward.run_updates(updates)  # BatchNorm's moving statistics: only with an applied step
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))
@@ -220,6 +251,11 @@ class EagerDenseClassifier(ClassifierBase):
     def runtime(self) -> None:
         """Always None: an eager classifier has no graph or Session."""
         return None
+
+    @property
+    def keras_model(self) -> Any:
+        """The tf_keras model of ``model_fn``, or None."""
+        return self._model
 
     @property
     def use_tf_function(self) -> bool:
@@ -233,23 +269,23 @@ class EagerDenseClassifier(ClassifierBase):
 
     def __repr__(self) -> str:
         return (
-            f"EagerDenseClassifier(name={self._name!r}, input_dim={self._input_dim}, hidden_units={self._hidden_units}, "
+            f"{type(self).__name__}(name={self._name!r}, input_shape={self._input_shape}, "
             f"num_classes={self._num_classes}, use_tf_function={self._use_tf_function})"
         )
 
     # --------------------------------------------------------------- public
     @_eagerly
     def predict_proba(self, x: Any) -> np.ndarray:
-        """Returns float32 class probabilities of shape [batch, num_classes].
+        """Returns float32 class probabilities of shape [batch, num_classes], in inference mode.
 
         Args:
-          x: array-like of shape [batch, input_dim].
+          x: array-like of shape [batch, *input_shape].
 
         Raises:
           TypeError, InputError: bad x. ClosedError: the classifier is closed.
         """
         self._check_open()
-        x = validation.features(x, self._input_dim)
+        x = validation.inputs(x, self._input_shape)
         if x.shape[0] == 0:
             return np.zeros((0, self._num_classes), np.float32)
         return self._proba_fn(tf.constant(x)).numpy()
@@ -261,9 +297,9 @@ class EagerDenseClassifier(ClassifierBase):
 
     @_eagerly
     def evaluate(self, x: Any, y: Any) -> dict[str, float]:
-        """Returns {"loss", "accuracy"} on (x, y); see DenseClassifier.evaluate."""
+        """Returns {"loss", "accuracy"} on (x, y) in inference mode; see Classifier.evaluate."""
         def chunk(xb: np.ndarray, yb: np.ndarray) -> tuple[float, float]:
-            logits = self._logits(tf.constant(xb))
+            logits = self._logits(tf.constant(xb), training=False)
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits).numpy()
             return float(losses.mean()), float((np.argmax(logits.numpy(), axis=1) == yb).mean())
 
@@ -279,11 +315,11 @@ class EagerDenseClassifier(ClassifierBase):
         learning_rate: float = 1e-3,
         shuffle: bool = True,
     ) -> dict[str, list[float]]:
-        """Trains with Adam; same arguments, returns and errors as DenseClassifier.fit."""
+        """Trains with Adam in training mode; same arguments, returns and errors as Classifier.fit."""
         x, y, epochs, batch_size, lr = self._fit_arguments(x, y, epochs, batch_size, learning_rate, shuffle)
         if self._optimizer is None:
             self._optimizer = keras.optimizers.Adam(learning_rate=lr)
-            self._optimizer.build(list(self._model_variables.values()))
+            self._optimizer.build(self.trainable_variables)
         self._optimizer.learning_rate = lr
 
         def step(xb: np.ndarray, yb: np.ndarray) -> tuple[Any, Any, bool]:
@@ -292,9 +328,17 @@ class EagerDenseClassifier(ClassifierBase):
 
         return self._fit_loop(x, y, epochs, batch_size, shuffle, step)
 
+    def _read(self, variables: list[Any]) -> list[np.ndarray]:
+        return [v.numpy() for v in variables]
+
+    @_eagerly
+    def _assign(self, pairs: list[tuple[Any, np.ndarray]]) -> None:
+        for variable, value in pairs:
+            variable.assign(value)
+
     @_eagerly
     def save(self, path: str) -> str:
-        """Saves in the same format as DenseClassifier.save (restorable by either)."""
+        """Saves in the same format as Classifier.save (restorable by either)."""
         self._check_open()
         if self._saver is None:
             self._saver = checkpoints.make_saver(self._model_variables)
@@ -312,3 +356,40 @@ class EagerDenseClassifier(ClassifierBase):
         """Marks the classifier closed; later calls raise ClosedError."""
         self._closed = True
 
+
+class EagerDenseClassifier(EagerClassifier):
+    """The TF2 eager twin of ``DenseClassifier``, with the same arguments and methods.
+
+    Args:
+      input_dim: features per row; default 784, or the trunk's.
+      num_classes: number of classes (>= 2).
+      hidden_units: units per hidden layer; default (64,), or the trunk's.
+      trunk: an EagerTrunk whose layers to share.
+      use_tf_function: see ``EagerClassifier``.
+      name: a label (default "eager_dense_classifier").
+      seed: seed for the initial weights and shuffling; None for random.
+    """
+
+    _default_name = "eager_dense_classifier"
+
+    def __init__(
+        self,
+        input_dim: int | None = None,
+        num_classes: int = 10,
+        hidden_units: Sequence[int] | None = None,
+        *,
+        trunk: EagerTrunk | None = None,
+        use_tf_function: bool = False,
+        name: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        common = dict(num_classes=num_classes, use_tf_function=use_tf_function, name=name, seed=seed)
+        if trunk is not None:
+            check_trunk_matches(trunk, input_dim, hidden_units)
+            super().__init__(trunk=trunk, **common)
+        else:
+            arch = architectures.dense(784 if input_dim is None else input_dim, (64,) if hidden_units is None else hidden_units)
+            super().__init__(architecture=arch, **common)
+
+
+__all__ = ["EagerClassifier", "EagerDenseClassifier", "EagerTrunk"]

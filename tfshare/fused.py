@@ -33,6 +33,7 @@ from tfshare import head_bank, validation
 from tfshare._tf import tf
 from tfshare.errors import InputError
 from tfshare.head_bank import HeadBank, split_heads
+from tfshare.protocols import GraphClassifier
 from tfshare.runtime import FastCallable, GraphSession
 
 # First calls with more rows than this get their own callable at once: the
@@ -74,7 +75,7 @@ class _Group:
                 feed_names[name] = len(feeds)
                 feeds.append(clf.input_tensor)
         self.fn: FastCallable = runtime.callable([c.probabilities_tensor for c in classifiers], feeds, read_only=True)
-        self.empty = [np.zeros((0, int(f.shape[1])), np.float32) for f in feeds]
+        self.empty = [np.zeros((0, *f.shape.as_list()[1:]), np.float32) for f in feeds]
         # Weak keys: a classifier dropped before its first call is not kept alive,
         # and a new object reusing its id() can never be mistaken for it.
         # Values: (fetch index, feed index).
@@ -90,24 +91,25 @@ class _Group:
         return self.fn(*values)[fetch]
 
 
-def _check_classifiers(classifiers: Any, same_input_dim: bool = True) -> list[Any]:
-    """Returns ``classifiers`` as a list of open DenseClassifiers with unique names.
+def _check_classifiers(classifiers: Any, same_input_shape: bool = True) -> list[Any]:
+    """Returns ``classifiers`` as a list of open graph classifiers with unique names.
 
-    Also used by ``tfshare.bundles`` (with ``same_input_dim=False``).
+    Also used by ``tfshare.bundles`` (with ``same_input_shape=False``).
     """
-    from tfshare.classifiers import DenseClassifier  # local: classifiers imports this module
-
     if isinstance(classifiers, (str, bytes)) or not isinstance(classifiers, Sequence):
         raise TypeError(
-            f"classifiers must be a sequence of DenseClassifier, got {type(classifiers).__name__}"
+            f"classifiers must be a sequence of graph classifiers, got {type(classifiers).__name__}"
         )
     classifiers = list(classifiers)
     if not classifiers:
-        raise InputError("classifiers must hold at least one DenseClassifier, got an empty sequence")
+        raise InputError("classifiers must hold at least one classifier, got an empty sequence")
     for i, clf in enumerate(classifiers):
-        if not isinstance(clf, DenseClassifier):
-            raise TypeError(f"classifiers[{i}] must be a DenseClassifier, got {type(clf).__name__}")
-        clf._check_open()
+        if not isinstance(clf, GraphClassifier) or clf.runtime is None:
+            raise TypeError(
+                f"classifiers[{i}] must be a graph classifier (Classifier, DenseClassifier, ConvClassifier), "
+                f"got {type(clf).__name__}"
+            )
+        clf.check_open()
     names = [c.name for c in classifiers]
     if len(set(names)) != len(names):
         seen: set[str] = set()
@@ -115,10 +117,10 @@ def _check_classifiers(classifiers: Any, same_input_dim: bool = True) -> list[An
         raise InputError(
             f"classifiers must have unique names (results are keyed by name), got duplicates {duplicates}"
         )
-    dims = {c.input_dim for c in classifiers}
-    if same_input_dim and len(dims) > 1:
+    shapes = {c.input_shape for c in classifiers}
+    if same_input_shape and len(shapes) > 1:
         raise InputError(
-            f"classifiers must share one input_dim to take one x, got input_dims {sorted(dims)}"
+            f"classifiers must share one input_shape to take one x, got input shapes {sorted(shapes)}"
         )
     return classifiers
 
@@ -149,7 +151,7 @@ def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> tu
 class _Plan:
     """How one runtime's share of a predict_many call runs: one callable, outputs by name."""
 
-    __slots__ = ("fn", "n_feeds", "ordered", "banks", "input_dim", "names", "__weakref__")
+    __slots__ = ("fn", "n_feeds", "ordered", "banks", "input_shape", "names", "__weakref__")
 
     def __init__(self, runtime: GraphSession, classifiers: Sequence[Any]) -> None:
         feeds: list[Any] = []
@@ -177,7 +179,7 @@ class _Plan:
                 outputs[clf.name] = (len(fetches) - 1, None)
         self.fn: FastCallable = runtime.callable(fetches, feeds, read_only=True)
         self.n_feeds = len(feeds)
-        self.input_dim = classifiers[0].input_dim
+        self.input_shape = classifiers[0].input_shape
         self.names = tuple(c.name for c in classifiers)
         self.ordered = [(c.name, *outputs[c.name]) for c in classifiers]
         if len(fetches) == 1 and len(classifiers) > 1 and [i for _, _, i in self.ordered] == list(range(len(classifiers))):
@@ -233,7 +235,7 @@ def _remember(classifiers: list[Any], plan: _Plan) -> None:
     with _lock:
         # A classifier closed since the checks (another thread) must not be
         # remembered: its forget() already ran. close() marks it before forget().
-        if any(c._closed or c.runtime.closed for c in classifiers):
+        if any(c.closed or c.runtime.closed for c in classifiers):
             return
         if len(_recent) >= _RECENT_MAX:
             _recent.clear()
@@ -254,9 +256,9 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
     ``HeadBank``, a copy of their weights refreshed after any write.
 
     Args:
-      classifiers: DenseClassifiers with unique names and one input_dim; they
-        may live in different runtimes (each runtime is one call).
-      x: array-like of shape [batch, input_dim].
+      classifiers: graph classifiers with unique names and one input_shape;
+        they may live in different runtimes (each runtime is one call).
+      x: array-like of shape [batch, *input_shape].
 
     Returns:
       {classifier name: float32 array of shape [batch, num_classes]}, in the
@@ -275,11 +277,11 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
     """
     plan = _recent_plan(classifiers)
     if plan is not None:
-        x = validation.features(x, plan.input_dim)
+        x = validation.inputs(x, plan.input_shape)
         if x.shape[0]:
             return plan.run(x)
     classifiers = _check_classifiers(classifiers)
-    x = validation.features(x, classifiers[0].input_dim)
+    x = validation.inputs(x, classifiers[0].input_shape)
     if x.shape[0] == 0:
         return {c.name: np.zeros((0, c.num_classes), np.float32) for c in classifiers}
     runtime = classifiers[0].runtime
@@ -300,8 +302,8 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
     """Serves a classifier's first prediction from a fused callable when that is cheaper.
 
     Args:
-      clf: a DenseClassifier without its own prediction callable yet.
-      x: validated float32 array of shape [batch, input_dim], batch >= 1.
+      clf: a graph classifier without its own prediction callable yet.
+      x: validated float32 array of shape [batch, *input_shape], batch >= 1.
 
     Returns:
       float32 [batch, num_classes] probabilities, or None when the caller
@@ -319,7 +321,7 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
         if group is None or clf not in group.members:
             pending = [
                 c for c in runtime.heads()
-                if (c is clf or not c._first_call_served) and c._proba_fn is None and c.input_dim == clf.input_dim
+                if (c is clf or c.awaiting_first_call) and c.input_shape == clf.input_shape
             ]
             if len(pending) < 2:
                 return None

@@ -10,8 +10,14 @@ variables' ``shared_name`` rewritten to the new scope), and its variables are
 GLOBAL_VARIABLES and TRAINABLE_VARIABLES collections like tf_keras's. The
 copy has the same ops, names and initial values (kernels' initial values are
 fed, see ``tfshare.initial_values``, so the ops do not depend on the seed);
-the first classifier of each architecture in a runtime is built by tf_keras
-``Dense`` layers as usual.
+the first classifier of each architecture in a runtime is built by its
+tf_keras layers as usual. It works for any body whose inference ops hold no
+random op (a random initializer not fed would give every copy the same
+values): Dense and Conv stacks, BatchNorm (its moving statistics are
+copied as the non-trainable variables they are), a trunk's heads. A copy
+gets layer objects of its own only when it first trains and needs a
+training path (``tfshare.initial_values.reusing`` binds them to its
+copied variables).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import weakref
 from typing import Any, Callable, Sequence
 
 from tfshare._tf import tf, tf1
-from tfshare.initial_values import FedInitializer
+from tfshare.initial_values import FedInitializer, InitSpec
 
 _lock = threading.Lock()
 _log = logging.getLogger(__name__)
@@ -44,8 +50,14 @@ class Template:
       ops: the ops the classifier built (all inside ``scope``).
       scope: its name scope, ending in "/".
       tensors: {role: tensor} for ``ROLES`` (x may be outside the scope: a trunk's).
-      variables: {architecture key: variable} of the classifier's own variables.
-      fed: {architecture key: FedInitializer} of the variables with a fed initial value.
+      variables: {architecture key: variable} of the classifier's own
+        variables, in creation order.
+      fed: {architecture key: (FedInitializer, InitSpec)} of the variables
+        with a fed initial value.
+
+    Raises:
+      ValueError: the ops cannot be copied (a random op, or a control input
+        from outside the scope).
     """
 
     def __init__(
@@ -54,8 +66,11 @@ class Template:
         scope: str,
         tensors: dict[str, Any],
         variables: dict[str, Any],
-        fed: dict[str, FedInitializer],
+        fed: dict[str, tuple[FedInitializer, InitSpec]],
     ) -> None:
+        random_ops = sorted({op.type for op in ops if "Random" in op.type})
+        if random_ops:
+            raise ValueError(f"its ops hold random ops {random_ops}, whose seeds a copy would repeat")
         graph_def = tf1.GraphDef()
         graph_def.versions.CopyFrom(ops[0].graph.graph_def_versions)
         inside = {op.name for op in ops}
@@ -91,18 +106,17 @@ class Template:
         }
         with ops[0].graph.as_default():  # to_proto works in graph mode only
             self._variables = {key: v.to_proto(export_scope=scope[:-1]) for key, v in variables.items()}
-        self._fed = {key: _relative(init.placeholder.name, scope) for key, init in fed.items()}
+        self._fed = {key: (_relative(init.placeholder.name, scope), spec) for key, (init, spec) in fed.items()}
 
     def copy(
-        self, graph: Any, scope: str, make_initializer: Callable[[str], Callable[[], Any]]
+        self, graph: Any, scope: str, seed: int | None
     ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[Any, FedInitializer]]]:
         """Builds a copy of the classifier under ``scope``; call inside the runtime's ``building()``.
 
         Args:
           graph: the runtime's graph (the default graph).
           scope: the new classifier's name scope, ending in "/" (already reserved).
-          make_initializer: key -> zero-argument function returning the keras
-            initializer of that variable's initial value (its seed).
+          seed: the new classifier's seed, for its fed initial values.
 
         Returns:
           ({role: tensor}, {architecture key: variable}, [(variable, FedInitializer)]).
@@ -129,19 +143,16 @@ class Template:
                 variable._is_initialized_op = graph.get_tensor_by_name(  # as tf_keras's variables have
                     variable.op.name + "/IsInitialized/VarIsInitializedOp:0"
                 )
-                graph.add_to_collections([tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.TRAINABLE_VARIABLES], variable)
+                collections = [tf1.GraphKeys.GLOBAL_VARIABLES]
+                if variable.trainable:  # BatchNorm's moving statistics are not
+                    collections.append(tf1.GraphKeys.TRAINABLE_VARIABLES)
+                graph.add_to_collections(collections, variable)
                 variables[key] = variable
         fed = []
-        for key, rel in self._fed.items():
-            init = FedInitializer.bound(make_initializer(key), graph.get_tensor_by_name(scope + rel))
+        for key, (rel, spec) in self._fed.items():
+            init = FedInitializer.bound(spec.maker(seed), graph.get_tensor_by_name(scope + rel))
             fed.append((variables[key], init))
         return tensors, variables, fed
-
-
-def template_key(clf: Any) -> tuple:
-    """What two classifiers must share for one to be a copy of the other's ops."""
-    # A trunk's name is unique in its runtime (its id() could be reused).
-    return (clf.input_dim, clf.hidden_units, clf.num_classes, clf.trunk.name if clf.trunk is not None else None)
 
 
 def find(runtime: Any, key: tuple) -> Template | None:
@@ -178,4 +189,4 @@ def record(runtime: Any, key: tuple, make: Callable[[], Template]) -> None:
         _templates.setdefault(runtime, {}).setdefault(key, make)
 
 
-__all__ = ["ROLES", "Template", "find", "record", "template_key"]
+__all__ = ["ROLES", "Template", "find", "record"]

@@ -1,15 +1,24 @@
-"""Fed initial values: a kernel's random initializer computed eagerly, not built as graph ops.
+"""Initial values: random keras initializers seeded per classifier, and computed eagerly, not as graph ops.
 
 A tf_keras ``GlorotUniform`` kernel initializer called in a graph builds nine
 ops per kernel (a ``stateless_random_uniform`` subgraph). Building ops is
 most of what constructing a classifier costs (TensorFlow's Python op
-wrappers take ~0.2 ms per op), so ``DenseClassifier`` gives its kernels a
-``FedInitializer`` instead: in the graph the initial value is one float32
-placeholder, and the values come from the *same* keras initializer run
-eagerly when the runtime initializes the variable. A seeded classifier
-therefore starts from bit-identical weights (the same ``EagerDenseClassifier``
-with the same seed starts from), and ``variable.initializer`` is still the
-variable's own assign op; running it needs ``feeds(...)`` in its feed_dict.
+wrappers take ~0.2 ms per op), so a classifier builds its layers under
+``creating(seed)``, a ``tf.compat.v1.variable_creator_scope`` that gives
+every variable with a random keras initializer a ``FedInitializer``
+instead: in the graph the initial value is one placeholder, and the values
+come from the *same* keras initializer run eagerly when the runtime
+initializes the variable. It works for any tf_keras layer (Dense, Conv,
+BatchNormalization, a user's own), since every Keras weight is created
+through ``tf.compat.v1.Variable`` with its initializer as a
+``functools.partial``.
+
+Seeding: with a classifier seed ``s``, the k-th randomly initialized
+variable it creates (in creation order, counting from ``start``) gets an
+initializer of the same class and configuration with seed ``s + k``, unless
+the user's layer fixed a seed itself. The eager twin creates its variables
+under the same rule, so a graph classifier and an ``EagerClassifier`` of the
+same architecture and seed start from bit-identical weights.
 
 Example:
   >>> session.run([v.initializer for v in variables], feed_dict=runtime.initial_value_feeds(variables))
@@ -17,8 +26,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -89,7 +101,19 @@ class FedInitializer:
           An array of the variable's shape and dtype (float32 by default).
         """
         with eager_mode():
-            return self._make()(self._shape, dtype=self._dtype).numpy()
+            value = self._make()(self._shape, dtype=self._dtype)
+        return value.numpy() if hasattr(value, "numpy") else np.asarray(value, self._dtype.as_numpy_dtype)
+
+    def set_value(self, value: np.ndarray) -> None:
+        """Feeds ``value`` (of the variable's shape) from now on, instead of the initializer's values.
+
+        Raises:
+          ValueError: the shape differs from the variable's.
+        """
+        value = np.asarray(value)
+        if tuple(value.shape) != self._shape:
+            raise ValueError(f"initial value of shape {value.shape} for a variable of shape {self._shape}")
+        self._make = lambda: (lambda *_, **__: value)
 
 
 class InitialValues:
@@ -123,4 +147,134 @@ class InitialValues:
         return {init.placeholder: init.value() for init in fed if init is not None}
 
 
-__all__ = ["PLACEHOLDER_NAME", "FedInitializer", "InitialValues", "glorot_uniform"]
+@dataclasses.dataclass(frozen=True)
+class InitSpec:
+    """A random keras initializer, as a recipe that another classifier's seed can remake.
+
+    Attributes:
+      cls: the keras initializer class (e.g. ``GlorotUniform``).
+      config: its ``get_config()`` without "seed".
+      offset: the variable's rank among the random variables of its classifier
+        (its seed is the classifier's seed + offset).
+      fixed_seed: the seed the user's layer gave the initializer, which wins; or None.
+    """
+
+    cls: type
+    config: tuple[tuple[str, Any], ...]
+    offset: int
+    fixed_seed: int | None
+
+    @classmethod
+    def of(cls, initializer: Any, offset: int) -> "InitSpec":
+        config = dict(initializer.get_config())
+        fixed = config.pop("seed", None)
+        return cls(type(initializer), tuple(sorted(config.items())), offset, fixed)
+
+    def maker(self, seed: int | None) -> Callable[[], Any]:
+        """A function making a new initializer of this recipe for a classifier seeded ``seed``."""
+        config = dict(self.config)
+        if self.fixed_seed is not None:
+            config["seed"] = self.fixed_seed
+        else:
+            config["seed"] = None if seed is None else seed + self.offset
+        return lambda: self.cls.from_config(dict(config))
+
+
+def random_keras_initializer(initial_value: Any) -> Any:
+    """The seeded-able keras initializer behind a Keras weight's ``initial_value``, or None.
+
+    Keras passes ``functools.partial(initializer, shape, dtype=dtype)``;
+    ``get_variable`` does the same with the initializer it was given.
+    """
+    if not isinstance(initial_value, functools.partial):
+        return None
+    init = initial_value.func
+    if isinstance(init, keras.initializers.Initializer) and hasattr(init, "seed"):
+        return init
+    return None
+
+
+@dataclasses.dataclass
+class Created:
+    """One variable made under ``creating``: the variable, its fed initializer and its recipe (or None)."""
+
+    variable: Any
+    fed: FedInitializer | None
+    spec: InitSpec | None
+
+
+@contextlib.contextmanager
+def creating(
+    seed: int | None, start: int = 0, feed: bool = True, feed_all: bool = False
+) -> Iterator[list[Created]]:
+    """Seeds, and in a graph feeds, the random initializers of the variables made inside.
+
+    Enter it where the variables are made: inside the graph's ``as_default()``
+    for graph variables, in eager mode for eager ones.
+
+    Args:
+      seed: the classifier's seed, or None (initializers keep their own seeds).
+      start: the offset of the first random variable (a head continues its trunk's count).
+      feed: give each random variable a ``FedInitializer`` (graph mode); False
+        for eager variables, whose initial values TF computes at once.
+      feed_all: in a graph, feed every Keras weight, random or not (so that
+        ``FedInitializer.set_value`` can give each one a value of its own).
+
+    Yields:
+      The list of ``Created`` records, filled in creation order.
+    """
+    created: list[Created] = []
+    counter = [start]
+
+    def creator(next_creator: Callable[..., Any], **kwargs: Any) -> Any:
+        initial_value = kwargs.get("initial_value")
+        init = random_keras_initializer(initial_value)
+        fed = spec = None
+        if init is not None:
+            spec = InitSpec.of(init, counter[0])
+            counter[0] += 1
+            make = spec.maker(seed)
+            target = fed = FedInitializer(make) if feed else make()
+            kwargs["initial_value"] = functools.partial(target, *initial_value.args, **initial_value.keywords)
+        elif feed and feed_all and isinstance(initial_value, functools.partial):
+            keras_init = initial_value.func
+            fed = FedInitializer(lambda: keras_init)
+            kwargs["initial_value"] = functools.partial(fed, *initial_value.args, **initial_value.keywords)
+        variable = next_creator(**kwargs)
+        created.append(Created(variable, fed, spec))
+        return variable
+
+    with tf1.variable_creator_scope(creator):
+        yield created
+
+
+@contextlib.contextmanager
+def reusing(variables: Sequence[Any]) -> Iterator[None]:
+    """Hands out ``variables``, in order, instead of making new ones.
+
+    Layer objects built inside take existing variables (of the same shapes,
+    made in the same order): how a copied classifier, which has no layer
+    objects, gets ones for its training path.
+
+    Raises:
+      RuntimeError: a layer asks for more variables, or another shape, than given.
+    """
+    queue = list(variables)
+
+    def creator(next_creator: Callable[..., Any], **kwargs: Any) -> Any:
+        if not queue:
+            raise RuntimeError(f"layers made more variables than the {len(variables)} to reuse")
+        variable = queue.pop(0)
+        shape = kwargs.get("shape")
+        if shape is not None and tf.TensorShape(shape) != variable.shape:
+            raise RuntimeError(f"variable {variable.name!r} has shape {variable.shape}, the layer asked for {shape}")
+        return variable
+
+    with tf1.variable_creator_scope(creator):
+        yield
+
+
+__all__ = [
+    "PLACEHOLDER_NAME", "Created", "FedInitializer", "InitSpec", "InitialValues", "creating",
+    "glorot_uniform", "random_keras_initializer", "reusing",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -26,6 +26,9 @@ def _describe(value: Any) -> str:
     """Returns a short description of ``value``'s type for error messages."""
     kind = type(value)
     return f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+
+
+describe = _describe
 
 
 def _reject_tensors(value: Any, arg: str) -> None:
@@ -69,27 +72,34 @@ def _as_array(value: Any, arg: str) -> np.ndarray:
 
 
 def features(x: Any, input_dim: int, arg: str = "x", allow_empty: bool = True) -> np.ndarray:
-    """Validates a batch of features and returns it as C-contiguous float32.
+    """Validates a batch of flat rows: ``inputs(x, (input_dim,))``."""
+    return inputs(x, (input_dim,), arg, allow_empty)
+
+
+def inputs(x: Any, input_shape: tuple[int, ...], arg: str = "x", allow_empty: bool = True) -> np.ndarray:
+    """Validates a batch of examples and returns it as C-contiguous float32.
 
     Args:
-      x: array-like of shape [batch, input_dim]; float32, float64 or integer.
-      input_dim: the expected number of features per row.
+      x: array-like of shape [batch, *input_shape]; float32, float64 or integer.
+      input_shape: the shape of one example, e.g. (784,) or (28, 28, 1), as a tuple.
       arg: the argument's name, used in error messages.
       allow_empty: whether a batch of 0 rows is acceptable.
 
     Returns:
-      float32 array of shape [batch, input_dim], C-contiguous. ``x`` itself
+      float32 array of shape [batch, *input_shape], C-contiguous. ``x`` itself
       when it already is one (no copy).
 
     Raises:
       TypeError: x is None, a tf.Tensor, strings, or another non-numeric type.
-      InputError: x is ragged, not 2-D, of the wrong width, empty when not
-        allowed, holds NaN/Inf, or holds float64 values beyond float32's range.
+      InputError: x is ragged, of the wrong rank or example shape (the
+        message says when it looks channels-first, flattened, or unbatched),
+        empty when not allowed, holds NaN/Inf, or holds float64 values
+        beyond float32's range.
     """
     # Fast path: exactly what the runtime feeds, checked in about a microsecond.
-    if type(x) is _ndarray and x.dtype is _FLOAT32 and x.ndim == 2:
-        rows, width = x.shape
-        if width == input_dim and rows > 0 and x.flags.c_contiguous:
+    if type(x) is _ndarray and x.dtype is _FLOAT32 and x.shape[1:] == input_shape:
+        rows = x.shape[0]
+        if rows > 0 and x.flags.c_contiguous:
             # A finite weighted sum proves every element is finite: NaN and
             # Inf propagate through it. The weights are 2**-64, so no sum of
             # finite float32 values can overflow (|x| * 2**-64 <= 1.9e19 per
@@ -98,15 +108,17 @@ def features(x: Any, input_dim: int, arg: str = "x", allow_empty: bool = True) -
             # call it costs ~3 us at batch 1, where a NumPy reduction
             # (x.sum(), np.isfinite) costs 6-8 us, and at batch 256 it
             # interferes less with the Session's threads than one long dot.
+            flat = x if x.ndim == 2 else x.reshape(rows, -1)
+            width = flat.shape[1]
             weights = _weights(width)
             if rows * width <= _BLOCK_ELEMENTS:
-                row_sums = x.dot(weights)
+                row_sums = flat.dot(weights)
                 finite = _isfinite(row_sums[0] if rows == 1 else _add_reduce(row_sums))
             else:
-                finite = _finite_in_blocks(x, weights)
+                finite = _finite_in_blocks(flat, weights)
             if finite or np.isfinite(x).all():
                 return x
-    return _features_slow(x, input_dim, arg, allow_empty)
+    return _inputs_slow(x, input_shape, arg, allow_empty)
 
 
 # One gemv over a large array (2048 x 784) right after TensorFlow ran took
@@ -143,16 +155,36 @@ def _weights(n: int) -> np.ndarray:
     return weights
 
 
-def _features_slow(x: Any, input_dim: int, arg: str, allow_empty: bool) -> np.ndarray:
+def _shape_hint(shape: tuple[int, ...], input_shape: tuple[int, ...]) -> str:
+    """Why an example shape may be wrong, when a common mistake explains it."""
+    example = shape[1:]
+    expected = "[batch, " + ", ".join(map(str, input_shape)) + "]"
+    if len(input_shape) == 3 and len(example) == 3 and example != input_shape:
+        h, w, c = input_shape
+        if example == (c, h, w):
+            return f"; it looks channels-first, and this classifier takes channels-last {expected}: use np.transpose(x, (0, 2, 3, 1))"
+    if len(input_shape) > 1 and len(shape) == 2 and shape[1] == int(np.prod(input_shape)):
+        return f"; it looks like flattened rows: use x.reshape(-1, {', '.join(map(str, input_shape))})"
+    if shape == input_shape:
+        return "; it looks like one example without the batch axis: use x[None]"
+    return ""
+
+
+def _inputs_slow(x: Any, input_shape: tuple[int, ...], arg: str, allow_empty: bool) -> np.ndarray:
     array = _as_array(x, arg)
-    if array.ndim != 2:
+    expected = "[batch, " + ", ".join(map(str, input_shape)) + "]"
+    if array.ndim != len(input_shape) + 1:
         raise InputError(
-            f"{arg} must be 2-D with shape [batch, {input_dim}], got {array.ndim}-D shape {array.shape}"
+            f"{arg} must be {len(input_shape) + 1}-D with shape {expected}, got {array.ndim}-D shape "
+            f"{array.shape}{_shape_hint(array.shape, input_shape)}"
         )
-    if array.shape[1] != input_dim:
+    if array.shape[1:] != input_shape:
+        if len(input_shape) == 1:
+            raise InputError(
+                f"{arg} must have {input_shape[0]} features per row (shape {expected}), got shape {array.shape}"
+            )
         raise InputError(
-            f"{arg} must have {input_dim} features per row (shape [batch, {input_dim}]), "
-            f"got shape {array.shape}"
+            f"{arg} must have shape {expected}, got shape {array.shape}{_shape_hint(array.shape, input_shape)}"
         )
     if array.shape[0] == 0 and not allow_empty:
         raise InputError(f"{arg} must hold at least one row, got shape {array.shape}")
@@ -245,6 +277,25 @@ def positive_float(value: Any, arg: str) -> float:
     return as_float
 
 
+def input_shape(value: Any, arg: str = "input_shape") -> tuple[int, ...]:
+    """Returns ``value`` as a non-empty tuple of positive ints: the shape of one example.
+
+    Raises:
+      TypeError: value is not a sequence of ints (an int ``n`` is read as (n,)).
+      InputError: it is empty, or an element is < 1 (e.g. a None batch axis).
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"{arg} must be a tuple of ints >= 1 such as (28, 28, 1), got {_describe(value)} {value!r}")
+    if not value:
+        raise InputError(f"{arg} must have at least one dimension, got {tuple(value)}")
+    for i, v in enumerate(value):
+        if v is None:
+            raise InputError(f"{arg} is the shape of one example, without the batch axis: got None at [{i}] in {tuple(value)}")
+    return tuple(positive_int(v, f"{arg}[{i}]") for i, v in enumerate(value))
+
+
 def hidden_units(value: Any, arg: str = "hidden_units") -> tuple[int, ...]:
     """Returns ``value`` as a tuple of positive ints (may be empty).
 
@@ -279,6 +330,44 @@ def name(value: Any, arg: str = "name") -> str | None:
             f"{arg} must match {_NAME_RE.pattern} (letters, digits, '_', '.', '-'), got {value!r}"
         )
     return value
+
+
+def weights(value: Any, expected: Mapping[str, Any], arg: str = "weights") -> dict[str, np.ndarray]:
+    """Checks a {key: array} dict against the variables it is to be assigned to.
+
+    Args:
+      value: the mapping given.
+      expected: {key: variable} (anything with ``shape`` and ``dtype``).
+      arg: the argument's name, used in error messages.
+
+    Returns:
+      {key: C-contiguous array of the variable's dtype}.
+
+    Raises:
+      TypeError: value is not a mapping, or an entry is not numeric.
+      InputError: keys missing or unknown, a shape differs, a value is not
+        finite or beyond float32's range.
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{arg} must be a dict of {{name: array}} like get_weights() returns, got {_describe(value)}")
+    missing = [k for k in expected if k not in value]
+    unknown = sorted(str(k) for k in value if k not in expected)
+    if missing or unknown:
+        raise InputError(
+            f"{arg} must have exactly the keys of named_variables: missing {missing}, unknown {unknown}"
+        )
+    checked: dict[str, np.ndarray] = {}
+    for key, variable in expected.items():
+        shape = tuple(variable.shape.as_list())
+        array = _as_array(value[key], f"{arg}[{key!r}]")
+        if array.shape != shape:
+            raise InputError(f"{arg}[{key!r}] must have shape {shape}, got shape {array.shape}")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InputError(f"{arg}[{key!r}] must be finite, got NaN or Inf")
+        if array.size and np.abs(array).max() > _FLOAT32_MAX:
+            raise InputError(f"{arg}[{key!r}] holds values beyond float32's range")
+        checked[key] = np.ascontiguousarray(array, dtype=variable.dtype.as_numpy_dtype)
+    return checked
 
 
 def choice(value: Any, arg: str, options: Sequence[str]) -> str:

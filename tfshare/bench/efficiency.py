@@ -159,8 +159,7 @@ def training(config: Config) -> dict[str, Any]:
     with GraphSession(device=config.device) as gs:
         clf = DenseClassifier(config.input_dim, config.num_classes, config.hidden_units, runtime=gs, seed=config.seed)
         clf.fit(x[:batch], y[:batch])  # builds the train op and its callable
-        train_op, finite = clf._train
-        loss, accuracy = clf._eval
+        train_op, finite, loss, accuracy = clf._train
         options = config_pb2.CallableOptions()
         options.feed.extend(t.name for t in (clf.input_tensor, clf._y, clf._learning_rate))
         options.fetch.extend(t.name for t in (loss, accuracy, finite))

@@ -1,11 +1,11 @@
-"""mlp_graph builders: the softmax that avoids oneDNN's slow Softmax kernel."""
+"""graph_ops builders: the softmax that avoids oneDNN's slow Softmax kernel."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tfshare import mlp_graph
+from tfshare import graph_ops
 from tfshare._tf import tf, tf1
 
 
@@ -17,7 +17,7 @@ def test_softmax_matches_tf_softmax(shape):
     graph = tf.Graph()
     with graph.as_default():
         z = tf1.placeholder(tf.float32, [None] * len(shape))
-        ours, reference = mlp_graph.softmax(z, name="probabilities"), tf.nn.softmax(z)
+        ours, reference = graph_ops.softmax(z, name="probabilities"), tf.nn.softmax(z)
     assert ours.op.name == "probabilities"
     with tf1.Session(graph=graph) as sess:
         got, want = sess.run([ours, reference], {z: logits})

@@ -1,0 +1,344 @@
+"""Architectures: what a classifier's body is, independent of how it is run or shared.
+
+An ``Architecture`` is a small object: a factory of tf_keras layers (the
+body; the classifier adds its own ``Dense(num_classes)`` head), the shape of
+one input example, and what identifies it (for graph copies and checkpoint
+compatibility). The graph classifier, both trunks and the eager twin take
+one and run its layers with ``tfshare.forward``: the forward pass is written
+once, by the layers themselves.
+
+Two are shipped:
+
+* ``dense(input_dim, hidden_units)``: the MLP, ``Dense(relu)`` layers named
+  ``hidden_i``;
+* ``conv(input_shape, filters, ...)``: Conv-BN-ReLU-MaxPool blocks, the last
+  one with global average pooling, then Dropout.
+
+``from_factory(layers, input_shape)`` wraps a user's own factory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any, Callable, Hashable, Mapping, Sequence
+
+from tfshare import validation
+from tfshare._tf import keras, v2_layers
+from tfshare.errors import InputError
+
+#: A zero-argument callable returning a new tf_keras layer or a list of them.
+LayerFactory = Callable[[], Any]
+
+#: BatchNormalization momentum of ``conv_body``: Keras's 0.99 needs several
+#: hundred steps before inference statistics are usable (on the 8x8 digits,
+#: 45 steps per epoch at batch 32, a CNN scored near chance in inference mode
+#: after 3 epochs); 0.9 settles in a few dozen.
+CONV_MOMENTUM = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A classifier body: how to make its layers, the input shape, and what identifies it.
+
+    Attributes:
+      factory: zero-argument callable returning new, unbuilt tf_keras layers
+        (None for a ``TemplateTrunk`` built by a TF1 function).
+      input_shape: shape of one example, without the batch axis, e.g. (784,)
+        or (28, 28, 1).
+      config: what checkpoints store and compare (JSON-ready), e.g.
+        {"input_dim": 784, "hidden_units": [64]}.
+      key: identifies the architecture for graph copies (hashable); None
+        derives it from the layers' configurations (``config_key``).
+      named: weights are keyed by layer name ("hidden_0/kernel"): the shipped
+        architectures name their layers. False keys them by position
+        ("layer_0/kernel"), since tf_keras's generated names differ per object.
+    """
+
+    factory: LayerFactory | None
+    input_shape: tuple[int, ...]
+    config: Mapping[str, Any]
+    key: Hashable | None = None
+    named: bool = False
+    allow_empty: bool = False
+
+    def make_layers(self, arg: str = "layers") -> list[Any]:
+        """Calls the factory in eager mode (see ``tfshare._tf.v2_layers``) and checks what it returned.
+
+        Returns:
+          A non-empty list of unbuilt tf_keras layers (an unbuilt
+          ``Sequential`` is replaced by its layers).
+
+        Raises:
+          TypeError, InputError: see ``check_layers``.
+        """
+        with v2_layers():
+            made = self.factory()
+        return check_layers(made, arg, self.allow_empty)
+
+
+def checkpoint_config(architecture: Architecture, layers: Sequence[Any] = ()) -> dict[str, Any]:
+    """What checkpoints of this body store and compare: the architecture's config, plus
+    the layers' ``config_key`` for a user's body (so that another body's checkpoint is refused)."""
+    config = dict(architecture.config)
+    if architecture.key is None and layers:
+        key = config_key(layers)
+        if key is not None:
+            config["layers"] = key
+    return config
+
+
+def check_factory(factory: Any, arg: str = "layers") -> LayerFactory:
+    """Returns ``factory`` if it is callable.
+
+    Raises:
+      TypeError: it is not (a list of layer objects, say: those could not be
+        made anew for each classifier).
+    """
+    if not callable(factory) or isinstance(factory, keras.layers.Layer):
+        raise TypeError(
+            f"{arg} must be a zero-argument callable returning tf_keras layers (e.g. {arg}=lambda: "
+            f"[tf_keras.layers.Dense(64, activation='relu')]), got {validation.describe(factory)}; "
+            "each classifier needs layer objects of its own"
+        )
+    return factory
+
+
+def is_keras3(obj: Any) -> bool:
+    module = type(obj).__module__ or ""
+    return module == "keras" or module.startswith("keras.")
+
+
+def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> list[Any]:
+    """Checks what a layer factory returned and returns it as a flat list of layers.
+
+    Args:
+      made: a tf_keras layer, or a list or tuple of them.
+      arg: the factory's argument name, for error messages.
+      allow_empty: accept no layers (the MLP without hidden layers).
+
+    Returns:
+      The layers; unbuilt ``Sequential`` models are replaced by their layers
+      (calling one in a graph would construct an ``InputLayer`` there and
+      switch that class to its TF1 base, breaking eager models).
+
+    Raises:
+      TypeError: something is not a tf_keras layer (Keras 3 objects get an
+        error that names tf_keras).
+      InputError: no layers, or a layer that is already built.
+    """
+    items = list(made) if isinstance(made, (list, tuple)) else [made]
+    if made is None or (not items and not allow_empty):
+        raise InputError(f"{arg}() must return at least one tf_keras layer, got {made!r}")
+    layers: list[Any] = []
+    for i, layer in enumerate(items):
+        where = f"{arg}()[{i}]" if isinstance(made, (list, tuple)) else f"{arg}()"
+        if is_keras3(layer):
+            raise TypeError(
+                f"{where} is a Keras 3 object ({validation.describe(layer)}); tfshare builds TF1 graphs, "
+                "which need Keras 2: make the layer with tf_keras.layers (`import tf_keras`), "
+                "not keras.layers (which tf.keras is on TF >= 2.16)"
+            )
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(f"{where} must be a tf_keras layer, got {validation.describe(layer)}")
+        if isinstance(layer, keras.Sequential) and not layer.built:
+            layers.extend(check_layers(list(layer.layers), f"{arg}()[{i}].layers"))
+            continue
+        if layer.built and layer.weights:
+            raise InputError(
+                f"{where} ({layer.name!r}) is already built, with variables of its own; {arg}() must make "
+                "new, unbuilt layers on every call (a complete built model goes in model_fn=)"
+            )
+        layers.append(layer)
+    return layers
+
+
+def _strip_names(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_names(v) for k, v in value.items() if k != "name"}
+    if isinstance(value, (list, tuple)):
+        return [_strip_names(v) for v in value]
+    return value
+
+
+def config_key(layers: Sequence[Any]) -> str | None:
+    """A digest of the layers' classes and configurations (names left out), or None if one has none.
+
+    Two factories whose layers have equal digests build the same ops, so a
+    classifier of one can be a graph copy of the other's.
+    """
+    try:
+        described = [
+            [f"{type(layer).__module__}.{type(layer).__qualname__}", _strip_names(layer.get_config())]
+            for layer in layers
+        ]
+        text = json.dumps(described, sort_keys=True, default=repr)
+    except (NotImplementedError, TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def own_weights(layer: Any) -> list[Any]:
+    # A layer's own variables, not its sublayers' (tf_keras keeps them apart).
+    return list(layer._trainable_weights) + list(layer._non_trainable_weights)  # pylint: disable=protected-access
+
+
+def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
+    """Keys the variables of built layers by architecture, not by graph name.
+
+    Args:
+      layers: built tf_keras layers (models are walked to their leaves).
+      named: key by layer name ("hidden_0/kernel"), else by the position of
+        the weight-owning layer ("layer_0/kernel", "layer_1/gamma", ...).
+
+    Returns:
+      {key: variable}, in layer order and, within a layer, as it created them.
+    """
+    keyed: dict[str, Any] = {}
+    position = 0
+    for top in layers:
+        for layer in top._flatten_layers(include_self=True):  # pylint: disable=protected-access
+            own = own_weights(layer)
+            if not own:
+                continue
+            prefix = layer.name if named else f"layer_{position}"
+            position += 1
+            for variable in own:
+                short = variable.name.rsplit("/", 1)[-1].split(":")[0]
+                key, n = f"{prefix}/{short}", 1
+                while key in keyed:
+                    key, n = f"{prefix}/{short}_{n}", n + 1
+                keyed[key] = variable
+    return keyed
+
+
+# --------------------------------------------------------------- shipped
+def dense_body(hidden_units: Sequence[int]) -> LayerFactory:
+    """A factory of ``Dense(units, relu)`` layers named "hidden_0", "hidden_1", ...
+
+    Args:
+      hidden_units: units per hidden layer, e.g. (64,).
+    """
+    units = validation.hidden_units(hidden_units)
+    return lambda: [keras.layers.Dense(u, activation="relu", name=f"hidden_{i}") for i, u in enumerate(units)]
+
+
+def dense(input_dim: int, hidden_units: Sequence[int]) -> Architecture:
+    """The MLP: ``Dense(relu)`` hidden layers on rows of ``input_dim`` features.
+
+    Args:
+      input_dim: features per row (>= 1).
+      hidden_units: units per hidden layer; () for a linear classifier.
+
+    Returns:
+      An Architecture whose checkpoint config is {"input_dim", "hidden_units"}.
+    """
+    input_dim = validation.positive_int(input_dim, "input_dim")
+    units = validation.hidden_units(hidden_units)
+    return Architecture(
+        factory=dense_body(units),
+        input_shape=(input_dim,),
+        config={"input_dim": input_dim, "hidden_units": list(units)},
+        key=("dense", input_dim, units),
+        named=True,
+        allow_empty=True,
+    )
+
+
+def conv_body(
+    filters: Sequence[int] = (32, 64), dropout: float = 0.25, momentum: float = CONV_MOMENTUM
+) -> LayerFactory:
+    """A factory of the shipped CNN body.
+
+    Each block is ``Conv2D(f, 3, same, no bias)``-``BatchNormalization``-``ReLU``,
+    followed by ``MaxPool2D(2)`` in all but the last block, which ends in
+    ``GlobalAveragePooling2D``; then ``Dropout(dropout)``. Layers are named
+    "conv_i", "bn_i", "relu_i", "pool_i", "global_pool" and "dropout".
+
+    Args:
+      filters: filters per block (at least one).
+      dropout: dropout rate in [0, 1); 0 leaves the Dropout layer out.
+      momentum: BatchNormalization momentum in (0, 1); see ``CONV_MOMENTUM``.
+    """
+    filters = validation.hidden_units(filters, "filters")
+    if not filters:
+        raise InputError("filters must name at least one block, got ()")
+    dropout, momentum = _unit_interval(dropout, "dropout", 0.0), _unit_interval(momentum, "momentum", None)
+
+    def make() -> list[Any]:
+        layers: list[Any] = []
+        for i, f in enumerate(filters):
+            layers += [
+                keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv_{i}"),
+                keras.layers.BatchNormalization(momentum=momentum, name=f"bn_{i}"),
+                keras.layers.ReLU(name=f"relu_{i}"),
+            ]
+            last = i == len(filters) - 1
+            layers.append(keras.layers.GlobalAveragePooling2D(name="global_pool") if last else keras.layers.MaxPool2D(name=f"pool_{i}"))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout, name="dropout"))
+        return layers
+
+    return make
+
+
+def _unit_interval(value: Any, arg: str, closed_low: float | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{arg} must be a float, got {validation.describe(value)} {value!r}")
+    low_ok = value >= 0 if closed_low is not None else value > 0
+    if not (low_ok and value < 1):
+        interval = "[0, 1)" if closed_low is not None else "(0, 1)"
+        raise InputError(f"{arg} must be in {interval}, got {value}")
+    return float(value)
+
+
+def conv(
+    input_shape: Sequence[int] = (28, 28, 1),
+    filters: Sequence[int] = (32, 64),
+    dropout: float = 0.25,
+    momentum: float = CONV_MOMENTUM,
+) -> Architecture:
+    """The shipped CNN (see ``conv_body``) on channels-last images.
+
+    Args:
+      input_shape: (height, width, channels).
+      filters, dropout, momentum: see ``conv_body``.
+
+    Returns:
+      An Architecture whose checkpoint config is {"architecture": "conv",
+      "input_shape", "filters"}.
+    """
+    shape = validation.input_shape(input_shape)
+    if len(shape) != 3:
+        raise InputError(f"input_shape must be (height, width, channels) for a CNN, got {shape}")
+    factory = conv_body(filters, dropout, momentum)
+    filters = validation.hidden_units(filters, "filters")
+    return Architecture(
+        factory=factory,
+        input_shape=shape,
+        config={"architecture": "conv", "input_shape": list(shape), "filters": list(filters)},
+        key=("conv", shape, filters, float(dropout), float(momentum)),
+        named=True,
+    )
+
+
+def from_factory(factory: Any, input_shape: Any, arg: str = "layers") -> Architecture:
+    """A user's body: any factory of tf_keras layers, on inputs of ``input_shape``.
+
+    The key and the checkpoint config are derived from the layers' classes and
+    configurations when the first classifier makes them (``config_key``).
+
+    Raises:
+      TypeError, InputError: the factory is not callable, or input_shape is invalid.
+    """
+    factory = check_factory(factory, arg)
+    shape = validation.input_shape(input_shape)
+    return Architecture(factory=factory, input_shape=shape, config={"input_shape": list(shape)})
+
+
+__all__ = [
+    "CONV_MOMENTUM", "Architecture", "LayerFactory", "check_factory", "check_layers", "checkpoint_config",
+    "config_key", "conv", "conv_body", "dense", "dense_body", "from_factory", "is_keras3", "own_weights",
+    "weight_keys",
+]

@@ -1,0 +1,155 @@
+"""A whole tf_keras model from ``model_fn``, made in eager mode and rebuilt in a graph with its weights.
+
+People who ask "do graphs need one instance per class?" write a function that
+returns a complete model (``Sequential([Input, ..., Dense(10, "softmax")])``).
+Calling it inside a TF1 graph would construct its layers there, which swaps
+their classes' bases to the TF1 ones and breaks every eager model of those
+classes (see ``tfshare._tf.v2_layers``). So ``model_fn`` runs in eager mode,
+where the model builds eager variables; their values are kept, each layer
+that owns weights is returned to the unbuilt state, and calling the model on
+a graph placeholder builds it again, with graph variables whose initial values
+are the kept ones (fed, see ``tfshare.initial_values``). The model's own
+layers, call and structure (Sequential, functional or subclassed) run
+unchanged, and weights the function loaded (pretrained ones) are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tfshare import architectures, forward, validation
+from tfshare._tf import eager_mode, keras, tf
+from tfshare.errors import InputError
+from tfshare.initial_values import Created
+
+
+def _leaves(model: Any) -> list[Any]:
+    """The layers of ``model`` that own variables, in tracking order."""
+    return [
+        layer for layer in model._flatten_layers(include_self=True)  # pylint: disable=protected-access
+        if architectures.own_weights(layer)
+    ]
+
+
+class AdoptedModel:
+    """``model_fn()``'s model, ready to be called on graph tensors.
+
+    Args:
+      model_fn: a zero-argument callable returning a tf_keras Model with one
+        input and an output of shape [batch, num_classes] (logits, or
+        probabilities from a softmax, which is taken off).
+      input_shape: the shape of one example, needed only when the model does
+        not know it (a subclassed or unbuilt model).
+      unbuild: prepare it for a graph (the eager twin keeps it as it is).
+
+    Attributes:
+      model: the tf_keras model.
+      input_shape: shape of one example.
+      num_classes: the width of the output.
+
+    Raises:
+      TypeError: model_fn is not callable or returns no tf_keras Model (a Keras
+        3 model gets an error that names tf_keras).
+      InputError: the input shape is unknown or not one input, or the output
+        is not [batch, num_classes >= 2].
+    """
+
+    def __init__(
+        self, model_fn: Callable[[], Any], input_shape: Sequence[int] | None = None, unbuild: bool = True
+    ) -> None:
+        if not callable(model_fn):
+            raise TypeError(f"model_fn must be a zero-argument callable returning a tf_keras Model, got {validation.describe(model_fn)}")
+        with eager_mode():
+            model = model_fn()
+            if architectures.is_keras3(model):
+                raise TypeError(
+                    f"model_fn() returned a Keras 3 model ({validation.describe(model)}); tfshare builds TF1 graphs, "
+                    "which need Keras 2: build it with tf_keras (`import tf_keras`), not keras (which tf.keras is on TF >= 2.16)"
+                )
+            if not isinstance(model, keras.Model):
+                raise TypeError(f"model_fn() must return a tf_keras Model, got {validation.describe(model)}")
+            self.input_shape = self._input_shape(model, input_shape)
+            width = self._output_width(model)
+        if width < 2:
+            raise InputError(f"model_fn()'s model must output [batch, num_classes >= 2], got width {width}")
+        self.model = model
+        self.num_classes = width
+        self.training_sensitive = forward.training_sensitive([model])
+        self.config = {"architecture": "model", "input_shape": list(self.input_shape)}
+        key = architectures.config_key([model])
+        if key is not None:
+            self.config["layers"] = key
+        self._values = self._unbuild() if unbuild else []
+
+    @staticmethod
+    def _input_shape(model: Any, given: Sequence[int] | None) -> tuple[int, ...]:
+        try:
+            known = model.input_shape
+        except (AttributeError, ValueError, RuntimeError):
+            known = None
+        if isinstance(known, list):
+            raise InputError(f"model_fn()'s model must take one input, got input shapes {known}")
+        if known is not None:
+            shape = tuple(known[1:])
+            if given is not None and validation.input_shape(given) != shape:
+                raise InputError(f"input_shape must match the model's {shape}, got {tuple(given)}")
+            if any(d is None for d in shape):
+                raise InputError(f"model_fn()'s model must have a fully known input shape, got {tuple(known)}")
+            return shape
+        if given is None:
+            raise InputError(
+                "model_fn()'s model does not know its input shape: start it with tf_keras.Input(shape) "
+                "or pass input_shape="
+            )
+        shape = validation.input_shape(given)
+        model(tf.zeros((1, *shape)), training=False)  # builds it, eagerly
+        return shape
+
+    def _output_width(self, model: Any) -> int:
+        try:
+            shape = tuple(model.output_shape)
+        except (AttributeError, ValueError, RuntimeError):
+            shape = tuple(model(tf.zeros((1, *self.input_shape)), training=False).shape)
+        if len(shape) != 2 or shape[1] is None:
+            raise InputError(f"model_fn()'s model must output [batch, num_classes], got shape {shape}")
+        return int(shape[1])
+
+    def _unbuild(self) -> list[tuple[Any, list[np.ndarray]]]:
+        """Keeps every weight-owning layer's values, then returns the layer to the unbuilt state."""
+        kept = []
+        for layer in _leaves(self.model):
+            kept.append((layer, [w.numpy() for w in architectures.own_weights(layer)]))
+            layer._trainable_weights = []  # pylint: disable=protected-access
+            layer._non_trainable_weights = []  # pylint: disable=protected-access
+            layer.built = False
+        return kept
+
+    def logits(self, x: Any, training: bool) -> Any:
+        """The model on ``x`` as logits (its softmax, if it ends in one, taken off)."""
+        return forward.logits_of(self.model(x, training=training))[0]
+
+    def feed_kept_values(self, created: Sequence[Created]) -> None:
+        """Gives the graph variables made by the first ``logits`` call the eager model's values.
+
+        Args:
+          created: the records of ``initial_values.creating(..., feed_all=True)``.
+
+        Raises:
+          RuntimeError: a layer made other variables in the graph than in eager mode.
+        """
+        fed = {id(c.variable): c.fed for c in created}
+        for layer, values in self._values:
+            weights = architectures.own_weights(layer)
+            if len(weights) != len(values):
+                raise RuntimeError(f"layer {layer.name!r} made {len(weights)} variables in the graph, {len(values)} eagerly")
+            for variable, value in zip(weights, values):
+                initializer = fed.get(id(variable))
+                if initializer is None:
+                    raise RuntimeError(f"variable {variable.name!r} of layer {layer.name!r} has no fed initial value")
+                initializer.set_value(value)
+        self._values = []  # the graph now holds them
+
+
+__all__ = ["AdoptedModel"]
