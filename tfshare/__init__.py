@@ -15,12 +15,14 @@ from tfshare.audit import AuditReport, audit
 from tfshare.bundles import restore_runtime, save_runtime
 from tfshare.classifiers import DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
+from tfshare.datasets import load_digits, load_keras_dataset
 from tfshare.eager import EagerDenseClassifier, EagerTrunk
 from tfshare.fused import predict_many
 from tfshare.errors import (
     CheckpointError,
     ClosedError,
     ClusterError,
+    DataError,
     InputError,
     TfshareError,
     TrainingError,
@@ -35,6 +37,7 @@ __all__ = [
     "CheckpointError",
     "ClosedError",
     "ClusterError",
+    "DataError",
     "Dataset",
     "DenseClassifier",
     "EagerDenseClassifier",
@@ -49,6 +52,8 @@ __all__ = [
     "TrainingError",
     "__version__",
     "audit",
+    "load_digits",
+    "load_keras_dataset",
     "load_npz",
     "predict_many",
     "restore_runtime",
