@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 from typing import Any
 
@@ -101,7 +102,9 @@ def load_digits(flatten: bool = False, test_fraction: float = 0.2, seed: int = 0
         fewer than 10 examples.
     """
     flatten = validation.boolean(flatten, "flatten")
-    if validation.positive_float(test_fraction, "test_fraction") >= 1.0:
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
+        raise TypeError(f"test_fraction must be a float in (0, 1), got {type(test_fraction).__name__} {test_fraction!r}")
+    if not 0.0 < test_fraction < 1.0:  # NaN fails too
         raise InputError(f"test_fraction must be a float in (0, 1), got {test_fraction}")
     if validation.seed(seed) is None:
         raise TypeError("seed must be an int in [0, 2**31), got None")
@@ -127,7 +130,7 @@ def load_digits(flatten: bool = False, test_fraction: float = 0.2, seed: int = 0
         images, labels, test_size=test_fraction, stratify=labels, random_state=seed
     )
     x_train, x_test = [
-        (x / _DIGITS_MAX_PIXEL).astype(np.float32).reshape((x.shape[0], 64) if flatten else x.shape + (1,))
+        (x / _DIGITS_MAX_PIXEL).astype(np.float32).reshape((x.shape[0], -1) if flatten else x.shape + (1,))
         for x in (x_train, x_test)
     ]
     return labelled(x_train, y_train, x_test, y_test, NUM_CLASSES, "digits")
