@@ -103,7 +103,9 @@ def load_digits(flatten: bool = False, test_fraction: float = 0.2, seed: int = 0
     """
     flatten = validation.boolean(flatten, "flatten")
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
-        raise TypeError(f"test_fraction must be a float in (0, 1), got {type(test_fraction).__name__} {test_fraction!r}")
+        raise TypeError(
+            f"test_fraction must be a float in (0, 1), got {type(test_fraction).__name__} {test_fraction!r}"
+        )
     if not 0.0 < test_fraction < 1.0:  # NaN fails too
         raise InputError(f"test_fraction must be a float in (0, 1), got {test_fraction}")
     if validation.seed(seed) is None:
