@@ -17,12 +17,14 @@ from tfshare.bundles import restore_runtime, save_runtime
 from tfshare.classifier import Classifier
 from tfshare.classifiers import ConvClassifier, DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
+from tfshare.datasets import load_digits, load_keras_dataset
 from tfshare.eager import EagerClassifier, EagerDenseClassifier, EagerTrunk
 from tfshare.fused import predict_many
 from tfshare.errors import (
     CheckpointError,
     ClosedError,
     ClusterError,
+    DataError,
     InputError,
     TfshareError,
     TrainingError,
@@ -40,6 +42,7 @@ __all__ = [
     "ClosedError",
     "ClusterError",
     "ConvClassifier",
+    "DataError",
     "Dataset",
     "DenseClassifier",
     "EagerClassifier",
@@ -57,6 +60,8 @@ __all__ = [
     "audit",
     "conv_body",
     "dense_body",
+    "load_digits",
+    "load_keras_dataset",
     "load_npz",
     "predict_many",
     "restore_runtime",

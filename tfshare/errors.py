@@ -39,3 +39,10 @@ class ClusterError(TfshareError, RuntimeError):
     ``GraphSession(timeout=...)``, and gRPC's DeadlineExceeded / Unavailable
     errors become this error, naming the task and what to check.
     """
+
+
+class DataError(TfshareError):
+    """A data set cannot be loaded: not cached and not downloadable, or its cached file is unreadable.
+
+    The message names the exact cache path to fill and the URL tried.
+    """

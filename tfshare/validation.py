@@ -308,6 +308,17 @@ def hidden_units(value: Any, arg: str = "hidden_units") -> tuple[int, ...]:
     return tuple(positive_int(v, f"{arg}[{i}]") for i, v in enumerate(value))
 
 
+def boolean(value: Any, arg: str) -> bool:
+    """Returns ``value`` if it is a bool (NumPy's ``np.bool_`` included).
+
+    Raises:
+      TypeError: value is not a bool (e.g. a string such as "no", or 0/1).
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{arg} must be a bool, got {_describe(value)} {value!r}")
+    return bool(value)
+
+
 def seed(value: Any, arg: str = "seed") -> int | None:
     """Returns ``value`` unchanged if it is None or an int in [0, 2**31)."""
     if value is None:
