@@ -18,7 +18,7 @@ from tfshare.classifier import Classifier
 from tfshare.classifiers import ConvClassifier, DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
 from tfshare.datasets import load_digits, load_keras_dataset
-from tfshare.eager import EagerClassifier, EagerDenseClassifier, EagerTrunk
+from tfshare.eager import EagerClassifier, EagerConvClassifier, EagerDenseClassifier, EagerTrunk
 from tfshare.fused import predict_many
 from tfshare.errors import (
     CheckpointError,
@@ -46,6 +46,7 @@ __all__ = [
     "Dataset",
     "DenseClassifier",
     "EagerClassifier",
+    "EagerConvClassifier",
     "EagerDenseClassifier",
     "EagerTrunk",
     "GraphSession",

@@ -188,23 +188,23 @@ def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
     """Keys the variables of built layers by architecture, not by graph name.
 
     Args:
-      layers: built tf_keras layers (models are walked to their leaves).
-      named: key by layer name ("hidden_0/kernel"), else by the position of
-        the weight-owning layer ("layer_0/kernel", "layer_1/gamma", ...).
+      layers: built tf_keras layers, the body in order.
+      named: key by layer name ("hidden_0/kernel"), else by the layer's
+        position in the body ("layer_0/kernel", "layer_1/gamma", ...; a
+        TemplateTrunk's get_variable names follow the same positions). A
+        nested layer that owns weights adds its rank among them
+        ("layer_3/0/kernel").
 
     Returns:
       {key: variable}, in layer order and, within a layer, as it created them.
     """
     keyed: dict[str, Any] = {}
-    position = 0
-    for top in layers:
-        for layer in top._flatten_layers(include_self=True):  # pylint: disable=protected-access
-            own = own_weights(layer)
-            if not own:
-                continue
-            prefix = layer.name if named else f"layer_{position}"
-            position += 1
-            for variable in own:
+    for i, top in enumerate(layers):
+        base = top.name if named else f"layer_{i}"
+        owners = [sub for sub in top._flatten_layers(include_self=True) if own_weights(sub)]  # pylint: disable=protected-access
+        for rank, layer in enumerate(owners):
+            prefix = base if layer is top else f"{base}/{rank}"
+            for variable in own_weights(layer):
                 short = variable.name.rsplit("/", 1)[-1].split(":")[0]
                 key, n = f"{prefix}/{short}", 1
                 while key in keyed:

@@ -27,7 +27,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tfshare import architectures, checkpoints, forward, fused, graph_ops, graph_template, initial_values, validation
+from tfshare import (
+    architectures, checkpoints, forward, fused, graph_ops, graph_template, initial_values, keras_model, validation,
+)
 from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.architectures import Architecture
 from tfshare.base import ClassifierBase, resolve_form
@@ -183,7 +185,7 @@ class Classifier(ClassifierBase):
             with initial_values.creating(self._seed, feed_all=True) as created:
                 logits = self._adopted.logits(x, training=False)
             self._adopted.feed_kept_values(created)
-            keyed = architectures.weight_keys([self._adopted.model], named=False)
+            keyed = architectures.weight_keys(keras_model.leaves(self._adopted.model), named=False)
         else:
             with initial_values.creating(self._seed, start=start) as created:
                 if features is None:

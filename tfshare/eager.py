@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
-from tfshare import architectures, checkpoints, forward, initial_values, validation
+from tfshare import architectures, checkpoints, forward, initial_values, keras_model, validation
 from tfshare._tf import eager_mode, keras, tf
 from tfshare.architectures import Architecture
 from tfshare.base import ClassifierBase, check_trunk_matches, resolve_form
@@ -187,7 +187,7 @@ class EagerClassifier(ClassifierBase):
         self._layers: list[Any] = []
         if self._model is not None:
             self._config = dict(form.adopted.config)
-            self._model_variables = architectures.weight_keys([self._model], named=False)
+            self._model_variables = architectures.weight_keys(keras_model.leaves(self._model), named=False)
         else:
             if trunk is not None:
                 self._config, start, width = trunk.config, trunk._num_random, trunk.output_dim
@@ -392,4 +392,32 @@ class EagerDenseClassifier(EagerClassifier):
             super().__init__(architecture=arch, **common)
 
 
-__all__ = ["EagerClassifier", "EagerDenseClassifier", "EagerTrunk"]
+class EagerConvClassifier(EagerClassifier):
+    """The TF2 eager twin of ``ConvClassifier``, with the same arguments (no runtime) and methods.
+
+    Args:
+      input_shape, num_classes, filters, dropout, momentum: as ``ConvClassifier``.
+      use_tf_function: see ``EagerClassifier``.
+      name: a label (default "eager_conv_classifier").
+      seed: seed for the initial weights and shuffling; None for random.
+    """
+
+    _default_name = "eager_conv_classifier"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (28, 28, 1),
+        num_classes: int = 10,
+        filters: Sequence[int] = (32, 64),
+        dropout: float = 0.25,
+        momentum: float = architectures.CONV_MOMENTUM,
+        *,
+        use_tf_function: bool = False,
+        name: str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        arch = architectures.conv(input_shape, filters, dropout, momentum)
+        super().__init__(architecture=arch, num_classes=num_classes, use_tf_function=use_tf_function, name=name, seed=seed)
+
+
+__all__ = ["EagerClassifier", "EagerConvClassifier", "EagerDenseClassifier", "EagerTrunk"]

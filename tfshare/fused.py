@@ -45,6 +45,7 @@ FIRST_CALL_MAX_ROWS = 64
 # the runtime's own lock, so no runtime waits for another's build.
 _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
+_ungroupable: "weakref.WeakSet[GraphSession]" = weakref.WeakSet()  # runtimes whose zero-row feeds failed
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
 # predict_many's fast path: id()s of a classifier list -> (weak refs to them that evict the entry, weak ref to
 # the plan). Weak: plans belong to _plans[runtime], and hold the runtime's graph.
@@ -311,6 +312,8 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
     """
     runtime = clf.runtime
     with runtime._lock:  # per runtime, like building: other runtimes' first calls never wait
+        if runtime in _ungroupable:
+            return None
         group = _first_call_groups.get(runtime)
         if x.shape[0] > FIRST_CALL_MAX_ROWS:
             # Too large to compute every pending head: leave the group (if in one).
@@ -332,7 +335,22 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
         if not group.members:  # every member had its first call: free the executor
             runtime.release_callable(group.fn)
             del _first_call_groups[runtime]
-    return group.run(x, member)
+    try:
+        return group.run(x, member)
+    except tf.errors.InvalidArgumentError:
+        # An op failed on the zero-row feeds of the other members: TensorFlow's
+        # oneDNN Conv2D returns its *input's* shape for an empty batch (measured
+        # on TF 2.21, CPU; correct with TF_ENABLE_ONEDNN_OPTS=0), and a
+        # BatchNorm after it then fails. The caller's own rows are not the
+        # cause: its own callable (the caller builds it now) computes them, or
+        # raises the same error if they are. First calls in this runtime no
+        # longer share a group.
+        with runtime._lock:
+            _ungroupable.add(runtime)
+            if _first_call_groups.get(runtime) is group:
+                runtime.release_callable(group.fn)
+                del _first_call_groups[runtime]
+        return None
 
 
 def forget(clf: Any) -> None:

@@ -25,7 +25,7 @@ from tfshare.errors import InputError
 from tfshare.initial_values import Created
 
 
-def _leaves(model: Any) -> list[Any]:
+def leaves(model: Any) -> list[Any]:
     """The layers of ``model`` that own variables, in tracking order."""
     return [
         layer for layer in model._flatten_layers(include_self=True)  # pylint: disable=protected-access
@@ -119,7 +119,7 @@ class AdoptedModel:
     def _unbuild(self) -> list[tuple[Any, list[np.ndarray]]]:
         """Keeps every weight-owning layer's values, then returns the layer to the unbuilt state."""
         kept = []
-        for layer in _leaves(self.model):
+        for layer in leaves(self.model):
             kept.append((layer, [w.numpy() for w in architectures.own_weights(layer)]))
             layer._trainable_weights = []  # pylint: disable=protected-access
             layer._non_trainable_weights = []  # pylint: disable=protected-access
@@ -152,4 +152,4 @@ class AdoptedModel:
         self._values = []  # the graph now holds them
 
 
-__all__ = ["AdoptedModel"]
+__all__ = ["AdoptedModel", "leaves"]
