@@ -51,3 +51,19 @@ def _default_graph_untouched(request):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def digits() -> tfshare.Dataset:
+    """scikit-learn's 8x8 digits as images [n, 8, 8, 1] (1437 train, 360 test rows)."""
+    return tfshare.load_digits()
+
+
+def small_cnn_body():
+    """A small Conv-BN-ReLU-Pool-Dropout-Flatten body (the issue's example, 8 filters)."""
+    from tfshare._tf import keras
+
+    return [
+        keras.layers.Conv2D(8, 3, padding="same"), keras.layers.BatchNormalization(momentum=0.9),
+        keras.layers.ReLU(), keras.layers.MaxPool2D(), keras.layers.Dropout(0.25), keras.layers.Flatten(),
+    ]

@@ -73,7 +73,9 @@ def apply(layers: Sequence[Any], x: Any, training: bool, arg: str = "layers") ->
 
 
 def _shape(shape: Any) -> str:
-    return "[" + ", ".join("batch" if d is None else str(d) for d in shape.as_list()) + "]"
+    """"[batch, 8, 8, 1]": the batch axis by name (a graph's is None, the eager twin builds on one example)."""
+    dims = shape.as_list()
+    return "[" + ", ".join(["batch"] + ["?" if d is None else str(d) for d in dims[1:]]) + "]"
 
 
 def check_features(features: Any, arg: str = "layers") -> Any:

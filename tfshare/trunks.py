@@ -257,9 +257,9 @@ class SharedTrunk(_Trunk):
     def _build(self, x: Any, training: bool) -> Any:
         if not hasattr(self, "_layers"):
             self._layers = self._architecture.make_layers()
-        output = forward.apply(self._layers, x, training)
-        self._config = architectures.checkpoint_config(self._architecture, self._layers)
-        return output
+            # Before they are built: a built layer's config can differ (as a classifier's own body computes it).
+            self._config = architectures.checkpoint_config(self._architecture, self._layers)
+        return forward.apply(self._layers, x, training)
 
     def _build_training(self, x: Any) -> tuple[Any, list[Any]]:
         with forward.collecting_updates(self._layers) as updates:
@@ -392,12 +392,12 @@ class TemplateTrunk(_Trunk):
         if self._fn is not None:
             return self._fn(x, training)
         layers = self._architecture.make_layers()
+        if not hasattr(self, "_sensitive"):
+            self._sensitive = forward.training_sensitive(layers)
+            self._config = architectures.checkpoint_config(self._architecture, layers)  # unbuilt, as everywhere
         with _through_get_variable(layers, self._architecture.named), forward.collecting_updates(layers) as updates:
             output = forward.apply(layers, x, training)
         self._last_updates = updates
-        if not hasattr(self, "_sensitive"):
-            self._sensitive = forward.training_sensitive(layers)
-            self._config = architectures.checkpoint_config(self._architecture, layers)
         return output
 
     def _build_training(self, x: Any) -> tuple[Any, list[Any]]:

@@ -1,0 +1,98 @@
+"""The eager twin: the same architecture and seed start from the same weights, and weights move both ways."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from conftest import small_cnn_body
+
+PAIRS = {
+    "mlp": (lambda: tfshare.DenseClassifier(64, 10, (32,), seed=3),
+            lambda: tfshare.EagerDenseClassifier(64, 10, (32,), seed=3, use_tf_function=True), (64,)),
+    "cnn": (lambda: tfshare.ConvClassifier((8, 8, 1), 10, seed=3),
+            lambda: tfshare.EagerConvClassifier((8, 8, 1), 10, seed=3, use_tf_function=True), (8, 8, 1)),
+    "user_body": (lambda: tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10, seed=3),
+                  lambda: tfshare.EagerClassifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10, seed=3),
+                  (8, 8, 1)),
+}
+
+
+def _data(digits, shape):
+    """The digits as the classifier takes them: images, or flat rows for the MLP."""
+    return digits if len(shape) == 3 else digits.flatten()
+
+
+@pytest.mark.parametrize("kind", list(PAIRS))
+def test_the_same_seed_gives_the_same_initial_predictions(kind, digits):
+    make_graph, make_eager, shape = PAIRS[kind]
+    with make_graph() as graph:
+        eager = make_eager()
+        assert sorted(graph.named_variables) == sorted(eager.named_variables)
+        assert graph.config == eager.config
+        x = _data(digits, shape).x_test
+        np.testing.assert_allclose(graph.predict_proba(x), eager.predict_proba(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", list(PAIRS))
+def test_weights_move_between_graph_and_eager_both_ways(kind, digits):
+    make_graph, make_eager, shape = PAIRS[kind]
+    data = _data(digits, shape)
+    x, y = data.x_test, data.y_test
+    with make_graph() as graph:
+        eager = make_eager()
+        graph.fit(data.x_train[:300], data.y_train[:300], epochs=2)
+        eager.set_weights(graph.get_weights())
+        np.testing.assert_allclose(eager.predict_proba(x), graph.predict_proba(x), atol=1e-5)
+        eager.fit(data.x_train[:300], data.y_train[:300], epochs=2)
+        assert not np.allclose(eager.predict_proba(x), graph.predict_proba(x), atol=1e-3)
+        graph.set_weights(eager.get_weights())
+        np.testing.assert_allclose(graph.predict_proba(x), eager.predict_proba(x), atol=1e-5)
+        assert graph.evaluate(x, y)["accuracy"] == pytest.approx(eager.evaluate(x, y)["accuracy"], abs=1 / len(y))
+
+
+def test_set_weights_refuses_wrong_names_shapes_and_values_before_assigning(runtime):
+    clf = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), runtime=runtime, seed=0)
+    good = clf.get_weights()
+    cases = [
+        ({k: v for k, v in good.items() if k != "bn_0/moving_mean"}, tfshare.InputError, r"missing \['bn_0/moving_mean'\]"),
+        ({**good, "extra": good["head/bias"]}, tfshare.InputError, r"unknown \['extra'\]"),
+        ({**good, "conv_0/kernel": np.zeros((3, 3, 1, 5))}, tfshare.InputError,
+         r"weights\['conv_0/kernel'\] must have shape \(3, 3, 1, 4\), got shape \(3, 3, 1, 5\)"),
+        ({**good, "head/bias": np.full(10, np.nan)}, tfshare.InputError, r"weights\['head/bias'\] must be finite"),
+        ({**good, "head/bias": ["a"] * 10}, TypeError, r"weights\['head/bias'\] must have a numeric"),
+        ([1, 2], TypeError, r"weights must be a dict of \{name: array\}"),
+    ]
+    for weights, error, match in cases:
+        with pytest.raises(error, match=match):
+            clf.set_weights(weights)
+    after = clf.get_weights()
+    for key in good:
+        np.testing.assert_array_equal(after[key], good[key])
+
+
+def test_get_weights_keys_do_not_depend_on_the_name_scope(runtime):
+    a = tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10, runtime=runtime, name="a")
+    b = tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10, runtime=runtime, name="b")
+    trunk = tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1))
+    c = tfshare.Classifier(trunk=trunk, num_classes=10)
+    eager = tfshare.EagerClassifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10)
+    keys = sorted(a.get_weights())
+    assert keys == sorted(b.get_weights()) == sorted(c.get_weights()) == sorted(eager.get_weights())
+    assert keys == ["head/bias", "head/kernel", "layer_0/bias", "layer_0/kernel", "layer_1/beta", "layer_1/gamma",
+                    "layer_1/moving_mean", "layer_1/moving_variance"]
+    b.set_weights(a.get_weights())
+    c.set_weights(a.get_weights())
+    x = np.random.default_rng(0).random((5, 8, 8, 1)).astype(np.float32)
+    np.testing.assert_array_equal(b.predict_proba(x), a.predict_proba(x))
+    np.testing.assert_allclose(c.predict_proba(x), a.predict_proba(x), atol=1e-6)
+
+
+def test_the_shipped_cnn_has_the_documented_size():
+    with tfshare.ConvClassifier() as cnn:
+        assert cnn.num_params == 19754
+        stats = [v for k, v in cnn.named_variables.items() if "moving_" in k]
+        assert sum(v.shape.num_elements() for v in stats) == 192
+        assert cnn.input_shape == (28, 28, 1) and cnn.config == {
+            "architecture": "conv", "input_shape": [28, 28, 1], "filters": [32, 64], "num_classes": 10}

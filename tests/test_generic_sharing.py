@@ -1,0 +1,166 @@
+"""Any body in every sharing mode: what is shared, what is copied, what checkpoints carry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import tf, tf1
+from conftest import small_cnn_body
+
+
+def _trained(clf, digits, epochs=1):
+    clf.fit(digits.x_train[:256], digits.y_train[:256], epochs=epochs)
+    return clf
+
+
+@pytest.mark.parametrize("kind", ["shared", "template"])
+def test_a_trunk_shares_every_variable_and_each_head_owns_only_its_own(runtime, kind):
+    make = tfshare.SharedTrunk if kind == "shared" else tfshare.TemplateTrunk
+    trunk = make(runtime, layers=small_cnn_body, input_shape=(8, 8, 1), seed=0)
+    heads = [tfshare.Classifier(trunk=trunk, num_classes=n, seed=i) for i, n in enumerate((10, 5, 2))]
+    shared = trunk.named_variables()
+    assert len(shared) == 6 and {k.rsplit("/", 1)[1] for k in shared} >= {"moving_mean", "moving_variance"}
+    for head in heads:
+        for key, variable in shared.items():
+            assert head.named_variables[key] is variable
+        own = set(head.named_variables) - set(shared)
+        assert own == {"head/kernel", "head/bias"}
+    assert len({id(h.named_variables["head/kernel"]) for h in heads}) == 3
+    assert heads[0].input_tensor is heads[1].input_tensor is trunk.input
+
+
+def test_training_one_head_moves_the_statistics_every_head_reads(runtime, digits):
+    trunk = tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1), seed=0)
+    a, b = (tfshare.Classifier(trunk=trunk, num_classes=10, seed=i) for i in range(2))
+    x = digits.x_test[:32]
+    before_b, stats_before = b.predict_proba(x), b.get_weights()
+    head_b = stats_before["head/kernel"]
+    _trained(a, digits)
+    after = b.get_weights()
+    np.testing.assert_array_equal(after["head/kernel"], head_b)  # b never trained
+    for key in ("layer_1/moving_mean", "layer_1/moving_variance"):
+        assert not np.allclose(after[key], stats_before[key])  # but a moved the statistics b uses
+    assert not np.allclose(b.predict_proba(x), before_b, atol=1e-4)
+
+
+def test_audit_counts_shared_statistics_as_interference(runtime):
+    with tfshare.audit() as report:
+        trunk = tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1))
+        heads = [tfshare.Classifier(trunk=trunk, num_classes=10) for _ in range(3)]
+        alone = tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10, runtime=runtime)
+    assert report.shared_variables == 6 and report.shared_statistics == 2
+    assert "shared statistics" in str(report) and "training one model moves them for all" in str(report)
+    assert len(heads) == 3 and alone is not None
+
+
+def test_a_graph_copy_has_its_own_statistics_and_trains_them(runtime, digits):
+    first = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4, 8), runtime=runtime, seed=0)
+    copy = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4, 8), runtime=runtime, seed=1)
+    assert copy._copied and not first._copied
+    ops = {op.type for op in runtime.graph.get_operations() if op.name.startswith(copy.name + "/")}
+    assert "FusedBatchNormV3" in ops and not any("Random" in t for t in ops)
+    assert sorted(first.named_variables) == sorted(copy.named_variables)
+    for key in first.named_variables:
+        assert first.named_variables[key].name != copy.named_variables[key].name
+    stats = [k for k in copy.named_variables if "moving_" in k]
+    assert len(stats) == 4
+    first_before = first.get_weights()
+    _trained(copy, digits)
+    assert copy.layers is not None  # it got layer objects for its training path, bound to its variables
+    assert all(not np.allclose(copy.get_weights()[k], first_before[k]) for k in stats)
+    for key, value in first.get_weights().items():  # the first one is untouched
+        np.testing.assert_array_equal(value, first_before[key])
+    collections = {v.name for v in runtime.graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)}
+    assert not any(copy.named_variables[k].name in collections for k in stats)
+    assert copy.named_variables["conv_0/kernel"].name in collections
+    assert len(copy.runtime.global_variables()) == len({v.name for v in copy.runtime.global_variables()})
+
+
+def test_copies_start_from_their_own_seeds_weights(runtime):
+    a, b, c = (tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), runtime=runtime, seed=s) for s in (0, 1, 1))
+    assert b._copied and c._copied
+    wa, wb, wc = a.get_weights(), b.get_weights(), c.get_weights()
+    assert not np.allclose(wa["conv_0/kernel"], wb["conv_0/kernel"])
+    for key in wb:
+        np.testing.assert_array_equal(wb[key], wc[key])
+    isolated = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), seed=1)
+    for key, value in isolated.get_weights().items():
+        np.testing.assert_array_equal(value, wb[key])  # a copy starts where a tf_keras-built one would
+    isolated.close()
+
+
+@pytest.mark.parametrize("how", ["save", "save_runtime"])
+def test_checkpoints_carry_the_moving_statistics(runtime, digits, tmp_path, how):
+    trunk = tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1), seed=0)
+    clf = _trained(tfshare.Classifier(trunk=trunk, num_classes=10, name="h", seed=0), digits, epochs=2)
+    saved = clf.get_weights()
+    assert np.abs(saved["layer_1/moving_mean"]).max() > 0
+    if how == "save":
+        clf.save(tmp_path / "ckpt")
+    else:
+        tfshare.save_runtime([clf], tmp_path / "r.npz")
+    # Restore into another sharing mode: an isolated classifier of the same body.
+    other = tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10, name="h", seed=5)
+    if how == "save":
+        other.restore(tmp_path / "ckpt")
+    else:
+        tfshare.restore_runtime([other], tmp_path / "r.npz")
+    for key, value in other.get_weights().items():
+        np.testing.assert_array_equal(value, saved[key])
+    np.testing.assert_allclose(other.predict_proba(digits.x_test), clf.predict_proba(digits.x_test), atol=1e-6)
+    other.close()
+
+
+def test_a_checkpoint_of_another_body_is_refused_before_anything_is_assigned(runtime, tmp_path):
+    a = tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=10, runtime=runtime)
+    a.save(tmp_path / "a")
+    b = tfshare.Classifier(layers=lambda: [tfshare._tf.keras.layers.Flatten()], input_shape=(8, 8, 1), num_classes=10,
+                           runtime=runtime)
+    before = b.get_weights()
+    with pytest.raises(tfshare.CheckpointError, match=r"was saved with input_shape|was saved with layers="):
+        b.restore(tmp_path / "a")
+    for key, value in b.get_weights().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_predict_many_on_conv_trunks_equals_one_by_one(runtime, digits):
+    trunks = [tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1), seed=s) for s in (0, 1)]
+    heads = [tfshare.Classifier(trunk=t, num_classes=n, name=f"t{i}_{j}", seed=j)
+             for i, t in enumerate(trunks) for j, n in enumerate((10, 10, 3))]
+    alone = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), runtime=runtime, name="alone")
+    _trained(heads[0], digits)  # trunk 0's statistics move; trunk 1's do not
+    x = digits.x_test[:40]
+    every = heads + [alone]
+    fused = tfshare.predict_many(every, x)
+    assert list(fused) == [c.name for c in every]
+    for clf in every:
+        np.testing.assert_allclose(fused[clf.name], clf.predict_proba(x), atol=1e-6)
+    # Heads of two trunks with the same num_classes are not mixed up.
+    assert not np.allclose(fused["t0_0"], fused["t1_0"], atol=1e-3)
+    _trained(heads[3], digits)  # a write: the head bank refreshes
+    fused = tfshare.predict_many(every, x)
+    np.testing.assert_allclose(fused["t1_0"], heads[3].predict_proba(x), atol=1e-6)
+
+
+def test_a_template_trunk_of_a_tf1_function_runs_its_update_ops_every_step(runtime, rng):
+    def tf1_body(x, training):
+        w = tf1.get_variable("w", [3, 3, 1, 4], initializer=tf1.glorot_uniform_initializer(seed=0))
+        h = tf.nn.conv2d(x, w, 1, "SAME")
+        mean = tf1.get_variable("mean", [4], initializer=tf1.zeros_initializer(), trainable=False)
+        if training:
+            batch_mean = tf.reduce_mean(h, axis=[0, 1, 2])
+            tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, mean.assign(0.5 * mean + 0.5 * batch_mean))
+            h = h - batch_mean
+        else:
+            h = h - mean
+        return tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
+
+    trunk = tfshare.TemplateTrunk(runtime, fn=tf1_body, input_shape=(8, 8, 1))
+    head = tfshare.Classifier(trunk=trunk, num_classes=3)
+    assert sorted(trunk.named_variables()) == ["mean", "w"]
+    x, y = rng.random((16, 8, 8, 1)).astype(np.float32), rng.integers(0, 3, 16)
+    head.fit(x, y, batch_size=16, shuffle=False)
+    assert np.abs(head.get_weights()["mean"]).max() > 0
+    assert [v.name for v in trunk.variables] == [f"{trunk.name}/layers/w:0", f"{trunk.name}/layers/mean:0"]

@@ -1,0 +1,126 @@
+"""Every method that takes x takes [batch, *input_shape]; bad input and bad factories get clear errors first."""
+
+from __future__ import annotations
+
+import keras as keras3
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import keras, tf
+from conftest import small_cnn_body
+
+GOOD = np.zeros((2, 8, 8, 1), np.float32)
+BAD_X = [
+    (np.zeros((2, 8, 8), np.float32), r"x must be 4-D with shape \[batch, 8, 8, 1\], got 3-D shape \(2, 8, 8\)"),
+    (np.zeros((2, 9, 8, 1), np.float32), r"x must have shape \[batch, 8, 8, 1\], got shape \(2, 9, 8, 1\)$"),
+    (np.zeros((2, 1, 8, 8), np.float32), r"got shape \(2, 1, 8, 8\); it looks channels-first.*np.transpose\(x, \(0, 2, 3, 1\)\)"),
+    (np.zeros((2, 64), np.float32), r"got 2-D shape \(2, 64\); it looks like flattened rows: use x.reshape\(-1, 8, 8, 1\)"),
+    (np.zeros((8, 8, 1), np.float32), r"got 3-D shape \(8, 8, 1\); it looks like one example without the batch axis"),
+    (np.where(np.arange(128).reshape(2, 8, 8, 1) == 70, np.nan, 0.0).astype(np.float32),
+     r"x must be finite, got nan at index \(1, 0, 6, 0\)"),
+    (np.full((1, 8, 8, 1), np.inf, np.float64), r"x must be finite, got inf"),
+    (np.full((1, 8, 8, 1), 1e39, np.float64), r"beyond float32's range"),
+]
+
+
+def _classifiers(runtime):
+    trunk = tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1))
+    return {
+        "layers": tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime),
+        "conv": tfshare.ConvClassifier((8, 8, 1), 3, filters=(4,), runtime=runtime),
+        "trunk": tfshare.Classifier(trunk=trunk, num_classes=3),
+        "eager": tfshare.EagerClassifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=3),
+    }
+
+
+@pytest.mark.parametrize("x,match", BAD_X, ids=["rank", "size", "channels_first", "flat", "no_batch", "nan", "inf", "range"])
+def test_every_method_rejects_bad_images_before_tensorflow_sees_them(runtime, x, match):
+    classifiers = _classifiers(runtime)
+    ops = len(runtime.graph.get_operations())
+    y = np.zeros(len(x) if x.ndim == 4 else 2, np.int64)
+    for clf in classifiers.values():
+        for call in (clf.predict_proba, clf.predict, lambda v: clf.evaluate(v, y), lambda v: clf.fit(v, y)):
+            with pytest.raises(tfshare.InputError, match=match):
+                call(x)
+    graph_heads = [c for c in classifiers.values() if c.runtime is not None]
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.predict_many(graph_heads, x)
+    assert len(runtime.graph.get_operations()) == ops and not runtime.has_session
+
+
+def test_a_tensor_or_strings_are_type_errors(runtime):
+    clf = tfshare.ConvClassifier((8, 8, 1), 3, filters=(4,), runtime=runtime)
+    with pytest.raises(TypeError, match=r"x must be a NumPy array .* got a tensorflow"):
+        clf.predict_proba(tf.zeros((1, 8, 8, 1)))
+    with pytest.raises(TypeError, match=r"numeric"):
+        clf.predict_proba(np.full((1, 8, 8, 1), "a"))
+
+
+@pytest.mark.parametrize("factory,error,match", [
+    (lambda: [], tfshare.InputError, r"layers\(\) must return at least one tf_keras layer, got \[\]"),
+    (lambda: None, tfshare.InputError, r"layers\(\) must return at least one tf_keras layer, got None"),
+    (lambda: [keras.layers.Flatten(), "relu"], TypeError, r"layers\(\)\[1\] must be a tf_keras layer, got str"),
+    (lambda: [keras.layers.Flatten(), np.zeros(3)], TypeError, r"layers\(\)\[1\] must be a tf_keras layer, got numpy.ndarray"),
+    (lambda: [keras3.layers.Dense(4)], TypeError,
+     r"layers\(\)\[0\] is a Keras 3 object \(keras.*Dense\).*tf_keras.layers \(`import tf_keras`\)"),
+    (lambda: keras3.layers.Flatten(), TypeError, r"layers\(\) is a Keras 3 object"),
+    (lambda: [keras.layers.Conv2D(4, 3)], tfshare.InputError,
+     r"the output of layers\(\) must be \[batch, features\] to feed the Dense head, got shape \[batch, 6, 6, 4\]"),
+    (lambda: [keras.layers.Dense(4)], tfshare.InputError, r"must be \[batch, features\].*got shape \[batch, 8, 8, 4\]"),
+    (lambda: [keras.layers.LSTM(4)], tfshare.InputError, r"layers\(\)\[0\] \(LSTM 'lstm.*'\) cannot take an input of shape \[batch, 8, 8, 1\]"),
+], ids=["empty", "none", "string", "array", "keras3", "keras3_single", "conv_map", "dense_map", "wrong_layer"])
+def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, error, match):
+    before = len(runtime.global_variables())
+    for make in (
+        lambda: tfshare.Classifier(layers=factory, input_shape=(8, 8, 1), num_classes=3, runtime=runtime),
+        lambda: tfshare.SharedTrunk(runtime, layers=factory, input_shape=(8, 8, 1)),
+        lambda: tfshare.EagerClassifier(layers=factory, input_shape=(8, 8, 1), num_classes=3),
+    ):
+        with pytest.raises(error, match=match):
+            make()
+    assert len(runtime.global_variables()) == before  # a failed build leaves no pending variable
+    tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime).predict(GOOD)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(layers=[keras.layers.Flatten()], input_shape=(4,), num_classes=3), TypeError,
+     r"layers must be a zero-argument callable returning tf_keras layers .* got list"),
+    (dict(layers=small_cnn_body, num_classes=3), tfshare.InputError, r"input_shape is required with layers="),
+    (dict(layers=small_cnn_body, input_shape=(None, 8, 8, 1), num_classes=3), tfshare.InputError,
+     r"input_shape is the shape of one example, without the batch axis"),
+    (dict(layers=small_cnn_body, input_shape=(8, 8, 1)), tfshare.InputError, r"num_classes is required with layers="),
+    (dict(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=1), tfshare.InputError, r"num_classes must be an int >= 2, got 1"),
+    (dict(), tfshare.InputError, r"give exactly one of layers= .* got none"),
+    (dict(layers=small_cnn_body, model_fn=lambda: None, input_shape=(8, 8, 1), num_classes=3), tfshare.InputError,
+     r"give exactly one of .* got \['layers', 'model_fn'\]"),
+], ids=["list_not_factory", "no_shape", "batch_axis", "no_classes", "one_class", "nothing", "two_forms"])
+def test_bad_constructor_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.Classifier(**kwargs)
+
+
+def test_a_factory_must_make_new_layers_each_time(runtime):
+    shared = [keras.layers.Flatten(), keras.layers.Dense(4)]
+    tfshare.Classifier(layers=lambda: shared, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"layers\(\)\[1\] \('dense.*'\) is already built.*make new, unbuilt layers"):
+        tfshare.Classifier(layers=lambda: shared, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
+
+
+def test_an_unbuilt_sequential_in_a_body_is_used_as_its_layers(runtime):
+    body = lambda: [keras.Sequential([keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization()]),  # noqa: E731
+                    keras.layers.GlobalAveragePooling2D()]
+    clf = tfshare.Classifier(layers=body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
+    assert [type(layer).__name__ for layer in clf.layers] == ["Conv2D", "BatchNormalization", "GlobalAveragePooling2D"]
+    assert clf.predict_proba(GOOD).shape == (2, 3)
+
+
+def test_images_of_other_shapes_and_flat_rows_work(runtime, rng):
+    color = tfshare.Classifier(layers=lambda: [keras.layers.Conv2D(4, 3), keras.layers.Flatten()],
+                               input_shape=(12, 10, 3), num_classes=4, runtime=runtime)
+    x = rng.random((3, 12, 10, 3))  # float64 in range: cast to float32
+    assert color.predict_proba(x).shape == (3, 4) and color.predict(x.astype(np.float32)).dtype == np.int64
+    rows = tfshare.Classifier(layers=lambda: keras.layers.Dense(8), input_shape=(5,), num_classes=2, runtime=runtime)
+    assert rows.predict_proba(rng.integers(0, 3, (4, 5))).shape == (4, 2)
+    with pytest.raises(tfshare.InputError, match=r"x must have 5 features per row \(shape \[batch, 5\]\), got shape \(4, 6\)"):
+        rows.predict(np.zeros((4, 6)))

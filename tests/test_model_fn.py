@@ -1,0 +1,121 @@
+"""model_fn=: a whole tf_keras model, as people write them, in isolated and shared-runtime modes."""
+
+from __future__ import annotations
+
+import keras as keras3
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import keras
+
+
+def build_model(input_shape, seed=0, batch_norm=False):
+    """The seed article's kind of model: a Sequential ending in Dense(10, softmax), compiled."""
+    init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
+    layers = [keras.Input(input_shape), keras.layers.Dense(32, activation="relu", kernel_initializer=init(0))]
+    if batch_norm:
+        layers.append(keras.layers.BatchNormalization(momentum=0.9))
+    layers.append(keras.layers.Dense(10, activation="softmax", kernel_initializer=init(1)))
+    model = keras.Sequential(layers)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["isolated", "shared_runtime"])
+def test_a_whole_model_keeps_its_weights_and_outputs(runtime, digits, shared):
+    rows = digits.flatten()
+    reference = build_model((64,)).predict(rows.x_test, verbose=0)  # the same model, run by Keras eagerly
+    clf = tfshare.Classifier(model_fn=lambda: build_model((64,)), runtime=runtime if shared else None)
+    assert clf.input_shape == (64,) and clf.num_classes == 10
+    assert clf.runtime is runtime if shared else clf.runtime is not runtime
+    np.testing.assert_allclose(clf.predict_proba(rows.x_test), reference, atol=1e-5)
+    assert sorted(clf.named_variables) == ["layer_0/bias", "layer_0/kernel", "layer_1/bias", "layer_1/kernel"]
+    assert clf.keras_model.weights[0] is clf.named_variables["layer_0/kernel"]  # graph variables now
+    history = clf.fit(rows.x_train, rows.y_train, epochs=12)
+    assert history["loss"][-1] < history["loss"][0]
+    assert clf.evaluate(rows.x_test, rows.y_test)["accuracy"] > 0.9
+    if not shared:
+        clf.close()
+
+
+def test_the_loss_uses_the_logits_under_the_softmax(runtime, rng):
+    def saturated():
+        model = build_model((4,))
+        kernel, bias = model.layers[-1].get_weights()
+        model.layers[-1].set_weights([kernel * 1e4, bias])  # softmax outputs of exactly 0 and 1 in float32
+        return model
+
+    clf = tfshare.Classifier(model_fn=saturated, runtime=runtime)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    proba = clf.predict_proba(x)
+    wrong = (np.argmax(proba, axis=1) + 1) % 10
+    assert (proba[np.arange(64), wrong] == 0).any()  # -log(p) of these would be inf
+    loss = clf.evaluate(x, wrong)["loss"]
+    assert np.isfinite(loss) and loss > 100
+
+
+def test_a_model_with_batch_norm_trains_its_statistics(runtime, digits):
+    rows = digits.flatten()
+    clf = tfshare.Classifier(model_fn=lambda: build_model((64,), batch_norm=True), runtime=runtime)
+    before = clf.get_weights()["layer_1/moving_mean"]
+    clf.fit(rows.x_train[:256], rows.y_train[:256])
+    assert not np.allclose(clf.get_weights()["layer_1/moving_mean"], before)
+    assert not clf.named_variables["layer_1/moving_mean"].trainable
+
+
+def test_a_functional_model_with_branches(runtime, rng):
+    def functional():
+        inputs = keras.Input((6,))
+        a, b = keras.layers.Dense(4)(inputs), keras.layers.Dense(4, activation="tanh")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
+
+    clf = tfshare.Classifier(model_fn=functional, runtime=runtime)
+    assert clf.num_classes == 3 and len(clf.named_variables) == 6
+    x = rng.normal(size=(5, 6)).astype(np.float32)
+    assert clf.predict_proba(x).shape == (5, 3)
+
+
+def test_two_classifiers_of_one_model_fn_have_their_own_variables(runtime):
+    a = tfshare.Classifier(model_fn=lambda: build_model((8,), seed=1), runtime=runtime)
+    b = tfshare.Classifier(model_fn=lambda: build_model((8,), seed=2), runtime=runtime)
+    assert not set(map(id, a.variables)) & set(map(id, b.variables))
+    with tfshare.audit() as report:
+        c = tfshare.Classifier(model_fn=lambda: build_model((8,)), runtime=runtime)
+    assert report.models_created == 2 and report.shared_variables == 0  # the Keras model and its classifier
+    assert not np.allclose(a.get_weights()["layer_0/kernel"], b.get_weights()["layer_0/kernel"])
+    assert c.num_classes == 10
+
+
+def test_the_eager_twin_takes_the_same_model_fn(digits):
+    rows = digits.flatten()
+    with tfshare.Classifier(model_fn=lambda: build_model((64,))) as graph:
+        eager = tfshare.EagerClassifier(model_fn=lambda: build_model((64,)), use_tf_function=True)
+        np.testing.assert_allclose(graph.predict_proba(rows.x_test), eager.predict_proba(rows.x_test), atol=1e-5)
+        graph.fit(rows.x_train, rows.y_train, epochs=2)
+        eager.set_weights(graph.get_weights())
+        np.testing.assert_allclose(graph.predict_proba(rows.x_test), eager.predict_proba(rows.x_test), atol=1e-5)
+
+
+@pytest.mark.parametrize("model_fn,kwargs,error,match", [
+    (lambda: keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(3)]), {}, TypeError,
+     r"model_fn\(\) returned a Keras 3 model .* build it with tf_keras"),
+    (lambda: keras.layers.Dense(3), {}, TypeError, r"model_fn\(\) must return a tf_keras Model, got .*Dense"),
+    (build_model, {}, TypeError, r"missing 1 required positional argument"),
+    ("not callable", {}, TypeError, r"model_fn must be a zero-argument callable"),
+    (lambda: keras.Sequential([keras.layers.Dense(3)]), {}, tfshare.InputError,
+     r"does not know its input shape: start it with tf_keras.Input\(shape\) or pass input_shape="),
+    (lambda: build_model((4,)), dict(num_classes=3), tfshare.InputError,
+     r"num_classes must match model_fn\(\)'s output width 10, got 3"),
+    (lambda: build_model((4,)), dict(input_shape=(5,)), tfshare.InputError, r"input_shape must match the model's \(4,\), got \(5,\)"),
+    (lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), {}, tfshare.InputError,
+     r"must output \[batch, num_classes >= 2\], got width 1"),
+], ids=["keras3", "not_a_model", "needs_args", "not_callable", "no_input_shape", "num_classes", "input_shape", "one_output"])
+def test_bad_models_get_clear_errors(model_fn, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.Classifier(model_fn=model_fn, **kwargs)
+
+
+def test_a_model_without_input_shape_takes_input_shape(runtime, rng):
+    clf = tfshare.Classifier(model_fn=lambda: keras.Sequential([keras.layers.Dense(3)]), input_shape=(4,), runtime=runtime)
+    assert clf.num_classes == 3 and clf.predict(rng.normal(size=(2, 4))).shape == (2,)
