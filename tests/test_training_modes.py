@@ -122,3 +122,15 @@ def test_the_training_step_normalizes_with_the_batch_statistics(runtime, mode, r
     # variance's update is Bessel-corrected, as TensorFlow's FusedBatchNorm returns it).
     mean, var = 0.1 * x.mean(), 0.9 * 1.0 + 0.1 * x.var(ddof=1)
     assert clf.evaluate(x, y)["loss"] == pytest.approx(loss_of((x - mean) / np.sqrt(var + eps)), rel=1e-4)
+
+
+def test_a_frozen_batch_norm_hands_over_no_update(runtime, rng):
+    frozen = lambda: [keras.layers.BatchNormalization(momentum=0.9, trainable=False), keras.layers.Flatten()]  # noqa: E731
+    trunk = tfshare.SharedTrunk(runtime, layers=frozen, input_shape=(8, 8, 1))
+    head = tfshare.Classifier(trunk=trunk, num_classes=10)
+    x, y = (rng.random((16, 8, 8, 1)) + 2.0).astype(np.float32), rng.integers(0, 10, 16)
+    before = head.get_weights()
+    head.fit(x, y, batch_size=16)
+    after = head.get_weights()
+    np.testing.assert_array_equal(after["layer_0/moving_mean"], before["layer_0/moving_mean"])
+    assert not np.allclose(after["head/kernel"], before["head/kernel"])
