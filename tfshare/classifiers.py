@@ -16,7 +16,7 @@ from tfshare.architectures import CONV_MOMENTUM
 from tfshare.base import check_trunk_matches
 from tfshare.classifier import Classifier
 from tfshare.runtime import GraphSession
-from tfshare.trunks import _Trunk
+from tfshare.trunk_base import _Trunk
 
 
 class DenseClassifier(Classifier):

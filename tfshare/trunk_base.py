@@ -1,0 +1,206 @@
+"""The trunk base: a body whose variables several classifiers share, in both modes.
+
+A trunk owns an input placeholder and an inference features tensor
+(``training=False``) built once; every classifier on the trunk reads them, so
+a fused prediction of N heads computes the trunk once. The training path
+(``training=True``) is built on the first ``fit`` of any head, once, and
+shared by all heads, with the layers' state updates (BatchNorm's moving
+statistics). ``SharedTrunk`` (``tfshare.trunks``) and ``TemplateTrunk``
+(``tfshare.template_trunk``) differ in how the body's variables are shared.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tfshare import architectures, forward, initial_values, validation
+from tfshare._tf import tf, tf1
+from tfshare.architectures import Architecture
+from tfshare.errors import InputError
+from tfshare.runtime import GraphSession
+
+
+def trunk_architecture(
+    input_dim: Any, hidden_units: Any, layers: Any, input_shape: Any
+) -> Architecture:
+    """The body of a trunk from either constructor form.
+
+    Raises:
+      TypeError, InputError: both forms, neither, or bad values.
+    """
+    if layers is not None:
+        if input_dim is not None or hidden_units is not None:
+            raise InputError(
+                "give either layers= with input_shape=, or input_dim and hidden_units, not both "
+                f"(got input_dim={input_dim!r}, hidden_units={hidden_units!r})"
+            )
+        if input_shape is None:
+            raise InputError("input_shape is required with layers=, e.g. input_shape=(28, 28, 1)")
+        return architectures.from_factory(layers, input_shape)
+    if input_dim is None or hidden_units is None:
+        raise InputError(
+            "a trunk needs layers= and input_shape=, or input_dim and hidden_units "
+            f"(got input_dim={input_dim!r}, hidden_units={hidden_units!r})"
+        )
+    arch = architectures.dense(input_dim, hidden_units)
+    if not arch.config["hidden_units"]:
+        raise InputError("hidden_units must name at least one layer for a trunk, got ()")
+    if input_shape is not None and validation.input_shape(input_shape) != arch.input_shape:
+        raise InputError(f"input_shape must be ({arch.input_shape[0]},) with input_dim, got {input_shape!r}")
+    return arch
+
+
+class _Trunk:
+    """Common state of both trunk kinds: the input, the features in both modes, the variables."""
+
+    _default_name = "trunk"
+
+    def __init__(self, runtime: GraphSession, architecture: Architecture, name: str | None, seed: int | None) -> None:
+        if not isinstance(runtime, GraphSession):
+            raise TypeError(
+                f"runtime must be a tfshare.GraphSession, got {type(runtime).__name__}; "
+                "a trunk lives in one shared graph"
+            )
+        self._runtime = runtime
+        self._architecture = architecture
+        self._input_shape = architecture.input_shape
+        self._seed = validation.seed(seed)
+        self._name = runtime.reserve_name(name, self._default_name)
+        self._training: tuple[Any, list[Any]] | None = None
+        self._config = dict(architecture.config)
+        with runtime.building(self._name + "/", shared=True):
+            self._input = tf1.placeholder(tf.float32, [None, *self._input_shape], name="x")
+            with initial_values.creating(self._seed) as created:
+                output = self._build(self._input, training=False)
+            self._output = forward.check_features(output)
+            runtime.add_initial_values([(c.variable, c.fed) for c in created if c.fed is not None])
+        self._variables = [c.variable for c in created]
+        self._num_random = sum(c.spec is not None for c in created)
+        self._named = self._name_variables(self._variables)
+
+    # ------------------------------------------------------------ building
+    def _build(self, x: Any, training: bool) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_training(self, x: Any) -> tuple[Any, list[Any]]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _name_variables(self, variables: list[Any]) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def training_sensitive(self) -> bool:
+        """Whether a layer behaves differently in training (Dropout, BatchNorm): then training has its own path."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _training_path(self) -> tuple[Any, list[Any]]:
+        if self._training is None:
+            with self._runtime.building(self._name + "/", shared=True):
+                if self._training is None:
+                    self._training = self._build_training(self._input) if self.training_sensitive else (self._output, [])
+        return self._training
+
+    # ---------------------------------------------------------- properties
+    @property
+    def runtime(self) -> GraphSession:
+        """The runtime whose graph holds the trunk."""
+        return self._runtime
+
+    @property
+    def name(self) -> str:
+        """The trunk's name scope in the graph."""
+        return self._name
+
+    @property
+    def architecture(self) -> Architecture:
+        """The trunk's body."""
+        return self._architecture
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What checkpoints of classifiers on this trunk store about the body (see ``Classifier.config``)."""
+        return dict(self._config)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input example, e.g. (784,) or (28, 28, 1)."""
+        return self._input_shape
+
+    @property
+    def input_dim(self) -> int:
+        """Features per flattened input example (the product of ``input_shape``)."""
+        return math.prod(self._input_shape)
+
+    @property
+    def hidden_units(self) -> tuple[int, ...] | None:
+        """Units per hidden layer of a Dense trunk (``input_dim``/``hidden_units`` form); None otherwise."""
+        units = self._architecture.config.get("hidden_units")
+        return None if units is None else tuple(units)
+
+    @property
+    def output_dim(self) -> int:
+        """Features per output row."""
+        return int(self._output.shape[-1])
+
+    @property
+    def input(self) -> Any:
+        """The trunk's float32 placeholder of shape [batch, *input_shape]."""
+        return self._input
+
+    @property
+    def output(self) -> Any:
+        """float32 tensor [batch, output_dim]: the trunk on ``input`` in inference mode."""
+        return self._output
+
+    @property
+    def training_output(self) -> Any:
+        """float32 tensor [batch, output_dim]: the trunk on ``input`` in training mode.
+
+        Built on first use (a head's first ``fit``); ``output`` itself when no
+        layer depends on the mode.
+        """
+        return self._training_path()[0]
+
+    @property
+    def training_updates(self) -> list[Any]:
+        """The state updates of the training path (see ``tfshare.forward``); every head's train step runs them."""
+        return list(self._training_path()[1])
+
+    @property
+    def variables(self) -> list[Any]:
+        """The trunk's variables (BatchNorm statistics included), shared by every classifier on it."""
+        return list(self._variables)
+
+    @property
+    def num_params(self) -> int:
+        """Number of scalar parameters in the trunk."""
+        return int(sum(v.shape.num_elements() for v in self._variables))
+
+    def named_variables(self) -> dict[str, Any]:
+        """Maps architecture-level keys ("hidden_0/kernel", "layer_1/moving_mean", ...) to variables.
+
+        The keys are the same for a classifier's own body, so checkpoints move
+        between sharing modes.
+        """
+        return dict(self._named)
+
+    def __call__(self, x: Any) -> Any:
+        """Applies the trunk, in inference mode, to another float32 tensor, reusing its variables.
+
+        Args:
+          x: float32 tensor of shape [batch, *input_shape] in the runtime's graph.
+
+        Returns:
+          float32 tensor of shape [batch, output_dim].
+        """
+        if getattr(x, "graph", None) is not self._runtime.graph:
+            raise InputError(f"x must be a tensor of {self._runtime!r}'s graph, got {x!r}")
+        with self._runtime.building(self._name + "/", shared=True):
+            return self._build(x, training=False)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r}, input_shape={self._input_shape}, config={self._config})"
+
+
+__all__ = ["trunk_architecture"]
