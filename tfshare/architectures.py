@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
 from tfshare import validation
@@ -76,6 +77,43 @@ class Architecture:
         with v2_layers():
             made = self.factory()
         return check_layers(made, arg, self.allow_empty)
+
+
+class Described:
+    """The architecture properties of anything with a body (classifiers and trunks, graph or eager).
+
+    Subclasses set ``self._input_shape`` (one example's shape) and
+    ``self._config`` (the checkpoint config, see ``checkpoint_config``).
+    """
+
+    _input_shape: tuple[int, ...]
+    _config: dict[str, Any]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input example, e.g. (784,) or (28, 28, 1); inputs are [batch, *input_shape]."""
+        return self._input_shape
+
+    @property
+    def input_dim(self) -> int:
+        """Features per flattened input example (the product of ``input_shape``)."""
+        return math.prod(self._input_shape)
+
+    @property
+    def hidden_units(self) -> tuple[int, ...] | None:
+        """Units per hidden layer of a Dense body; None for other architectures."""
+        units = self._config.get("hidden_units")
+        return None if units is None else tuple(units)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The architecture as checkpoints store it (a classifier's adds num_classes).
+
+        {"input_dim", "hidden_units"} for the MLP; for other bodies
+        "input_shape", an "architecture" kind, and a digest of the layers'
+        configurations ("layers").
+        """
+        return dict(self._config)
 
 
 def checkpoint_config(architecture: Architecture, layers: Sequence[Any] = ()) -> dict[str, Any]:
@@ -338,7 +376,7 @@ def from_factory(factory: Any, input_shape: Any, arg: str = "layers") -> Archite
 
 
 __all__ = [
-    "CONV_MOMENTUM", "Architecture", "LayerFactory", "check_factory", "check_layers", "checkpoint_config",
+    "CONV_MOMENTUM", "Architecture", "Described", "LayerFactory", "check_factory", "check_layers", "checkpoint_config",
     "config_key", "conv", "conv_body", "dense", "dense_body", "from_factory", "is_keras3", "own_weights",
     "weight_keys",
 ]

@@ -9,13 +9,12 @@ one evaluation chunk run (a Session callable, or eager ops / tf.function).
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from tfshare import architectures, validation
-from tfshare.architectures import Architecture
+from tfshare.architectures import Architecture, Described
 from tfshare.errors import ClosedError, InputError, TrainingError
 from tfshare.keras_model import AdoptedModel
 
@@ -85,23 +84,31 @@ def resolve_form(
     return Form(architecture, None, None, architecture.input_shape, num_classes)
 
 
-def check_trunk_matches(trunk: Any, input_dim: Any, hidden_units: Any) -> None:
-    """Raises unless the Dense form's input_dim and hidden_units, when given, are the trunk's.
+def dense_form(input_dim: Any, hidden_units: Any, trunk: Any) -> dict[str, Any]:
+    """The MLP's constructor arguments as the generic ones: {"trunk": trunk} or {"architecture": dense(...)}.
+
+    Args:
+      input_dim, hidden_units: as given to ``DenseClassifier`` (None: 784 and
+        (64,), or the trunk's).
+      trunk: the trunk, or None.
 
     Raises:
       TypeError, InputError: a value is invalid, or differs from the trunk's.
     """
-    if not isinstance(getattr(trunk, "input_shape", None), tuple):
-        return  # the classifier reports the wrong type
-    for arg, given, expected in (
-        ("input_dim", None if input_dim is None else validation.positive_int(input_dim, "input_dim"), trunk.input_dim),
-        ("hidden_units", None if hidden_units is None else validation.hidden_units(hidden_units), trunk.hidden_units),
-    ):
-        if given is not None and given != expected:
-            raise InputError(f"{arg} must match the trunk's {arg} {expected}, got {given}")
+    if trunk is None:
+        return {"architecture": architectures.dense(784 if input_dim is None else input_dim,
+                                                    (64,) if hidden_units is None else hidden_units)}
+    if isinstance(getattr(trunk, "input_shape", None), tuple):  # otherwise the classifier reports the wrong type
+        for arg, given, expected in (
+            ("input_dim", None if input_dim is None else validation.positive_int(input_dim, "input_dim"), trunk.input_dim),
+            ("hidden_units", None if hidden_units is None else validation.hidden_units(hidden_units), trunk.hidden_units),
+        ):
+            if given is not None and given != expected:
+                raise InputError(f"{arg} must match the trunk's {arg} {expected}, got {given}")
+    return {"trunk": trunk}
 
 
-class ClassifierBase:
+class ClassifierBase(Described):
     """Common state of the graph ``Classifier`` and its eager twin ``EagerClassifier``.
 
     Subclasses set ``self._model_variables`` (architecture key -> variable),
@@ -149,35 +156,9 @@ class ClassifierBase:
         return self._trunk
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input example, e.g. (784,) or (28, 28, 1); inputs are [batch, *input_shape]."""
-        return self._input_shape
-
-    @property
-    def input_dim(self) -> int:
-        """Features per flattened input example (the product of ``input_shape``)."""
-        return math.prod(self._input_shape)
-
-    @property
     def num_classes(self) -> int:
         """Number of classes."""
         return self._num_classes
-
-    @property
-    def hidden_units(self) -> tuple[int, ...] | None:
-        """Units per hidden layer of a Dense body; None for other architectures."""
-        units = self._config.get("hidden_units")
-        return None if units is None else tuple(units)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The architecture as checkpoints store it, with num_classes.
-
-        {"input_dim", "hidden_units", "num_classes"} for the MLP; for other
-        bodies "input_shape", an "architecture" kind, and a digest of the
-        layers' configurations ("layers").
-        """
-        return dict(self._config)
 
     @property
     def variables(self) -> list[Any]:

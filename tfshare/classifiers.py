@@ -13,7 +13,7 @@ from typing import Sequence
 
 from tfshare import architectures
 from tfshare.architectures import CONV_MOMENTUM
-from tfshare.base import check_trunk_matches
+from tfshare.base import dense_form
 from tfshare.classifier import Classifier
 from tfshare.runtime import GraphSession
 from tfshare.trunk_base import _Trunk
@@ -51,12 +51,8 @@ class DenseClassifier(Classifier):
         name: str | None = None,
         seed: int | None = None,
     ) -> None:
-        if trunk is not None:
-            check_trunk_matches(trunk, input_dim, hidden_units)
-            super().__init__(num_classes=num_classes, trunk=trunk, runtime=runtime, name=name, seed=seed)
-        else:
-            arch = architectures.dense(784 if input_dim is None else input_dim, (64,) if hidden_units is None else hidden_units)
-            super().__init__(num_classes=num_classes, architecture=arch, runtime=runtime, name=name, seed=seed)
+        form = dense_form(input_dim, hidden_units, trunk)
+        super().__init__(num_classes=num_classes, runtime=runtime, name=name, seed=seed, **form)
 
 
 class ConvClassifier(Classifier):

@@ -19,7 +19,7 @@ import numpy as np
 from tfshare import architectures, checkpoints, forward, initial_values, keras_model, validation
 from tfshare._tf import keras, tf
 from tfshare.architectures import Architecture
-from tfshare.base import ClassifierBase, check_trunk_matches, resolve_form
+from tfshare.base import ClassifierBase, dense_form, resolve_form
 from tfshare.eager_trunk import EagerTrunk, build, eagerly
 
 class EagerClassifier(ClassifierBase):
@@ -263,13 +263,8 @@ class EagerDenseClassifier(EagerClassifier):
         name: str | None = None,
         seed: int | None = None,
     ) -> None:
-        common = dict(num_classes=num_classes, use_tf_function=use_tf_function, name=name, seed=seed)
-        if trunk is not None:
-            check_trunk_matches(trunk, input_dim, hidden_units)
-            super().__init__(trunk=trunk, **common)
-        else:
-            arch = architectures.dense(784 if input_dim is None else input_dim, (64,) if hidden_units is None else hidden_units)
-            super().__init__(architecture=arch, **common)
+        form = dense_form(input_dim, hidden_units, trunk)
+        super().__init__(num_classes=num_classes, use_tf_function=use_tf_function, name=name, seed=seed, **form)
 
 
 class EagerConvClassifier(EagerClassifier):

@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Sequence, TypeVar
 
-import numpy as np
-
 from tfshare import architectures, forward, initial_values, validation
 from tfshare._tf import eager_mode, tf
+from tfshare.architectures import Described
 from tfshare.trunk_base import trunk_architecture
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -48,7 +47,7 @@ def build(layers: Sequence[Any], input_shape: tuple[int, ...], seed: int | None,
     return output, created
 
 
-class EagerTrunk:
+class EagerTrunk(Described):
     """A body shared by several EagerClassifiers (the twin of ``SharedTrunk``).
 
     Args:
@@ -80,30 +79,9 @@ class EagerTrunk:
         self._config = architectures.checkpoint_config(self._architecture, self._layers)
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input example."""
-        return self._input_shape
-
-    @property
-    def input_dim(self) -> int:
-        """Features per flattened input example."""
-        return int(np.prod(self._input_shape))
-
-    @property
-    def hidden_units(self) -> tuple[int, ...] | None:
-        """Units per hidden layer of a Dense trunk; None otherwise."""
-        units = self._architecture.config.get("hidden_units")
-        return None if units is None else tuple(units)
-
-    @property
     def output_dim(self) -> int:
         """Features per output row."""
         return self._output_dim
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """What checkpoints store about the body."""
-        return dict(self._config)
 
     @property
     def name(self) -> str:
@@ -133,6 +111,5 @@ class EagerTrunk:
     def __call__(self, x: Any, training: bool = False) -> Any:
         """Applies the trunk: float32 [batch, *input_shape] -> float32 [batch, output_dim]."""
         return forward.apply(self._layers, x, training)
-
 
 __all__ = ["EagerTrunk", "build", "eagerly"]

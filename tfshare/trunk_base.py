@@ -11,12 +11,11 @@ statistics). ``SharedTrunk`` (``tfshare.trunks``) and ``TemplateTrunk``
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from tfshare import architectures, forward, initial_values, validation
 from tfshare._tf import tf, tf1
-from tfshare.architectures import Architecture
+from tfshare.architectures import Architecture, Described
 from tfshare.errors import InputError
 from tfshare.runtime import GraphSession
 
@@ -51,7 +50,7 @@ def trunk_architecture(
     return arch
 
 
-class _Trunk:
+class _Trunk(Described):
     """Common state of both trunk kinds: the input, the features in both modes, the variables."""
 
     _default_name = "trunk"
@@ -116,27 +115,6 @@ class _Trunk:
     def architecture(self) -> Architecture:
         """The trunk's body."""
         return self._architecture
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """What checkpoints of classifiers on this trunk store about the body (see ``Classifier.config``)."""
-        return dict(self._config)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input example, e.g. (784,) or (28, 28, 1)."""
-        return self._input_shape
-
-    @property
-    def input_dim(self) -> int:
-        """Features per flattened input example (the product of ``input_shape``)."""
-        return math.prod(self._input_shape)
-
-    @property
-    def hidden_units(self) -> tuple[int, ...] | None:
-        """Units per hidden layer of a Dense trunk (``input_dim``/``hidden_units`` form); None otherwise."""
-        units = self._architecture.config.get("hidden_units")
-        return None if units is None else tuple(units)
 
     @property
     def output_dim(self) -> int:
