@@ -134,3 +134,25 @@ def test_a_frozen_batch_norm_hands_over_no_update(runtime, rng):
     after = head.get_weights()
     np.testing.assert_array_equal(after["layer_0/moving_mean"], before["layer_0/moving_mean"])
     assert not np.allclose(after["head/kernel"], before["head/kernel"])
+
+
+def test_collecting_updates_catches_only_this_threads_updates():
+    import threading
+
+    from tfshare import forward
+
+    bn = keras.layers.BatchNormalization(momentum=0.5)
+    x = tfshare._tf.tf.ones((4, 3)) * 2.0
+    bn(x, training=False)  # built, eagerly
+    with forward.collecting_updates([bn]) as caught:
+        worker = threading.Thread(target=lambda: bn(x, training=True))  # another thread's eager step
+        worker.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+        np.testing.assert_allclose(bn.moving_mean.numpy(), [1.0, 1.0, 1.0])  # ran at once, as in Keras
+        assert caught == []
+        bn(x, training=True)  # this thread's: caught, not run
+        assert len(caught) == 2
+        np.testing.assert_allclose(bn.moving_mean.numpy(), [1.0, 1.0, 1.0])
+    forward.run_updates(caught)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), [1.5, 1.5, 1.5])

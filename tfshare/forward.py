@@ -22,6 +22,7 @@ not applied updates no statistic either (Sonnet 1 and
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any, Iterator, Sequence
 
 from tfshare._tf import base_layer_utils, keras, tf
@@ -111,36 +112,61 @@ def logits_of(output: Any) -> tuple[Any, bool]:
     return output, False
 
 
+_local = threading.local()  # this thread's active collections: [(ids of their layers, their list)]
+_install_lock = threading.Lock()
+
+
+def _route(layer: Any) -> None:
+    """Gives ``layer`` an ``add_update`` that hands updates to this thread's collection, if any.
+
+    Installed once per layer object and left in place: with no collection
+    active in the calling thread (another thread's eager step, say), it does
+    what tf_keras's own does.
+    """
+    if "add_update" in vars(layer):
+        return
+
+    def add_update(update: Any) -> None:
+        for ids, updates in reversed(getattr(_local, "active", ())):
+            if id(layer) in ids:
+                if not base_layer_utils.call_context().frozen:  # as Keras: a frozen layer hands over nothing
+                    updates.extend(tf.nest.flatten(update))
+                return
+        type(layer).add_update(layer, update)
+
+    with _install_lock:
+        if "add_update" not in vars(layer):
+            # object.__setattr__: Keras's attribute tracking must not see it.
+            object.__setattr__(layer, "add_update", add_update)
+
+
 @contextlib.contextmanager
 def collecting_updates(layers: Sequence[Any]) -> Iterator[list[Any]]:
-    """Catches the updates ``layers`` (nested ones included) hand to ``add_update``.
+    """Catches the updates ``layers`` (nested ones included) hand to ``add_update`` in this thread.
 
     Inside, each layer's ``add_update`` appends to the yielded list instead of
     running the update: zero-argument callables (tf_keras BatchNormalization's
     moving-average updates) or ops. Frozen layers (``trainable=False``) hand
-    over nothing, as in Keras.
+    over nothing, as in Keras. Other threads calling the same layers meanwhile
+    are not affected.
 
     Yields:
       The list of updates.
     """
     updates: list[Any] = []
-
-    def add_update(update: Any) -> None:
-        if base_layer_utils.call_context().frozen:
-            return
-        updates.extend(tf.nest.flatten(update))
-
-    patched = []
+    ids = set()
     for layer in _sublayers(layers):
-        if "add_update" not in vars(layer):
-            # object.__setattr__: Keras's attribute tracking must not see it.
-            object.__setattr__(layer, "add_update", add_update)
-            patched.append(layer)
+        _route(layer)
+        ids.add(id(layer))
+    active = getattr(_local, "active", None)
+    if active is None:
+        active = _local.active = []
+    entry = (ids, updates)
+    active.append(entry)
     try:
         yield updates
     finally:
-        for layer in patched:
-            object.__delattr__(layer, "add_update")
+        active[:] = [e for e in active if e is not entry]
 
 
 def run_updates(updates: Sequence[Any]) -> list[Any]:
