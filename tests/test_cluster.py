@@ -378,6 +378,33 @@ def test_a_non_finite_step_leaves_the_ps_statistics_alone(sessions, images):
     assert all(not np.allclose(a, b) for a, b in zip(kept, _values(gs1, statistics)))
 
 
+def test_the_benchmark_trainer_trains_a_cnn_trunk_on_the_ps(local_cluster, sessions):
+    """What ``distributed_sharing --model=cnn`` runs in each trainer process, here in-process."""
+    from tfshare.bench import dist_trainer, distributed_sharing
+
+    config = distributed_sharing.Config(model="cnn", filters=(4, 8), batch_size=4, timeout=30.0)
+    result = dist_trainer.train(local_cluster.config, model=config.model_spec, batch_size=4, seconds=0.01,
+                                timeout=30.0, trunk_name="bench_cnn", device="cpu", seed=config.seed)
+    assert result["task_index"] == 0 and result["steps"] % dist_trainer.STEPS_PER_CALL == 0
+    # Worker 1 reads the statistics the trainer's warm-up moved (8 steps at least).
+    gs1 = sessions(1)
+    trunk = config.model_spec.shared_trunk(gs1, name="bench_cnn", seed=config.seed + 1)
+    named = trunk.named_variables()
+    means, variances = ([named[k] for k in _statistic_keys(named) if k.endswith(stat)] for stat in STATISTICS)
+    assert len(means) == len(variances) == 2
+    assert all(not np.allclose(m, 0.0) for m in _values(gs1, means))  # initial values: 0 and 1
+    assert all(not np.allclose(v, 1.0) for v in _values(gs1, variances))
+    record = distributed_sharing.ps_bytes(config, local_cluster, 1, "bench_cnn", rss_start=0, rss_growth=0)
+    weights = (3 * 3 * 1 * 4 + 4 * 4 + 3 * 3 * 4 * 8 + 8 * 4) * 4  # conv kernels, then gamma, beta, mean, variance
+    statistics = (4 + 8) * 2 * 4
+    assert record["trunk_weight_bytes"] == weights and record["trunk_statistics_bytes"] == statistics
+    # Adam keeps 2 slots per trainable weight, none for the statistics; on the ps next to them.
+    assert record["per_worker_copies_with_adam_bytes"] == 3 * weights - 2 * statistics
+    # Plus, here, Adam's two float32 beta powers: colocated with the optimizer's first variable by name
+    # ("bench_cnn/..." sorts before "clf/head/..."), so on the ps.
+    assert record["ps_variable_bytes"] == record["per_worker_copies_with_adam_bytes"] + 2 * 4
+
+
 # ------------------------------------------------------ a task that dies
 def test_a_dead_task_does_not_hang_the_others_and_the_cluster_closes_on_error(data):
     with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:1 .* failed"):
