@@ -209,9 +209,11 @@ def test_a_conv_trunk_and_its_batchnorm_statistics_go_to_the_ps(kind):
             assert not variable.trainable and variable.ref() not in trainable
             assert variable.ref() not in {t.ref() for t in clf.trainable_variables}
             assert variable.ref() in {g.ref() for g in gs.global_variables()}  # the chief initializes them
-        slots = [v for v in gs.global_variables() if v.name.startswith("optimizer/")]
-        assert slots and all(s.device.startswith("/job:ps/task:") for s in slots if "/conv/" in s.name)
-        assert not [s for s in slots if any(stat in s.name for stat in STATISTICS)]  # no slots: not trained
+        # Adam's 2 slots per trainable trunk weight, on the ps; none for the statistics (not trained).
+        slots = [v for v in gs.global_variables() if v.name.startswith("optimizer/conv/")]
+        assert len(slots) == 2 * sum(v.trainable for v in trunk.variables) == 12
+        assert all(s.device.startswith("/job:ps/task:") for s in slots)
+        assert not [s for s in slots if any(stat in s.name for stat in STATISTICS)]
 
 
 @pytest.mark.parametrize(
