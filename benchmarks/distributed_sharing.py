@@ -4,10 +4,12 @@ Starts a LocalCluster (1 ps + N worker servers on 127.0.0.1) and measures
 per-call predict latency in-process vs over gRPC (trunk on the worker, trunk
 on the ps; timed side by side), training steps/s with 1, 2 and 4 workers
 sharing the ps trunk, and the ps's bytes against a trunk copy per worker
-(see tfshare/bench/distributed_sharing.py). --hidden_units defaults to
-256,256 here.
+(see tfshare/bench/distributed_sharing.py). --model=mlp (--hidden_units
+defaults to 256,256 here) or --model=cnn (the shipped CNN, 32 and 64
+filters, its BatchNorm statistics on the ps with the rest of the trunk).
 
   python benchmarks/distributed_sharing.py --quick
+  python benchmarks/distributed_sharing.py --model=cnn --workers=1,2 --output=results/distributed_sharing_cnn.json
   python benchmarks/distributed_sharing.py --workers=1,2,4 --output=results/distributed_sharing.json
 
 On several machines, each worker machine runs the trainer role against the
@@ -25,9 +27,11 @@ from absl import app, flags
 
 import _common
 from tfshare import cluster
-from tfshare.bench import dist_trainer
+from tfshare.bench import dist_trainer, models
 from tfshare.bench import distributed_sharing as bench
 
+# --model: this app's own until benchmarks/_common.py defines it for every app.
+_MODEL = flags.DEFINE_enum("model", "mlp", list(models.MODELS), "The trunk's body: the MLP or the CNN (tfshare.bench.models).")
 _ROLE = flags.DEFINE_enum("role", "driver", ["driver", "trainer"], "driver: run everything; trainer: one worker's loop.")
 _WORKERS = flags.DEFINE_list("workers", ["1", "2", "4"], "Worker counts to train with.")
 _PREDICT_BATCHES = flags.DEFINE_list("predict_batch_sizes", ["1", "64"], "Rows per predict call.")
@@ -51,6 +55,7 @@ def _config(common: dict) -> bench.Config:
         common = dict(common, hidden_units=bench.Config.hidden_units)
     return bench.Config(
         **common,
+        model=_MODEL.value,
         modes=_common.modes(bench.MODES, required=(bench.BASELINE,)),
         workers=_common.ints(_WORKERS.value, "workers"),
         predict_batch_sizes=_common.ints(_PREDICT_BATCHES.value, "predict_batch_sizes"),
@@ -75,7 +80,7 @@ def trainer(argv: list[str]) -> None:
     else:
         task = cluster.ClusterConfig.from_tf_config()
     result = dist_trainer.train(
-        task, hidden_units=config.hidden_units, batch_size=config.batch_size, seconds=config.train_seconds,
+        task, model=config.model_spec, batch_size=config.batch_size, seconds=config.train_seconds,
         timeout=config.timeout, trunk_name=_TRUNK_NAME.value, device=config.device, seed=config.seed,
         serve=_SERVE.value,
     )

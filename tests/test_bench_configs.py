@@ -82,3 +82,23 @@ def test_graph_construction_build_closes_its_runtimes_when_a_constructor_fails(m
     with pytest.raises(RuntimeError, match="constructor failed"):
         graph_construction.build("isolated", 4, config)
     assert len(made) == 3 and all(gs.closed for gs in made)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"model": "rnn"}, r"model must be one of \['mlp', 'cnn'\], got 'rnn'"),
+    ({"model": "cnn", "filters": (32, 0)}, "filters must be an int >= 1, got 0"),
+    ({"filters": ()}, r"filters must name at least one value, got \(\)"),
+], ids=["model", "filter", "no-filters"])
+def test_distributed_sharing_config_rejects_a_bad_model(kwargs, message):
+    from tfshare.bench import distributed_sharing
+
+    with pytest.raises(tfshare.InputError, match=message):
+        distributed_sharing.Config(**kwargs)
+
+
+def test_distributed_sharing_config_makes_its_model():
+    from tfshare.bench import distributed_sharing
+
+    spec = distributed_sharing.Config(model="cnn", filters=(4, 8)).model_spec
+    assert (spec.name, spec.filters, spec.input_shape) == ("cnn", (4, 8), (28, 28, 1))
+    assert distributed_sharing.Config().model_spec.input_shape == (784,)

@@ -1,11 +1,13 @@
 """One worker's training loop for the distributed_sharing benchmark.
 
 A worker builds the shared trunk (same name on every worker, so its variables
-sit on the ps) and a private head, then trains for a timed window. The
-benchmark's driver starts one such process per worker::
+sit on the ps, BatchNorm statistics included) and a private head, then trains
+for a timed window. The trunk is the body of ``--model=mlp|cnn``
+(``tfshare.bench.models``). The benchmark's driver starts one such process per
+worker::
 
     python -m tfshare.bench.dist_trainer --ps_hosts=... --worker_hosts=... \\
-        --task_index=1 --trunk_name=trunk_2w --wait_for_go
+        --task_index=1 --trunk_name=trunk_2w --model=cnn --wait_for_go
 
 which prints a JSON "ready" line, waits for "go" on stdin, trains, and prints
 a JSON line with its steps and seconds. On several machines
@@ -17,26 +19,39 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 import tfshare
 from tfshare import cluster
+from tfshare.bench.models import MODELS, Model, model as make_model
 from tfshare.bench.timing import clock
 
 #: Steps per ``fit`` call in the timed loop.
 STEPS_PER_CALL = 8
 
 
-def build_model(gs: tfshare.GraphSession, hidden_units: Sequence[int], trunk_name: str, clf_name: str,
-                seed: int, input_dim: int = 784, num_classes: int = 10) -> tfshare.DenseClassifier:
-    """A ``SharedTrunk`` named ``trunk_name`` and a head named ``clf_name`` on it."""
-    trunk = tfshare.SharedTrunk(gs, input_dim, tuple(hidden_units), name=trunk_name, seed=seed)
-    return tfshare.DenseClassifier(trunk=trunk, num_classes=num_classes, name=clf_name, seed=seed + 7)
+def build_model(gs: tfshare.GraphSession, model: Model, trunk_name: str, clf_name: str, seed: int,
+                num_classes: int = 10) -> tfshare.Classifier:
+    """``model``'s body as a ``SharedTrunk`` named ``trunk_name``, and a head named ``clf_name`` on it.
+
+    Args:
+      gs: the runtime (a cluster worker's: the trunk then lives on the ps).
+      model: the MLP or the CNN (``tfshare.bench.models.model``).
+      trunk_name: the trunk's name, the same in every worker that shares it.
+      clf_name: the head's name.
+      seed: the trunk's seed; the head's is ``seed + 7``.
+      num_classes: the head's outputs.
+
+    Returns:
+      The classifier; it takes float32 [batch, *model.input_shape].
+    """
+    trunk = model.shared_trunk(gs, name=trunk_name, seed=seed)
+    return model.head(trunk, num_classes, name=clf_name, seed=seed + 7)
 
 
-def train_loop(clf: tfshare.DenseClassifier, data: tfshare.Dataset, batch_size: int, seconds: float,
+def train_loop(clf: tfshare.Classifier, data: tfshare.Dataset, batch_size: int, seconds: float,
                wait: Callable[[], None] = lambda: None) -> tuple[int, float]:
     """Trains ``clf`` for at least ``seconds`` after one untimed warm-up call.
 
@@ -61,14 +76,15 @@ def train_loop(clf: tfshare.DenseClassifier, data: tfshare.Dataset, batch_size: 
     return steps, clock() - start
 
 
-def train(task: cluster.ClusterConfig, *, hidden_units: Sequence[int], batch_size: int, seconds: float,
+def train(task: cluster.ClusterConfig, *, model: Model, batch_size: int, seconds: float,
           timeout: float, trunk_name: str = "trunk", device: str = "cpu", seed: int = 0,
           serve: bool = False, wait_for_go: bool = False) -> dict[str, Any]:
     """One worker: build the shared trunk + a private head, train for the window.
 
     Args:
       task: the cluster and this worker's task.
-      hidden_units, batch_size, seconds, timeout, device, seed: as the benchmark's Config.
+      model: the MLP or the CNN, with its sizes (every worker must build the same).
+      batch_size, seconds, timeout, device, seed: as the benchmark's Config.
       trunk_name: the shared trunk's name (the same in every worker).
       serve: start this task's server in-process first (one machine per worker).
       wait_for_go: print a JSON "ready" line after the warm-up, then wait for a
@@ -78,7 +94,7 @@ def train(task: cluster.ClusterConfig, *, hidden_units: Sequence[int], batch_siz
       {"task_index", "steps", "seconds"}.
     """
     server = cluster.start_server(task) if serve else None  # noqa: F841 - keeps it serving
-    data = tfshare.synthetic(num_train=batch_size * STEPS_PER_CALL, num_test=1)
+    data = model.data(num_train=batch_size * STEPS_PER_CALL, num_test=1)
 
     def ready_then_wait() -> None:
         print(json.dumps({"ready": task.task_index}), flush=True)
@@ -86,7 +102,7 @@ def train(task: cluster.ClusterConfig, *, hidden_units: Sequence[int], batch_siz
             sys.exit(1)
 
     with task.graph_session(device=device, timeout=timeout) as gs:
-        clf = build_model(gs, hidden_units, trunk_name, "clf", seed=seed + 1)
+        clf = build_model(gs, model, trunk_name, "clf", seed=seed + 1)
         steps, elapsed = train_loop(clf, data, batch_size, seconds, ready_then_wait if wait_for_go else (lambda: None))
     return {"task_index": task.task_index, "steps": steps, "seconds": elapsed}
 
@@ -98,7 +114,9 @@ def _cli() -> None:
     worker_hosts = flags.DEFINE_list("worker_hosts", None, "Workers, host:port,...")
     task_index = flags.DEFINE_integer("task_index", 0, "This worker's index.", lower_bound=0)
     trunk_name = flags.DEFINE_string("trunk_name", "trunk", "The shared trunk's name.")
-    hidden = flags.DEFINE_list("hidden_units", ["256", "256"], "Trunk layer widths.")
+    model_name = flags.DEFINE_enum("model", "mlp", list(MODELS), "The trunk's body: the MLP or the CNN.")
+    hidden = flags.DEFINE_list("hidden_units", ["256", "256"], "MLP trunk: layer widths.")
+    filters = flags.DEFINE_list("filters", ["32", "64"], "CNN trunk: filters per block.")
     batch = flags.DEFINE_integer("batch_size", 64, "Rows per step.", lower_bound=1)
     seconds = flags.DEFINE_float("train_seconds", 4.0, "Timed window.", lower_bound=0.0)
     timeout = flags.DEFINE_float("timeout", 60.0, "Seconds a cluster call may block.", lower_bound=0.1)
@@ -111,7 +129,8 @@ def _cli() -> None:
             raise app.UsageError(f"unexpected arguments: {argv[1:]}")
         task = cluster.ClusterConfig.from_flags(ps_hosts.value or (), worker_hosts.value or (),
                                                 cluster.WORKER_JOB, task_index.value)
-        result = train(task, hidden_units=[int(h) for h in hidden.value], batch_size=batch.value,
+        model = make_model(model_name.value, [int(h) for h in hidden.value], [int(f) for f in filters.value])
+        result = train(task, model=model, batch_size=batch.value,
                        seconds=seconds.value, timeout=timeout.value, trunk_name=trunk_name.value,
                        device=device.value, seed=seed.value, wait_for_go=wait_for_go.value)
         print(json.dumps(result), flush=True)

@@ -1,7 +1,8 @@
 """What sharing a trunk through a parameter server costs, on TensorFlow's gRPC runtime.
 
 Starts a ``cluster.LocalCluster`` (1 ps + N worker servers on 127.0.0.1) and
-measures, for a ``SharedTrunk`` + head:
+measures, for a ``SharedTrunk`` + head of ``Config.model`` ("mlp", or "cnn",
+whose BatchNorm statistics sit on the ps with the rest of the trunk):
 
 * ``latency``: per-call ``predict_proba`` latency of the same model in three
   places, timed side by side (interleaved repeats): ``in_process`` (a local
@@ -14,8 +15,9 @@ measures, for a ``SharedTrunk`` + head:
   replication, asynchronous, one trainer process per worker
   (``tfshare.bench.dist_trainer``) sharing the ps trunk, all started together
   after their warm-up; plus the loopback bytes per step.
-* ``ps_bytes``: the bytes the ps holds for one trained trunk (weights + Adam
-  slots) against a copy of the trunk per worker, and the ps process's RSS growth.
+* ``ps_bytes``: the bytes the ps holds for one trained trunk (weights, BatchNorm
+  statistics, Adam slots of the trainable weights) against a copy of the trunk
+  per worker, and the ps process's RSS growth.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import tfshare
 from tfshare import cluster, validation
 from tfshare.bench import memory, results
 from tfshare.bench.dist_trainer import build_model, train_loop
+from tfshare.bench.models import MODELS, Model, model as make_model
 from tfshare.bench.timing import format_bytes, format_ratio, format_seconds, measure_interleaved, paired_ratio, \
     warn_if_wide
 from tfshare.errors import InputError
@@ -59,7 +62,9 @@ class Config:
     Attributes:
       device: "cpu" or "gpu" (already resolved from "auto").
       tf_device: the TensorFlow device string (recorded; the cluster places ops itself).
-      hidden_units: the trunk's layer widths.
+      model: "mlp" or "cnn" (``tfshare.bench.models``): the trunk's body.
+      hidden_units: the MLP trunk's layer widths.
+      filters: the CNN trunk's filters per block.
       seed: seed of the weights (the trunk's is seed + 1, as in every trainer).
       modes: predict modes to time, a subset of MODES (must include "in_process").
       workers: worker counts to train with (the cluster has max(workers) servers).
@@ -70,13 +75,15 @@ class Config:
       min_time: seconds each timed value covers at least.
       train_seconds: the timed training window.
       timeout: seconds any one cluster call may block.
-      input_dim, num_classes: the classifier's input and output sizes.
+      num_classes: the classifier's outputs.
       max_lifetime: seconds after which every server exits by itself.
     """
 
     device: str = "cpu"
     tf_device: str = "/device:CPU:0"
+    model: str = "mlp"
     hidden_units: tuple[int, ...] = (256, 256)
+    filters: tuple[int, ...] = (32, 64)
     seed: int = 0
     modes: tuple[str, ...] = MODES
     workers: tuple[int, ...] = (1, 2, 4)
@@ -87,16 +94,16 @@ class Config:
     min_time: float = 2e-3
     train_seconds: float = 4.0
     timeout: float = 60.0
-    input_dim: int = 784
     num_classes: int = 10
     max_lifetime: float = 1800.0
 
     def __post_init__(self) -> None:
+        validation.choice(self.model, "model", MODELS)
         for mode in self.modes:
             validation.choice(mode, "modes", MODES)
         if BASELINE not in self.modes:
             raise InputError(f"modes must include {BASELINE!r}, the baseline of the ratios, got {list(self.modes)}")
-        for name in ("workers", "predict_batch_sizes", "hidden_units"):
+        for name in ("workers", "predict_batch_sizes", "hidden_units", "filters"):
             values = getattr(self, name)
             if not values:
                 raise InputError(f"{name} must name at least one value, got ()")
@@ -106,6 +113,11 @@ class Config:
         validation.positive_int(self.repeats, "repeats")
         validation.positive_float(self.train_seconds, "train_seconds")
         validation.positive_float(self.timeout, "timeout")
+
+    @property
+    def model_spec(self) -> Model:
+        """The ``tfshare.bench.models.Model`` the trunk and every head are built from."""
+        return make_model(self.model, self.hidden_units, self.filters)
 
 
 def _loopback_bytes() -> int:
@@ -139,8 +151,8 @@ def latency(config: Config, lc: cluster.LocalCluster, data: tfshare.Dataset) -> 
     try:
         for mode in config.modes:
             sessions[mode] = makers[mode]()
-        models = {mode: build_model(gs, config.hidden_units, "predict_trunk", f"predict_clf_{i}", config.seed + 1,
-                                    config.input_dim, config.num_classes)
+        models = {mode: build_model(gs, config.model_spec, "predict_trunk", f"predict_clf_{i}", config.seed + 1,
+                                    config.num_classes)
                   for i, (mode, gs) in enumerate(sessions.items())}
         for batch in config.predict_batch_sizes:
             x = np.ascontiguousarray(data.x_test[:batch])
@@ -178,7 +190,8 @@ def _trainer_command(config: Config, lc: cluster.LocalCluster, trunk_name: str, 
         sys.executable, "-m", "tfshare.bench.dist_trainer", "--wait_for_go",
         f"--ps_hosts={','.join(lc.config.jobs[cluster.PS_JOB])}",
         f"--worker_hosts={','.join(lc.config.jobs[cluster.WORKER_JOB])}",
-        f"--trunk_name={trunk_name}", f"--hidden_units={','.join(map(str, config.hidden_units))}",
+        f"--trunk_name={trunk_name}", f"--model={config.model}",
+        f"--hidden_units={','.join(map(str, config.hidden_units))}", f"--filters={','.join(map(str, config.filters))}",
         f"--batch_size={config.batch_size}", f"--train_seconds={config.train_seconds}",
         f"--timeout={config.timeout}", f"--device={config.device}", f"--seed={config.seed}",
         f"--task_index={index}",
@@ -223,8 +236,7 @@ def training(config: Config, lc: cluster.LocalCluster, num_workers: int, trunk_n
 def local_training(config: Config, data: tfshare.Dataset) -> dict[str, Any]:
     """Training steps/s of the same model in-process, no cluster."""
     with tfshare.GraphSession(config.device) as gs:
-        clf = build_model(gs, config.hidden_units, "trunk", "clf", config.seed + 1, config.input_dim,
-                          config.num_classes)
+        clf = build_model(gs, config.model_spec, "trunk", "clf", config.seed + 1, config.num_classes)
         steps, seconds = train_loop(clf, data, config.batch_size, config.train_seconds)
     return {"kind": "training", "mode": "in_process", "workers": 1, "steps_per_second": steps / seconds,
             "per_worker_steps_per_second": [steps / seconds], "steps": steps, "window_seconds": seconds,
@@ -240,17 +252,20 @@ def ps_bytes(config: Config, lc: cluster.LocalCluster, num_workers: int, trunk_n
       rss_growth: how much its RSS grew while the workers trained this trunk.
     """
     with lc.graph_session(0, device=config.device, timeout=config.timeout) as gs:
-        clf = build_model(gs, config.hidden_units, trunk_name, "clf", config.seed + 1, config.input_dim,
-                          config.num_classes)
+        clf = build_model(gs, config.model_spec, trunk_name, "clf", config.seed + 1, config.num_classes)
         gs.finalize()  # builds the train op: the optimizer slots the trainers made
         on_ps = [v for v in gs.global_variables() if v.device.startswith(f"/job:{cluster.PS_JOB}")]
         weights = _nbytes(clf.trunk.variables)
+        # BatchNorm statistics are trunk variables, on the ps, but not trained: no Adam slots.
+        statistics = _nbytes([v for v in clf.trunk.variables if not v.trainable])
+    with_adam = weights + 2 * (weights - statistics)  # Adam keeps 2 slots per trainable weight
     return {
         "kind": "ps_bytes", "workers": num_workers,
         "trunk_params": clf.trunk.num_params, "trunk_weight_bytes": weights,
-        "ps_variable_bytes": _nbytes(on_ps),  # weights + Adam slots of the shared trunk
+        "trunk_statistics_bytes": statistics,
+        "ps_variable_bytes": _nbytes(on_ps),  # weights, statistics + Adam slots of the shared trunk
         "per_worker_copies_weight_bytes": weights * num_workers,
-        "per_worker_copies_with_adam_bytes": 3 * weights * num_workers,
+        "per_worker_copies_with_adam_bytes": with_adam * num_workers,
         "ps_rss_at_start_bytes": rss_start,
         "ps_rss_growth_bytes": rss_growth,
     }
@@ -266,7 +281,7 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
     Returns:
       Records of kind "latency", "training" and "ps_bytes".
     """
-    data = tfshare.synthetic(num_train=config.batch_size * 8, num_test=max(config.predict_batch_sizes))
+    data = config.model_spec.data(num_train=config.batch_size * 8, num_test=max(config.predict_batch_sizes))
     records: list[dict[str, Any]] = []
 
     def emit(record: dict[str, Any]) -> None:
