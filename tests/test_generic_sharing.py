@@ -164,3 +164,18 @@ def test_a_template_trunk_of_a_tf1_function_runs_its_update_ops_every_step(runti
     head.fit(x, y, batch_size=16, shuffle=False)
     assert np.abs(head.get_weights()["mean"]).max() > 0
     assert [v.name for v in trunk.variables] == [f"{trunk.name}/layers/w:0", f"{trunk.name}/layers/mean:0"]
+
+
+@pytest.mark.parametrize("kind", ["shared", "template"])
+def test_a_trunk_of_a_shipped_architecture_keeps_its_keys(runtime, digits, tmp_path, kind):
+    make = tfshare.SharedTrunk if kind == "shared" else tfshare.TemplateTrunk
+    arch = tfshare.architectures.conv((8, 8, 1), filters=(4, 8))
+    trunk = make(runtime, layers=arch, seed=0)
+    head = tfshare.Classifier(trunk=trunk, num_classes=10, name="head", seed=0)
+    cnn = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4, 8), runtime=runtime, seed=1)
+    assert sorted(head.named_variables) == sorted(cnn.named_variables)
+    assert "bn_1/moving_mean" in head.named_variables and head.config == cnn.config
+    _trained(head, digits)
+    head.save(tmp_path / "head")
+    cnn.restore(tmp_path / "head")
+    np.testing.assert_allclose(cnn.predict_proba(digits.x_test), head.predict_proba(digits.x_test), atol=1e-6)

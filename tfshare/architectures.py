@@ -366,10 +366,17 @@ def from_factory(factory: Any, input_shape: Any, arg: str = "layers") -> Archite
 
     The key and the checkpoint config are derived from the layers' classes and
     configurations when the first classifier makes them (``config_key``).
+    ``factory`` may also be an ``Architecture`` (e.g. ``conv()``), which is
+    returned as it is: its layers keep their names in weight keys.
 
     Raises:
-      TypeError, InputError: the factory is not callable, or input_shape is invalid.
+      TypeError, InputError: the factory is not callable, or input_shape is
+        invalid (or differs from the Architecture's).
     """
+    if isinstance(factory, Architecture):
+        if input_shape is not None and validation.input_shape(input_shape) != factory.input_shape:
+            raise InputError(f"input_shape must be the architecture's {factory.input_shape}, got {tuple(input_shape)}")
+        return factory
     factory = check_factory(factory, arg)
     shape = validation.input_shape(input_shape)
     return Architecture(factory=factory, input_shape=shape, config={"input_shape": list(shape)})

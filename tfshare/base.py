@@ -78,7 +78,7 @@ def resolve_form(
             raise InputError(f"input_shape must match the trunk's {trunk.input_shape}, got {tuple(input_shape)}")
         return Form(None, None, trunk, trunk.input_shape, num_classes)
     if layers is not None:
-        if input_shape is None:
+        if input_shape is None and not isinstance(layers, Architecture):
             raise InputError("input_shape is required with layers=, e.g. input_shape=(28, 28, 1)")
         architecture = architectures.from_factory(layers, input_shape)
     return Form(architecture, None, None, architecture.input_shape, num_classes)

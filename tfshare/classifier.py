@@ -46,7 +46,7 @@ class Classifier(GraphBuilder):
 
     Args:
       layers: a zero-argument callable returning new tf_keras layers (or one
-        layer): the body. Its output must be [batch, features]; the
+        layer): the body; or an ``Architecture`` such as ``architectures.conv()``. Its output must be [batch, features]; the
         classifier adds its own Dense head.
       input_shape: the shape of one example, e.g. (28, 28, 1); required with
         ``layers``, taken from the trunk or model otherwise.

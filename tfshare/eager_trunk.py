@@ -52,7 +52,8 @@ class EagerTrunk(Described):
 
     Args:
       input_dim, hidden_units: the Dense form, as ``SharedTrunk``.
-      layers: a zero-argument callable returning tf_keras layers, instead.
+      layers: a zero-argument callable returning tf_keras layers, or an
+        ``Architecture``, instead.
       input_shape: the shape of one example, with ``layers``.
       name: a label for the trunk (default "eager_trunk").
       seed: seed for the initial weights; None for random.

@@ -82,7 +82,8 @@ class TemplateTrunk(_Trunk):
         ``tf.compat.v1.get_variable`` and returns float32 [batch, features].
         State updates it puts in ``tf.compat.v1.GraphKeys.UPDATE_OPS`` in
         training mode run with every train step (the TF1 recipe).
-      layers: a zero-argument callable returning tf_keras layers, made anew on
+      layers: a zero-argument callable returning tf_keras layers (or an
+        ``Architecture``), made anew on
         each template call, their weights made by ``get_variable``.
       input_shape: the shape of one example, with ``fn`` or ``layers``.
       name: name scope in the graph (default "template_trunk", made unique).

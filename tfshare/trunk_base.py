@@ -34,7 +34,7 @@ def trunk_architecture(
                 "give either layers= with input_shape=, or input_dim and hidden_units, not both "
                 f"(got input_dim={input_dim!r}, hidden_units={hidden_units!r})"
             )
-        if input_shape is None:
+        if input_shape is None and not isinstance(layers, Architecture):
             raise InputError("input_shape is required with layers=, e.g. input_shape=(28, 28, 1)")
         return architectures.from_factory(layers, input_shape)
     if input_dim is None or hidden_units is None:

@@ -42,7 +42,8 @@ class SharedTrunk(_Trunk):
       runtime: the GraphSession to build into.
       input_dim, hidden_units: the Dense form: features per row and units per
         hidden layer, e.g. 784 and (64,).
-      layers: a zero-argument callable returning tf_keras layers (whose output
+      layers: a zero-argument callable returning tf_keras layers, or an
+        ``Architecture`` such as ``architectures.conv()`` (whose output
         is [batch, features]), instead of input_dim/hidden_units.
       input_shape: the shape of one example, with ``layers``.
       name: name scope in the graph (default "shared_trunk", made unique).

@@ -76,13 +76,13 @@ class Model:
         """The body as a ``SharedTrunk`` (``name=``, ``seed=``)."""
         if self.name == "mlp":
             return SharedTrunk(runtime, 784, self.hidden_units, **kwargs)
-        return SharedTrunk(runtime, layers=self.architecture.factory, input_shape=self.input_shape, **kwargs)
+        return SharedTrunk(runtime, layers=self.architecture, **kwargs)
 
     def template_trunk(self, runtime: GraphSession, **kwargs: Any) -> TemplateTrunk:
         """The body as a ``TemplateTrunk`` (its weights through ``get_variable``)."""
         if self.name == "mlp":
             return TemplateTrunk(runtime, 784, self.hidden_units, **kwargs)
-        return TemplateTrunk(runtime, layers=self.architecture.factory, input_shape=self.input_shape, **kwargs)
+        return TemplateTrunk(runtime, layers=self.architecture, **kwargs)
 
     def eager(self, num_classes: int = 10, **kwargs: Any) -> EagerClassifier:
         """The eager twin (``use_tf_function=``, ``name=``, ``seed=``, ``trunk=``)."""
@@ -96,7 +96,7 @@ class Model:
         """The body as an ``EagerTrunk`` (``name=``, ``seed=``)."""
         if self.name == "mlp":
             return EagerTrunk(784, self.hidden_units, **kwargs)
-        return EagerTrunk(layers=self.architecture.factory, input_shape=self.input_shape, **kwargs)
+        return EagerTrunk(layers=self.architecture, **kwargs)
 
 
 def model(name: str, hidden_units: Sequence[int] = (64,), filters: Sequence[int] = (32, 64)) -> Model:
