@@ -27,7 +27,7 @@ def main(argv: list[str]) -> None:
         sizes=bench.sizes_up_to(_common.pick(_MAX_INSTANCES.value, 64, 16)),
         modes=_common.modes(bench.MODES),
         repeats=_common.pick(_common.REPEATS.value, 3, 1),
-    ))
+    ), with_model=True)
 
 
 if __name__ == "__main__":

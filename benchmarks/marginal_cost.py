@@ -29,7 +29,7 @@ def main(argv: list[str]) -> None:
         batch_instances=_common.pick(_BATCH_INSTANCES.value, 64, 16),
         modes=_common.modes(bench.MODES, required=("isolated",)),
         repeats=_common.pick(_common.REPEATS.value, 3, 1),
-    ))
+    ), with_model=True)
 
 
 if __name__ == "__main__":

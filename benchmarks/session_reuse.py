@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
         threads=_common.ints(_THREADS.value, "threads"),
         throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
         throughput_repeats=_common.pick(None, 3, 2),
-    ))
+    ), with_model=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> None:
         interference_steps=_STEPS.value,
         per_classifier_checkpoints=_PER_CLASSIFIER.value,
         memory_in_subprocess=_MEMORY_SUBPROCESS.value,
-    ))
+    ), with_model=True)
 
 
 if __name__ == "__main__":

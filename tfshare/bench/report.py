@@ -1,7 +1,9 @@
 """The report: REPORT.md with tables and matplotlib plots, from a directory of result files.
 
 ``build_report("results/")`` reads every ``*.json`` result file there (schema 1),
-writes the plots as PNG files next to them, and writes ``REPORT.md``:
+writes the plots as PNG files next to them, and writes ``REPORT.md``, with one
+section per benchmark and model (``--model=mlp|cnn``; results of different
+models are never mixed in one table or plot), headed by the model it is for:
 
 * the machine the numbers came from;
 * graph construction: the summary at the largest N, the full table, and
@@ -10,7 +12,8 @@ writes the plots as PNG files next to them, and writes ``REPORT.md``:
   the callable floor and to eager, a bar plot of it, and thread scaling;
 * variable sharing: bytes, memory and interference with and without a shared
   trunk, a bar plot of them, and fused vs one-by-one vs eager prediction;
-* marginal cost of the k-th classifier, and efficiency against NumPy;
+* marginal cost of the k-th classifier, and efficiency: the model's GFLOP/s
+  against a large MatMul in TensorFlow and NumPy, and fit against the raw train op;
 * distributed sharing: predict latency in-process vs over gRPC (a bar plot),
   training steps/s per worker count, and the ps's bytes against per-worker copies.
 
@@ -69,24 +72,30 @@ def _save(plt: Any, fig: Any, path: str) -> str:
     return path
 
 
-def load(directory: str) -> dict[str, dict[str, Any]]:
-    """Reads the result files in ``directory``: benchmark name -> document.
+def _titled(title: str, label: str) -> str:
+    return f"{title}\n({label})" if label else title
 
-    When two files hold the same benchmark, the most recently modified wins.
+
+def load(directory: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Reads the result files in ``directory``: (benchmark name, model) -> document.
+
+    When two files hold the same benchmark and model, the most recently
+    modified wins. The model is ``results.model_of`` ("mlp" for files that
+    record none).
     JSON files that are not schema-1 result documents are skipped with a warning.
 
     Raises:
       FileNotFoundError: the directory has no result file.
     """
     paths = sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime)
-    docs: dict[str, dict[str, Any]] = {}
+    docs: dict[tuple[str, str], dict[str, Any]] = {}
     for path in paths:
         try:
             doc = results.read(path)
         except ValueError as exc:  # another tool's JSON: say so, and go on
             _log.warning("skipping %s: %s", path, exc)
             continue
-        docs[doc["benchmark"]] = doc
+        docs[(doc["benchmark"], results.model_of(doc))] = doc
     if not docs:
         raise FileNotFoundError(
             f"no result files (schema-1 *.json) in {directory!r}; run the benchmarks first, e.g. "
@@ -95,7 +104,7 @@ def load(directory: str) -> dict[str, dict[str, Any]]:
     return docs
 
 
-def plot_build_time(records: list[dict[str, Any]], path: str) -> str:
+def plot_build_time(records: list[dict[str, Any]], path: str, label: str = "") -> str:
     """Build time (median, total) vs N per mode, log-log."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
@@ -107,13 +116,13 @@ def plot_build_time(records: list[dict[str, Any]], path: str) -> str:
     ax.set_yscale("log")
     ax.set_xlabel("N classifiers")
     ax.set_ylabel("build time, all N (s, median)")
-    ax.set_title("Graph construction: build time vs N")
+    ax.set_title(_titled("Graph construction: build time vs N", label))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
 
 
-def plot_latency(records: list[dict[str, Any]], path: str) -> str:
+def plot_latency(records: list[dict[str, Any]], path: str, label: str = "") -> str:
     """Median per-call latency per mode, one bar group per batch size, log scale."""
     plt = _pyplot()
     lat = [r for r in records if r["kind"] == "latency"]
@@ -129,7 +138,7 @@ def plot_latency(records: list[dict[str, Any]], path: str) -> str:
     ax.set_xticklabels([f"batch {b}" for b in batches])
     ax.set_yscale("log")
     ax.set_ylabel("latency per call (ms, median)")
-    ax.set_title("Session reuse: latency per mode and batch size")
+    ax.set_title(_titled("Session reuse: latency per mode and batch size", label))
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2)
     return _save(plt, fig, path)
@@ -143,7 +152,7 @@ _MEMORY_BARS = (
 )
 
 
-def plot_memory(records: list[dict[str, Any]], path: str) -> str:
+def plot_memory(records: list[dict[str, Any]], path: str, label: str = "") -> str:
     """Bytes with and without a shared trunk: parameters, checkpoints, RSS added."""
     plt = _pyplot()
     setups = {r["setup"]: r for r in records if r["kind"] == "setup"}
@@ -159,7 +168,7 @@ def plot_memory(records: list[dict[str, Any]], path: str) -> str:
     ax.set_xticklabels([label for _, label in bars], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("MiB")
-    ax.set_title("Variable sharing: bytes with and without a shared trunk")
+    ax.set_title(_titled("Variable sharing: bytes with and without a shared trunk", label))
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
@@ -187,8 +196,6 @@ def machine_table(machine: Mapping[str, Any]) -> str:
 def _section_graph_construction(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Graph construction",
-        "",
         "Building N classifiers, then one prediction with each (which creates the Session and "
         "initializes variables, or traces). Medians over repeats; RSS is noisy, parameter and "
         "GraphDef bytes are exact.",
@@ -209,8 +216,6 @@ def _section_session_reuse(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     thr = [r for r in records if r["kind"] == "throughput"]
     lines = [
-        "## Session reuse",
-        "",
         "Per-call latency of one prediction, modes timed side by side (interleaved repeats). "
         "Ratios are this mode's time over the reference's (below 1 is faster), the median over repeats of "
         "the per-repeat ratio: against the raw callable floor (`Session._make_callable_from_options`) and "
@@ -232,9 +237,7 @@ def _section_session_reuse(doc: dict[str, Any], plot: str) -> list[str]:
 
 def _section_variable_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     return [
-        "## Variable sharing",
-        "",
-        "N classifiers with their own hidden layers (`separate`) or as heads on one `SharedTrunk`. "
+        "N classifiers with their own body (`separate`) or as heads on one `SharedTrunk`. "
         "Interference: the largest change of the other heads' probabilities after training "
         "classifier 0 (greater than 0 with a shared trunk, exactly 0 without).",
         "",
@@ -244,7 +247,7 @@ def _section_variable_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
-def plot_marginal(records: list[dict[str, Any]], path: str) -> str:
+def plot_marginal(records: list[dict[str, Any]], path: str, label: str = "") -> str:
     """Init and first-prediction time of the k-th classifier vs k, per mode."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, sharey=True)
@@ -258,18 +261,20 @@ def plot_marginal(records: list[dict[str, Any]], path: str) -> str:
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("ms")
+    if label:
+        fig.suptitle(label, fontsize=9)
     axes[1].legend(fontsize=8)
     return _save(plt, fig, path)
 
 
-def plot_gflops(records: list[dict[str, Any]], path: str) -> str:
-    """GFLOP/s per Session thread setting and NumPy's."""
+def plot_gflops(records: list[dict[str, Any]], path: str, label: str = "") -> str:
+    """GFLOP/s of the model per Session thread setting, and of the MatMul references."""
     plt = _pyplot()
     rows = [r for r in records if r["kind"] == "compute"]
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    ax.barh([r["setting"] for r in rows], [r["gflops"] for r in rows])
-    ax.set_xlabel(f"GFLOP/s at batch {rows[0]['batch_size']} (median)" if rows else "GFLOP/s")
-    ax.set_title("MLP prediction: TensorFlow thread settings vs NumPy")
+    ax.barh([f"{r['setting']} ({r.get('workload', '')})" for r in rows], [r["gflops"] for r in rows])
+    ax.set_xlabel("GFLOP/s (median; FLOPs from TensorFlow's profiler)")
+    ax.set_title(_titled("GFLOP/s per thread setting, and a large MatMul", label))
     ax.grid(True, axis="x", alpha=0.3)
     return _save(plt, fig, path)
 
@@ -277,8 +282,6 @@ def plot_gflops(records: list[dict[str, Any]], path: str) -> str:
 def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Marginal cost of the k-th classifier",
-        "",
         "Live pattern: build one classifier, initialize, predict once, then the next. A least-squares "
         "line through each part gives its growth per classifier already in the runtime. `naive_shared` "
         "drives the same shared graph as plain TF1 code does (an initializer op per classifier, "
@@ -297,10 +300,12 @@ def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
 def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Efficiency of tfshare's own paths",
-        "",
-        "The same MLP and weights in TensorFlow (per Session thread setting) and in NumPy/BLAS, "
-        "timed side by side; then one epoch of `fit` against the raw callable running the same train op.",
+        "`predict_proba` of the model at one batch size per Session thread setting, timed side by side with "
+        "two model-independent references: TensorFlow's MatMul of two large square matrices (a plain Session) "
+        "and NumPy's BLAS matmul of the same. FLOPs come from TensorFlow's profiler on each graph at its fixed "
+        "shape (ops with no registered count, such as ReLU, BatchNorm and softmax, count 0); the ratios are "
+        "GFLOP/s over the reference's, from per-repeat time ratios. Then one epoch of `fit` against the raw "
+        "callable running the same train op.",
         "",
         results.kind_tables(records, efficiency.HEADERS, efficiency.table_row, ("compute", "training")),
         "",
@@ -308,7 +313,7 @@ def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
-def plot_distributed_latency(records: list[dict[str, Any]], path: str) -> str:
+def plot_distributed_latency(records: list[dict[str, Any]], path: str, label: str = "") -> str:
     """Median predict latency in-process vs over gRPC, one bar group per batch size, log scale."""
     plt = _pyplot()
     lat = [r for r in records if r["kind"] == "latency"]
@@ -324,7 +329,7 @@ def plot_distributed_latency(records: list[dict[str, Any]], path: str) -> str:
     ax.set_xticklabels([f"batch {b}" for b in batches])
     ax.set_yscale("log")
     ax.set_ylabel("predict_proba latency per call (ms, median)")
-    ax.set_title("Distributed sharing: local vs remote trunk")
+    ax.set_title(_titled("Distributed sharing: local vs remote trunk", label))
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(plt, fig, path)
@@ -333,8 +338,6 @@ def plot_distributed_latency(records: list[dict[str, Any]], path: str) -> str:
 def _section_distributed_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Distributed sharing (parameter server on loopback)",
-        "",
         "A `SharedTrunk` + head predicting in-process, over gRPC with every variable on the worker, and over "
         "gRPC with the trunk on the ps (timed side by side; the ratio is to in-process). Then training "
         "steps/s of one trainer process per worker sharing the ps trunk (asynchronous), and the bytes the "
@@ -350,14 +353,27 @@ def _section_distributed_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
-_SECTIONS: dict[str, tuple[Callable[[list], str], Callable[[dict, str], list[str]]]] = {
-    "graph_construction": (plot_build_time, _section_graph_construction),
-    "session_reuse": (plot_latency, _section_session_reuse),
-    "variable_sharing": (plot_memory, _section_variable_sharing),
-    "marginal_cost": (plot_marginal, _section_marginal_cost),
-    "efficiency": (plot_gflops, _section_efficiency),
-    "distributed_sharing": (plot_distributed_latency, _section_distributed_sharing),
+_SECTIONS: dict[str, tuple[str, Callable[..., str], Callable[[dict, str], list[str]]]] = {
+    "graph_construction": ("Graph construction", plot_build_time, _section_graph_construction),
+    "session_reuse": ("Session reuse", plot_latency, _section_session_reuse),
+    "variable_sharing": ("Variable sharing", plot_memory, _section_variable_sharing),
+    "marginal_cost": ("Marginal cost of the k-th classifier", plot_marginal, _section_marginal_cost),
+    "efficiency": ("Efficiency of tfshare's own paths", plot_gflops, _section_efficiency),
+    "distributed_sharing": (
+        "Distributed sharing (parameter server on loopback)", plot_distributed_latency, _section_distributed_sharing
+    ),
 }
+
+
+def plot_name(benchmark: str, model: str) -> str:
+    """The plot file of a benchmark's section: ``PLOTS[benchmark]``, with "_<model>" before ".png" unless mlp."""
+    name = PLOTS[benchmark]
+    return name if model == "mlp" else name.replace(".png", f"_{model}.png")
+
+
+def _models(names: Any) -> list[str]:
+    """Models in report order: the MLP first, then the others by name."""
+    return sorted(set(names), key=lambda m: (m != "mlp", m))
 
 
 def build_report(directory: str, output: str | None = None) -> str:
@@ -381,20 +397,20 @@ def build_report(directory: str, output: str | None = None) -> str:
         "",
         "Numbers from one run on the machine below. On a shared or busy machine they are noisy: "
         "compare the ratios of modes measured side by side rather than absolute times. "
-        "Entries marked (wide) had an inter-quartile range over 25% of the median.",
+        "Entries marked (wide) had an inter-quartile range over 25% of the median. "
+        "Each section holds the results of one model, named in its heading (`--model=mlp|cnn`).",
         "",
         "## Machine",
         "",
         machine_table(first["machine"]),
     ]
-    unknown = sorted(set(docs) - set(_SECTIONS))
-    for name, (plot_fn, section) in _SECTIONS.items():
-        if name not in docs:
-            continue
-        doc = docs[name]
-        plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), PLOTS[name])
-        plot_fn(doc["records"], plot_path)
-        lines += ["", *section(doc, os.path.basename(plot_path))]
+    unknown = sorted({name for name, _ in docs} - set(_SECTIONS))
+    for name, (title, plot_fn, section) in _SECTIONS.items():
+        for model in _models(m for n, m in docs if n == name):
+            doc, label = docs[(name, model)], results.model_label(docs[(name, model)])
+            plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), plot_name(name, model))
+            plot_fn(doc["records"], plot_path, label)
+            lines += ["", f"## {title}: {label}", "", *section(doc, os.path.basename(plot_path))]
     if unknown:
         lines += ["", f"Other result files (not tabulated): {', '.join(unknown)}."]
     with open(output, "w") as f:
@@ -402,5 +418,5 @@ def build_report(directory: str, output: str | None = None) -> str:
     return output
 
 
-__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time",
+__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time", "plot_name",
            "plot_distributed_latency", "plot_gflops", "plot_latency", "plot_marginal", "plot_memory"]
