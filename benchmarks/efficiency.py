@@ -1,6 +1,7 @@
 """tfshare's own paths against TensorFlow's floor: batch-256 GFLOP/s vs a large MatMul, fit vs the raw train op.
 
   python benchmarks/efficiency.py --quick
+  python benchmarks/efficiency.py --model=cnn --quick
   python benchmarks/efficiency.py --model=cnn --compute_batch_size=256 --output=results/efficiency_cnn.json
 """
 
@@ -19,6 +20,9 @@ _MATMUL = flags.DEFINE_integer(
     lower_bound=1,
 )
 _TRAIN_BATCH = flags.DEFINE_integer("train_batch_size", 32, "Rows per training step.", lower_bound=1)
+_TRAIN_ROWS = flags.DEFINE_integer(
+    "train_rows", None, "Rows per timed training epoch (default 3200, 960 with --quick).", lower_bound=1
+)
 _THREADS = flags.DEFINE_list(
     "thread_counts", ["0", "1", "2"], "Values tried for intra_op and inter_op threads (0: TensorFlow's default)."
 )
@@ -42,7 +46,7 @@ def main(argv: list[str]) -> None:
         batch_size=_BATCH.value,
         matmul_size=_common.pick(_MATMUL.value, 1024, 512),
         train_batch_size=_TRAIN_BATCH.value,
-        train_rows=_common.pick(None, 3200, 960),
+        train_rows=_common.pick(_TRAIN_ROWS.value, 3200, 960),
         thread_settings=_thread_settings() if not _common.QUICK.value or _THREADS.present else ((0, 0), (1, 1), (2, 1)),
         repeats=_common.pick(_common.REPEATS.value, 15, 5),
     ), with_model=True)

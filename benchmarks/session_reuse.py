@@ -5,6 +5,7 @@ predict_proba, the raw callable floor, eager model(x), tf.function and
 tf_keras Model.predict, timed side by side at each batch size.
 
   python benchmarks/session_reuse.py --quick
+  python benchmarks/session_reuse.py --model=cnn --quick
   python benchmarks/session_reuse.py --batch_sizes=1,32,256 --threads=1,2,4,8 --output=results/sr.json
 """
 
