@@ -63,7 +63,6 @@ TINY_CNN = {
     "efficiency": ["--compute_batch_size=4", "--train_batch_size=16", "--train_rows=32", "--repeats=2",
                    "--thread_counts=0", "--matmul_size=64"],
 }
-CNN = models.model("cnn")
 _modules: dict[str, object] = {}
 _FLAG_NAME = re.compile(r'DEFINE_\w+\(\s*"(\w+)"')
 
@@ -178,14 +177,27 @@ def test_app_writes_schema_valid_json_that_records_its_model(request, app, model
     assert doc["records"]
 
 
-def test_graph_construction_records_every_mode_and_size(outputs):
-    doc = results.read(outputs["graph_construction"])
+def _doc(request, app: str, model: str) -> dict:
+    return results.read(request.getfixturevalue("outputs" if model == "mlp" else "cnn_outputs")[app])
+
+
+MODELS = ["mlp", "cnn"]
+# Variables per classifier: the MLP's hidden and head kernels and biases; the CNN's
+# two conv kernels, 2 x 4 BatchNorm variables, and the head's kernel and bias.
+VARIABLES = {"mlp": 4, "cnn": 12}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_graph_construction_records_every_mode_and_size(request, model):
+    doc = _doc(request, "graph_construction", model)
     seen = {(r["mode"], r["n"]) for r in doc["records"]}
     assert seen == {(m, n) for m in graph_construction.MODES for n in (1, 2)}
     by = {(r["mode"], r["n"]): r for r in doc["records"]}
+    per = VARIABLES[model]
     for record in doc["records"]:
         assert record["build_s"]["n"] == 1 and len(record["build_s"]["values"]) == 1
-        assert record["variables"] == (4 * record["n"] if "trunk" not in record["mode"] else 2 + 2 * record["n"])
+        n = record["n"]
+        assert record["variables"] == (per * n if "trunk" not in record["mode"] else per - 2 + 2 * n), record["mode"]
     # Sharing a trunk keeps the parameter bytes of N=2 far below twice N=1's; separate ones double.
     assert by[("shared_graph", 2)]["param_bytes"] == 2 * by[("shared_graph", 1)]["param_bytes"]
     assert by[("shared_trunk", 2)]["param_bytes"] < 1.1 * by[("shared_trunk", 1)]["param_bytes"]
@@ -193,30 +205,35 @@ def test_graph_construction_records_every_mode_and_size(outputs):
     assert by[("isolated", 2)]["graphdef_bytes"] > 0
 
 
-def test_session_reuse_modes_agree_and_ratios_use_the_floor(outputs):
-    doc = results.read(outputs["session_reuse"])
+@pytest.mark.parametrize("model, threads", [("mlp", (1, 2)), ("cnn", (2,))])
+def test_session_reuse_modes_agree_and_ratios_use_the_floor(request, model, threads):
+    doc = _doc(request, "session_reuse", model)
     latency = [r for r in doc["records"] if r["kind"] == "latency"]
     assert {(r["mode"], r["batch_size"]) for r in latency} == {(m, b) for m in session_reuse.MODES for b in (1, 4)}
+    floor = {r["batch_size"]: Stats.from_dict(r["seconds"]) for r in latency if r["mode"] == session_reuse.FLOOR}
     for r in latency:
         assert r["max_abs_diff_vs_floor"] <= 1e-5, r["mode"]
         assert r["seconds"]["n"] == 2 and len(r["seconds"]["values"]) == 2
+        expected = paired_ratio(Stats.from_dict(r["seconds"]), floor[r["batch_size"]])
+        assert r["ratio_vs_floor"] == pytest.approx(expected), (r["mode"], r["batch_size"])
         if r["mode"] == "callable_floor":
             assert r["ratio_vs_floor"] == 1.0
         if r["mode"] == "eager":
             assert r["ratio_vs_eager"] == 1.0
     throughput = [r for r in doc["records"] if r["kind"] == "throughput"]
-    assert {(r["threads"], r["batch_size"]) for r in throughput} == {(t, b) for t in (1, 2) for b in (1, 4)}
+    assert {(r["threads"], r["batch_size"]) for r in throughput} == {(t, b) for t in threads for b in (1, 4)}
     assert all(r["calls_per_s"] > 0 for r in throughput)
 
 
-def test_variable_sharing_interference_sign(outputs):
-    doc = results.read(outputs["variable_sharing"])
+@pytest.mark.parametrize("model, n, memory_in", [("mlp", 3, "subprocess"), ("cnn", 2, "process")])
+def test_variable_sharing_interference_sign(request, model, n, memory_in):
+    doc = _doc(request, "variable_sharing", model)
     setups = {r["setup"]: r for r in doc["records"] if r["kind"] == "setup"}
     assert setups["shared_trunk"]["interference_max_abs_change"] > 0
     assert setups["separate"]["interference_max_abs_change"] == 0.0
     for record in setups.values():
         assert record["trained_head_change"] > 0
-        assert record["memory_measured_in"] == "subprocess" and isinstance(record["memory_added"], int)
+        assert record["memory_measured_in"] == memory_in and isinstance(record["memory_added"], int)
     assert setups["shared_trunk"]["param_bytes"] < setups["separate"]["param_bytes"]
     assert setups["shared_trunk"]["checkpoint_bytes"] < setups["separate"]["checkpoint_bytes"]
     predict = [r for r in doc["records"] if r["kind"] == "predict"]
@@ -224,7 +241,7 @@ def test_variable_sharing_interference_sign(outputs):
         (s, m) for s in variable_sharing.SETUPS for m in variable_sharing.MODES
     }
     for r in predict:
-        assert r["max_abs_diff_vs_fused"] <= 1e-5, (r["setup"], r["mode"])
+        assert r["n"] == n and r["max_abs_diff_vs_fused"] <= 1e-5, (r["setup"], r["mode"])
 
 
 def test_report_builds_tables_and_plots(outputs, tmp_path):
@@ -300,13 +317,14 @@ def test_session_reuse_runs_on_gpu(tmp_path):
     assert doc["machine"]["gpu_name"]
 
 
-def test_marginal_cost_records_every_mode_and_part(outputs):
-    doc = results.read(outputs["marginal_cost"])
+@pytest.mark.parametrize("model, k", [("mlp", 3), ("cnn", 2)])
+def test_marginal_cost_records_every_mode_and_part(request, model, k):
+    doc = _doc(request, "marginal_cost", model)
     slopes = [r for r in doc["records"] if r["kind"] == "slope"]
     assert {(r["mode"], r["part"]) for r in slopes} == {(m, p) for m in marginal_cost.MODES for p in marginal_cost.PARTS}
     for r in slopes:
-        assert len(r["values"]) == 3 and all(v > 0 for v in r["values"])
-        slope, intercept = np.polyfit([1, 2, 3], r["values"], 1)
+        assert len(r["values"]) == k and all(v > 0 for v in r["values"])
+        slope, intercept = np.polyfit(range(1, k + 1), r["values"], 1)
         assert r["slope_s_per_k"] == pytest.approx(slope) and r["intercept_s"] == pytest.approx(intercept)
     batch = {r["mode"]: r for r in doc["records"] if r["kind"] == "batch"}
     assert set(batch) == set(marginal_cost.MODES) and batch["isolated"]["vs_isolated"] == pytest.approx(1.0)
@@ -388,53 +406,6 @@ def test_report_has_a_distributed_section(dist_output, tmp_path):
 
 
 # ------------------------------------------------------------------ --model=cnn
-def test_cnn_graph_construction_records_every_mode_and_size(cnn_outputs):
-    doc = results.read(cnn_outputs["graph_construction"])
-    by = {(r["mode"], r["n"]): r for r in doc["records"]}
-    assert set(by) == {(m, n) for m in graph_construction.MODES for n in (1, 2)}
-    for (mode, n), record in by.items():
-        # Per CNN: conv_0, 4 BatchNorm statistics, conv_1, 4 more, head kernel and bias; a trunk holds 10.
-        assert record["variables"] == (12 * n if "trunk" not in mode else 10 + 2 * n), (mode, n)
-    assert by[("shared_trunk", 2)]["param_bytes"] < 1.1 * by[("shared_trunk", 1)]["param_bytes"]
-    assert by[("eager", 2)]["ops"] == 0 and by[("tf_function", 2)]["traces"] == 2
-
-
-def test_cnn_session_reuse_modes_agree_and_ratios_use_the_floor(cnn_outputs):
-    doc = results.read(cnn_outputs["session_reuse"])
-    latency = [r for r in doc["records"] if r["kind"] == "latency"]
-    assert {(r["mode"], r["batch_size"]) for r in latency} == {(m, b) for m in session_reuse.MODES for b in (1, 4)}
-    floor = {r["batch_size"]: Stats.from_dict(r["seconds"]) for r in latency if r["mode"] == session_reuse.FLOOR}
-    for r in latency:
-        assert r["max_abs_diff_vs_floor"] <= 1e-5, r["mode"]
-        expected = paired_ratio(Stats.from_dict(r["seconds"]), floor[r["batch_size"]])
-        assert r["ratio_vs_floor"] == pytest.approx(expected), (r["mode"], r["batch_size"])
-    throughput = [r for r in doc["records"] if r["kind"] == "throughput"]
-    assert {(r["threads"], r["batch_size"]) for r in throughput} == {(2, 1), (2, 4)}
-
-
-def test_cnn_variable_sharing_interference_and_agreement(cnn_outputs):
-    doc = results.read(cnn_outputs["variable_sharing"])
-    setups = {r["setup"]: r for r in doc["records"] if r["kind"] == "setup"}
-    assert setups["shared_trunk"]["interference_max_abs_change"] > 0
-    assert setups["separate"]["interference_max_abs_change"] == 0.0
-    assert setups["shared_trunk"]["param_bytes"] < setups["separate"]["param_bytes"]
-    predict = [r for r in doc["records"] if r["kind"] == "predict"]
-    assert {(r["setup"], r["mode"]) for r in predict} == {
-        (s, m) for s in variable_sharing.SETUPS for m in variable_sharing.MODES
-    }
-    for r in predict:
-        assert r["n"] == 2 and r["max_abs_diff_vs_fused"] <= 1e-5, (r["setup"], r["mode"])
-
-
-def test_cnn_marginal_cost_records_every_mode_and_part(cnn_outputs):
-    doc = results.read(cnn_outputs["marginal_cost"])
-    slopes = {(r["mode"], r["part"]): r for r in doc["records"] if r["kind"] == "slope"}
-    assert set(slopes) == {(m, p) for m in marginal_cost.MODES for p in marginal_cost.PARTS}
-    assert all(len(r["values"]) == 2 for r in slopes.values())
-    batch = {r["mode"]: r for r in doc["records"] if r["kind"] == "batch"}
-    assert set(batch) == set(marginal_cost.MODES) and batch["isolated"]["vs_isolated"] == pytest.approx(1.0)
-
-
 def test_cnn_efficiency_counts_conv_flops_and_compares_with_the_matmuls(cnn_outputs):
     doc = results.read(cnn_outputs["efficiency"])
     compute = [r for r in doc["records"] if r["kind"] == "compute"]
