@@ -288,6 +288,8 @@ def test_help_lists_common_and_own_flags(app):
     assert "flags:" in proc.stdout, proc.stderr
     for flag in ("--device", "--output", "--[no]quick", "--repeats", "--modes"):
         assert flag in proc.stdout
+    if app in APPS:
+        assert "--model: <mlp|cnn>" in proc.stdout and "--filters" in proc.stdout
 
 
 @pytest.mark.slow
