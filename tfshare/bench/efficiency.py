@@ -115,17 +115,27 @@ class MatMul:
         return introspect.float_ops(self.product)
 
     def tf(self) -> np.ndarray:
+        """TensorFlow's product: float32 [n, n], through a callable with TensorFlow's default options."""
         return self._run()[0]
 
     def numpy(self) -> np.ndarray:
+        """NumPy's (BLAS, its default threads) product of the same matrices: float32 [n, n]."""
         return self.a @ self.b
 
     def close(self) -> None:
+        """Closes the Session."""
         self.session.close()
 
 
 def compute(config: Config) -> list[dict[str, Any]]:
-    """Times predict_proba per thread setting and both MatMul references, interleaved; returns "compute" records."""
+    """Times predict_proba per thread setting and both MatMul references, interleaved.
+
+    Returns:
+      One "compute" record per thread setting, then "tf_matmul" and
+      "numpy_matmul": ``flops_per_call`` (TensorFlow's profiler), ``seconds``,
+      ``gflops``, and ``gflops_vs_tf_matmul`` / ``gflops_vs_numpy_matmul``
+      (the FLOPs ratio over the median per-repeat time ratio).
+    """
     x = config.model.inputs(config.batch_size, config.seed)
     runtimes, fns = [], {}
     matmul = MatMul(config.matmul_size, config.tf_device, config.seed)

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tfshare._tf import tf, tf1
+from tfshare._tf import tf1
 from tfshare.bench import results
 from tfshare.bench.models import MLP, Model
 from tfshare.bench.timing import clock, format_ratio, format_seconds, summarize
