@@ -1,7 +1,8 @@
 """Flags and plumbing shared by the benchmark apps (not a library: it reads FLAGS).
 
 Every app defines its own flags, then uses these: ``--device``, ``--output``,
-``--quick``, ``--repeats``, ``--seed``, ``--modes`` and ``--hidden_units``.
+``--quick``, ``--repeats``, ``--seed``, ``--modes``, ``--model`` (mlp|cnn),
+``--hidden_units`` (the MLP's) and ``--filters`` (the CNN's).
 """
 
 from __future__ import annotations
@@ -14,20 +15,30 @@ from typing import Any, Callable
 from absl import app, flags
 from absl import logging as absl_logging
 
-from tfshare.bench import machine, results
+from tfshare.bench import machine, models, results
 from tfshare.errors import InputError
 
 DEVICE = flags.DEFINE_enum(
     "device", "auto", ["auto", "cpu", "gpu"],
     "Where to run: cpu, gpu (GPU:0, memory growth on; fails if there is none) or auto (GPU:0 if visible).",
 )
-OUTPUT = flags.DEFINE_string("output", None, "Where to write the JSON results (default: results/<benchmark>.json).")
+OUTPUT = flags.DEFINE_string(
+    "output", None,
+    "Where to write the JSON results (default: results/<benchmark>.json, results/<benchmark>_cnn.json with --model=cnn).",
+)
 QUICK = flags.DEFINE_bool("quick", False, "Small sizes and few repeats: a demo or smoke run, not a measurement.")
 REPEATS = flags.DEFINE_integer("repeats", None, "Timed repeats per measurement (default depends on --quick).",
                                lower_bound=1)
 SEED = flags.DEFINE_integer("seed", 0, "Seed of weights and inputs.", lower_bound=0)
 MODES = flags.DEFINE_list("modes", None, "Modes to measure, comma-separated (default: all of the app's modes).")
-HIDDEN_UNITS = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer of every classifier.")
+MODEL = flags.DEFINE_enum(
+    "model", "mlp", list(models.MODELS),
+    "The classifier every mode runs: mlp (DenseClassifier on 784 features, --hidden_units) or cnn "
+    "(ConvClassifier's default on 28x28x1 images: Conv-BN-ReLU-MaxPool, Conv-BN-ReLU-GlobalAvgPool, "
+    "Dropout, Dense; --filters).",
+)
+HIDDEN_UNITS = flags.DEFINE_list("hidden_units", ["64"], "Units per hidden layer of every classifier (--model=mlp).")
+FILTERS = flags.DEFINE_list("filters", ["32", "64"], "Filters per conv block of every classifier (--model=cnn).")
 
 
 def pick(value: Any, default: Any, quick: Any) -> Any:
@@ -56,6 +67,16 @@ def modes(known: tuple[str, ...], required: tuple[str, ...] = ()) -> tuple[str, 
         raise app.UsageError(f"--modes: unknown {unknown}; choose among {list(known)}")
     chosen |= set(required)
     return tuple(m for m in known if m in chosen)
+
+
+def model() -> models.Model:
+    """The ``Model`` of --model, with its sizes from --hidden_units or --filters."""
+    return models.model(MODEL.value, ints(HIDDEN_UNITS.value, "hidden_units"), ints(FILTERS.value, "filters"))
+
+
+def for_model(mlp: Any, cnn: Any) -> Any:
+    """The app's default for the --model being run (e.g. fewer CNN classifiers)."""
+    return cnn if MODEL.value == "cnn" else mlp
 
 
 def resolve_device(benchmark: str) -> tuple[str, str]:
@@ -95,7 +116,7 @@ def printer(headers: dict[str, str], table_row: Callable[[dict], str]) -> Callab
     return on_record
 
 
-def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any]) -> str:
+def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *, with_model: bool = False) -> str:
     """What every app's main does: device, machine info, config, records, tables, JSON.
 
     Args:
@@ -103,7 +124,9 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any]) -> str:
         run, and optionally summary_table).
       argv: main's argv (only the program name is allowed).
       make_config: builds the frozen config from the common values
-        (device, tf_device, hidden_units, seed) and the app's own flags.
+        (device, tf_device, seed, and hidden_units or model) and the app's own flags.
+      with_model: the common values carry ``model`` (the --model's ``Model``,
+        which the app's Config takes) in place of ``hidden_units``.
 
     Returns:
       The path of the JSON file written.
@@ -113,12 +136,11 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any]) -> str:
     quiet_tensorflow()
     device, tf_device = resolve_device(bench.BENCHMARK)
     info = machine.machine_info(tf_device)
-    common = {
-        "device": device,
-        "tf_device": tf_device,
-        "hidden_units": ints(HIDDEN_UNITS.value, "hidden_units"),
-        "seed": SEED.value,
-    }
+    common: dict[str, Any] = {"device": device, "tf_device": tf_device, "seed": SEED.value}
+    if with_model:
+        common["model"] = model()
+    else:
+        common["hidden_units"] = ints(HIDDEN_UNITS.value, "hidden_units")
     try:
         config = make_config(common)
     except InputError as exc:
@@ -132,12 +154,18 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any]) -> str:
 
 
 def write(benchmark: str, machine_info: dict, config: Any, records: list[dict]) -> str:
-    """Writes the results JSON to --output (or results/<benchmark>.json) and says where.
+    """Writes the results JSON to --output and says where.
+
+    The default path is results/<benchmark>.json for the MLP and
+    results/<benchmark>_<model>.json for another model, so that runs of both
+    models sit side by side (the report keeps them apart).
 
     Args:
       machine_info: ``machine.machine_info()`` taken when the run began.
     """
-    path = OUTPUT.value or os.path.join("results", f"{benchmark}.json")
+    model = getattr(config, "model", None)
+    stem = benchmark if model is None or model.name == "mlp" else f"{benchmark}_{model.name}"
+    path = OUTPUT.value or os.path.join("results", f"{stem}.json")
     doc = results.make_document(benchmark, machine_info, config, records)
     results.write(path, doc)
     print(f"\nWrote {path}", flush=True)

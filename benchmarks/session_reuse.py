@@ -5,6 +5,7 @@ predict_proba, the raw callable floor, eager model(x), tf.function and
 tf_keras Model.predict, timed side by side at each batch size.
 
   python benchmarks/session_reuse.py --quick
+  python benchmarks/session_reuse.py --model=cnn --quick
   python benchmarks/session_reuse.py --batch_sizes=1,32,256 --threads=1,2,4,8 --output=results/sr.json
 """
 
@@ -33,7 +34,7 @@ def main(argv: list[str]) -> None:
         threads=_common.ints(_THREADS.value, "threads"),
         throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
         throughput_repeats=_common.pick(None, 3, 2),
-    ))
+    ), with_model=True)
 
 
 if __name__ == "__main__":

@@ -3,15 +3,21 @@
 distributed_sharing starts a loopback cluster, so its run is a fixture of its
 own, used only by the tests marked ``distributed``.
 
+Every app runs twice: with the MLP (the default) and with ``--model=cnn
+--quick`` (tiny sizes), whose JSON must record the CNN.
+
 Nothing here asserts a timing: only that every mode ran, the files follow the
-schema, the modes agree on their outputs, and interference has the right sign.
+schema and record their model, the modes agree on their outputs, ratios are
+taken against the right reference, and interference has the right sign.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,10 +32,13 @@ from tfshare.bench import (
     efficiency,
     graph_construction,
     marginal_cost,
+    models,
+    report,
     results,
     session_reuse,
     variable_sharing,
 )
+from tfshare.bench.timing import Stats, paired_ratio
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("graph_construction", "session_reuse", "variable_sharing", "marginal_cost", "efficiency")
@@ -43,6 +52,16 @@ TINY = {
     "efficiency": ["--quick", "--compute_batch_size=8", "--train_batch_size=64", "--repeats=2", "--thread_counts=0,1"],
     DIST: ["--workers=1,2", "--predict_batch_sizes=1,4", "--repeats=2", "--train_seconds=0.2",
            "--hidden_units=32", "--step_batch_size=16", "--timeout=30"],
+}
+# --model=cnn --quick, shrunk further: every mode still runs.
+TINY_CNN = {
+    "graph_construction": ["--max_instances=2"],
+    "session_reuse": ["--batch_sizes=1,4", "--threads=2", "--repeats=2", "--throughput_seconds=0.02"],
+    "variable_sharing": ["--num_classifiers=2", "--repeats=2", "--interference_steps=2", "--batch_size=4",
+                         "--nomemory_in_subprocess"],
+    "marginal_cost": ["--live_instances=2", "--batch_instances=2"],
+    "efficiency": ["--compute_batch_size=4", "--train_batch_size=16", "--train_rows=32", "--repeats=2",
+                   "--thread_counts=0", "--matmul_size=64"],
 }
 _modules: dict[str, object] = {}
 _FLAG_NAME = re.compile(r'DEFINE_\w+\(\s*"(\w+)"')
@@ -97,7 +116,21 @@ def run_main(app: str, argv: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+def _frozen_gc():
+    """Freezes the objects alive now (TensorFlow's modules and graphs) out of garbage collection.
+
+    The apps' memory tracking collects garbage around every build; with
+    TensorFlow imported a full collection takes about 0.3 s, with those
+    objects frozen microseconds. Nothing asserted depends on it.
+    """
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory, _frozen_gc):
     """Runs every app once, tiny, on CPU; returns {app: path of its JSON}."""
     directory = tmp_path_factory.mktemp("results")
     paths = {}
@@ -107,25 +140,64 @@ def outputs(tmp_path_factory):
     return paths
 
 
+@pytest.fixture(scope="module")
+def cnn_outputs(tmp_path_factory, _frozen_gc):
+    """Runs every app once with --model=cnn --quick, tiny, on CPU; returns {app: path of its JSON}.
+
+    session_reuse runs without --output from a scratch directory, to show the
+    CNN's default path (results/<benchmark>_cnn.json).
+    """
+    directory = tmp_path_factory.mktemp("results_cnn")
+    paths = {}
+    for app in APPS:
+        argv = ["--device=cpu", "--model=cnn", "--quick", *TINY_CNN[app]]
+        if app == "session_reuse":
+            with pytest.MonkeyPatch.context() as patch:
+                patch.chdir(directory)
+                run_main(app, argv)
+            paths[app] = directory / "results" / f"{app}_cnn.json"
+        else:
+            paths[app] = directory / f"{app}_cnn.json"
+            run_main(app, [*argv, f"--output={paths[app]}"])
+    return paths
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
 @pytest.mark.parametrize("app", APPS)
-def test_app_writes_schema_valid_json(outputs, app):
-    doc = results.read(outputs[app])
+def test_app_writes_schema_valid_json_that_records_its_model(request, app, model):
+    paths = request.getfixturevalue("outputs" if model == "mlp" else "cnn_outputs")
+    doc = results.read(paths[app])
     assert doc["schema"] == results.SCHEMA
     assert doc["benchmark"] == app
     assert doc["machine"]["device"] == "/device:CPU:0"
     assert doc["machine"]["tensorflow"] == tfshare.TF_VERSION
     assert doc["config"]["device"] == "cpu"
+    assert doc["config"]["model"] == models.model(model).describe()
+    assert results.model_of(doc) == model
     assert doc["records"]
 
 
-def test_graph_construction_records_every_mode_and_size(outputs):
-    doc = results.read(outputs["graph_construction"])
+def _doc(request, app: str, model: str) -> dict:
+    return results.read(request.getfixturevalue("outputs" if model == "mlp" else "cnn_outputs")[app])
+
+
+MODELS = ["mlp", "cnn"]
+# Variables per classifier: the MLP's hidden and head kernels and biases; the CNN's
+# two conv kernels, 2 x 4 BatchNorm variables, and the head's kernel and bias.
+VARIABLES = {"mlp": 4, "cnn": 12}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_graph_construction_records_every_mode_and_size(request, model):
+    doc = _doc(request, "graph_construction", model)
     seen = {(r["mode"], r["n"]) for r in doc["records"]}
     assert seen == {(m, n) for m in graph_construction.MODES for n in (1, 2)}
     by = {(r["mode"], r["n"]): r for r in doc["records"]}
+    per = VARIABLES[model]
     for record in doc["records"]:
         assert record["build_s"]["n"] == 1 and len(record["build_s"]["values"]) == 1
-        assert record["variables"] == (4 * record["n"] if "trunk" not in record["mode"] else 2 + 2 * record["n"])
+        n = record["n"]
+        assert record["variables"] == (per * n if "trunk" not in record["mode"] else per - 2 + 2 * n), record["mode"]
     # Sharing a trunk keeps the parameter bytes of N=2 far below twice N=1's; separate ones double.
     assert by[("shared_graph", 2)]["param_bytes"] == 2 * by[("shared_graph", 1)]["param_bytes"]
     assert by[("shared_trunk", 2)]["param_bytes"] < 1.1 * by[("shared_trunk", 1)]["param_bytes"]
@@ -133,30 +205,35 @@ def test_graph_construction_records_every_mode_and_size(outputs):
     assert by[("isolated", 2)]["graphdef_bytes"] > 0
 
 
-def test_session_reuse_modes_agree_and_ratios_use_the_floor(outputs):
-    doc = results.read(outputs["session_reuse"])
+@pytest.mark.parametrize("model, threads", [("mlp", (1, 2)), ("cnn", (2,))])
+def test_session_reuse_modes_agree_and_ratios_use_the_floor(request, model, threads):
+    doc = _doc(request, "session_reuse", model)
     latency = [r for r in doc["records"] if r["kind"] == "latency"]
     assert {(r["mode"], r["batch_size"]) for r in latency} == {(m, b) for m in session_reuse.MODES for b in (1, 4)}
+    floor = {r["batch_size"]: Stats.from_dict(r["seconds"]) for r in latency if r["mode"] == session_reuse.FLOOR}
     for r in latency:
         assert r["max_abs_diff_vs_floor"] <= 1e-5, r["mode"]
         assert r["seconds"]["n"] == 2 and len(r["seconds"]["values"]) == 2
+        expected = paired_ratio(Stats.from_dict(r["seconds"]), floor[r["batch_size"]])
+        assert r["ratio_vs_floor"] == pytest.approx(expected), (r["mode"], r["batch_size"])
         if r["mode"] == "callable_floor":
             assert r["ratio_vs_floor"] == 1.0
         if r["mode"] == "eager":
             assert r["ratio_vs_eager"] == 1.0
     throughput = [r for r in doc["records"] if r["kind"] == "throughput"]
-    assert {(r["threads"], r["batch_size"]) for r in throughput} == {(t, b) for t in (1, 2) for b in (1, 4)}
+    assert {(r["threads"], r["batch_size"]) for r in throughput} == {(t, b) for t in threads for b in (1, 4)}
     assert all(r["calls_per_s"] > 0 for r in throughput)
 
 
-def test_variable_sharing_interference_sign(outputs):
-    doc = results.read(outputs["variable_sharing"])
+@pytest.mark.parametrize("model, n, memory_in", [("mlp", 3, "subprocess"), ("cnn", 2, "process")])
+def test_variable_sharing_interference_sign(request, model, n, memory_in):
+    doc = _doc(request, "variable_sharing", model)
     setups = {r["setup"]: r for r in doc["records"] if r["kind"] == "setup"}
     assert setups["shared_trunk"]["interference_max_abs_change"] > 0
     assert setups["separate"]["interference_max_abs_change"] == 0.0
     for record in setups.values():
         assert record["trained_head_change"] > 0
-        assert record["memory_measured_in"] == "subprocess" and isinstance(record["memory_added"], int)
+        assert record["memory_measured_in"] == memory_in and isinstance(record["memory_added"], int)
     assert setups["shared_trunk"]["param_bytes"] < setups["separate"]["param_bytes"]
     assert setups["shared_trunk"]["checkpoint_bytes"] < setups["separate"]["checkpoint_bytes"]
     predict = [r for r in doc["records"] if r["kind"] == "predict"]
@@ -164,7 +241,7 @@ def test_variable_sharing_interference_sign(outputs):
         (s, m) for s in variable_sharing.SETUPS for m in variable_sharing.MODES
     }
     for r in predict:
-        assert r["max_abs_diff_vs_fused"] <= 1e-5, (r["setup"], r["mode"])
+        assert r["n"] == n and r["max_abs_diff_vs_fused"] <= 1e-5, (r["setup"], r["mode"])
 
 
 def test_report_builds_tables_and_plots(outputs, tmp_path):
@@ -211,6 +288,8 @@ def test_help_lists_common_and_own_flags(app):
     assert "flags:" in proc.stdout, proc.stderr
     for flag in ("--device", "--output", "--[no]quick", "--repeats", "--modes"):
         assert flag in proc.stdout
+    if app in APPS:
+        assert "--model: <mlp|cnn>" in proc.stdout and "--filters" in proc.stdout
 
 
 @pytest.mark.slow
@@ -240,13 +319,14 @@ def test_session_reuse_runs_on_gpu(tmp_path):
     assert doc["machine"]["gpu_name"]
 
 
-def test_marginal_cost_records_every_mode_and_part(outputs):
-    doc = results.read(outputs["marginal_cost"])
+@pytest.mark.parametrize("model, k", [("mlp", 3), ("cnn", 2)])
+def test_marginal_cost_records_every_mode_and_part(request, model, k):
+    doc = _doc(request, "marginal_cost", model)
     slopes = [r for r in doc["records"] if r["kind"] == "slope"]
     assert {(r["mode"], r["part"]) for r in slopes} == {(m, p) for m in marginal_cost.MODES for p in marginal_cost.PARTS}
     for r in slopes:
-        assert len(r["values"]) == 3 and all(v > 0 for v in r["values"])
-        slope, intercept = np.polyfit([1, 2, 3], r["values"], 1)
+        assert len(r["values"]) == k and all(v > 0 for v in r["values"])
+        slope, intercept = np.polyfit(range(1, k + 1), r["values"], 1)
         assert r["slope_s_per_k"] == pytest.approx(slope) and r["intercept_s"] == pytest.approx(intercept)
     batch = {r["mode"]: r for r in doc["records"] if r["kind"] == "batch"}
     assert set(batch) == set(marginal_cost.MODES) and batch["isolated"]["vs_isolated"] == pytest.approx(1.0)
@@ -255,13 +335,30 @@ def test_marginal_cost_records_every_mode_and_part(outputs):
         assert r["vs_isolated"] == pytest.approx(r["total_s"]["median"] / batch["isolated"]["total_s"]["median"])
 
 
-def test_efficiency_records_thread_settings_numpy_and_training(outputs):
+def _check_gflops_ratios(compute: list[dict], model_flops: int, matmul_size: int) -> None:
+    """FLOPs as TensorFlow's profiler counts them; GFLOP/s ratios from per-repeat time ratios to each MatMul."""
+    by = {r["setting"]: r for r in compute}
+    for r in compute:
+        reference = r["setting"] in efficiency.REFERENCES
+        assert r["flops_per_call"] == (2 * matmul_size**3 if reference else model_flops), r["setting"]
+        assert r["gflops"] == pytest.approx(r["flops_per_call"] / r["seconds"]["median"] / 1e9)
+        for ref in efficiency.REFERENCES:
+            time_ratio = paired_ratio(Stats.from_dict(r["seconds"]), Stats.from_dict(by[ref]["seconds"]))
+            expected = r["flops_per_call"] / by[ref]["flops_per_call"] / time_ratio
+            assert r[f"gflops_vs_{ref}"] == pytest.approx(expected), (r["setting"], ref)
+    assert by["tf_matmul"]["gflops_vs_tf_matmul"] == pytest.approx(1.0)
+
+
+def test_efficiency_records_thread_settings_matmul_references_and_training(outputs):
     doc = results.read(outputs["efficiency"])
-    settings = [r["setting"] for r in doc["records"] if r["kind"] == "compute"]
+    compute = [r for r in doc["records"] if r["kind"] == "compute"]
+    settings = [r["setting"] for r in compute]
     assert settings == [
         "intra=default,inter=default", "intra=default,inter=1", "intra=1,inter=default", "intra=1,inter=1",
-        "numpy", "numpy_1_thread",
+        "tf_matmul", "numpy_matmul",
     ]
+    # The MLP at batch 8: MatMul (2 per multiply-add) and BiasAdd; the profiler counts no ReLU or softmax.
+    _check_gflops_ratios(compute, 8 * (2 * 784 * 64 + 64 + 2 * 64 * 10 + 10), doc["config"]["matmul_size"])
     training = [r for r in doc["records"] if r["kind"] == "training"]
     assert len(training) == 1 and training[0]["batch_size"] == 64 and training[0]["steps_per_epoch"] == 15
     assert efficiency.best_setting(doc["records"])["setting"] in settings[:4]
@@ -308,3 +405,38 @@ def test_report_has_a_distributed_section(dist_output, tmp_path):
     assert "## Distributed sharing" in text and "gRPC, trunk on the ps" in text
     data = (tmp_path / "distributed_latency.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+# ------------------------------------------------------------------ --model=cnn
+def test_cnn_efficiency_counts_conv_flops_and_compares_with_the_matmuls(cnn_outputs):
+    doc = results.read(cnn_outputs["efficiency"])
+    compute = [r for r in doc["records"] if r["kind"] == "compute"]
+    assert [r["setting"] for r in compute] == ["intra=default,inter=default", "tf_matmul", "numpy_matmul"]
+    # Conv2D: 2 per multiply-add; MaxPool and the global Mean: one per input element; MatMul + BiasAdd.
+    per_row = (2 * 28 * 28 * 32 * 9 + 2 * 14 * 14 * 64 * 9 * 32 + 28 * 28 * 32 + 14 * 14 * 64
+               + 2 * 64 * 10 + 10)
+    _check_gflops_ratios(compute, 4 * per_row, 64)
+    (training,) = [r for r in doc["records"] if r["kind"] == "training"]
+    assert training["batch_size"] == 16 and training["steps_per_epoch"] == 2
+    assert training["ratio"] == pytest.approx(training["fit"]["median"] / training["raw_callable"]["median"])
+
+
+def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_path):
+    for paths in (outputs, cnn_outputs):
+        for app in ("session_reuse", "efficiency"):
+            shutil.copy(paths[app], tmp_path / paths[app].name)
+    assert set(report.load(str(tmp_path))) == {(a, m) for a in ("session_reuse", "efficiency") for m in ("mlp", "cnn")}
+    text = Path(report.build_report(str(tmp_path))).read_text()
+    docs = {m: results.read(p["session_reuse"]) for m, p in (("mlp", outputs), ("cnn", cnn_outputs))}
+    headings = [f"## Session reuse: {results.model_label(docs[m])}" for m in ("mlp", "cnn")]
+    assert headings[0] == "## Session reuse: mlp (784-64-10)"
+    assert headings[1] == "## Session reuse: cnn (28x28x1 images, conv filters 32-64, 10 classes)"
+    mlp_section = text[text.index(headings[0]):text.index(headings[1])]
+    cnn_section = text[text.index(headings[1]):text.index("## Efficiency")]
+    # Each section's table is built from its own model's records only.
+    assert session_reuse.summary_table(docs["mlp"]["records"]) in mlp_section
+    assert session_reuse.summary_table(docs["cnn"]["records"]) in cnn_section
+    for m in ("mlp", "cnn"):
+        name = report.plot_name("session_reuse", m)
+        assert f"]({name})" in text and (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Efficiency of tfshare's own paths: cnn (" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tfshare
-from tfshare.bench import graph_construction, session_reuse, variable_sharing
+from tfshare.bench import efficiency, graph_construction, marginal_cost, models, session_reuse, variable_sharing
 
 
 def test_sizes_up_to_doubles_and_ends_at_the_maximum():
@@ -29,6 +29,19 @@ def test_sizes_up_to_doubles_and_ends_at_the_maximum():
 def test_config_rejects_bad_values(make, message):
     with pytest.raises(tfshare.InputError, match=message):
         make()
+
+
+@pytest.mark.parametrize("config_cls", [
+    graph_construction.Config, session_reuse.Config, variable_sharing.Config, marginal_cost.Config, efficiency.Config,
+], ids=lambda c: c.__module__.rsplit(".", 1)[-1])
+def test_every_config_takes_a_model_and_defaults_to_the_mlp(config_cls):
+    assert config_cls().model == models.MLP == models.model("mlp")
+    assert config_cls(model=models.model("cnn")).model.input_shape == (28, 28, 1)
+
+
+def test_model_rejects_unknown_names():
+    with pytest.raises(tfshare.InputError, match=r"model must be one of \['mlp', 'cnn'\], got 'rnn'"):
+        models.model("rnn")
 
 
 def test_configs_are_frozen():
@@ -70,14 +83,14 @@ def test_graph_construction_build_closes_its_runtimes_when_a_constructor_fails(m
 
     calls = []
 
-    def failing_classifier(*args, **kwargs):
+    def failing_classifier(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("constructor failed")
         return object()
 
     monkeypatch.setattr(graph_construction, "GraphSession", tracked_runtime)
-    monkeypatch.setattr(graph_construction, "DenseClassifier", failing_classifier)
+    monkeypatch.setattr(models.Model, "classifier", failing_classifier)
     config = graph_construction.Config(sizes=(4,), modes=("isolated",), repeats=1)
     with pytest.raises(RuntimeError, match="constructor failed"):
         graph_construction.build("isolated", 4, config)

@@ -1,4 +1,4 @@
-"""The efficiency benchmark: FLOP count, the NumPy reference, compute and training records."""
+"""The efficiency benchmark: FLOPs from TensorFlow's profiler, the MatMul references, compute and training records."""
 
 from __future__ import annotations
 
@@ -6,37 +6,65 @@ import numpy as np
 import pytest
 
 import tfshare
+from tfshare._tf import tf, tf1
 from tfshare.bench import efficiency as compute
+from tfshare.bench import introspect, models
 
 
-def test_mlp_flops_counts_every_layer():
-    # 784->64: 2*784*64 + 64 (bias); 64->10: 2*64*10 + 10; ReLU 64; softmax 3*10.
-    assert compute.mlp_flops(784, (64,), 10) == 2 * 784 * 64 + 64 + 2 * 64 * 10 + 10 + 64 + 30
-    assert compute.mlp_flops(4, (), 3) == 2 * 4 * 3 + 3 + 9
+def test_float_ops_counts_a_matmul_as_two_per_multiply_add():
+    matmul = compute.MatMul(16, "/device:CPU:0")
+    try:
+        assert matmul.flops == 2 * 16**3
+        np.testing.assert_allclose(matmul.tf(), matmul.numpy(), rtol=1e-5)
+    finally:
+        matmul.close()
 
 
-def test_numpy_forward_matches_the_classifier(runtime, data):
-    clf = tfshare.DenseClassifier(hidden_units=(32, 16), runtime=runtime, seed=0)
-    forward = compute.numpy_forward(runtime.run(clf.variables))
-    np.testing.assert_allclose(forward(data.x_test[:40]), clf.predict_proba(data.x_test[:40]), atol=1e-5)
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_float_ops_of_the_inference_graph_scale_with_the_batch(runtime, name):
+    model = models.model(name, hidden_units=(32,), filters=(4, 8))
+    clf = model.classifier(10, runtime=runtime, seed=0)
+    per_batch = {b: introspect.float_ops(clf.probabilities_tensor, {clf.input_tensor: (b, *model.input_shape)})
+                 for b in (1, 3)}
+    assert per_batch[1] > 0 and per_batch[3] == 3 * per_batch[1]
+    if name == "mlp":  # MatMul and BiasAdd; the profiler has no count for ReLU or softmax
+        assert per_batch[1] == 2 * 784 * 32 + 32 + 2 * 32 * 10 + 10
 
 
-def test_run_records_every_setting_and_both_numpy_references():
-    config = compute.Config(batch_size=8, thread_settings=((0, 0), (1, 1)), repeats=2)
+def test_float_ops_needs_every_shape_fixed(runtime):
+    clf = tfshare.DenseClassifier(hidden_units=(8,), runtime=runtime, seed=0)
+    with pytest.raises(tfshare.InputError, match="shapes must fix every placeholder .* still unknown: .*x"):
+        introspect.float_ops(clf.probabilities_tensor)
+
+
+def test_float_ops_leaves_the_graph_it_reads_unchanged():
+    with tf.Graph().as_default() as graph:
+        x = tf1.placeholder(tf.float32, (None, 4))
+        y = tf.matmul(x, tf.ones((4, 2)))
+    before = len(graph.get_operations())
+    assert introspect.float_ops(y, {x: (5, 4)}) == 2 * 5 * 4 * 2
+    assert len(graph.get_operations()) == before
+
+
+def test_compute_records_every_setting_and_both_matmul_references():
+    config = compute.Config(batch_size=8, matmul_size=32, thread_settings=((0, 0), (1, 1)), repeats=2)
     records = compute.compute(config)
     settings = [r["setting"] for r in records]
-    assert settings == ["intra=default,inter=default", "intra=1,inter=1", "numpy", "numpy_1_thread"]
-    flops = compute.mlp_flops(784, (64,), 10) * 8
+    assert settings == ["intra=default,inter=default", "intra=1,inter=1", "tf_matmul", "numpy_matmul"]
     for r in records:
-        assert r["flops_per_call"] == flops
-        assert r["gflops"] == pytest.approx(flops / r["seconds"]["median"] / 1e9)
-    assert min(r["vs_numpy"] for r in records if r["setting"].startswith("numpy")) == pytest.approx(1.0)
+        assert r["flops_per_call"] == (2 * 32**3 if r["setting"] in compute.REFERENCES else
+                                       8 * (2 * 784 * 64 + 64 + 2 * 64 * 10 + 10))
+        assert r["gflops"] == pytest.approx(r["flops_per_call"] / r["seconds"]["median"] / 1e9)
+    assert records[2]["gflops_vs_tf_matmul"] == pytest.approx(1.0)
+    assert records[3]["gflops_vs_numpy_matmul"] == pytest.approx(1.0)
     assert compute.best_setting(records)["setting"] in settings[:2]
 
 
-def test_training_record_compares_fit_with_the_raw_train_callable():
-    record = compute.training(compute.Config(train_rows=64, train_batch_size=16, repeats=2))
-    assert record["kind"] == "training" and record["steps_per_epoch"] == 4
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_training_record_compares_fit_with_the_raw_train_callable(name):
+    config = compute.Config(train_rows=32, train_batch_size=16, repeats=2, model=models.model(name, filters=(4, 8)))
+    record = compute.training(config)
+    assert record["kind"] == "training" and record["steps_per_epoch"] == 2
     assert record["ratio"] == pytest.approx(record["fit"]["median"] / record["raw_callable"]["median"])
     assert record["fit_step_s"] > 0 and record["raw_step_s"] > 0
 
@@ -45,11 +73,12 @@ def test_training_record_compares_fit_with_the_raw_train_callable():
     "kwargs, match",
     [
         ({"repeats": 0}, "repeats must be an int >= 1, got 0"),
+        ({"matmul_size": 0}, "matmul_size must be an int >= 1, got 0"),
         ({"train_rows": 8, "train_batch_size": 16}, r"train_rows must be >= train_batch_size \(16\), got 8"),
         ({"thread_settings": ()}, "thread_settings must name at least one"),
         ({"thread_settings": ((-1, 0),)}, "thread_settings intra_op_threads must be an int >= 0, got -1"),
     ],
-    ids=["repeats", "rows", "no-settings", "negative-threads"],
+    ids=["repeats", "matmul-size", "rows", "no-settings", "negative-threads"],
 )
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(tfshare.InputError, match=match):

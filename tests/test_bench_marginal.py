@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfshare.bench import marginal_cost
+from tfshare.bench import marginal_cost, models
 
 
-def test_naive_and_tfshare_paths_predict_the_same(runtime):
-    config = marginal_cost.Config(max_instances=2, batch_instances=2, repeats=1)
-    x = np.random.default_rng(0).random((1, 784), dtype=np.float32)
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_naive_and_tfshare_paths_predict_the_same(name):
+    model = models.model(name, filters=(4, 8))
+    config = marginal_cost.Config(max_instances=2, batch_instances=2, repeats=1, model=model)
+    x = model.inputs(1)
     outputs = {}
     for mode in ("shared_graph", "naive_shared"):
         driver = marginal_cost._Mode(mode, config)

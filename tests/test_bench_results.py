@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare.bench import machine, memory, results
+from tfshare.bench import machine, memory, models, results
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +29,27 @@ def test_make_document_follows_schema_1():
         "records": [{"mode": "a", "value": 1.5}],
     }
     json.dumps(doc, allow_nan=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class _WithModel:
+    model: models.Model = models.MLP
+    num_classes: int = 10
+
+
+@pytest.mark.parametrize("model, label", [
+    (models.model("mlp", hidden_units=(32, 16)), "mlp (784-32-16-10)"),
+    (models.model("cnn"), "cnn (28x28x1 images, conv filters 32-64, 10 classes)"),
+], ids=["mlp", "cnn"])
+def test_documents_record_the_model_as_it_describes_itself(model, label):
+    doc = results.make_document("demo", {}, _WithModel(model), [])
+    assert doc["config"] == {"model": model.describe(), "num_classes": 10}
+    assert results.model_of(doc) == model.name and results.model_label(doc) == label
+
+
+def test_documents_without_a_model_are_the_mlps():
+    doc = results.make_document("demo", {}, {"hidden_units": [256, 256]}, [])
+    assert results.model_of(doc) == "mlp" and results.model_label(doc) == "mlp (784-256-256-10)"
 
 
 def test_non_finite_floats_become_null():

@@ -7,12 +7,17 @@
 * ``machine``: machine info for result files, device selection, the
   environment report of ``scripts/check_env.py``.
 * ``results``: the versioned JSON result file (schema 1).
-* ``introspect``: exact counts of ops, variables, parameter and GraphDef bytes.
+* ``introspect``: exact counts of ops, variables, parameter and GraphDef
+  bytes, and FLOPs from TensorFlow's profiler.
+* ``models``: the ``--model=mlp|cnn`` every app runs (each kind of object
+  the apps compare, and data in the model's shape); ``reference``: the same
+  models written out by hand in tf_keras, the references tfshare is compared with.
 * ``graph_construction``, ``session_reuse``, ``variable_sharing``,
   ``marginal_cost``, ``efficiency``, ``distributed_sharing``: each
   benchmark's measurement logic, a frozen ``Config`` in, records out
   (``dist_trainer``: the distributed benchmark's worker process).
-* ``report``: REPORT.md and the plots from a directory of result files.
+* ``report``: REPORT.md from a directory of result files, one section per
+  benchmark and model; ``plots``: its matplotlib plots.
 
 Library code here never reads absl flags; the apps under ``benchmarks/`` do.
 """

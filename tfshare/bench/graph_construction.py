@@ -6,8 +6,10 @@ Modes:
 * ``shared_graph``: one GraphSession; each classifier has its own variables.
 * ``shared_trunk``: one GraphSession and one ``SharedTrunk``; N heads on it.
 * ``template_trunk``: the same with a ``TemplateTrunk`` (make_template).
-* ``eager``: N ``EagerDenseClassifier``: no graph, no Session.
-* ``tf_function``: N ``EagerDenseClassifier(use_tf_function=True)``; each traces.
+* ``eager``: N eager twins (``EagerDenseClassifier`` or ``EagerConvClassifier``): no graph, no Session.
+* ``tf_function``: the same with ``use_tf_function=True``; each traces.
+
+Every mode builds the ``--model`` (the MLP or the CNN, ``tfshare.bench.models``).
 
 For each mode and N the benchmark records build time (total and per instance),
 the graph's ops, variables, parameter bytes and GraphDef bytes, the RSS the
@@ -29,12 +31,10 @@ import numpy as np
 from tfshare import validation
 from tfshare._tf import tf
 from tfshare.bench import introspect, memory
+from tfshare.bench.models import MLP, Model
 from tfshare.bench.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
-from tfshare.classifiers import DenseClassifier
-from tfshare.eager import EagerDenseClassifier
 from tfshare.errors import InputError
 from tfshare.runtime import GraphSession
-from tfshare.trunks import SharedTrunk, TemplateTrunk
 
 _log = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class Config:
       sizes: the numbers of classifiers N to build.
       modes: which modes to measure, a subset of MODES.
       repeats: builds per (mode, N).
-      input_dim, hidden_units, num_classes: the classifier's architecture.
+      model: the classifiers' model (``tfshare.bench.models``).
+      num_classes: the classifiers' classes.
       seed: base seed of the initial weights.
     """
 
@@ -72,8 +73,7 @@ class Config:
     sizes: tuple[int, ...] = sizes_up_to(64)
     modes: tuple[str, ...] = MODES
     repeats: int = 3
-    input_dim: int = 784
-    hidden_units: tuple[int, ...] = (64,)
+    model: Model = MLP
     num_classes: int = 10
     seed: int = 0
 
@@ -124,19 +124,15 @@ class _Built:
             gs.close()
 
 
-def _arch(config: Config) -> dict[str, Any]:
-    return {"input_dim": config.input_dim, "num_classes": config.num_classes, "hidden_units": config.hidden_units}
-
-
 def build(mode: str, n: int, config: Config) -> _Built:
     """Builds ``n`` classifiers in ``mode``. Eager modes use the current tf.device scope.
 
     If a constructor raises midway, the runtimes made so far are closed first.
     """
-    arch, seed = _arch(config), config.seed
+    model, classes, seed = config.model, config.num_classes, config.seed
     if mode in ("eager", "tf_function"):
         use_fn = mode == "tf_function"
-        return _Built([EagerDenseClassifier(**arch, use_tf_function=use_fn, seed=seed + i) for i in range(n)], [])
+        return _Built([model.eager(classes, use_tf_function=use_fn, seed=seed + i) for i in range(n)], [])
     runtimes: list[GraphSession] = []
 
     def runtime() -> GraphSession:
@@ -145,15 +141,13 @@ def build(mode: str, n: int, config: Config) -> _Built:
 
     try:
         if mode == "isolated":
-            return _Built([DenseClassifier(**arch, runtime=runtime(), seed=seed + i) for i in range(n)], runtimes)
+            return _Built([model.classifier(classes, runtime=runtime(), seed=seed + i) for i in range(n)], runtimes)
         gs = runtime()
         if mode == "shared_graph":
-            return _Built([DenseClassifier(**arch, runtime=gs, seed=seed + i) for i in range(n)], runtimes)
-        trunk_cls = SharedTrunk if mode == "shared_trunk" else TemplateTrunk
-        trunk = trunk_cls(gs, config.input_dim, config.hidden_units, seed=seed)
-        return _Built(
-            [DenseClassifier(num_classes=config.num_classes, trunk=trunk, seed=seed + i) for i in range(n)], runtimes
-        )
+            return _Built([model.classifier(classes, runtime=gs, seed=seed + i) for i in range(n)], runtimes)
+        make_trunk = model.shared_trunk if mode == "shared_trunk" else model.template_trunk
+        trunk = make_trunk(gs, seed=seed)
+        return _Built([model.head(trunk, classes, seed=seed + i) for i in range(n)], runtimes)
     except BaseException:
         for gs in runtimes:
             gs.close()
@@ -199,7 +193,7 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
       One record per (mode, N), with Stats dicts (raw values kept) for
       ``build_s``, ``build_per_instance_s`` and ``first_predict_s``.
     """
-    x = np.random.default_rng(config.seed).random((1, config.input_dim), dtype=np.float32)
+    x = config.model.inputs(1, config.seed)
     records = []
     with tf.device(config.tf_device):
         for mode in config.modes:  # warm-up: one-off process-wide costs land here, untimed

@@ -14,6 +14,7 @@ Two patterns, every mode:
 * ``batch`` (build N, then call ``predict_proba`` once on each): the total,
   and its ratio to the same for N isolated classifiers, measured side by side.
 
+Every mode builds the ``--model`` (the MLP or the CNN, ``tfshare.bench.models``).
 Modes: ``isolated``, ``shared_graph``, ``shared_trunk``, ``template_trunk``
 use tfshare's paths (pending-only batched init, fused first calls, pruned
 placement). ``naive_shared`` is the same shared graph driven the way TF1 code
@@ -31,12 +32,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tfshare._tf import tf, tf1
+from tfshare._tf import tf1
 from tfshare.bench import results
+from tfshare.bench.models import MLP, Model
 from tfshare.bench.timing import clock, format_ratio, format_seconds, summarize
-from tfshare.classifiers import DenseClassifier
+from tfshare.classifier import Classifier
 from tfshare.runtime import GraphSession
-from tfshare.trunks import SharedTrunk, TemplateTrunk
 
 _log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class Config:
       modes: subset of MODES.
       repeats: repeats of the batch pattern (the live pattern runs once per
         mode: its N values of k are the repeats).
-      input_dim, hidden_units, num_classes: the classifier's architecture.
+      model: the classifiers' model (``tfshare.bench.models``).
+      num_classes: the classifiers' classes.
       seed: base seed.
     """
 
@@ -67,8 +69,7 @@ class Config:
     batch_instances: int = 64
     modes: tuple[str, ...] = MODES
     repeats: int = 3
-    input_dim: int = 784
-    hidden_units: tuple[int, ...] = (64,)
+    model: Model = MLP
     num_classes: int = 10
     seed: int = 0
 
@@ -86,7 +87,7 @@ class _Mode:
 
     def __init__(self, mode: str, config: Config) -> None:
         self.mode, self.config = mode, config
-        self.classifiers: list[DenseClassifier] = []
+        self.classifiers: list[Classifier] = []
         self.runtimes: list[GraphSession] = []
         self._trunk = None
         if mode != "isolated":
@@ -96,23 +97,21 @@ class _Mode:
             else:
                 self.runtimes.append(GraphSession(device=config.device))
             if mode in ("shared_trunk", "template_trunk"):
-                cls = SharedTrunk if mode == "shared_trunk" else TemplateTrunk
-                self._trunk = cls(self.runtimes[0], config.input_dim, config.hidden_units, seed=config.seed)
+                make_trunk = config.model.shared_trunk if mode == "shared_trunk" else config.model.template_trunk
+                self._trunk = make_trunk(self.runtimes[0], seed=config.seed)
 
-    def build(self) -> DenseClassifier:
+    def build(self) -> Classifier:
         c, i = self.config, len(self.classifiers)
         if self._trunk is not None:
-            clf = DenseClassifier(num_classes=c.num_classes, trunk=self._trunk, seed=c.seed + i)
+            clf = c.model.head(self._trunk, c.num_classes, seed=c.seed + i)
         else:
             if self.mode == "isolated":
                 self.runtimes.append(GraphSession(device=c.device))
-            clf = DenseClassifier(
-                c.input_dim, c.num_classes, c.hidden_units, runtime=self.runtimes[-1], seed=c.seed + i
-            )
+            clf = c.model.classifier(c.num_classes, runtime=self.runtimes[-1], seed=c.seed + i)
         self.classifiers.append(clf)
         return clf
 
-    def initialize(self, clf: DenseClassifier) -> None:
+    def initialize(self, clf: Classifier) -> None:
         if self.mode != "naive_shared":
             clf.runtime.initialize()
             return
@@ -122,7 +121,7 @@ class _Mode:
         gs.session.run(init, gs.initial_value_feeds(clf.variables))  # the kernels' fed initial values
         gs.mark_initialized(clf.variables)
 
-    def first_predict(self, clf: DenseClassifier, x: np.ndarray) -> np.ndarray:
+    def first_predict(self, clf: Classifier, x: np.ndarray) -> np.ndarray:
         if self.mode != "naive_shared":
             return clf.predict_proba(x)
         return clf.runtime.session.run(clf.probabilities_tensor, {clf.input_tensor: x})
@@ -190,7 +189,7 @@ def batch_once(mode: str, config: Config, x: np.ndarray) -> float:
 
 def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Measures both patterns for every mode of ``config``; returns the records."""
-    x = np.random.default_rng(config.seed).random((1, config.input_dim), dtype=np.float32)
+    x = config.model.inputs(1, config.seed)
     records: list[dict[str, Any]] = []
 
     def emit(record: dict[str, Any]) -> None:

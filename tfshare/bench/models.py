@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Sequence
 
+import numpy as np
+
 from tfshare import architectures
 from tfshare.architectures import Architecture
 from tfshare.classifier import Classifier
@@ -58,6 +60,14 @@ class Model:
         """What results record about the model."""
         return {"model": self.name, **self.architecture.config}
 
+    def to_json(self) -> dict[str, Any]:
+        """What result files write for a config's ``model`` field (``describe()``)."""
+        return self.describe()
+
+    def inputs(self, batch: int, seed: int = 0) -> np.ndarray:
+        """Uniform [0, 1) float32 inputs of shape [batch, *input_shape], from ``seed``."""
+        return np.random.default_rng(seed).random((batch, *self.input_shape), dtype=np.float32)
+
     def data(self, num_train: int, num_test: int, seed: int = 1234) -> Dataset:
         """The embedded set, flat for the MLP, as 28x28x1 images for the CNN."""
         return synthetic(num_train=num_train, num_test=num_test, seed=seed, flatten=self.name == "mlp")
@@ -69,7 +79,9 @@ class Model:
         return ConvClassifier((28, 28, 1), num_classes, self.filters, **kwargs)
 
     def head(self, trunk: Any, num_classes: int = 10, **kwargs: Any) -> Classifier:
-        """A classifier on ``trunk`` (``name=``, ``seed=``)."""
+        """A classifier on ``trunk`` (``name=``, ``seed=``); the MLP's is a ``DenseClassifier`` (its default name)."""
+        if self.name == "mlp":
+            return DenseClassifier(num_classes=num_classes, trunk=trunk, **kwargs)
         return Classifier(trunk=trunk, num_classes=num_classes, **kwargs)
 
     def shared_trunk(self, runtime: GraphSession, **kwargs: Any) -> SharedTrunk:
@@ -86,8 +98,10 @@ class Model:
 
     def eager(self, num_classes: int = 10, **kwargs: Any) -> EagerClassifier:
         """The eager twin (``use_tf_function=``, ``name=``, ``seed=``, ``trunk=``)."""
-        if kwargs.get("trunk") is not None:
-            return EagerClassifier(num_classes=num_classes, **kwargs)
+        trunk = kwargs.pop("trunk", None)
+        if trunk is not None:
+            cls = EagerDenseClassifier if self.name == "mlp" else EagerClassifier
+            return cls(num_classes=num_classes, trunk=trunk, **kwargs)
         if self.name == "mlp":
             return EagerDenseClassifier(784, num_classes, self.hidden_units, **kwargs)
         return EagerConvClassifier((28, 28, 1), num_classes, self.filters, **kwargs)
@@ -110,4 +124,7 @@ def model(name: str, hidden_units: Sequence[int] = (64,), filters: Sequence[int]
     return Model(name, tuple(hidden_units), tuple(filters))
 
 
-__all__ = ["MODELS", "Model", "model"]
+#: The default model of every app (``--model=mlp``).
+MLP = Model("mlp")
+
+__all__ = ["MLP", "MODELS", "Model", "model"]

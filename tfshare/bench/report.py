@@ -1,7 +1,9 @@
 """The report: REPORT.md with tables and matplotlib plots, from a directory of result files.
 
 ``build_report("results/")`` reads every ``*.json`` result file there (schema 1),
-writes the plots as PNG files next to them, and writes ``REPORT.md``:
+writes the plots as PNG files next to them, and writes ``REPORT.md``, with one
+section per benchmark and model (``--model=mlp|cnn``; results of different
+models are never mixed in one table or plot), headed by the model it is for:
 
 * the machine the numbers came from;
 * graph construction: the summary at the largest N, the full table, and
@@ -10,11 +12,13 @@ writes the plots as PNG files next to them, and writes ``REPORT.md``:
   the callable floor and to eager, a bar plot of it, and thread scaling;
 * variable sharing: bytes, memory and interference with and without a shared
   trunk, a bar plot of them, and fused vs one-by-one vs eager prediction;
-* marginal cost of the k-th classifier, and efficiency against NumPy;
+* marginal cost of the k-th classifier, and efficiency: the model's GFLOP/s
+  against a large MatMul in TensorFlow and NumPy, and fit against the raw train op;
 * distributed sharing: predict latency in-process vs over gRPC (a bar plot),
   training steps/s per worker count, and the ps's bytes against per-worker copies.
 
-Needs matplotlib (``pip install 'tfshare[plots]'``).
+The plots are drawn by ``tfshare.bench.plots``, which needs matplotlib
+(``pip install 'tfshare[plots]'``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ from tfshare.bench import (
     session_reuse,
     variable_sharing,
 )
+from tfshare.bench.plots import (
+    plot_build_time,
+    plot_distributed_latency,
+    plot_gflops,
+    plot_latency,
+    plot_marginal,
+    plot_memory,
+)
 from tfshare.bench.timing import format_bytes
 
 _log = logging.getLogger(__name__)
@@ -48,121 +60,32 @@ PLOTS = {
 }
 
 
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the report's plots need matplotlib: pip install 'tfshare[plots]' (or matplotlib>=3.6)"
-        ) from exc
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
+def load(directory: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Reads the result files in ``directory``: (benchmark name, model) -> document.
 
-    return plt
-
-
-def _save(plt: Any, fig: Any, path: str) -> str:
-    """Lays out, writes and closes a figure; returns its path."""
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def load(directory: str) -> dict[str, dict[str, Any]]:
-    """Reads the result files in ``directory``: benchmark name -> document.
-
-    When two files hold the same benchmark, the most recently modified wins.
+    When two files hold the same benchmark and model, the most recently
+    modified wins. The model is ``results.model_of`` ("mlp" for files that
+    record none).
     JSON files that are not schema-1 result documents are skipped with a warning.
 
     Raises:
       FileNotFoundError: the directory has no result file.
     """
     paths = sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime)
-    docs: dict[str, dict[str, Any]] = {}
+    docs: dict[tuple[str, str], dict[str, Any]] = {}
     for path in paths:
         try:
             doc = results.read(path)
         except ValueError as exc:  # another tool's JSON: say so, and go on
             _log.warning("skipping %s: %s", path, exc)
             continue
-        docs[doc["benchmark"]] = doc
+        docs[(doc["benchmark"], results.model_of(doc))] = doc
     if not docs:
         raise FileNotFoundError(
             f"no result files (schema-1 *.json) in {directory!r}; run the benchmarks first, e.g. "
             "python benchmarks/session_reuse.py --quick --output=results/session_reuse.json"
         )
     return docs
-
-
-def plot_build_time(records: list[dict[str, Any]], path: str) -> str:
-    """Build time (median, total) vs N per mode, log-log."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for mode in graph_construction.MODES:
-        rows = sorted((r for r in records if r["mode"] == mode), key=lambda r: r["n"])
-        if rows:
-            ax.plot([r["n"] for r in rows], [r["build_s"]["median"] for r in rows], marker="o", label=mode)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("N classifiers")
-    ax.set_ylabel("build time, all N (s, median)")
-    ax.set_title("Graph construction: build time vs N")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(plt, fig, path)
-
-
-def plot_latency(records: list[dict[str, Any]], path: str) -> str:
-    """Median per-call latency per mode, one bar group per batch size, log scale."""
-    plt = _pyplot()
-    lat = [r for r in records if r["kind"] == "latency"]
-    batches = sorted({r["batch_size"] for r in lat})
-    modes = [m for m in session_reuse.MODES if any(r["mode"] == m for r in lat)]
-    by = {(r["mode"], r["batch_size"]): r["seconds"]["median"] for r in lat}
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    width = 0.8 / max(1, len(modes))
-    for i, mode in enumerate(modes):
-        xs = [b_i + (i - (len(modes) - 1) / 2) * width for b_i in range(len(batches))]
-        ax.bar(xs, [by.get((mode, b), 0) * 1e3 for b in batches], width, label=mode)
-    ax.set_xticks(range(len(batches)))
-    ax.set_xticklabels([f"batch {b}" for b in batches])
-    ax.set_yscale("log")
-    ax.set_ylabel("latency per call (ms, median)")
-    ax.set_title("Session reuse: latency per mode and batch size")
-    ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
-    return _save(plt, fig, path)
-
-
-_MEMORY_BARS = (
-    ("param_bytes", "parameters"),
-    ("checkpoint_bytes", "checkpoint (one Saver)"),
-    ("per_classifier_checkpoint_bytes", "checkpoints (one per classifier)"),
-    ("memory_added", "RSS added"),
-)
-
-
-def plot_memory(records: list[dict[str, Any]], path: str) -> str:
-    """Bytes with and without a shared trunk: parameters, checkpoints, RSS added."""
-    plt = _pyplot()
-    setups = {r["setup"]: r for r in records if r["kind"] == "setup"}
-    names = [s for s in variable_sharing.SETUPS if s in setups]
-    bars = [(key, label) for key, label in _MEMORY_BARS if any(setups[s].get(key) for s in names)]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    width = 0.8 / max(1, len(names))
-    for i, name in enumerate(names):
-        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(bars))]
-        ax.bar(xs, [max(0, setups[name].get(key) or 0) / 2**20 for key, _ in bars], width,
-               label=f"{name} (N={setups[name]['n']})")
-    ax.set_xticks(range(len(bars)))
-    ax.set_xticklabels([label for _, label in bars], fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("MiB")
-    ax.set_title("Variable sharing: bytes with and without a shared trunk")
-    ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(plt, fig, path)
 
 
 def machine_table(machine: Mapping[str, Any]) -> str:
@@ -187,8 +110,6 @@ def machine_table(machine: Mapping[str, Any]) -> str:
 def _section_graph_construction(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Graph construction",
-        "",
         "Building N classifiers, then one prediction with each (which creates the Session and "
         "initializes variables, or traces). Medians over repeats; RSS is noisy, parameter and "
         "GraphDef bytes are exact.",
@@ -209,8 +130,6 @@ def _section_session_reuse(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     thr = [r for r in records if r["kind"] == "throughput"]
     lines = [
-        "## Session reuse",
-        "",
         "Per-call latency of one prediction, modes timed side by side (interleaved repeats). "
         "Ratios are this mode's time over the reference's (below 1 is faster), the median over repeats of "
         "the per-repeat ratio: against the raw callable floor (`Session._make_callable_from_options`) and "
@@ -232,9 +151,7 @@ def _section_session_reuse(doc: dict[str, Any], plot: str) -> list[str]:
 
 def _section_variable_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     return [
-        "## Variable sharing",
-        "",
-        "N classifiers with their own hidden layers (`separate`) or as heads on one `SharedTrunk`. "
+        "N classifiers with their own body (`separate`) or as heads on one `SharedTrunk`. "
         "Interference: the largest change of the other heads' probabilities after training "
         "classifier 0 (greater than 0 with a shared trunk, exactly 0 without).",
         "",
@@ -244,41 +161,9 @@ def _section_variable_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
-def plot_marginal(records: list[dict[str, Any]], path: str) -> str:
-    """Init and first-prediction time of the k-th classifier vs k, per mode."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100, sharey=True)
-    for ax, part in zip(axes, ("init_s", "first_predict_s")):
-        for r in records:
-            if r["kind"] == "slope" and r["part"] == part:
-                ks = range(1, len(r["values"]) + 1)
-                ax.plot(ks, [v * 1e3 for v in r["values"]], label=r["mode"], linewidth=1)
-        ax.set_xlabel("k (classifiers already in the runtime + 1)")
-        ax.set_title(part[:-2].replace("_", " ") + " of the k-th classifier")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("ms")
-    axes[1].legend(fontsize=8)
-    return _save(plt, fig, path)
-
-
-def plot_gflops(records: list[dict[str, Any]], path: str) -> str:
-    """GFLOP/s per Session thread setting and NumPy's."""
-    plt = _pyplot()
-    rows = [r for r in records if r["kind"] == "compute"]
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    ax.barh([r["setting"] for r in rows], [r["gflops"] for r in rows])
-    ax.set_xlabel(f"GFLOP/s at batch {rows[0]['batch_size']} (median)" if rows else "GFLOP/s")
-    ax.set_title("MLP prediction: TensorFlow thread settings vs NumPy")
-    ax.grid(True, axis="x", alpha=0.3)
-    return _save(plt, fig, path)
-
-
 def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Marginal cost of the k-th classifier",
-        "",
         "Live pattern: build one classifier, initialize, predict once, then the next. A least-squares "
         "line through each part gives its growth per classifier already in the runtime. `naive_shared` "
         "drives the same shared graph as plain TF1 code does (an initializer op per classifier, "
@@ -297,10 +182,12 @@ def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
 def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Efficiency of tfshare's own paths",
-        "",
-        "The same MLP and weights in TensorFlow (per Session thread setting) and in NumPy/BLAS, "
-        "timed side by side; then one epoch of `fit` against the raw callable running the same train op.",
+        "`predict_proba` of the model at one batch size per Session thread setting, timed side by side with "
+        "two model-independent references: TensorFlow's MatMul of two large square matrices (a plain Session) "
+        "and NumPy's BLAS matmul of the same. FLOPs come from TensorFlow's profiler on each graph at its fixed "
+        "shape (ops with no registered count, such as ReLU, BatchNorm and softmax, count 0); the ratios are "
+        "GFLOP/s over the reference's, from per-repeat time ratios. Then one epoch of `fit` against the raw "
+        "callable running the same train op.",
         "",
         results.kind_tables(records, efficiency.HEADERS, efficiency.table_row, ("compute", "training")),
         "",
@@ -308,33 +195,9 @@ def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
-def plot_distributed_latency(records: list[dict[str, Any]], path: str) -> str:
-    """Median predict latency in-process vs over gRPC, one bar group per batch size, log scale."""
-    plt = _pyplot()
-    lat = [r for r in records if r["kind"] == "latency"]
-    batches = sorted({r["batch_size"] for r in lat})
-    modes = [m for m in distributed_sharing.MODES if any(r["mode"] == m for r in lat)]
-    by = {(r["mode"], r["batch_size"]): r["seconds"]["median"] for r in lat}
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    width = 0.8 / max(1, len(modes))
-    for i, mode in enumerate(modes):
-        xs = [b_i + (i - (len(modes) - 1) / 2) * width for b_i in range(len(batches))]
-        ax.bar(xs, [by.get((mode, b), 0) * 1e3 for b in batches], width, label=distributed_sharing.LABELS[mode])
-    ax.set_xticks(range(len(batches)))
-    ax.set_xticklabels([f"batch {b}" for b in batches])
-    ax.set_yscale("log")
-    ax.set_ylabel("predict_proba latency per call (ms, median)")
-    ax.set_title("Distributed sharing: local vs remote trunk")
-    ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(plt, fig, path)
-
-
 def _section_distributed_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "## Distributed sharing (parameter server on loopback)",
-        "",
         "A `SharedTrunk` + head predicting in-process, over gRPC with every variable on the worker, and over "
         "gRPC with the trunk on the ps (timed side by side; the ratio is to in-process). Then training "
         "steps/s of one trainer process per worker sharing the ps trunk (asynchronous), and the bytes the "
@@ -350,14 +213,27 @@ def _section_distributed_sharing(doc: dict[str, Any], plot: str) -> list[str]:
     ]
 
 
-_SECTIONS: dict[str, tuple[Callable[[list], str], Callable[[dict, str], list[str]]]] = {
-    "graph_construction": (plot_build_time, _section_graph_construction),
-    "session_reuse": (plot_latency, _section_session_reuse),
-    "variable_sharing": (plot_memory, _section_variable_sharing),
-    "marginal_cost": (plot_marginal, _section_marginal_cost),
-    "efficiency": (plot_gflops, _section_efficiency),
-    "distributed_sharing": (plot_distributed_latency, _section_distributed_sharing),
+_SECTIONS: dict[str, tuple[str, Callable[..., str], Callable[[dict, str], list[str]]]] = {
+    "graph_construction": ("Graph construction", plot_build_time, _section_graph_construction),
+    "session_reuse": ("Session reuse", plot_latency, _section_session_reuse),
+    "variable_sharing": ("Variable sharing", plot_memory, _section_variable_sharing),
+    "marginal_cost": ("Marginal cost of the k-th classifier", plot_marginal, _section_marginal_cost),
+    "efficiency": ("Efficiency of tfshare's own paths", plot_gflops, _section_efficiency),
+    "distributed_sharing": (
+        "Distributed sharing (parameter server on loopback)", plot_distributed_latency, _section_distributed_sharing
+    ),
 }
+
+
+def plot_name(benchmark: str, model: str) -> str:
+    """The plot file of a benchmark's section: ``PLOTS[benchmark]``, with "_<model>" before ".png" unless mlp."""
+    name = PLOTS[benchmark]
+    return name if model == "mlp" else name.replace(".png", f"_{model}.png")
+
+
+def _models(names: Any) -> list[str]:
+    """Models in report order: the MLP first, then the others by name."""
+    return sorted(set(names), key=lambda m: (m != "mlp", m))
 
 
 def build_report(directory: str, output: str | None = None) -> str:
@@ -381,20 +257,20 @@ def build_report(directory: str, output: str | None = None) -> str:
         "",
         "Numbers from one run on the machine below. On a shared or busy machine they are noisy: "
         "compare the ratios of modes measured side by side rather than absolute times. "
-        "Entries marked (wide) had an inter-quartile range over 25% of the median.",
+        "Entries marked (wide) had an inter-quartile range over 25% of the median. "
+        "Each section holds the results of one model, named in its heading (`--model=mlp|cnn`).",
         "",
         "## Machine",
         "",
         machine_table(first["machine"]),
     ]
-    unknown = sorted(set(docs) - set(_SECTIONS))
-    for name, (plot_fn, section) in _SECTIONS.items():
-        if name not in docs:
-            continue
-        doc = docs[name]
-        plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), PLOTS[name])
-        plot_fn(doc["records"], plot_path)
-        lines += ["", *section(doc, os.path.basename(plot_path))]
+    unknown = sorted({name for name, _ in docs} - set(_SECTIONS))
+    for name, (title, plot_fn, section) in _SECTIONS.items():
+        for model in _models(m for n, m in docs if n == name):
+            doc, label = docs[(name, model)], results.model_label(docs[(name, model)])
+            plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), plot_name(name, model))
+            plot_fn(doc["records"], plot_path, label)
+            lines += ["", f"## {title}: {label}", "", *section(doc, os.path.basename(plot_path))]
     if unknown:
         lines += ["", f"Other result files (not tabulated): {', '.join(unknown)}."]
     with open(output, "w") as f:
@@ -402,5 +278,5 @@ def build_report(directory: str, output: str | None = None) -> str:
     return output
 
 
-__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time",
+__all__ = ["PLOTS", "REPORT", "build_report", "load", "machine_table", "plot_build_time", "plot_name",
            "plot_distributed_latency", "plot_gflops", "plot_latency", "plot_marginal", "plot_memory"]

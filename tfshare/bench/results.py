@@ -9,7 +9,10 @@ Layout (schema 1)::
      "records": [{...}, ...]}
 
 Records are flat-ish dicts; timing summaries inside them come from
-``Stats.to_dict`` and keep the raw values. Files are written atomically (a
+``Stats.to_dict`` and keep the raw values. The config's ``model`` says which
+model the records are for (``Model.describe()``, e.g. {"model": "cnn",
+"architecture": "conv", "input_shape": [28, 28, 1], "filters": [32, 64]});
+files without one are the MLP's (``model_of``). Files are written atomically (a
 temporary file renamed into place), so a crash never leaves half a file.
 """
 
@@ -28,9 +31,16 @@ _KEYS = ("schema", "benchmark", "machine", "config", "records")
 
 
 def _jsonable(value: Any) -> Any:
-    """Converts dataclasses, tuples, NumPy scalars and non-finite floats for JSON."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
+    """Converts dataclasses, tuples, NumPy scalars and non-finite floats for JSON.
+
+    An object with a ``to_json()`` method (e.g. a benchmark ``Model``) is
+    written as what that returns, also inside a dataclass.
+    """
+    to_json = getattr(type(value), "to_json", None)
+    if callable(to_json):
+        value = value.to_json()
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -138,7 +148,29 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     return doc
 
 
-__all__ = ["kind_tables", "SCHEMA", "make_document", "read", "validate", "write"]
+def model_of(doc: Mapping[str, Any]) -> str:
+    """The model a result document's records are for: "mlp", "cnn", ... ("mlp" when unrecorded)."""
+    model = doc["config"].get("model")
+    if isinstance(model, Mapping):
+        return str(model.get("model", "mlp"))
+    return str(model) if model else "mlp"
+
+
+def model_label(doc: Mapping[str, Any]) -> str:
+    """A short description of the model of a result document, e.g. "mlp (784-64-10)" or
+    "cnn (28x28x1 images, conv filters 32-64, 10 classes)"."""
+    config = doc["config"]
+    model = config.get("model") if isinstance(config.get("model"), Mapping) else config
+    name, classes = model_of(doc), config.get("num_classes", 10)
+    if "filters" in model:
+        shape = "x".join(str(d) for d in model.get("input_shape", ()))
+        filters = "-".join(str(f) for f in model["filters"])
+        return f"{name} ({shape} images, conv filters {filters}, {classes} classes)"
+    widths = [model.get("input_dim", 784), *model.get("hidden_units", ()), classes]
+    return f"{name} ({'-'.join(str(w) for w in widths)})"
+
+
+__all__ = ["kind_tables", "SCHEMA", "make_document", "model_label", "model_of", "read", "validate", "write"]
 
 
 def kind_tables(

@@ -1,19 +1,21 @@
 """What one prediction costs on each path, and how a shared Session scales with threads.
 
-All modes run the same MLP with the same weights on the same input:
+All modes run the same model (``--model``: the MLP or the CNN, see
+``tfshare.bench.models``) with the same weights on the same input:
 
 * ``new_session``: a new ``tf.compat.v1.Session`` per call on the classifier's
   graph, which runs the variables' initializers, predicts, and closes (a lower
   bound for "load per request": real code would also restore a checkpoint).
 * ``session_run``: the reused Session, ``Session.run`` with ``feed_dict``.
-* ``predict_proba``: tfshare's ``DenseClassifier.predict_proba``.
+* ``predict_proba``: tfshare's ``predict_proba`` (``DenseClassifier`` or ``ConvClassifier``).
 * ``callable_floor``: ``Session._make_callable_from_options`` on the same graph,
   the same placeholder and probabilities tensor, with TensorFlow's default
   options: the floor any graph-mode Python caller reaches as TF ships it.
 * ``callable_caller_thread``: the same callable run in the calling thread
   (``RunOptions.inter_op_thread_pool = -1``), as tfshare's runtimes run
   theirs; ``predict_proba`` against it is tfshare's own overhead.
-* ``eager``: a tf_keras ``Sequential`` with the same weights, ``model(x)``.
+* ``eager``: a tf_keras ``Sequential`` with the same layers and weights,
+  written by hand (``tfshare.bench.reference``), ``model(x, training=False)``.
 * ``tf_function``: the same model through ``tf.function``.
 * ``model_predict``: tf_keras ``Model.predict``.
 
@@ -33,8 +35,9 @@ from typing import Any, Callable
 import numpy as np
 
 from tfshare import validation
-from tfshare._tf import config_pb2, keras, tf, tf1
-from tfshare.bench import results
+from tfshare._tf import config_pb2, tf, tf1
+from tfshare.bench import reference, results
+from tfshare.bench.models import MLP, Model
 from tfshare.bench.timing import (
     MIN_TIME,
     format_ratio,
@@ -44,7 +47,6 @@ from tfshare.bench.timing import (
     throughput,
     warn_if_wide,
 )
-from tfshare.classifiers import DenseClassifier
 from tfshare.errors import InputError
 from tfshare.runtime import GraphSession
 
@@ -73,7 +75,8 @@ class Config:
       threads: thread counts for the throughput test (empty to skip it).
       throughput_seconds: how long each throughput measurement runs.
       throughput_repeats: measurements per (batch size, thread count).
-      input_dim, hidden_units, num_classes: the classifier's architecture.
+      model: the classifier's model (``tfshare.bench.models``).
+      num_classes: the classifier's classes.
       seed: seed of the weights and inputs.
     """
 
@@ -87,8 +90,7 @@ class Config:
     threads: tuple[int, ...] = (1, 2, 4, 8)
     throughput_seconds: float = 1.0
     throughput_repeats: int = 3
-    input_dim: int = 784
-    hidden_units: tuple[int, ...] = (64,)
+    model: Model = MLP
     num_classes: int = 10
     seed: int = 0
 
@@ -116,9 +118,7 @@ class Setup:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.runtime = GraphSession(device=config.device)
-        self.classifier = DenseClassifier(
-            config.input_dim, config.num_classes, config.hidden_units, runtime=self.runtime, seed=config.seed
-        )
+        self.classifier = config.model.classifier(config.num_classes, runtime=self.runtime, seed=config.seed)
         self.runtime.initialize()
         self._session_config = self.runtime.config
         self._init_ops = [v.initializer for v in self.classifier.variables]
@@ -133,12 +133,9 @@ class Setup:
         options.run_options.inter_op_thread_pool = -1
         self.floor_caller_thread = self.runtime.session._make_callable_from_options(options, read_only=True)
         with tf.device(config.tf_device):
-            layers = [keras.Input((config.input_dim,))]
-            layers += [keras.layers.Dense(u, activation="relu") for u in config.hidden_units]
-            layers += [keras.layers.Dense(config.num_classes, activation="softmax")]
-            self.model = keras.Sequential(layers)
-            self.model.set_weights(self.runtime.run(self.classifier.variables))
-            spec = tf.TensorSpec([None, config.input_dim], tf.float32)
+            self.model = reference.keras_model(config.model, config.num_classes)
+            reference.set_named_weights(self.model, self.classifier.get_weights())
+            spec = tf.TensorSpec([None, *config.model.input_shape], tf.float32)
             self.function = tf.function(lambda t: self.model(t, training=False), input_signature=[spec])
 
     def call(self, mode: str, x: np.ndarray) -> Callable[[], np.ndarray]:
@@ -174,7 +171,7 @@ class Setup:
 
 
 def _inputs(config: Config, batch: int) -> np.ndarray:
-    return np.random.default_rng(config.seed + batch).random((batch, config.input_dim), dtype=np.float32)
+    return config.model.inputs(batch, config.seed + batch)
 
 
 def latency(setup: Setup, batch: int) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """N classifiers with and without a shared trunk: size, speed and interference.
 
-Two setups of N graph-mode ``DenseClassifier``s in one ``GraphSession``:
+Two setups of N graph-mode classifiers of the ``--model`` (the MLP or the
+CNN, ``tfshare.bench.models``) in one ``GraphSession``:
 
-* ``separate``: each classifier has its own hidden layers (no variable sharing).
+* ``separate``: each classifier has its own body (no variable sharing).
 * ``shared_trunk``: every classifier is a head on one ``SharedTrunk``.
 
 For each setup the benchmark records the parameter bytes, the checkpoint bytes
@@ -15,13 +16,14 @@ initialized, one prediction), and the time to predict with all N:
   computed once.
 * ``one_by_one``: ``predict_proba`` on each classifier in turn.
 * ``one_call``: ``predict_proba`` of one classifier (the yardstick of a fused call).
-* ``eager`` / ``tf_function``: ``EagerDenseClassifier`` twins (same weights,
-  an ``EagerTrunk`` when shared), one by one.
+* ``eager`` / ``tf_function``: eager twins (same weights, an ``EagerTrunk``
+  when shared), one by one.
 
 Interference: train classifier 0 for K steps, then measure the largest
 absolute change of the other classifiers' probabilities on a fixed probe
 batch. With a shared trunk it is greater than 0 (training one head moved the
-trunk under the others); without one it is exactly 0.
+trunk under the others, and the CNN's BatchNorm statistics with it); without
+one it is exactly 0.
 
 Memory is measured in a fresh subprocess per setup, after a warm-up there, so
 neither setup's number is blurred by the allocator state the other left.
@@ -42,6 +44,7 @@ import tfshare
 from tfshare import validation
 from tfshare._tf import tf, tf1
 from tfshare.bench import introspect, machine, memory, results
+from tfshare.bench.models import MLP, Model
 from tfshare.bench.timing import (
     MIN_TIME,
     clock,
@@ -52,10 +55,9 @@ from tfshare.bench.timing import (
     paired_ratio,
     warn_if_wide,
 )
-from tfshare.classifiers import DenseClassifier
-from tfshare.eager import EagerDenseClassifier, EagerTrunk
+from tfshare.classifier import Classifier
+from tfshare.eager import EagerClassifier
 from tfshare.runtime import GraphSession
-from tfshare.trunks import SharedTrunk
 
 _log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ class Config:
       learning_rate: the learning rate of those steps.
       per_classifier_checkpoints: also save each classifier on its own.
       memory_in_subprocess: measure each setup's RSS in a fresh process (else here).
-      input_dim, hidden_units, num_classes: the classifiers' architecture.
+      model: the classifiers' model (``tfshare.bench.models``).
+      num_classes: the classifiers' classes.
       seed: seed of weights and inputs.
     """
 
@@ -95,8 +98,7 @@ class Config:
     learning_rate: float = 1e-2
     per_classifier_checkpoints: bool = True
     memory_in_subprocess: bool = True
-    input_dim: int = 784
-    hidden_units: tuple[int, ...] = (64,)
+    model: Model = MLP
     num_classes: int = 10
     seed: int = 0
 
@@ -108,7 +110,7 @@ class Config:
             validation.positive_int(getattr(self, name), name)
 
 
-def fused_predictor(classifiers: list[DenseClassifier]) -> Callable[[np.ndarray], list[np.ndarray]]:
+def fused_predictor(classifiers: list[Classifier]) -> Callable[[np.ndarray], list[np.ndarray]]:
     """Returns f(x) -> the N probability arrays, from ``tfshare.predict_many`` (one Session call)."""
     return lambda x: list(tfshare.predict_many(classifiers, x).values())
 
@@ -119,36 +121,27 @@ class Setup:
     def __init__(self, name: str, config: Config) -> None:
         validation.choice(name, "setup", SETUPS)
         self.name, self.config = name, config
-        n, seed = config.num_classifiers, config.seed
+        n, seed, model, classes = config.num_classifiers, config.seed, config.model, config.num_classes
         self.runtime = GraphSession(device=config.device)
         if name == "shared_trunk":
-            self.trunk = SharedTrunk(self.runtime, config.input_dim, config.hidden_units, seed=seed)
-            self.classifiers = [
-                DenseClassifier(num_classes=config.num_classes, trunk=self.trunk, seed=seed + 1 + i) for i in range(n)
-            ]
+            self.trunk = model.shared_trunk(self.runtime, seed=seed)
+            self.classifiers = [model.head(self.trunk, classes, seed=seed + 1 + i) for i in range(n)]
         else:
             self.trunk = None
-            self.classifiers = [
-                DenseClassifier(config.input_dim, config.num_classes, config.hidden_units, runtime=self.runtime,
-                                seed=seed + 1 + i)
-                for i in range(n)
-            ]
+            self.classifiers = [model.classifier(classes, runtime=self.runtime, seed=seed + 1 + i) for i in range(n)]
         self.runtime.initialize()
         self.fused = fused_predictor(self.classifiers)
-        self.eager: dict[str, list[EagerDenseClassifier]] = {}
+        self.eager: dict[str, list[EagerClassifier]] = {}
 
     def build_eager(self) -> None:
         """Builds the eager and tf.function twins and copies the graph weights into them."""
-        config = self.config
+        model = self.config.model
         for mode in ("eager", "tf_function"):
             trunk = None
             if self.trunk is not None:
-                trunk = EagerTrunk(config.input_dim, config.hidden_units, name=f"{mode}_trunk")
+                trunk = model.eager_trunk(name=f"{mode}_trunk")
             twins = [
-                EagerDenseClassifier(
-                    config.input_dim, config.num_classes, config.hidden_units, trunk=trunk,
-                    use_tf_function=mode == "tf_function", name=f"{mode}_{i}",
-                )
+                model.eager(self.config.num_classes, trunk=trunk, use_tf_function=mode == "tf_function", name=f"{mode}_{i}")
                 for i in range(len(self.classifiers))
             ]
             for clf, twin in zip(self.classifiers, twins):
@@ -202,7 +195,7 @@ class Setup:
         config = self.config
         before = self.fused(probe)
         rows = config.interference_steps * config.batch_size
-        x = rng.random((rows, config.input_dim), dtype=np.float32)
+        x = rng.random((rows, *config.model.input_shape), dtype=np.float32)
         y = rng.integers(0, config.num_classes, rows)
         self.classifiers[0].fit(x, y, epochs=1, batch_size=config.batch_size,
                                 learning_rate=config.learning_rate, shuffle=False)
@@ -227,7 +220,7 @@ def _data_bytes(directory: str) -> int:
 
 
 def _inputs(config: Config) -> np.ndarray:
-    return np.random.default_rng(config.seed).random((config.batch_size, config.input_dim), dtype=np.float32)
+    return config.model.inputs(config.batch_size, config.seed)
 
 
 def _ready(setup: Setup, x: np.ndarray) -> None:

@@ -1,0 +1,33 @@
+"""tfshare.bench.reference: the models written out by hand in tf_keras compute what tfshare's classifiers do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare.bench import models, reference
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_hand_written_model_with_copied_weights_predicts_as_the_classifier(runtime, name):
+    model = models.model(name, hidden_units=(16,), filters=(4, 8))
+    clf = model.classifier(10, runtime=runtime, seed=0)
+    data = model.data(64, 16, seed=0)
+    # A few steps move the weights and, for the CNN, the BatchNorm moving statistics off their initial values.
+    clf.fit(data.x_train, data.y_train, epochs=2, batch_size=16, learning_rate=1e-2)
+    keras_model = reference.keras_model(model, 10)
+    fresh = keras_model(data.x_test, training=False).numpy()
+    reference.set_named_weights(keras_model, clf.get_weights())
+    expected = clf.predict_proba(data.x_test)
+    np.testing.assert_allclose(keras_model(data.x_test, training=False).numpy(), expected, atol=1e-5)
+    assert np.max(np.abs(fresh - expected)) > 1e-3  # the copy is what made them agree
+    if name == "cnn":
+        assert np.max(np.abs(clf.get_weights()["bn_0/moving_mean"])) > 0
+
+
+def test_set_named_weights_rejects_other_keys():
+    keras_model = reference.keras_model(models.model("mlp", hidden_units=(4,)), 3)
+    with pytest.raises(tfshare.InputError, match=r"values must have the keys \['head/bias', 'head/kernel', "
+                                                 r"'hidden_0/bias', 'hidden_0/kernel'\], got \['head/kernel'\]"):
+        reference.set_named_weights(keras_model, {"head/kernel": np.zeros((4, 3), np.float32)})

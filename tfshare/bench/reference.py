@@ -1,0 +1,73 @@
+"""The benchmarks' models written out by hand in tf_keras: the references tfshare is compared with.
+
+``keras_model(model)`` is the ``--model`` as a plain tf_keras ``Sequential``
+(an ``Input``, the body's layers, a softmax ``Dense`` head), written here
+layer by layer rather than taken from tfshare's architectures, so that the
+eager, ``tf.function`` and ``Model.predict`` modes measure what a user who
+never heard of tfshare would write. Its layers carry the names tfshare's
+classifiers give theirs ("hidden_0", "conv_0", "bn_0", ..., "head"), so
+``set_named_weights`` copies a classifier's ``named_variables`` values into it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from tfshare._tf import keras, v2_layers
+from tfshare.bench.models import Model
+from tfshare.errors import InputError
+
+#: ConvClassifier's defaults (``tfshare.architectures.conv``); neither changes inference.
+_DROPOUT, _MOMENTUM = 0.25, 0.9
+
+
+def _body(model: Model) -> list[Any]:
+    if model.name == "mlp":
+        return [keras.layers.Dense(u, activation="relu", name=f"hidden_{i}") for i, u in enumerate(model.hidden_units)]
+    layers: list[Any] = []
+    for i, filters in enumerate(model.filters):
+        layers += [
+            keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{i}"),
+            keras.layers.BatchNormalization(momentum=_MOMENTUM, name=f"bn_{i}"),
+            keras.layers.ReLU(name=f"relu_{i}"),
+        ]
+        last = i == len(model.filters) - 1
+        layers.append(keras.layers.GlobalAveragePooling2D(name="global_pool") if last else keras.layers.MaxPool2D(name=f"pool_{i}"))
+    return layers + [keras.layers.Dropout(_DROPOUT, name="dropout")]
+
+
+def keras_model(model: Model, num_classes: int = 10) -> Any:
+    """The model as a tf_keras ``Sequential``, made in eager mode.
+
+    Args:
+      model: the benchmark's ``Model`` ("mlp" or "cnn", with its sizes).
+      num_classes: units of the softmax head.
+
+    Returns:
+      A built ``Sequential`` taking float32 [batch, *model.input_shape] and
+      returning probabilities [batch, num_classes].
+    """
+    with v2_layers():
+        head = keras.layers.Dense(num_classes, activation="softmax", name="head")
+        return keras.Sequential([keras.Input(model.input_shape), *_body(model), head])
+
+
+def set_named_weights(keras_model: Any, values: Mapping[str, np.ndarray]) -> None:
+    """Assigns ``values`` (keyed "layer_name/weight", as ``Classifier.get_weights()``) to ``keras_model``.
+
+    Raises:
+      InputError: the keys differ from the model's weights (the message names both sets).
+    """
+    weights = {}
+    for layer in keras_model.layers:
+        for weight in layer.weights:
+            weights[f"{layer.name}/{weight.name.rsplit('/', 1)[-1].split(':')[0]}"] = weight
+    if set(weights) != set(values):
+        raise InputError(f"values must have the keys {sorted(weights)}, got {sorted(values)}")
+    for key, weight in weights.items():
+        weight.assign(values[key])
+
+
+__all__ = ["keras_model", "set_named_weights"]
