@@ -27,11 +27,9 @@ from absl import app, flags
 
 import _common
 from tfshare import cluster
-from tfshare.bench import dist_trainer, models
+from tfshare.bench import dist_trainer
 from tfshare.bench import distributed_sharing as bench
 
-# --model: this app's own until benchmarks/_common.py defines it for every app.
-_MODEL = flags.DEFINE_enum("model", "mlp", list(models.MODELS), "The trunk's body: the MLP or the CNN (tfshare.bench.models).")
 _ROLE = flags.DEFINE_enum("role", "driver", ["driver", "trainer"], "driver: run everything; trainer: one worker's loop.")
 _WORKERS = flags.DEFINE_list("workers", ["1", "2", "4"], "Worker counts to train with.")
 _PREDICT_BATCHES = flags.DEFINE_list("predict_batch_sizes", ["1", "64"], "Rows per predict call.")
@@ -55,7 +53,8 @@ def _config(common: dict) -> bench.Config:
         common = dict(common, hidden_units=bench.Config.hidden_units)
     return bench.Config(
         **common,
-        model=_MODEL.value,
+        model=_common.MODEL.value,
+        filters=_common.ints(_common.FILTERS.value, "filters"),
         modes=_common.modes(bench.MODES, required=(bench.BASELINE,)),
         workers=_common.ints(_WORKERS.value, "workers"),
         predict_batch_sizes=_common.ints(_PREDICT_BATCHES.value, "predict_batch_sizes"),
