@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator
 
 from absl import app, flags
 
-from tfshare import KERAS_VERSION, TF_VERSION, bad_inputs, crash_drill, drills, training_drill
+from tfshare import KERAS_VERSION, TF_VERSION, bad_inputs, crash_drill, drills, lifecycle_drill, training_drill
 from tfshare.bench import machine, results
 from tfshare.bench.models import MODELS, model as get_model
 
@@ -104,7 +104,7 @@ def _fault_rows(model: str) -> Iterator[Row]:
         f"{f.weights_kept} kept every weight and optimizer variable from before the failing step{statistics}, "
         f"{f.others_unchanged} left the other head on the trunk unchanged"
     )
-    f = drills.lifecycle_drill(model, cycles=_CYCLES.value)
+    f = lifecycle_drill.lifecycle_drill(model, cycles=_CYCLES.value)
     yield "lifecycle", f, (
         f"{f.cycles} build/use/close cycles: RSS growth {f.rss_growth_mb:+.1f} MiB "
         f"(bound {f.MAX_RSS_GROWTH_MB:.0f}), {f.ops_per_graph[0]}..{f.ops_per_graph[1]} ops per graph, "

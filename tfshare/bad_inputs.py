@@ -259,7 +259,12 @@ BAD_INPUTS: tuple[BadInput, ...] = cases("mlp")
 
 def make_classifier(model: str, runtime: GraphSession | None = None, name: str | None = None,
                     seed: int = 0) -> Classifier:
-    """A graph classifier of ``table_model(model)`` with ``NUM_CLASSES`` classes, for ``check``."""
+    """A graph classifier of ``table_model(model)`` with ``NUM_CLASSES`` classes, for ``check``.
+
+    Args:
+      model: "mlp" or "cnn".
+      runtime, name, seed: as the classifier's constructor.
+    """
     return table_model(model).classifier(NUM_CLASSES, runtime=runtime, name=name, seed=seed)
 
 
@@ -326,7 +331,14 @@ class BadInputFigures:
 
 
 def bad_input_drill(model: str = "mlp") -> BadInputFigures:
-    """Runs every case of ``cases(model)``, each on a fresh classifier in one shared runtime."""
+    """Runs every case of ``cases(model)``, each on a fresh classifier in one shared runtime.
+
+    Args:
+      model: "mlp" or "cnn".
+
+    Returns:
+      The figures; ``unclear`` says what went wrong with any case that failed.
+    """
     table = cases(model)
     problems = []
     with GraphSession(device="cpu") as runtime:

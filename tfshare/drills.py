@@ -1,4 +1,4 @@
-"""Reliability drills: concurrent load, construction, fit while predicting, and lifecycle.
+"""Reliability drills under threads: concurrent load, construction, fit while predicting.
 
 Each drill runs one of the two models of ``tfshare.bench.models`` ("mlp":
 784-feature rows; "cnn": 28x28x1 images through Conv-BN-ReLU blocks), builds
@@ -7,26 +7,22 @@ dataclass of figures that names the model; nothing is printed.
 ``scripts/reliability.py`` prints the figures and ``tests/`` assert on them.
 The other drills live beside this one: the crash drill (SIGKILL mid-save) in
 ``tfshare.crash_drill``, the bad-input table and its drill in
-``tfshare.bad_inputs``, the NaN-loss drill in ``tfshare.training_drill``.
+``tfshare.bad_inputs``, the NaN-loss drill in ``tfshare.training_drill``, the
+build/close cycles in ``tfshare.lifecycle_drill``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
-import os
 import threading
 import time
-import weakref
 from typing import Any
 
 import numpy as np
 
-from tfshare._tf import tf1
 from tfshare.bench.models import Model
 from tfshare.bench.models import model as _get_model
 from tfshare.classifier import Classifier
-from tfshare.errors import ClosedError
 from tfshare.runtime import GraphSession
 
 #: What a drill's ``model`` argument takes: "mlp", "cnn", or a ``Model`` of other sizes.
@@ -113,6 +109,14 @@ def load_drill(
 
     Each thread has its own batch; its k-th call goes to classifier
     ``(thread + k) % classifiers``. The threads never enter a graph context.
+
+    Args:
+      model: "mlp", "cnn", or a ``tfshare.bench.models.Model``.
+      threads: threads started and released together.
+      calls: ``predict_proba`` calls per thread.
+      classifiers: 1 (one isolated classifier) or more (heads on one shared trunk).
+      batch_size: rows of each thread's float32 batch [batch_size, *input_shape].
+      seed: seeds the weights and the batches.
     """
     model = as_model(model)
     runtime, heads = _build_heads(model, classifiers, seed)
@@ -168,7 +172,13 @@ class ConstructionFigures:
 
 
 def construction_drill(model: ModelLike = "mlp", threads: int = 16, seed: int = 0) -> ConstructionFigures:
-    """Builds one classifier per thread, all at once, into one runtime."""
+    """Builds one classifier per thread, all at once, into one runtime.
+
+    Args:
+      model: "mlp", "cnn", or a ``tfshare.bench.models.Model``.
+      threads: threads, each building one classifier with the same seed.
+      seed: the classifiers' seed (so that each must predict as one built alone).
+    """
     model = as_model(model)
     x = random_inputs(model, 4, np.random.default_rng(seed))
     with model.classifier(seed=seed) as alone:
@@ -230,6 +240,12 @@ def fit_while_predict_drill(
     The CNN trains in training mode (Dropout on, BatchNorm on batch statistics,
     moving statistics updated each step) while its readers predict in
     inference mode, on the moving statistics.
+
+    Args:
+      model: "mlp", "cnn", or a ``tfshare.bench.models.Model``.
+      readers: predicting threads.
+      epochs, num_train, batch_size: the fit (random data, 10 classes).
+      seed: seeds the weights and the data.
     """
     model = as_model(model)
     rng = np.random.default_rng(seed)
@@ -271,102 +287,14 @@ def fit_while_predict_drill(
     )
 
 
-# ------------------------------------------------------------ lifecycle
-@dataclasses.dataclass(frozen=True)
-class LifecycleFigures:
-    """Build/use/close cycles of isolated classifiers.
-
-    Attributes:
-      model: "mlp" or "cnn".
-      cycles: classifiers built, used (predict_proba) and closed.
-      rss_growth_mb: resident memory after the cycles minus before (after
-        warm-up cycles), in MiB.
-      ops_per_graph: (min, max) op count of the cycles' graphs.
-      closed_errors: cycles in which a use after close raised ClosedError.
-      runtimes_alive: runtimes of closed classifiers still reachable after
-        garbage collection (leaked graphs).
-      default_graph_ops_added: ops added to the caller's default graph.
-    """
-
-    model: str
-    cycles: int
-    rss_growth_mb: float
-    ops_per_graph: tuple[int, int]
-    closed_errors: int
-    runtimes_alive: int
-    default_graph_ops_added: int
-
-    #: The issue's bound on resident memory growth over the cycles.
-    MAX_RSS_GROWTH_MB = 50.0
-
-    @property
-    def passed(self) -> bool:
-        """Memory and op counts stayed bounded, and nothing outlived its close."""
-        return (
-            self.rss_growth_mb < self.MAX_RSS_GROWTH_MB
-            and self.ops_per_graph[0] == self.ops_per_graph[1]
-            and self.closed_errors == self.cycles
-            and self.runtimes_alive == 0
-            and self.default_graph_ops_added == 0
-        )
-
-
-def _rss_bytes() -> int:
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil is a test extra
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    return psutil.Process().memory_info().rss
-
-
-def lifecycle_drill(model: ModelLike = "mlp", cycles: int = 200, warmup: int = 10) -> LifecycleFigures:
-    """Builds, uses and closes ``cycles`` isolated classifiers; measures what stays behind."""
-    model = as_model(model)
-    x = random_inputs(model, 16, np.random.default_rng(0))
-    default_graph = tf1.get_default_graph()
-    default_ops = len(default_graph.get_operations())
-
-    def cycle(i: int) -> tuple[int, bool, Any]:
-        with model.classifier(seed=i) as clf:
-            clf.predict_proba(x)  # creates the Session, initializes, makes a fast callable
-            ops = len(clf.runtime.graph.get_operations())
-        try:
-            clf.predict(x)
-            closed = False
-        except ClosedError:
-            closed = True
-        return ops, closed, weakref.ref(clf.runtime)
-
-    for i in range(warmup):
-        cycle(i)
-    gc.collect()
-    rss_before = _rss_bytes()
-    results = [cycle(i) for i in range(cycles)]
-    gc.collect()
-    rss_after = _rss_bytes()
-    ops = [r[0] for r in results]
-    return LifecycleFigures(
-        model=model.name,
-        cycles=cycles,
-        rss_growth_mb=(rss_after - rss_before) / 2**20,
-        ops_per_graph=(min(ops), max(ops)),
-        closed_errors=sum(r[1] for r in results),
-        runtimes_alive=sum(r[2]() is not None for r in results),
-        default_graph_ops_added=len(default_graph.get_operations()) - default_ops,
-    )
-
-
 __all__ = [
     "ConstructionFigures",
     "FitWhilePredictFigures",
-    "LifecycleFigures",
     "LoadFigures",
     "ModelLike",
     "as_model",
     "construction_drill",
     "fit_while_predict_drill",
-    "lifecycle_drill",
     "load_drill",
     "random_inputs",
 ]
