@@ -32,12 +32,56 @@ def trained(runtime, rng):
 def test_kill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
     # Real child processes, SIGKILLed at random moments while saving in a loop.
     for figures in crash_drill.crash_drill(runs=3, workdir=str(tmp_path), seed=7):
+        assert figures.model == "mlp"
         assert figures.runs == 3
         assert figures.saves >= 3
         assert figures.losses == 0, figures
         assert figures.restored == 3
+        assert figures.predictions_restored == 3
+        assert figures.statistics == 0
         # Each save removes the temporaries of killed writers; only the last kill's may remain.
         assert figures.leftover_files <= 2
+
+
+@pytest.mark.slow
+def test_kill_mid_save_of_a_cnn_keeps_its_batchnorm_statistics(tmp_path):
+    # The children train a ConvClassifier, so every checkpoint holds moving statistics that fit moved.
+    save, bundle = crash_drill.crash_drill(runs=2, workdir=str(tmp_path), seed=3, model="cnn")
+    assert save.target == "ConvClassifier.save" and bundle.target == "save_runtime"
+    for figures in (save, bundle):
+        assert figures.model == "cnn"
+        assert figures.losses == 0, figures
+        assert figures.restored == 2
+        assert figures.statistics == 4  # two BatchNorm layers: moving mean and variance each
+        assert figures.statistics_restored == 2
+        assert figures.predictions_restored == 2
+        assert figures.passed
+
+
+@pytest.mark.parametrize("how", ["save", "save_runtime"])
+def test_cnn_checkpoints_hold_the_batchnorm_statistics_fit_moved(tmp_path, rng, how):
+    x = rng.random((32, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 3, 32)
+    small = dict(input_shape=(28, 28, 1), num_classes=3, filters=(4,))
+    with tfshare.ConvClassifier(**small, name="cnn", seed=0) as clf:
+        clf.fit(x, y, epochs=2, batch_size=16)
+        saved, expected = clf.get_weights(), clf.predict_proba(x)
+        assert np.abs(saved["bn_0/moving_mean"]).max() > 0
+        path = clf.save(tmp_path) if how == "save" else tfshare.save_runtime([clf], tmp_path / "r.npz")
+        clf.fit(x, y, epochs=1, batch_size=16)  # moves them again, away from the checkpoint
+        assert not np.array_equal(clf.get_weights()["bn_0/moving_mean"], saved["bn_0/moving_mean"])
+        for target in (clf, tfshare.ConvClassifier(**small, name="cnn", seed=9)):
+            if how == "save":
+                target.restore(path)
+            else:
+                tfshare.restore_runtime([target], path)
+            restored = target.get_weights()
+            for key in ("bn_0/moving_mean", "bn_0/moving_variance"):
+                np.testing.assert_array_equal(restored[key], saved[key])
+            assert all(np.array_equal(restored[k], saved[k]) for k in saved)
+            np.testing.assert_array_equal(target.predict_proba(x), expected)
+            if target is not clf:
+                target.close()
 
 
 def test_save_removes_temporaries_of_killed_writers(trained, tmp_path):

@@ -11,6 +11,10 @@ import pytest
 import tfshare
 from tfshare import drills
 from tfshare._tf import tf1
+from tfshare.bench import models
+
+
+_SMALL_CNN = models.model("cnn", filters=(4, 8))
 
 
 @pytest.mark.parametrize("classifiers", [1, 4], ids=["one_classifier", "four_heads_on_shared_trunk"])
@@ -19,6 +23,32 @@ def test_32_threads_x_200_calls_match_serial_results(classifiers):
     assert figures.threads * figures.calls_per_thread == 6400
     assert figures.errors == 0
     assert figures.mismatches == 0
+
+
+@pytest.mark.parametrize("classifiers", [1, 3], ids=["one_cnn", "three_heads_on_a_cnn_trunk"])
+def test_cnn_threads_match_serial_results(classifiers):
+    figures = drills.load_drill(_SMALL_CNN, threads=8, calls=20, classifiers=classifiers)
+    assert (figures.model, figures.classifiers, figures.threads * figures.calls_per_thread) == ("cnn", classifiers, 160)
+    assert figures.errors == 0
+    assert figures.mismatches == 0
+
+
+def test_cnn_construction_from_several_threads():
+    figures = drills.construction_drill(_SMALL_CNN, threads=6)
+    assert figures.model == "cnn"
+    assert figures.built == figures.unique_names == figures.same_as_serial == 6
+    assert figures.errors == 0
+
+
+def test_cnn_fit_in_one_thread_while_others_predict():
+    # Readers predict in inference mode (moving statistics) while fit runs BatchNorm in training mode.
+    figures = drills.fit_while_predict_drill(_SMALL_CNN, readers=3, epochs=1, num_train=256)
+    assert figures.model == "cnn"
+    assert figures.train_steps == 8
+    assert figures.errors == 0
+    assert figures.invalid == 0
+    assert figures.predictions > 0
+    assert figures.saw_before + figures.saw_after + figures.saw_between == figures.predictions
 
 
 def test_prediction_from_a_fresh_thread_without_graph_context(runtime, rng):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import drills
+from tfshare import lifecycle_drill
 from tfshare._tf import tf, tf1
+from tfshare.bench import models
 
 
 def _uses(clf, tmp_path):
@@ -103,12 +104,23 @@ def test_context_managers_close():
 
 @pytest.mark.slow
 def test_200_build_close_cycles_keep_memory_and_op_counts_bounded():
-    figures = drills.lifecycle_drill(cycles=200)
+    figures = lifecycle_drill.lifecycle_drill(cycles=200)
+    assert figures.model == "mlp"
     assert figures.rss_growth_mb < 50, figures
     assert figures.ops_per_graph[0] == figures.ops_per_graph[1], figures
     assert figures.closed_errors == 200
     assert figures.runtimes_alive == 0
     assert figures.default_graph_ops_added == 0
+
+
+def test_cnn_build_close_cycles_release_everything():
+    figures = lifecycle_drill.lifecycle_drill(models.model("cnn", filters=(4,)), cycles=10, warmup=2)
+    assert figures.model == "cnn"
+    assert figures.ops_per_graph[0] == figures.ops_per_graph[1] > 34, figures  # more ops than the MLP's graph
+    assert figures.closed_errors == 10
+    assert figures.runtimes_alive == 0
+    assert figures.default_graph_ops_added == 0
+    assert figures.passed, figures
 
 
 def _every_class(tmp_path):

@@ -6,15 +6,60 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import drills
+from tfshare import training_drill
+from tfshare.bench import models
+
+_SMALL_CNN = models.model("cnn", filters=(4,))
 
 
 def test_training_fault_drill():
-    figures = drills.training_fault_drill()
+    figures = training_drill.training_fault_drill()
+    assert figures.model == "mlp"
     assert figures.runs == 2
     assert figures.stopped == 2
     assert figures.weights_kept == 2
     assert figures.others_unchanged == 2
+    assert figures.statistics == 0 and figures.passed
+
+
+def test_training_fault_drill_cnn_keeps_batchnorm_statistics():
+    figures = training_drill.training_fault_drill(_SMALL_CNN)
+    assert figures.model == "cnn"
+    assert figures.stopped == figures.weights_kept == figures.others_unchanged == 2
+    # One BatchNorm layer: moving mean and variance, moved by the good step before each failure.
+    assert figures.statistics == 2
+    assert figures.statistics_moved == 2
+    assert figures.passed
+
+
+def test_statistics_moved():
+    assert not training_drill.statistics_moved({"head/kernel": np.ones(2)})
+    fresh = {"bn_0/moving_mean": np.zeros(3), "bn_0/moving_variance": np.ones(3)}
+    assert not training_drill.statistics_moved(fresh)
+    assert not training_drill.statistics_moved({**fresh, "bn_0/moving_mean": np.array([0.0, 0.1, 0.0])})
+    assert training_drill.statistics_moved({"bn_0/moving_mean": np.array([0.0, 0.1, 0.0]),
+                                            "bn_0/moving_variance": np.array([1.0, 1.0, 0.9])})
+
+
+def test_cnn_failing_step_keeps_weights_and_batchnorm_statistics(runtime, rng):
+    clf = _SMALL_CNN.classifier(3, runtime=runtime, seed=0)
+    x = rng.random((16, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 3, 16)
+    initial = clf.get_weights()
+    clf.fit(x, y, epochs=1, batch_size=16)  # a good step moves the moving statistics
+    before = clf.get_weights()
+    assert np.abs(before["bn_0/moving_mean"]).max() > 0
+    assert not np.array_equal(before["bn_0/moving_variance"], initial["bn_0/moving_variance"])
+    state = runtime.run(runtime.global_variables())
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
+        tfshare.TrainingError, match=r"non-finite \(loss=(nan|inf)\) at epoch 0, rows 0:16; that step was not applied"
+    ):
+        clf.fit(x * np.float32(3e38), y, epochs=1, batch_size=16)
+    after = clf.get_weights()
+    assert after.keys() == before.keys()
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert all(np.array_equal(a, b) for a, b in zip(state, runtime.run(runtime.global_variables())))
 
 
 @pytest.mark.parametrize("make", ["graph", "eager"])

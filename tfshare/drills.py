@@ -1,39 +1,55 @@
-"""Reliability drills: concurrent load, bad input, lifecycle and training faults.
+"""Reliability drills under threads: concurrent load, construction, fit while predicting.
 
-Each drill builds its own runtimes, exercises one promise of the library and
-returns a frozen dataclass of figures; nothing is printed. ``scripts/
-reliability.py`` prints the figures and ``tests/`` assert on them. The crash
-drill (SIGKILL mid-save) lives in ``tfshare.crash_drill``; the bad-input table
-in ``tfshare.bad_inputs``.
+Each drill runs one of the two models of ``tfshare.bench.models`` ("mlp":
+784-feature rows; "cnn": 28x28x1 images through Conv-BN-ReLU blocks), builds
+its own runtimes, exercises one promise of the library and returns a frozen
+dataclass of figures that names the model; nothing is printed.
+``scripts/reliability.py`` prints the figures and ``tests/`` assert on them.
+The other drills live beside this one: the crash drill (SIGKILL mid-save) in
+``tfshare.crash_drill``, the bad-input table and its drill in
+``tfshare.bad_inputs``, the NaN-loss drill in ``tfshare.training_drill``, the
+build/close cycles in ``tfshare.lifecycle_drill``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
-import os
 import threading
 import time
-import weakref
 from typing import Any
 
 import numpy as np
 
-from tfshare import bad_inputs
-from tfshare._tf import tf1
-from tfshare.classifiers import DenseClassifier
-from tfshare.errors import ClosedError, TrainingError
+from tfshare.bench.models import Model
+from tfshare.bench.models import model as _get_model
+from tfshare.classifier import Classifier
 from tfshare.runtime import GraphSession
-from tfshare.trunks import SharedTrunk
+
+#: What a drill's ``model`` argument takes: "mlp", "cnn", or a ``Model`` of other sizes.
+ModelLike = str | Model
 
 
-def _build_heads(num_classifiers: int, input_dim: int, seed: int) -> tuple[GraphSession | None, list[DenseClassifier]]:
+def as_model(model: ModelLike) -> Model:
+    """The ``Model`` a drill runs: ``model`` itself, or the default sizes of "mlp"/"cnn".
+
+    Raises:
+      InputError: model is a name other than "mlp" or "cnn".
+    """
+    return model if isinstance(model, Model) else _get_model(model)
+
+
+def random_inputs(model: Model, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """float32 [rows, *model.input_shape], uniform in [0, 1)."""
+    return rng.random((rows, *model.input_shape), dtype=np.float32)
+
+
+def _build_heads(model: Model, num_classifiers: int, seed: int) -> tuple[GraphSession | None, list[Classifier]]:
     """One isolated classifier, or ``num_classifiers`` heads on a shared trunk in one runtime."""
     if num_classifiers == 1:
-        return None, [DenseClassifier(input_dim, seed=seed)]
+        return None, [model.classifier(seed=seed)]
     runtime = GraphSession(device="cpu")
-    trunk = SharedTrunk(runtime, input_dim, (64,), seed=seed)
-    return runtime, [DenseClassifier(trunk=trunk, seed=seed + i + 1) for i in range(num_classifiers)]
+    trunk = model.shared_trunk(runtime, seed=seed)
+    return runtime, [model.head(trunk, seed=seed + i + 1) for i in range(num_classifiers)]
 
 
 def _run_threads(target: Any, num_threads: int) -> list[BaseException]:
@@ -62,6 +78,7 @@ class LoadFigures:
     """Concurrent ``predict_proba`` calls compared with serial ones.
 
     Attributes:
+      model: "mlp" or "cnn".
       classifiers: classifiers called (1: one isolated; more: heads on one
         shared trunk in one runtime, called in turn).
       threads, calls_per_thread: the load.
@@ -70,6 +87,7 @@ class LoadFigures:
       seconds: wall time of the concurrent phase.
     """
 
+    model: str
     classifiers: int
     threads: int
     calls_per_thread: int
@@ -84,18 +102,27 @@ class LoadFigures:
 
 
 def load_drill(
-    threads: int = 32, calls: int = 200, classifiers: int = 1, batch_size: int = 8,
-    input_dim: int = 784, seed: int = 0,
+    model: ModelLike = "mlp", threads: int = 32, calls: int = 200, classifiers: int = 1, batch_size: int = 8,
+    seed: int = 0,
 ) -> LoadFigures:
     """Calls ``predict_proba`` from many fresh threads at once; compares with serial results.
 
     Each thread has its own batch; its k-th call goes to classifier
     ``(thread + k) % classifiers``. The threads never enter a graph context.
+
+    Args:
+      model: "mlp", "cnn", or a ``tfshare.bench.models.Model``.
+      threads: threads started and released together.
+      calls: ``predict_proba`` calls per thread.
+      classifiers: 1 (one isolated classifier) or more (heads on one shared trunk).
+      batch_size: rows of each thread's float32 batch [batch_size, *input_shape].
+      seed: seeds the weights and the batches.
     """
-    runtime, heads = _build_heads(classifiers, input_dim, seed)
+    model = as_model(model)
+    runtime, heads = _build_heads(model, classifiers, seed)
     try:
         rng = np.random.default_rng(seed)
-        batches = [rng.random((batch_size, input_dim), dtype=np.float32) for _ in range(threads)]
+        batches = [random_inputs(model, batch_size, rng) for _ in range(threads)]
         expected = [[head.predict_proba(x) for head in heads] for x in batches]
         mismatches = [0] * threads
 
@@ -113,7 +140,7 @@ def load_drill(
             head.close()
         if runtime is not None:
             runtime.close()
-    return LoadFigures(classifiers, threads, calls, sum(mismatches), len(errors), seconds)
+    return LoadFigures(model.name, classifiers, threads, calls, sum(mismatches), len(errors), seconds)
 
 
 # -------------------------------------------------------- construction
@@ -122,6 +149,7 @@ class ConstructionFigures:
     """Classifiers built from many threads at once in one shared runtime.
 
     Attributes:
+      model: "mlp" or "cnn".
       threads: threads, each building one classifier.
       built: classifiers built.
       unique_names: distinct names among them.
@@ -130,6 +158,7 @@ class ConstructionFigures:
       errors: constructions that raised.
     """
 
+    model: str
     threads: int
     built: int
     unique_names: int
@@ -142,17 +171,22 @@ class ConstructionFigures:
         return self.built == self.unique_names == self.same_as_serial == self.threads and not self.errors
 
 
-def construction_drill(threads: int = 16, input_dim: int = 32, seed: int = 0) -> ConstructionFigures:
-    """Builds one classifier per thread, all at once, into one runtime."""
-    x = np.random.default_rng(seed).random((4, input_dim), dtype=np.float32)
-    with DenseClassifier(input_dim, seed=seed) as alone:
+def construction_drill(model: ModelLike = "mlp", threads: int = 16, seed: int = 0) -> ConstructionFigures:
+    """Builds one classifier per thread, all at once, into one runtime.
+
+    Args:
+      model: "mlp", "cnn", or a ``tfshare.bench.models.Model``.
+      threads: threads, each building one classifier with the same seed.
+      seed: the classifiers' seed (so that each must predict as one built alone).
+    """
+    model = as_model(model)
+    x = random_inputs(model, 4, np.random.default_rng(seed))
+    with model.classifier(seed=seed) as alone:
         ops_alone = len(alone.runtime.graph.get_operations())
         expected = alone.predict_proba(x)
     with GraphSession(device="cpu") as runtime:
-        built: list[DenseClassifier] = []
-        errors = _run_threads(
-            lambda i: built.append(DenseClassifier(input_dim, runtime=runtime, seed=seed)), threads
-        )
+        built: list[Classifier] = []
+        errors = _run_threads(lambda i: built.append(model.classifier(runtime=runtime, seed=seed)), threads)
         names = [clf.name for clf in built]
         graph_ops = runtime.graph.get_operations()
         same = sum(
@@ -160,7 +194,7 @@ def construction_drill(threads: int = 16, input_dim: int = 32, seed: int = 0) ->
             and np.array_equal(clf.predict_proba(x), expected)
             for clf in built
         )
-    return ConstructionFigures(threads, len(built), len(set(names)), same, len(errors))
+    return ConstructionFigures(model.name, threads, len(built), len(set(names)), same, len(errors))
 
 
 # ---------------------------------------------------- fit while predict
@@ -169,6 +203,7 @@ class FitWhilePredictFigures:
     """What threads predicting during ``fit`` saw.
 
     Attributes:
+      model: "mlp" or "cnn".
       readers: predicting threads.
       train_steps: optimizer steps ``fit`` ran meanwhile.
       predictions: predictions the readers made during ``fit``.
@@ -180,6 +215,7 @@ class FitWhilePredictFigures:
         of two consecutive steps (variables are updated one by one).
     """
 
+    model: str
     readers: int
     train_steps: int
     predictions: int
@@ -196,15 +232,28 @@ class FitWhilePredictFigures:
 
 
 def fit_while_predict_drill(
-    readers: int = 4, epochs: int = 3, num_train: int = 2048, batch_size: int = 32, seed: int = 0
+    model: ModelLike = "mlp", readers: int = 4, epochs: int = 3, num_train: int = 2048, batch_size: int = 32,
+    seed: int = 0,
 ) -> FitWhilePredictFigures:
-    """Trains one classifier in this thread while ``readers`` threads predict with it."""
+    """Trains one classifier in this thread while ``readers`` threads predict with it.
+
+    The CNN trains in training mode (Dropout on, BatchNorm on batch statistics,
+    moving statistics updated each step) while its readers predict in
+    inference mode, on the moving statistics.
+
+    Args:
+      model: "mlp", "cnn", or a ``tfshare.bench.models.Model``.
+      readers: predicting threads.
+      epochs, num_train, batch_size: the fit (random data, 10 classes).
+      seed: seeds the weights and the data.
+    """
+    model = as_model(model)
     rng = np.random.default_rng(seed)
-    input_dim, num_classes = 64, 10
-    x_train = rng.random((num_train, input_dim), dtype=np.float32)
+    num_classes = 10
+    x_train = random_inputs(model, num_train, rng)
     y_train = rng.integers(0, num_classes, num_train)
-    probe = rng.random((16, input_dim), dtype=np.float32)
-    with DenseClassifier(input_dim, num_classes, seed=seed) as clf:
+    probe = random_inputs(model, 16, rng)
+    with model.classifier(num_classes, seed=seed) as clf:
         clf.fit(x_train[:batch_size], y_train[:batch_size], epochs=1, batch_size=batch_size)  # build once
         before = clf.predict_proba(probe)
         seen: list[np.ndarray] = []
@@ -233,203 +282,19 @@ def fit_while_predict_drill(
     saw_after = sum(np.array_equal(p, after) for p in seen)
     steps = epochs * -(-num_train // batch_size)
     return FitWhilePredictFigures(
-        readers, steps, len(seen), len(errors), invalid, saw_before, saw_after,
+        model.name, readers, steps, len(seen), len(errors), invalid, saw_before, saw_after,
         len(seen) - saw_before - saw_after,
     )
 
 
-# ------------------------------------------------------------ bad input
-@dataclasses.dataclass(frozen=True)
-class BadInputFigures:
-    """The bad-input table run against the graph classifier.
-
-    Attributes:
-      tried: bad calls made.
-      clear: calls that raised the expected InputError/TypeError with a
-        message naming the argument and what was expected, before
-        reaching TensorFlow.
-      methods: the methods covered.
-      unclear: what went wrong with the others (empty when all were clear).
-    """
-
-    tried: int
-    clear: int
-    methods: tuple[str, ...]
-    unclear: tuple[str, ...]
-
-    @property
-    def passed(self) -> bool:
-        """Every bad call failed clearly."""
-        return self.clear == self.tried
-
-
-def bad_input_drill() -> BadInputFigures:
-    """Runs every case of ``tfshare.bad_inputs.BAD_INPUTS``, each on a fresh classifier."""
-    problems = []
-    with GraphSession(device="cpu") as runtime:
-        for i, case in enumerate(bad_inputs.BAD_INPUTS):
-            clf = DenseClassifier(
-                bad_inputs.INPUT_DIM, bad_inputs.NUM_CLASSES, (8,), runtime=runtime, name=f"case_{i}", seed=i
-            )
-            problem = bad_inputs.check(case, clf)
-            if problem is not None:
-                problems.append(problem)
-    cases = bad_inputs.BAD_INPUTS
-    methods = tuple(sorted({case.method for case in cases}))
-    return BadInputFigures(len(cases), len(cases) - len(problems), methods, tuple(problems))
-
-
-# ------------------------------------------------------------ lifecycle
-@dataclasses.dataclass(frozen=True)
-class LifecycleFigures:
-    """Build/use/close cycles of isolated classifiers.
-
-    Attributes:
-      cycles: classifiers built, used (predict_proba) and closed.
-      rss_growth_mb: resident memory after the cycles minus before (after
-        warm-up cycles), in MiB.
-      ops_per_graph: (min, max) op count of the cycles' graphs.
-      closed_errors: cycles in which a use after close raised ClosedError.
-      runtimes_alive: runtimes of closed classifiers still reachable after
-        garbage collection (leaked graphs).
-      default_graph_ops_added: ops added to the caller's default graph.
-    """
-
-    cycles: int
-    rss_growth_mb: float
-    ops_per_graph: tuple[int, int]
-    closed_errors: int
-    runtimes_alive: int
-    default_graph_ops_added: int
-
-    #: The issue's bound on resident memory growth over the cycles.
-    MAX_RSS_GROWTH_MB = 50.0
-
-    @property
-    def passed(self) -> bool:
-        """Memory and op counts stayed bounded, and nothing outlived its close."""
-        return (
-            self.rss_growth_mb < self.MAX_RSS_GROWTH_MB
-            and self.ops_per_graph[0] == self.ops_per_graph[1]
-            and self.closed_errors == self.cycles
-            and self.runtimes_alive == 0
-            and self.default_graph_ops_added == 0
-        )
-
-
-def _rss_bytes() -> int:
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil is a test extra
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    return psutil.Process().memory_info().rss
-
-
-def lifecycle_drill(cycles: int = 200, warmup: int = 10, input_dim: int = 784) -> LifecycleFigures:
-    """Builds, uses and closes ``cycles`` isolated classifiers; measures what stays behind."""
-    x = np.random.default_rng(0).random((16, input_dim), dtype=np.float32)
-    default_graph = tf1.get_default_graph()
-    default_ops = len(default_graph.get_operations())
-
-    def cycle(i: int) -> tuple[int, bool, Any]:
-        with DenseClassifier(input_dim, seed=i) as clf:
-            clf.predict_proba(x)  # creates the Session, initializes, makes a fast callable
-            ops = len(clf.runtime.graph.get_operations())
-        try:
-            clf.predict(x)
-            closed = False
-        except ClosedError:
-            closed = True
-        return ops, closed, weakref.ref(clf.runtime)
-
-    for i in range(warmup):
-        cycle(i)
-    gc.collect()
-    rss_before = _rss_bytes()
-    results = [cycle(i) for i in range(cycles)]
-    gc.collect()
-    rss_after = _rss_bytes()
-    ops = [r[0] for r in results]
-    return LifecycleFigures(
-        cycles=cycles,
-        rss_growth_mb=(rss_after - rss_before) / 2**20,
-        ops_per_graph=(min(ops), max(ops)),
-        closed_errors=sum(r[1] for r in results),
-        runtimes_alive=sum(r[2]() is not None for r in results),
-        default_graph_ops_added=len(default_graph.get_operations()) - default_ops,
-    )
-
-
-# ------------------------------------------------------ training faults
-@dataclasses.dataclass(frozen=True)
-class TrainingFaultFigures:
-    """Fits made to fail with a NaN/Inf loss.
-
-    Attributes:
-      runs: failing fits tried.
-      stopped: fits stopped by TrainingError.
-      weights_kept: runs after which every variable of the runtime (model
-        and optimizer state) held its value from before the failing step.
-      others_unchanged: runs after which other heads on the shared trunk
-        predicted exactly as before.
-    """
-
-    runs: int
-    stopped: int
-    weights_kept: int
-    others_unchanged: int
-
-    @property
-    def passed(self) -> bool:
-        """Every failing fit stopped and changed nothing."""
-        return self.stopped == self.weights_kept == self.others_unchanged == self.runs
-
-
-def training_fault_drill(seed: int = 0) -> TrainingFaultFigures:
-    """Provokes non-finite losses in two ways, on a head sharing a trunk with another.
-
-    1. Finite but huge features (3e38): the activations overflow on the first step.
-    2. A huge learning rate (1e30): the first step succeeds, the next diverges.
-    Each fit runs one step per call, so the state before the failing step is known.
-    """
-    rng = np.random.default_rng(seed)
-    input_dim, n = 16, 32
-    x = rng.random((n, input_dim), dtype=np.float32)
-    y = rng.integers(0, 3, n)
-    scenarios = [(x * np.float32(3e38), 1e-3), (x, 1e30)]
-    stopped = kept = unchanged = 0
-    for features, learning_rate in scenarios:
-        with GraphSession(device="cpu") as runtime, np.errstate(over="ignore"):  # huge on purpose
-            trunk = SharedTrunk(runtime, input_dim, (8,), seed=seed)
-            head = DenseClassifier(trunk=trunk, num_classes=3, seed=seed + 1)
-            other = DenseClassifier(trunk=trunk, num_classes=3, seed=seed + 2)
-            for _ in range(10):
-                state = runtime.run(runtime.global_variables())
-                other_before = other.predict_proba(x)
-                try:
-                    head.fit(features, y, epochs=1, batch_size=n, learning_rate=learning_rate)
-                except TrainingError:
-                    stopped += 1
-                    after = runtime.run(runtime.global_variables())
-                    # zip skips variables the failing fit created (optimizer slots, on a first step).
-                    kept += all(np.array_equal(a, b) for a, b in zip(state, after))
-                    unchanged += np.array_equal(other.predict_proba(x), other_before)
-                    break
-    return TrainingFaultFigures(len(scenarios), stopped, kept, unchanged)
-
-
 __all__ = [
-    "BadInputFigures",
     "ConstructionFigures",
     "FitWhilePredictFigures",
-    "LifecycleFigures",
     "LoadFigures",
-    "TrainingFaultFigures",
-    "bad_input_drill",
+    "ModelLike",
+    "as_model",
     "construction_drill",
     "fit_while_predict_drill",
-    "lifecycle_drill",
     "load_drill",
-    "training_fault_drill",
+    "random_inputs",
 ]
