@@ -164,7 +164,8 @@ def write(benchmark: str, machine_info: dict, config: Any, records: list[dict]) 
       machine_info: ``machine.machine_info()`` taken when the run began.
     """
     model = getattr(config, "model", None)
-    stem = benchmark if model is None or model.name == "mlp" else f"{benchmark}_{model.name}"
+    name = getattr(model, "name", model)  # a Model, or (distributed_sharing) its name
+    stem = benchmark if name is None or name == "mlp" else f"{benchmark}_{name}"
     path = OUTPUT.value or os.path.join("results", f"{stem}.json")
     doc = results.make_document(benchmark, machine_info, config, records)
     results.write(path, doc)
