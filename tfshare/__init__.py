@@ -19,12 +19,14 @@ from tfshare.classifiers import ConvClassifier, DenseClassifier
 from tfshare.data import Dataset, load_npz, synthetic
 from tfshare.datasets import load_digits, load_keras_dataset
 from tfshare.eager import EagerClassifier, EagerConvClassifier, EagerDenseClassifier, EagerTrunk
+from tfshare.export import export_saved_model
 from tfshare.fused import predict_many
 from tfshare.errors import (
     CheckpointError,
     ClosedError,
     ClusterError,
     DataError,
+    ExportError,
     InputError,
     TfshareError,
     TrainingError,
@@ -49,6 +51,7 @@ __all__ = [
     "EagerConvClassifier",
     "EagerDenseClassifier",
     "EagerTrunk",
+    "ExportError",
     "GraphSession",
     "InputError",
     "KERAS_VERSION",
@@ -61,6 +64,7 @@ __all__ = [
     "audit",
     "conv_body",
     "dense_body",
+    "export_saved_model",
     "load_digits",
     "load_keras_dataset",
     "load_npz",

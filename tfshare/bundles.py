@@ -20,6 +20,7 @@ on finalized graphs and keep op counts fixed however often they run.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -28,7 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tfshare.checkpoints import atomic_write
+from tfshare._tf import tf
+from tfshare.checkpoints import atomic_write, is_local
 from tfshare.errors import CheckpointError, InputError
 from tfshare.fused import _check_classifiers
 from tfshare.protocols import GraphClassifier
@@ -111,13 +113,17 @@ def _check_path(path: Any) -> str:
 
 def _atomic_savez(target: str, arrays: dict[str, np.ndarray]) -> None:
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-        _remove_orphans(target)
+        if is_local(target):
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+            # Another machine's writers cannot be told dead or alive: orphans are removed on local disks only.
+            _remove_orphans(target)
+        else:
+            tf.io.gfile.makedirs(target.rsplit("/", 1)[0])
         # The writer's process id in the temporary name lets a later save tell
         # the orphans of killed writers from the files of live ones.
-        prefix = f".{os.path.basename(target)}.{os.getpid()}."
+        prefix = f".{target.rsplit('/', 1)[-1]}.{os.getpid()}."
         atomic_write(target, lambda f: np.savez(f, **arrays), prefix=prefix, suffix=_TMP_SUFFIX)
-    except OSError as exc:
+    except (OSError, tf.errors.OpError) as exc:
         raise CheckpointError(f"cannot write a runtime checkpoint to {target!r}: {exc}") from exc
 
 
@@ -152,17 +158,19 @@ def _process_alive(pid: int) -> bool:
 
 def _read(source: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Reads the metadata and every array, verifying the archive's checksums."""
-    try:
-        with np.load(source, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}  # reading checks CRC-32
-    except FileNotFoundError:
-        raise CheckpointError(f"no runtime checkpoint at {source!r}: the file does not exist") from None
-    except IsADirectoryError:
+    if tf.io.gfile.isdir(source):
         raise CheckpointError(
             f"no runtime checkpoint at {source!r}: it is a directory (save_runtime writes a file; "
             "a directory written by Classifier.save restores with Classifier.restore)"
-        ) from None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        )
+    try:
+        with tf.io.gfile.GFile(source, "rb") as f:
+            data = f.read()
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}  # reading checks CRC-32
+    except tf.errors.NotFoundError:
+        raise CheckpointError(f"no runtime checkpoint at {source!r}: the file does not exist") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, tf.errors.OpError) as exc:
         raise CheckpointError(f"runtime checkpoint {source!r} is corrupt or unreadable: {exc}") from exc
     raw = arrays.pop(_METADATA_KEY, None)
     try:

@@ -1,4 +1,4 @@
-"""Checkpoints with shape and configuration checks, written atomically.
+"""Checkpoints with shape and configuration checks, written atomically, on any TensorFlow filesystem.
 
 The format is TensorFlow's own: a ``tf.compat.v1.train.Saver`` V2 checkpoint
 ("ckpt-N.index" + "ckpt-N.data-*") plus TensorFlow's "checkpoint" state file,
@@ -13,15 +13,22 @@ any creation order, and into the eager twin.
 
 Restoring checks every shape before assigning anything: with resource
 variables TF's Saver can succeed silently when shapes differ.
+
+Every file operation goes through ``tf.io.gfile``, so "gs://..." and other
+filesystem plugins work as local paths do (``os.makedirs("gs://b/x")`` would
+make a local folder named "gs:"). Local files are also fsynced before they
+are renamed into place.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import tempfile
 import threading
+import uuid
 from typing import Any, BinaryIO, Callable, Mapping
 
 from tfshare._tf import tf, tf1
@@ -56,17 +63,38 @@ def _metadata_path(prefix: str) -> str:
     return prefix + ".tfshare.json"
 
 
+def is_local(path: str) -> bool:
+    """Whether ``path`` is on the local filesystem (no "scheme://" prefix, or "file://")."""
+    return "://" not in path or path.startswith("file://")
+
+
 def atomic_write(
     path: str, write: Callable[[BinaryIO], Any], prefix: str = ".tmp-", suffix: str = ""
 ) -> None:
     """Writes ``path`` all at once: a crash leaves the old file or the new one.
 
     ``write`` fills a temporary file in the same directory (named
-    ``prefix``...``suffix``), which is fsynced and renamed over ``path``.
+    ``prefix``...``suffix``), which is renamed over ``path``: on a local disk
+    after an fsync, elsewhere through ``tf.io.gfile``.
 
     Raises:
-      OSError: the file cannot be written; the temporary file is removed.
+      OSError, tf.errors.OpError: the file cannot be written; the temporary file is removed.
     """
+    if not is_local(path):
+        directory = path.rsplit("/", 1)[0]
+        tmp = f"{directory}/{prefix}{uuid.uuid4().hex[:12]}{suffix}"
+        try:
+            buffer = io.BytesIO()  # TF's filesystems need not support tell(), which zipfile uses
+            write(buffer)
+            with tf.io.gfile.GFile(tmp, "wb") as f:
+                f.write(buffer.getvalue())
+            tf.io.gfile.rename(tmp, path, overwrite=True)
+        except BaseException:
+            if tf.io.gfile.exists(tmp):
+                tf.io.gfile.remove(tmp)
+            raise
+        return
+    path = path[len("file://"):] if path.startswith("file://") else path
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     try:
@@ -124,15 +152,13 @@ def save(
     directory = os.fspath(path)
     with _SAVE_LOCK:
         try:
-            os.makedirs(directory, exist_ok=True)
+            tf.io.gfile.makedirs(directory)
             live = _live_checkpoints(directory)
             # The Saver rotates (deletes) the oldest of the checkpoints it
             # remembers. Make it remember this directory's, and only these:
             # otherwise saving to another directory would delete checkpoints
             # here, and a new process would never delete those an earlier one wrote.
-            saver.set_last_checkpoints_with_time(
-                [(p, os.path.getmtime(p + ".index")) for p in live if os.path.exists(p + ".index")]
-            )
+            saver.recover_last_checkpoints(live)
             step = _next_step(live)
             prefix = os.path.join(directory, f"{_PREFIX}-{step}")
             metadata = {
@@ -170,13 +196,13 @@ def _remove_leftovers(directory: str) -> None:
     state = tf1.train.get_checkpoint_state(directory)
     if state is None:  # pragma: no cover - a save just wrote it
         return
-    live = {os.path.basename(p) for p in state.all_model_checkpoint_paths}
-    for entry in os.listdir(directory):
+    live = {p.rsplit("/", 1)[-1] for p in state.all_model_checkpoint_paths}
+    for entry in tf.io.gfile.listdir(directory):
         stale_sidecar = entry.endswith(".tfshare.json") and entry[: -len(".tfshare.json")] not in live
         if stale_sidecar or _is_temporary(entry):
             try:
-                os.unlink(os.path.join(directory, entry))
-            except OSError:  # pragma: no cover - removed concurrently
+                tf.io.gfile.remove(f"{directory.rstrip('/')}/{entry}")
+            except tf.errors.NotFoundError:  # pragma: no cover - removed concurrently
                 pass
 
 
@@ -189,7 +215,10 @@ def resolve(path: str) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = os.fspath(path)
-    if os.path.isdir(path):
+    # A prefix first: ram:// calls "x/ckpt-3" a directory when "x/ckpt-3.index" exists.
+    if tf.io.gfile.exists(path + ".index"):
+        return path
+    if tf.io.gfile.isdir(path):
         try:
             prefix = tf.train.latest_checkpoint(path)
         except (tf.errors.OpError, ValueError) as exc:
@@ -197,8 +226,6 @@ def resolve(path: str) -> str:
         if prefix is None:
             raise CheckpointError(f"no checkpoint in directory {path!r} (no valid 'checkpoint' state file)")
         return prefix
-    if os.path.exists(path + ".index"):
-        return path
     raise CheckpointError(f"no checkpoint at {path!r}: it is neither a checkpoint directory nor a prefix")
 
 
@@ -209,14 +236,14 @@ def read_metadata(prefix: str) -> dict[str, Any]:
       CheckpointError: the sidecar is missing, unreadable or of another format.
     """
     try:
-        with open(_metadata_path(prefix), encoding="utf-8") as f:
-            metadata = json.load(f)
-    except FileNotFoundError:
+        with tf.io.gfile.GFile(_metadata_path(prefix), "r") as f:
+            metadata = json.loads(f.read())
+    except tf.errors.NotFoundError:
         raise CheckpointError(
             f"checkpoint {prefix!r} has no {os.path.basename(_metadata_path(prefix))!r}; "
             "it was not written by tfshare"
         ) from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, tf.errors.OpError) as exc:
         raise CheckpointError(f"checkpoint metadata of {prefix!r} is corrupt: {exc}") from exc
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_VERSION:
         raise CheckpointError(
@@ -242,7 +269,8 @@ def check(prefix: str, config: Mapping[str, Any], named_variables: Mapping[str, 
                 f"but this classifier has {key}={expected!r}"
             )
     try:
-        stored = dict(tf.train.list_variables(prefix))
+        # The reader itself: tf.train.list_variables asks isdir(prefix) first (see resolve).
+        stored = tf1.train.NewCheckpointReader(prefix).get_variable_to_shape_map()
     except (tf.errors.OpError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {prefix!r} is corrupt or unreadable: {_reason(exc)}") from exc
     for key, variable in named_variables.items():

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tfshare import checkpoints, fused, validation
+from tfshare import checkpoints, export, fused, validation
 from tfshare._tf import tf
 from tfshare.architectures import Architecture
 from tfshare.base import resolve_form
@@ -65,6 +65,10 @@ class Classifier(GraphBuilder):
         variable gets seed + k) and for shuffling; None for random.
       architecture: an ``tfshare.architectures.Architecture``, instead of
         ``layers`` (what ``DenseClassifier`` and ``ConvClassifier`` pass).
+      input_tensor: a float32 tensor [batch, *input_shape] of the runtime's
+        graph to read instead of a placeholder of its own (not with a trunk,
+        which has its input); classifiers reading one input take one feed in
+        ``predict_many``.
 
     Raises:
       TypeError: an argument has the wrong type (a Keras 3 layer gets an
@@ -87,6 +91,7 @@ class Classifier(GraphBuilder):
         name: str | None = None,
         seed: int | None = None,
         architecture: Architecture | None = None,
+        input_tensor: Any = None,
     ) -> None:
         if trunk is not None:
             if not isinstance(trunk, _Trunk):
@@ -100,6 +105,11 @@ class Classifier(GraphBuilder):
         validation.name(name)
         form = resolve_form(layers, input_shape, num_classes, model_fn, trunk, architecture)
         self._init_form(form, seed)
+        if input_tensor is not None:
+            if trunk is not None or runtime is None:
+                raise InputError("input_tensor needs a runtime= it belongs to, and no trunk= (a trunk has its own input)")
+            validation.input_tensor(input_tensor, runtime.graph, form.input_shape)
+        self._input_tensor = input_tensor
         self._owns_runtime = runtime is None
         self._runtime = runtime = runtime if runtime is not None else GraphSession()
         self._name = runtime.reserve_name(name, self._default_name)
@@ -383,6 +393,54 @@ class Classifier(GraphBuilder):
             )
         self._runtime.mark_initialized(list(self._model_variables.values()))
         return prefix
+
+    # --------------------------------------------------------------- export
+    def rebuild(self, runtime: GraphSession, *, input_tensor: Any = None, trunk: _Trunk | None = None) -> "Classifier":
+        """The same architecture, name and seed, built into another runtime.
+
+        The new classifier starts from the initial weights of its seed (or
+        model_fn's), not from this one's trained weights: copy those with
+        ``set_weights(self.get_weights())``.
+
+        Args:
+          runtime: the GraphSession to build into.
+          input_tensor: a float32 tensor of ``runtime``'s graph to read (see the constructor).
+          trunk: for a classifier on a trunk, the trunk to sit on in ``runtime``
+            (``self.trunk.rebuild(runtime)``).
+
+        Returns:
+          A ``Classifier`` (whatever this one's class: the thin forms add nothing to it).
+
+        Raises:
+          InputError: a trunk is missing or given where there is none.
+        """
+        if (self._trunk is None) != (trunk is None):
+            raise InputError(
+                f"trunk must be given exactly when {self._name!r} sits on one "
+                f"(it {'does' if self._trunk is not None else 'does not'}), got {trunk!r}"
+            )
+        common = dict(num_classes=self._num_classes, name=self._name, seed=self._seed)
+        if trunk is not None:
+            return Classifier(trunk=trunk, **common)
+        if self._adopted is not None:
+            return Classifier(model_fn=self._adopted.model_fn, runtime=runtime, name=self._name, input_tensor=input_tensor)
+        return Classifier(architecture=self._architecture, runtime=runtime, input_tensor=input_tensor, **common)
+
+    def export_saved_model(self, path: str, overwrite: bool = False) -> str:
+        """Writes a SavedModel that serves this classifier in inference mode, with its current weights.
+
+        See ``tfshare.export_saved_model``: the signature "serving_default"
+        takes "x" (float32 [batch, *input_shape]) and returns "probabilities"
+        (float32 [batch, num_classes]) and "class_ids" (int64 [batch]).
+
+        Returns:
+          ``path``.
+
+        Raises:
+          ExportError: ``path`` exists (without ``overwrite``) or cannot be written.
+          ClosedError: the classifier or its runtime is closed.
+        """
+        return export.export_saved_model([self], path, overwrite=overwrite)
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:

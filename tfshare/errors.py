@@ -46,3 +46,7 @@ class DataError(TfshareError):
 
     The message names the exact cache path to fill and the URL tried.
     """
+
+
+class ExportError(TfshareError):
+    """A SavedModel cannot be exported: the path exists (without overwrite) or cannot be written."""

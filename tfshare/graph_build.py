@@ -58,7 +58,9 @@ class GraphBuilder(ClassifierBase):
             # A trunk's name is unique in its runtime (its id() could be reused).
             return ("trunk", self._trunk.name, self._num_classes)
         body_key = self._architecture.key if self._architecture.key is not None else self._config.get("layers")
-        return None if body_key is None else (body_key, self._input_shape, self._num_classes)
+        # A copy reads the input its template read: a given input tensor is part of the key.
+        source = None if self._input_tensor is None else self._input_tensor.name
+        return None if body_key is None else (body_key, self._input_shape, self._num_classes, source)
 
     def _build(self) -> None:
         """Builds the inference ops: through tf_keras, or as a copy of an earlier classifier's."""
@@ -81,7 +83,10 @@ class GraphBuilder(ClassifierBase):
         if self._trunk is not None:
             x, features, start = self._trunk.input, self._trunk.output, self._trunk._num_random
         else:
-            x, features, start = tf1.placeholder(tf.float32, [None, *self._input_shape], name="x"), None, 0
+            x = self._input_tensor
+            if x is None:
+                x = tf1.placeholder(tf.float32, [None, *self._input_shape], name="x")
+            features, start = None, 0
         if self._adopted is not None:
             with initial_values.creating(self._seed, feed_all=True) as created:
                 logits = self._adopted.logits(x, training=False)

@@ -46,6 +46,7 @@ class AdoptedModel:
 
     Attributes:
       model: the tf_keras model.
+      model_fn: the function that made it (to make another, e.g. for an export).
       input_shape: shape of one example.
       num_classes: the width of the output.
 
@@ -75,6 +76,7 @@ class AdoptedModel:
         if width < 2:
             raise InputError(f"model_fn()'s model must output [batch, num_classes >= 2], got width {width}")
         self.model = model
+        self.model_fn = model_fn
         self.num_classes = width
         self.training_sensitive = forward.training_sensitive([model])
         self.config = {"architecture": "model", "input_shape": list(self.input_shape)}

@@ -88,6 +88,7 @@ class TemplateTrunk(_Trunk):
       input_shape: the shape of one example, with ``fn`` or ``layers``.
       name: name scope in the graph (default "template_trunk", made unique).
       seed: seed for the initial weights of keras initializers; None for random.
+      input_tensor: as ``SharedTrunk``'s.
 
     Raises:
       TypeError, InputError: bad or conflicting arguments.
@@ -106,6 +107,7 @@ class TemplateTrunk(_Trunk):
         input_shape: Sequence[int] | None = None,
         name: str | None = None,
         seed: int | None = None,
+        input_tensor: Any = None,
     ) -> None:
         self._fn = fn
         self._last_updates: list[Any] = []
@@ -121,7 +123,7 @@ class TemplateTrunk(_Trunk):
             arch = Architecture(factory=None, input_shape=shape, config={"input_shape": list(shape), "function": qualname})
         else:
             arch = trunk_architecture(input_dim, hidden_units, layers, input_shape)
-        super().__init__(runtime, arch, name, seed)
+        super().__init__(runtime, arch, name, seed, input_tensor)
 
     def _build(self, x: Any, training: bool) -> Any:
         if not hasattr(self, "_template"):
@@ -153,6 +155,12 @@ class TemplateTrunk(_Trunk):
         prefix = f"{self._name}/layers/"
         return {v.name[len(prefix):].rsplit(":", 1)[0] if v.name.startswith(prefix) else v.name.rsplit(":", 1)[0]: v
                 for v in variables}
+
+    def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "TemplateTrunk":
+        if self._fn is not None:
+            return TemplateTrunk(runtime, fn=self._fn, input_shape=self._input_shape, name=self._name, seed=self._seed,
+                                 input_tensor=input_tensor)
+        return TemplateTrunk(runtime, layers=self._architecture, name=self._name, seed=self._seed, input_tensor=input_tensor)
 
     @property
     def training_sensitive(self) -> bool:

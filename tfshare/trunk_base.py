@@ -55,7 +55,14 @@ class _Trunk(Described):
 
     _default_name = "trunk"
 
-    def __init__(self, runtime: GraphSession, architecture: Architecture, name: str | None, seed: int | None) -> None:
+    def __init__(
+        self,
+        runtime: GraphSession,
+        architecture: Architecture,
+        name: str | None,
+        seed: int | None,
+        input_tensor: Any = None,
+    ) -> None:
         if not isinstance(runtime, GraphSession):
             raise TypeError(
                 f"runtime must be a tfshare.GraphSession, got {type(runtime).__name__}; "
@@ -68,8 +75,13 @@ class _Trunk(Described):
         self._name = runtime.reserve_name(name, self._default_name)
         self._training: tuple[Any, list[Any]] | None = None
         self._config = dict(architecture.config)
+        if input_tensor is not None:
+            validation.input_tensor(input_tensor, runtime.graph, self._input_shape)
         with runtime.building(self._name + "/", shared=True):
-            self._input = tf1.placeholder(tf.float32, [None, *self._input_shape], name="x")
+            self._input = (
+                input_tensor if input_tensor is not None
+                else tf1.placeholder(tf.float32, [None, *self._input_shape], name="x")
+            )
             with initial_values.creating(self._seed) as created:
                 output = self._build(self._input, training=False)
             self._output = forward.check_features(output)
@@ -123,7 +135,7 @@ class _Trunk(Described):
 
     @property
     def input(self) -> Any:
-        """The trunk's float32 placeholder of shape [batch, *input_shape]."""
+        """The trunk's float32 input [batch, *input_shape]: its own placeholder, or the ``input_tensor`` it was given."""
         return self._input
 
     @property
@@ -162,6 +174,18 @@ class _Trunk(Described):
         between sharing modes.
         """
         return dict(self._named)
+
+    def rebuild(self, runtime: GraphSession, *, input_tensor: Any = None) -> "_Trunk":
+        """The same kind of trunk, body, name and seed, built into another runtime (initial weights).
+
+        Args:
+          runtime: the GraphSession to build into.
+          input_tensor: a float32 tensor of ``runtime``'s graph to read.
+        """
+        return self._rebuild(runtime, input_tensor)
+
+    def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "_Trunk":  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def __call__(self, x: Any) -> Any:
         """Applies the trunk, in inference mode, to another float32 tensor, reusing its variables.

@@ -48,6 +48,9 @@ class SharedTrunk(_Trunk):
       input_shape: the shape of one example, with ``layers``.
       name: name scope in the graph (default "shared_trunk", made unique).
       seed: seed for the initial weights; None for random.
+      input_tensor: a float32 tensor [batch, *input_shape] of the runtime's
+        graph to read instead of a placeholder of its own (several trunks and
+        classifiers can then take one input; ``export_saved_model`` does).
 
     Raises:
       TypeError, InputError: bad or conflicting arguments, or a body whose
@@ -66,8 +69,9 @@ class SharedTrunk(_Trunk):
         input_shape: Sequence[int] | None = None,
         name: str | None = None,
         seed: int | None = None,
+        input_tensor: Any = None,
     ) -> None:
-        super().__init__(runtime, trunk_architecture(input_dim, hidden_units, layers, input_shape), name, seed)
+        super().__init__(runtime, trunk_architecture(input_dim, hidden_units, layers, input_shape), name, seed, input_tensor)
 
     def _build(self, x: Any, training: bool) -> Any:
         if not hasattr(self, "_layers"):
@@ -83,6 +87,9 @@ class SharedTrunk(_Trunk):
 
     def _name_variables(self, variables: list[Any]) -> dict[str, Any]:
         return architectures.weight_keys(self._layers, self._architecture.named)
+
+    def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "SharedTrunk":
+        return SharedTrunk(runtime, layers=self._architecture, name=self._name, seed=self._seed, input_tensor=input_tensor)
 
     @property
     def training_sensitive(self) -> bool:

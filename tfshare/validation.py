@@ -350,6 +350,26 @@ def name(value: Any, arg: str = "name") -> str | None:
     return value
 
 
+def input_tensor(value: Any, graph: Any, input_shape: tuple[int, ...], arg: str = "input_tensor") -> Any:
+    """Returns ``value`` if it is a float32 tensor of ``graph`` with shape [batch, *input_shape].
+
+    Raises:
+      TypeError: it is not a graph tensor.
+      InputError: it belongs to another graph, or has another dtype or shape.
+    """
+    if getattr(value, "graph", None) is None or not hasattr(value, "dtype"):
+        raise TypeError(f"{arg} must be a tensor of the runtime's graph, got {_describe(value)}")
+    if value.graph is not graph:
+        raise InputError(f"{arg} must be a tensor of the runtime's graph, got one of another graph: {value!r}")
+    shape = value.shape
+    if value.dtype.name != "float32" or shape.rank != len(input_shape) + 1 or tuple(shape.as_list()[1:]) != input_shape:
+        raise InputError(
+            f"{arg} must be float32 with shape [batch, {', '.join(map(str, input_shape))}], "
+            f"got {value.dtype.name} with shape {shape}"
+        )
+    return value
+
+
 def weights(value: Any, expected: Mapping[str, Any], arg: str = "weights") -> dict[str, np.ndarray]:
     """Checks a {key: array} dict against the variables it is to be assigned to.
 

@@ -1,0 +1,288 @@
+"""SavedModel export: loadable by plain TensorFlow, inference mode, current weights, safe writes, any filesystem."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import keras, tf
+from conftest import small_cnn_body
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+# Loads every export named in a JSON list with TensorFlow only, and prints what each signature returns.
+LOADER = textwrap.dedent('''
+    import json, sys
+    import numpy as np, tensorflow as tf
+    jobs = json.load(open(sys.argv[1]))
+    results = []
+    for job in jobs:
+        x = np.load(job["x"])
+        loaded = tf.saved_model.load(job["path"])
+        out = {"signatures": sorted(loaded.signatures)}
+        for name in job["signatures"]:
+            values = loaded.signatures[name](x=tf.constant(x))
+            for key, value in values.items():
+                np.save(f"{job['path']}.{name}.{key}.npy", value.numpy())
+        graph = tf.Graph()
+        with tf.compat.v1.Session(graph=graph) as session:
+            meta = tf.compat.v1.saved_model.load(session, ["serve"], job["path"])
+            signature = meta.signature_def[job["signatures"][0]]
+            fetches = {k: v.name for k, v in signature.outputs.items()}
+            values = session.run(fetches, {signature.inputs["x"].name: x})
+            for key, value in values.items():
+                np.save(f"{job['path']}.v1.{key}.npy", value)
+        out["tfshare_imported"] = "tfshare" in sys.modules
+        results.append(out)
+    print(json.dumps(results))
+''')
+
+
+def _load_without_tfshare(tmp_path, jobs):
+    """Runs LOADER in a fresh process (TensorFlow only); returns its per-job summaries."""
+    spec = tmp_path / "jobs.json"
+    spec.write_text(json.dumps(jobs))
+    script = tmp_path / "loader.py"
+    script.write_text(LOADER)
+    done = subprocess.run([sys.executable, str(script), str(spec)], capture_output=True, text=True, env=ENV,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _dropout_bn_body():
+    return [keras.layers.Dense(16), keras.layers.BatchNormalization(momentum=0.5), keras.layers.ReLU(),
+            keras.layers.Dropout(0.5)]
+
+
+def test_every_kind_of_classifier_loads_in_plain_tensorflow_with_its_predictions(tmp_path, digits, runtime):
+    rows = digits.flatten()
+    mlp = tfshare.DenseClassifier(64, 10, (16,), seed=0)
+    mlp.fit(rows.x_train[:300], rows.y_train[:300], epochs=2)
+    cnn = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4, 8), runtime=runtime, seed=0)
+    copy = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4, 8), runtime=runtime, seed=1)
+    trunk = tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1), seed=0)
+    head = tfshare.Classifier(trunk=trunk, num_classes=10, name="head")
+    for clf in (cnn, copy, head):
+        clf.fit(digits.x_train[:300], digits.y_train[:300], epochs=2)  # BN statistics move
+    assert copy._copied is False  # its first fit gave it layer objects
+    dropout = tfshare.Classifier(layers=_dropout_bn_body, input_shape=(64,), num_classes=10, runtime=tfshare.GraphSession())
+    dropout.fit(rows.x_train[:300], rows.y_train[:300])
+    cases = {"mlp": (mlp, rows), "cnn": (cnn, digits), "copy": (copy, digits), "head": (head, digits),
+             "dropout": (dropout, rows)}
+    jobs = []
+    for key, (clf, data) in cases.items():
+        path = clf.export_saved_model(tmp_path / key)
+        np.save(tmp_path / f"{key}_x.npy", data.x_test)
+        jobs.append({"path": str(path), "x": str(tmp_path / f"{key}_x.npy"), "signatures": ["serving_default"]})
+    results = _load_without_tfshare(tmp_path, jobs)
+    for (key, (clf, data)), result in zip(cases.items(), results):
+        assert result == {"signatures": ["serving_default"], "tfshare_imported": False}
+        expected = clf.predict_proba(data.x_test)
+        for api in ("serving_default", "v1"):
+            proba = np.load(f"{tmp_path / key}.{api}.probabilities.npy")
+            np.testing.assert_allclose(proba, expected, atol=1e-6, err_msg=f"{key} through {api}")
+            np.testing.assert_array_equal(np.load(f"{tmp_path / key}.{api}.class_ids.npy"), clf.predict(data.x_test))
+    mlp.close()
+    dropout.runtime.close()
+
+
+def test_a_trunk_with_heads_exports_one_signature_each_and_all_in_one(tmp_path, digits, runtime):
+    trunk = tfshare.SharedTrunk(runtime, layers=small_cnn_body, input_shape=(8, 8, 1), seed=0)
+    heads = [tfshare.Classifier(trunk=trunk, num_classes=n, name=f"h{i}", seed=i) for i, n in enumerate((10, 10, 3))]
+    alone = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), runtime=runtime, name="alone")
+    heads[0].fit(digits.x_train[:200], digits.y_train[:200])
+    every = heads + [alone]
+    path = tfshare.export_saved_model(every, tmp_path / "m")
+    stored = dict(tf.train.list_variables(str(tmp_path / "m" / "variables" / "variables")))
+    trunk_keys = [k for k in stored if k.startswith(trunk.name + "/")]
+    assert len(trunk_keys) == len(trunk.variables) == 6  # the trunk once, for three heads
+    assert len(stored) == 6 + 3 * 2 + len(alone.variables)
+    np.save(tmp_path / "x.npy", digits.x_test)
+    (result,) = _load_without_tfshare(tmp_path, [{"path": str(path), "x": str(tmp_path / "x.npy"),
+                                                  "signatures": ["all", "h0", "h2", "alone"]}])
+    assert result["signatures"] == ["all", "alone", "h0", "h1", "h2", "serving_default"]
+    for clf in every:
+        expected = clf.predict_proba(digits.x_test)
+        np.testing.assert_allclose(np.load(f"{path}.all.{clf.name}.npy"), expected, atol=1e-6)
+    for name in ("h0", "h2", "alone"):
+        clf = every[["h0", "h1", "h2", "alone"].index(name)]
+        np.testing.assert_allclose(np.load(f"{path}.{name}.probabilities.npy"), clf.predict_proba(digits.x_test), atol=1e-6)
+
+
+def test_saved_model_cli_lists_the_signatures(tmp_path, runtime):
+    heads = [tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(runtime, 8, (4,)), num_classes=3, name="a")]
+    path = tfshare.export_saved_model(heads, tmp_path / "m")
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run([cli, "show", "--all", "--dir", path], capture_output=True, text=True, env=ENV, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "signature_def['serving_default']" in shown.stdout
+    assert "outputs['probabilities']" in shown.stdout and "outputs['class_ids']" in shown.stdout
+    assert "shape: (-1, 8)" in shown.stdout
+
+
+def test_exporting_disturbs_nothing_and_other_threads_keep_predicting(tmp_path, digits, runtime):
+    a = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), runtime=runtime, seed=0)
+    b = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), runtime=runtime, seed=1)
+    a.fit(digits.x_train[:200], digits.y_train[:200])
+    runtime.finalize()  # no op may be added to the live graph
+    before = {c.name: c.get_weights() for c in (a, b)}
+    x = digits.x_test[:8]
+    expected = b.predict_proba(x)
+    errors, calls, stop = [], [0], threading.Event()
+
+    def predict():
+        while not stop.is_set():
+            try:
+                np.testing.assert_array_equal(b.predict_proba(x), expected)
+                calls[0] += 1
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+
+    worker = threading.Thread(target=predict)
+    worker.start()
+    try:
+        a.export_saved_model(tmp_path / "a")
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert not worker.is_alive() and errors == [] and calls[0] > 0
+    for clf in (a, b):
+        for key, value in clf.get_weights().items():
+            np.testing.assert_array_equal(value, before[clf.name][key])  # nothing re-initialized
+    assert runtime.graph.finalized
+
+
+def test_model_fn_and_template_trunks_export(tmp_path, rng):
+    def model():
+        return keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.Dense(4, activation="softmax")])
+
+    gs = tfshare.GraphSession()
+    clf = tfshare.Classifier(model_fn=model, runtime=gs)
+    template = tfshare.TemplateTrunk(gs, 6, (5,), seed=0)
+    head = tfshare.Classifier(trunk=template, num_classes=4, name="t")
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    clf.fit(x, rng.integers(0, 4, 16))
+    head.fit(x, rng.integers(0, 4, 16))
+    for c in (clf, head):
+        path = c.export_saved_model(tmp_path / c.name)
+        loaded = tf.saved_model.load(path)  # in this process too: the export needs no tfshare to load
+        got = loaded.signatures["serving_default"](x=tf.constant(x))["probabilities"].numpy()
+        np.testing.assert_allclose(got, c.predict_proba(x), atol=1e-6)
+    gs.close()
+
+
+def test_bad_exports_are_refused_with_clear_errors(tmp_path, runtime):
+    a = tfshare.DenseClassifier(8, 3, (4,), runtime=runtime, name="a")
+    named_all = tfshare.DenseClassifier(8, 3, (4,), runtime=runtime, name="all")
+    wide = tfshare.DenseClassifier(9, 3, (4,), runtime=runtime, name="wide")
+    with tfshare.DenseClassifier(8, 3, (4,), name="elsewhere") as other:
+        with pytest.raises(tfshare.InputError, match=r"classifiers must share one runtime .* got 2 runtimes"):
+            tfshare.export_saved_model([a, other], tmp_path / "x")
+    with pytest.raises(tfshare.InputError, match=r"input_shape"):
+        tfshare.export_saved_model([a, wide], tmp_path / "x")
+    with pytest.raises(tfshare.InputError, match=r"classifier names \['all'\] are signature names"):
+        tfshare.export_saved_model([a, named_all], tmp_path / "x")
+    a.export_saved_model(tmp_path / "m")
+    with pytest.raises(tfshare.ExportError, match=r"already exists; pass overwrite=True"):
+        a.export_saved_model(tmp_path / "m")
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(tfshare.ExportError, match=r"exists and is not a folder"):
+        a.export_saved_model(tmp_path / "file", overwrite=True)
+    with pytest.raises(tfshare.ExportError, match=r"cannot export to"):
+        a.export_saved_model(tmp_path / "file" / "below")
+    with pytest.raises(TypeError, match=r"path must be a str or os.PathLike, got int"):
+        a.export_saved_model(3)
+    with pytest.raises(TypeError, match=r"overwrite must be a bool"):
+        a.export_saved_model(tmp_path / "n", overwrite="yes")
+    assert sorted(os.listdir(tmp_path)) == ["file", "m"]  # no staging folder left behind
+
+
+def test_overwrite_replaces_the_export(tmp_path, rng):
+    x, y = rng.normal(size=(32, 8)).astype(np.float32), rng.integers(0, 3, 32)
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0) as clf:
+        path = clf.export_saved_model(tmp_path / "m")
+        clf.fit(x, y, epochs=5, learning_rate=0.05)
+        clf.export_saved_model(path, overwrite=True)
+        got = tf.saved_model.load(path).signatures["serving_default"](x=tf.constant(x))["probabilities"].numpy()
+        np.testing.assert_allclose(got, clf.predict_proba(x), atol=1e-6)
+    assert sorted(os.listdir(tmp_path)) == ["m"]
+
+
+def test_exports_and_checkpoints_work_on_another_tensorflow_filesystem(rng):
+    x, y = rng.normal(size=(32, 8)).astype(np.float32), rng.integers(0, 3, 32)
+    base = f"ram://tfshare-{os.getpid()}-{rng.integers(1 << 30)}"
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0, name="r") as clf:
+        clf.fit(x, y)
+        path = clf.export_saved_model(f"{base}/export/1")
+        got = tf.saved_model.load(path).signatures["serving_default"](x=tf.constant(x))["probabilities"].numpy()
+        np.testing.assert_allclose(got, clf.predict_proba(x), atol=1e-6)
+        assert tf.io.gfile.listdir(f"{base}/export") == ["1"]  # the staging folder is gone
+        saved = clf.get_weights()
+        for _ in range(5):  # rotation (keeps 3) runs on this filesystem too
+            clf.save(f"{base}/ckpt")
+        tfshare.save_runtime([clf], f"{base}/runtime.npz")
+        clf.fit(x, y, epochs=3, learning_rate=0.1)
+        clf.restore(f"{base}/ckpt")
+        for key, value in clf.get_weights().items():
+            np.testing.assert_array_equal(value, saved[key])
+        clf.fit(x, y, epochs=3, learning_rate=0.1)
+        tfshare.restore_runtime([clf], f"{base}/runtime.npz")
+        for key, value in clf.get_weights().items():
+            np.testing.assert_array_equal(value, saved[key])
+    listed = tf.io.gfile.listdir(f"{base}/ckpt")
+    assert sorted(n for n in listed if n.endswith(".index")) == ["ckpt-3.index", "ckpt-4.index", "ckpt-5.index"]
+    assert sorted(n for n in listed if n.endswith(".tfshare.json")) == [
+        "ckpt-3.tfshare.json", "ckpt-4.tfshare.json", "ckpt-5.tfshare.json"]
+
+
+CHILD = textwrap.dedent('''
+    import sys
+    import numpy as np, tfshare
+    base = sys.argv[1]
+    clf = tfshare.ConvClassifier((28, 28, 1), 10, seed=0)
+    x = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    np.save(base + ".x.npy", x)
+    np.save(base + ".expected.npy", clf.predict_proba(x))
+    for i in range(1000):  # TensorFlow Serving's layout: one folder per version
+        print("export", i, flush=True)
+        clf.export_saved_model(f"{base}/{i}")
+''')
+
+
+def test_a_process_killed_mid_export_leaves_no_path_or_a_complete_one(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    staged = loaded = 0
+    for run, delay in enumerate((0.0, 0.03, 0.1, 0.3)):
+        base = str(tmp_path / f"model{run}")
+        child = subprocess.Popen([sys.executable, str(script), base], stdout=subprocess.PIPE, text=True, env=ENV)
+        try:
+            for line in child.stdout:  # the kill lands during the second export or later
+                if line.startswith("export 1"):
+                    break
+            threading.Event().wait(delay)
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.wait(timeout=60)
+        assert child.returncode == -signal.SIGKILL
+        x, expected = np.load(base + ".x.npy"), np.load(base + ".expected.npy")
+        entries = os.listdir(base)
+        staged += any(name.startswith(".tmp-") for name in entries)
+        for version in (name for name in entries if name.isdigit()):
+            model = tf.saved_model.load(f"{base}/{version}")  # each version there is complete
+            got = model.signatures["serving_default"](x=tf.constant(x))["probabilities"].numpy()
+            np.testing.assert_allclose(got, expected, atol=1e-6)
+            loaded += 1
+    assert staged >= 1 and loaded >= 4  # kills landed mid-export, and every version left loads
