@@ -144,7 +144,7 @@ def test_collecting_updates_catches_only_this_threads_updates():
     bn = keras.layers.BatchNormalization(momentum=0.5)
     x = tfshare._tf.tf.ones((4, 3)) * 2.0
     bn(x, training=False)  # built, eagerly
-    with forward.collecting_updates([bn]) as caught:
+    with forward.collecting_updates() as caught:
         worker = threading.Thread(target=lambda: bn(x, training=True))  # another thread's eager step
         worker.start()
         worker.join(timeout=60)

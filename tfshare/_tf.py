@@ -9,7 +9,9 @@ switch, no default graph, no session.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
 # Quiet TensorFlow's C++ start-up banner unless the user asked for something.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -29,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from tensorflow.core.protobuf import config_pb2  # noqa: E402
 from tf_keras.src.engine import base_layer_utils  # noqa: E402  (Keras's call context: frozen layers)
+from tf_keras.src.utils import version_utils as _version_utils  # noqa: E402
 from tensorflow.python.eager import context as _context  # noqa: E402
 
 # TensorFlow's internal modules whose functions tfshare.audit wraps while an
@@ -93,6 +96,40 @@ def v2_layers():
     return eager_mode()
 
 
+_v2_local = threading.local()
+_v2_lock = threading.Lock()
+_original_should_use_v2 = _version_utils.should_use_v2
+
+
+def _should_use_v2() -> bool:
+    return True if getattr(_v2_local, "depth", 0) else _original_should_use_v2()
+
+
+@contextlib.contextmanager
+def v2_classes():
+    """Context manager: tf_keras layers *constructed* in this thread inside it get their TF2 base.
+
+    ``v2_layers`` covers the layer objects tfshare makes, but a layer may
+    construct sublayers in its ``build()`` or ``call()`` (tf_keras's
+    ``MultiHeadAttention`` does), which run inside the graph: without this,
+    their classes would be switched to the TF1 base, breaking the user's
+    eager objects of those classes. tf_keras asks ``version_utils.
+    should_use_v2()`` when it picks a base; that function is wrapped (once,
+    on first use, and only answering differently in a thread inside this
+    context) so that it says True here. tfshare builds every graph inside it
+    (``GraphSession.building``).
+    """
+    if _version_utils.should_use_v2 is not _should_use_v2:
+        with _v2_lock:
+            if _version_utils.should_use_v2 is not _should_use_v2:
+                _version_utils.should_use_v2 = _should_use_v2
+    _v2_local.depth = getattr(_v2_local, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _v2_local.depth -= 1
+
+
 def eager_mode():
     """Context manager that runs TensorFlow eagerly, even inside a caller's ``graph.as_default()``.
 
@@ -116,5 +153,6 @@ __all__ = [
     "tf1",
     "tf_session",
     "tracing_compilation",
+    "v2_classes",
     "v2_layers",
 ]

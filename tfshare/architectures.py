@@ -109,9 +109,11 @@ class Described:
     def config(self) -> dict[str, Any]:
         """The architecture as checkpoints store it (a classifier's adds num_classes).
 
-        {"input_dim", "hidden_units"} for the MLP; for other bodies
-        "input_shape", an "architecture" kind, and a digest of the layers'
-        configurations ("layers").
+        {"input_dim", "hidden_units"} for the MLP; {"architecture": "conv",
+        "input_shape", "filters"} for the shipped CNN; {"input_shape",
+        "layers"} for a user's body ("layers": a digest of its layers'
+        classes and configurations); {"architecture": "model", ...} for a
+        model_fn model.
         """
         return dict(self._config)
 
@@ -125,6 +127,20 @@ def checkpoint_config(architecture: Architecture, layers: Sequence[Any] = ()) ->
         if key is not None:
             config["layers"] = key
     return config
+
+
+def check_float32_policy() -> None:
+    """Raises unless tf_keras's global dtype policy is float32 (tfshare builds float32 classifiers).
+
+    Raises:
+      InputError: the policy is e.g. "mixed_float16".
+    """
+    policy = keras.mixed_precision.global_policy().name
+    if policy != "float32":
+        raise InputError(
+            f"tf_keras's global dtype policy must be 'float32' for tfshare classifiers, got {policy!r}; "
+            "call tf_keras.mixed_precision.set_global_policy('float32') before building them"
+        )
 
 
 def check_factory(factory: Any, arg: str = "layers") -> LayerFactory:
@@ -180,6 +196,11 @@ def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> l
             )
         if not isinstance(layer, keras.layers.Layer):
             raise TypeError(f"{where} must be a tf_keras layer, got {validation.describe(layer)}")
+        if any(layer is seen for seen in layers):
+            raise InputError(
+                f"{where} ({layer.name!r}) appears twice; {arg}() must return each layer once "
+                "(to apply one layer twice, write a layer whose call() does)"
+            )
         if isinstance(layer, keras.Sequential) and not layer.built:
             layers.extend(check_layers(list(layer.layers), f"{arg}()[{i}].layers"))
             continue
@@ -217,6 +238,17 @@ def config_key(layers: Sequence[Any]) -> str | None:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def frozen_keys(keyed: dict[str, Any], layers: Sequence[Any]) -> set[str]:
+    """Keys of trainable variables that Keras would not train: their layer (or a parent) has ``trainable=False``.
+
+    tf_keras keeps a frozen layer's variables ``trainable=True`` and leaves
+    them out of ``layer.trainable_weights``; fit must do the same.
+    """
+    trained = {id(w) for layer in layers for w in layer.trainable_weights}
+    return {key for key, variable in keyed.items() if variable.trainable and id(variable) not in trained
+            and any(variable is w for layer in layers for w in layer.weights)}
+
+
 def own_weights(layer: Any) -> list[Any]:
     # A layer's own variables, not its sublayers' (tf_keras keeps them apart).
     return list(layer._trainable_weights) + list(layer._non_trainable_weights)  # pylint: disable=protected-access
@@ -237,12 +269,16 @@ def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
       {key: variable}, in layer order and, within a layer, as it created them.
     """
     keyed: dict[str, Any] = {}
+    seen: set[int] = set()  # a variable two layers track (a model's own attribute, say) is keyed once
     for i, top in enumerate(layers):
         base = top.name if named else f"layer_{i}"
         owners = [sub for sub in top._flatten_layers(include_self=True) if own_weights(sub)]  # pylint: disable=protected-access
         for rank, layer in enumerate(owners):
             prefix = base if layer is top else f"{base}/{rank}"
             for variable in own_weights(layer):
+                if id(variable) in seen:
+                    continue
+                seen.add(id(variable))
                 short = variable.name.rsplit("/", 1)[-1].split(":")[0]
                 key, n = f"{prefix}/{short}", 1
                 while key in keyed:
@@ -383,7 +419,7 @@ def from_factory(factory: Any, input_shape: Any, arg: str = "layers") -> Archite
 
 
 __all__ = [
-    "CONV_MOMENTUM", "Architecture", "Described", "LayerFactory", "check_factory", "check_layers", "checkpoint_config",
-    "config_key", "conv", "conv_body", "dense", "dense_body", "from_factory", "is_keras3", "own_weights",
+    "CONV_MOMENTUM", "Architecture", "Described", "LayerFactory", "check_factory", "check_float32_policy", "check_layers", "checkpoint_config",
+    "config_key", "conv", "conv_body", "dense", "dense_body", "from_factory", "frozen_keys", "is_keras3", "own_weights",
     "weight_keys",
 ]

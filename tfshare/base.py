@@ -59,6 +59,7 @@ def resolve_form(
     Raises:
       TypeError, InputError: none or several forms, or values that conflict.
     """
+    architectures.check_float32_policy()
     given = [n for n, v in (("layers", layers), ("model_fn", model_fn), ("trunk", trunk), ("architecture", architecture)) if v is not None]
     if len(given) != 1:
         raise InputError(
@@ -167,8 +168,13 @@ class ClassifierBase(Described):
 
     @property
     def trainable_variables(self) -> list[Any]:
-        """The variables ``fit`` updates with gradients (BatchNorm statistics are not among them)."""
-        return [v for v in self._model_variables.values() if v.trainable]
+        """The variables ``fit`` updates with gradients.
+
+        Not BatchNorm's statistics, and not the variables of layers made with
+        ``trainable=False`` (as in Keras; decided when the classifier is built).
+        """
+        frozen = getattr(self, "_frozen", ())
+        return [v for k, v in self._model_variables.items() if v.trainable and k not in frozen]
 
     @property
     def named_variables(self) -> dict[str, Any]:

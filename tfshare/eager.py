@@ -86,6 +86,7 @@ class EagerClassifier(ClassifierBase):
         self._all_layers = [self._model] if self._model is not None else (
             (trunk.layers if trunk is not None else []) + self._layers + [self._head]
         )
+        self._frozen = architectures.frozen_keys(self._model_variables, self._all_layers)
         self._optimizer: Any = None
         self._saver: Any = None
         spec = tf.TensorSpec([None, *self._input_shape], tf.float32)
@@ -109,9 +110,12 @@ class EagerClassifier(ClassifierBase):
 
     def _step_eager(self, x: Any, y: Any) -> tuple[Any, Any, Any]:
         variables = self.trainable_variables
-        with tf.GradientTape() as tape, forward.collecting_updates(self._all_layers) as updates:
+        with tf.GradientTape() as tape, forward.collecting_updates() as updates:
             logits = self._logits(x, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+            penalties = forward.weight_penalties(self._all_layers)
+            if penalties:  # weight regularization, as Model.fit and the graph classifier add it
+                loss = loss + tf.add_n(penalties)
         grads = tape.gradient(loss, variables)
         finite = tf.reduce_all(
             tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads] + [tf.math.is_finite(loss)])
@@ -136,6 +140,11 @@ class EagerClassifier(ClassifierBase):
     def keras_model(self) -> Any:
         """The tf_keras model of ``model_fn``, or None."""
         return self._model
+
+    @property
+    def layers(self) -> list[Any] | None:
+        """The body's tf_keras layer objects; None on a trunk or for a whole model."""
+        return list(self._layers) if self._layers else None
 
     @property
     def use_tf_function(self) -> bool:
@@ -198,7 +207,8 @@ class EagerClassifier(ClassifierBase):
         """Trains with Adam in training mode; same arguments, returns and errors as Classifier.fit."""
         x, y, epochs, batch_size, lr = self._fit_arguments(x, y, epochs, batch_size, learning_rate, shuffle)
         if self._optimizer is None:
-            self._optimizer = keras.optimizers.Adam(learning_rate=lr)
+            # epsilon as tf.compat.v1.train.AdamOptimizer's (the graph classifier's); Keras's default is 1e-7
+            self._optimizer = keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8)
             self._optimizer.build(self.trainable_variables)
         self._optimizer.learning_rate = lr
 

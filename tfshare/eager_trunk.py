@@ -99,6 +99,16 @@ class EagerTrunk(Described):
         """Whether a layer behaves differently in training."""
         return forward.training_sensitive(self._layers)
 
+    @property
+    def architecture(self) -> Any:
+        """The trunk's body."""
+        return self._architecture
+
+    @property
+    def num_params(self) -> int:
+        """Number of scalar parameters in the trunk (BatchNorm statistics included)."""
+        return int(sum(v.shape.num_elements() for v in self.variables))
+
     def named_variables(self) -> dict[str, Any]:
         """Maps architecture-level keys (as ``SharedTrunk.named_variables``) to the trunk's variables."""
         return architectures.weight_keys(self._layers, self._architecture.named)

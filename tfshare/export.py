@@ -164,6 +164,14 @@ def _move(source: str, target: str) -> None:
     tf.io.gfile.rmtree(source)
 
 
+def _discard(folder: str) -> None:
+    try:
+        if tf.io.gfile.exists(folder):
+            tf.io.gfile.rmtree(folder)
+    except tf.errors.OpError:  # pragma: no cover - left for a later export's error to name
+        pass
+
+
 def _beside(path: str, kind: str) -> str:
     """A fresh name in ``path``'s folder that ``path`` is no prefix of (ram:// finds files by prefix)."""
     parent, _, base = path.rpartition("/")
@@ -212,25 +220,29 @@ def export_saved_model(classifiers: Sequence[Any], path: str | os.PathLike, over
         )
     target = _path(path)
     _check_target(target, overwrite)
-    weights = _snapshot(classifiers)
     staging = _beside(target, f"tmp-{os.getpid()}")
-    with GraphSession(device="cpu") as export:
-        with export.building():
-            x = tf1.placeholder(tf.float32, [None, *classifiers[0].input_shape], name="x")
-        twins = _rebuild(classifiers, export, x)
-        for twin in twins:
-            twin.set_weights(weights[twin.name])
-        with export.graph.as_default():  # building signature protos needs graph mode
-            signatures = _signatures(twins, x, export)
-        export.initialize()
-        try:
+    try:
+        # The staging folder exists from the start: a kill at any moment leaves it, never a partial ``path``.
+        tf.io.gfile.makedirs(staging)
+        weights = _snapshot(classifiers)
+        with GraphSession(device="cpu") as export:
+            with export.building():
+                x = tf1.placeholder(tf.float32, [None, *classifiers[0].input_shape], name="x")
+            twins = _rebuild(classifiers, export, x)
+            for twin in twins:
+                twin.set_weights(weights[twin.name])
+            with export.graph.as_default():  # building signature protos needs graph mode
+                signatures = _signatures(twins, x, export)
+            export.initialize()
             _write(export, signatures, staging)
-            _publish(staging, target)
-        except (tf.errors.OpError, OSError) as exc:
-            if tf.io.gfile.exists(staging):
-                tf.io.gfile.rmtree(staging)
-            message = getattr(exc, "message", None) or str(exc)
-            raise ExportError(f"cannot export to {target!r}: {message}") from exc
+        _publish(staging, target)
+    except (tf.errors.OpError, OSError) as exc:
+        _discard(staging)
+        message = getattr(exc, "message", None) or str(exc)
+        raise ExportError(f"cannot export to {target!r}: {message}") from exc
+    except BaseException:
+        _discard(staging)
+        raise
     return target
 
 

@@ -59,7 +59,8 @@ def apply(layers: Sequence[Any], x: Any, training: bool, arg: str = "layers") ->
       The last layer's output.
 
     Raises:
-      InputError: a layer cannot take its input (the message names it and the shape).
+      InputError: a layer failed on its input, with a ValueError or TypeError
+        (the message names the layer, the input shape and the cause).
     """
     for i, layer in enumerate(layers):
         shape = x.shape
@@ -67,7 +68,7 @@ def apply(layers: Sequence[Any], x: Any, training: bool, arg: str = "layers") ->
             x = layer(x, training=training)
         except (ValueError, TypeError) as exc:
             raise InputError(
-                f"{arg}()[{i}] ({type(layer).__name__} {layer.name!r}) cannot take an input of shape "
+                f"{arg}()[{i}] ({type(layer).__name__} {layer.name!r}) failed on an input of shape "
                 f"{_shape(shape)}: {str(exc).splitlines()[0]}"
             ) from exc
     return x
@@ -112,61 +113,93 @@ def logits_of(output: Any) -> tuple[Any, bool]:
     return output, False
 
 
-_local = threading.local()  # this thread's active collections: [(ids of their layers, their list)]
+_local = threading.local()  # this thread's active collections, innermost last
 _install_lock = threading.Lock()
+_installed: list[Any] = []  # [tf_keras's own add_update], once installed
 
 
-def _route(layer: Any) -> None:
-    """Gives ``layer`` an ``add_update`` that hands updates to this thread's collection, if any.
+def _install() -> None:
+    """Wraps tf_keras ``Layer.add_update`` once: inside a collection, this thread's updates go to it.
 
-    Installed once per layer object and left in place: with no collection
-    active in the calling thread (another thread's eager step, say), it does
-    what tf_keras's own does.
+    Outside one (any other thread, any other time), the wrapper calls
+    tf_keras's own method: Keras behaves as it always does. The wrapper is on
+    the class, not on layer objects, so sublayers a layer makes while it is
+    built are caught too.
     """
-    if "add_update" in vars(layer):
-        return
-
-    def add_update(update: Any) -> None:
-        for ids, updates in reversed(getattr(_local, "active", ())):
-            if id(layer) in ids:
-                if not base_layer_utils.call_context().frozen:  # as Keras: a frozen layer hands over nothing
-                    updates.extend(tf.nest.flatten(update))
-                return
-        type(layer).add_update(layer, update)
-
     with _install_lock:
-        if "add_update" not in vars(layer):
-            # object.__setattr__: Keras's attribute tracking must not see it.
-            object.__setattr__(layer, "add_update", add_update)
+        if _installed:
+            return
+        layer_class = keras.layers.Layer
+        original = layer_class.add_update
+
+        def add_update(self: Any, updates: Any) -> None:
+            active = getattr(_local, "active", None)
+            if not active:
+                return original(self, updates)
+            if not base_layer_utils.call_context().frozen:  # as Keras: a frozen layer hands over nothing
+                active[-1].extend(tf.nest.flatten(updates))
+            return None
+
+        add_update.__doc__ = original.__doc__
+        layer_class.add_update = add_update
+        _installed.append(original)
 
 
 @contextlib.contextmanager
-def collecting_updates(layers: Sequence[Any]) -> Iterator[list[Any]]:
-    """Catches the updates ``layers`` (nested ones included) hand to ``add_update`` in this thread.
+def collecting_updates() -> Iterator[list[Any]]:
+    """Catches the updates layers hand to ``add_update`` in this thread, instead of running them.
 
-    Inside, each layer's ``add_update`` appends to the yielded list instead of
-    running the update: zero-argument callables (tf_keras BatchNormalization's
+    Inside, every tf_keras layer called in this thread (the body's layers and
+    any sublayer, also one made while its parent is built) appends its updates
+    to the yielded list: zero-argument callables (BatchNormalization's
     moving-average updates) or ops. Frozen layers (``trainable=False``) hand
     over nothing, as in Keras. Other threads calling the same layers meanwhile
-    are not affected.
+    are not affected. Call only the layers whose updates you want inside.
 
     Yields:
       The list of updates.
     """
+    _install()
     updates: list[Any] = []
-    ids = set()
-    for layer in _sublayers(layers):
-        _route(layer)
-        ids.add(id(layer))
     active = getattr(_local, "active", None)
     if active is None:
         active = _local.active = []
-    entry = (ids, updates)
-    active.append(entry)
+    active.append(updates)
     try:
         yield updates
     finally:
-        active[:] = [e for e in active if e is not entry]
+        active[:] = [u for u in active if u is not updates]
+
+
+def weight_penalties(layers: Sequence[Any], arg: str = "layers") -> list[Any]:
+    """The weight regularization losses of ``layers`` (``kernel_regularizer=``...), built now.
+
+    tf_keras keeps them as callables (``add_loss`` of a regularizer in
+    ``add_weight``); each call builds the penalty in the current graph (or
+    computes it eagerly). fit adds their sum to the training loss, as
+    ``Model.fit`` does; ``evaluate`` reports the cross-entropy alone.
+
+    Raises:
+      InputError: a layer has an activity regularizer (a loss of its call's
+        inputs, which tfshare does not collect).
+    """
+    penalties = []
+    for layer in _sublayers(layers):
+        if getattr(layer, "activity_regularizer", None) is not None:
+            raise InputError(
+                f"{arg}: layer {layer.name!r} has an activity_regularizer, which tfshare does not add to the "
+                "loss; weight regularizers (kernel_regularizer=, bias_regularizer=) are added"
+            )
+        penalties += [loss() for loss in getattr(layer, "_callable_losses", ())]  # pylint: disable=protected-access
+    return [p for p in penalties if p is not None]
+
+
+def weight_penalties_declared(layers: Sequence[Any]) -> bool:
+    """Whether any layer (nested ones included) has a weight regularizer (before or after it is built)."""
+    names = ("kernel_regularizer", "bias_regularizer", "depthwise_regularizer", "pointwise_regularizer",
+             "recurrent_regularizer", "beta_regularizer", "gamma_regularizer", "embeddings_regularizer")
+    return any(getattr(layer, "_callable_losses", None) or any(getattr(layer, n, None) is not None for n in names)
+               for layer in _sublayers(layers))
 
 
 def run_updates(updates: Sequence[Any]) -> list[Any]:
@@ -176,4 +209,5 @@ def run_updates(updates: Sequence[Any]) -> list[Any]:
 
 __all__ = [
     "apply", "check_features", "collecting_updates", "logits_of", "run_updates", "training_sensitive",
+    "weight_penalties", "weight_penalties_declared",
 ]

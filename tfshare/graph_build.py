@@ -57,7 +57,13 @@ class GraphBuilder(ClassifierBase):
         if self._trunk is not None:
             # A trunk's name is unique in its runtime (its id() could be reused).
             return ("trunk", self._trunk.name, self._num_classes)
-        body_key = self._architecture.key if self._architecture.key is not None else self._config.get("layers")
+        body_key = self._architecture.key
+        if body_key is None and forward.weight_penalties_declared(self._body_layers()):
+            return None  # a copy has no layer objects to ask for its penalties before it trains
+        if body_key is None and self._config.get("layers") is not None:
+            # A user's body: the same factory *and* the same layer configurations. Configs alone can
+            # hide differences (a closure's class, an argument a get_config leaves out).
+            body_key = (self._architecture.factory, self._config["layers"])
         # A copy reads the input its template read: a given input tensor is part of the key.
         source = None if self._input_tensor is None else self._input_tensor.name
         return None if body_key is None else (body_key, self._input_shape, self._num_classes, source)
@@ -68,17 +74,18 @@ class GraphBuilder(ClassifierBase):
         with self._runtime.building(self._scope) as graph:
             template = graph_template.find(self._runtime, key) if key is not None else None  # under the build lock
             if template is None:
-                tensors, own, fed = self._build_with_keras(graph, key)
+                tensors, own, fed, frozen = self._build_with_keras(graph, key)
             else:
-                tensors, own, fed = template.copy(graph, self._scope, self._seed)
+                tensors, own, fed, frozen = template.copy(graph, self._scope, self._seed)
                 self._copied = True
             self._runtime.add_initial_values(fed)
         self._x, self._logits, self._proba, self._class_ids = (tensors[r] for r in graph_template.ROLES)
         self._own = list(own.values())  # in creation order: a copy's layers take them in this order
         self._model_variables = dict(self._trunk.named_variables()) if self._trunk is not None else {}
         self._model_variables.update(own)
+        self._frozen = set(frozen) | (self._trunk.frozen_keys if self._trunk is not None else set())
 
-    def _build_with_keras(self, graph: Any, key: tuple | None) -> tuple[dict, dict, list]:
+    def _build_with_keras(self, graph: Any, key: tuple | None) -> tuple[dict, dict, list, set]:
         first_op = len(graph.get_operations())
         if self._trunk is not None:
             x, features, start = self._trunk.input, self._trunk.output, self._trunk._num_random
@@ -92,6 +99,7 @@ class GraphBuilder(ClassifierBase):
                 logits = self._adopted.logits(x, training=False)
             self._adopted.feed_kept_values(created)
             keyed = architectures.weight_keys(keras_model.leaves(self._adopted.model), named=False)
+            layers = [self._adopted.model]
         else:
             with initial_values.creating(self._seed, start=start) as created:
                 if features is None:
@@ -100,6 +108,8 @@ class GraphBuilder(ClassifierBase):
                 logits = self._head(features)
             keyed = {} if self._trunk is not None else architectures.weight_keys(self._layers, self._architecture.named)
             keyed.update({"head/kernel": self._head.kernel, "head/bias": self._head.bias})
+            layers = (self._layers if self._trunk is None else []) + [self._head]
+        frozen = architectures.frozen_keys(keyed, layers)
         proba, class_ids = graph_ops.prediction(logits)
         tensors = {"x": x, "logits": logits, "probabilities": proba, "class_ids": class_ids}
         order = {id(c.variable): i for i, c in enumerate(created)}
@@ -108,15 +118,17 @@ class GraphBuilder(ClassifierBase):
         fed = {k: (by_variable[id(v)].fed, by_variable[id(v)].spec) for k, v in own.items() if by_variable[id(v)].fed is not None}
         if key is not None:
             built, scope = graph.get_operations()[first_op:], self._scope  # the recipe must not hold self
-            graph_template.record(self._runtime, key, lambda: graph_template.Template(built, scope, tensors, own, fed))
-        return tensors, own, [(own[k], f) for k, (f, _) in fed.items()]
+            graph_template.record(
+                self._runtime, key, lambda: graph_template.Template(built, scope, tensors, own, fed, frozen)
+            )
+        return tensors, own, [(own[k], f) for k, (f, _) in fed.items()], frozen
 
     def _build_training_forward(self) -> tuple[Any, list[Any]]:
         """The training path: (logits float32 [batch, num_classes], the layers' state updates)."""
         if self._adopted is not None:
             if not self._adopted.training_sensitive:
                 return self._logits, []
-            with forward.collecting_updates([self._adopted.model]) as updates:
+            with forward.collecting_updates() as updates:
                 return self._adopted.logits(self._x, training=True), updates
         if self._trunk is not None:
             if not self._trunk.training_sensitive:
@@ -132,7 +144,7 @@ class GraphBuilder(ClassifierBase):
         # fresh ones take them, in creation order, as they build.
         bind = initial_values.reusing(self._own) if self._copied else contextlib.nullcontext()
         head = make_head(self._num_classes) if self._head is None else self._head
-        with bind, forward.collecting_updates(layers) as own_updates:
+        with bind, forward.collecting_updates() as own_updates:
             if layers:
                 features = forward.apply(layers, features, training=True)
             logits = head(features)
@@ -157,10 +169,22 @@ class GraphBuilder(ClassifierBase):
                     loss, accuracy = self._eval
                 else:
                     loss, accuracy = graph_ops.evaluation(logits, self._y, name_suffix="_training")
+                penalties = self._penalties()
+                if penalties:  # weight regularization, as Model.fit adds it
+                    loss = tf.add(loss, tf.add_n(penalties), name="loss_regularized")
                 self._learning_rate, op, finite = graph_ops.train_step(
-                    loss, self.trainable_variables, f"adam_{self._name}", updates
+                    loss, self.trainable_variables, f"{self._name}_adam", updates
                 )
                 self._train = (op, finite, loss, accuracy)
+
+    def _penalties(self) -> list[Any]:
+        """Weight regularization losses of the trunk and of this classifier's own layers (built now)."""
+        if self._adopted is not None:
+            return forward.weight_penalties([self._adopted.model], "model_fn")
+        own = ([] if self._trunk is not None or self._layers is None else self._layers) + (
+            [self._head] if self._head is not None else [])
+        trunk = self._trunk.regularization_losses if self._trunk is not None else []
+        return trunk + forward.weight_penalties(own)
 
     def _build_saver(self) -> None:
         with self._runtime.building(self._scope):

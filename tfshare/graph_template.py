@@ -54,6 +54,7 @@ class Template:
         variables, in creation order.
       fed: {architecture key: (FedInitializer, InitSpec)} of the variables
         with a fed initial value.
+      frozen: keys of variables of layers made with ``trainable=False``.
 
     Raises:
       ValueError: the ops cannot be copied (a random op, or a control input
@@ -67,7 +68,11 @@ class Template:
         tensors: dict[str, Any],
         variables: dict[str, Any],
         fed: dict[str, tuple[FedInitializer, InitSpec]],
+        frozen: set[str] = frozenset(),
     ) -> None:
+        constrained = sorted(k for k, v in variables.items() if getattr(v, "constraint", None) is not None)
+        if constrained:  # a VariableDef has no constraint: a copy would train unconstrained
+            raise ValueError(f"its variables {constrained} have constraints, which a copy would lose")
         random_ops = sorted({op.type for op in ops if "Random" in op.type})
         if random_ops:
             raise ValueError(f"its ops hold random ops {random_ops}, whose seeds a copy would repeat")
@@ -107,10 +112,11 @@ class Template:
         with ops[0].graph.as_default():  # to_proto works in graph mode only
             self._variables = {key: v.to_proto(export_scope=scope[:-1]) for key, v in variables.items()}
         self._fed = {key: (_relative(init.placeholder.name, scope), spec) for key, (init, spec) in fed.items()}
+        self._frozen = set(frozen)
 
     def copy(
         self, graph: Any, scope: str, seed: int | None
-    ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[Any, FedInitializer]]]:
+    ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[Any, FedInitializer]], set[str]]:
         """Builds a copy of the classifier under ``scope``; call inside the runtime's ``building()``.
 
         Args:
@@ -119,7 +125,8 @@ class Template:
           seed: the new classifier's seed, for its fed initial values.
 
         Returns:
-          ({role: tensor}, {architecture key: variable}, [(variable, FedInitializer)]).
+          ({role: tensor}, {architecture key: variable}, [(variable, FedInitializer)],
+          frozen keys).
         """
         graph_def = tf1.GraphDef()
         graph_def.CopyFrom(self._graph_def)
@@ -152,7 +159,7 @@ class Template:
         for key, (rel, spec) in self._fed.items():
             init = FedInitializer.bound(spec.maker(seed), graph.get_tensor_by_name(scope + rel))
             fed.append((variables[key], init))
-        return tensors, variables, fed
+        return tensors, variables, fed, set(self._frozen)
 
 
 def find(runtime: Any, key: tuple) -> Template | None:

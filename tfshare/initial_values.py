@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import threading
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -36,6 +37,8 @@ import numpy as np
 
 from tfshare._tf import eager_mode, keras, tf, tf1
 
+
+_log = logging.getLogger(__name__)
 
 #: The placeholder's name: says who feeds it.
 PLACEHOLDER_NAME = "initial_value_fed_by_GraphSession_initialize"
@@ -194,6 +197,23 @@ def random_keras_initializer(initial_value: Any) -> Any:
     return None
 
 
+def _recipe(init: Any, offset: int) -> InitSpec | None:
+    """``InitSpec.of(init)``, or None when the initializer cannot be remade from its config.
+
+    A user's initializer whose ``get_config`` leaves out a constructor
+    argument cannot be reseeded (nor fed: its values would not be the ones it
+    computes); it then initializes its variable itself, unseeded by tfshare,
+    as a graph op.
+    """
+    try:
+        spec = InitSpec.of(init, offset)
+        spec.maker(None)()
+    except (TypeError, ValueError, NotImplementedError) as exc:
+        _log.info("initializer %r keeps its own values: it cannot be remade from its config (%s)", init, exc)
+        return None
+    return spec
+
+
 @dataclasses.dataclass
 class Created:
     """One variable made under ``creating``: the variable, its fed initializer and its recipe (or None)."""
@@ -231,8 +251,9 @@ def creating(
         init = random_keras_initializer(initial_value)
         fed = spec = None
         if init is not None:
-            spec = InitSpec.of(init, counter[0])
+            spec = _recipe(init, counter[0])
             counter[0] += 1
+        if spec is not None:
             make = spec.maker(seed)
             target = fed = FedInitializer(make) if feed else make()
             kwargs["initial_value"] = functools.partial(target, *initial_value.args, **initial_value.keywords)

@@ -25,6 +25,13 @@ from tfshare.errors import InputError
 from tfshare.initial_values import Created
 
 
+def _in_graph(variable: Any, graph: Any) -> bool:
+    try:
+        return variable.graph is graph
+    except (AttributeError, RuntimeError):  # an eager variable has no graph
+        return False
+
+
 def leaves(model: Any) -> list[Any]:
     """The layers of ``model`` that own variables, in tracking order."""
     return [
@@ -75,6 +82,8 @@ class AdoptedModel:
             width = self._output_width(model)
         if width < 2:
             raise InputError(f"model_fn()'s model must output [batch, num_classes >= 2], got width {width}")
+        if unbuild:
+            model = self._own_copy(model, self.input_shape)
         self.model = model
         self.model_fn = model_fn
         self.num_classes = width
@@ -118,19 +127,75 @@ class AdoptedModel:
             raise InputError(f"model_fn()'s model must output [batch, num_classes], got shape {shape}")
         return int(shape[1])
 
+    @staticmethod
+    def _own_copy(model: Any, input_shape: tuple[int, ...]) -> Any:
+        """A copy of ``model`` (same layers, configs and weights) to rebuild, so the caller's model stays usable.
+
+        ``clone_model`` copies Sequential and functional models; a subclassed
+        one cannot be cloned, so it is adopted itself (and marked: the same
+        object cannot serve two classifiers).
+        """
+        if getattr(model, "_tfshare_adopted", False):
+            raise InputError(
+                "model_fn() returned a model that another classifier already adopted; model_fn must build "
+                "a new model on every call (e.g. model_fn=lambda: build_model(...), not lambda: model)"
+            )
+        with eager_mode():
+            try:
+                copy = keras.models.clone_model(model)
+                if not copy.built:
+                    copy(tf.zeros((1, *input_shape)), training=False)
+                copy.set_weights(model.get_weights())
+            except (ValueError, TypeError, NotImplementedError, AttributeError):
+                object.__setattr__(model, "_tfshare_adopted", True)
+                return model
+        return copy
+
     def _unbuild(self) -> list[tuple[Any, list[np.ndarray]]]:
-        """Keeps every weight-owning layer's values, then returns the layer to the unbuilt state."""
+        """Keeps every weight-owning layer's values, then returns every layer to the unbuilt state.
+
+        Layers without weights of their own (an RNN around its cell) are
+        unbuilt too, so that their build runs again in the graph.
+        """
         kept = []
         for layer in leaves(self.model):
             kept.append((layer, [w.numpy() for w in architectures.own_weights(layer)]))
             layer._trainable_weights = []  # pylint: disable=protected-access
             layer._non_trainable_weights = []  # pylint: disable=protected-access
-            layer.built = False
+        owners = {id(layer) for layer, _ in kept}
+        for layer in self.model._flatten_layers(include_self=True):  # pylint: disable=protected-access
+            # A functional or Sequential model owns no weights and stays built (its graph of layers);
+            # every layer, and a subclassed model with weights of its own, is built again.
+            if not isinstance(layer, keras.Model) or id(layer) in owners:
+                layer.built = False
         return kept
 
     def logits(self, x: Any, training: bool) -> Any:
-        """The model on ``x`` as logits (its softmax, if it ends in one, taken off)."""
-        return forward.logits_of(self.model(x, training=training))[0]
+        """The model on ``x`` as logits (its softmax, if it ends in one, taken off).
+
+        Raises:
+          InputError: the model cannot be rebuilt in a graph (a layer keeps
+            eager state that its build does not make again).
+        """
+        try:
+            output = self.model(x, training=training)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            cause = str(exc)
+            if "capture an EagerTensor" in cause:
+                cause = "a layer keeps variables made outside build() (in __init__), which cannot move to a graph"
+            else:
+                cause = next((line.strip() for line in reversed(cause.splitlines()) if line.strip()), type(exc).__name__)
+            raise InputError(
+                f"model_fn()'s model could not be built in a TF1 graph: {cause}; "
+                "give its layers as a factory instead (layers=)"
+            ) from exc
+        stale = [v.name for v in self.model.weights if not _in_graph(v, x.graph)]
+        if stale:
+            raise InputError(
+                f"model_fn()'s model keeps eager variables {stale[:3]} after it was rebuilt in a graph "
+                "(a layer made them outside build()); give its layers as a factory instead (layers=)"
+            )
+        return forward.logits_of(output)[0]
 
     def feed_kept_values(self, created: Sequence[Created]) -> None:
         """Gives the graph variables made by the first ``logits`` call the eager model's values.

@@ -24,7 +24,7 @@ import numpy as np
 from tfshare import validation
 from tfshare._placement import TaskPlacement
 from tfshare._tracked_session import TrackedSession, WriteClock
-from tfshare._tf import config_pb2, eager_mode, tf, tf1
+from tfshare._tf import config_pb2, eager_mode, tf, tf1, v2_classes
 from tfshare.devices import DEVICES, resolve_device, usable_cores, visible_gpus  # noqa: F401 - re-exported
 from tfshare.errors import ClosedError, InputError
 from tfshare.fast_callable import FastCallable, _closed_callable  # noqa: F401 - re-exported
@@ -276,7 +276,9 @@ class GraphSession:
                 device = self._shared_device if shared else self._device
                 # control_dependencies(None): a caller's control-dependency context
                 # must not leak into ops shared by every later classifier.
-                with self._graph.as_default(), self._graph.device(device), self._graph.control_dependencies(None):
+                # v2_classes: sublayers a layer constructs while it is built keep tf_keras's TF2 base.
+                with self._graph.as_default(), self._graph.device(device), self._graph.control_dependencies(None), \
+                        v2_classes():
                     if name_scope is None:
                         yield self._graph
                     else:

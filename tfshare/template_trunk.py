@@ -26,11 +26,15 @@ def _through_get_variable(layers: Sequence[Any], named: bool) -> Iterator[None]:
     """Makes the Keras weights of ``layers`` with ``get_variable``, named by layer (or position) and weight.
 
     Inside ``make_template``, a second call's fresh layers then find the first
-    call's variables by name. Enter it at the start of the template function.
+    call's variables by name: "<layer name or layer_i>/<weight>" for a
+    top-level layer's own weights, "<...>/<k>/<weight>" for those of the k-th
+    sublayer (in creation order) inside it, since sublayers' generated names
+    differ from call to call. Enter it at the start of the template function.
     """
     graph = tf1.get_default_graph()
     base = graph.get_name_scope()
     scope_of = {layer.name: layer.name if named else f"layer_{i}" for i, layer in enumerate(layers)}
+    nested: dict[tuple[str, ...], int] = {}  # (top scope, sublayer scopes...) -> rank within its top layer
     inside = [False]
 
     def creator(next_creator: Callable[..., Any], **kwargs: Any) -> Any:
@@ -38,6 +42,11 @@ def _through_get_variable(layers: Sequence[Any], named: bool) -> Iterator[None]:
             return next_creator(**kwargs)
         parts = graph.get_name_scope()[len(base):].strip("/").split("/")
         parts[0] = scope_of.get(parts[0], parts[0])
+        if len(parts) > 1:
+            path = tuple(parts)
+            if path not in nested:
+                nested[path] = sum(1 for p in nested if p[0] == parts[0])
+            parts = [parts[0], str(nested[path])]
         init = kwargs.get("initial_value")
         if isinstance(init, functools.partial):
             initializer = init.func
@@ -137,10 +146,11 @@ class TemplateTrunk(_Trunk):
         if self._fn is not None:
             return self._fn(x, training)
         layers = self._architecture.make_layers()
+        self._first_layers = getattr(self, "_first_layers", layers)  # the layers holding the variables
         if not hasattr(self, "_sensitive"):
             self._sensitive = forward.training_sensitive(layers)
             self._config = architectures.checkpoint_config(self._architecture, layers)  # unbuilt, as everywhere
-        with _through_get_variable(layers, self._architecture.named), forward.collecting_updates(layers) as updates:
+        with _through_get_variable(layers, self._architecture.named), forward.collecting_updates() as updates:
             output = forward.apply(layers, x, training)
         self._last_updates = updates
         return output
@@ -152,9 +162,20 @@ class TemplateTrunk(_Trunk):
         return output, graph.get_collection(tf1.GraphKeys.UPDATE_OPS)[before:] + self._last_updates
 
     def _name_variables(self, variables: list[Any]) -> dict[str, Any]:
+        if self._fn is None:  # tf_keras layers: the same keys as a SharedTrunk's or a classifier's body
+            return architectures.weight_keys(self._first_layers, self._architecture.named)
         prefix = f"{self._name}/layers/"
         return {v.name[len(prefix):].rsplit(":", 1)[0] if v.name.startswith(prefix) else v.name.rsplit(":", 1)[0]: v
                 for v in variables}
+
+    def _keras_layers(self) -> list[Any]:
+        return getattr(self, "_first_layers", [])
+
+    def _penalties(self) -> list[Any]:
+        if self._fn is None:
+            return super()._penalties()
+        # A TF1 function's get_variable(regularizer=...) penalties, in the TF1 collection, of its scope.
+        return self._runtime.graph.get_collection(tf1.GraphKeys.REGULARIZATION_LOSSES, scope=self._name + "/")
 
     def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "TemplateTrunk":
         if self._fn is not None:

@@ -28,6 +28,7 @@ def trunk_architecture(
     Raises:
       TypeError, InputError: both forms, neither, or bad values.
     """
+    architectures.check_float32_policy()
     if layers is not None:
         if input_dim is not None or hidden_units is not None:
             raise InputError(
@@ -89,6 +90,7 @@ class _Trunk(Described):
         self._variables = [c.variable for c in created]
         self._num_random = sum(c.spec is not None for c in created)
         self._named = self._name_variables(self._variables)
+        self._frozen_keys = architectures.frozen_keys(self._named, self._keras_layers())
 
     # ------------------------------------------------------------ building
     def _build(self, x: Any, training: bool) -> Any:  # pragma: no cover - abstract
@@ -99,6 +101,27 @@ class _Trunk(Described):
 
     def _name_variables(self, variables: list[Any]) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _keras_layers(self) -> list[Any]:
+        """The tf_keras layers holding the trunk's variables (none for a TF1 function)."""
+        return []
+
+    @property
+    def regularization_losses(self) -> list[Any]:
+        """The body's weight regularization losses (float32 scalars), built once; every head's fit adds them."""
+        if not hasattr(self, "_regularization"):
+            with self._runtime.building(self._name + "/", shared=True):
+                if not hasattr(self, "_regularization"):
+                    self._regularization = self._penalties()
+        return list(self._regularization)
+
+    def _penalties(self) -> list[Any]:
+        return forward.weight_penalties(self._keras_layers())
+
+    @property
+    def frozen_keys(self) -> set[str]:
+        """Keys of variables of layers made with ``trainable=False``: no head's fit updates them."""
+        return set(self._frozen_keys)
 
     @property
     def training_sensitive(self) -> bool:

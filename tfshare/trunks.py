@@ -81,12 +81,15 @@ class SharedTrunk(_Trunk):
         return forward.apply(self._layers, x, training)
 
     def _build_training(self, x: Any) -> tuple[Any, list[Any]]:
-        with forward.collecting_updates(self._layers) as updates:
+        with forward.collecting_updates() as updates:
             output = forward.apply(self._layers, x, training=True)
         return output, updates
 
     def _name_variables(self, variables: list[Any]) -> dict[str, Any]:
         return architectures.weight_keys(self._layers, self._architecture.named)
+
+    def _keras_layers(self) -> list[Any]:
+        return self._layers
 
     def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "SharedTrunk":
         return SharedTrunk(runtime, layers=self._architecture, name=self._name, seed=self._seed, input_tensor=input_tensor)

@@ -1,0 +1,239 @@
+"""What tf_keras layers mean, kept in every mode: frozen layers, regularizers, constraints, sublayers made in build()."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+from tfshare._tf import keras, tf, tf1
+
+MODES = ["isolated", "copy", "trunk", "template_trunk", "eager"]
+
+
+def _make(mode, runtime, factory, input_shape=(6,), seed=0, num_classes=3):
+    if mode == "isolated":
+        return tfshare.Classifier(layers=factory, input_shape=input_shape, num_classes=num_classes, seed=seed)
+    if mode == "copy":
+        tfshare.Classifier(layers=factory, input_shape=input_shape, num_classes=num_classes, runtime=runtime, seed=seed)
+        return tfshare.Classifier(layers=factory, input_shape=input_shape, num_classes=num_classes, runtime=runtime,
+                                  seed=seed + 1)
+    if mode in ("trunk", "template_trunk"):
+        make = tfshare.SharedTrunk if mode == "trunk" else tfshare.TemplateTrunk
+        trunk = make(runtime, layers=factory, input_shape=input_shape, seed=seed)
+        return tfshare.Classifier(trunk=trunk, num_classes=num_classes, seed=seed)
+    return tfshare.EagerClassifier(layers=factory, input_shape=input_shape, num_classes=num_classes, seed=seed)
+
+
+def _data(rng, n=32, shape=(6,), num_classes=3):
+    return (rng.normal(size=(n, *shape)) + 1.0).astype(np.float32), rng.integers(0, num_classes, n)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_layers_made_with_trainable_false_are_not_trained(runtime, rng, mode):
+    def body():
+        return [keras.layers.Dense(5, trainable=False), keras.layers.BatchNormalization(trainable=False),
+                keras.layers.Dense(4)]
+
+    clf = _make(mode, runtime, body)
+    x, y = _data(rng)
+    before = clf.get_weights()
+    clf.fit(x, y, epochs=3, learning_rate=0.05)
+    after = clf.get_weights()
+    frozen = [k for k in before if k.startswith(("layer_0/", "layer_1/"))]
+    assert len(frozen) == 6  # kernel, bias, gamma, beta, moving mean and variance
+    for key in frozen:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    for key in ("layer_2/kernel", "head/kernel"):
+        assert not np.allclose(after[key], before[key]), key
+    assert {id(v) for v in clf.trainable_variables} == {id(clf.named_variables[k]) for k in
+                                                         ("layer_2/kernel", "layer_2/bias", "head/kernel", "head/bias")}
+
+
+def test_a_model_fn_layer_frozen_before_it_is_given_is_not_trained(runtime, rng):
+    def model():
+        m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)])
+        m.layers[0].trainable = False
+        return m
+
+    clf = tfshare.Classifier(model_fn=model, runtime=runtime)
+    x, y = _data(rng)
+    before = clf.get_weights()
+    clf.fit(x, y, epochs=2, learning_rate=0.05)
+    np.testing.assert_array_equal(clf.get_weights()["layer_0/kernel"], before["layer_0/kernel"])
+    assert not np.allclose(clf.get_weights()["layer_1/kernel"], before["layer_1/kernel"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_weight_regularizers_are_added_to_the_training_loss(runtime, rng, mode):
+    l2 = 0.5
+    body = lambda: [keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(l2))]  # noqa: E731
+    clf = _make(mode, runtime, body)
+    if mode == "copy":
+        assert not clf._copied  # a copy could not ask its (absent) layers for their penalties
+    x, y = _data(rng)
+    kernel = clf.get_weights()["layer_0/kernel"]
+    cross_entropy = clf.evaluate(x, y)["loss"]
+    trained = clf.fit(x, y, batch_size=32, learning_rate=1e-30, shuffle=False)["loss"][0]
+    assert trained == pytest.approx(cross_entropy + l2 * float(np.sum(kernel**2)), rel=1e-5)
+    clf.fit(x, y, epochs=20, learning_rate=0.05)
+    plain = _make("isolated", None, lambda: [keras.layers.Dense(4)])
+    plain.fit(x, y, epochs=20, learning_rate=0.05)
+    assert np.abs(clf.get_weights()["layer_0/kernel"]).sum() < 0.5 * np.abs(plain.get_weights()["layer_0/kernel"]).sum()
+
+
+def test_an_activity_regularizer_is_refused_when_fit_would_drop_it(runtime, rng):
+    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")], input_shape=(6,),
+                             num_classes=3, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"has an activity_regularizer, which tfshare does not add"):
+        clf.fit(*_data(rng))
+
+
+def test_constrained_variables_are_never_copied_and_stay_constrained(runtime, rng):
+    body = lambda: [keras.layers.Dense(8, kernel_constraint=keras.constraints.NonNeg())]  # noqa: E731
+    first = tfshare.Classifier(layers=body, input_shape=(6,), num_classes=3, runtime=runtime, seed=0)
+    second = tfshare.Classifier(layers=body, input_shape=(6,), num_classes=3, runtime=runtime, seed=1)
+    assert not second._copied
+    x, y = _data(rng)
+    for clf in (first, second):
+        clf.fit(x, y, epochs=10, learning_rate=0.05)
+        assert clf.get_weights()["layer_0/kernel"].min() >= 0.0
+
+
+def test_copies_need_the_same_factory_not_only_the_same_configs(runtime, rng):
+    def make_scale(factor):
+        class Scale(keras.layers.Layer):  # get_config() is the same for every factor
+            def call(self, x):
+                return x * factor
+
+        return lambda: [Scale(), keras.layers.Dense(4)]
+
+    x, _ = _data(rng)
+    two = tfshare.Classifier(layers=make_scale(2.0), input_shape=(6,), num_classes=3, runtime=runtime, seed=0)
+    three = tfshare.Classifier(layers=make_scale(3.0), input_shape=(6,), num_classes=3, runtime=runtime, seed=0)
+    again = tfshare.Classifier(layers=three._architecture.factory, input_shape=(6,), num_classes=3, runtime=runtime, seed=0)
+    assert not three._copied and again._copied
+    alone = tfshare.Classifier(layers=make_scale(3.0), input_shape=(6,), num_classes=3, seed=0)
+    np.testing.assert_allclose(three.predict_proba(x), alone.predict_proba(x), atol=1e-6)
+    np.testing.assert_allclose(again.predict_proba(x), alone.predict_proba(x), atol=1e-6)
+    assert not np.allclose(two.predict_proba(x), three.predict_proba(x), atol=1e-4)
+    alone.close()
+
+
+class Block(keras.layers.Layer):
+    """Makes its sublayers in build(), as tf_keras's own MultiHeadAttention does."""
+
+    def build(self, input_shape):
+        self.conv = keras.layers.Dense(4)
+        self.norm = keras.layers.BatchNormalization(momentum=0.9)
+        super().build(input_shape)
+
+    def call(self, x, training=None):
+        return self.norm(self.conv(x), training=training)
+
+
+@pytest.mark.parametrize("mode", ["isolated", "copy", "trunk", "template_trunk", "eager"])
+def test_sublayers_made_in_build_train_their_statistics_and_switch_no_class(runtime, rng, mode):
+    user_norm = keras.Sequential([keras.Input((3,)), keras.layers.BatchNormalization(), keras.layers.Dense(2)])
+    mros = {cls: cls.__mro__ for cls in (keras.layers.BatchNormalization, keras.layers.Dense)}
+    clf = _make(mode, runtime, lambda: [Block()])
+    x, y = _data(rng, n=16)
+    before = clf.get_weights()
+    (mean_key,) = [k for k in before if k.endswith("moving_mean")]
+    clf.fit(x, y, batch_size=16, shuffle=False)
+    kernel, bias = before[mean_key.replace("1/moving_mean", "0/kernel")], before[mean_key.replace("1/moving_mean", "0/bias")]
+    np.testing.assert_allclose(clf.get_weights()[mean_key], 0.1 * (x @ kernel + bias).mean(axis=0), rtol=1e-4, atol=1e-6)
+    assert {cls: cls.__mro__ for cls in mros} == mros
+    assert user_norm(np.ones((2, 3), np.float32)).shape == (2, 2)  # the user's eager model still works
+
+
+def test_multi_head_attention_in_a_body_breaks_no_eager_model(runtime, rng):
+    made_before = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dropout(0.1),
+                                    keras.layers.Softmax()])
+
+    class Attend(keras.layers.Layer):
+        def build(self, input_shape):
+            self.attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+            super().build(input_shape)
+
+        def call(self, x):
+            return tf.reduce_mean(self.attention(x, x), axis=1)
+
+    clf = tfshare.Classifier(layers=lambda: [Attend()], input_shape=(5, 4), num_classes=3, runtime=runtime)
+    clf.fit(rng.normal(size=(8, 5, 4)).astype(np.float32), rng.integers(0, 3, 8))
+    assert made_before(np.ones((2, 4), np.float32)).shape == (2, 3)
+
+
+def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(runtime):
+    dense = keras.layers.Dense(4)
+    with pytest.raises(tfshare.InputError, match=r"layers\(\)\[1\] \('dense.*'\) appears twice"):
+        tfshare.Classifier(layers=lambda: [dense, dense], input_shape=(6,), num_classes=3, runtime=runtime)
+
+    class Scaled(keras.Model):  # owns a weight and holds a Dense: its weights list the Dense's too
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3)
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
+            super().build(input_shape)
+
+        def call(self, x):
+            return self.dense(x) * self.scale
+
+    clf = tfshare.Classifier(model_fn=Scaled, input_shape=(6,), runtime=runtime)
+    assert clf.num_params == 6 * 3 + 3 + 1
+    assert len(clf.named_variables) == len({id(v) for v in clf.variables}) == 3
+
+
+def test_an_initializer_that_cannot_be_remade_keeps_its_own_values(runtime):
+    class Scaled(keras.initializers.Initializer):
+        def __init__(self, scale, seed=None):
+            self.scale, self.seed = scale, seed
+
+        def __call__(self, shape, dtype=None, **kwargs):
+            return tf.fill(shape, self.scale)
+
+        def get_config(self):  # leaves out scale: from_config() cannot remake it
+            return {"seed": self.seed}
+
+    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(2, kernel_initializer=Scaled(0.5))], input_shape=(3,),
+                             num_classes=2, runtime=runtime, seed=0)
+    np.testing.assert_array_equal(clf.get_weights()["layer_0/kernel"], np.full((3, 2), 0.5, np.float32))
+
+
+def test_a_mixed_precision_policy_is_refused():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        for make in (lambda: tfshare.DenseClassifier(8, 3, (4,)), lambda: tfshare.EagerDenseClassifier(8, 3, (4,))):
+            with pytest.raises(tfshare.InputError, match=r"global dtype policy must be 'float32'.*'mixed_float16'"):
+                make()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_heads_trained_in_turn_have_their_own_adam_slots(runtime, rng):
+    trunk = tfshare.SharedTrunk(runtime, layers=tfshare.conv_body(filters=(4,)), input_shape=(6, 6, 1), seed=0)
+    heads = [tfshare.Classifier(trunk=trunk, num_classes=3, seed=i) for i in range(3)]  # classifier, _1, _2
+    x, y = rng.random((32, 6, 6, 1)).astype(np.float32), rng.integers(0, 3, 32)
+    for _ in range(2):
+        for head in heads:
+            history = head.fit(x, y, learning_rate=0.01)
+            assert np.isfinite(history["loss"][0])
+    kernel = trunk.named_variables()["layer_0/kernel"]
+    slots = [v for v in runtime.global_variables() if f"/{kernel.op.name}/" in f"/{v.name}" and v is not kernel]
+    assert len(slots) == 2 * len(heads)  # m and v for each head's Adam
+
+
+def test_a_model_with_variables_made_outside_build_gets_a_clear_error():
+    class Early(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.scale = self.add_weight(name="scale", shape=(), initializer="ones")  # in __init__: eager
+
+        def call(self, x):
+            return x[:, :3] * self.scale
+
+    with pytest.raises(tfshare.InputError, match=r"could not be built in a TF1 graph: a layer keeps variables made "
+                                                 r"outside build\(\).*layers="):
+        tfshare.Classifier(model_fn=Early, input_shape=(6,))
