@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import keras, tf, tf1
+from tfshare._tf import keras, tf
 
 MODES = ["isolated", "copy", "trunk", "template_trunk", "eager"]
 
