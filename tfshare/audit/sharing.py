@@ -1,0 +1,296 @@
+"""Which variables more than one consumer reads: sharing, found where TensorFlow records it.
+
+Whatever API built a graph (tf_keras layers reused, ``make_template``,
+``variable_scope(reuse=True)`` + ``get_variable``, a tfshare trunk, a copy
+whose handle ops share a ``shared_name``), sharing shows in its data flow:
+
+* **the forward graph** is every op except gradient ops (and what consumes
+  their results: clipping, the finite check, the update), writes,
+  and bookkeeping sinks (checkpoints, summaries, initialization checks);
+* a variable's **uses** are the forward ops that consume its value (through
+  reads, identities and casts);
+* **towers**: uses grouped by the data they combine the variable with (the
+  placeholders and input pipelines upstream of them); two uses on one chain
+  (an unrolled RNN) are one tower. A siamese network's two towers, a layer
+  reused on two inputs, a train and an eval tower are two towers;
+* **models**: the outputs of the forward graph (ops no forward op consumes,
+  which depend on data), each with the set of variables it depends on; an
+  output whose set is part of another's (the probabilities of a loss's
+  logits) is the same model. Heads on one trunk are two models.
+
+A variable is **shared** when it has two towers or belongs to two models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tfshare._tf import tf1
+from tfshare.audit import graph_facts as facts
+
+
+@dataclasses.dataclass
+class Variable:
+    """One variable of a graph (all its handle ops, one resource)."""
+
+    key: tuple[str, str]
+    bit: int
+    op: Any  # its first handle op
+    first_id: int
+    dtype: Any
+    shape: list[int] | None
+    trainable: bool
+    role: str = "weights"
+    towers: int = 0
+    models: list[int] = dataclasses.field(default_factory=list)
+    used_in_block: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    @property
+    def bytes(self) -> int:
+        if self.shape is None or any(d is None or d < 0 for d in self.shape):
+            return 0
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n * self.dtype.size
+
+    @property
+    def shared(self) -> bool:
+        return self.towers >= 2 or len(self.models) >= 2
+
+
+@dataclasses.dataclass
+class Model:
+    """A forward output and the variables it depends on."""
+
+    mask: int
+    output: Any  # an op
+    in_block: bool
+
+
+@dataclasses.dataclass
+class GraphSharing:
+    """The result for one graph."""
+
+    variables: dict[tuple[str, str], Variable]
+    models: list[Model]
+
+    def by_bit(self) -> dict[int, Variable]:
+        return {v.bit: v for v in self.variables.values()}
+
+    def members(self, model: Model) -> list[Variable]:
+        bits = self.by_bit()
+        return [bits[b] for b in _bits(model.mask)]
+
+
+def _bits(mask: int) -> list[int]:
+    out, i = [], 0
+    while mask:
+        if mask & 1:
+            out.append(i)
+        mask >>= 1
+        i += 1
+    return out
+
+
+def _collection_names(graph: Any, key: str) -> set[str]:
+    names = set()
+    for v in graph.get_collection(key):
+        op = getattr(v, "op", None)
+        if op is not None:
+            names.add(op.name)
+    return names
+
+
+def _roles(graph: Any, variables: dict, apply_inputs: set, hints: dict[str, str]) -> None:
+    trainable = _collection_names(graph, tf1.GraphKeys.TRAINABLE_VARIABLES)
+    bookkeeping = set()
+    for key in (tf1.GraphKeys.GLOBAL_STEP, tf1.GraphKeys.METRIC_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES):
+        bookkeeping |= _collection_names(graph, key)
+    for var in variables.values():
+        name, hint = var.op.name, hints.get(var.op.name)
+        var.trainable = var.trainable or name in trainable
+        if name in bookkeeping or hint == "bookkeeping" or var.dtype.is_integer or var.dtype == "bool":
+            var.role = "bookkeeping"
+        elif var.trainable:
+            var.role = "weights"
+        elif hint == "optimizer" or var.key in apply_inputs:
+            var.role = "optimizer"
+        else:
+            var.role = "statistics"
+
+
+def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
+            trainable: set[str] | None = None) -> GraphSharing:
+    """Finds the towers and models that read each variable of ``graph``.
+
+    Args:
+      graph: a ``tf.Graph``.
+      first_id: the first op id added in the audited block (ops from it on
+        are the block's).
+      hints: {handle op name: "optimizer" | "bookkeeping"} from the Python
+        stack when the audit saw the variable created.
+      trainable: handle op names of variables known to be trainable.
+
+    Returns:
+      A ``GraphSharing``.
+    """
+    ops = graph.get_operations()
+    index = {id(op): i for i, op in enumerate(ops)}
+    n = len(ops)
+    variables: dict[tuple[str, str], Variable] = {}
+    var_of_op: dict[int, Variable] = {}
+    for i, op in enumerate(ops):
+        if op.type in facts.VARIABLE_OPS:
+            key = facts.variable_key(op)
+            var = variables.get(key)
+            if var is None:
+                try:
+                    dtype = op.get_attr("dtype")
+                    shape = op.get_attr("shape")
+                    dims = None if shape.unknown_rank else [d.size for d in shape.dim]
+                except Exception:  # noqa: BLE001
+                    dtype, dims = op.outputs[0].dtype.base_dtype, None
+                from tfshare._tf import tf  # the DType class
+
+                var = variables[key] = Variable(key, len(variables), op, op._id, tf.as_dtype(dtype), dims,
+                                                bool(trainable and op.name in trainable))
+            var_of_op[i] = var
+
+    inputs: list[list[int]] = [[] for _ in range(n)]
+    consumers: list[list[int]] = [[] for _ in range(n)]
+    excluded = bytearray(n)
+    tainted = bytearray(n)  # gradient ops and what consumes their results
+    apply_inputs: set[tuple[str, str]] = set()
+    reads: dict[int, list[Variable]] = {}
+    for i, op in enumerate(ops):
+        ins = [index[id(t.op)] for t in op.inputs if id(t.op) in index]
+        inputs[i] = ins
+        for j in ins:
+            consumers[j].append(i)
+        grad = facts.is_gradient(op) or any(tainted[j] for j in ins)
+        kind = facts.write_kind(op)
+        if grad:
+            tainted[i] = 1
+        if kind == "apply":
+            for t in op.inputs[1:]:
+                src = facts.handle_source(t) or (
+                    facts.handle_source(t.op.inputs[0]) if facts.passes_through(t.op) and t.op.inputs else None)
+                if src is not None:
+                    apply_inputs.add(facts.variable_key(src))
+        if grad or kind or facts.is_sink(op) or i in var_of_op:
+            excluded[i] = 1
+            continue
+        read = [var_of_op[j] for j in ins if j in var_of_op]
+        if not read:
+            for t in op.inputs:
+                if t.dtype == "resource" or t.dtype._is_ref_dtype:
+                    src = facts.handle_source(t)
+                    if src is not None and index.get(id(src)) in var_of_op:
+                        read.append(var_of_op[index[id(src)]])
+        if read:
+            reads[i] = read
+
+    # Uses: the first forward op past reads / identities / casts.
+    uses: dict[int, list[Variable]] = {}
+    for r, read in reads.items():
+        frontier = [r] if not facts.passes_through(ops[r]) else [c for c in consumers[r] if not excluded[c]]
+        seen = set()
+        while frontier:
+            c = frontier.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            if facts.passes_through(ops[c]) and c != r:
+                frontier.extend(x for x in consumers[c] if not excluded[x])
+            else:
+                uses.setdefault(c, []).extend(read)
+    use_bit = {u: b for b, u in enumerate(uses)}
+
+    vmask = [0] * n
+    smask = [0] * n
+    umask = [0] * n
+    for i, op in enumerate(ops):
+        if excluded[i]:
+            continue
+        v = s = u = 0
+        for j in inputs[i]:
+            if not excluded[j]:
+                v |= vmask[j]
+                s |= smask[j]
+                u |= umask[j]
+        if i in reads:
+            for var in reads[i]:
+                v |= 1 << var.bit
+        if facts.is_source(op):
+            s |= 1 << i
+        if i in use_bit:
+            u |= 1 << use_bit[i]
+        vmask[i], smask[i], umask[i] = v, s, u
+
+    # Towers.
+    per_var: dict[int, list[int]] = {}
+    for u, read in uses.items():
+        for var in {id(v): v for v in read}.values():
+            per_var.setdefault(var.bit, []).append(u)
+            if ops[u]._id >= first_id:
+                var.used_in_block = True
+    by_bit = {v.bit: v for v in variables.values()}
+    for bit, us in per_var.items():
+        groups: dict[int, list[int]] = {}
+        for u in us:
+            if smask[u]:
+                groups.setdefault(smask[u], []).append(u)
+        by_bit[bit].towers = _towers(list(groups.values()), umask, use_bit)
+
+    # Models: maximal variable sets among the forward outputs that depend on data.
+    outputs: dict[int, int] = {}
+    for i in range(n):
+        if excluded[i] or not vmask[i] or not smask[i]:
+            continue
+        if any(not excluded[c] for c in consumers[i]):
+            continue
+        outputs.setdefault(vmask[i], i)
+    masks = sorted(outputs, key=lambda m: -bin(m).count("1"))
+    models: list[Model] = []
+    for m in masks:
+        if any(m & other.mask == m for other in models):
+            continue
+        i = outputs[m]
+        models.append(Model(m, ops[i], ops[i]._id >= first_id))
+    for k, model in enumerate(models):
+        for bit in _bits(model.mask):
+            by_bit[bit].models.append(k)
+    _roles(graph, variables, apply_inputs, hints or {})
+    return GraphSharing(variables, models)
+
+
+def _towers(groups: list[list[int]], umask: list[int], use_bit: dict[int, int]) -> int:
+    """Groups of uses, merged when a use of one is upstream of a use of another (one chain)."""
+    if len(groups) <= 1:
+        return len(groups)
+    parent = list(range(len(groups)))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    bits = [sum(1 << use_bit[u] for u in g) for g in groups]
+    for a, group in enumerate(groups):
+        upstream = 0
+        for u in group:
+            upstream |= umask[u]
+        for b in range(len(groups)):
+            if a != b and upstream & bits[b]:
+                parent[find(a)] = find(b)
+    return len({find(a) for a in range(len(groups))})
+
+
+__all__ = ["GraphSharing", "Model", "Variable", "analyze"]
