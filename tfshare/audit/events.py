@@ -12,6 +12,7 @@ of fetches (``tfshare.audit.runs``).
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 import weakref
@@ -23,6 +24,7 @@ from tfshare.audit.sites import Site
 
 # What ``assign`` returns in graph mode: a view of an existing variable.
 _UnreadVariable = resource_variable_ops._UnreadVariable  # pylint: disable=protected-access
+_INTERNAL = re.compile(r"[\\/](tensorflow|tf_keras|keras)[\\/]")
 _UNINITIALIZED = ("uninitialized", "Could not find variable", "Attempting to use uninitialized value")
 
 
@@ -134,17 +136,24 @@ def variable_bytes(variable: Any) -> int:
 
 
 def user_function(fn: Any, depth: int = 4) -> Any:
-    """The user's function behind TensorFlow's wrappers (``tf.data``'s, ``functools.wraps``)."""
-    queue, seen = [(fn, 0)], set()
+    """The function behind TensorFlow's wrappers (``tf.data``'s, ``functools.wraps``): the user's if any.
+
+    Follows ``__wrapped__``, ``_func`` and closures; returns the first function
+    whose code is the user's, else the first one defined outside TensorFlow
+    and Keras, else ``fn``.
+    """
+    queue, seen, outside = [(fn, 0)], set(), None
     while queue:
         f, d = queue.pop(0)
         if f is None or id(f) in seen:
             continue
         seen.add(id(f))
-        module = getattr(f, "__module__", "") or ""
         code = getattr(f, "__code__", None)
-        if code is not None and not module.startswith(("tensorflow", "tf_keras", "keras")):
-            return f
+        if code is not None:
+            if not sites.is_library(code.co_filename):
+                return f
+            if outside is None and not _INTERNAL.search(code.co_filename):
+                outside = f
         if d >= depth:
             continue
         inner = getattr(f, "_func", None)
@@ -160,7 +169,7 @@ def user_function(fn: Any, depth: int = 4) -> Any:
                 value = value()
             if callable(value) or hasattr(value, "_func"):
                 queue.append((value, d + 1))
-    return fn
+    return outside if outside is not None else fn
 
 
 class Recorder:
@@ -355,11 +364,15 @@ class Recorder:
         rec.merged.clear()
 
     def _on_run_failed(self, session: Any, exc: Exception, site: Site | None) -> None:
-        message = str(getattr(exc, "message", exc)).strip().splitlines()[0] if str(exc).strip() else ""
-        if any(s in message for s in _UNINITIALIZED):
-            with self._lock:
-                self._uninitialized.append((site, message))
-                self._version += 1
+        text = str(getattr(exc, "message", None) or exc)
+        line = next((ln.strip() for ln in text.splitlines() if any(s in ln for s in _UNINITIALIZED)), None)
+        if line is None:
+            return
+        node = re.search(r"Node: '([^']+)'", text)
+        message = line.split(". ")[0] + (f" (at node {node.group(1)})" if node else "")
+        with self._lock:
+            self._uninitialized.append((site, message))
+            self._version += 1
 
     # ------------------------------------------------------------------ traces
     def _on_trace(self, function_type: Any, options: Any, site: Site | None) -> None:
@@ -369,6 +382,8 @@ class Recorder:
         name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or str(options.name)
         code = getattr(fn, "__code__", None)
         defined = Site(code.co_filename, code.co_firstlineno, name) if code is not None else None
+        if name.endswith("<lambda>") and defined is not None:
+            name = f"{name} ({defined})"
         try:
             params = tuple((p.name, type(p.type_constraint).__name__, str(p.type_constraint)[:80])
                            for p in function_type.parameters.values())

@@ -12,7 +12,7 @@ initialization checks), gradient ops and data sources.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable"})
 _PASS_THROUGH = frozenset({"Identity", "Cast", "ReadVariableOp", "Snapshot", "StopGradient", "Print"})
@@ -67,6 +67,68 @@ def write_kind(op: Any) -> str | None:
     return None
 
 
+_BRANCHES = ("_true_graph", "_false_graph", "_body_graph", "_cond_graph")
+
+
+class Write(NamedTuple):
+    """One variable write: its handle op, "assign" | "update" | "apply", the value, the apply's other state."""
+
+    target: Any
+    kind: str
+    value: Any
+    op: Any
+    state: tuple
+
+
+def _outer(tensor: Any, captured: dict[int, Any]) -> Any | None:
+    """The handle op a (possibly captured) handle tensor comes from."""
+    op = tensor.op
+    for _ in range(8):
+        outer = captured.get(id(op))
+        if outer is not None:
+            return handle_source(outer)
+        if op.type in VARIABLE_OPS:
+            return op
+        if op.type not in ("Identity", "ReadVariableOp") or not op.inputs:
+            return None
+        op = op.inputs[0].op
+    return None
+
+
+def writes(op: Any, captured: dict[int, Any] | None = None, depth: int = 3) -> list[Write]:
+    """The variable writes of ``op``, including those inside its ``tf.cond`` / ``tf.while_loop`` bodies.
+
+    TensorFlow keeps a control-flow op's branch graphs on the op
+    (``_true_graph``, ``_body_graph``...); a branch reads the outer handles
+    through its captures, which map them back.
+    """
+    captured = captured or {}
+    out = []
+    kind = write_kind(op)
+    if kind is not None and op.inputs:
+        target = _outer(op.inputs[0], captured)
+        if target is not None:
+            state = ()
+            if kind == "apply":
+                state = tuple(t for t in (_outer(x, captured) for x in op.inputs[1:]) if t is not None)
+            out.append(Write(target, kind, op.inputs[-1] if len(op.inputs) > 1 else None, op, state))
+    if depth:
+        for attr in _BRANCHES:
+            branch = getattr(op, attr, None)
+            if branch is None:
+                continue
+            inner = dict(captured)
+            try:
+                pairs = zip(branch.external_captures, branch.internal_captures)
+            except AttributeError:
+                continue
+            for outer, placeholder in pairs:
+                inner[id(placeholder.op)] = captured.get(id(outer.op), outer)
+            for inner_op in branch.get_operations():
+                out.extend(writes(inner_op, inner, depth - 1))
+    return out
+
+
 def is_sink(op: Any) -> bool:
     """Bookkeeping: checkpoints, summaries, initialization checks, groups."""
     return op.type in _SINKS or "Summary" in op.type
@@ -112,6 +174,8 @@ def value_source_type(tensor: Any) -> str:
 
 __all__ = [
     "VARIABLE_OPS",
+    "Write",
+    "writes",
     "handle_source",
     "is_gradient",
     "is_sink",

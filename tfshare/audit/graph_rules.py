@@ -128,7 +128,7 @@ def nothing_shared(models: list[tuple[str, list[Any], Any]]) -> list[Finding]:
         where = members[1][2]
         out.append(findings.make(
             "nothing_shared",
-            f"{len(members)} models have {layers} ({len(body)} weight variables, {_format_bytes(int(each))} each) "
+            f"{len(members)} models have {layers} ({len(members[0][1])} weight variables, {_format_bytes(int(each))} each) "
             f"and share no variable: {_format_bytes(int(each) * len(members))} stored {len(members)} times",
             where, count=len(members), models=len(members), bytes_each=int(each),
         ))

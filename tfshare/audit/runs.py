@@ -101,21 +101,16 @@ def effect_of(ops: list[Any], graph: Any) -> Effect:
         seen.add(id(op))
         stack.extend(t.op for t in op.inputs)
         stack.extend(op.control_inputs)
-        kind = facts.write_kind(op)
-        if kind is None or not op.inputs:
-            continue
-        target = facts.handle_source(op.inputs[0])
-        if target is None:
-            continue
-        key = facts.variable_key(target)
-        bytes_of[key] = _bytes(target)
-        if id(op) in initializers:
-            inits.append((key, op.inputs[1] if len(op.inputs) > 1 else None))
-        elif facts.value_source_type(op.inputs[-1]).startswith("Restore"):
-            restored.add(key)
-        elif kind in ("apply", "update"):
-            trained.add(key)
-            writers.append(op)
+        for write in facts.writes(op):
+            key = facts.variable_key(write.target)
+            bytes_of[key] = _bytes(write.target)
+            if id(write.op) in initializers:
+                inits.append((key, write.value))
+            elif write.value is not None and facts.value_source_type(write.value).startswith("Restore"):
+                restored.add(key)
+            elif write.kind in ("apply", "update"):
+                trained.add(key)
+                writers.append(write.op)
     return Effect(weakref.ref(graph), frozenset(trained), frozenset(restored), tuple(inits), tuple(writers[:8]),
                   bytes_of)
 

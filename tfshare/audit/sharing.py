@@ -107,7 +107,7 @@ def _collection_names(graph: Any, key: str) -> set[str]:
     return names
 
 
-def _roles(graph: Any, variables: dict, apply_inputs: set, hints: dict[str, str]) -> None:
+def _roles(graph: Any, variables: dict, apply_inputs: set, statistics: set, hints: dict[str, str]) -> None:
     trainable = _collection_names(graph, tf1.GraphKeys.TRAINABLE_VARIABLES)
     bookkeeping = set()
     for key in (tf1.GraphKeys.GLOBAL_STEP, tf1.GraphKeys.METRIC_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES):
@@ -121,8 +121,10 @@ def _roles(graph: Any, variables: dict, apply_inputs: set, hints: dict[str, str]
             var.role = "weights"
         elif hint == "optimizer" or var.key in apply_inputs:
             var.role = "optimizer"
-        else:
+        elif var.key in statistics or name.endswith(("moving_mean", "moving_variance")):
             var.role = "statistics"
+        else:
+            var.role = "weights"  # not trainable: frozen, or a copy of weights
 
 
 def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
@@ -167,6 +169,7 @@ def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
     excluded = bytearray(n)
     tainted = bytearray(n)  # gradient ops and what consumes their results
     apply_inputs: set[tuple[str, str]] = set()
+    statistics: set[tuple[str, str]] = set()
     reads: dict[int, list[Variable]] = {}
     for i, op in enumerate(ops):
         ins = [index[id(t.op)] for t in op.inputs if id(t.op) in index]
@@ -177,19 +180,22 @@ def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
         kind = facts.write_kind(op)
         if grad:
             tainted[i] = 1
-        if kind == "apply":
-            for t in op.inputs[1:]:
-                src = facts.handle_source(t) or (
-                    facts.handle_source(t.op.inputs[0]) if facts.passes_through(t.op) and t.op.inputs else None)
+        for write in facts.writes(op):
+            if write.kind == "update":
+                statistics.add(facts.variable_key(write.target))
+            apply_inputs.update(facts.variable_key(t) for t in write.state)
+        if op.type.startswith("FusedBatchNorm") and len(op.inputs) >= 5:
+            for t in op.inputs[3:5]:
+                src = facts.handle_source(t.op.inputs[0]) if facts.passes_through(t.op) and t.op.inputs else None
                 if src is not None:
-                    apply_inputs.add(facts.variable_key(src))
+                    statistics.add(facts.variable_key(src))
         if grad or kind or facts.is_sink(op) or i in var_of_op:
             excluded[i] = 1
             continue
         read = [var_of_op[j] for j in ins if j in var_of_op]
         if not read:
             for t in op.inputs:
-                if t.dtype == "resource" or t.dtype._is_ref_dtype:
+                if t.dtype.name == "resource" or t.dtype._is_ref_dtype:
                     src = facts.handle_source(t)
                     if src is not None and index.get(id(src)) in var_of_op:
                         read.append(var_of_op[index[id(src)]])
@@ -266,7 +272,7 @@ def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
     for k, model in enumerate(models):
         for bit in _bits(model.mask):
             by_bit[bit].models.append(k)
-    _roles(graph, variables, apply_inputs, hints or {})
+    _roles(graph, variables, apply_inputs, statistics, hints or {})
     return GraphSharing(variables, models)
 
 
