@@ -62,7 +62,7 @@ class AuditReport(Recorder):
         moving statistics of a shared body): training any one model that
         uses them changes them for all (interference).
       variables_trained: variables an optimizer or a moving average wrote
-        in a Session call of the block.
+        in a Session call of the block (step counters excluded).
       sessions_created: ``tf.compat.v1.Session`` objects (any kind).
       session_calls: ``Session.run`` and callable calls.
       function_traces: concrete functions traced by ``tf.function``s; a
@@ -142,11 +142,13 @@ class AuditReport(Recorder):
         found: list[Finding] = []
         roles = dict.fromkeys(ROLES, 0)
         role_bytes = dict.fromkeys(ROLES, 0)
-        graph_models, shared = [], {}
+        graph_models, shared, bookkeeping = [], {}, set()
         for entry, graph, sharing in analyses:
             names = {}
             for var in sharing.variables.values():
                 names[var.op.name] = var
+                if var.role == "bookkeeping":
+                    bookkeeping.add((id(graph), var.key))
                 in_block = var.first_id >= (entry.first_id or _FAR) or var.used_in_block or any(
                     sharing.models[m].in_block for m in var.models)
                 if var.shared and in_block:
@@ -176,7 +178,8 @@ class AuditReport(Recorder):
             variable_bytes(v) for v in eager_shared)
         numbers["shared_statistics"] = sum(1 for v in shared.values() if not v.trainable) + sum(
             1 for v in eager_shared if not v.trainable)
-        numbers["variables_trained"] = len({k for e, _ in trained for k in e.trained})
+        numbers["variables_trained"] = len(
+            {(id(e.graph()), k) for e, _ in trained for k in e.trained} - bookkeeping)
         found += graph_rules.nothing_shared(graph_models + self._eager_models(models))
         with self._lock:
             found += rules.sessions(self)
