@@ -187,7 +187,8 @@ class Recorder:
         self._variable_records: list[VariableRecord] = []
         self._models = IdentitySet()
         self._model_count = 0
-        self._sessions: dict[int, SessionRecord] = {}
+        self._sessions: dict[int, SessionRecord] = {}  # live ones, by id
+        self._session_records: list[SessionRecord] = []  # all, in order
         self._session_count = 0
         self._session_calls = 0
         self._effects = runs.EffectCache()
@@ -292,9 +293,11 @@ class Recorder:
             hit = self._sessions.get(key)
             if hit is not None and hit.ref() is None:
                 hit.closed = True
+                self._sessions.pop(key, None)
 
         rec = SessionRecord(weakref.ref(session, gone), weakref.ref(session.graph), site, created)
         self._sessions[key] = rec
+        self._session_records.append(rec)
         return rec
 
     def _on_session(self, session: Any, seconds: float, site: Site | None) -> None:

@@ -18,7 +18,7 @@ def _ms(seconds: float) -> str:
 
 def sessions(rec: Recorder) -> list[Finding]:
     """Several Sessions on one graph, or Sessions made at one line and closed after a call or two."""
-    made = [s for s in rec._sessions.values() if s.created]
+    made = [s for s in rec._session_records if s.created]
     groups: dict[Any, list[Any]] = {}
     for s in made:
         graph = s.graph()
@@ -37,7 +37,7 @@ def sessions(rec: Recorder) -> list[Finding]:
         reported.add(where)
         first_runs = [s.run_seconds[0] for s in group if s.run_seconds]
         cost = statistics.median(s.init_seconds for s in group) + (statistics.median(first_runs) if first_runs else 0)
-        later = [s.run_seconds[1] for s in rec._sessions.values() if len(s.run_seconds) > 1]
+        later = [s.run_seconds[1] for s in rec._session_records if len(s.run_seconds) > 1]
         versus = f"; a reused Session's later call took {_ms(statistics.median(later))}" if later else ""
         what = "on one graph" if how == "graph" else "at this line, each closed after at most 2 calls"
         out.append(findings.make(
