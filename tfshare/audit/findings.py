@@ -45,7 +45,7 @@ _KINDS = [
          "Per instance: one module-level tf.function taking the weights as arguments. New shapes or dtypes: "
          "input_signature=[tf.TensorSpec([None, ...], dtype)] or reduce_retracing=True. Python values: "
          "pass tensors (tf.constant), or fix the value."),
-    Kind("keras3", "error", "Keras 3 near a v1 graph or Session", "keras-3-near-a-v1-graph-or-session",
+    Kind("keras3", "warning", "Keras 3 near a v1 graph or Session", "keras-3-near-a-v1-graph-or-session",
          "Use Keras 2: `import tf_keras as keras` (pip install tf-keras at TensorFlow's minor version) instead "
          "of tf.keras / keras, which is Keras 3 on TensorFlow >= 2.16 and has no graph or Session support."),
     Kind("base_class_swap", "error", "tf_keras's base-class swap", "tf_kerass-base-class-swap",

@@ -103,14 +103,15 @@ def keras3(rec: Recorder, graphs: int, sessions_made: int) -> list[Finding]:
     out = []
     if in_graph:
         out.append(findings.make(
-            "keras3", f"{len(in_graph)} Keras 3 variables (tf.keras / keras) were created in a tf.compat.v1 graph",
+            "keras3", f"{len(in_graph)} Keras 3 variables (tf.keras / keras) were created in a tf.compat.v1 graph, "
+            "which Keras 3 does not support (no UPDATE_OPS, no v1 training or saving)",
             in_graph[0], count=len(in_graph), variables=len(in_graph)))
     if eager and (graphs or sessions_made):
         out.append(findings.make(
             "keras3",
             f"{len(eager)} Keras 3 variables (tf.keras / keras) were created in a block that also made "
             f"{graphs} graphs and {sessions_made} Sessions: Keras 3 objects cannot run in a Session",
-            eager[0], count=len(eager), severity="warning", variables=len(eager)))
+            eager[0], count=len(eager), variables=len(eager)))
     return out
 
 
