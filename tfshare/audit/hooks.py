@@ -75,16 +75,21 @@ class _Patch:
             delattr(self.owner, self.name)
 
 
-def _after(event: str) -> Callable[[Any], Any]:
-    """A wrapper factory that calls ``report.<event>(self, result)`` after the original."""
+def _after(event: str, describe: Callable[[Any, Any], tuple | None] | None = None) -> Callable[[Any], Any]:
+    """A wrapper factory: after the original, ``report.<event>(*describe(self, result))`` for every audit.
+
+    ``describe`` defaults to ``(self, result)``; returning None skips the event.
+    """
 
     def make_wrapper(original: Any) -> Any:
         @functools.wraps(original)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
-            if wrapper._tfshare_live:
-                for report in _ACTIVE:
-                    getattr(report, event)(self, result)
+            if wrapper._tfshare_live and _ACTIVE:
+                described = (self, result) if describe is None else describe(self, result)
+                if described is not None:
+                    for report in _ACTIVE:
+                        getattr(report, event)(*described)
             return result
 
         return wrapper
@@ -92,40 +97,13 @@ def _after(event: str) -> Callable[[Any], Any]:
     return make_wrapper
 
 
-def _wrap_graph_init(original: Any) -> Any:
-    @functools.wraps(original)
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        if __init__._tfshare_live and not isinstance(self, FUNCTION_GRAPHS):
-            for report in _ACTIVE:
-                report._on_graph(self)
-
-    return __init__
+def _user_graph(graph: Any, op_id: Any) -> tuple | None:
+    return None if isinstance(graph, FUNCTION_GRAPHS) else (graph, op_id)
 
 
-def _wrap_add_op(original: Any) -> Any:
-    @functools.wraps(original)
-    def _add_op(self: Any, *args: Any, **kwargs: Any) -> Any:
-        op_id = original(self, *args, **kwargs)
-        if _add_op._tfshare_live and not isinstance(self, FUNCTION_GRAPHS):
-            for report in _ACTIVE:
-                report._on_op(self, op_id)
-        return op_id
-
-    return _add_op
-
-
-def _wrap_variable(original: Any) -> Any:
-    @functools.wraps(original)
-    def __call__(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        variable = original(cls, *args, **kwargs)
-        if __call__._tfshare_live and _ACTIVE:
-            created = sites.creation(skip=2)
-            for report in _ACTIVE:
-                report._on_variable(variable, created)
-        return variable
-
-    return __call__
+_wrap_graph_init = _after("_on_graph", lambda graph, _: None if isinstance(graph, FUNCTION_GRAPHS) else (graph,))
+_wrap_add_op = _after("_on_op", _user_graph)  # Graph._add_op returns the op's id
+_wrap_variable = _after("_on_variable", lambda _, variable: (variable, sites.creation(skip=3)))
 
 
 def _wrap_session_init(original: Any) -> Any:

@@ -7,7 +7,8 @@ from typing import Any, NamedTuple
 
 from tfshare.audit import findings as findings_module
 from tfshare.audit import graph_rules, rules, sites
-from tfshare.audit.events import Recorder, variable_bytes
+from tfshare.audit.events import Recorder
+from tfshare.audit.records import variable_bytes
 from tfshare.audit.findings import Finding
 from tfshare.audit.graph_rules import _format_bytes
 from tfshare.audit.sharing import GraphSharing, analyze

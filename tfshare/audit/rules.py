@@ -6,7 +6,8 @@ import statistics
 from typing import Any
 
 from tfshare.audit import findings
-from tfshare.audit.events import Recorder, Trace
+from tfshare.audit.events import Recorder
+from tfshare.audit.records import Trace
 from tfshare.audit.findings import Finding
 from tfshare.audit.graph_rules import _format_bytes
 from tfshare.audit.sites import is_library

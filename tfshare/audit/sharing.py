@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tfshare._tf import tf1
+from tfshare._tf import tf, tf1
 from tfshare.audit import graph_facts as facts
 
 
@@ -158,8 +158,6 @@ def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
                     dims = None if shape.unknown_rank else [d.size for d in shape.dim]
                 except Exception:  # noqa: BLE001
                     dtype, dims = op.outputs[0].dtype.base_dtype, None
-                from tfshare._tf import tf  # the DType class
-
                 var = variables[key] = Variable(key, len(variables), op, op._id, tf.as_dtype(dtype), dims,
                                                 bool(trainable and op.name in trainable))
             var_of_op[i] = var
