@@ -109,14 +109,6 @@ class Recorder:
             entry.last_id = op_id
             self._version += 1
 
-    def _mark_run(self, graph: Any) -> None:
-        entry = self._graphs.get(id(graph))
-        if entry is None or entry.ref() is not graph:
-            entry = self._entry(graph)
-        entry.runs += 1
-        if not entry.marks or entry.marks[-1] != entry.last_id:
-            entry.marks.append(entry.last_id)
-
     # ------------------------------------------------------ variables, models
     def _on_variable(self, variable: Any, created: sites.Creation) -> None:
         if isinstance(variable, _UnreadVariable):
@@ -195,12 +187,19 @@ class Recorder:
 
     def _ran(self, session: Any, graph: Any, effect: runs.Effect, feed_dict: Any, seconds: float) -> None:
         with self._lock:
-            rec = self._session_record(session)
+            rec = self._sessions.get(id(session))
+            if rec is None or rec.ref() is not session:
+                rec = self._session_record(session)
             rec.runs += 1
             if rec.runs <= 2:
                 rec.run_seconds.append(seconds)
             self._session_calls += 1
-            self._mark_run(graph)
+            entry = self._graphs.get(id(graph))
+            if entry is None or entry.ref() is not graph:
+                entry = self._entry(graph)
+            entry.runs += 1
+            if not entry.marks or entry.marks[-1] != entry.last_id:
+                entry.marks.append(entry.last_id)
             self._version += 1
             if effect.initializers:
                 self._initialized(rec, effect, feed_dict)

@@ -124,6 +124,9 @@ class EffectCache:
 
     def get(self, fetches: Any, graph: Any) -> Effect:
         """The effect of ``Session.run(fetches)`` on ``graph``."""
+        hit = self._by_key.get((id(fetches),))  # one tensor or op: the common case, without flattening
+        if hit is not None and hit[0][0]() is fetches:
+            return hit[1]
         items = _fetch_items(fetches)
         key = tuple(map(id, items))
         hit = self._by_key.get(key)
