@@ -104,6 +104,22 @@ def test_the_scripts_exit_code_is_kept(tmp_path, isolated_sys, capsys, body, cod
     assert "findings: 0 (nothing to report)" in capsys.readouterr().err
 
 
+def test_a_module_runs_with_dash_m(tmp_path, isolated_sys, monkeypatch, capsys):
+    (tmp_path / "audited_module.py").write_text(textwrap.dedent("""\
+        import sys
+        import tensorflow as tf
+        with tf.Graph().as_default():
+            tf.constant(1.0)
+        print("module", __name__, sys.argv[1:])
+        sys.exit(5)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli.main(["-m", "audited_module", "--flag"]) == 5
+    out = capsys.readouterr()
+    assert "module __main__ ['--flag']" in out.out
+    assert "graphs created           1" in out.err
+
+
 @pytest.mark.parametrize("args, match", [
     (["--fail-on=graph_growth,oops", "x.py"], "--fail-on: expected finding kinds .* got 'oops'"),
     (["missing.py"], "script: expected a Python file, got 'missing.py'"),

@@ -97,6 +97,34 @@ def test_a_session_per_call_is_reported_with_its_cost():
     assert finding.details["seconds_each"] > 0 and "4 Sessions created on one graph" in finding.message
 
 
+def _predict_with_a_new_graph_and_session(rows):
+    with tf.Graph().as_default():
+        x = tf1.placeholder(tf.float32, [None, 4])
+        total = tf.reduce_sum(x)
+        with tf1.Session() as session:  # <- per prediction
+            return session.run(total, {x: rows})
+
+
+def test_a_graph_and_session_per_prediction_is_reported_at_its_line():
+    with tfshare.audit() as report:
+        for _ in range(3):
+            _predict_with_a_new_graph_and_session(np.ones((1, 4)))
+    [finding] = of_kind(report, "session_per_call")
+    assert finding.where.endswith(line_of("per prediction")) and finding.count == 3
+    assert "each closed after at most 2 calls" in finding.message
+
+
+def test_isolated_classifiers_with_a_session_each_are_not_a_session_per_call(data):
+    with tfshare.audit() as report:
+        classifiers = [tfshare.DenseClassifier(input_dim=784, num_classes=10, hidden_units=(4,)) for _ in range(3)]
+        for clf in classifiers:
+            clf.predict(data.x_test[:2])
+            clf.predict(data.x_test[:2])
+    assert report.sessions_created == 3 and alarms(report) == []
+    for clf in classifiers:
+        clf.close()
+
+
 def test_one_session_reused_is_not_a_session_per_call():
     graph = tf.Graph()
     with graph.as_default():
@@ -111,17 +139,22 @@ def test_one_session_reused_is_not_a_session_per_call():
 
 # ------------------------------------------------------ sharing and training
 def _builder(x, classes):
-    return keras.layers.Dense(classes)(keras.layers.Dense(16, activation="relu")(x))
+    return keras.layers.Dense(classes)(keras.layers.Dense(16, activation="relu")(x))  # <- builder
+
+
+def _builder_line() -> int:
+    return int(line_of("builder").rsplit(":", 1)[1])
 
 
 def test_one_builder_for_two_models_shares_nothing_as_information():
     with tfshare.audit() as report:
         with tf.Graph().as_default():
-            x = keras.Input((8,))
-            keras.Model(x, _builder(x, 3))
-            keras.Model(x, _builder(x, 3))  # the same layers, new variables
+            x = tf1.placeholder(tf.float32, [None, 8])
+            first = _builder(x, 3)
+            second = _builder(x, 3)
     [finding] = of_kind(report, "nothing_shared")
-    assert finding.severity == "info" and finding.count == 2
+    assert finding.severity == "info" and finding.count == 2 and first is not second
+    assert finding.where.endswith(f"{HERE.name}:{_builder_line()}")  # the line that creates the weights
     assert "the same layers" in finding.message and "share no variable" in finding.message
     assert alarms(report) == []
 
@@ -171,6 +204,9 @@ def _scale(x, k):
     return x * k
 
 
+_SCALE_LINE = _scale.python_function.__code__.co_firstlineno
+
+
 @tf.function(input_signature=[tf.TensorSpec([None], tf.float32), tf.TensorSpec([], tf.float32)])
 def _scale_signed(x, k):
     return x * k
@@ -195,10 +231,13 @@ def test_retracing_names_its_cause(calls, cause):
     fn = tf.function(_scale.python_function)  # a fresh cache: tf.function keeps its traces across tests
     with tfshare.audit() as report:
         for args in calls:
-            fn(*args)
+            fn(*args)  # <- retrace call
     [finding] = of_kind(report, "retracing")
     assert finding.details["causes"] == [cause] and finding.count == 3
     assert cause in finding.message
+    # Python values: the call that passed a new one; otherwise the function's decorator line.
+    expected = line_of("retrace call") if cause == "python value" else f"{HERE.name}:{_SCALE_LINE}"
+    assert finding.where.endswith(expected)
 
 
 def test_an_input_signature_traces_once():

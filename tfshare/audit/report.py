@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from tfshare.audit import findings as findings_module
 from tfshare.audit import graph_rules, rules, sites
@@ -15,6 +16,16 @@ from tfshare.audit.sharing import GraphSharing, analyze
 
 ROLES = ("weights", "optimizer", "statistics", "bookkeeping")
 _FAR = 1 << 62
+_log = logging.getLogger(__name__)
+
+
+def _safely(what: str, fn: Callable[..., Any], *args: Any, default: Any = ()) -> Any:
+    """``fn(*args)``; a failure is logged and gives ``default``: reading a graph never breaks the audited code."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - any graph TensorFlow can build must not break the user's block
+        _log.warning("tfshare.audit: could not read %s; its findings are left out", what, exc_info=True)
+        return list(default) if isinstance(default, tuple) else default
 
 
 class _Weight(NamedTuple):
@@ -93,7 +104,10 @@ class AuditReport(Recorder):
             hints = {r.op_name: r.hint for r in mine if r.hint}
             trainable = {r.op_name for r in mine if r.trainable}
             first = entry.first_id if entry.first_id is not None else _FAR
-            out.append((entry, graph, analyze(graph, first, hints, trainable)))
+            sharing = _safely(f"the sharing of {entry.label or 'a graph'}", analyze, graph, first, hints, trainable,
+                              default=None)
+            if sharing is not None:
+                out.append((entry, graph, sharing))
         return out
 
     def _shared_eager(self, models: list[Any]) -> list[Any]:
@@ -163,10 +177,12 @@ class AuditReport(Recorder):
                     site = sites.of_op(weights[0].op) if weights else None
                     graph_models.append((entry.label or "a graph", weights, site))
             if entry.marks and entry.label is not None:
-                found += graph_rules.growth(entry.label, graph, entry.first_id or _FAR, entry.marks)
+                found += _safely(f"the growth of {entry.label}", graph_rules.growth, entry.label, graph,
+                                 entry.first_id or _FAR, entry.marks)
             mine = [(e, c) for e, c in trained if e.graph() is graph]
             if mine:
-                found += graph_rules.interference(entry.label or "an existing graph", sharing, mine)
+                found += _safely("training", graph_rules.interference, entry.label or "an existing graph",
+                                 sharing, mine)
         for r in records:
             role = r.role or _fallback_role(r)
             roles[role] += 1
@@ -181,13 +197,13 @@ class AuditReport(Recorder):
             1 for v in eager_shared if not v.trainable)
         numbers["variables_trained"] = len(
             {(id(e.graph()), k) for e, _ in trained for k in e.trained} - bookkeeping)
-        found += graph_rules.nothing_shared(graph_models + self._eager_models(models))
+        found += _safely("the models", graph_rules.nothing_shared, graph_models + self._eager_models(models))
         with self._lock:
-            found += rules.sessions(self)
-            found += rules.retracing(self)
-            found += rules.keras3(self, numbers["graphs_created"], numbers["sessions_created"])
-            found += rules.base_class_swaps(self)
-            found += rules.initialization(self)
+            found += _safely("the Sessions", rules.sessions, self)
+            found += _safely("the traces", rules.retracing, self)
+            found += _safely("Keras 3", rules.keras3, self, numbers["graphs_created"], numbers["sessions_created"])
+            found += _safely("the layers", rules.base_class_swaps, self)
+            found += _safely("initialization", rules.initialization, self)
         numbers["findings"] = findings_module.worst_first(found)
         with self._lock:
             self._cache = (version, numbers)
