@@ -95,6 +95,14 @@ class Finding:
         return f"[{self.severity}] {self.kind}{where}: {self.message}\n      fix: {self.fix} ({self.docs})"
 
 
+def format_bytes(n: int) -> str:
+    """``n`` bytes, readable: "7.1 MiB", "3.0 KiB", "48 B"."""
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 def make(kind: str, message: str, where: Any = None, count: int = 1, severity: str | None = None,
          **details: Any) -> Finding:
     """A finding of ``kind``, with that kind's fix and docs link."""
@@ -108,4 +116,4 @@ def worst_first(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -f.count, f.kind, f.where))
 
 
-__all__ = ["DOCS", "Finding", "KINDS", "Kind", "SEVERITIES", "make", "worst_first"]
+__all__ = ["DOCS", "Finding", "KINDS", "Kind", "SEVERITIES", "format_bytes", "make", "worst_first"]

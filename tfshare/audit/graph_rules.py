@@ -18,17 +18,10 @@ from typing import Any
 from tfshare._tf import tf1
 from tfshare.audit import findings, sites
 from tfshare.audit import graph_facts as facts
-from tfshare.audit.findings import Finding
+from tfshare.audit.findings import Finding, format_bytes
 from tfshare.audit.sharing import GraphSharing
 
 _MAX_OPS = 20000  # ops read for creation sites per graph; past that, the first runs' and the last run's
-
-
-def _format_bytes(n: int) -> str:
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 def _signature(ops: list[Any]) -> tuple:
@@ -128,8 +121,8 @@ def nothing_shared(models: list[tuple[str, list[Any], Any]]) -> list[Finding]:
         where = members[1][2]
         out.append(findings.make(
             "nothing_shared",
-            f"{len(members)} models have {layers} ({len(members[0][1])} weight variables, {_format_bytes(int(each))} each) "
-            f"and share no variable: {_format_bytes(int(each) * len(members))} stored {len(members)} times",
+            f"{len(members)} models have {layers} ({len(members[0][1])} weight variables, {format_bytes(int(each))} each) "
+            f"and share no variable: {format_bytes(int(each) * len(members))} stored {len(members)} times",
             where, count=len(members), models=len(members), bytes_each=int(each),
         ))
     return out
@@ -163,7 +156,7 @@ def interference(label: str, sharing: GraphSharing, trained: list[tuple[Any, int
         where = next((s for s in map(sites.of_op, effect.writers) if s is not None), None)
         out.append(findings.make(
             "shared_interference",
-            f"training here ({calls} calls) changed {len(moved)} shared variables ({_format_bytes(nbytes)}"
+            f"training here ({calls} calls) changed {len(moved)} shared variables ({format_bytes(nbytes)}"
             f"{f', {stats} of them statistics' if stats else ''}) that {len(victims)} other model(s) in {label} "
             "also read, without training those models' own weights: their outputs moved",
             where, count=len(moved), graph=label, calls=calls, variables=len(moved), statistics=stats,

@@ -10,8 +10,7 @@ from tfshare.audit import findings as findings_module
 from tfshare.audit import graph_rules, rules, sites
 from tfshare.audit.events import Recorder
 from tfshare.audit.records import variable_bytes
-from tfshare.audit.findings import Finding
-from tfshare.audit.graph_rules import _format_bytes
+from tfshare.audit.findings import Finding, format_bytes
 from tfshare.audit.sharing import GraphSharing, analyze
 
 ROLES = ("weights", "optimizer", "statistics", "bookkeeping")
@@ -289,9 +288,9 @@ class AuditReport(Recorder):
         rows = [
             ("graphs created", d["graphs_created"], ""),
             ("ops added", d["ops_added"], per_graph),
-            ("variables created", d["variables_created"], f"{_format_bytes(d['variable_bytes'])}: {roles}"),
+            ("variables created", d["variables_created"], f"{format_bytes(d['variable_bytes'])}: {roles}"),
             ("models created", d["models_created"], ""),
-            ("shared variables", d["shared_variables"], _format_bytes(d["shared_variable_bytes"])),
+            ("shared variables", d["shared_variables"], format_bytes(d["shared_variable_bytes"])),
             ("shared statistics", d["shared_statistics"], "not trainable: training one model moves them for all"
              if d["shared_statistics"] else ""),
             ("variables trained", d["variables_trained"], ""),

@@ -8,8 +8,7 @@ from typing import Any
 from tfshare.audit import findings
 from tfshare.audit.events import Recorder
 from tfshare.audit.records import Trace
-from tfshare.audit.findings import Finding
-from tfshare.audit.graph_rules import _format_bytes
+from tfshare.audit.findings import Finding, format_bytes
 from tfshare.audit.sites import is_library
 
 
@@ -75,8 +74,8 @@ def retracing(rec: Recorder) -> list[Finding]:
         for t in traces:
             owners.setdefault(t.owner, []).append(t)
         causes: dict[str, list[str]] = {}
-        if len(owners) >= 2:
-            causes["per instance"] = [f"{len(owners)} objects"]
+        if len(owners) >= 2:  # one trace per tf.function object: a method per instance, or one made per call
+            causes["per instance"] = [f"{len(owners)} tf.function objects"]
         where = traces[0].defined
         for own in owners.values():
             for a, b in zip(own, own[1:]):
@@ -98,7 +97,7 @@ def retracing(rec: Recorder) -> list[Finding]:
 
 
 def keras3(rec: Recorder, graphs: int, sessions_made: int) -> list[Finding]:
-    """Keras 3 variables made in a v1 graph (error), or eagerly in a block with graphs or Sessions."""
+    """Keras 3 variables made in a v1 graph, or eagerly in a block that also made graphs or Sessions."""
     in_graph = [site for site, g in rec._keras3 if g]
     eager = [site for site, g in rec._keras3 if not g]
     out = []
@@ -140,7 +139,7 @@ def initialization(rec: Recorder) -> list[Finding]:
     for event in rec._reinits:
         out.append(findings.make(
             "reinitialized",
-            f"an initializer reset {len(event.keys)} variables ({_format_bytes(event.nbytes)}) that had been "
+            f"an initializer reset {len(event.keys)} variables ({format_bytes(event.nbytes)}) that had been "
             "trained, restored or assigned in this Session: their values are lost",
             event.site, count=len(event.keys), variables=len(event.keys), bytes=event.nbytes))
     return out
