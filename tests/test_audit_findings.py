@@ -271,12 +271,14 @@ def test_a_layer_constructed_in_a_graph_breaks_eager_objects_of_its_class():
         pass
 
     with tfshare.audit() as report:
-        eager = Probe(3)
+        eager = Probe(3)  # <- eager object
         with tf.Graph().as_default():
             Probe(3)  # <- swap
     [finding] = of_kind(report, "base_class_swap")
     assert finding.severity == "error" and finding.where.endswith(line_of("swap"))
     assert finding.details["classes"] == ["Probe"] and finding.count == 1
+    [broken] = finding.details["objects"]
+    assert broken.startswith("Probe made at ") and broken.endswith(line_of("eager object"))
     with pytest.raises(Exception, match="invalid state"):
         eager(tf.ones([1, 2]))  # the finding's prediction
 

@@ -127,7 +127,8 @@ def base_class_swaps(rec: Recorder) -> list[Finding]:
             f"constructing {swap.cls} {mode} rewrote tf_keras's class bases: {len(swap.broken)} "
             f"{', '.join(classes)} object(s) made earlier{' (first at ' + first + ')' if first else ''} now fail "
             "with \"Your Layer or Model is in an invalid state\"",
-            swap.site, count=len(swap.broken), broken=len(swap.broken), classes=classes))
+            swap.site, count=len(swap.broken), broken=len(swap.broken), classes=classes,
+            objects=[f"{cls} made at {site}" if site is not None else cls for cls, site, _ in swap.broken[:20]]))
     return out
 
 
