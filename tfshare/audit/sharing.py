@@ -127,6 +127,135 @@ def _roles(graph: Any, variables: dict, apply_inputs: set, statistics: set, hint
             var.role = "weights"  # not trainable: frozen, or a copy of weights
 
 
+def _variables(ops: list[Any], trainable: set[str] | None) -> tuple[dict, dict[int, Variable]]:
+    """Every variable of the graph, by resource key, and the variable each handle op (by index) is."""
+    variables: dict[tuple[str, str], Variable] = {}
+    var_of_op: dict[int, Variable] = {}
+    for i, op in enumerate(ops):
+        if op.type not in facts.VARIABLE_OPS:
+            continue
+        key = facts.variable_key(op)
+        var = variables.get(key)
+        if var is None:
+            try:
+                dtype, shape = op.get_attr("dtype"), op.get_attr("shape")
+                dims = None if shape.unknown_rank else [d.size for d in shape.dim]
+            except Exception:  # noqa: BLE001 - a handle op without the attributes
+                dtype, dims = op.outputs[0].dtype.base_dtype, None
+            var = variables[key] = Variable(key, len(variables), op, op._id, tf.as_dtype(dtype), dims,
+                                            bool(trainable and op.name in trainable))
+        var_of_op[i] = var
+    return variables, var_of_op
+
+
+@dataclasses.dataclass
+class _Flow:
+    """The data flow of a graph's ops, by index in creation order (a topological order)."""
+
+    ops: list[Any]
+    inputs: list[list[int]]
+    consumers: list[list[int]]
+    excluded: bytearray  # not forward: gradients, writes, bookkeeping, handle ops
+    reads: dict[int, list[Variable]]  # forward ops that read a variable's value or handle
+    apply_inputs: set  # keys an optimizer updates besides its target: its state
+    statistics: set  # keys written by updates (moving averages) or read as a normalization's mean/variance
+
+
+def _flow(ops: list[Any], var_of_op: dict[int, Variable]) -> _Flow:
+    index = {id(op): i for i, op in enumerate(ops)}
+    n = len(ops)
+    flow = _Flow(ops, [[] for _ in range(n)], [[] for _ in range(n)], bytearray(n), {}, set(), set())
+    tainted = bytearray(n)  # gradient ops and what consumes their results
+    for i, op in enumerate(ops):
+        ins = [index[id(t.op)] for t in op.inputs if id(t.op) in index]
+        flow.inputs[i] = ins
+        for j in ins:
+            flow.consumers[j].append(i)
+        if facts.is_gradient(op) or any(tainted[j] for j in ins):
+            tainted[i] = 1
+        for write in facts.writes(op):
+            if write.kind == "update":
+                flow.statistics.add(facts.variable_key(write.target))
+            flow.apply_inputs.update(facts.variable_key(t) for t in write.state)
+        if op.type.startswith("FusedBatchNorm") and len(op.inputs) >= 5:
+            for t in op.inputs[3:5]:
+                src = facts.handle_source(t.op.inputs[0]) if facts.passes_through(t.op) and t.op.inputs else None
+                if src is not None:
+                    flow.statistics.add(facts.variable_key(src))
+        if tainted[i] or facts.write_kind(op) or facts.is_sink(op) or i in var_of_op:
+            flow.excluded[i] = 1
+            continue
+        read = [var_of_op[j] for j in ins if j in var_of_op]
+        if not read:  # a handle passed on through identities (or into a function call)
+            for t in op.inputs:
+                if t.dtype.name == "resource" or t.dtype._is_ref_dtype:
+                    src = facts.handle_source(t)
+                    if src is not None and index.get(id(src)) in var_of_op:
+                        read.append(var_of_op[index[id(src)]])
+        if read:
+            flow.reads[i] = read
+    return flow
+
+
+def _uses(flow: _Flow) -> dict[int, list[Variable]]:
+    """The first forward ops past each read (through identities and casts), with the variables they use."""
+    uses: dict[int, list[Variable]] = {}
+    forward = lambda i: [c for c in flow.consumers[i] if not flow.excluded[c]]  # noqa: E731
+    for r, read in flow.reads.items():
+        frontier = forward(r) if facts.passes_through(flow.ops[r]) else [r]
+        seen = set()
+        while frontier:
+            c = frontier.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            if c != r and facts.passes_through(flow.ops[c]):
+                frontier.extend(forward(c))
+            else:
+                uses.setdefault(c, []).extend(read)
+    return uses
+
+
+def _masks(flow: _Flow, use_bit: dict[int, int]) -> tuple[list[int], list[int], list[int]]:
+    """Per op: the variables, the data sources and the uses upstream of it, as bit masks."""
+    n = len(flow.ops)
+    vmask, smask, umask = [0] * n, [0] * n, [0] * n
+    for i, op in enumerate(flow.ops):
+        if flow.excluded[i]:
+            continue
+        v = s = u = 0
+        for j in flow.inputs[i]:
+            if not flow.excluded[j]:
+                v |= vmask[j]
+                s |= smask[j]
+                u |= umask[j]
+        for var in flow.reads.get(i, ()):
+            v |= 1 << var.bit
+        if facts.is_source(op):
+            s |= 1 << i
+        if i in use_bit:
+            u |= 1 << use_bit[i]
+        vmask[i], smask[i], umask[i] = v, s, u
+    return vmask, smask, umask
+
+
+def _models(flow: _Flow, vmask: list[int], smask: list[int], first_id: int) -> list[Model]:
+    """The maximal variable sets among the forward outputs that depend on data."""
+    outputs: dict[int, int] = {}
+    for i in range(len(flow.ops)):
+        if flow.excluded[i] or not vmask[i] or not smask[i]:
+            continue
+        if any(not flow.excluded[c] for c in flow.consumers[i]):
+            continue
+        outputs.setdefault(vmask[i], i)
+    models: list[Model] = []
+    for m in sorted(outputs, key=lambda m: -bin(m).count("1")):
+        if not any(m & other.mask == m for other in models):
+            op = flow.ops[outputs[m]]
+            models.append(Model(m, op, op._id >= first_id))
+    return models
+
+
 def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
             trainable: set[str] | None = None) -> GraphSharing:
     """Finds the towers and models that read each variable of ``graph``.
@@ -143,134 +272,29 @@ def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
       A ``GraphSharing``.
     """
     ops = graph.get_operations()
-    index = {id(op): i for i, op in enumerate(ops)}
-    n = len(ops)
-    variables: dict[tuple[str, str], Variable] = {}
-    var_of_op: dict[int, Variable] = {}
-    for i, op in enumerate(ops):
-        if op.type in facts.VARIABLE_OPS:
-            key = facts.variable_key(op)
-            var = variables.get(key)
-            if var is None:
-                try:
-                    dtype = op.get_attr("dtype")
-                    shape = op.get_attr("shape")
-                    dims = None if shape.unknown_rank else [d.size for d in shape.dim]
-                except Exception:  # noqa: BLE001
-                    dtype, dims = op.outputs[0].dtype.base_dtype, None
-                var = variables[key] = Variable(key, len(variables), op, op._id, tf.as_dtype(dtype), dims,
-                                                bool(trainable and op.name in trainable))
-            var_of_op[i] = var
-
-    inputs: list[list[int]] = [[] for _ in range(n)]
-    consumers: list[list[int]] = [[] for _ in range(n)]
-    excluded = bytearray(n)
-    tainted = bytearray(n)  # gradient ops and what consumes their results
-    apply_inputs: set[tuple[str, str]] = set()
-    statistics: set[tuple[str, str]] = set()
-    reads: dict[int, list[Variable]] = {}
-    for i, op in enumerate(ops):
-        ins = [index[id(t.op)] for t in op.inputs if id(t.op) in index]
-        inputs[i] = ins
-        for j in ins:
-            consumers[j].append(i)
-        grad = facts.is_gradient(op) or any(tainted[j] for j in ins)
-        kind = facts.write_kind(op)
-        if grad:
-            tainted[i] = 1
-        for write in facts.writes(op):
-            if write.kind == "update":
-                statistics.add(facts.variable_key(write.target))
-            apply_inputs.update(facts.variable_key(t) for t in write.state)
-        if op.type.startswith("FusedBatchNorm") and len(op.inputs) >= 5:
-            for t in op.inputs[3:5]:
-                src = facts.handle_source(t.op.inputs[0]) if facts.passes_through(t.op) and t.op.inputs else None
-                if src is not None:
-                    statistics.add(facts.variable_key(src))
-        if grad or kind or facts.is_sink(op) or i in var_of_op:
-            excluded[i] = 1
-            continue
-        read = [var_of_op[j] for j in ins if j in var_of_op]
-        if not read:
-            for t in op.inputs:
-                if t.dtype.name == "resource" or t.dtype._is_ref_dtype:
-                    src = facts.handle_source(t)
-                    if src is not None and index.get(id(src)) in var_of_op:
-                        read.append(var_of_op[index[id(src)]])
-        if read:
-            reads[i] = read
-
-    # Uses: the first forward op past reads / identities / casts.
-    uses: dict[int, list[Variable]] = {}
-    for r, read in reads.items():
-        frontier = [r] if not facts.passes_through(ops[r]) else [c for c in consumers[r] if not excluded[c]]
-        seen = set()
-        while frontier:
-            c = frontier.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            if facts.passes_through(ops[c]) and c != r:
-                frontier.extend(x for x in consumers[c] if not excluded[x])
-            else:
-                uses.setdefault(c, []).extend(read)
+    variables, var_of_op = _variables(ops, trainable)
+    flow = _flow(ops, var_of_op)
+    uses = _uses(flow)
     use_bit = {u: b for b, u in enumerate(uses)}
-
-    vmask = [0] * n
-    smask = [0] * n
-    umask = [0] * n
-    for i, op in enumerate(ops):
-        if excluded[i]:
-            continue
-        v = s = u = 0
-        for j in inputs[i]:
-            if not excluded[j]:
-                v |= vmask[j]
-                s |= smask[j]
-                u |= umask[j]
-        if i in reads:
-            for var in reads[i]:
-                v |= 1 << var.bit
-        if facts.is_source(op):
-            s |= 1 << i
-        if i in use_bit:
-            u |= 1 << use_bit[i]
-        vmask[i], smask[i], umask[i] = v, s, u
-
-    # Towers.
+    vmask, smask, umask = _masks(flow, use_bit)
+    by_bit = {v.bit: v for v in variables.values()}
     per_var: dict[int, list[int]] = {}
     for u, read in uses.items():
         for var in {id(v): v for v in read}.values():
             per_var.setdefault(var.bit, []).append(u)
             if ops[u]._id >= first_id:
                 var.used_in_block = True
-    by_bit = {v.bit: v for v in variables.values()}
     for bit, us in per_var.items():
-        groups: dict[int, list[int]] = {}
+        towers: dict[int, list[int]] = {}
         for u in us:
-            if smask[u]:
-                groups.setdefault(smask[u], []).append(u)
-        by_bit[bit].towers = _towers(list(groups.values()), umask, use_bit)
-
-    # Models: maximal variable sets among the forward outputs that depend on data.
-    outputs: dict[int, int] = {}
-    for i in range(n):
-        if excluded[i] or not vmask[i] or not smask[i]:
-            continue
-        if any(not excluded[c] for c in consumers[i]):
-            continue
-        outputs.setdefault(vmask[i], i)
-    masks = sorted(outputs, key=lambda m: -bin(m).count("1"))
-    models: list[Model] = []
-    for m in masks:
-        if any(m & other.mask == m for other in models):
-            continue
-        i = outputs[m]
-        models.append(Model(m, ops[i], ops[i]._id >= first_id))
+            if smask[u]:  # a use fed by no data (a regularizer, a copy) is no tower
+                towers.setdefault(smask[u], []).append(u)
+        by_bit[bit].towers = _towers(list(towers.values()), umask, use_bit)
+    models = _models(flow, vmask, smask, first_id)
     for k, model in enumerate(models):
         for bit in _bits(model.mask):
             by_bit[bit].models.append(k)
-    _roles(graph, variables, apply_inputs, statistics, hints or {})
+    _roles(graph, variables, flow.apply_inputs, flow.statistics, hints or {})
     return GraphSharing(variables, models)
 
 
