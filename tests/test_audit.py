@@ -358,3 +358,16 @@ def test_a_wrapper_left_behind_by_an_interleaved_patch_does_not_count_twice():
         assert report.sessions_created == 1
     finally:
         tf_session.BaseSession.__init__ = session_init
+
+
+def test_a_graph_the_audit_cannot_read_is_logged_and_the_block_goes_on(monkeypatch, caplog):
+    def broken(*_, **__):
+        raise RuntimeError("an unreadable graph")
+
+    monkeypatch.setattr(importlib.import_module("tfshare.audit.report"), "analyze", broken)
+    with caplog.at_level("WARNING", logger="tfshare.audit.report"):
+        with tfshare.audit() as report:
+            with tf.Graph().as_default():
+                tf.Variable(tf.zeros([2]))
+    assert report.graphs_created == 1 and report.variables_created == 1 and report.findings == []
+    assert "could not read the sharing of new graph 1" in caplog.text

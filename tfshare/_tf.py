@@ -40,6 +40,8 @@ from tensorflow.python.eager import context as _context  # noqa: E402
 from tensorflow.python.client import session as tf_session  # noqa: E402
 from tensorflow.python.eager.polymorphic_function import tracing_compilation  # noqa: E402
 from tensorflow.python.framework import func_graph  # noqa: E402
+from tensorflow.python.framework import function as legacy_function  # noqa: E402  (function.Defun's _FuncGraph)
+from tf_keras.src.utils import version_utils as keras_version_utils  # noqa: E402  (the base-class swap)
 from tensorflow.python.ops import resource_variable_ops  # noqa: E402
 
 tf1 = tf.compat.v1
@@ -148,6 +150,8 @@ __all__ = [
     "eager_mode",
     "func_graph",
     "keras",
+    "keras_version_utils",
+    "legacy_function",
     "resource_variable_ops",
     "tf",
     "tf1",
