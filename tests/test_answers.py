@@ -11,7 +11,8 @@ import statistics
 import pytest
 from absl import flags
 
-from tfshare import _cluster_question, answers, cluster
+from tfshare import answers, cluster
+from tfshare.answers import distributed
 from tfshare._tf import tf1
 from tfshare.data import synthetic
 from tfshare.errors import ClusterError
@@ -151,7 +152,7 @@ def test_q8_reports_a_cluster_that_cannot_start(monkeypatch):
         raise ClusterError("servers [('ps', 0)] did not listen within startup_timeout=60 s")
 
     monkeypatch.setattr(cluster, "LocalCluster", no_cluster)
-    r = _cluster_question.q8(True, synthetic(num_train=64, num_test=64))
+    r = distributed.q8(True, synthetic(num_train=64, num_test=64))
     assert r.measured is False
     assert r.answer.startswith("Not measured: the local cluster (1 ps + 2 workers on 127.0.0.1) could not start")
     assert "ClusterError: servers [('ps', 0)] did not listen within startup_timeout=60 s" in r.answer
@@ -178,7 +179,7 @@ class _FailingCluster:
 
 def test_q8_closes_the_cluster_when_a_measurement_fails(monkeypatch):
     monkeypatch.setattr(cluster, "LocalCluster", _FailingCluster)
-    r = _cluster_question.q8(True, synthetic(num_train=64, num_test=64))
+    r = distributed.q8(True, synthetic(num_train=64, num_test=64))
     assert _FailingCluster.instance.closed
     assert r.measured is False
     assert r.answer.startswith("Not measured: a call into the local cluster failed while measuring")
@@ -188,7 +189,7 @@ def test_q8_closes_the_cluster_when_a_measurement_fails(monkeypatch):
 # ------------------------------------------- q8, live: 1 ps + 2 worker servers
 @pytest.fixture(scope="module")
 def q8():
-    return _cluster_question.q8(True, synthetic(num_train=512, num_test=256))
+    return distributed.q8(True, synthetic(num_train=512, num_test=256))
 
 
 @pytest.mark.distributed

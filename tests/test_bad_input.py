@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import bad_inputs
-from tfshare.bad_inputs import NUM_CLASSES
+import bad_inputs
+from bad_inputs import NUM_CLASSES
 
 _CASES = [(model, case) for model in ("mlp", "cnn") for case in bad_inputs.cases(model)]
 _IDS = [f"{model}-{case.id}" for model, case in _CASES]

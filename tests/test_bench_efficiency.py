@@ -8,7 +8,8 @@ import pytest
 import tfshare
 from tfshare._tf import tf, tf1
 from tfshare.bench import efficiency as compute
-from tfshare.bench import introspect, models
+from tfshare.bench import models
+from tfshare.harness import introspect
 
 
 def test_float_ops_counts_a_matmul_as_two_per_multiply_add():

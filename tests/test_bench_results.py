@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare.bench import machine, memory, models, results
+from tfshare.bench import models
+from tfshare.harness import machine, memory, results
 
 
 @dataclasses.dataclass(frozen=True)

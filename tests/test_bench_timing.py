@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from tfshare.bench import timing
-from tfshare.bench.timing import Stats
+from tfshare.harness import timing
+from tfshare.harness.timing import Stats
 
 
 def test_stats_on_one_to_ten():
@@ -193,7 +193,7 @@ def test_paired_ratio_cancels_noise_shared_by_a_repeat():
 
 
 def test_measure_interleaved_rejects_zero_loops():
-    from tfshare.bench import timing as _timing
+    from tfshare.harness import timing as _timing
 
     with pytest.raises(ValueError, match=r"loops\['f'\] must be >= 1, got 0"):
         _timing.measure_interleaved({"f": lambda: None}, repeats=1, warmup=0, loops={"f": 0})

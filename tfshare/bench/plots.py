@@ -2,7 +2,7 @@
 
 Each ``plot_*`` function takes a result document's records, the PNG's path,
 and a label naming the model (shown under the title), and returns the path.
-Needs matplotlib (``pip install 'tfshare[plots]'``).
+Needs matplotlib (the ``bench`` extra: ``pip install 'tfshare[bench]'``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def _pyplot() -> Any:
         import matplotlib
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the report's plots need matplotlib: pip install 'tfshare[plots]' (or matplotlib>=3.6)"
+            "the report's plots need matplotlib: pip install 'tfshare[bench]'"
         ) from exc
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
