@@ -12,7 +12,7 @@ import pytest
 from absl import flags
 
 from tfshare import answers, cluster
-from tfshare.answers import distributed
+from tfshare.answers import distributed, record
 from tfshare._tf import tf1
 from tfshare.data import synthetic
 from tfshare.errors import ClusterError
@@ -262,10 +262,10 @@ def test_q8_answer_and_row_cite_the_evidence(q8):
     t = e["predict_seconds"]
     for number in (
         f"{e['other_max_abs_change']:.3g}",
-        answers._us(t["trunk on the ps"]["median"]),
-        answers._us(t["in-process"]["median"]),
-        answers._mib(e["trunk_weight_bytes"]),
-        answers._mib(e["per_worker_copies_weight_bytes"]),
+        record.duration(t["trunk on the ps"]["median"]),
+        record.duration(t["in-process"]["median"]),
+        record.mib(e["trunk_weight_bytes"]),
+        record.mib(e["per_worker_copies_weight_bytes"]),
         "/job:ps/task:0",
     ):
         assert number in q8.answer and number in q8.summary
