@@ -28,7 +28,7 @@ from absl import app, flags, logging
 
 from tfshare._tf import tf
 from tfshare.bench import models
-from tfshare.errors import DataError, InputError, TfshareError
+from tfshare.errors import DataError, InputError
 from tfshare.harness import machine, results
 
 MODEL = flags.DEFINE_enum(
@@ -257,7 +257,7 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
     info = machine.machine_info(tf_device)
     try:
         config = make_config(common)
-    except (InputError, TfshareError, TypeError) as exc:
+    except (InputError, DataError) as exc:  # a value the flags allowed but the config refuses
         raise app.UsageError(str(exc)) from None
     logging.info("%s: %s", bench.BENCHMARK, config)
     records = bench.run(config, printer(bench.HEADERS, bench.table_row))
