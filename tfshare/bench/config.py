@@ -10,13 +10,27 @@ and goes into the result file as JSON.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 from tfshare import validation
 from tfshare._tf import tf1
 from tfshare.bench.models import MLP, Model
+from tfshare.errors import InputError
 from tfshare.harness.tracing import Tracer
 from tfshare.runtime import GraphSession
+
+
+def positive_ints(values: Sequence[int], name: str, what: str = "value") -> None:
+    """Checks a config's tuple of sizes: not empty, every one an int >= 1.
+
+    Raises:
+      InputError: ``values`` is empty (the message names ``name`` and ``what`` it must name).
+      TypeError, InputError: a value is not an int >= 1 (as ``validation.positive_int``).
+    """
+    if not values:
+        raise InputError(f"{name} must name at least one {what}, got ()")
+    for value in values:
+        validation.positive_int(value, name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,4 +83,4 @@ class RunConfig:
         return Tracer(self.trace_dir)
 
 
-__all__ = ["RunConfig"]
+__all__ = ["RunConfig", "positive_ints"]

@@ -37,7 +37,7 @@ import psutil
 
 import tfshare
 from tfshare import cluster, validation
-from tfshare.bench.config import RunConfig
+from tfshare.bench.config import RunConfig, positive_ints
 from tfshare.bench.dist_trainer import build_model, train_loop
 from tfshare.bench.models import Model
 from tfshare.errors import InputError
@@ -103,12 +103,8 @@ class Config(RunConfig):
             validation.choice(mode, "modes", MODES)
         if BASELINE not in self.modes:
             raise InputError(f"modes must include {BASELINE!r}, the baseline of the ratios, got {list(self.modes)}")
-        for name in ("workers", "batch_sizes"):
-            values = getattr(self, name)
-            if not values:
-                raise InputError(f"{name} must name at least one value, got ()")
-            for value in values:
-                validation.positive_int(value, name)
+        positive_ints(self.workers, "workers")
+        positive_ints(self.batch_sizes, "batch_sizes", "batch size")
         validation.positive_int(self.repeats, "repeats")
         validation.positive_int(self.warmup, "warmup", minimum=0)
         validation.positive_float(self.min_time, "min_time")

@@ -25,7 +25,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._tf import config_pb2, tf, tf1
-from tfshare.bench.config import RunConfig
+from tfshare.bench.config import RunConfig, positive_ints
 from tfshare.errors import InputError
 from tfshare.harness import introspect
 from tfshare.harness.timing import (
@@ -75,10 +75,7 @@ class Config(RunConfig):
             validation.positive_int(getattr(self, name), name)
         validation.positive_int(self.warmup, "warmup", minimum=0)
         validation.positive_float(self.min_time, "min_time")
-        if not self.batch_sizes:
-            raise InputError("batch_sizes must name at least one batch size, got ()")
-        for batch in self.batch_sizes:
-            validation.positive_int(batch, "batch_sizes")
+        positive_ints(self.batch_sizes, "batch_sizes", "batch size")
         if self.train_rows < max(self.batch_sizes):
             raise InputError(
                 f"train_rows must be >= the largest batch size ({max(self.batch_sizes)}), got {self.train_rows}"

@@ -30,8 +30,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._tf import tf
-from tfshare.bench.config import RunConfig
-from tfshare.errors import InputError
+from tfshare.bench.config import RunConfig, positive_ints
 from tfshare.harness import introspect, memory
 from tfshare.harness.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
 from tfshare.harness.tracing import Tracer
@@ -79,10 +78,7 @@ class Config(RunConfig):
         validation.positive_int(self.repeats, "repeats")
         validation.positive_int(self.warmup, "warmup", minimum=0)
         validation.positive_int(self.batch_size, "batch_size")
-        if not self.sizes:
-            raise InputError("sizes must name at least one N, got ()")
-        for n in self.sizes:
-            validation.positive_int(n, "sizes")
+        positive_ints(self.sizes, "sizes", "N")
 
 
 class _Built:

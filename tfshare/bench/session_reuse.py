@@ -37,7 +37,7 @@ import numpy as np
 from tfshare import validation
 from tfshare._tf import config_pb2, tf, tf1
 from tfshare.bench import reference
-from tfshare.bench.config import RunConfig
+from tfshare.bench.config import RunConfig, positive_ints
 from tfshare.harness import results
 from tfshare.harness.timing import (
     MIN_TIME,
@@ -95,10 +95,7 @@ class Config(RunConfig):
             raise InputError(f"modes must include {FLOOR!r}, the baseline of the ratios, got {list(self.modes)}")
         validation.positive_int(self.repeats, "repeats")
         validation.positive_int(self.throughput_repeats, "throughput_repeats")
-        if not self.batch_sizes:
-            raise InputError("batch_sizes must name at least one batch size, got ()")
-        for batch in self.batch_sizes:
-            validation.positive_int(batch, "batch_sizes")
+        positive_ints(self.batch_sizes, "batch_sizes", "batch size")
         for threads in self.threads:
             validation.positive_int(threads, "threads")
         validation.positive_int(self.warmup, "warmup", minimum=0)
