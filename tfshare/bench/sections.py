@@ -99,12 +99,12 @@ def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
 def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
-        "`predict_proba` of the model at one batch size per Session thread setting, timed side by side with "
+        "`predict_proba` of the model at each batch size per Session thread setting, timed side by side with "
         "two model-independent references: TensorFlow's MatMul of two large square matrices (a plain Session) "
         "and NumPy's BLAS matmul of the same. FLOPs come from TensorFlow's profiler on each graph at its fixed "
         "shape (ops with no registered count, such as ReLU, BatchNorm and softmax, count 0); the ratios are "
-        "GFLOP/s over the reference's, from per-repeat time ratios. Then one epoch of `fit` against the raw "
-        "callable running the same train op.",
+        "GFLOP/s over the reference's, from per-repeat time ratios. Then, at each batch size, one epoch of `fit` "
+        "against the raw callable running the same train op.",
         "",
         results.kind_tables(records, efficiency.HEADERS, efficiency.table_row, ("compute", "training")),
         "",

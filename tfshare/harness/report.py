@@ -195,8 +195,13 @@ def build_report(directory: str, sections: Mapping[str, Section], output: str | 
             doc = docs[(name, model)]
             label = results.model_label(doc)
             plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), section.plot_name(model))
-            section.plot(doc["records"], plot_path, label)
-            lines += ["", f"## {section.title}: {label}", "", *section.body(doc, os.path.basename(plot_path))]
+            try:
+                section.plot(doc["records"], plot_path, label)
+                body = section.body(doc, os.path.basename(plot_path))
+            except (KeyError, TypeError, ValueError) as exc:  # records of an older layout
+                _log.warning("cannot tabulate %s (%s): %s %s", name, model, type(exc).__name__, exc)
+                body = [f"Not tabulated: its records lack {exc} (written by an older version of the benchmark)."]
+            lines += ["", f"## {section.title}: {label}", "", *body]
     unknown = sorted({name for name, _ in docs} - set(sections))
     if unknown:
         lines += ["", f"Other result files (not tabulated): {', '.join(unknown)}."]
