@@ -1,4 +1,4 @@
-"""tfshare.bench.timing: statistics on fixed data, calibration and interleaving on a fake clock."""
+"""tfshare.harness.timing: statistics on fixed data, calibration and interleaving on a fake clock."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_to_dict_keeps_raw_values_and_round_trips():
 
 
 def test_warn_if_wide_logs_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="tfshare.bench.timing"):
+    with caplog.at_level(logging.WARNING, logger="tfshare.harness.timing"):
         assert timing.warn_if_wide("mode x", Stats((1.0, 2.0, 3.0, 10.0)))
         assert not timing.warn_if_wide("mode y", Stats((1.0, 1.0, 1.0)))
     assert len(caplog.records) == 1

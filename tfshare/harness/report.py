@@ -85,6 +85,11 @@ def _fingerprint(doc: Mapping[str, Any], keys: tuple[str, ...]) -> tuple:
     return tuple(machine.get(k) for k in keys)
 
 
+def _tfshare(doc: Mapping[str, Any]) -> tuple:
+    info = doc.get("tfshare") or {}
+    return info.get("version"), info.get("commit")
+
+
 def provenance_warnings(docs: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[str]:
     """What differs between the files' machines and versions; empty when they agree.
 
@@ -116,11 +121,6 @@ def provenance_warnings(docs: Mapping[tuple[str, str], Mapping[str, Any]]) -> li
     if old:
         warnings.append(f"{', '.join(old)}: written before result files recorded tfshare's version, commit and flags")
     return warnings
-
-
-def _tfshare(doc: Mapping[str, Any]) -> tuple:
-    info = doc.get("tfshare") or {}
-    return info.get("version"), info.get("commit")
 
 
 def machine_table(doc: Mapping[str, Any]) -> str:

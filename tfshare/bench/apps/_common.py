@@ -75,7 +75,7 @@ QUICK = flags.DEFINE_bool("quick", False, "Small sizes and few repeats: a demo o
 OUTPUT = flags.DEFINE_string(
     "output", None,
     "The JSON results (default: results/<app>.json under the current folder; results/<app>_<model>.json for a "
-    "model other than mlp).",
+    "model other than mlp, and _<data> after it for data other than synthetic).",
 )
 TRACE_DIR = flags.DEFINE_string(
     "trace_dir", None,
@@ -194,18 +194,24 @@ def apply_threads() -> dict[str, int | None]:
     return {"intra_op_threads": intra, "inter_op_threads": inter}
 
 
-def flag_values() -> dict[str, Any]:
-    """Every flag the app defined or adopted (tfshare's modules), by name: what the result file records."""
-    values = {}
-    for module, module_flags in flags.FLAGS.flags_by_module_dict().items():
-        if module.startswith("tfshare."):
-            values.update({f.name: f.value for f in module_flags})
-    return dict(sorted(values.items()))
+def flag_values(app_module: str) -> dict[str, Any]:
+    """Every flag of an app (its own and these, which it adopts), by name: what the result file records.
+
+    Args:
+      app_module: the app's module name, e.g. "tfshare.bench.apps.session_reuse".
+    """
+    return {f.name: f.value for f in sorted(flags.FLAGS.get_key_flags_for_module(app_module), key=lambda f: f.name)}
 
 
-def stem(benchmark: str, model_name: str | None) -> str:
-    """``benchmark``, or ``benchmark_<model>`` for a model other than the MLP (file and trace folder names)."""
-    return benchmark if model_name is None or model_name == "mlp" else f"{benchmark}_{model_name}"
+def stem(benchmark: str, model: models.Model) -> str:
+    """The run's file and trace folder name: ``benchmark``, then ``_<model>`` unless the MLP, and
+    ``_<data>`` unless the synthetic data (a ``.npz`` path by its file name)."""
+    parts = [benchmark]
+    if model.name != "mlp":
+        parts.append(model.name)
+    if model.data != "synthetic":
+        parts.append(os.path.splitext(os.path.basename(model.data))[0])
+    return "_".join(parts)
 
 
 def printer(headers: dict[str, str], table_row: Callable[[dict], str]) -> Callable[[dict], None]:
@@ -248,7 +254,7 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
     quiet_tensorflow()
     device, tf_device = resolve_device(bench.BENCHMARK)
     chosen = model(hidden_units_default)
-    name = stem(bench.BENCHMARK, chosen.name)
+    name = stem(bench.BENCHMARK, chosen)
     common: dict[str, Any] = {
         "device": device, "tf_device": tf_device, "seed": SEED.value, "model": chosen,
         "num_classes": chosen.num_classes, **apply_threads(),
@@ -265,7 +271,8 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
     if summary is not None:
         print("\n" + summary(records))
     path = OUTPUT.value or os.path.join("results", f"{name}.json")
-    doc = results.make_document(bench.BENCHMARK, info, config, records, flags=flag_values(),
+    doc = results.make_document(bench.BENCHMARK, info, config, records,
+                                flags=flag_values(f"tfshare.bench.apps.{bench.BENCHMARK}"),
                                 gpu_memory=machine.gpu_memory(tf_device))
     results.write(path, doc)
     print(f"\nWrote {path}", flush=True)
