@@ -121,6 +121,8 @@ __all__ = [
     "tf",
     "tf1",
     "tf_session",
+    "timeline",
     "tracing_compilation",
+    "util_port",
     "v2_layers",
 ]
