@@ -265,7 +265,8 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
         config = make_config(common)
     except (InputError, DataError) as exc:  # a value the flags allowed but the config refuses
         raise app.UsageError(str(exc)) from None
-    logging.info("%s: %s", bench.BENCHMARK, config)
+    logging.info("%s: %s on %s (the JSON records the whole config)", bench.BENCHMARK, chosen.describe(), tf_device)
+    logging.debug("%s", config)
     records = bench.run(config, printer(bench.HEADERS, bench.table_row))
     summary = getattr(bench, "summary_table", None)
     if summary is not None:
