@@ -36,10 +36,8 @@ cd "$ROOT"
 # (TF 2.21 writes them before its logging reads the variable): oneDNN, CUDA probing, CPU features.
 TF_STARTUP_NOISE='^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR|[IWE][0-9]{4} [0-9:. ]+[0-9]+ (port|cudart_stub|cuda_platform|cuda_executor|cuda_fft|cuda_dnn|cuda_blas|cpu_feature_guard|computation_placer|xplane_to_step_stats)\.cc:[0-9]+\]|[0-9-]+ [0-9:.]+: [IWE] (external/local_xla/xla/stream_executor/cuda|tensorflow/compiler/tf2tensorrt|tensorflow/core/platform/cpu_feature_guard)|To enable the following instructions: )'
 
-# quiet CMD...: runs CMD with TensorFlow's start-up notices filtered out of its stderr (its exit status is kept).
+# quiet CMD...: runs CMD with TensorFlow's start-up notices filtered out of its stderr; returns CMD's
+# status (pipefail, set above: the filter itself always succeeds).
 quiet() {
-  local status=0
-  "$@" 2> >(grep --line-buffered -v -E "$TF_STARTUP_NOISE" >&2) || status=$?
-  wait $! 2>/dev/null || true  # let the filter finish writing
-  return "$status"
+  { "$@" 2>&1 1>&3 3>&- | { grep --line-buffered -v -E "$TF_STARTUP_NOISE" || true; } >&2; } 3>&1
 }
