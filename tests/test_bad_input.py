@@ -1,6 +1,6 @@
 """Bad input to predict, predict_proba, fit and evaluate: clear errors, nothing reaches TF.
 
-The tables live in ``tfshare.bad_inputs`` (``scripts/reliability.py`` runs them
+The tables live in ``tests/bad_inputs.py`` (``scripts/reliability.py`` runs them
 too): one for the MLP's rows of 784 features, one for the CNN's 28x28x1 images.
 """
 
