@@ -17,6 +17,7 @@ mnist and a .npz path work too.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -63,6 +64,8 @@ def build(arch: Architecture, mode: str, n: int, device: str, num_classes: int =
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    # tf_keras BatchNorm's one-time _colocate_with deprecation warning is noise here.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     try:
         model = get_model(_MODEL.value, data=_DATA.value)
         arch = model.architecture  # the data's shape: rows for the MLP, images for the CNN
