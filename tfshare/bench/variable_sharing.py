@@ -155,8 +155,12 @@ class Setup:
         return {mode: table[mode] for mode in self.config.modes if mode in table}
 
     def trace(self, tracer: Tracer, x: np.ndarray) -> None:
-        """One traced prediction per mode: fused as one Session run of all N, one by one and one call as
-        classifier 0's, the eager modes under tf.profiler."""
+        """One traced prediction per mode (``tfshare.harness.tracing``).
+
+        ``fused`` is traced as one Session run of all N probabilities,
+        ``one_by_one`` and ``one_call`` as classifier 0's, the eager modes
+        under ``tf.profiler``; trace folders are named ``<setup>_<mode>``.
+        """
         first, session = self.classifiers[0], self.runtime.session
         for mode, fn in self.predictors(x).items():
             name = f"{self.name}_{mode}"
