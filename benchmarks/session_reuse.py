@@ -1,41 +1,12 @@
-"""What one prediction costs on each path, and how a shared Session scales with threads.
+#!/usr/bin/env python3
+"""The session_reuse app from a checkout: the same as `tfshare-bench session_reuse [flags]` (tfshare/bench/apps/session_reuse.py)."""
 
-Modes: a new Session per call, a reused Session with feed_dict, tfshare's
-predict_proba, the raw callable floor, eager model(x), tf.function and
-tf_keras Model.predict, timed side by side at each batch size.
+import os
+import sys
 
-  python benchmarks/session_reuse.py --quick
-  python benchmarks/session_reuse.py --model=cnn --quick
-  python benchmarks/session_reuse.py --batch_sizes=1,32,256 --threads=1,2,4,8 --output=results/sr.json
-"""
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
 
-from __future__ import annotations
-
-from absl import app, flags
-
-import _common
-from tfshare.bench import session_reuse as bench
-
-_BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["1", "32", "256"], "Rows per prediction call.")
-_THREADS = flags.DEFINE_list("threads", ["1", "2", "4", "8"], "Thread counts sharing one Session (throughput).")
-_THROUGHPUT_SECONDS = flags.DEFINE_float(
-    "throughput_seconds", None, "Seconds per throughput measurement (default 1.0, 0.25 with --quick).", lower_bound=0.01
-)
-
-flags.adopt_module_key_flags(_common)
-
-
-def main(argv: list[str]) -> None:
-    _common.run(bench, argv, lambda common: bench.Config(
-        **common,
-        batch_sizes=_common.ints(_BATCH_SIZES.value, "batch_sizes"),
-        modes=_common.modes(bench.MODES, required=(bench.FLOOR, bench.EAGER)),
-        repeats=_common.pick(_common.REPEATS.value, 25, 7),
-        threads=_common.ints(_THREADS.value, "threads"),
-        throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
-        throughput_repeats=_common.pick(None, 3, 2),
-    ), with_model=True)
-
+from tfshare.bench import cli  # noqa: E402
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_app("session_reuse", sys.argv)

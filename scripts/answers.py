@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the live answers table: python scripts/answers.py [--json] [--quick] [--nocluster].
 
-Every number is measured in this run (see tfshare/answers.py); the Markdown
+Every number is measured in this run (see tfshare/answers/); the Markdown
 table goes to stdout, or the records as JSON with --json. Question 8 starts
 1 ps + 2 worker servers on 127.0.0.1 for a few seconds (--nocluster skips it).
 """

@@ -12,9 +12,11 @@ tfshare.bench.models: "mlp" (DenseClassifier, 784 features) and "cnn"
 Load: threads x predict_proba calls compared bit for bit with serial calls.
 Faults: child processes killed with SIGKILL mid-save, then restored (the
 CNN's checkpoints hold BatchNorm statistics that fit moved); fits driven to a
-NaN/Inf loss. Bad input: the model's table in tfshare.bad_inputs (image shapes
-for the CNN). Lifecycle: isolated classifiers built, used and closed in a loop.
-Exits with status 1 if any drill falls short of what tfshare promises.
+NaN/Inf loss. Bad input: the model's table in tests/bad_inputs.py (image
+shapes for the CNN; a test fixture, so this script runs from a checkout).
+Lifecycle: isolated classifiers built, used and closed in a loop. The drills
+are tfshare.drills. Exits with status 1 if any drill falls short of what
+tfshare promises.
 """
 
 from __future__ import annotations
@@ -22,14 +24,21 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import time
 from typing import Any, Callable, Iterator
 
-from absl import app, flags
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+# The bad-input case table is a test fixture: tests/bad_inputs.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
-from tfshare import KERAS_VERSION, TF_VERSION, bad_inputs, crash_drill, drills, lifecycle_drill, training_drill
-from tfshare.bench import machine, results
-from tfshare.bench.models import MODELS, model as get_model
+from absl import app, flags  # noqa: E402
+
+import bad_inputs  # noqa: E402
+from tfshare import KERAS_VERSION, TF_VERSION  # noqa: E402
+from tfshare.bench.models import MODELS, model as get_model  # noqa: E402
+from tfshare.drills import concurrency, crash, lifecycle, training  # noqa: E402
+from tfshare.harness import machine, results  # noqa: E402
 
 _MODEL = flags.DEFINE_enum(
     "model", "all", ["all", *MODELS], "Which model's drills to run: mlp, cnn, or all (both, one after the other)."
@@ -54,18 +63,18 @@ Row = tuple[str, Any, str]
 
 def _load_rows(model: str) -> Iterator[Row]:
     for heads in (1, _HEADS.value):
-        f = drills.load_drill(model, threads=_THREADS.value, calls=_CALLS.value, classifiers=heads, seed=_SEED.value)
+        f = concurrency.load_drill(model, threads=_THREADS.value, calls=_CALLS.value, classifiers=heads, seed=_SEED.value)
         what = "1 classifier" if heads == 1 else f"{heads} classifiers on one shared trunk"
         yield "load" if heads == 1 else "load_shared", f, (
             f"{f.threads} threads x {f.calls_per_thread} predict_proba calls, {what}: "
             f"{f.mismatches} mismatches with serial results, {f.errors} errors ({f.seconds:.2f} s)"
         )
-    f = drills.construction_drill(model, seed=_SEED.value)
+    f = concurrency.construction_drill(model, seed=_SEED.value)
     yield "construction", f, (
         f"{f.threads} threads building into one runtime at once: {f.built} built, {f.unique_names} unique "
         f"names, {f.same_as_serial} identical to a serial build, {f.errors} errors"
     )
-    f = drills.fit_while_predict_drill(model, seed=_SEED.value)
+    f = concurrency.fit_while_predict_drill(model, seed=_SEED.value)
     yield "fit+predict", f, (
         f"{f.readers} threads predicting during {f.train_steps} train steps: {f.predictions} predictions, "
         f"{f.errors} errors, {f.invalid} invalid; saw the weights from before fit {f.saw_before}x, "
@@ -76,7 +85,7 @@ def _load_rows(model: str) -> Iterator[Row]:
 def _crash_rows(model: str) -> Iterator[Row]:
     if not _CRASH_RUNS.value:
         return
-    for f in crash_drill.crash_drill(runs=_CRASH_RUNS.value, seed=_SEED.value, model=model):
+    for f in crash.crash_drill(runs=_CRASH_RUNS.value, seed=_SEED.value, model=model):
         statistics = (
             f"; BatchNorm statistics ({f.statistics} variables) restored and moved {f.statistics_restored}x"
             if f.statistics else ""
@@ -95,7 +104,7 @@ def _fault_rows(model: str) -> Iterator[Row]:
         f"{f.tried} bad calls to {', '.join(f.methods)} (x of shape [batch, {shape}]): {f.clear} clear "
         "InputError/TypeError naming the argument, none reached TensorFlow" if f.passed else "; ".join(f.unclear)
     )
-    f = training_drill.training_fault_drill(model, seed=_SEED.value)
+    f = training.training_fault_drill(model, seed=_SEED.value)
     statistics = (
         f" (its {f.statistics} BatchNorm statistics had moved in {f.statistics_moved})" if f.statistics else ""
     )
@@ -104,7 +113,7 @@ def _fault_rows(model: str) -> Iterator[Row]:
         f"{f.weights_kept} kept every weight and optimizer variable from before the failing step{statistics}, "
         f"{f.others_unchanged} left the other head on the trunk unchanged"
     )
-    f = lifecycle_drill.lifecycle_drill(model, cycles=_CYCLES.value)
+    f = lifecycle.lifecycle_drill(model, cycles=_CYCLES.value)
     yield "lifecycle", f, (
         f"{f.cycles} build/use/close cycles: RSS growth {f.rss_growth_mb:+.1f} MiB "
         f"(bound {f.MAX_RSS_GROWTH_MB:.0f}), {f.ops_per_graph[0]}..{f.ops_per_graph[1]} ops per graph, "
@@ -142,7 +151,7 @@ def main(argv: list[str]) -> None:
     if _OUTPUT.value:
         config = {name: flags.FLAGS[name].value for name in
                   ("model", "threads", "calls", "heads", "crash_runs", "cycles", "seed")}
-        doc = results.make_document("reliability", machine.machine_info("cpu"), config, records)
+        doc = results.make_document("reliability", machine.machine_info("cpu"), config, records, flags=config)
         doc["models"] = summary
         print(f"Wrote {results.write(_OUTPUT.value, doc)}")
     if passed < len(records):

@@ -9,6 +9,10 @@ import tfshare
 from tfshare._tf import tf1
 
 
+def pytest_report_header(config):
+    return f"tfshare {tfshare.__version__}: TensorFlow {tfshare.TF_VERSION}, tf_keras {tfshare.KERAS_VERSION}"
+
+
 def pytest_collection_modifyitems(config, items):
     if tfshare.visible_gpus():
         return

@@ -11,7 +11,8 @@ import statistics
 import pytest
 from absl import flags
 
-from tfshare import _cluster_question, answers, cluster
+from tfshare import answers, cluster
+from tfshare.answers import distributed, record
 from tfshare._tf import tf1
 from tfshare.data import synthetic
 from tfshare.errors import ClusterError
@@ -151,7 +152,7 @@ def test_q8_reports_a_cluster_that_cannot_start(monkeypatch):
         raise ClusterError("servers [('ps', 0)] did not listen within startup_timeout=60 s")
 
     monkeypatch.setattr(cluster, "LocalCluster", no_cluster)
-    r = _cluster_question.q8(True, synthetic(num_train=64, num_test=64))
+    r = distributed.q8(True, synthetic(num_train=64, num_test=64))
     assert r.measured is False
     assert r.answer.startswith("Not measured: the local cluster (1 ps + 2 workers on 127.0.0.1) could not start")
     assert "ClusterError: servers [('ps', 0)] did not listen within startup_timeout=60 s" in r.answer
@@ -178,7 +179,7 @@ class _FailingCluster:
 
 def test_q8_closes_the_cluster_when_a_measurement_fails(monkeypatch):
     monkeypatch.setattr(cluster, "LocalCluster", _FailingCluster)
-    r = _cluster_question.q8(True, synthetic(num_train=64, num_test=64))
+    r = distributed.q8(True, synthetic(num_train=64, num_test=64))
     assert _FailingCluster.instance.closed
     assert r.measured is False
     assert r.answer.startswith("Not measured: a call into the local cluster failed while measuring")
@@ -188,7 +189,7 @@ def test_q8_closes_the_cluster_when_a_measurement_fails(monkeypatch):
 # ------------------------------------------- q8, live: 1 ps + 2 worker servers
 @pytest.fixture(scope="module")
 def q8():
-    return _cluster_question.q8(True, synthetic(num_train=512, num_test=256))
+    return distributed.q8(True, synthetic(num_train=512, num_test=256))
 
 
 @pytest.mark.distributed
@@ -261,10 +262,10 @@ def test_q8_answer_and_row_cite_the_evidence(q8):
     t = e["predict_seconds"]
     for number in (
         f"{e['other_max_abs_change']:.3g}",
-        answers._us(t["trunk on the ps"]["median"]),
-        answers._us(t["in-process"]["median"]),
-        answers._mib(e["trunk_weight_bytes"]),
-        answers._mib(e["per_worker_copies_weight_bytes"]),
+        record.duration(t["trunk on the ps"]["median"]),
+        record.duration(t["in-process"]["median"]),
+        record.mib(e["trunk_weight_bytes"]),
+        record.mib(e["per_worker_copies_weight_bytes"]),
         "/job:ps/task:0",
     ):
         assert number in q8.answer and number in q8.summary

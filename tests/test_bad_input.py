@@ -1,6 +1,6 @@
 """Bad input to predict, predict_proba, fit and evaluate: clear errors, nothing reaches TF.
 
-The tables live in ``tfshare.bad_inputs`` (``scripts/reliability.py`` runs them
+The tables live in ``tests/bad_inputs.py`` (``scripts/reliability.py`` runs them
 too): one for the MLP's rows of 784 features, one for the CNN's 28x28x1 images.
 """
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import bad_inputs
-from tfshare.bad_inputs import NUM_CLASSES
+import bad_inputs
+from bad_inputs import NUM_CLASSES
 
 _CASES = [(model, case) for model in ("mlp", "cnn") for case in bad_inputs.cases(model)]
 _IDS = [f"{model}-{case.id}" for model, case in _CASES]

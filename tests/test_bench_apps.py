@@ -1,10 +1,11 @@
-"""The benchmark apps' main() in tiny configurations, their JSON, and the report built from it.
+"""The benchmark apps' main() in tiny --quick configurations, their JSON, and the report built from it.
 
 distributed_sharing starts a loopback cluster, so its run is a fixture of its
 own, used only by the tests marked ``distributed``.
 
-Every app runs twice: with the MLP (the default) and with ``--model=cnn
---quick`` (tiny sizes), whose JSON must record the CNN.
+Every app runs twice: with the MLP (the default) and with ``--model=cnn``,
+both ``--quick`` with tiny sizes; each JSON must record its model and follow
+the app's JSON Schema in docs/schemas/.
 
 Nothing here asserts a timing: only that every mode ran, the files follow the
 schema and record their model, the modes agree on their outputs, ratios are
@@ -13,8 +14,11 @@ taken against the right reference, and interference has the right sign.
 
 from __future__ import annotations
 
+import functools
 import gc
+import importlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -33,47 +37,40 @@ from tfshare.bench import (
     graph_construction,
     marginal_cost,
     models,
-    report,
-    results,
+    sections,
     session_reuse,
     variable_sharing,
 )
-from tfshare.bench.timing import Stats, paired_ratio
+from tfshare.bench.apps import report as report_app
+from tfshare.harness import report, results
+from tfshare.harness.timing import Stats, paired_ratio
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("graph_construction", "session_reuse", "variable_sharing", "marginal_cost", "efficiency")
 DIST = "distributed_sharing"
 ALL_APPS = (*APPS, DIST)
+# Every app runs --quick; these shrink it further (every mode still runs).
 TINY = {
     "graph_construction": ["--max_instances=2", "--repeats=1"],
-    "session_reuse": ["--batch_sizes=1,4", "--threads=1,2", "--repeats=2", "--throughput_seconds=0.02"],
+    "session_reuse": ["--batch_size=1,4", "--threads=1,2", "--repeats=2", "--throughput_seconds=0.02"],
     "variable_sharing": ["--num_classifiers=3", "--repeats=2", "--interference_steps=3", "--batch_size=8"],
     "marginal_cost": ["--live_instances=3", "--batch_instances=2", "--repeats=1"],
-    "efficiency": ["--quick", "--compute_batch_size=8", "--train_batch_size=64", "--repeats=2", "--thread_counts=0,1"],
-    DIST: ["--workers=1,2", "--predict_batch_sizes=1,4", "--repeats=2", "--train_seconds=0.2",
-           "--hidden_units=32", "--step_batch_size=16", "--timeout=30"],
+    "efficiency": ["--batch_size=8,64", "--repeats=2", "--thread_counts=0,1"],
+    DIST: ["--workers=1,2", "--batch_size=1,4", "--repeats=2", "--train_seconds=0.2", "--hidden_units=32",
+           "--timeout=30"],
 }
-# --model=cnn --quick, shrunk further: every mode still runs.
 TINY_CNN = {
     "graph_construction": ["--max_instances=2"],
-    "session_reuse": ["--batch_sizes=1,4", "--threads=2", "--repeats=2", "--throughput_seconds=0.02"],
+    "session_reuse": ["--batch_size=1,4", "--threads=2", "--repeats=2", "--throughput_seconds=0.02"],
     "variable_sharing": ["--num_classifiers=2", "--repeats=2", "--interference_steps=2", "--batch_size=4",
                          "--nomemory_in_subprocess"],
     "marginal_cost": ["--live_instances=2", "--batch_instances=2"],
-    "efficiency": ["--compute_batch_size=4", "--train_batch_size=16", "--train_rows=32", "--repeats=2",
-                   "--thread_counts=0", "--matmul_size=64"],
+    "efficiency": ["--batch_size=4", "--train_rows=32", "--repeats=2", "--thread_counts=0", "--matmul_size=64"],
 }
-_modules: dict[str, object] = {}
+APPS_DIR = ROOT / "tfshare" / "bench" / "apps"
+SCHEMAS = ROOT / "docs" / "schemas"
 _FLAG_NAME = re.compile(r'DEFINE_\w+\(\s*"(\w+)"')
-
-
-def _load(path: Path, name: str):
-    if name not in _modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _modules[name] = module
-    return _modules[name]
+_APP_MODULES = [f"tfshare.bench.apps.{p.stem}" for p in APPS_DIR.glob("*.py") if p.stem != "__init__"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,32 +78,31 @@ def _app_flags():
     """Gives the apps absl's global FLAGS to themselves while this module runs.
 
     Other tests may load scripts whose flags share names with the apps' (e.g.
-    --threads, --seed); such flags are set aside, then restored afterwards,
-    and the apps' flags removed, so the order of test modules does not matter.
+    --threads, --seed, --model); such flags are set aside, then restored
+    afterwards, and the apps' flags and modules removed, so the order of test
+    modules does not matter.
     """
-    sources = [ROOT / "benchmarks" / f"{app}.py" for app in ALL_APPS] + [ROOT / "benchmarks" / "_common.py"]
-    names = {n for path in sources for n in _FLAG_NAME.findall(path.read_text())}
+    names = {n for path in APPS_DIR.glob("*.py") for n in _FLAG_NAME.findall(path.read_text())}
     saved = {n: flags.FLAGS[n] for n in names if n in flags.FLAGS}
     for n in saved:
         delattr(flags.FLAGS, n)
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    for name in _APP_MODULES:
+        sys.modules.pop(name, None)
     try:
         yield
     finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
         for n in names:
             if n in flags.FLAGS:
                 delattr(flags.FLAGS, n)
         for n, flag in saved.items():
             flags.FLAGS[n] = flag
-        for app in ALL_APPS:
-            _modules.pop(f"_bench_app_{app}", None)
-        sys.modules.pop("_common", None)
+        for name in _APP_MODULES:
+            sys.modules.pop(name, None)
 
 
 def run_main(app: str, argv: list[str]) -> None:
     """Parses ``argv`` into absl's FLAGS and calls the app's main, as app.run would."""
-    module = _load(ROOT / "benchmarks" / f"{app}.py", f"_bench_app_{app}")
+    module = importlib.import_module(f"tfshare.bench.apps.{app}")
     flags.FLAGS.unparse_flags()
     flags.FLAGS([app, *argv])
     try:
@@ -136,7 +132,7 @@ def outputs(tmp_path_factory, _frozen_gc):
     paths = {}
     for app in APPS:
         paths[app] = directory / f"{app}.json"
-        run_main(app, ["--device=cpu", f"--output={paths[app]}", *TINY[app]])
+        run_main(app, ["--device=cpu", "--quick", f"--output={paths[app]}", *TINY[app]])
     return paths
 
 
@@ -175,6 +171,51 @@ def test_app_writes_schema_valid_json_that_records_its_model(request, app, model
     assert doc["config"]["model"] == models.model(model).describe()
     assert results.model_of(doc) == model
     assert doc["records"]
+
+
+@functools.cache
+def _validator(app: str):
+    """A jsonschema validator of ``app``'s records: docs/schemas/<app>.schema.json and the envelope it refers to."""
+    jsonschema = pytest.importorskip("jsonschema")
+    referencing = pytest.importorskip("referencing")
+    schemas = {p.name: json.loads(p.read_text()) for p in SCHEMAS.glob("*.schema.json")}
+    registry = referencing.Registry().with_resources(
+        (name, referencing.Resource.from_contents(schema)) for name, schema in schemas.items()
+    )
+    schema = schemas[f"{app}.schema.json"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("app", APPS)
+def test_app_quick_output_follows_its_json_schema_in_docs(request, app, model):
+    paths = request.getfixturevalue("outputs" if model == "mlp" else "cnn_outputs")
+    doc = json.loads(paths[app].read_text())
+    errors = sorted(_validator(app).iter_errors(doc), key=str)
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+
+
+def test_a_schema_rejects_a_record_it_does_not_describe(outputs):
+    doc = json.loads(outputs["session_reuse"].read_text())
+    doc["records"][0] = {**doc["records"][0], "kind": "latency", "seconds": {"median": "fast"}}
+    assert not _validator("session_reuse").is_valid(doc)
+
+
+def test_results_say_what_produced_them(outputs):
+    doc = results.read(outputs["session_reuse"])
+    assert doc["tfshare"]["version"] == tfshare.__version__
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert doc["tfshare"]["commit"] == (commit.stdout.strip() if commit.returncode == 0 else None)
+    # Every flag of the app, by name, as parsed.
+    assert doc["flags"]["batch_size"] == ["1", "4"] and doc["flags"]["quick"] is True
+    assert {"model", "data", "num_intra_threads", "num_inter_threads", "num_warmup", "min_time", "trace_dir",
+            "threads", "throughput_seconds"} <= set(doc["flags"])
+    machine = doc["machine"]
+    assert isinstance(machine["tf_build"]["onednn_enabled"], bool) and "cuda_version" in machine["tf_build"]
+    assert machine["blas"] and all(lib["num_threads"] >= 1 for lib in machine["blas"])
+    assert "tf_intra_op_threads" in machine["threads"]
+    assert doc["gpu_memory"] is None  # a CPU run
 
 
 def _doc(request, app: str, model: str) -> dict:
@@ -245,10 +286,9 @@ def test_variable_sharing_interference_sign(request, model, n, memory_in):
 
 
 def test_report_builds_tables_and_plots(outputs, tmp_path):
-    report_script = _load(ROOT / "scripts" / "report.py", "_report_script")
     directory = outputs["session_reuse"].parent
     output = tmp_path / "REPORT.md"
-    assert report_script.main([str(directory), "--output", str(output)]) == 0
+    assert report_app.main([str(directory), "--output", str(output)]) == 0
     text = output.read_text()
     for heading in ("## Machine", "## Graph construction", "## Session reuse", "## Variable sharing"):
         assert heading in text
@@ -260,17 +300,18 @@ def test_report_builds_tables_and_plots(outputs, tmp_path):
 
 
 def test_report_skips_foreign_json_and_fails_without_results(tmp_path, capsys):
-    report_script = _load(ROOT / "scripts" / "report.py", "_report_script")
     (tmp_path / "other.json").write_text('{"answers": []}')
-    assert report_script.main([str(tmp_path)]) == 1
+    assert report_app.main([str(tmp_path)]) == 1
     assert "no result files" in capsys.readouterr().err
 
 
 def test_check_env_prints_json(capsys):
-    check_env = _load(ROOT / "scripts" / "check_env.py", "_check_env_script")
+    spec = importlib.util.spec_from_file_location("_check_env_script", ROOT / "scripts" / "check_env.py")
+    check_env = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_env)
     assert check_env.main(["--json"]) == 0
-    out = capsys.readouterr().out
-    assert '"tf_keras_is_keras3"' in out and '"cuda_version"' in out
+    info = json.loads(capsys.readouterr().out)
+    assert {"tf_keras_is_keras3", "cuda_version", "onednn_enabled", "blas", "tf_intra_op_threads"} <= set(info)
 
 
 def _run_cli(app: str, *argv: str) -> subprocess.CompletedProcess:
@@ -281,15 +322,19 @@ def _run_cli(app: str, *argv: str) -> subprocess.CompletedProcess:
     )
 
 
+COMMON_FLAGS = (
+    "--model: <mlp|cnn>", "--batch_size", "--num_intra_threads", "--num_inter_threads", "--device", "--data",
+    "--num_warmup", "--min_time", "--repeats", "--[no]quick", "--output", "--trace_dir", "--modes", "--filters",
+)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("app", ALL_APPS)
-def test_help_lists_common_and_own_flags(app):
+def test_help_shows_the_app_and_every_common_flag(app):
     proc = _run_cli(app, "--help")  # absl exits 1 after printing help
-    assert "flags:" in proc.stdout, proc.stderr
-    for flag in ("--device", "--output", "--[no]quick", "--repeats", "--modes"):
-        assert flag in proc.stdout
-    if app in APPS:
-        assert "--model: <mlp|cnn>" in proc.stdout and "--filters" in proc.stdout
+    assert f"tfshare-bench {app}:" in proc.stdout, proc.stderr  # the app's docstring
+    for flag in COMMON_FLAGS:
+        assert flag in proc.stdout, flag
 
 
 @pytest.mark.slow
@@ -310,13 +355,68 @@ def test_unknown_mode_is_a_usage_error():
         run_main("variable_sharing", ["--device=cpu", "--modes=fused,nope"])
 
 
+@pytest.mark.parametrize(
+    "app, argv, match",
+    [
+        ("variable_sharing", ["--batch_size=8,16"], r"--batch_size: variable_sharing takes one batch size, got \[8, 16\]"),
+        ("graph_construction", ["--batch_size=two"], r"--batch_size must be a comma-separated list of integers"),
+        ("session_reuse", ["--data=imagenet"], r"--data=imagenet \(--model=mlp\): data must be one of \['synthetic', "
+                                               r"'digits', 'mnist'\] or the path of a \.npz file, got 'imagenet'"),
+        ("session_reuse", ["--data=/nowhere/x.npz"], r"--data=/nowhere/x\.npz"),
+        ("efficiency", ["--num_intra_threads=1", "--thread_counts=0,1"], r"give either, not both"),
+        ("marginal_cost", ["--unexpected"], r"unexpected arguments"),
+    ],
+    ids=["one-batch-size", "batch-not-int", "unknown-data", "missing-npz", "threads-conflict", "extra-argument"],
+)
+def test_unknown_or_conflicting_values_are_usage_errors(app, argv, match, tmp_path):
+    from absl import app as absl_app
+
+    if argv == ["--unexpected"]:
+        module = importlib.import_module(f"tfshare.bench.apps.{app}")
+        with pytest.raises(absl_app.UsageError, match=match):
+            module.main([app, "--unexpected"])
+        return
+    with pytest.raises(absl_app.UsageError, match=match):
+        run_main(app, ["--device=cpu", "--quick", f"--output={tmp_path / 'x.json'}", *argv])
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_data_flag_gives_the_model_its_shape(tmp_path):
+    """--data=digits: the CNN runs on 8x8x1 images, and the result file says so."""
+    output = tmp_path / "gc.json"
+    run_main("graph_construction", ["--device=cpu", "--quick", "--model=cnn", "--data=digits", "--max_instances=1",
+                                    "--modes=isolated,eager", "--filters=4", f"--output={output}"])
+    doc = results.read(output)
+    assert doc["config"]["model"]["input_shape"] == [8, 8, 1] and doc["config"]["model"]["data"] == "digits"
+    assert {r["mode"] for r in doc["records"]} == {"isolated", "eager"}
+
+
+def test_trace_dir_writes_a_graph_a_full_trace_and_a_profile_per_mode(tmp_path):
+    from tfshare._tf import tf1
+
+    run_main("session_reuse", ["--device=cpu", "--quick", "--batch_size=2", "--threads=1", "--repeats=2",
+                               "--throughput_seconds=0.02",
+                               "--modes=session_run,callable_floor,eager", f"--trace_dir={tmp_path / 'traces'}",
+                               f"--output={tmp_path / 'sr.json'}"])
+    root = tmp_path / "traces" / "session_reuse"
+    assert sorted(p.name for p in root.iterdir()) == ["callable_floor", "eager", "session_run"]
+    for mode in ("session_run", "callable_floor"):
+        (events,) = (root / mode).glob("events.out.tfevents.*")
+        kinds = {e.WhichOneof("what") for e in tf1.train.summary_iterator(str(events))}
+        assert {"graph_def", "tagged_run_metadata"} <= kinds, mode
+        trace = json.loads((root / mode / "timeline.json").read_text())
+        ops = {e["args"]["name"] for e in trace["traceEvents"] if e.get("ph") == "X"}  # one span per op run
+        assert "dense_classifier/hidden_0/MatMul" in ops, mode
+    assert list((root / "eager" / "plugins" / "profile").glob("*/*.xplane.pb"))
+
+
 @pytest.mark.gpu
 def test_session_reuse_runs_on_gpu(tmp_path):
     output = tmp_path / "gpu.json"
-    run_main("session_reuse", ["--device=gpu", f"--output={output}", *TINY["session_reuse"]])
+    run_main("session_reuse", ["--device=gpu", "--quick", f"--output={output}", *TINY["session_reuse"]])
     doc = results.read(output)
     assert doc["machine"]["device"] == "/device:GPU:0" and doc["config"]["device"] == "gpu"
-    assert doc["machine"]["gpu_name"]
+    assert doc["machine"]["gpu_name"] and doc["gpu_memory"]["peak_bytes"] > 0
 
 
 @pytest.mark.parametrize("model, k", [("mlp", 3), ("cnn", 2)])
@@ -349,26 +449,26 @@ def _check_gflops_ratios(compute: list[dict], model_flops: int, matmul_size: int
     assert by["tf_matmul"]["gflops_vs_tf_matmul"] == pytest.approx(1.0)
 
 
-def test_efficiency_records_thread_settings_matmul_references_and_training(outputs):
+def test_efficiency_records_thread_settings_matmul_references_and_training_per_batch_size(outputs):
     doc = results.read(outputs["efficiency"])
     compute = [r for r in doc["records"] if r["kind"] == "compute"]
-    settings = [r["setting"] for r in compute]
-    assert settings == [
-        "intra=default,inter=default", "intra=default,inter=1", "intra=1,inter=default", "intra=1,inter=1",
-        "tf_matmul", "numpy_matmul",
-    ]
-    # The MLP at batch 8: MatMul (2 per multiply-add) and BiasAdd; the profiler counts no ReLU or softmax.
-    _check_gflops_ratios(compute, 8 * (2 * 784 * 64 + 64 + 2 * 64 * 10 + 10), doc["config"]["matmul_size"])
+    settings = ["intra=default,inter=default", "intra=default,inter=1", "intra=1,inter=default", "intra=1,inter=1"]
+    for batch in (8, 64):
+        group = [r for r in compute if r["batch_size"] == batch]
+        assert [r["setting"] for r in group] == [*settings, "tf_matmul", "numpy_matmul"]
+        # The MLP: MatMul (2 per multiply-add) and BiasAdd; the profiler counts no ReLU or softmax.
+        _check_gflops_ratios(group, batch * (2 * 784 * 64 + 64 + 2 * 64 * 10 + 10), doc["config"]["matmul_size"])
     training = [r for r in doc["records"] if r["kind"] == "training"]
-    assert len(training) == 1 and training[0]["batch_size"] == 64 and training[0]["steps_per_epoch"] == 15
-    assert efficiency.best_setting(doc["records"])["setting"] in settings[:4]
+    assert [(r["batch_size"], r["steps_per_epoch"]) for r in training] == [(8, 120), (64, 15)]  # 960 rows (--quick)
+    best = efficiency.best_setting(doc["records"])
+    assert best["batch_size"] == 64 and best["setting"] in settings
 
 
 @pytest.fixture(scope="module")
 def dist_output(outputs):
     """Runs distributed_sharing once, tiny, on a loopback cluster, next to the other apps' JSON."""
     path = outputs["session_reuse"].parent / f"{DIST}.json"
-    run_main(DIST, ["--device=cpu", f"--output={path}", *TINY[DIST]])
+    run_main(DIST, ["--device=cpu", "--quick", f"--output={path}", *TINY[DIST]])
     return path
 
 
@@ -376,7 +476,7 @@ def dist_output(outputs):
 def test_distributed_sharing_records_every_kind(dist_output):
     doc = results.read(dist_output)
     assert doc["benchmark"] == DIST and doc["config"]["device"] == "cpu"
-    assert doc["config"]["hidden_units"] == [32] and doc["config"]["batch_size"] == 16
+    assert doc["config"]["model"]["hidden_units"] == [32] and doc["config"]["batch_sizes"] == [1, 4]
     assert {r["kind"] for r in doc["records"]} == set(distributed_sharing.HEADERS)
     latency = [r for r in doc["records"] if r["kind"] == "latency"]
     assert {(r["mode"], r["batch_size"]) for r in latency} == {(m, b) for m in distributed_sharing.MODES for b in (1, 4)}
@@ -388,6 +488,7 @@ def test_distributed_sharing_records_every_kind(dist_output):
     assert [(r["mode"], r["workers"]) for r in training] == [("in_process", 1), ("ps_async", 1), ("ps_async", 2)]
     for r in training:
         assert r["steps"] > 0 and len(r["per_worker_steps_per_second"]) == r["workers"]
+        assert r["batch_size"] == 4  # the largest --batch_size
     ps = {r["workers"]: r for r in doc["records"] if r["kind"] == "ps_bytes"}
     assert set(ps) == {1, 2}
     weights = (784 * 32 + 32) * 4
@@ -398,9 +499,8 @@ def test_distributed_sharing_records_every_kind(dist_output):
 
 @pytest.mark.distributed
 def test_report_has_a_distributed_section(dist_output, tmp_path):
-    report_script = _load(ROOT / "scripts" / "report.py", "_report_script")
     output = tmp_path / "REPORT.md"
-    assert report_script.main([str(dist_output.parent), "--output", str(output)]) == 0
+    assert report_app.main([str(dist_output.parent), "--output", str(output)]) == 0
     text = output.read_text()
     assert "## Distributed sharing" in text and "gRPC, trunk on the ps" in text
     data = (tmp_path / "distributed_latency.png").read_bytes()
@@ -417,7 +517,7 @@ def test_cnn_efficiency_counts_conv_flops_and_compares_with_the_matmuls(cnn_outp
                + 2 * 64 * 10 + 10)
     _check_gflops_ratios(compute, 4 * per_row, 64)
     (training,) = [r for r in doc["records"] if r["kind"] == "training"]
-    assert training["batch_size"] == 16 and training["steps_per_epoch"] == 2
+    assert training["batch_size"] == 4 and training["steps_per_epoch"] == 8
     assert training["ratio"] == pytest.approx(training["fit"]["median"] / training["raw_callable"]["median"])
 
 
@@ -426,7 +526,7 @@ def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_pa
         for app in ("session_reuse", "efficiency"):
             shutil.copy(paths[app], tmp_path / paths[app].name)
     assert set(report.load(str(tmp_path))) == {(a, m) for a in ("session_reuse", "efficiency") for m in ("mlp", "cnn")}
-    text = Path(report.build_report(str(tmp_path))).read_text()
+    text = Path(sections.build_report(str(tmp_path))).read_text()
     docs = {m: results.read(p["session_reuse"]) for m, p in (("mlp", outputs), ("cnn", cnn_outputs))}
     headings = [f"## Session reuse: {results.model_label(docs[m])}" for m in ("mlp", "cnn")]
     assert headings[0] == "## Session reuse: mlp (784-64-10)"
@@ -437,6 +537,6 @@ def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_pa
     assert session_reuse.summary_table(docs["mlp"]["records"]) in mlp_section
     assert session_reuse.summary_table(docs["cnn"]["records"]) in cnn_section
     for m in ("mlp", "cnn"):
-        name = report.plot_name("session_reuse", m)
+        name = sections.SECTIONS["session_reuse"].plot_name(m)
         assert f"]({name})" in text and (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Efficiency of tfshare's own paths: cnn (" in text

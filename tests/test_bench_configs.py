@@ -74,8 +74,10 @@ def test_graph_construction_closes_what_it_built_when_a_prediction_fails(monkeyp
 def test_graph_construction_build_closes_its_runtimes_when_a_constructor_fails(monkeypatch):
     from tfshare.bench import graph_construction
 
+    from tfshare.bench import config as bench_config
+
     made = []
-    real_runtime = graph_construction.GraphSession
+    real_runtime = bench_config.GraphSession
 
     def tracked_runtime(**kwargs):
         made.append(real_runtime(**kwargs))
@@ -89,7 +91,7 @@ def test_graph_construction_build_closes_its_runtimes_when_a_constructor_fails(m
             raise RuntimeError("constructor failed")
         return object()
 
-    monkeypatch.setattr(graph_construction, "GraphSession", tracked_runtime)
+    monkeypatch.setattr(bench_config, "GraphSession", tracked_runtime)
     monkeypatch.setattr(models.Model, "classifier", failing_classifier)
     config = graph_construction.Config(sizes=(4,), modes=("isolated",), repeats=1)
     with pytest.raises(RuntimeError, match="constructor failed"):
@@ -98,20 +100,21 @@ def test_graph_construction_build_closes_its_runtimes_when_a_constructor_fails(m
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"model": "rnn"}, r"model must be one of \['mlp', 'cnn'\], got 'rnn'"),
-    ({"model": "cnn", "filters": (32, 0)}, "filters must be an int >= 1, got 0"),
-    ({"filters": ()}, r"filters must name at least one value, got \(\)"),
-], ids=["model", "filter", "no-filters"])
-def test_distributed_sharing_config_rejects_a_bad_model(kwargs, message):
+    ({"batch_sizes": (1, 0)}, "batch_sizes must be an int >= 1, got 0"),
+    ({"workers": ()}, r"workers must name at least one value, got \(\)"),
+    ({"modes": ("grpc_ps_trunk",)}, "modes must include 'in_process'"),
+    ({"intra_op_threads": 0}, "intra_op_threads must be an int >= 1, got 0"),
+], ids=["batch", "no-workers", "no-baseline", "threads"])
+def test_distributed_sharing_config_rejects_bad_values(kwargs, message):
     from tfshare.bench import distributed_sharing
 
     with pytest.raises(tfshare.InputError, match=message):
         distributed_sharing.Config(**kwargs)
 
 
-def test_distributed_sharing_config_makes_its_model():
+def test_distributed_sharing_trains_at_the_largest_batch_size_on_a_wider_mlp_by_default():
     from tfshare.bench import distributed_sharing
 
-    spec = distributed_sharing.Config(model="cnn", filters=(4, 8)).model_spec
-    assert (spec.name, spec.filters, spec.input_shape) == ("cnn", (4, 8), (28, 28, 1))
-    assert distributed_sharing.Config().model_spec.input_shape == (784,)
+    config = distributed_sharing.Config(batch_sizes=(1, 64, 16))
+    assert config.train_batch_size == 64
+    assert (config.model.name, config.model.hidden_units, config.model.input_shape) == ("mlp", (256, 256), (784,))

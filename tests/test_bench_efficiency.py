@@ -8,7 +8,8 @@ import pytest
 import tfshare
 from tfshare._tf import tf, tf1
 from tfshare.bench import efficiency as compute
-from tfshare.bench import introspect, models
+from tfshare.bench import models
+from tfshare.harness import introspect
 
 
 def test_float_ops_counts_a_matmul_as_two_per_multiply_add():
@@ -47,9 +48,10 @@ def test_float_ops_leaves_the_graph_it_reads_unchanged():
 
 
 def test_compute_records_every_setting_and_both_matmul_references():
-    config = compute.Config(batch_size=8, matmul_size=32, thread_settings=((0, 0), (1, 1)), repeats=2)
-    records = compute.compute(config)
+    config = compute.Config(batch_sizes=(8,), matmul_size=32, thread_settings=((0, 0), (1, 1)), repeats=2)
+    records = compute.compute(config, 8)
     settings = [r["setting"] for r in records]
+    assert {r["batch_size"] for r in records} == {8} and {r["matmul_size"] for r in records} == {32}
     assert settings == ["intra=default,inter=default", "intra=1,inter=1", "tf_matmul", "numpy_matmul"]
     for r in records:
         assert r["flops_per_call"] == (2 * 32**3 if r["setting"] in compute.REFERENCES else
@@ -62,8 +64,8 @@ def test_compute_records_every_setting_and_both_matmul_references():
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_training_record_compares_fit_with_the_raw_train_callable(name):
-    config = compute.Config(train_rows=32, train_batch_size=16, repeats=2, model=models.model(name, filters=(4, 8)))
-    record = compute.training(config)
+    config = compute.Config(train_rows=32, batch_sizes=(16,), repeats=2, model=models.model(name, filters=(4, 8)))
+    record = compute.training(config, 16)
     assert record["kind"] == "training" and record["steps_per_epoch"] == 2
     assert record["ratio"] == pytest.approx(record["fit"]["median"] / record["raw_callable"]["median"])
     assert record["fit_step_s"] > 0 and record["raw_step_s"] > 0
@@ -74,11 +76,12 @@ def test_training_record_compares_fit_with_the_raw_train_callable(name):
     [
         ({"repeats": 0}, "repeats must be an int >= 1, got 0"),
         ({"matmul_size": 0}, "matmul_size must be an int >= 1, got 0"),
-        ({"train_rows": 8, "train_batch_size": 16}, r"train_rows must be >= train_batch_size \(16\), got 8"),
+        ({"train_rows": 8, "batch_sizes": (4, 16)}, r"train_rows must be >= the largest batch size \(16\), got 8"),
+        ({"batch_sizes": ()}, r"batch_sizes must name at least one batch size, got \(\)"),
         ({"thread_settings": ()}, "thread_settings must name at least one"),
         ({"thread_settings": ((-1, 0),)}, "thread_settings intra_op_threads must be an int >= 0, got -1"),
     ],
-    ids=["repeats", "matmul-size", "rows", "no-settings", "negative-threads"],
+    ids=["repeats", "matmul-size", "rows", "no-batch-size", "no-settings", "negative-threads"],
 )
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(tfshare.InputError, match=match):

@@ -13,7 +13,7 @@ from tfshare.bench import models, reference
 def test_hand_written_model_with_copied_weights_predicts_as_the_classifier(runtime, name):
     model = models.model(name, hidden_units=(16,), filters=(4, 8))
     clf = model.classifier(10, runtime=runtime, seed=0)
-    data = model.data(64, 16, seed=0)
+    data = model.dataset(64, 16, seed=0)
     # A few steps move the weights and, for the CNN, the BatchNorm moving statistics off their initial values.
     clf.fit(data.x_train, data.y_train, epochs=2, batch_size=16, learning_rate=1e-2)
     keras_model = reference.keras_model(model, 10)

@@ -1,16 +1,21 @@
-"""tfshare.bench.results, memory and machine: the JSON schema, RSS tracking, machine info."""
+"""tfshare.harness.results, provenance, report, memory and machine: result files, RSS tracking, machine info."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import pathlib
+import subprocess
 
 import numpy as np
 import pytest
 
 import tfshare
-from tfshare.bench import machine, memory, models, results
+from tfshare.bench import models
+from tfshare.harness import machine, memory, provenance, report, results
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,16 +24,35 @@ class _Config:
     rate: float = 0.5
 
 
-def test_make_document_follows_schema_1():
-    doc = results.make_document("demo", {"python": "3"}, _Config(), [{"mode": "a", "value": np.float32(1.5)}])
+def test_make_document_follows_schema_2():
+    doc = results.make_document("demo", {"python": "3"}, _Config(), [{"mode": "a", "value": np.float32(1.5)}],
+                                flags={"quick": True})
     assert doc == {
-        "schema": 1,
+        "schema": 2,
         "benchmark": "demo",
+        "tfshare": provenance.tfshare_info(),
         "machine": {"python": "3"},
+        "flags": {"quick": True},
         "config": {"sizes": [1, 2], "rate": 0.5},
         "records": [{"mode": "a", "value": 1.5}],
+        "gpu_memory": None,
     }
     json.dumps(doc, allow_nan=False)
+
+
+def test_provenance_names_the_version_and_the_checkout_commit():
+    info = provenance.tfshare_info()
+    assert info["version"] == tfshare.__version__
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if commit.returncode != 0 or provenance.checkout_root() is None:
+        pytest.skip("not run from a git checkout")
+    assert info["commit"] == commit.stdout.strip() and isinstance(info["dirty"], bool)
+
+
+def test_schema_1_files_are_still_read(tmp_path):
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"schema": 1, "benchmark": "demo", "machine": {}, "config": {}, "records": []}))
+    assert results.read(path)["schema"] == 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +91,13 @@ def test_write_then_read_round_trips(tmp_path):
 @pytest.mark.parametrize("doc, message", [
     ([], "must be a JSON object, got list"),
     ({"schema": 1}, r"lacks keys \['benchmark', 'machine', 'config', 'records'\]"),
-    ({"schema": 2, "benchmark": "b", "machine": {}, "config": {}, "records": []}, "schema must be 1, got 2"),
+    ({"schema": 3, "benchmark": "b", "machine": {}, "config": {}, "records": []}, r"schema must be one of \[1, 2\], got 3"),
+    ({"schema": 2, "benchmark": "b", "machine": {}, "config": {}, "records": []}, r"lacks keys \['tfshare', 'flags'\]"),
     ({"schema": 1, "benchmark": "", "machine": {}, "config": {}, "records": []}, "'benchmark' must be a non-empty"),
     ({"schema": 1, "benchmark": "b", "machine": [], "config": {}, "records": []}, "'machine' must be an object"),
     ({"schema": 1, "benchmark": "b", "machine": {}, "config": {}, "records": [1]}, "'records' must be a list of objects"),
-], ids=["not-object", "missing-keys", "schema-2", "empty-name", "machine-list", "record-not-object"])
+], ids=["not-object", "missing-keys", "schema-3", "schema-2-without-provenance", "empty-name", "machine-list",
+        "record-not-object"])
 def test_validate_rejects_bad_documents(doc, message):
     with pytest.raises(ValueError, match=message):
         results.validate(doc)
@@ -142,6 +168,34 @@ def test_select_device_gpu_with_gpu():
 def test_environment_report_has_what_a_runner_needs():
     env = machine.environment_report()
     for key in ("python", "tensorflow", "tf_keras", "tf_keras_is_keras3", "devices", "gpus",
-                "built_with_cuda", "cuda_version", "cudnn_version", "intra_op_threads", "inter_op_threads"):
+                "built_with_cuda", "cuda_version", "cudnn_version", "onednn_enabled", "tf_intra_op_threads",
+                "tf_inter_op_threads", "env", "blas"):
         assert key in env
     json.dumps(env)
+
+
+def _doc(benchmark: str, **machine_fields) -> dict:
+    machine_info = {"hostname": "a", "cpu_model": "x", "logical_cores": 2, "tensorflow": "2.21.0", **machine_fields}
+    return {"schema": 2, "benchmark": benchmark, "tfshare": {"version": "0.2.0", "commit": None, "dirty": None},
+            "machine": machine_info, "flags": {}, "config": {}, "records": []}
+
+
+def test_report_warns_when_files_come_from_different_machines_or_versions():
+    same = {("a", "mlp"): _doc("a"), ("b", "mlp"): _doc("b")}
+    assert report.provenance_warnings(same) == []
+    mixed = {("a", "mlp"): _doc("a"), ("b", "mlp"): _doc("b", hostname="other", tensorflow="2.16.2")}
+    machines, versions = report.provenance_warnings(mixed)
+    assert machines.startswith("the result files come from 2 different machines") and "hostname=other" in machines
+    assert "2 different versions" in versions and "tensorflow=2.16.2, tfshare=0.2.0: b (mlp)" in versions
+    old = {("a", "mlp"): _doc("a"), ("c", "mlp"): {**_doc("c"), "schema": 1}}
+    del old[("c", "mlp")]["tfshare"]
+    assert "c (mlp): written before result files recorded tfshare's version" in report.provenance_warnings(old)[-1]
+
+
+def test_machine_info_records_blas_threads_and_tensorflows_build():
+    info = machine.machine_info("/device:CPU:0")
+    assert isinstance(info["tf_build"]["onednn_enabled"], bool) and "cudnn_version" in info["tf_build"]
+    assert any(lib["user_api"] == "blas" for lib in info["blas"])
+    assert info["threads"]["tf_intra_op_threads"] >= 0 and info["usable_cores"] >= 1
+    assert machine.gpu_memory("/device:CPU:0") is None
+    json.dumps(info)

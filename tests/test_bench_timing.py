@@ -1,4 +1,4 @@
-"""tfshare.bench.timing: statistics on fixed data, calibration and interleaving on a fake clock."""
+"""tfshare.harness.timing: statistics on fixed data, calibration and interleaving on a fake clock."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from tfshare.bench import timing
-from tfshare.bench.timing import Stats
+from tfshare.harness import timing
+from tfshare.harness.timing import Stats
 
 
 def test_stats_on_one_to_ten():
@@ -55,7 +55,7 @@ def test_to_dict_keeps_raw_values_and_round_trips():
 
 
 def test_warn_if_wide_logs_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="tfshare.bench.timing"):
+    with caplog.at_level(logging.WARNING, logger="tfshare.harness.timing"):
         assert timing.warn_if_wide("mode x", Stats((1.0, 2.0, 3.0, 10.0)))
         assert not timing.warn_if_wide("mode y", Stats((1.0, 1.0, 1.0)))
     assert len(caplog.records) == 1
@@ -193,7 +193,7 @@ def test_paired_ratio_cancels_noise_shared_by_a_repeat():
 
 
 def test_measure_interleaved_rejects_zero_loops():
-    from tfshare.bench import timing as _timing
+    from tfshare.harness import timing as _timing
 
     with pytest.raises(ValueError, match=r"loops\['f'\] must be >= 1, got 0"):
         _timing.measure_interleaved({"f": lambda: None}, repeats=1, warmup=0, loops={"f": 0})

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import crash_drill
+from tfshare.drills import crash
 
 
 def _weights(clf):
@@ -31,7 +31,7 @@ def trained(runtime, rng):
 @pytest.mark.slow
 def test_kill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
     # Real child processes, SIGKILLed at random moments while saving in a loop.
-    for figures in crash_drill.crash_drill(runs=3, workdir=str(tmp_path), seed=7):
+    for figures in crash.crash_drill(runs=3, workdir=str(tmp_path), seed=7):
         assert figures.model == "mlp"
         assert figures.runs == 3
         assert figures.saves >= 3
@@ -46,7 +46,7 @@ def test_kill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
 @pytest.mark.slow
 def test_kill_mid_save_of_a_cnn_keeps_its_batchnorm_statistics(tmp_path):
     # The children train a ConvClassifier, so every checkpoint holds moving statistics that fit moved.
-    save, bundle = crash_drill.crash_drill(runs=2, workdir=str(tmp_path), seed=3, model="cnn")
+    save, bundle = crash.crash_drill(runs=2, workdir=str(tmp_path), seed=3, model="cnn")
     assert save.target == "ConvClassifier.save" and bundle.target == "save_runtime"
     for figures in (save, bundle):
         assert figures.model == "cnn"

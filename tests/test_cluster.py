@@ -382,15 +382,15 @@ def test_a_non_finite_step_leaves_the_ps_statistics_alone(sessions, images):
 
 def test_the_benchmark_trainer_trains_a_cnn_trunk_on_the_ps(local_cluster, sessions):
     """What ``distributed_sharing --model=cnn`` runs in each trainer process, here in-process."""
-    from tfshare.bench import dist_trainer, distributed_sharing
+    from tfshare.bench import dist_trainer, distributed_sharing, models
 
-    config = distributed_sharing.Config(model="cnn", filters=(4, 8), batch_size=4, timeout=30.0)
-    result = dist_trainer.train(local_cluster.config, model=config.model_spec, batch_size=4, seconds=0.01,
+    config = distributed_sharing.Config(model=models.model("cnn", filters=(4, 8)), batch_sizes=(4,), timeout=30.0)
+    result = dist_trainer.train(local_cluster.config, model=config.model, batch_size=4, seconds=0.01,
                                 timeout=30.0, trunk_name="bench_cnn", device="cpu", seed=config.seed)
     assert result["task_index"] == 0 and result["steps"] % dist_trainer.STEPS_PER_CALL == 0
     # Worker 1 reads the statistics the trainer's warm-up moved (8 steps at least).
     gs1 = sessions(1)
-    trunk = config.model_spec.shared_trunk(gs1, name="bench_cnn", seed=config.seed + 1)
+    trunk = config.model.shared_trunk(gs1, name="bench_cnn", seed=config.seed + 1)
     named = trunk.named_variables()
     means, variances = ([named[k] for k in _statistic_keys(named) if k.endswith(stat)] for stat in STATISTICS)
     assert len(means) == len(variances) == 2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import drills
+from tfshare.drills import concurrency
 from tfshare._tf import tf1
 from tfshare.bench import models
 
@@ -19,7 +19,7 @@ _SMALL_CNN = models.model("cnn", filters=(4, 8))
 
 @pytest.mark.parametrize("classifiers", [1, 4], ids=["one_classifier", "four_heads_on_shared_trunk"])
 def test_32_threads_x_200_calls_match_serial_results(classifiers):
-    figures = drills.load_drill(threads=32, calls=200, classifiers=classifiers)
+    figures = concurrency.load_drill(threads=32, calls=200, classifiers=classifiers)
     assert figures.threads * figures.calls_per_thread == 6400
     assert figures.errors == 0
     assert figures.mismatches == 0
@@ -27,14 +27,14 @@ def test_32_threads_x_200_calls_match_serial_results(classifiers):
 
 @pytest.mark.parametrize("classifiers", [1, 3], ids=["one_cnn", "three_heads_on_a_cnn_trunk"])
 def test_cnn_threads_match_serial_results(classifiers):
-    figures = drills.load_drill(_SMALL_CNN, threads=8, calls=20, classifiers=classifiers)
+    figures = concurrency.load_drill(_SMALL_CNN, threads=8, calls=20, classifiers=classifiers)
     assert (figures.model, figures.classifiers, figures.threads * figures.calls_per_thread) == ("cnn", classifiers, 160)
     assert figures.errors == 0
     assert figures.mismatches == 0
 
 
 def test_cnn_construction_from_several_threads():
-    figures = drills.construction_drill(_SMALL_CNN, threads=6)
+    figures = concurrency.construction_drill(_SMALL_CNN, threads=6)
     assert figures.model == "cnn"
     assert figures.built == figures.unique_names == figures.same_as_serial == 6
     assert figures.errors == 0
@@ -42,7 +42,7 @@ def test_cnn_construction_from_several_threads():
 
 def test_cnn_fit_in_one_thread_while_others_predict():
     # Readers predict in inference mode (moving statistics) while fit runs BatchNorm in training mode.
-    figures = drills.fit_while_predict_drill(_SMALL_CNN, readers=3, epochs=1, num_train=256)
+    figures = concurrency.fit_while_predict_drill(_SMALL_CNN, readers=3, epochs=1, num_train=256)
     assert figures.model == "cnn"
     assert figures.train_steps == 8
     assert figures.errors == 0
@@ -86,7 +86,7 @@ def test_first_prediction_of_a_new_classifier_happens_in_a_fresh_thread(runtime,
 
 
 def test_construction_from_several_threads_is_serialized_with_unique_names():
-    figures = drills.construction_drill(threads=16)
+    figures = concurrency.construction_drill(threads=16)
     assert figures.errors == 0
     assert figures.built == 16
     assert figures.unique_names == 16
@@ -116,7 +116,7 @@ def test_explicit_names_race_one_winner(runtime):
 
 
 def test_fit_in_one_thread_while_others_predict():
-    figures = drills.fit_while_predict_drill(readers=4, epochs=2)
+    figures = concurrency.fit_while_predict_drill(readers=4, epochs=2)
     assert figures.errors == 0
     assert figures.invalid == 0
     assert figures.predictions > 0
@@ -168,7 +168,7 @@ def test_isolated_classifiers_built_from_several_threads_at_once(rng):
     with tfshare.DenseClassifier(32, seed=3) as alone:
         expected = alone.predict_proba(x)
     built = []
-    errors = drills._run_threads(lambda i: built.append(tfshare.DenseClassifier(32, seed=3)), 8)
+    errors = concurrency._run_threads(lambda i: built.append(tfshare.DenseClassifier(32, seed=3)), 8)
     try:
         assert errors == []
         assert len({id(clf.runtime.graph) for clf in built}) == 8

@@ -282,8 +282,8 @@ def test_predict_many_after_close_is_a_closed_error_and_keeps_no_session(data):
     gs.close()
     with pytest.raises(tfshare.ClosedError, match="closed"):
         tfshare.predict_many(heads, data.x_test[:2])
-    assert plan.fn._fn is tfshare.runtime._closed_callable  # the plan holds no TF callable (nor its Session)
-    assert all(b._refresh._fn is tfshare.runtime._closed_callable for b in plan.banks)
+    assert plan.fn._fn is tfshare.fast_callable._closed_callable  # the plan holds no TF callable (nor its Session)
+    assert all(b._refresh._fn is tfshare.fast_callable._closed_callable for b in plan.banks)
 
 
 def test_fused_results_are_views_of_one_block_with_the_right_values(runtime, data):

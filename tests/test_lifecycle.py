@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import lifecycle_drill
+from tfshare.drills import lifecycle
 from tfshare._tf import tf, tf1
 from tfshare.bench import models
 
@@ -104,7 +104,7 @@ def test_context_managers_close():
 
 @pytest.mark.slow
 def test_200_build_close_cycles_keep_memory_and_op_counts_bounded():
-    figures = lifecycle_drill.lifecycle_drill(cycles=200)
+    figures = lifecycle.lifecycle_drill(cycles=200)
     assert figures.model == "mlp"
     assert figures.rss_growth_mb < 50, figures
     assert figures.ops_per_graph[0] == figures.ops_per_graph[1], figures
@@ -114,7 +114,7 @@ def test_200_build_close_cycles_keep_memory_and_op_counts_bounded():
 
 
 def test_cnn_build_close_cycles_release_everything():
-    figures = lifecycle_drill.lifecycle_drill(models.model("cnn", filters=(4,)), cycles=10, warmup=2)
+    figures = lifecycle.lifecycle_drill(models.model("cnn", filters=(4,)), cycles=10, warmup=2)
     assert figures.model == "cnn"
     assert figures.ops_per_graph[0] == figures.ops_per_graph[1] > 34, figures  # more ops than the MLP's graph
     assert figures.closed_errors == 10

@@ -10,7 +10,7 @@ import pytest
 
 import tfshare
 from tfshare._tf import tf, tf1
-from tfshare.runtime import resolve_device
+from tfshare.devices import resolve_device
 
 
 def test_session_is_created_lazily(runtime):
@@ -235,7 +235,7 @@ def test_close_disarms_a_callable_even_after_it_left_the_cache():
 
 
 def test_cpu_thread_defaults_are_the_usable_cores():
-    from tfshare.runtime import usable_cores
+    from tfshare.devices import usable_cores
 
     with tfshare.GraphSession(device="cpu") as gs:
         assert gs.config.intra_op_parallelism_threads == usable_cores()

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import training_drill
+from tfshare.drills import training
 from tfshare.bench import models
 
 _SMALL_CNN = models.model("cnn", filters=(4,))
 
 
 def test_training_fault_drill():
-    figures = training_drill.training_fault_drill()
+    figures = training.training_fault_drill()
     assert figures.model == "mlp"
     assert figures.runs == 2
     assert figures.stopped == 2
@@ -23,7 +23,7 @@ def test_training_fault_drill():
 
 
 def test_training_fault_drill_cnn_keeps_batchnorm_statistics():
-    figures = training_drill.training_fault_drill(_SMALL_CNN)
+    figures = training.training_fault_drill(_SMALL_CNN)
     assert figures.model == "cnn"
     assert figures.stopped == figures.weights_kept == figures.others_unchanged == 2
     # One BatchNorm layer: moving mean and variance, moved by the good step before each failure.
@@ -33,11 +33,11 @@ def test_training_fault_drill_cnn_keeps_batchnorm_statistics():
 
 
 def test_statistics_moved():
-    assert not training_drill.statistics_moved({"head/kernel": np.ones(2)})
+    assert not training.statistics_moved({"head/kernel": np.ones(2)})
     fresh = {"bn_0/moving_mean": np.zeros(3), "bn_0/moving_variance": np.ones(3)}
-    assert not training_drill.statistics_moved(fresh)
-    assert not training_drill.statistics_moved({**fresh, "bn_0/moving_mean": np.array([0.0, 0.1, 0.0])})
-    assert training_drill.statistics_moved({"bn_0/moving_mean": np.array([0.0, 0.1, 0.0]),
+    assert not training.statistics_moved(fresh)
+    assert not training.statistics_moved({**fresh, "bn_0/moving_mean": np.array([0.0, 0.1, 0.0])})
+    assert training.statistics_moved({"bn_0/moving_mean": np.array([0.0, 0.1, 0.0]),
                                             "bn_0/moving_variance": np.array([1.0, 1.0, 0.9])})
 
 

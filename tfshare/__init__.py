@@ -31,10 +31,11 @@ from tfshare.errors import (
     TfshareError,
     TrainingError,
 )
-from tfshare.runtime import GraphSession, visible_gpus
+from tfshare.devices import visible_gpus
+from tfshare.runtime import GraphSession
 from tfshare.trunks import SharedTrunk, TemplateTrunk
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Architecture",

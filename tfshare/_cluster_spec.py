@@ -1,8 +1,10 @@
 """A cluster's description: its jobs' addresses and the task this process runs.
 
 From flag values (tf_cnn_benchmarks' names) or from ``TF_CONFIG``. Part of
-``tfshare.cluster`` (which re-exports everything here); kept apart so that
-the GraphSession side (``tfshare._placement``) and the server side share it.
+``tfshare.cluster`` (which re-exports everything here, ``ClusterTask`` as
+``ClusterConfig`` with its ``graph_session()``); kept apart so that the
+GraphSession side (``tfshare._placement``) and the server side share it
+without an import cycle (``tfshare.runtime`` imports ``tfshare._placement``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClusterConfig:
+class ClusterTask:
     """A cluster's addresses and the task this process runs.
 
     Attributes:
@@ -68,7 +70,7 @@ class ClusterConfig:
         worker_hosts: str | Sequence[str],
         job_name: str,
         task_index: int,
-    ) -> "ClusterConfig":
+    ) -> "ClusterTask":
         """Describes a cluster from flag values (tf_cnn_benchmarks' flag names).
 
         Args:
@@ -83,7 +85,7 @@ class ClusterConfig:
         return cls({PS_JOB: ps_hosts, WORKER_JOB: worker_hosts}, job_name, task_index)
 
     @classmethod
-    def from_tf_config(cls, value: str | None = None) -> "ClusterConfig":
+    def from_tf_config(cls, value: str | None = None) -> "ClusterTask":
         """Describes a cluster from a ``TF_CONFIG`` JSON string.
 
         The format is TensorFlow's: ``{"cluster": {"ps": [...], "worker":
@@ -115,9 +117,9 @@ class ClusterConfig:
             {"cluster": {k: list(v) for k, v in self.jobs.items()}, "task": {"type": self.job_name, "index": self.task_index}}
         )
 
-    def task(self, job_name: str, task_index: int) -> "ClusterConfig":
-        """The same cluster, seen from another task."""
-        return ClusterConfig(self.jobs, job_name, task_index)
+    def task(self, job_name: str, task_index: int) -> "ClusterTask":
+        """The same cluster, seen from another task (an object of this one's class)."""
+        return dataclasses.replace(self, job_name=job_name, task_index=task_index)
 
     @property
     def spec(self) -> Any:
@@ -143,12 +145,6 @@ class ClusterConfig:
         """Whether this task initializes the shared variables (the chief, else worker 0)."""
         return _is_chief(self.jobs, self.job_name, self.task_index)
 
-    def graph_session(self, **kwargs: Any) -> Any:
-        """A ``GraphSession`` for this (worker) task; ``kwargs`` go to its constructor."""
-        from tfshare.runtime import GraphSession
-
-        return GraphSession(cluster=self.spec, job_name=self.job_name, task_index=self.task_index, **kwargs)
-
 
 def _is_chief(jobs: Mapping[str, Sequence[str]], job_name: str, task_index: int) -> bool:
     if CHIEF_JOB in jobs:
@@ -157,8 +153,8 @@ def _is_chief(jobs: Mapping[str, Sequence[str]], job_name: str, task_index: int)
 
 
 def as_cluster_spec(cluster: Any) -> Any:
-    """Returns a ``tf.train.ClusterSpec`` from a ClusterSpec, a ClusterConfig or a dict."""
-    if isinstance(cluster, ClusterConfig):
+    """Returns a ``tf.train.ClusterSpec`` from a ClusterSpec, a ClusterConfig (ClusterTask) or a dict."""
+    if isinstance(cluster, ClusterTask):
         return cluster.spec
     if isinstance(cluster, tf.train.ClusterSpec):
         return cluster

@@ -14,7 +14,7 @@ import zlib
 from typing import Any, Callable, Sequence
 
 from tfshare import validation
-from tfshare._cluster_spec import PS_JOB, WORKER_JOB, ClusterConfig, as_cluster_spec, port_open
+from tfshare._cluster_spec import PS_JOB, WORKER_JOB, ClusterTask, as_cluster_spec, port_open
 from tfshare._tf import tf, tf1
 from tfshare.errors import ClusterError, InputError
 
@@ -45,7 +45,7 @@ class TaskPlacement:
             raise InputError("job_name/task_index need cluster=: the tf.train.ClusterSpec the servers were started with")
         spec = as_cluster_spec(cluster)
         jobs = {job: tuple(spec.job_tasks(job)) for job in spec.jobs}
-        config = ClusterConfig(jobs, WORKER_JOB if job_name is None else job_name, 0 if task_index is None else task_index)
+        config = ClusterTask(jobs, WORKER_JOB if job_name is None else job_name, 0 if task_index is None else task_index)
         if config.job_name == PS_JOB:
             raise InputError("job_name must name a worker job; a ps only serves (run `python -m tfshare.cluster`)")
         self.config = config

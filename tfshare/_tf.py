@@ -44,6 +44,12 @@ from tensorflow.python.framework import function as legacy_function  # noqa: E40
 from tf_keras.src.utils import version_utils as keras_version_utils  # noqa: E402  (the base-class swap)
 from tensorflow.python.ops import resource_variable_ops  # noqa: E402
 
+# Read by the measuring side (tfshare.harness): Chrome traces of a traced
+# step's RunMetadata, and whether oneDNN's rewrites are on. Loaded by
+# ``import tensorflow`` already.
+from tensorflow.python.client import timeline  # noqa: E402
+from tensorflow.python.util import _pywrap_util_port as util_port  # noqa: E402
+
 tf1 = tf.compat.v1
 
 TF_VERSION: str = tf.__version__
@@ -156,7 +162,9 @@ __all__ = [
     "tf",
     "tf1",
     "tf_session",
+    "timeline",
     "tracing_compilation",
+    "util_port",
     "v2_classes",
     "v2_layers",
 ]

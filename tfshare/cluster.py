@@ -43,10 +43,11 @@ import weakref
 from typing import Any, Sequence
 
 from tfshare import validation
-from tfshare._cluster_spec import CHIEF_JOB, PS_JOB, WORKER_JOB, ClusterConfig, as_cluster_spec, port_open
+from tfshare._cluster_spec import CHIEF_JOB, PS_JOB, WORKER_JOB, ClusterTask, as_cluster_spec, port_open
 from tfshare._placement import DEFAULT_TIMEOUT, TaskPlacement
 from tfshare._tf import tf, tf1
 from tfshare.errors import ClusterError
+from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +55,21 @@ __all__ = [
     "CHIEF_JOB", "DEFAULT_TIMEOUT", "PS_JOB", "WORKER_JOB", "ClusterConfig", "LocalCluster", "TaskPlacement",
     "as_cluster_spec", "port_open", "serve", "start_server", "subprocess_env",
 ]
+
+
+class ClusterConfig(ClusterTask):
+    """A cluster's addresses and the task this process runs (``ClusterTask``), and its runtime.
+
+    Attributes:
+      jobs: job name -> task addresses ("host:port"), e.g.
+        {"ps": ("10.0.0.1:2222",), "worker": ("10.0.0.2:2222", "10.0.0.3:2222")}.
+      job_name: this process's job, "ps" or "worker" (or "chief").
+      task_index: this process's index in its job.
+    """
+
+    def graph_session(self, **kwargs: Any) -> GraphSession:
+        """A ``GraphSession`` for this (worker) task; ``kwargs`` go to its constructor."""
+        return GraphSession(cluster=self.spec, job_name=self.job_name, task_index=self.task_index, **kwargs)
 
 
 # ------------------------------------------------------------------ servers

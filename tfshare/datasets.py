@@ -13,6 +13,7 @@ failed load names each file's exact path and URL.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
 import os
@@ -150,7 +151,8 @@ def load_keras_dataset(name: str, flatten: bool = False, cache_dir: str | os.Pat
       name: "mnist", "fashion_mnist" or "cifar10".
       flatten: False for images, True for rows [n, H * W * C].
       cache_dir: the directory whose ``datasets`` subdirectory holds the
-        cache; None for tf_keras's default, ``~/.keras``.
+        cache; None for tf_keras's default, ``~/.keras``. tf_keras 2.16's
+        loaders take none: there it must be None.
 
     Returns:
       A Dataset named ``name`` with 10 classes, int64 labels of shape [n] and
@@ -160,20 +162,28 @@ def load_keras_dataset(name: str, flatten: bool = False, cache_dir: str | os.Pat
 
     Raises:
       TypeError: flatten is not a bool, or cache_dir is not a path.
-      InputError: name is not one of the three, or cache_dir is empty.
+      InputError: name is not one of the three, cache_dir is empty, or
+        given to a tf_keras whose loaders take none (2.16).
       DataError: a file is neither cached nor downloadable (the message names
         the exact path to fill and the URL tried), the cache directory cannot
         be created, or a cached file cannot be read.
     """
     validation.choice(name, "name", KERAS_DATASETS)
     flatten = validation.boolean(flatten, "flatten")
+    load_data = getattr(keras.datasets, name).load_data
+    kwargs = {}
     if cache_dir is not None:
-        cache_dir = _make_cache_dir(cache_dir)
+        kwargs["cache_dir"] = cache_dir = _make_cache_dir(cache_dir)
+        if "cache_dir" not in inspect.signature(load_data).parameters:
+            raise InputError(
+                f"cache_dir needs a tf_keras whose dataset loaders take one; tf_keras {keras.__version__}'s do not "
+                "(they cache under ~/.keras): leave cache_dir=None"
+            )
     spec = _KERAS_SETS[name]
     paths = [os.path.join(_cache_root(cache_dir), spec.subdir, file) for file, _ in spec.files]
     present_before = [os.path.exists(path) for path in paths]
     try:
-        (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, name).load_data(cache_dir=cache_dir)
+        (x_train, y_train), (x_test, y_test) = load_data(**kwargs)
     except Exception as exc:  # tf_keras raises a bare Exception when a download fails
         raise DataError(_explain_failure(name, spec, paths, present_before, exc)) from exc
     return labelled(

@@ -32,9 +32,10 @@ import numpy as np
 from tfshare import head_bank, validation
 from tfshare._tf import tf
 from tfshare.errors import InputError
+from tfshare.fast_callable import FastCallable
 from tfshare.head_bank import HeadBank, split_heads
 from tfshare.protocols import GraphClassifier
-from tfshare.runtime import FastCallable, GraphSession
+from tfshare.runtime import GraphSession
 
 # First calls with more rows than this get their own callable at once: the
 # fused run computes every pending head that reads the caller's placeholder

@@ -25,9 +25,9 @@ from tfshare import validation
 from tfshare._placement import TaskPlacement
 from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1, v2_classes
-from tfshare.devices import DEVICES, resolve_device, usable_cores, visible_gpus  # noqa: F401 - re-exported
+from tfshare.devices import resolve_device, usable_cores
 from tfshare.errors import ClosedError, InputError
-from tfshare.fast_callable import FastCallable, _closed_callable  # noqa: F401 - re-exported
+from tfshare.fast_callable import FastCallable
 from tfshare.initial_values import InitialValues
 
 _log = logging.getLogger(__name__)

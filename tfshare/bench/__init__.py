@@ -1,29 +1,22 @@
-"""tfshare.bench: the measurement harness behind the benchmarks.
+"""tfshare.bench: the benchmarks, each a measurement body and an absl app.
 
-* ``timing``: warm-up, calibrated loops, repeats, interleaved timing, Stats
-  (median, IQR, p90, min, mean, stdev, n) with a wide-spread warning, and
-  multi-thread throughput.
-* ``memory``: RSS, peak RSS, and the RSS a step adds.
-* ``machine``: machine info for result files, device selection, the
-  environment report of ``scripts/check_env.py``.
-* ``results``: the versioned JSON result file (schema 1).
-* ``introspect``: exact counts of ops, variables, parameter and GraphDef
-  bytes, and FLOPs from TensorFlow's profiler.
-* ``models``: the ``--model=mlp|cnn`` every app runs (each kind of object
-  the apps compare, and data in the model's shape); ``reference``: the same
-  models written out by hand in tf_keras, the references tfshare is compared with.
+Run them with ``tfshare-bench <app> [flags]`` or ``python -m tfshare.bench
+<app> [flags]`` (``tfshare-bench --help`` lists the apps; the files in the
+repository's ``benchmarks/`` folder are the same apps). They need the
+``bench`` extra: ``pip install 'tfshare[bench]'``.
+
 * ``graph_construction``, ``session_reuse``, ``variable_sharing``,
   ``marginal_cost``, ``efficiency``, ``distributed_sharing``: each
-  benchmark's measurement logic, a frozen ``Config`` in, records out
-  (``dist_trainer``: the distributed benchmark's worker process).
-* ``report``: REPORT.md from a directory of result files, one section per
-  benchmark and model; ``plots``: its matplotlib plots.
+  benchmark's measurement logic, a frozen ``Config`` in, records out; no
+  flags are read here (``dist_trainer``: the distributed benchmark's
+  worker loop).
+* ``models``: the ``--model=mlp|cnn`` every app runs, and the ``--data`` it
+  runs on; ``reference``: the same models written out by hand in tf_keras,
+  the references tfshare is compared with.
+* ``sections`` and ``plots``: each benchmark's part of the report.
+* ``apps``: the absl apps (flags -> a frozen config -> the body -> JSON);
+  ``cli``: the ``tfshare-bench`` entry point.
 
-Library code here never reads absl flags; the apps under ``benchmarks/`` do.
+The timing, memory, machine, results, report and tracing harness the bodies
+use is ``tfshare.harness``. Nothing here is imported by ``import tfshare``.
 """
-
-from tfshare.bench import introspect, machine, memory, results, timing
-from tfshare.bench.results import SCHEMA
-from tfshare.bench.timing import Stats, measure, measure_interleaved
-
-__all__ = ["SCHEMA", "Stats", "introspect", "machine", "measure", "measure_interleaved", "memory", "results", "timing"]

@@ -3,16 +3,15 @@
 A worker builds the shared trunk (same name on every worker, so its variables
 sit on the ps, BatchNorm statistics included) and a private head, then trains
 for a timed window. The trunk is the body of ``--model=mlp|cnn``
-(``tfshare.bench.models``). The benchmark's driver starts one such process per
-worker::
+(``tfshare.bench.models``). The benchmark's driver starts one process per
+worker running the app's trainer role::
 
-    python -m tfshare.bench.dist_trainer --ps_hosts=... --worker_hosts=... \\
-        --task_index=1 --trunk_name=trunk_2w --model=cnn --wait_for_go
+    python -m tfshare.bench distributed_sharing --role=trainer --wait_for_go \\
+        --ps_hosts=... --worker_hosts=... --task_index=1 --trunk_name=trunk_2w --model=cnn
 
 which prints a JSON "ready" line, waits for "go" on stdin, trains, and prints
-a JSON line with its steps and seconds. On several machines
-``benchmarks/distributed_sharing.py --role=trainer --serve`` runs ``train``
-directly, with this task's server started in-process.
+a JSON line with its steps and seconds. On several machines the same role
+with ``--serve`` runs ``train`` with this task's server started in-process.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ import numpy as np
 
 import tfshare
 from tfshare import cluster
-from tfshare.bench.models import MODELS, Model, model as make_model
-from tfshare.bench.timing import clock
+from tfshare.bench.models import Model
+from tfshare.harness.timing import clock
 
 #: Steps per ``fit`` call in the timed loop.
 STEPS_PER_CALL = 8
@@ -78,7 +77,7 @@ def train_loop(clf: tfshare.Classifier, data: tfshare.Dataset, batch_size: int, 
 
 def train(task: cluster.ClusterConfig, *, model: Model, batch_size: int, seconds: float,
           timeout: float, trunk_name: str = "trunk", device: str = "cpu", seed: int = 0,
-          serve: bool = False, wait_for_go: bool = False) -> dict[str, Any]:
+          serve: bool = False, wait_for_go: bool = False, **session_kwargs: Any) -> dict[str, Any]:
     """One worker: build the shared trunk + a private head, train for the window.
 
     Args:
@@ -89,57 +88,23 @@ def train(task: cluster.ClusterConfig, *, model: Model, batch_size: int, seconds
       serve: start this task's server in-process first (one machine per worker).
       wait_for_go: print a JSON "ready" line after the warm-up, then wait for a
         line on stdin before the timed window (exits 1 at EOF).
+      session_kwargs: more arguments of the worker's GraphSession (threads).
 
     Returns:
       {"task_index", "steps", "seconds"}.
     """
     server = cluster.start_server(task) if serve else None  # noqa: F841 - keeps it serving
-    data = model.data(num_train=batch_size * STEPS_PER_CALL, num_test=1)
+    data = model.dataset(num_train=batch_size * STEPS_PER_CALL, num_test=1)
 
     def ready_then_wait() -> None:
         print(json.dumps({"ready": task.task_index}), flush=True)
         if not sys.stdin.readline():  # the driver's "go" (EOF: it is gone)
             sys.exit(1)
 
-    with task.graph_session(device=device, timeout=timeout) as gs:
+    with task.graph_session(device=device, timeout=timeout, **session_kwargs) as gs:
         clf = build_model(gs, model, trunk_name, "clf", seed=seed + 1)
         steps, elapsed = train_loop(clf, data, batch_size, seconds, ready_then_wait if wait_for_go else (lambda: None))
     return {"task_index": task.task_index, "steps": steps, "seconds": elapsed}
-
-
-def _cli() -> None:
-    from absl import app, flags
-
-    ps_hosts = flags.DEFINE_list("ps_hosts", None, "Parameter servers, host:port,...")
-    worker_hosts = flags.DEFINE_list("worker_hosts", None, "Workers, host:port,...")
-    task_index = flags.DEFINE_integer("task_index", 0, "This worker's index.", lower_bound=0)
-    trunk_name = flags.DEFINE_string("trunk_name", "trunk", "The shared trunk's name.")
-    model_name = flags.DEFINE_enum("model", "mlp", list(MODELS), "The trunk's body: the MLP or the CNN.")
-    hidden = flags.DEFINE_list("hidden_units", ["256", "256"], "MLP trunk: layer widths.")
-    filters = flags.DEFINE_list("filters", ["32", "64"], "CNN trunk: filters per block.")
-    batch = flags.DEFINE_integer("batch_size", 64, "Rows per step.", lower_bound=1)
-    seconds = flags.DEFINE_float("train_seconds", 4.0, "Timed window.", lower_bound=0.0)
-    timeout = flags.DEFINE_float("timeout", 60.0, "Seconds a cluster call may block.", lower_bound=0.1)
-    device = flags.DEFINE_enum("device", "cpu", ["cpu", "gpu"], "Where the worker's ops run.")
-    seed = flags.DEFINE_integer("seed", 0, "Seed of the weights.", lower_bound=0)
-    wait_for_go = flags.DEFINE_bool("wait_for_go", False, "Print ready, then wait for a stdin line.")
-
-    def main(argv: list[str]) -> None:
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        task = cluster.ClusterConfig.from_flags(ps_hosts.value or (), worker_hosts.value or (),
-                                                cluster.WORKER_JOB, task_index.value)
-        model = make_model(model_name.value, [int(h) for h in hidden.value], [int(f) for f in filters.value])
-        result = train(task, model=model, batch_size=batch.value,
-                       seconds=seconds.value, timeout=timeout.value, trunk_name=trunk_name.value,
-                       device=device.value, seed=seed.value, wait_for_go=wait_for_go.value)
-        print(json.dumps(result), flush=True)
-
-    app.run(main)
-
-
-if __name__ == "__main__":
-    _cli()
 
 
 __all__ = ["STEPS_PER_CALL", "build_model", "train", "train_loop"]

@@ -12,9 +12,10 @@ whose BatchNorm statistics sit on the ps with the rest of the trunk):
   the worker every call). Ratios are to ``in_process``, the median over
   repeats of the per-repeat ratio.
 * ``training``: steps/s in-process, then with 1, 2, 4 workers: between-graph
-  replication, asynchronous, one trainer process per worker
-  (``tfshare.bench.dist_trainer``) sharing the ps trunk, all started together
-  after their warm-up; plus the loopback bytes per step.
+  replication, asynchronous, one trainer process per worker (the app's
+  ``--role=trainer``, running ``tfshare.bench.dist_trainer``) sharing the ps
+  trunk, all started together after their warm-up; plus the loopback bytes
+  per step.
 * ``ps_bytes``: the bytes the ps holds for one trained trunk (weights, BatchNorm
   statistics, Adam slots of the trainable weights) against a copy of the trunk
   per worker, and the ps process's RSS growth.
@@ -32,15 +33,24 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+import psutil
 
 import tfshare
 from tfshare import cluster, validation
-from tfshare.bench import memory, results
+from tfshare.bench.config import RunConfig, positive_ints
 from tfshare.bench.dist_trainer import build_model, train_loop
-from tfshare.bench.models import MODELS, Model, model as make_model
-from tfshare.bench.timing import format_bytes, format_ratio, format_seconds, measure_interleaved, paired_ratio, \
-    warn_if_wide
+from tfshare.bench.models import Model
 from tfshare.errors import InputError
+from tfshare.harness import introspect, memory, results
+from tfshare.harness.timing import (
+    format_bytes,
+    format_ratio,
+    format_seconds,
+    measure_interleaved,
+    paired_ratio,
+    warn_if_wide,
+)
+from tfshare.harness.tracing import OFF, Tracer
 
 _log = logging.getLogger(__name__)
 
@@ -56,105 +66,85 @@ LABELS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """One run of the distributed sharing benchmark.
+class Config(RunConfig):
+    """One run of the distributed sharing benchmark (and ``RunConfig``'s device, model, threads, seed, traces).
+
+    ``model`` is the trunk's body ("mlp" with 256-256 hidden units by
+    default, or "cnn", whose BatchNorm statistics sit on the ps with the
+    rest of the trunk); ``tf_device`` is recorded only (the cluster places
+    ops itself); the trunk's seed is seed + 1, as in every trainer.
 
     Attributes:
-      device: "cpu" or "gpu" (already resolved from "auto").
-      tf_device: the TensorFlow device string (recorded; the cluster places ops itself).
-      model: "mlp" or "cnn" (``tfshare.bench.models``): the trunk's body.
-      hidden_units: the MLP trunk's layer widths.
-      filters: the CNN trunk's filters per block.
-      seed: seed of the weights (the trunk's is seed + 1, as in every trainer).
       modes: predict modes to time, a subset of MODES (must include "in_process").
       workers: worker counts to train with (the cluster has max(workers) servers).
-      predict_batch_sizes: rows per predict call.
-      batch_size: rows per training step.
+      batch_sizes: rows per predict call; a training step takes the largest.
       repeats: timed values per predict mode and batch size.
       warmup: untimed calls per predict mode first.
       min_time: seconds each timed value covers at least.
       train_seconds: the timed training window.
       timeout: seconds any one cluster call may block.
-      num_classes: the classifier's outputs.
       max_lifetime: seconds after which every server exits by itself.
     """
 
-    device: str = "cpu"
-    tf_device: str = "/device:CPU:0"
-    model: str = "mlp"
-    hidden_units: tuple[int, ...] = (256, 256)
-    filters: tuple[int, ...] = (32, 64)
-    seed: int = 0
+    model: Model = Model("mlp", (256, 256))
     modes: tuple[str, ...] = MODES
     workers: tuple[int, ...] = (1, 2, 4)
-    predict_batch_sizes: tuple[int, ...] = (1, 64)
-    batch_size: int = 64
+    batch_sizes: tuple[int, ...] = (1, 64)
     repeats: int = 25
     warmup: int = 1
     min_time: float = 2e-3
     train_seconds: float = 4.0
     timeout: float = 60.0
-    num_classes: int = 10
     max_lifetime: float = 1800.0
 
     def __post_init__(self) -> None:
-        validation.choice(self.model, "model", MODELS)
+        super().__post_init__()
         for mode in self.modes:
             validation.choice(mode, "modes", MODES)
         if BASELINE not in self.modes:
             raise InputError(f"modes must include {BASELINE!r}, the baseline of the ratios, got {list(self.modes)}")
-        for name in ("workers", "predict_batch_sizes", "hidden_units", "filters"):
-            values = getattr(self, name)
-            if not values:
-                raise InputError(f"{name} must name at least one value, got ()")
-            for value in values:
-                validation.positive_int(value, name)
-        validation.positive_int(self.batch_size, "batch_size")
+        positive_ints(self.workers, "workers")
+        positive_ints(self.batch_sizes, "batch_sizes", "batch size")
         validation.positive_int(self.repeats, "repeats")
+        validation.positive_int(self.warmup, "warmup", minimum=0)
+        validation.positive_float(self.min_time, "min_time")
         validation.positive_float(self.train_seconds, "train_seconds")
         validation.positive_float(self.timeout, "timeout")
 
     @property
-    def model_spec(self) -> Model:
-        """The ``tfshare.bench.models.Model`` the trunk and every head are built from."""
-        return make_model(self.model, self.hidden_units, self.filters)
+    def train_batch_size(self) -> int:
+        """Rows per training step: the largest of ``batch_sizes``."""
+        return max(self.batch_sizes)
 
 
 def _loopback_bytes() -> int:
-    """Bytes received on the loopback interface so far (every process on the machine)."""
-    try:
-        with open("/proc/net/dev") as f:
-            for line in f:
-                name, _, rest = line.partition(":")
-                if name.strip() == "lo":
-                    return int(rest.split()[0])
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return 0
+    """Bytes received on the loopback interface so far (every process on the machine; 0 without one)."""
+    counters = psutil.net_io_counters(pernic=True).get("lo")
+    return counters.bytes_recv if counters is not None else 0
 
 
-def _nbytes(variables: Any) -> int:
-    return int(sum(v.shape.num_elements() * v.dtype.size for v in variables))
-
-
-def latency(config: Config, lc: cluster.LocalCluster, data: tfshare.Dataset) -> list[dict[str, Any]]:
+def latency(config: Config, lc: cluster.LocalCluster, data: tfshare.Dataset,
+            tracer: Tracer = OFF) -> list[dict[str, Any]]:
     """Per-call predict_proba latency per mode and batch size, modes timed side by side."""
     makers = {
-        "in_process": lambda: tfshare.GraphSession(config.device),
+        "in_process": lambda: config.graph_session(),
         # No job_name: every variable on the master's own device (worker 0): the gRPC hop only.
-        "grpc_worker_trunk": lambda: tfshare.GraphSession(config.device, target=lc.config.target,
-                                                          timeout=config.timeout),
-        "grpc_ps_trunk": lambda: lc.graph_session(0, device=config.device, timeout=config.timeout),
+        "grpc_worker_trunk": lambda: config.graph_session(target=lc.config.target, timeout=config.timeout),
+        "grpc_ps_trunk": lambda: lc.graph_session(0, device=config.device, timeout=config.timeout,
+                                                  intra_op_threads=config.intra_op_threads,
+                                                  inter_op_threads=config.inter_op_threads),
     }
     sessions: dict[str, tfshare.GraphSession] = {}
     records = []
     try:
         for mode in config.modes:
             sessions[mode] = makers[mode]()
-        models = {mode: build_model(gs, config.model_spec, "predict_trunk", f"predict_clf_{i}", config.seed + 1,
+        models = {mode: build_model(gs, config.model, "predict_trunk", f"predict_clf_{i}", config.seed + 1,
                                     config.num_classes)
                   for i, (mode, gs) in enumerate(sessions.items())}
-        for batch in config.predict_batch_sizes:
+        for i, batch in enumerate(config.batch_sizes, 1):
+            _log.info("latency %d/%d: batch size %d, %d modes x %d repeats", i, len(config.batch_sizes), batch,
+                      len(config.modes), config.repeats)
             x = np.ascontiguousarray(data.x_test[:batch])
             reference = models[BASELINE].predict_proba(x)
             diff = {m: float(np.max(np.abs(c.predict_proba(x) - reference))) for m, c in models.items()}
@@ -167,6 +157,9 @@ def latency(config: Config, lc: cluster.LocalCluster, data: tfshare.Dataset) -> 
                     "ratio_vs_in_process": paired_ratio(s, stats[BASELINE]),
                     "max_abs_diff_vs_in_process": diff[mode],
                 })
+        x = np.ascontiguousarray(data.x_test[: config.batch_sizes[0]])
+        for mode, clf in models.items():  # one traced step per mode (the gRPC ones across the servers)
+            tracer.session_step(mode, sessions[mode].session, clf.probabilities_tensor, {clf.input_tensor: x})
     finally:
         for gs in sessions.values():
             gs.close()
@@ -186,15 +179,19 @@ def _readline(process: subprocess.Popen, deadline: float) -> dict[str, Any]:
 
 
 def _trainer_command(config: Config, lc: cluster.LocalCluster, trunk_name: str, index: int) -> list[str]:
+    """The app's trainer role for worker ``index``: ``tfshare-bench distributed_sharing --role=trainer ...``."""
+    model = config.model
+    threads = [f"--num_{kind}_threads={value}" for kind, value in
+               (("intra", config.intra_op_threads), ("inter", config.inter_op_threads)) if value is not None]
     return [
-        sys.executable, "-m", "tfshare.bench.dist_trainer", "--wait_for_go",
+        sys.executable, "-m", "tfshare.bench", BENCHMARK, "--role=trainer", "--wait_for_go",
         f"--ps_hosts={','.join(lc.config.jobs[cluster.PS_JOB])}",
         f"--worker_hosts={','.join(lc.config.jobs[cluster.WORKER_JOB])}",
-        f"--trunk_name={trunk_name}", f"--model={config.model}",
-        f"--hidden_units={','.join(map(str, config.hidden_units))}", f"--filters={','.join(map(str, config.filters))}",
-        f"--batch_size={config.batch_size}", f"--train_seconds={config.train_seconds}",
+        f"--trunk_name={trunk_name}", f"--model={model.name}", f"--data={model.data}",
+        f"--hidden_units={','.join(map(str, model.hidden_units))}", f"--filters={','.join(map(str, model.filters))}",
+        f"--batch_size={config.train_batch_size}", f"--train_seconds={config.train_seconds}",
         f"--timeout={config.timeout}", f"--device={config.device}", f"--seed={config.seed}",
-        f"--task_index={index}",
+        f"--task_index={index}", *threads,
     ]
 
 
@@ -228,19 +225,19 @@ def training(config: Config, lc: cluster.LocalCluster, num_workers: int, trunk_n
         "kind": "training", "mode": "ps_async", "workers": num_workers,
         "steps_per_second": sum(r["steps"] / r["seconds"] for r in results),
         "per_worker_steps_per_second": [r["steps"] / r["seconds"] for r in results],
-        "steps": steps, "window_seconds": max(r["seconds"] for r in results), "batch_size": config.batch_size,
+        "steps": steps, "window_seconds": max(r["seconds"] for r in results), "batch_size": config.train_batch_size,
         "loopback_bytes_per_step": (lo_after - lo_before) / steps if steps else None,
     }
 
 
 def local_training(config: Config, data: tfshare.Dataset) -> dict[str, Any]:
     """Training steps/s of the same model in-process, no cluster."""
-    with tfshare.GraphSession(config.device) as gs:
-        clf = build_model(gs, config.model_spec, "trunk", "clf", config.seed + 1, config.num_classes)
-        steps, seconds = train_loop(clf, data, config.batch_size, config.train_seconds)
+    with config.graph_session() as gs:
+        clf = build_model(gs, config.model, "trunk", "clf", config.seed + 1, config.num_classes)
+        steps, seconds = train_loop(clf, data, config.train_batch_size, config.train_seconds)
     return {"kind": "training", "mode": "in_process", "workers": 1, "steps_per_second": steps / seconds,
             "per_worker_steps_per_second": [steps / seconds], "steps": steps, "window_seconds": seconds,
-            "batch_size": config.batch_size, "loopback_bytes_per_step": None}
+            "batch_size": config.train_batch_size, "loopback_bytes_per_step": None}
 
 
 def ps_bytes(config: Config, lc: cluster.LocalCluster, num_workers: int, trunk_name: str,
@@ -252,18 +249,18 @@ def ps_bytes(config: Config, lc: cluster.LocalCluster, num_workers: int, trunk_n
       rss_growth: how much its RSS grew while the workers trained this trunk.
     """
     with lc.graph_session(0, device=config.device, timeout=config.timeout) as gs:
-        clf = build_model(gs, config.model_spec, trunk_name, "clf", config.seed + 1, config.num_classes)
+        clf = build_model(gs, config.model, trunk_name, "clf", config.seed + 1, config.num_classes)
         gs.finalize()  # builds the train op: the optimizer slots the trainers made
         on_ps = [v for v in gs.global_variables() if v.device.startswith(f"/job:{cluster.PS_JOB}")]
-        weights = _nbytes(clf.trunk.variables)
+        weights = introspect.variable_bytes(clf.trunk.variables)
         # BatchNorm statistics are trunk variables, on the ps, but not trained: no Adam slots.
-        statistics = _nbytes([v for v in clf.trunk.variables if not v.trainable])
+        statistics = introspect.variable_bytes([v for v in clf.trunk.variables if not v.trainable])
     with_adam = weights + 2 * (weights - statistics)  # Adam keeps 2 slots per trainable weight
     return {
         "kind": "ps_bytes", "workers": num_workers,
         "trunk_params": clf.trunk.num_params, "trunk_weight_bytes": weights,
         "trunk_statistics_bytes": statistics,
-        "ps_variable_bytes": _nbytes(on_ps),  # weights, statistics + Adam slots of the shared trunk
+        "ps_variable_bytes": introspect.variable_bytes(on_ps),  # weights, statistics + Adam slots of the shared trunk
         "per_worker_copies_weight_bytes": weights * num_workers,
         "per_worker_copies_with_adam_bytes": with_adam * num_workers,
         "ps_rss_at_start_bytes": rss_start,
@@ -281,7 +278,7 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
     Returns:
       Records of kind "latency", "training" and "ps_bytes".
     """
-    data = config.model_spec.data(num_train=config.batch_size * 8, num_test=max(config.predict_batch_sizes))
+    data = config.model.dataset(num_train=config.train_batch_size * 8, num_test=max(config.batch_sizes))
     records: list[dict[str, Any]] = []
 
     def emit(record: dict[str, Any]) -> None:
@@ -292,17 +289,17 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
     with cluster.LocalCluster(num_workers=max(config.workers), max_lifetime=config.max_lifetime) as lc:
         ps_pid = lc.process(cluster.PS_JOB, 0).pid
         rss_start = memory.rss_bytes(ps_pid)
-        _log.info("latency: %d modes x %d repeats", len(config.modes), config.repeats)
-        for record in latency(config, lc, data):
+        for record in latency(config, lc, data, config.tracer()):
             emit(record)
         emit(local_training(config, data))
         train_records = []
-        for n in config.workers:
+        for i, n in enumerate(config.workers, 1):
             trunk_name = f"trunk_{n}w"
             rss = memory.rss_bytes(ps_pid)
             record = training(config, lc, n, trunk_name)
             train_records.append((n, trunk_name, memory.rss_bytes(ps_pid) - rss))
-            _log.info("%d worker(s): %.1f steps/s", n, record["steps_per_second"])
+            _log.info("training %d/%d: %d worker(s), %.1f steps/s", i, len(config.workers), n,
+                      record["steps_per_second"])
             emit(record)
         for n, trunk_name, growth in train_records:  # after the training table, so each table prints once
             emit(ps_bytes(config, lc, n, trunk_name, rss_start, growth))

@@ -1,34 +1,45 @@
 """Efficiency of tfshare's own paths: compute at large batches, and fit's per-step overhead.
 
 * ``compute``: at large batches the Session's per-call overhead is amortized
-  and what is left is how well TensorFlow's kernels use the machine. Each
-  Session thread setting runs the ``--model``'s ``predict_proba`` at one batch
-  size; the references are model-independent and timed side by side with
-  it: TensorFlow's own MatMul of two n x n float32 matrices (a plain Session,
+  and what is left is how well TensorFlow's kernels use the machine. At each
+  batch size, each Session thread setting runs the ``--model``'s
+  ``predict_proba``; the references are model-independent and timed side by
+  side with them: TensorFlow's own MatMul of two n x n float32 matrices (a plain Session,
   default options) and NumPy's BLAS matmul of the same size. FLOPs come from
   TensorFlow's profiler (``introspect.float_ops``) on each graph at its fixed
   shape, never from a copy of the model's math, and each setting's GFLOP/s is
   reported as a ratio to the MatMul's (``gflops_vs_tf_matmul``).
-* ``training``: one epoch of ``fit`` (shuffle, validation, batching, history)
-  against the raw ``TF_SessionRunCallable`` running the same train op on the
-  same batches, per step, interleaved.
+* ``training``: at each batch size, one epoch of ``fit`` (shuffle,
+  validation, batching, history) against the raw ``TF_SessionRunCallable``
+  running the same train op on the same batches, per step, interleaved.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 from typing import Any, Callable
 
 import numpy as np
 
 from tfshare import validation
 from tfshare._tf import config_pb2, tf, tf1
-from tfshare.bench import introspect
-from tfshare.bench.models import MLP, Model
-from tfshare.bench.timing import format_ratio, format_seconds, measure_interleaved, paired_ratio, warn_if_wide
+from tfshare.bench.config import RunConfig, positive_ints
 from tfshare.errors import InputError
+from tfshare.harness import introspect
+from tfshare.harness.timing import (
+    MIN_TIME,
+    format_ratio,
+    format_seconds,
+    measure_interleaved,
+    paired_ratio,
+    warn_if_wide,
+)
+from tfshare.harness.tracing import OFF, Tracer
 from tfshare.runtime import GraphSession
+
+_log = logging.getLogger(__name__)
 
 BENCHMARK = "efficiency"
 TF_MATMUL, NUMPY_MATMUL = "tf_matmul", "numpy_matmul"
@@ -36,42 +47,38 @@ REFERENCES = (TF_MATMUL, NUMPY_MATMUL)
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """What to measure.
+class Config(RunConfig):
+    """What to measure (and ``RunConfig``'s device, model, threads, seed, traces).
 
     Attributes:
-      device: "cpu" or "gpu".
-      tf_device: the TensorFlow device string.
-      batch_size: rows per prediction call (compute).
+      batch_sizes: rows per call: GFLOP/s and fit's per-step cost at each.
       matmul_size: n of the n x n @ n x n MatMul references.
       thread_settings: (intra_op_threads, inter_op_threads) pairs; 0 means
-        TensorFlow's default (one thread per core).
-      train_batch_size: rows per training step.
+        tfshare's default (the usable cores on CPU).
       train_rows: rows per timed training epoch.
       repeats: timed values per setting.
-      model: the classifier's model (``tfshare.bench.models``).
-      num_classes: the classifier's classes.
-      seed: weights and inputs.
+      warmup: untimed calls per setting first.
+      min_time: seconds each timed value covers at least.
     """
 
-    device: str = "cpu"
-    tf_device: str = "/device:CPU:0"
-    batch_size: int = 256
+    batch_sizes: tuple[int, ...] = (32, 256)
     matmul_size: int = 1024
-    train_batch_size: int = 32
     train_rows: int = 3200
     thread_settings: tuple[tuple[int, int], ...] = tuple(itertools.product((0, 1, 2), (0, 1, 2)))
     repeats: int = 15
-    model: Model = MLP
-    num_classes: int = 10
-    seed: int = 0
+    warmup: int = 3
+    min_time: float = MIN_TIME
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "matmul_size", "train_batch_size", "train_rows", "repeats", "num_classes"):
+        super().__post_init__()
+        for name in ("matmul_size", "train_rows", "repeats"):
             validation.positive_int(getattr(self, name), name)
-        if self.train_rows < self.train_batch_size:
+        validation.positive_int(self.warmup, "warmup", minimum=0)
+        validation.positive_float(self.min_time, "min_time")
+        positive_ints(self.batch_sizes, "batch_sizes", "batch size")
+        if self.train_rows < max(self.batch_sizes):
             raise InputError(
-                f"train_rows must be >= train_batch_size ({self.train_batch_size}), got {self.train_rows}"
+                f"train_rows must be >= the largest batch size ({max(self.batch_sizes)}), got {self.train_rows}"
             )
         if not self.thread_settings:
             raise InputError("thread_settings must name at least one (intra, inter) pair, got ()")
@@ -127,22 +134,30 @@ class MatMul:
         self.session.close()
 
 
-def compute(config: Config) -> list[dict[str, Any]]:
-    """Times predict_proba per thread setting and both MatMul references, interleaved.
+def _runtime(config: Config, setting: tuple[int, int]) -> GraphSession:
+    """A runtime with a thread setting's counts (0: tfshare's default), or ``config``'s threads when both are 0."""
+    intra, inter = setting
+    return GraphSession(device=config.device, intra_op_threads=intra or config.intra_op_threads,
+                        inter_op_threads=inter or config.inter_op_threads)
+
+
+def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, Any]]:
+    """Times predict_proba per thread setting and both MatMul references, interleaved, at one batch size.
 
     Returns:
       One "compute" record per thread setting, then "tf_matmul" and
-      "numpy_matmul": ``flops_per_call`` (TensorFlow's profiler), ``seconds``,
+      "numpy_matmul" (timed beside them): ``batch_size`` (the model's rows
+      per call), ``flops_per_call`` (TensorFlow's profiler), ``seconds``,
       ``gflops``, and ``gflops_vs_tf_matmul`` / ``gflops_vs_numpy_matmul``
       (the FLOPs ratio over the median per-repeat time ratio).
     """
-    x = config.model.inputs(config.batch_size, config.seed)
-    runtimes, fns = [], {}
+    x = config.model.inputs(batch, config.seed)
+    runtimes, fns, traced = [], {}, []
     matmul = MatMul(config.matmul_size, config.tf_device, config.seed)
     try:
         reference, flops = None, {}
         for setting in config.thread_settings:
-            gs = GraphSession(device=config.device, intra_op_threads=setting[0] or None, inter_op_threads=setting[1] or None)
+            gs = _runtime(config, setting)
             runtimes.append(gs)
             clf = config.model.classifier(config.num_classes, runtime=gs, seed=config.seed)
             out = clf.predict_proba(x)
@@ -152,23 +167,27 @@ def compute(config: Config) -> list[dict[str, Any]]:
             np.testing.assert_allclose(out, reference, atol=1e-5)  # same function under every setting
             fns[_label(setting)] = (lambda c: lambda: c.predict_proba(x))(clf)
             flops[_label(setting)] = model_flops
+            traced.append((f"batch{batch}_{_label(setting)}", gs.session, clf.probabilities_tensor,
+                           {clf.input_tensor: x}))
         np.testing.assert_allclose(matmul.tf(), matmul.numpy(), rtol=1e-4)
         fns[TF_MATMUL], fns[NUMPY_MATMUL] = matmul.tf, matmul.numpy
         flops[TF_MATMUL] = flops[NUMPY_MATMUL] = matmul.flops
-        stats = measure_interleaved(fns, repeats=config.repeats, warmup=3)
+        stats = measure_interleaved(fns, config.repeats, config.warmup, config.min_time)
+        for args in traced:
+            tracer.session_step(*args)
+        tracer.session_step(f"batch{batch}_{TF_MATMUL}", matmul.session, matmul.product)
     finally:
         matmul.close()
         for gs in runtimes:
             gs.close()
-    workload = f"{config.model.name}, batch {config.batch_size}"
+    n = config.matmul_size
     records = []
     for name, s in stats.items():
-        warn_if_wide(f"compute {name}", s)
-        n = config.matmul_size
+        warn_if_wide(f"compute batch={batch} {name}", s)
         record = {
             "kind": "compute", "setting": name,
-            "workload": f"MatMul {n}x{n} @ {n}x{n}" if name in REFERENCES else workload,
-            "batch_size": n if name in REFERENCES else config.batch_size, "flops_per_call": flops[name],
+            "workload": f"MatMul {n}x{n} @ {n}x{n}" if name in REFERENCES else f"{config.model.name}, batch {batch}",
+            "batch_size": batch, "matmul_size": n, "flops_per_call": flops[name],
             "seconds": s.to_dict(), "gflops": flops[name] / s.median / 1e9,
         }
         for ref in REFERENCES:  # GFLOP/s ratio = FLOPs ratio / paired time ratio
@@ -177,16 +196,21 @@ def compute(config: Config) -> list[dict[str, Any]]:
     return records
 
 
-def training(config: Config) -> dict[str, Any]:
-    """Per-step cost of ``fit`` against the raw callable running the same train op; a "training" record."""
-    data = config.model.data(config.train_rows, 1, seed=config.seed)
-    x, y, batch = data.x_train, data.y_train, config.train_batch_size
-    with GraphSession(device=config.device) as gs:
+def training(config: Config, batch: int, tracer: Tracer = OFF) -> dict[str, Any]:
+    """Per-step cost of ``fit`` at one batch size against the raw callable running the same train op.
+
+    Returns:
+      A "training" record: per-step seconds of each, their ratio, and both Stats.
+    """
+    data = config.model.dataset(config.train_rows, 1, seed=config.seed)
+    x, y = data.x_train, data.y_train
+    with config.graph_session() as gs:
         clf = config.model.classifier(config.num_classes, runtime=gs, seed=config.seed)
         clf.fit(x[:batch], y[:batch])  # builds the train op and its callable
         train_op, finite, loss, accuracy = clf._train
+        inputs = (clf.input_tensor, clf._y, clf._learning_rate)
         options = config_pb2.CallableOptions()
-        options.feed.extend(t.name for t in (clf.input_tensor, clf._y, clf._learning_rate))
+        options.feed.extend(t.name for t in inputs)
         options.fetch.extend(t.name for t in (loss, accuracy, finite))
         options.target.append(train_op.name)
         if gs.caller_thread:  # the same run options as fit's own callable
@@ -207,8 +231,10 @@ def training(config: Config) -> dict[str, Any]:
             },
             repeats=max(3, config.repeats // 2), warmup=1, loops={"fit": 1, "raw_callable": 1},
         )
+        tracer.session_step(f"batch{batch}_train_step", gs.session, [train_op, loss, accuracy, finite],
+                            dict(zip(inputs, (x[:batch], y[:batch], lr))))
     for name, s in stats.items():
-        warn_if_wide(f"training {name}", s)
+        warn_if_wide(f"training batch={batch} {name}", s)
     return {
         "kind": "training", "batch_size": batch, "steps_per_epoch": steps,
         "fit_step_s": stats["fit"].median / steps, "raw_step_s": stats["raw_callable"].median / steps,
@@ -218,24 +244,31 @@ def training(config: Config) -> dict[str, Any]:
 
 
 def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Measures compute efficiency per thread setting, then fit's per-step overhead."""
-    records = compute(config) + [training(config)]
-    for record in records:
-        if on_record is not None:
-            on_record(record)
+    """Measures compute efficiency per thread setting at each batch size, then fit's per-step overhead at each."""
+    tracer = config.tracer()
+    records: list[dict[str, Any]] = []
+    steps = [("compute", b) for b in config.batch_sizes] + [("training", b) for b in config.batch_sizes]
+    for i, (kind, batch) in enumerate(steps, 1):
+        _log.info("%s %d/%d: batch size %d", kind, i, len(steps), batch)
+        new = compute(config, batch, tracer) if kind == "compute" else [training(config, batch, tracer)]
+        for record in new:
+            records.append(record)
+            if on_record is not None:
+                on_record(record)
     return records
 
 
-def best_setting(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The model's record (a TensorFlow thread setting) with the most GFLOP/s."""
-    compute_records = (r for r in records if r["kind"] == "compute" and r["setting"] not in REFERENCES)
-    return max(compute_records, key=lambda r: r["gflops"])
+def best_setting(records: list[dict[str, Any]], batch_size: int | None = None) -> dict[str, Any]:
+    """The model's record (a TensorFlow thread setting) with the most GFLOP/s at ``batch_size`` (default: the largest)."""
+    compute_records = [r for r in records if r["kind"] == "compute" and r["setting"] not in REFERENCES]
+    batch = max(r["batch_size"] for r in compute_records) if batch_size is None else batch_size
+    return max((r for r in compute_records if r["batch_size"] == batch), key=lambda r: r["gflops"])
 
 
 HEADERS = {
     "compute": (
-        "| setting | workload | time per call | GFLOP/s | GFLOP/s vs TF MatMul | GFLOP/s vs NumPy matmul |\n"
-        "|---|---|---:|---:|---:|---:|"
+        "| batch | setting | workload | time per call | GFLOP/s | GFLOP/s vs TF MatMul | GFLOP/s vs NumPy matmul |\n"
+        "|---:|---|---|---:|---:|---:|---:|"
     ),
     "training": "| batch | fit per step | raw callable per step | fit / raw |\n|---:|---:|---:|---:|",
 }
@@ -249,7 +282,8 @@ def table_row(record: dict[str, Any]) -> str:
             f"| {format_seconds(record['raw_step_s'])} | {format_ratio(record['ratio'])} |"
         )
     return (
-        f"| {record['setting']} | {record['workload']} | {format_seconds(record['seconds']['median'])} "
+        f"| {record['batch_size']} | {record['setting']} | {record['workload']} "
+        f"| {format_seconds(record['seconds']['median'])} "
         f"| {record['gflops']:.2f} | {format_ratio(record['gflops_vs_tf_matmul'])} "
         f"| {format_ratio(record['gflops_vs_numpy_matmul'])} |"
     )

@@ -30,10 +30,10 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._tf import tf
-from tfshare.bench import introspect, memory
-from tfshare.bench.models import MLP, Model
-from tfshare.bench.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
-from tfshare.errors import InputError
+from tfshare.bench.config import RunConfig, positive_ints
+from tfshare.harness import introspect, memory
+from tfshare.harness.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
+from tfshare.harness.tracing import Tracer
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
@@ -54,37 +54,31 @@ def sizes_up_to(max_instances: int) -> tuple[int, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """One run of the graph construction benchmark.
+class Config(RunConfig):
+    """One run of the graph construction benchmark (and ``RunConfig``'s device, model, threads, seed, traces).
 
     Attributes:
-      device: "cpu" or "gpu" (already resolved from "auto").
-      tf_device: the TensorFlow device string eager modes run under.
       sizes: the numbers of classifiers N to build.
       modes: which modes to measure, a subset of MODES.
       repeats: builds per (mode, N).
-      model: the classifiers' model (``tfshare.bench.models``).
-      num_classes: the classifiers' classes.
-      seed: base seed of the initial weights.
+      warmup: untimed builds (N=1) of each mode first.
+      batch_size: rows of each classifier's first prediction.
     """
 
-    device: str = "cpu"
-    tf_device: str = "/device:CPU:0"
     sizes: tuple[int, ...] = sizes_up_to(64)
     modes: tuple[str, ...] = MODES
     repeats: int = 3
-    model: Model = MLP
-    num_classes: int = 10
-    seed: int = 0
+    warmup: int = 1
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for mode in self.modes:
             validation.choice(mode, "modes", MODES)
         validation.positive_int(self.repeats, "repeats")
-        if not self.sizes:
-            raise InputError("sizes must name at least one N, got ()")
-        for n in self.sizes:
-            validation.positive_int(n, "sizes")
+        validation.positive_int(self.warmup, "warmup", minimum=0)
+        validation.positive_int(self.batch_size, "batch_size")
+        positive_ints(self.sizes, "sizes", "N")
 
 
 class _Built:
@@ -117,6 +111,14 @@ class _Built:
                 stats["graphdef_bytes"] += graph.as_graph_def().ByteSize()
         return stats
 
+    def trace(self, tracer: Tracer, mode: str, x: np.ndarray) -> None:
+        """One traced prediction of the first classifier (its Session's run, or a tf.profiler step)."""
+        clf = self.classifiers[0]
+        if self.runtimes:
+            tracer.session_step(mode, clf.runtime.session, clf.probabilities_tensor, {clf.input_tensor: x})
+        else:
+            tracer.eager_step(mode, lambda: clf.predict_proba(x))
+
     def close(self) -> None:
         for clf in self.classifiers:
             clf.close()
@@ -136,7 +138,7 @@ def build(mode: str, n: int, config: Config) -> _Built:
     runtimes: list[GraphSession] = []
 
     def runtime() -> GraphSession:
-        runtimes.append(GraphSession(device=config.device))
+        runtimes.append(config.graph_session())
         return runtimes[-1]
 
     try:
@@ -193,13 +195,15 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
       One record per (mode, N), with Stats dicts (raw values kept) for
       ``build_s``, ``build_per_instance_s`` and ``first_predict_s``.
     """
-    x = config.model.inputs(1, config.seed)
+    x = config.model.inputs(config.batch_size, config.seed)
     records = []
     with tf.device(config.tf_device):
-        for mode in config.modes:  # warm-up: one-off process-wide costs land here, untimed
-            measure_once(mode, 1, config, x)
-        for n in config.sizes:
-            _log.info("N=%d: %d modes x %d repeats", n, len(config.modes), config.repeats)
+        for _ in range(config.warmup):  # one-off process-wide costs land here, untimed
+            for mode in config.modes:
+                measure_once(mode, 1, config, x)
+        for i, n in enumerate(config.sizes, 1):
+            _log.info("size %d/%d: N=%d, %d modes x %d repeats", i, len(config.sizes), n, len(config.modes),
+                      config.repeats)
             raw: dict[str, list[dict[str, Any]]] = {mode: [] for mode in config.modes}
             for r in range(config.repeats):
                 shift = (r + n) % len(config.modes)
@@ -210,7 +214,22 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
                 records.append(record)
                 if on_record is not None:
                     on_record(record)
+        trace(config, x)
     return records
+
+
+def trace(config: Config, x: np.ndarray) -> None:
+    """Writes one traced prediction per mode (N = the smallest size) when ``config.trace_dir`` is set."""
+    tracer = config.tracer()
+    if not tracer.enabled:
+        return
+    for mode in config.modes:
+        built = build(mode, min(config.sizes), config)
+        try:
+            built.first_predictions(x)
+            built.trace(tracer, mode, x)
+        finally:
+            built.close()
 
 
 def _aggregate(mode: str, n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -286,4 +305,7 @@ def summary_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "build", "measure_once", "run", "sizes_up_to", "summary_table", "table"]
+__all__ = [
+    "BENCHMARK", "Config", "HEADERS", "MODES", "build", "measure_once", "run", "sizes_up_to", "summary_table", "table",
+    "trace",
+]

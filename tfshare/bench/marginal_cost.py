@@ -32,11 +32,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tfshare import validation
 from tfshare._tf import tf1
-from tfshare.bench import results
-from tfshare.bench.models import MLP, Model
-from tfshare.bench.timing import clock, format_ratio, format_seconds, summarize
+from tfshare.bench.config import RunConfig
 from tfshare.classifier import Classifier
+from tfshare.harness import results
+from tfshare.harness.timing import clock, format_ratio, format_seconds, summarize
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
@@ -47,39 +48,33 @@ PARTS = ("build_s", "init_s", "first_predict_s")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """One run of the marginal-cost benchmark.
+class Config(RunConfig):
+    """One run of the marginal-cost benchmark (and ``RunConfig``'s device, model, threads, seed, traces).
 
     Attributes:
-      device: "cpu" or "gpu".
-      tf_device: the TensorFlow device string.
       max_instances: N, the classifiers built per mode in the live pattern.
       batch_instances: N of the batch pattern (build N, predict each once).
       modes: subset of MODES.
       repeats: repeats of the batch pattern (the live pattern runs once per
         mode: its N values of k are the repeats).
-      model: the classifiers' model (``tfshare.bench.models``).
-      num_classes: the classifiers' classes.
-      seed: base seed.
+      warmup: untimed batch patterns (of 2 classifiers) per mode first.
+      batch_size: rows of each first prediction.
     """
 
-    device: str = "cpu"
-    tf_device: str = "/device:CPU:0"
     max_instances: int = 128
     batch_instances: int = 64
     modes: tuple[str, ...] = MODES
     repeats: int = 3
-    model: Model = MLP
-    num_classes: int = 10
-    seed: int = 0
+    warmup: int = 1
+    batch_size: int = 1
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.modes) - set(MODES))
-        if unknown:
-            raise ValueError(f"modes must be among {MODES}, got unknown {unknown}")
-        for name in ("max_instances", "batch_instances", "repeats"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        super().__post_init__()
+        for mode in self.modes:
+            validation.choice(mode, "modes", MODES)
+        for name in ("max_instances", "batch_instances", "repeats", "batch_size"):
+            validation.positive_int(getattr(self, name), name)
+        validation.positive_int(self.warmup, "warmup", minimum=0)
 
 
 class _Mode:
@@ -93,9 +88,9 @@ class _Mode:
         if mode != "isolated":
             if mode == "naive_shared":
                 # TensorFlow's default Session options, as plain TF1 code has them.
-                self.runtimes.append(GraphSession(device=config.device, config=tf1.ConfigProto()))
+                self.runtimes.append(config.graph_session(config=config.session_config()))
             else:
-                self.runtimes.append(GraphSession(device=config.device))
+                self.runtimes.append(config.graph_session())
             if mode in ("shared_trunk", "template_trunk"):
                 make_trunk = config.model.shared_trunk if mode == "shared_trunk" else config.model.template_trunk
                 self._trunk = make_trunk(self.runtimes[0], seed=config.seed)
@@ -106,7 +101,7 @@ class _Mode:
             clf = c.model.head(self._trunk, c.num_classes, seed=c.seed + i)
         else:
             if self.mode == "isolated":
-                self.runtimes.append(GraphSession(device=c.device))
+                self.runtimes.append(c.graph_session())
             clf = c.model.classifier(c.num_classes, runtime=self.runtimes[-1], seed=c.seed + i)
         self.classifiers.append(clf)
         return clf
@@ -154,6 +149,10 @@ def live(mode: str, config: Config, x: np.ndarray) -> list[dict[str, Any]]:
             done = clock()
             rows.append({"kind": "marginal", "mode": mode, "k": k, "build_s": built - start,
                          "init_s": initialized - built, "first_predict_s": done - initialized})
+            if k % max(1, config.max_instances // 4) == 0:
+                _log.info("live %s: k=%d/%d", mode, k, config.max_instances)
+        # One traced prediction of the last classifier, as the mode runs it (Session.run).
+        config.tracer().session_step(mode, clf.runtime.session, clf.probabilities_tensor, {clf.input_tensor: x})
     finally:
         driver.close()
     ks = np.array([r["k"] for r in rows], float)
@@ -189,7 +188,7 @@ def batch_once(mode: str, config: Config, x: np.ndarray) -> float:
 
 def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Measures both patterns for every mode of ``config``; returns the records."""
-    x = config.model.inputs(1, config.seed)
+    x = config.model.inputs(config.batch_size, config.seed)
     records: list[dict[str, Any]] = []
 
     def emit(record: dict[str, Any]) -> None:
@@ -197,10 +196,11 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
         if on_record is not None:
             on_record(record)
 
-    for mode in config.modes:  # warm-up: process-wide one-off costs, untimed
-        batch_once(mode, dataclasses.replace(config, batch_instances=2), x)
-    for mode in config.modes:
-        _log.info("marginal cost, live pattern: %s, k = 1..%d", mode, config.max_instances)
+    for _ in range(config.warmup):  # process-wide one-off costs, untimed
+        for mode in config.modes:
+            batch_once(mode, dataclasses.replace(config, batch_instances=2), x)
+    for i, mode in enumerate(config.modes, 1):
+        _log.info("live pattern %d/%d: %s, k = 1..%d", i, len(config.modes), mode, config.max_instances)
         for record in live(mode, config, x):
             if record["kind"] == "slope":
                 emit(record)
@@ -210,7 +210,7 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
     for r in range(config.repeats):
         shift = r % len(config.modes)
         for mode in config.modes[shift:] + config.modes[:shift]:
-            _log.info("batch pattern: %s, N=%d, repeat %d", mode, config.batch_instances, r + 1)
+            _log.info("batch pattern, repeat %d/%d: %s, N=%d", r + 1, config.repeats, mode, config.batch_instances)
             totals[mode].append(batch_once(mode, config, x))
     iso = summarize(totals["isolated"]).median if "isolated" in totals else None
     for mode in config.modes:

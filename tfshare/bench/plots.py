@@ -2,7 +2,7 @@
 
 Each ``plot_*`` function takes a result document's records, the PNG's path,
 and a label naming the model (shown under the title), and returns the path.
-Needs matplotlib (``pip install 'tfshare[plots]'``).
+Needs matplotlib (the ``bench`` extra: ``pip install 'tfshare[bench]'``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def _pyplot() -> Any:
         import matplotlib
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the report's plots need matplotlib: pip install 'tfshare[plots]' (or matplotlib>=3.6)"
+            "the report's plots need matplotlib: pip install 'tfshare[bench]'"
         ) from exc
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
@@ -139,11 +139,13 @@ def plot_marginal(records: list[dict[str, Any]], path: str, label: str = "") -> 
 
 
 def plot_gflops(records: list[dict[str, Any]], path: str, label: str = "") -> str:
-    """GFLOP/s of the model per Session thread setting, and of the MatMul references."""
+    """GFLOP/s of the model per batch size and Session thread setting, and of the MatMul references beside each."""
     plt = _pyplot()
     rows = [r for r in records if r["kind"] == "compute"]
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    ax.barh([f"{r['setting']} ({r.get('workload', '')})" for r in rows], [r["gflops"] for r in rows])
+    fig, ax = plt.subplots(figsize=(8, 1.5 + 0.3 * len(rows)), dpi=100)
+    ax.barh([f"batch {r['batch_size']}: {r['setting']} ({r.get('workload', '')})" for r in rows],
+            [r["gflops"] for r in rows])
+    ax.invert_yaxis()  # in the records' order, top down
     ax.set_xlabel("GFLOP/s (median; FLOPs from TensorFlow's profiler)")
     ax.set_title(_titled("GFLOP/s per thread setting, and a large MatMul", label))
     ax.grid(True, axis="x", alpha=0.3)

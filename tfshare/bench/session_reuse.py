@@ -36,9 +36,10 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._tf import config_pb2, tf, tf1
-from tfshare.bench import reference, results
-from tfshare.bench.models import MLP, Model
-from tfshare.bench.timing import (
+from tfshare.bench import reference
+from tfshare.bench.config import RunConfig, positive_ints
+from tfshare.harness import results
+from tfshare.harness.timing import (
     MIN_TIME,
     format_ratio,
     format_seconds,
@@ -48,7 +49,7 @@ from tfshare.bench.timing import (
     warn_if_wide,
 )
 from tfshare.errors import InputError
-from tfshare.runtime import GraphSession
+from tfshare.harness.tracing import Tracer
 
 _log = logging.getLogger(__name__)
 
@@ -58,15 +59,15 @@ MODES = (
     "eager", "tf_function", "model_predict",
 )
 FLOOR, EAGER, CALLER_THREAD = "callable_floor", "eager", "callable_caller_thread"
+#: Modes that run no tf.compat.v1 Session (traced with tf.profiler).
+EAGER_MODES = ("eager", "tf_function", "model_predict")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """One run of the Session reuse benchmark.
+class Config(RunConfig):
+    """One run of the Session reuse benchmark (and ``RunConfig``'s device, model, threads, seed, traces).
 
     Attributes:
-      device: "cpu" or "gpu" (already resolved from "auto").
-      tf_device: the TensorFlow device string eager modes run under.
       batch_sizes: rows per prediction call.
       modes: which modes to time, a subset of MODES (must include the floor).
       repeats: timed values per mode and batch size.
@@ -75,13 +76,8 @@ class Config:
       threads: thread counts for the throughput test (empty to skip it).
       throughput_seconds: how long each throughput measurement runs.
       throughput_repeats: measurements per (batch size, thread count).
-      model: the classifier's model (``tfshare.bench.models``).
-      num_classes: the classifier's classes.
-      seed: seed of the weights and inputs.
     """
 
-    device: str = "cpu"
-    tf_device: str = "/device:CPU:0"
     batch_sizes: tuple[int, ...] = (1, 32, 256)
     modes: tuple[str, ...] = MODES
     repeats: int = 25
@@ -90,21 +86,16 @@ class Config:
     threads: tuple[int, ...] = (1, 2, 4, 8)
     throughput_seconds: float = 1.0
     throughput_repeats: int = 3
-    model: Model = MLP
-    num_classes: int = 10
-    seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for mode in self.modes:
             validation.choice(mode, "modes", MODES)
         if FLOOR not in self.modes:
             raise InputError(f"modes must include {FLOOR!r}, the baseline of the ratios, got {list(self.modes)}")
         validation.positive_int(self.repeats, "repeats")
         validation.positive_int(self.throughput_repeats, "throughput_repeats")
-        if not self.batch_sizes:
-            raise InputError("batch_sizes must name at least one batch size, got ()")
-        for batch in self.batch_sizes:
-            validation.positive_int(batch, "batch_sizes")
+        positive_ints(self.batch_sizes, "batch_sizes", "batch size")
         for threads in self.threads:
             validation.positive_int(threads, "threads")
         validation.positive_int(self.warmup, "warmup", minimum=0)
@@ -117,26 +108,59 @@ class Setup:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.runtime = GraphSession(device=config.device)
+        self.runtime = config.graph_session()
         self.classifier = config.model.classifier(config.num_classes, runtime=self.runtime, seed=config.seed)
         self.runtime.initialize()
         self._session_config = self.runtime.config
         self._init_ops = [v.initializer for v in self.classifier.variables]
         # The kernels' initial values are fed (tfshare.initial_values); computed once here.
         self._init_feeds = self.runtime.initial_value_feeds(self.classifier.variables)
-        x_ph, proba = self.classifier.input_tensor, self.classifier.probabilities_tensor
-        options = config_pb2.CallableOptions()
-        options.feed.append(x_ph.name)
-        options.fetch.append(proba.name)
-        # read_only: the raw TensorFlow callable, without the runtime's write-clock wrapper.
-        self.floor = self.runtime.session._make_callable_from_options(options, read_only=True)
-        options.run_options.inter_op_thread_pool = -1
-        self.floor_caller_thread = self.runtime.session._make_callable_from_options(options, read_only=True)
+        self.floor = self.raw_callable(caller_thread=False)
+        self.floor_caller_thread = self.raw_callable(caller_thread=True)
         with tf.device(config.tf_device):
             self.model = reference.keras_model(config.model, config.num_classes)
             reference.set_named_weights(self.model, self.classifier.get_weights())
             spec = tf.TensorSpec([None, *config.model.input_shape], tf.float32)
             self.function = tf.function(lambda t: self.model(t, training=False), input_signature=[spec])
+
+    def raw_callable(self, caller_thread: bool, run_options: Any = None) -> Callable[..., list[np.ndarray]]:
+        """TensorFlow's callable from the classifier's input to its probabilities, as TF ships it.
+
+        Args:
+          caller_thread: run it in the calling thread (``inter_op_thread_pool = -1``, as tfshare's callables).
+          run_options: a RunOptions to start from (e.g. FULL_TRACE for a trace).
+        """
+        options = config_pb2.CallableOptions()
+        options.feed.append(self.classifier.input_tensor.name)
+        options.fetch.append(self.classifier.probabilities_tensor.name)
+        if run_options is not None:
+            options.run_options.CopyFrom(run_options)
+        if caller_thread:
+            options.run_options.inter_op_thread_pool = -1
+        # read_only: the raw TensorFlow callable, without the runtime's write-clock wrapper.
+        return self.runtime.session._make_callable_from_options(options, read_only=True)
+
+    def new_session_run(self, x: np.ndarray, options: Any = None, run_metadata: Any = None) -> np.ndarray:
+        """One ``new_session`` call: a new Session on the graph initializes the variables, predicts and closes."""
+        clf = self.classifier
+        with tf1.Session(graph=self.runtime.graph, config=self._session_config) as s:
+            s.run(self._init_ops, self._init_feeds)
+            return s.run(clf.probabilities_tensor, {clf.input_tensor: x}, options=options, run_metadata=run_metadata)
+
+    def trace(self, tracer: Tracer, x: np.ndarray) -> None:
+        """One traced step of every mode on ``x`` (``predict_proba`` and ``session_run`` as ``Session.run``)."""
+        clf = self.classifier
+        for mode in self.config.modes:
+            if mode in EAGER_MODES:
+                tracer.eager_step(mode, self.call(mode, x))
+            elif mode == "new_session":
+                tracer.graph_step(mode, self.runtime.graph, lambda o, m: self.new_session_run(x, o, m))
+            elif mode in (FLOOR, CALLER_THREAD):
+                inline = mode == CALLER_THREAD
+                tracer.graph_step(mode, self.runtime.graph,
+                                  lambda o, m, inline=inline: self.raw_callable(inline, o)(x, run_metadata=m))
+            else:
+                tracer.session_step(mode, self.runtime.session, clf.probabilities_tensor, {clf.input_tensor: x})
 
     def call(self, mode: str, x: np.ndarray) -> Callable[[], np.ndarray]:
         """A zero-argument callable that predicts probabilities for ``x`` in ``mode``."""
@@ -144,16 +168,7 @@ class Setup:
         x_ph, proba = clf.input_tensor, clf.probabilities_tensor
         model, function, floor, inline = self.model, self.function, self.floor, self.floor_caller_thread
         if mode == "new_session":
-            graph, config, init_ops, init_feeds = (
-                self.runtime.graph, self._session_config, self._init_ops, self._init_feeds
-            )
-
-            def new_session() -> np.ndarray:
-                with tf1.Session(graph=graph, config=config) as s:
-                    s.run(init_ops, init_feeds)
-                    return s.run(proba, {x_ph: x})
-
-            return new_session
+            return lambda: self.new_session_run(x)
         table: dict[str, Callable[[], np.ndarray]] = {
             "session_run": lambda: session.run(proba, {x_ph: x}),
             "predict_proba": lambda: clf.predict_proba(x),
@@ -243,14 +258,16 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
     records: list[dict[str, Any]] = []
     try:
         with tf.device(config.tf_device):
-            for batch in config.batch_sizes:
-                _log.info("latency, batch size %d: %d modes x %d repeats", batch, len(config.modes), config.repeats)
+            for i, batch in enumerate(config.batch_sizes, 1):
+                _log.info("latency %d/%d: batch size %d, %d modes x %d repeats",
+                          i, len(config.batch_sizes), batch, len(config.modes), config.repeats)
                 for record in latency(setup, batch):
                     records.append(record)
                     if on_record is not None:
                         on_record(record)
-            for batch in config.batch_sizes if config.threads else ():
-                _log.info("throughput, batch size %d, threads %s", batch, config.threads)
+            setup.trace(config.tracer(), _inputs(config, config.batch_sizes[0]))
+            for i, batch in enumerate(config.batch_sizes if config.threads else (), 1):
+                _log.info("throughput %d/%d: batch size %d, threads %s", i, len(config.batch_sizes), batch, config.threads)
                 for record in thread_scaling(setup, batch):
                     records.append(record)
                     if on_record is not None:
@@ -337,6 +354,6 @@ def summary_table(records: list[dict[str, Any]]) -> str:
 
 
 __all__ = [
-    "BENCHMARK", "Config", "HEADERS", "MODES", "Setup", "latency", "overhead_lines", "run", "summary_table", "table",
+    "BENCHMARK", "Config", "EAGER_MODES", "HEADERS", "MODES", "Setup", "latency", "overhead_lines", "run", "summary_table", "table",
     "thread_scaling",
 ]

@@ -43,9 +43,11 @@ import numpy as np
 import tfshare
 from tfshare import validation
 from tfshare._tf import tf, tf1
-from tfshare.bench import introspect, machine, memory, results
-from tfshare.bench.models import MLP, Model
-from tfshare.bench.timing import (
+from tfshare.bench.config import RunConfig
+from tfshare.classifier import Classifier
+from tfshare.eager import EagerClassifier
+from tfshare.harness import introspect, machine, memory, results
+from tfshare.harness.timing import (
     MIN_TIME,
     clock,
     format_bytes,
@@ -55,9 +57,7 @@ from tfshare.bench.timing import (
     paired_ratio,
     warn_if_wide,
 )
-from tfshare.classifier import Classifier
-from tfshare.eager import EagerClassifier
-from tfshare.runtime import GraphSession
+from tfshare.harness.tracing import Tracer
 
 _log = logging.getLogger(__name__)
 
@@ -67,27 +67,20 @@ MODES = ("fused", "one_by_one", "one_call", "eager", "tf_function")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """One run of the variable sharing benchmark.
+class Config(RunConfig):
+    """One run of the variable sharing benchmark (and ``RunConfig``'s device, model, threads, seed, traces).
 
     Attributes:
-      device: "cpu" or "gpu" (already resolved from "auto").
-      tf_device: the TensorFlow device string eager modes run under.
       num_classifiers: N, the classifiers per setup (>= 2).
-      batch_size: rows per prediction.
+      batch_size: rows per prediction (and per training step).
       modes: prediction modes to time, a subset of MODES.
-      repeats, warmup, min_time: timing parameters (see tfshare.bench.timing).
+      repeats, warmup, min_time: timing parameters (see tfshare.harness.timing).
       interference_steps: K, the training steps of classifier 0.
       learning_rate: the learning rate of those steps.
       per_classifier_checkpoints: also save each classifier on its own.
       memory_in_subprocess: measure each setup's RSS in a fresh process (else here).
-      model: the classifiers' model (``tfshare.bench.models``).
-      num_classes: the classifiers' classes.
-      seed: seed of weights and inputs.
     """
 
-    device: str = "cpu"
-    tf_device: str = "/device:CPU:0"
     num_classifiers: int = 32
     batch_size: int = 32
     modes: tuple[str, ...] = MODES
@@ -98,16 +91,16 @@ class Config:
     learning_rate: float = 1e-2
     per_classifier_checkpoints: bool = True
     memory_in_subprocess: bool = True
-    model: Model = MLP
-    num_classes: int = 10
-    seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for mode in self.modes:
             validation.choice(mode, "modes", MODES)
         validation.positive_int(self.num_classifiers, "num_classifiers", minimum=2)  # interference needs 2
         for name in ("batch_size", "repeats", "interference_steps"):
             validation.positive_int(getattr(self, name), name)
+        validation.positive_int(self.warmup, "warmup", minimum=0)
+        validation.positive_float(self.min_time, "min_time")
 
 
 def fused_predictor(classifiers: list[Classifier]) -> Callable[[np.ndarray], list[np.ndarray]]:
@@ -122,7 +115,7 @@ class Setup:
         validation.choice(name, "setup", SETUPS)
         self.name, self.config = name, config
         n, seed, model, classes = config.num_classifiers, config.seed, config.model, config.num_classes
-        self.runtime = GraphSession(device=config.device)
+        self.runtime = config.graph_session()
         if name == "shared_trunk":
             self.trunk = model.shared_trunk(self.runtime, seed=seed)
             self.classifiers = [model.head(self.trunk, classes, seed=seed + 1 + i) for i in range(n)]
@@ -160,6 +153,24 @@ class Setup:
         for mode, twins in self.eager.items():
             table[mode] = lambda twins=twins: [t.predict_proba(x) for t in twins]
         return {mode: table[mode] for mode in self.config.modes if mode in table}
+
+    def trace(self, tracer: Tracer, x: np.ndarray) -> None:
+        """One traced prediction per mode (``tfshare.harness.tracing``).
+
+        ``fused`` is traced as one Session run of all N probabilities,
+        ``one_by_one`` and ``one_call`` as classifier 0's, the eager modes
+        under ``tf.profiler``; trace folders are named ``<setup>_<mode>``.
+        """
+        first, session = self.classifiers[0], self.runtime.session
+        for mode, fn in self.predictors(x).items():
+            name = f"{self.name}_{mode}"
+            if mode in ("eager", "tf_function"):
+                tracer.eager_step(name, fn)
+            elif mode == "fused":
+                tracer.session_step(name, session, [c.probabilities_tensor for c in self.classifiers],
+                                    {c.input_tensor: x for c in self.classifiers})
+            else:
+                tracer.session_step(name, session, first.probabilities_tensor, {first.input_tensor: x})
 
     def sizes(self) -> dict[str, int]:
         variables = [v for c in self.classifiers for v in c.variables]
@@ -289,6 +300,7 @@ def measure_setup(name: str, config: Config, checkpoint_dir: str) -> list[dict[s
                 "ratio_vs_eager": paired_ratio(s, stats["eager"]) if "eager" in stats else None,
                 "max_abs_diff_vs_fused": diff,
             })
+        setup.trace(config.tracer(), x)
         record.update(setup.checkpoint_bytes(os.path.join(checkpoint_dir, name)))
         record.update(setup.interference(x, np.random.default_rng(config.seed + 1)))
     finally:
@@ -310,8 +322,8 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
     """
     records: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tfshare-bench-") as checkpoint_dir, tf.device(config.tf_device):
-        for name in SETUPS:
-            _log.info("%s: %d classifiers", name, config.num_classifiers)
+        for i, name in enumerate(SETUPS, 1):
+            _log.info("setup %d/%d: %s, %d classifiers", i, len(SETUPS), name, config.num_classifiers)
             for record in measure_setup(name, config, checkpoint_dir):
                 records.append(record)
                 if on_record is not None:

@@ -3,22 +3,22 @@
 It measures what stays behind: resident memory, the op count of each graph,
 ``ClosedError`` on use after close, runtimes still reachable after garbage
 collection, and ops added to the caller's default graph. Runs either model
-of ``tfshare.bench.models`` (see ``tfshare.drills.as_model``).
+of ``tfshare.bench.models`` (see ``tfshare.bench.models.as_model``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
-import os
 import weakref
 from typing import Any
 
 import numpy as np
 
 from tfshare._tf import tf1
-from tfshare.drills import ModelLike, as_model, random_inputs
+from tfshare.bench.models import ModelLike, as_model, random_inputs
 from tfshare.errors import ClosedError
+from tfshare.harness import memory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,15 +60,6 @@ class LifecycleFigures:
         )
 
 
-def _rss_bytes() -> int:
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil is a test extra
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    return psutil.Process().memory_info().rss
-
-
 def lifecycle_drill(model: ModelLike = "mlp", cycles: int = 200, warmup: int = 10) -> LifecycleFigures:
     """Builds, uses and closes ``cycles`` isolated classifiers; measures what stays behind.
 
@@ -96,10 +87,10 @@ def lifecycle_drill(model: ModelLike = "mlp", cycles: int = 200, warmup: int = 1
     for i in range(warmup):
         cycle(i)
     gc.collect()
-    rss_before = _rss_bytes()
+    rss_before = memory.rss_bytes()
     results = [cycle(i) for i in range(cycles)]
     gc.collect()
-    rss_after = _rss_bytes()
+    rss_after = memory.rss_bytes()
     ops = [r[0] for r in results]
     return LifecycleFigures(
         model=model.name,

@@ -1,7 +1,7 @@
 """Memory: the process's resident set size (RSS), its peak, and what a step adds.
 
-RSS comes from psutil when it is installed, else from ``/proc/self/statm``
-(Linux). The peak comes from ``resource.getrusage`` (it never goes down).
+RSS comes from psutil (the ``bench`` extra). The peak comes from
+``resource.getrusage`` (it never goes down).
 "Memory added by a step" is the RSS growth across the step, measured after a
 garbage collection on both sides (and, on glibc, after returning freed heap
 pages to the OS before the step). It is a process-level number: the allocator
@@ -23,12 +23,9 @@ import sys
 import tempfile
 from typing import Any, Callable, Iterator, TypeVar
 
-T = TypeVar("T")
+import psutil
 
-try:  # optional: more portable than /proc
-    import psutil as _psutil
-except ImportError:  # pragma: no cover - depends on the environment
-    _psutil = None
+T = TypeVar("T")
 
 try:
     import resource as _resource
@@ -37,18 +34,15 @@ except ImportError:  # pragma: no cover - Windows
 
 
 def rss_bytes(pid: int | None = None) -> int:
-    """A process's current resident set size, in bytes (0 if unknown).
+    """A process's current resident set size, in bytes.
 
     Args:
       pid: the process; None for this one.
+
+    Raises:
+      psutil.NoSuchProcess: there is no process ``pid``.
     """
-    if _psutil is not None:
-        return int(_psutil.Process(pid).memory_info().rss)
-    try:  # pragma: no cover - only without psutil
-        with open(f"/proc/{'self' if pid is None else pid}/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):  # pragma: no cover
-        return 0
+    return int(psutil.Process(pid).memory_info().rss)
 
 
 def peak_rss_bytes() -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tfshare._tf import keras, tf, tf1
-from tfshare.answers import HIDDEN, INPUT_DIM, NUM_CLASSES, Answer, _inputs
+from tfshare.answers.record import HIDDEN, INPUT_DIM, NUM_CLASSES, Answer, random_rows
 from tfshare.audit import audit
 from tfshare.classifiers import DenseClassifier
 from tfshare.runtime import GraphSession
@@ -37,7 +37,7 @@ class _TopicTagger(_SpamFilter):
 
 
 def q1(quick: bool) -> Answer:
-    x = _inputs(4, seed=1)
+    x = random_rows(4, seed=1)
     with audit() as report:
         graph = tf.Graph()
         with graph.as_default():
@@ -196,7 +196,7 @@ def q3(quick: bool, data: Any) -> Answer:
 
 def q4(quick: bool) -> Answer:
     default_graph = tf1.get_default_graph()
-    x = _inputs(4, seed=1)
+    x = random_rows(4, seed=1)
     with audit() as report:
         a = _SpamFilter()  # the same classes and builder as question 1, with no graph entered
         b = _TopicTagger()

@@ -15,8 +15,9 @@ axis, a wrong size or channel count). Both share the cases that do not
 depend on the shape (labels, dtypes, NaN/Inf, tensors, fit's
 hyperparameters), built with arrays of the model's shape.
 
-The table is used by ``tests/test_bad_input.py`` (one test per case) and by
-``bad_input_drill`` (the figures of ``scripts/reliability.py``).
+The table is a test fixture: ``tests/test_bad_input.py`` runs one test per
+case, and ``bad_input_drill`` gives the figures of ``scripts/reliability.py``,
+which loads this file from the checkout.
 """
 
 from __future__ import annotations

@@ -3,12 +3,8 @@
 Each drill runs one of the two models of ``tfshare.bench.models`` ("mlp":
 784-feature rows; "cnn": 28x28x1 images through Conv-BN-ReLU blocks), builds
 its own runtimes, exercises one promise of the library and returns a frozen
-dataclass of figures that names the model; nothing is printed.
-``scripts/reliability.py`` prints the figures and ``tests/`` assert on them.
-The other drills live beside this one: the crash drill (SIGKILL mid-save) in
-``tfshare.crash_drill``, the bad-input table and its drill in
-``tfshare.bad_inputs``, the NaN-loss drill in ``tfshare.training_drill``, the
-build/close cycles in ``tfshare.lifecycle_drill``.
+dataclass of figures that names the model; nothing is printed (see
+``tfshare.drills`` for the other drills).
 """
 
 from __future__ import annotations
@@ -20,27 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from tfshare.bench.models import Model
-from tfshare.bench.models import model as _get_model
+from tfshare.bench.models import Model, ModelLike, as_model, random_inputs
 from tfshare.classifier import Classifier
 from tfshare.runtime import GraphSession
-
-#: What a drill's ``model`` argument takes: "mlp", "cnn", or a ``Model`` of other sizes.
-ModelLike = str | Model
-
-
-def as_model(model: ModelLike) -> Model:
-    """The ``Model`` a drill runs: ``model`` itself, or the default sizes of "mlp"/"cnn".
-
-    Raises:
-      InputError: model is a name other than "mlp" or "cnn".
-    """
-    return model if isinstance(model, Model) else _get_model(model)
-
-
-def random_inputs(model: Model, rows: int, rng: np.random.Generator) -> np.ndarray:
-    """float32 [rows, *model.input_shape], uniform in [0, 1)."""
-    return rng.random((rows, *model.input_shape), dtype=np.float32)
 
 
 def _build_heads(model: Model, num_classifiers: int, seed: int) -> tuple[GraphSession | None, list[Classifier]]:
@@ -291,10 +269,7 @@ __all__ = [
     "ConstructionFigures",
     "FitWhilePredictFigures",
     "LoadFigures",
-    "ModelLike",
-    "as_model",
     "construction_drill",
     "fit_while_predict_drill",
     "load_drill",
-    "random_inputs",
 ]

@@ -40,7 +40,7 @@ from tfshare.bench.models import model as _get_model
 from tfshare.bundles import restore_runtime, save_runtime
 from tfshare.classifier import Classifier
 from tfshare.errors import CheckpointError
-from tfshare.training_drill import statistic_keys, statistics_moved
+from tfshare.drills.training import statistic_keys, statistics_moved
 
 _NAME = "crash"
 _NUM_CLASSES = 10
@@ -151,7 +151,7 @@ def _run_child(directory: str, bundle: str, seed: int, model: str, delay: float,
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    code = f"from tfshare import crash_drill; crash_drill._child({directory!r}, {bundle!r}, {seed}, {model!r})"
+    code = f"from tfshare.drills import crash; crash._child({directory!r}, {bundle!r}, {seed}, {model!r})"
     lines: list[list[str]] = []
     first_save = threading.Event()
     with open(log_path, "wb") as log:

@@ -21,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-from tfshare.drills import ModelLike, as_model, random_inputs
+from tfshare.bench.models import ModelLike, as_model, random_inputs
 from tfshare.errors import TrainingError
 from tfshare.runtime import GraphSession
 

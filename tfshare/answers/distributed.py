@@ -19,11 +19,11 @@ from typing import Any, Callable
 import numpy as np
 
 from tfshare._tf import tf
-from tfshare.answers import HIDDEN, INPUT_DIM, NUM_CLASSES, Answer, _mib, _us
-from tfshare.bench import timing
+from tfshare.answers.record import HIDDEN, INPUT_DIM, NUM_CLASSES, Answer, duration, mib
 from tfshare.classifiers import DenseClassifier
 from tfshare.errors import ClusterError
 from tfshare.runtime import GraphSession
+from tfshare.harness import introspect, memory, timing
 from tfshare.trunks import SharedTrunk
 
 NUM_WORKERS = 2
@@ -37,19 +37,6 @@ QUESTION = (
 )
 # Errors that mean "the cluster could not be measured", not a bug in this module.
 _CLUSTER_ERRORS = (ClusterError, OSError, tf.errors.OpError)
-
-
-def _nbytes(variables: list[Any]) -> int:
-    return int(sum(v.shape.num_elements() * v.dtype.size for v in variables))
-
-
-def _rss_bytes(pid: int) -> int | None:
-    """A process's resident set size from /proc (None where there is no /proc)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next((int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:")), None)
-    except OSError:
-        return None
 
 
 def _interleaved(fns: dict[str, Callable[[], Any]], repeats: int, min_seconds: float) -> dict[str, dict[str, Any]]:
@@ -104,7 +91,7 @@ def _measure(lc: Any, quick: bool, data: Any) -> dict[str, Any]:
             repeats, min_seconds,
         )
         on_ps = [v for v in gs0.global_variables() if v.device.startswith("/job:ps")]
-        trunk_bytes = _nbytes(clf0.trunk.variables)
+        trunk_bytes = introspect.variable_bytes(clf0.trunk.variables)
         trunk_names = {v.name for v in clf0.trunk.variables}
         head_names = {v.name for v in _head(clf0)}
         return {
@@ -130,10 +117,10 @@ def _measure(lc: Any, quick: bool, data: Any) -> dict[str, Any]:
             "predict_batch_size": 1,
             "predict_seconds": timings,
             "ps_variables": len(on_ps),
-            "ps_variable_bytes": _nbytes(on_ps),
+            "ps_variable_bytes": introspect.variable_bytes(on_ps),
             "trunk_weight_bytes": trunk_bytes,
             "per_worker_copies_weight_bytes": trunk_bytes * NUM_WORKERS,
-            "ps_rss_bytes": _rss_bytes(lc.process("ps", 0).pid),
+            "ps_rss_bytes": memory.rss_bytes(lc.process("ps", 0).pid),
         }
 
 
@@ -203,11 +190,11 @@ def _answer(e: dict[str, Any]) -> Answer:
     same_values = "the same values from both workers" if e["trunk_equal_across_workers"] else "different values"
     rss = e["ps_rss_bytes"]
     saved = e["per_worker_copies_weight_bytes"] - e["trunk_weight_bytes"]
-    memory = ""
-    if rss:  # None where there is no /proc
-        memory = f"; the ps process itself has {rss / (1 << 20):.0f} MiB resident (TensorFlow's own cost)"
+    resident = ""
+    if rss:
+        resident = f"; the ps process itself has {rss / (1 << 20):.0f} MiB resident (TensorFlow's own cost)"
         if rss > saved:
-            memory += f", far more than the {_mib(saved)} the sharing saves at this size"
+            resident += f", far more than the {mib(saved)} the sharing saves at this size"
     answer = (
         f"{lead}. {1 + len(e['servers'])} processes: this client (both workers' Sessions) and {len(e['servers'])} "
         f"tf.distribute.Server subprocesses ({', '.join(e['servers'])}), started in {e['startup_seconds']:.1f} s. "
@@ -217,16 +204,16 @@ def _answer(e: dict[str, Any]) -> Answer:
         f"{e['shared_head_variables']}. {e['train_steps']} training steps on worker 0 moved worker 1's "
         f"probabilities by up to {moved:.3g} (mean {e['other_mean_abs_change']:.3g}, "
         f"{e['other_predictions_changed']:.0%} of its classes changed) while worker 1's head moved by "
-        f"{head_moved:g}. The cost: predict_proba at batch 1 took {_us(ps)} per call with the "
-        f"trunk on the ps vs {_us(local)} in-process ({ps / local:.1f}×, median of {t['in-process']['n']}), "
-        f"because every call reads the trunk across processes. The ps holds {_mib(e['trunk_weight_bytes'])} "
-        f"of trunk weights once (plus {_mib(ps_other)} of Adam state from the training) instead of "
-        f"{_mib(e['per_worker_copies_weight_bytes'])} for a copy per worker{memory}."
+        f"{head_moved:g}. The cost: predict_proba at batch 1 took {duration(ps)} per call with the "
+        f"trunk on the ps vs {duration(local)} in-process ({ps / local:.1f}×, median of {t['in-process']['n']}), "
+        f"because every call reads the trunk across processes. The ps holds {mib(e['trunk_weight_bytes'])} "
+        f"of trunk weights once (plus {mib(ps_other)} of Adam state from the training) instead of "
+        f"{mib(e['per_worker_copies_weight_bytes'])} for a copy per worker{resident}."
     )
     summary = (
         f"{len(e['servers'])} servers + client; trunk on {', '.join(trunk_devices)}: shared {shared}, heads shared "
         f"{e['shared_head_variables']}; worker 1 max |Δp| {moved:.3g} after {e['train_steps']} steps on worker 0, "
-        f"its head Δ {head_moved:g}; predict {_us(ps)} (ps) vs {_us(local)} (in-process); "
-        f"ps {_mib(e['trunk_weight_bytes'])} weights vs {_mib(e['per_worker_copies_weight_bytes'])} per-worker copies"
+        f"its head Δ {head_moved:g}; predict {duration(ps)} (ps) vs {duration(local)} (in-process); "
+        f"ps {mib(e['trunk_weight_bytes'])} weights vs {mib(e['per_worker_copies_weight_bytes'])} per-worker copies"
     )
     return Answer("q8", QUESTION, answer, e, summary)

@@ -14,17 +14,17 @@ from typing import Any, Callable
 import numpy as np
 
 from tfshare._tf import tf, tf1
-from tfshare.answers import (
+from tfshare.answers.record import (
     HIDDEN,
     INPUT_DIM,
     N_INSTANCES,
     NUM_CLASSES,
     Answer,
-    _inputs,
-    _mib,
-    _time_call,
-    _times,
-    _us,
+    duration,
+    mib,
+    random_rows,
+    time_call,
+    times,
 )
 from tfshare.audit import audit
 from tfshare.classifiers import DenseClassifier
@@ -59,12 +59,12 @@ def _first_call_seconds(fn: Callable[[], Any]) -> float:
 
 def q5(quick: bool) -> Answer:
     n = 4 if quick else 8
-    x = tf.constant(_inputs(1, seed=2))
+    x = tf.constant(random_rows(1, seed=2))
     scorers = [_Scorer(seed=i) for i in range(n)]
     with audit() as per_method:
         first = [_first_call_seconds(lambda s=s: s.predict(x)) for s in scorers]
     counts = [s.predict.experimental_get_tracing_count() for s in scorers]
-    warm = _time_call(lambda: scorers[0].predict(x), repeats=5, min_seconds=0.005)["median"]
+    warm = time_call(lambda: scorers[0].predict(x), repeats=5, min_seconds=0.005)["median"]
     with audit() as module_level:
         shared_first = [_first_call_seconds(lambda s=s: _shared_predict(x, s.w, s.b)) for s in scorers]
     traces = per_method.function_traces
@@ -79,9 +79,9 @@ def q5(quick: bool) -> Answer:
     paid = "only its first call paid" if module_traces == 1 else f"{module_traces} calls paid"
     answer = (
         f"{lead} (each instance's experimental_get_tracing_count() is {max(counts)}). Each first call costs "
-        f"{_us(first_median)} (median), {first_median / warm:.0f}× a warm call ({_us(warm)}). One module-level "
-        f"tf.function that takes the weights as arguments traced {_times(module_traces)} for all {n}: {paid} "
-        f"({_us(shared_first[0])}; the others {_us(statistics.median(shared_first[1:]))})."
+        f"{duration(first_median)} (median), {first_median / warm:.0f}× a warm call ({duration(warm)}). One module-level "
+        f"tf.function that takes the weights as arguments traced {times(module_traces)} for all {n}: {paid} "
+        f"({duration(shared_first[0])}; the others {duration(statistics.median(shared_first[1:]))})."
     )
     evidence = {
         "instances": n,
@@ -95,7 +95,7 @@ def q5(quick: bool) -> Answer:
         "module_function_first_call_seconds": shared_first,
     }
     summary = (
-        f"1 class × {n} instances → {traces} traces; first call {_us(first_median)} vs warm {_us(warm)}; "
+        f"1 class × {n} instances → {traces} traces; first call {duration(first_median)} vs warm {duration(warm)}; "
         f"module-level function: {module_traces} trace{'s' if module_traces != 1 else ''}"
     )
     return Answer("q5", "A tf.function method on a class: traces per class or per instance (1 class × N "
@@ -104,7 +104,7 @@ def q5(quick: bool) -> Answer:
 
 def q6(quick: bool) -> Answer:
     repeats, min_seconds = (5, 0.005) if quick else (9, 0.02)
-    xb = _inputs(1, seed=3)
+    xb = random_rows(1, seed=3)
     gs = GraphSession(device="cpu")
     clf = DenseClassifier(runtime=gs, seed=0)
     with gs.building():
@@ -128,7 +128,7 @@ def q6(quick: bool) -> Answer:
         "eager": lambda: eager.predict_proba(xb),
         "tf.function": lambda: function.predict_proba(xb),
     }
-    timings = {name: _time_call(fn, repeats=repeats, min_seconds=min_seconds) for name, fn in paths.items()}
+    timings = {name: time_call(fn, repeats=repeats, min_seconds=min_seconds) for name, fn in paths.items()}
     gs.close()
     median = {name: t["median"] for name, t in timings.items()}
     fastest = min(median, key=median.get)
@@ -137,7 +137,7 @@ def q6(quick: bool) -> Answer:
     others = ", ".join(f"{name} {ratio[name]:.1f}×" for name in median if name not in (fastest, slowest))
     answer = (
         "Per call, batch 1, median: "
-        + ", ".join(f"{name} {_us(m)}" for name, m in median.items())
+        + ", ".join(f"{name} {duration(m)}" for name, m in median.items())
         + f". Fastest: {fastest}. {slowest[0].upper() + slowest[1:]} costs {ratio[slowest]:.0f}× the fastest; "
         + f"{others}."
     )
@@ -156,7 +156,7 @@ def q6(quick: bool) -> Answer:
         "fastest": fastest,
         "timings": timings,
     }
-    summary = "; ".join(f"{name} {_us(m)} ({ratio[name]:.1f}×)" for name, m in median.items())
+    summary = "; ".join(f"{name} {duration(m)} ({ratio[name]:.1f}×)" for name, m in median.items())
     return Answer("q6", "One Session per call vs one reused Session vs the fast callable vs eager vs "
                   "tf.function: per-call cost and the ratios.", answer, evidence, summary)
 
@@ -211,7 +211,7 @@ def _compare(samples: list[float], baseline: list[float]) -> str:
 def q7(quick: bool) -> Answer:
     n = N_INSTANCES
     repeats = 1 if quick else 5
-    x = _inputs(1, seed=4)
+    x = random_rows(1, seed=4)
     variants = ("isolated", "shared runtime", "shared trunk", "template trunk")
     samples: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for _ in range(repeats):  # round robin, so drift hits every variant alike
@@ -232,15 +232,15 @@ def q7(quick: bool) -> Answer:
         f"{iso['build_seconds']:.2f} s (median of {repeats}). One shared runtime: {run['graphs']} graph and "
         f"{run['sessions']} Session holding the same {run['ops']} ops (isolated: {iso['ops']}) and "
         f"{run['variables']} variables (isolated: {iso['variables']}), in {run['build_seconds']:.2f} s, {vs_run}. "
-        f"A shared trunk stores {tr['variables']} variables in {_mib(tr['parameter_bytes'])} instead of "
-        f"{_mib(run['parameter_bytes'])} ({run['parameter_bytes'] / tr['parameter_bytes']:.1f}× less), "
+        f"A shared trunk stores {tr['variables']} variables in {mib(tr['parameter_bytes'])} instead of "
+        f"{mib(run['parameter_bytes'])} ({run['parameter_bytes'] / tr['parameter_bytes']:.1f}× less), "
         f"{tr['ops']} ops, {tr['build_seconds']:.2f} s, {vs_trunk}; the template trunk: {tt['variables']} "
-        f"variables, {_mib(tt['parameter_bytes'])}, {tt['ops']} ops, {tt['build_seconds']:.2f} s."
+        f"variables, {mib(tt['parameter_bytes'])}, {tt['ops']} ops, {tt['build_seconds']:.2f} s."
     )
     evidence = {"instances": n, "repeats": repeats, "variants": rows}
     summary = "; ".join(
         f"{k}: {r['build_seconds']:.2f} s, graphs {r['graphs']}, Sessions {r['sessions']}, ops {r['ops']}, "
-        f"variables {r['variables']}, {_mib(r['parameter_bytes'])}"
+        f"variables {r['variables']}, {mib(r['parameter_bytes'])}"
         for k, r in rows.items()
     )
     return Answer("q7", f"For N = {n} instances: isolated graph + Session each vs a shared runtime, a shared "

@@ -1,19 +1,28 @@
 """The versioned result file every benchmark writes, and its reader.
 
-Layout (schema 1)::
+Layout (schema 2)::
 
-    {"schema": 1,
+    {"schema": 2,
      "benchmark": "session_reuse",
-     "machine": {...machine_info()...},
+     "tfshare": {"version": "0.2.0", "commit": "c0de6af...", "dirty": false},
+     "machine": {...machine.machine_info()...},
+     "flags": {...every flag of the app, by name...},
      "config": {...the run's frozen config...},
-     "records": [{...}, ...]}
+     "records": [{...}, ...],
+     "gpu_memory": {"device", "current_bytes", "peak_bytes"} or null}
 
+``tfshare`` says what produced the numbers (``provenance.tfshare_info``:
+the commit is null outside a git checkout), ``machine`` where (versions,
+CPU, BLAS and threads, TensorFlow's build), ``flags`` how the app was asked
+(``flags`` may be empty for files written by code rather than an app).
 Records are flat-ish dicts; timing summaries inside them come from
 ``Stats.to_dict`` and keep the raw values. The config's ``model`` says which
 model the records are for (``Model.describe()``, e.g. {"model": "cnn",
 "architecture": "conv", "input_shape": [28, 28, 1], "filters": [32, 64]});
-files without one are the MLP's (``model_of``). Files are written atomically (a
-temporary file renamed into place), so a crash never leaves half a file.
+files without one are the MLP's (``model_of``). Files are written atomically
+(a temporary file renamed into place), so a crash never leaves half a file.
+Schema-1 files (before provenance was recorded) are still read. The JSON
+Schema of each app's records is in ``docs/schemas/``.
 """
 
 from __future__ import annotations
@@ -26,8 +35,13 @@ import os
 import tempfile
 from typing import Any, Callable, Mapping, Sequence
 
-SCHEMA = 1
-_KEYS = ("schema", "benchmark", "machine", "config", "records")
+from tfshare.harness import provenance
+
+SCHEMA = 2
+#: Schema versions ``read`` accepts: 1 lacks "tfshare" and "flags".
+READABLE = (1, 2)
+_KEYS = {1: ("schema", "benchmark", "machine", "config", "records"),
+         2: ("schema", "benchmark", "tfshare", "machine", "flags", "config", "records")}
 
 
 def _jsonable(value: Any) -> Any:
@@ -57,14 +71,19 @@ def make_document(
     machine: Mapping[str, Any],
     config: Any,
     records: Sequence[Mapping[str, Any]],
+    *,
+    flags: Mapping[str, Any] | None = None,
+    gpu_memory: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Builds a schema-1 result document.
+    """Builds a result document of the current schema.
 
     Args:
       benchmark: the benchmark's name, e.g. "graph_construction".
-      machine: ``machine_info()`` output.
+      machine: ``machine.machine_info()`` output.
       config: the run's config (a dataclass or a mapping).
       records: one dict per measurement.
+      flags: every flag of the app that ran, by name (None: not run by an app).
+      gpu_memory: ``machine.gpu_memory()`` at the end of the run (None on CPU).
 
     Returns:
       A JSON-ready dict that ``validate`` accepts.
@@ -72,35 +91,38 @@ def make_document(
     doc = {
         "schema": SCHEMA,
         "benchmark": benchmark,
+        "tfshare": provenance.tfshare_info(),
         "machine": _jsonable(machine),
+        "flags": _jsonable(dict(flags or {})),
         "config": _jsonable(config),
         "records": _jsonable(list(records)),
+        "gpu_memory": _jsonable(gpu_memory),
     }
     validate(doc)
     return doc
 
 
 def validate(doc: Any) -> None:
-    """Raises ValueError unless ``doc`` follows schema 1.
+    """Raises ValueError unless ``doc`` is a result document of a readable schema.
 
     Args:
       doc: a parsed result document.
 
     Raises:
       ValueError: a key is missing or has the wrong type, or the schema
-        version is not 1.
+        version is not one of ``READABLE``.
     """
     if not isinstance(doc, Mapping):
         raise ValueError(f"a result document must be a JSON object, got {type(doc).__name__}")
-    missing = [k for k in _KEYS if k not in doc]
+    if doc.get("schema") not in READABLE:
+        raise ValueError(f"result schema must be one of {list(READABLE)}, got {doc.get('schema')!r}")
+    missing = [k for k in _KEYS[doc["schema"]] if k not in doc]
     if missing:
         raise ValueError(f"result document lacks keys {missing}; it has {sorted(doc)}")
-    if doc["schema"] != SCHEMA:
-        raise ValueError(f"result schema must be {SCHEMA}, got {doc['schema']!r}")
     if not isinstance(doc["benchmark"], str) or not doc["benchmark"]:
         raise ValueError(f"'benchmark' must be a non-empty string, got {doc['benchmark']!r}")
-    for key in ("machine", "config"):
-        if not isinstance(doc[key], Mapping):
+    for key in ("tfshare", "machine", "flags", "config"):
+        if key in doc and not isinstance(doc[key], Mapping):
             raise ValueError(f"{key!r} must be an object, got {type(doc[key]).__name__}")
     if not isinstance(doc["records"], list) or not all(isinstance(r, Mapping) for r in doc["records"]):
         raise ValueError("'records' must be a list of objects")
@@ -133,7 +155,7 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     """Reads and validates a result file.
 
     Raises:
-      ValueError: the file is not a schema-1 result document.
+      ValueError: the file is not a result document of a readable schema.
       OSError: the file cannot be read.
     """
     with open(path) as f:
@@ -170,9 +192,6 @@ def model_label(doc: Mapping[str, Any]) -> str:
     return f"{name} ({'-'.join(str(w) for w in widths)})"
 
 
-__all__ = ["kind_tables", "SCHEMA", "make_document", "model_label", "model_of", "read", "validate", "write"]
-
-
 def kind_tables(
     records: Sequence[Mapping[str, Any]],
     headers: Mapping[str, str],
@@ -190,3 +209,5 @@ def kind_tables(
             parts.append("\n".join([headers[kind], *rows]))
     return "\n\n".join(parts)
 
+
+__all__ = ["READABLE", "SCHEMA", "kind_tables", "make_document", "model_label", "model_of", "read", "validate", "write"]

@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""The report app from a checkout: the same as `tfshare-bench report [flags]` (tfshare/bench/apps/report.py)."""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+
+from tfshare.bench import cli  # noqa: E402
+
+if __name__ == "__main__":
+    cli.run_app("report", sys.argv)

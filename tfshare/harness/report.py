@@ -1,0 +1,214 @@
+"""The report: REPORT.md with tables and plots, from a directory of result files.
+
+``build_report(directory, sections)`` reads every ``*.json`` result file
+there, writes each section's plot as a PNG next to them, and writes
+``REPORT.md``: the machine the numbers came from, a warning when the files
+come from different machines or versions (``provenance_warnings``), then
+one section per benchmark and model (``--model=mlp|cnn``; results of
+different models are never mixed in one table or plot), headed by the model
+it is for. What a section holds is the benchmark's business: ``sections``
+maps a benchmark's name to a ``Section`` (``tfshare.bench.sections.SECTIONS``).
+The plots need matplotlib (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import logging
+import os
+from typing import Any, Callable, Mapping
+
+from tfshare.harness import results
+from tfshare.harness.timing import format_bytes
+
+_log = logging.getLogger(__name__)
+
+REPORT = "REPORT.md"
+#: Machine fields that must agree for numbers to be compared across files.
+MACHINE_KEYS = ("hostname", "cpu_model", "logical_cores", "memory_total_bytes", "gpu_name", "platform")
+#: Version fields that must agree (the machine's, then tfshare's own).
+VERSION_KEYS = ("python", "tensorflow", "tf_keras", "numpy")
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """How one benchmark's results appear in the report.
+
+    Attributes:
+      title: the heading, before ": <model label>".
+      plot_file: the PNG's name for the MLP; other models get "_<model>" before ".png".
+      plot: draws the PNG: plot(records, path, label) -> path.
+      body: the Markdown lines under the heading: body(document, plot file name).
+    """
+
+    title: str
+    plot_file: str
+    plot: Callable[[list[dict[str, Any]], str, str], str]
+    body: Callable[[dict[str, Any], str], list[str]]
+
+    def plot_name(self, model: str) -> str:
+        """The plot's file name for ``model``."""
+        return self.plot_file if model == "mlp" else self.plot_file.replace(".png", f"_{model}.png")
+
+
+def load(directory: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """Reads the result files in ``directory``: (benchmark name, model) -> document.
+
+    When two files hold the same benchmark and model, the most recently
+    modified wins. The model is ``results.model_of`` ("mlp" for files that
+    record none). JSON files that are not result documents are skipped with
+    a warning.
+
+    Raises:
+      FileNotFoundError: the directory has no result file.
+    """
+    paths = sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime)
+    docs: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in paths:
+        try:
+            doc = results.read(path)
+        except ValueError as exc:  # another tool's JSON: say so, and go on
+            _log.warning("skipping %s: %s", path, exc)
+            continue
+        docs[(doc["benchmark"], results.model_of(doc))] = doc
+    if not docs:
+        raise FileNotFoundError(
+            f"no result files (*.json with a 'schema' of {list(results.READABLE)}) in {directory!r}; run the "
+            "benchmarks first, e.g. tfshare-bench session_reuse --quick"
+        )
+    return docs
+
+
+def _fingerprint(doc: Mapping[str, Any], keys: tuple[str, ...]) -> tuple:
+    machine = doc["machine"]
+    return tuple(machine.get(k) for k in keys)
+
+
+def _tfshare(doc: Mapping[str, Any]) -> tuple:
+    info = doc.get("tfshare") or {}
+    return info.get("version"), info.get("commit")
+
+
+def provenance_warnings(docs: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[str]:
+    """What differs between the files' machines and versions; empty when they agree.
+
+    Machines are compared by ``MACHINE_KEYS`` and versions by ``VERSION_KEYS``
+    plus tfshare's version and commit (files of schema 1 record none, and
+    say so).
+
+    Returns:
+      One sentence per difference, naming the files' benchmarks.
+    """
+    warnings = []
+    names = {key: f"{key[0]} ({key[1]})" for key in docs}
+    checks = (
+        ("machines", lambda d: _fingerprint(d, MACHINE_KEYS), MACHINE_KEYS),
+        ("versions", lambda d: _fingerprint(d, VERSION_KEYS) + _tfshare(d), (*VERSION_KEYS, "tfshare", "commit")),
+    )
+    for what, fingerprint, fields in checks:
+        groups: dict[tuple, list[str]] = {}
+        for key, doc in docs.items():
+            groups.setdefault(fingerprint(doc), []).append(names[key])
+        if len(groups) > 1:
+            described = "; ".join(
+                ", ".join(f"{f}={v}" for f, v in zip(fields, values) if v is not None) + f": {', '.join(sorted(files))}"
+                for values, files in groups.items()
+            )
+            warnings.append(f"the result files come from {len(groups)} different {what}, so compare them with "
+                            f"care ({described})")
+    old = sorted(names[key] for key, doc in docs.items() if "tfshare" not in doc)
+    if old:
+        warnings.append(f"{', '.join(old)}: written before result files recorded tfshare's version, commit and flags")
+    return warnings
+
+
+def machine_table(doc: Mapping[str, Any]) -> str:
+    """Where a document's numbers come from, as a two-column Markdown table."""
+    machine, info = doc["machine"], doc.get("tfshare") or {}
+    build, blas = machine.get("tf_build") or {}, machine.get("blas") or []
+    commit = info.get("commit")
+    rows = [
+        ("date (UTC)", machine.get("date")),
+        ("tfshare", f"{info.get('version', '-')}" + (f" ({commit[:12]}{', dirty' if info.get('dirty') else ''})"
+                                                      if commit else "")),
+        ("device", machine.get("device")),
+        ("CPU", machine.get("cpu_model")),
+        ("cores (logical / usable)", f"{machine.get('logical_cores')} / {machine.get('usable_cores')}"),
+        ("memory", format_bytes(machine.get("memory_total_bytes"))),
+        ("GPU", machine.get("gpu_name") or "none"),
+        ("Python", machine.get("python")),
+        ("TensorFlow / tf_keras / NumPy",
+         f"{machine.get('tensorflow')} / {machine.get('tf_keras')} / {machine.get('numpy')}"),
+        ("TensorFlow build", ", ".join(
+            f"{k} {v}" for k, v in (("oneDNN", build.get("onednn_enabled")), ("CUDA", build.get("cuda_version")),
+                                    ("cuDNN", build.get("cudnn_version"))) if v is not None) or "-"),
+        ("BLAS (threads)", ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')})"
+                                     for b in blas if b.get("user_api") == "blas") or "-"),
+        ("platform", machine.get("platform")),
+        ("load average at start (1, 5, 15 min)",
+         ", ".join(f"{v:.2f}" for v in machine.get("load_average") or []) or "-"),
+    ]
+    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def _models(names: Any) -> list[str]:
+    """Models in report order: the MLP first, then the others by name."""
+    return sorted(set(names), key=lambda m: (m != "mlp", m))
+
+
+def build_report(directory: str, sections: Mapping[str, Section], output: str | None = None) -> str:
+    """Writes the plots and ``REPORT.md`` for the result files in ``directory``.
+
+    Args:
+      directory: where the result files are; the plots are written there too.
+      sections: benchmark name -> its Section; files of other benchmarks are
+        listed, not tabulated.
+      output: the report's path (default ``directory/REPORT.md``).
+
+    Returns:
+      The report's path.
+
+    Raises:
+      FileNotFoundError: no result files in ``directory``.
+    """
+    docs = load(directory)
+    output = output or os.path.join(directory, REPORT)
+    warnings = provenance_warnings(docs)
+    for warning in warnings:
+        _log.warning("%s", warning)
+    lines = [
+        "# tfshare benchmark report",
+        "",
+        "Numbers from one run on the machine below. On a shared or busy machine they are noisy: "
+        "compare the ratios of modes measured side by side rather than absolute times. "
+        "Entries marked (wide) had an inter-quartile range over 25% of the median. "
+        "Each section holds the results of one model, named in its heading (`--model=mlp|cnn`).",
+        *(f"\n> **Warning:** {w}." for w in warnings),
+        "",
+        "## Machine",
+        "",
+        machine_table(next(iter(docs.values()))),
+    ]
+    for name, section in sections.items():
+        for model in _models(m for n, m in docs if n == name):
+            doc = docs[(name, model)]
+            label = results.model_label(doc)
+            plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), section.plot_name(model))
+            try:
+                section.plot(doc["records"], plot_path, label)
+                body = section.body(doc, os.path.basename(plot_path))
+            except (KeyError, TypeError, ValueError) as exc:  # records of an older layout
+                _log.warning("cannot tabulate %s (%s): %s %s", name, model, type(exc).__name__, exc)
+                body = [f"Not tabulated: its records lack {exc} (written by an older version of the benchmark)."]
+            lines += ["", f"## {section.title}: {label}", "", *body]
+    unknown = sorted({name for name, _ in docs} - set(sections))
+    if unknown:
+        lines += ["", f"Other result files (not tabulated): {', '.join(unknown)}."]
+    with open(output, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return output
+
+
+__all__ = ["MACHINE_KEYS", "REPORT", "Section", "VERSION_KEYS", "build_report", "load", "machine_table",
+           "provenance_warnings"]
