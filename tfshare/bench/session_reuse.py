@@ -18,6 +18,9 @@ All modes run the same model (``--model``: the MLP or the CNN, see
   written by hand (``tfshare.bench.reference``), ``model(x, training=False)``.
 * ``tf_function``: the same model through ``tf.function``.
 * ``model_predict``: tf_keras ``Model.predict``.
+* ``saved_model``: the classifier exported with ``export_saved_model`` and
+  loaded in TF2 (``tf.saved_model.load(path).signatures["serving_default"]``,
+  called eagerly): what leaving the Session for a served model costs, or saves.
 
 Per batch size, the modes are timed side by side (interleaved repeats), and
 each is reported as a ratio to the floor and to eager: the median over
@@ -30,6 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
+import tempfile
 from typing import Any, Callable
 
 import numpy as np
@@ -56,11 +62,11 @@ _log = logging.getLogger(__name__)
 BENCHMARK = "session_reuse"
 MODES = (
     "new_session", "session_run", "predict_proba", "callable_floor", "callable_caller_thread",
-    "eager", "tf_function", "model_predict",
+    "eager", "tf_function", "model_predict", "saved_model",
 )
 FLOOR, EAGER, CALLER_THREAD = "callable_floor", "eager", "callable_caller_thread"
 #: Modes that run no tf.compat.v1 Session (traced with tf.profiler).
-EAGER_MODES = ("eager", "tf_function", "model_predict")
+EAGER_MODES = ("eager", "tf_function", "model_predict", "saved_model")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +128,13 @@ class Setup:
             reference.set_named_weights(self.model, self.classifier.get_weights())
             spec = tf.TensorSpec([None, *config.model.input_shape], tf.float32)
             self.function = tf.function(lambda t: self.model(t, training=False), input_signature=[spec])
+        self._export_dir = tempfile.mkdtemp(prefix="tfshare-session-reuse-")
+        self.serving = None
+        if "saved_model" in config.modes:
+            path = self.classifier.export_saved_model(os.path.join(self._export_dir, "1"))
+            with tf.device(config.tf_device):
+                self._loaded = tf.saved_model.load(path)  # kept: the signature holds it weakly
+                self.serving = self._loaded.signatures["serving_default"]
 
     def raw_callable(self, caller_thread: bool, run_options: Any = None) -> Callable[..., list[np.ndarray]]:
         """TensorFlow's callable from the classifier's input to its probabilities, as TF ships it.
@@ -167,6 +180,7 @@ class Setup:
         clf, session = self.classifier, self.runtime.session
         x_ph, proba = clf.input_tensor, clf.probabilities_tensor
         model, function, floor, inline = self.model, self.function, self.floor, self.floor_caller_thread
+        serving = self.serving
         if mode == "new_session":
             return lambda: self.new_session_run(x)
         table: dict[str, Callable[[], np.ndarray]] = {
@@ -177,12 +191,14 @@ class Setup:
             "eager": lambda: model(x, training=False).numpy(),
             "tf_function": lambda: function(x).numpy(),
             "model_predict": lambda: model.predict(x, verbose=0),
+            "saved_model": lambda: serving(x=tf.constant(x))["probabilities"].numpy(),
         }
         return table[mode]
 
     def close(self) -> None:
         self.classifier.close()
         self.runtime.close()
+        shutil.rmtree(self._export_dir, ignore_errors=True)
 
 
 def _inputs(config: Config, batch: int) -> np.ndarray:

@@ -18,6 +18,9 @@ initialized, one prediction), and the time to predict with all N:
 * ``one_call``: ``predict_proba`` of one classifier (the yardstick of a fused call).
 * ``eager`` / ``tf_function``: eager twins (same weights, an ``EagerTrunk``
   when shared), one by one.
+* ``saved_model_all``: the N classifiers exported together
+  (``tfshare.export_saved_model``) and loaded in TF2; its "all" signature
+  answers all N in one eager call (the trunk once, heads as one matmul).
 
 Interference: train classifier 0 for K steps, then measure the largest
 absolute change of the other classifiers' probabilities on a fixed probe
@@ -35,6 +38,7 @@ import dataclasses
 import gc
 import logging
 import os
+import shutil
 import tempfile
 from typing import Any, Callable
 
@@ -63,7 +67,9 @@ _log = logging.getLogger(__name__)
 
 BENCHMARK = "variable_sharing"
 SETUPS = ("shared_trunk", "separate")
-MODES = ("fused", "one_by_one", "one_call", "eager", "tf_function")
+MODES = ("fused", "one_by_one", "one_call", "eager", "tf_function", "saved_model_all")
+#: Modes that run no tf.compat.v1 Session (traced with tf.profiler).
+EAGER_MODES = ("eager", "tf_function", "saved_model_all")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +131,16 @@ class Setup:
         self.runtime.initialize()
         self.fused = fused_predictor(self.classifiers)
         self.eager: dict[str, list[EagerClassifier]] = {}
+        self.serving: Any = None
+        self._export_dir = tempfile.mkdtemp(prefix="tfshare-variable-sharing-")
+
+    def build_saved_model(self) -> None:
+        """Exports the N classifiers into one SavedModel and loads its "all" signature in TF2."""
+        path = tfshare.export_saved_model(self.classifiers, os.path.join(self._export_dir, "1"))
+        with tf.device(self.config.tf_device):
+            self._loaded = tf.saved_model.load(path)  # kept: the signature holds it weakly
+        signature, names = self._loaded.signatures["all"], [c.name for c in self.classifiers]
+        self.serving = lambda x: [t.numpy() for t in map(signature(x=tf.constant(x)).__getitem__, names)]
 
     def build_eager(self) -> None:
         """Builds the eager and tf.function twins and copies the graph weights into them."""
@@ -152,6 +168,8 @@ class Setup:
         }
         for mode, twins in self.eager.items():
             table[mode] = lambda twins=twins: [t.predict_proba(x) for t in twins]
+        if self.serving is not None:
+            table["saved_model_all"] = lambda: self.serving(x)
         return {mode: table[mode] for mode in self.config.modes if mode in table}
 
     def trace(self, tracer: Tracer, x: np.ndarray) -> None:
@@ -164,7 +182,7 @@ class Setup:
         first, session = self.classifiers[0], self.runtime.session
         for mode, fn in self.predictors(x).items():
             name = f"{self.name}_{mode}"
-            if mode in ("eager", "tf_function"):
+            if mode in EAGER_MODES:
                 tracer.eager_step(name, fn)
             elif mode == "fused":
                 tracer.session_step(name, session, [c.probabilities_tensor for c in self.classifiers],
@@ -218,6 +236,7 @@ class Setup:
         for clf in self.classifiers:
             clf.close()
         self.runtime.close()
+        shutil.rmtree(self._export_dir, ignore_errors=True)
 
 
 def _data_bytes(directory: str) -> int:
@@ -281,6 +300,8 @@ def measure_setup(name: str, config: Config, checkpoint_dir: str) -> list[dict[s
             "memory_measured_in": "subprocess" if config.memory_in_subprocess else "process", **setup.sizes(),
         }
         setup.build_eager()
+        if "saved_model_all" in config.modes:
+            setup.build_saved_model()
         fns = setup.predictors(x)
         outputs = {mode: fn() for mode, fn in fns.items()}
         reference = outputs.get("fused")
@@ -367,4 +388,7 @@ def table(records: list[dict[str, Any]]) -> str:
     return results.kind_tables(records, HEADERS, table_row, ("setup", "predict"))
 
 
-__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "SETUPS", "Setup", "fused_predictor", "measure_setup", "run", "table"]
+__all__ = [
+    "BENCHMARK", "Config", "EAGER_MODES", "HEADERS", "MODES", "SETUPS", "Setup", "fused_predictor", "measure_setup", "run",
+    "table",
+]
