@@ -84,7 +84,7 @@ def save_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathLike
         keys = {}
         for key, variable in clf.named_variables.items():
             array_key = _array_key(clf, key)
-            if owners.setdefault(array_key, (clf.runtime, variable))[1] is not variable:
+            if owners.setdefault(array_key, (clf.shard, variable))[1] is not variable:
                 raise InputError(
                     f"two different trunks are named {clf.trunk.name!r} (in different runtimes); "
                     "give them distinct names to save them together"
@@ -243,7 +243,7 @@ def restore_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathL
                     f"shape {list(value.shape)} ({value.dtype}), the classifier expects shape "
                     f"{expected} (float32)"
                 )
-            previous = plan.setdefault(variable.ref(), (clf.runtime, variable, array_key, value))
+            previous = plan.setdefault(variable.ref(), (clf.shard, variable, array_key, value))
             if previous[2] != array_key:
                 raise CheckpointError(
                     f"classifier {clf.name!r}, variable {key!r}: it is shared here with another "

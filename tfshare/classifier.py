@@ -105,13 +105,21 @@ class Classifier(GraphBuilder):
         validation.name(name)
         form = resolve_form(layers, input_shape, num_classes, model_fn, trunk, architecture)
         self._init_form(form, seed)
+        shard = None
         if input_tensor is not None:
             if trunk is not None or runtime is None:
                 raise InputError("input_tensor needs a runtime= it belongs to, and no trunk= (a trunk has its own input)")
-            validation.input_tensor(input_tensor, runtime.graph, form.input_shape)
+            shard = runtime.shard_of(getattr(input_tensor, "graph", None)) if hasattr(input_tensor, "graph") else runtime
+            validation.input_tensor(input_tensor, shard.graph, form.input_shape)
         self._input_tensor = input_tensor
         self._owns_runtime = runtime is None
-        self._runtime = runtime = runtime if runtime is not None else GraphSession()
+        if runtime is None:
+            runtime = GraphSession()
+        if shard is None:
+            # A trunk's heads sit in its shard; any other classifier where the runtime has room (tfshare.shards).
+            shard = trunk.shard if trunk is not None else runtime.place()
+        self._public_runtime = runtime.root
+        self._runtime = runtime = shard
         self._name = runtime.reserve_name(name, self._default_name)
         self._scope = self._name + "/"
         self._architecture = form.architecture
@@ -130,7 +138,7 @@ class Classifier(GraphBuilder):
             self._build()
         except BaseException:
             if self._owns_runtime:
-                runtime.close()
+                self._public_runtime.close()
             raise
         runtime.add_finalize_hook(self._build_lazy_ops)
         runtime.register_head(self)
@@ -139,7 +147,12 @@ class Classifier(GraphBuilder):
     # ----------------------------------------------------------- properties
     @property
     def runtime(self) -> GraphSession:
-        """The GraphSession holding this classifier's graph and Session."""
+        """The GraphSession this classifier was built into (the one given, or its own when isolated)."""
+        return self._public_runtime
+
+    @property
+    def shard(self) -> GraphSession:
+        """The shard of ``runtime`` whose graph and Session hold this classifier (``runtime`` itself when small)."""
         return self._runtime
 
     @property
@@ -451,7 +464,7 @@ class Classifier(GraphBuilder):
         self._drop_callables()  # the slow path then raises ClosedError
         fused.forget(self)
         if self._owns_runtime:
-            self._runtime.close()
+            self._public_runtime.close()
 
 
 __all__ = ["Classifier"]

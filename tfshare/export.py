@@ -70,13 +70,15 @@ def _check_target(path: str, overwrite: bool) -> None:
 
 
 def _snapshot(classifiers: Sequence[Any]) -> dict[str, dict[str, Any]]:
-    """Every classifier's weights, read in one Session call (a consistent moment)."""
-    runtime = classifiers[0].runtime
-    unique: dict[int, Any] = {}
+    """Every classifier's weights, read in one Session call per shard (a consistent moment in each)."""
+    by_shard: dict[int, tuple[Any, dict[int, Any]]] = {}
     for clf in classifiers:
+        _, unique = by_shard.setdefault(id(clf.shard), (clf.shard, {}))
         for variable in clf.named_variables.values():
             unique.setdefault(id(variable), variable)
-    values = dict(zip(unique, runtime.run(list(unique.values()))))
+    values: dict[int, Any] = {}
+    for shard, unique in by_shard.values():
+        values.update(zip(unique, shard.run(list(unique.values()))))
     return {clf.name: {k: values[id(v)] for k, v in clf.named_variables.items()} for clf in classifiers}
 
 
@@ -225,7 +227,7 @@ def export_saved_model(classifiers: Sequence[Any], path: str | os.PathLike, over
         # The staging folder exists from the start: a kill at any moment leaves it, never a partial ``path``.
         tf.io.gfile.makedirs(staging)
         weights = _snapshot(classifiers)
-        with GraphSession(device="cpu") as export:
+        with GraphSession(device="cpu", shard_size=None) as export:  # one graph: every twin reads one x
             with export.building():
                 x = tf1.placeholder(tf.float32, [None, *classifiers[0].input_shape], name="x")
             twins = _rebuild(classifiers, export, x)

@@ -1,7 +1,8 @@
 """Fused prediction: many classifiers answered by one Session call.
 
-``predict_many(classifiers, x)`` groups classifiers by runtime and, per
-runtime, runs one cached callable that feeds ``x`` once per distinct input
+``predict_many(classifiers, x)`` groups classifiers by shard (the graph and
+Session that hold them: a runtime's only one, unless it grew past its
+``shard_size``, see ``tfshare.shards``) and, per shard, runs one cached callable that feeds ``x`` once per distinct input
 placeholder. Classifiers on one trunk read the trunk's features tensor, so
 the trunk is computed once for all of them; and their heads (same number of
 classes) are computed together: one matmul over a ``HeadBank`` (a copy of
@@ -237,7 +238,7 @@ def _remember(classifiers: list[Any], plan: _Plan) -> None:
     with _lock:
         # A classifier closed since the checks (another thread) must not be
         # remembered: its forget() already ran. close() marks it before forget().
-        if any(c.closed or c.runtime.closed for c in classifiers):
+        if any(c.closed or c.shard.closed for c in classifiers):
             return
         if len(_recent) >= _RECENT_MAX:
             _recent.clear()
@@ -259,7 +260,7 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
 
     Args:
       classifiers: graph classifiers with unique names and one input_shape;
-        they may live in different runtimes (each runtime is one call).
+        they may live in different runtimes (each runtime's shard is one call).
       x: array-like of shape [batch, *input_shape].
 
     Returns:
@@ -286,17 +287,17 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
     x = validation.inputs(x, classifiers[0].input_shape)
     if x.shape[0] == 0:
         return {c.name: np.zeros((0, c.num_classes), np.float32) for c in classifiers}
-    runtime = classifiers[0].runtime
-    if all(c.runtime is runtime for c in classifiers):  # the common case: one call, already in order
-        plan = _plan(runtime, classifiers)
+    shard = classifiers[0].shard
+    if all(c.shard is shard for c in classifiers):  # the common case: one call, already in order
+        plan = _plan(shard, classifiers)
         _remember(classifiers, plan)
         return plan.run(x)
-    by_runtime: dict[int, list[Any]] = {}
+    by_shard: dict[int, list[Any]] = {}
     for clf in classifiers:
-        by_runtime.setdefault(id(clf.runtime), []).append(clf)
+        by_shard.setdefault(id(clf.shard), []).append(clf)
     results: dict[str, np.ndarray] = {}
-    for group in by_runtime.values():
-        results.update(_plan(group[0].runtime, group).run(x))
+    for group in by_shard.values():
+        results.update(_plan(group[0].shard, group).run(x))
     return {c.name: results[c.name] for c in classifiers}
 
 
@@ -311,8 +312,8 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
       float32 [batch, num_classes] probabilities, or None when the caller
       should build the classifier's own callable instead.
     """
-    runtime = clf.runtime
-    with runtime._lock:  # per runtime, like building: other runtimes' first calls never wait
+    runtime = clf.shard  # one graph: a group's members must be in it
+    with runtime._lock:  # per shard, like building: other runtimes' first calls never wait
         if runtime in _ungroupable:
             return None
         group = _first_call_groups.get(runtime)
@@ -324,7 +325,7 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
             return None
         if group is None or clf not in group.members:
             pending = [
-                c for c in runtime.heads()
+                c for c in runtime.shard_heads()
                 if (c is clf or c.awaiting_first_call) and c.input_shape == clf.input_shape
             ]
             if len(pending) < 2:
@@ -355,8 +356,8 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
 
 
 def forget(clf: Any) -> None:
-    """Removes a closing classifier from its runtime's first-call group, freeing the group when empty."""
-    runtime = clf.runtime
+    """Removes a closing classifier from its shard's first-call group, freeing the group when empty."""
+    runtime = clf.shard
     with _lock:
         # list(): a snapshot, since weak-reference callbacks may pop entries at any time.
         for key in [k for k in list(_recent) if id(clf) in k]:

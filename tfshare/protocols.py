@@ -17,7 +17,9 @@ class GraphClassifier(Protocol):
 
     Attributes:
       name: unique in its runtime.
-      runtime: the ``GraphSession`` holding its graph and Session.
+      runtime: the ``GraphSession`` it was built into.
+      shard: the shard of ``runtime`` holding its graph and Session (see
+        ``tfshare.shards``); ``runtime`` itself in a runtime of few classifiers.
       trunk: the trunk whose features it reads (``trunk.output``), or None.
       num_classes: number of classes C.
       input_shape: shape of one example; inputs are [batch, *input_shape].
@@ -32,6 +34,7 @@ class GraphClassifier(Protocol):
 
     name: str
     runtime: Any
+    shard: Any
     trunk: Any
     num_classes: int
     input_shape: tuple[int, ...]

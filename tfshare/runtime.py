@@ -29,6 +29,7 @@ from tfshare.devices import resolve_device, usable_cores
 from tfshare.errors import ClosedError, InputError
 from tfshare.fast_callable import FastCallable
 from tfshare.initial_values import InitialValues
+from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +73,12 @@ class GraphSession:
         partitions) runs use the inter-op pool regardless. It gives up
         inter-op parallelism between independent branches (no loss measured
         on 2 cores; set False to compare on a many-core machine).
+      shard_size: in-process runtimes put at most this many independent
+        classifiers and trunks in each of their graphs, and open another
+        graph and Session (a shard, see ``tfshare.shards``) when one is
+        full, so that a classifier's first call costs the same with 10 or
+        1,000 classifiers in the runtime; None keeps one graph whatever
+        the size. Cluster runtimes always keep one graph.
 
     Raises:
       InputError: an argument is out of range, or device="gpu" with no GPU.
@@ -91,7 +98,15 @@ class GraphSession:
         task_index: int | None = None,
         timeout: float | None = None,
         caller_thread: bool | None = None,
+        shard_size: int | None = DEFAULT_SHARD_SIZE,
+        _root: "GraphSession | None" = None,
     ) -> None:
+        self._init_kwargs = dict(
+            device=device, intra_op_threads=intra_op_threads, inter_op_threads=inter_op_threads,
+            allow_growth=allow_growth, config=config, timeout=timeout, caller_thread=caller_thread,
+        )
+        # A shard holds its root weakly (the root's classifiers hold the root): no cycle.
+        self._root_ref = weakref.ref(_root) if _root is not None else None
         self._device = resolve_device(device)
         self._requested_device = device
         for arg, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
@@ -135,6 +150,18 @@ class GraphSession:
         self._init_generation = 0
         self._finalize_hooks: list[Callable[[], Callable[[], None] | None]] = []
         self._heads: list[weakref.ref] = []
+        if shard_size is not None:
+            validation.positive_int(shard_size, "shard_size")
+        # Shards for in-process runtimes only: a cluster's trunks must be in the one graph every worker builds.
+        sharded = shard_size is not None and _root is None and not target and self._task is None
+        self._shards = Shards(self, shard_size, GraphSession._new_shard) if sharded else None
+
+    def _new_shard(self) -> "GraphSession":
+        with self._lock:
+            self._check_open()
+            if self._graph.finalized:
+                raise RuntimeError(f"{self!r} was finalized; build every classifier before calling finalize()")
+        return GraphSession(**self._init_kwargs, shard_size=None, _root=self)
 
     def _make_config(self, base, intra, inter, allow_growth, timeout):
         config = tf1.ConfigProto()
@@ -175,6 +202,41 @@ class GraphSession:
     def graph(self) -> Any:
         """The ``tf.Graph`` every classifier of this runtime builds into."""
         return self._graph
+
+    @property
+    def _root(self) -> "GraphSession | None":
+        return self._root_ref() if self._root_ref is not None else None
+
+    @property
+    def root(self) -> "GraphSession":
+        """The runtime users hold: this one, or the runtime this shard belongs to."""
+        return self._root if self._root_ref is not None else self
+
+    @property
+    def shards(self) -> list["GraphSession"]:
+        """This runtime's shards: itself first, then the graphs it opened when full."""
+        return self._shards.all if self._shards is not None else [self]
+
+    @property
+    def graphs(self) -> list[Any]:
+        """Every ``tf.Graph`` of this runtime, one per shard (``graph`` is the first)."""
+        return [shard.graph for shard in self.shards]
+
+    def place(self) -> "GraphSession":
+        """The shard a new independent classifier or trunk is built into (see ``shard_size``)."""
+        return self._shards.place() if self._shards is not None else self
+
+    def shard_of(self, graph: Any) -> "GraphSession":
+        """The shard of this runtime whose graph is ``graph``.
+
+        Raises:
+          InputError: none is.
+        """
+        if graph is self._graph:
+            return self
+        if self._shards is None:
+            raise InputError(f"{graph!r} is not the graph of {self!r}")
+        return self._shards.of_graph(graph)
 
     @property
     def device(self) -> str:
@@ -237,7 +299,9 @@ class GraphSession:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("live" if self._session is not None else "no session yet")
-        return f"GraphSession(device={self._device!r}, ops={len(self._graph.get_operations())}, {state})"
+        shards = f", shards={len(self.shards)}" if self._shards is not None and self._shards.children else ""
+        kind = "GraphSession shard" if self._root_ref is not None else "GraphSession"
+        return f"{kind}(device={self._device!r}, ops={len(self._graph.get_operations())}{shards}, {state})"
 
     # --------------------------------------------------------------- building
     @contextlib.contextmanager
@@ -307,18 +371,25 @@ class GraphSession:
           InputError: an explicit ``name`` is already used in this runtime.
         """
         validation.name(name)
-        with self._lock:
+        root = self.root  # names are unique across every shard of a runtime
+
+        def taken(candidate: str) -> bool:
+            return candidate in root._names or any(
+                shard.graph.unique_name(candidate, mark_as_used=False) != candidate for shard in root.shards
+            )
+
+        with root._lock:
             if name is not None:
-                if name in self._names or self._graph.unique_name(name, mark_as_used=False) != name:
-                    raise InputError(f"name {name!r} is already used in {self!r}; pick another")
+                if taken(name):
+                    raise InputError(f"name {name!r} is already used in {root!r}; pick another")
                 chosen = name
             else:
                 chosen = default
                 i = 0
-                while chosen in self._names or self._graph.unique_name(chosen, mark_as_used=False) != chosen:
+                while taken(chosen):
                     i += 1
                     chosen = f"{default}_{i}"
-            self._names.add(chosen)
+            root._names.add(chosen)
             self._graph.unique_name(chosen, mark_as_used=True)
             return chosen
 
@@ -329,7 +400,13 @@ class GraphSession:
             self._heads.append(weakref.ref(head))
 
     def heads(self) -> list[Any]:
-        """The live, open classifiers registered in this runtime, in build order."""
+        """The live, open classifiers registered in this shard, in build order (the root: in every shard)."""
+        refs = [r for shard in self.shards for r in shard._heads] if self._root_ref is None else self._heads
+        heads = (r() for r in refs)
+        return [h for h in heads if h is not None and not getattr(h, "_closed", False)]
+
+    def shard_heads(self) -> list[Any]:
+        """The live, open classifiers of this shard only (one graph), in build order."""
         heads = (r() for r in self._heads)
         return [h for h in heads if h is not None and not getattr(h, "_closed", False)]
 
@@ -357,15 +434,26 @@ class GraphSession:
                     hook()
             self._finalize_hooks.clear()
             self._graph.finalize()
+        for shard in self.shards[1:] if self._root_ref is None else ():
+            shard.finalize()
 
     # ---------------------------------------------------------------- running
     def global_variables(self) -> list[Any]:
-        """Every variable in the graph's GLOBAL_VARIABLES collection."""
+        """Every variable in the GLOBAL_VARIABLES collection of each of the runtime's graphs."""
+        if self._root_ref is None and self._shards is not None and self._shards.children:
+            return [v for shard in self.shards for v in shard._own_variables()]
+        return self._own_variables()
+
+    def _own_variables(self) -> list[Any]:
         return self._graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
 
     def pending_variables(self) -> list[Any]:
-        """Variables created in this runtime that it has not initialized yet."""
-        return [v for v in self.global_variables() if v.name not in self._initialized]
+        """Variables created in this runtime (every shard) that it has not initialized yet."""
+        return [v for shard in self._routed() for v in shard._own_variables() if v.name not in shard._initialized]
+
+    def _routed(self) -> list["GraphSession"]:
+        """This runtime's shards for methods that cover them all (a shard answers for itself)."""
+        return self.shards if self._root_ref is None else [self]
 
     def add_initial_values(self, pairs: Sequence[tuple[Any, Any]]) -> None:
         """Records variables whose initializer reads a fed placeholder (see ``tfshare.initial_values``).
@@ -383,7 +471,10 @@ class GraphSession:
           {placeholder: float32 array} for the variables with a fed initial
           value (a classifier's kernels), computed afresh; {} for the others.
         """
-        return self._initial_values.feeds(variables)
+        feeds: dict[Any, np.ndarray] = {}
+        for shard in self._routed():
+            feeds.update(shard._initial_values.feeds(variables))
+        return feeds
 
     def initialize(self) -> int:
         """Initializes, in one Session call, only the variables not yet initialized.
@@ -396,10 +487,15 @@ class GraphSession:
         Raises:
           ClosedError: the runtime was closed.
         """
+        if self._root_ref is None and self._shards is not None and self._shards.children:
+            return sum(shard._initialize_own() for shard in self.shards)
+        return self._initialize_own()
+
+    def _initialize_own(self) -> int:
         with self._lock:
             self._check_open()
             generation = self._build_generation
-            pending = self.pending_variables()
+            pending = [v for v in self._own_variables() if v.name not in self._initialized]
             if pending:
                 if self._task is not None:
                     # The chief initializes shared variables.
@@ -413,18 +509,25 @@ class GraphSession:
 
     def mark_initialized(self, variables: Sequence[Any]) -> None:
         """Records that ``variables`` hold values (e.g. set by a restore)."""
-        with self._lock:
-            self._initialized.update(v.name for v in variables)
+        for variable in variables:
+            shard = self.shard_of(variable.graph) if self._root_ref is None else self
+            with shard._lock:
+                shard._initialized.add(variable.name)
 
     def run(self, fetches: Any, feed_dict: dict | None = None, **kwargs: Any) -> Any:
         """``Session.run`` after initializing pending variables. Thread-safe.
 
         Raises:
           ClosedError: the runtime was closed.
+          InputError: the tensors belong to several shards' graphs.
         """
+        if self._shards is not None and self._shards.children:
+            shard = self._shards.of_elements(fetches, list(feed_dict or ()))
+            if shard is not self:
+                return shard.run(fetches, feed_dict, **kwargs)
         self._check_open()
         if self._init_generation != self._build_generation:
-            self.initialize()
+            self._initialize_own()
         run = self.session.run if self._task is None else self._task.wrap(self.session.run)
         try:
             return run(fetches, feed_dict=feed_dict, **kwargs)
@@ -455,7 +558,12 @@ class GraphSession:
 
         Raises:
           ClosedError: the runtime was closed.
+          InputError: the tensors belong to several shards' graphs.
         """
+        if self._shards is not None and self._shards.children:
+            shard = self._shards.of_elements(fetches, feeds, targets)
+            if shard is not self:
+                return shard.callable(fetches, feeds, targets, read_only)
         key = (
             tuple(t.name for t in feeds),
             tuple(t.name for t in fetches),
@@ -472,7 +580,7 @@ class GraphSession:
             cached = self._callables.get(key)
             if cached is None:
                 if self._init_generation != self._build_generation:
-                    self.initialize()  # so calls never need to check
+                    self._initialize_own()  # so calls never need to check
                 cached = FastCallable(self._make_fn(feeds, fetches, targets, read_only), feeds, fetches, targets)
                 self._callables[key] = cached
                 self._issued.add(cached)
@@ -533,7 +641,9 @@ class GraphSession:
 
     # -------------------------------------------------------------- lifecycle
     def close(self) -> None:
-        """Closes the Session and releases its memory. Closing twice is harmless."""
+        """Closes the Session (every shard's) and releases its memory. Closing twice is harmless."""
+        for shard in self._shards.children if self._shards is not None else ():
+            shard.close()
         with self._lock:
             if self._closed:
                 return

@@ -69,6 +69,12 @@ class _Trunk(Described):
                 f"runtime must be a tfshare.GraphSession, got {type(runtime).__name__}; "
                 "a trunk lives in one shared graph"
             )
+        self._public_runtime = runtime.root
+        if input_tensor is not None:
+            runtime = runtime.shard_of(getattr(input_tensor, "graph", None)) if hasattr(input_tensor, "graph") else runtime
+            validation.input_tensor(input_tensor, runtime.graph, architecture.input_shape)
+        else:
+            runtime = runtime.place()  # the shard it and its heads live in (tfshare.shards)
         self._runtime = runtime
         self._architecture = architecture
         self._input_shape = architecture.input_shape
@@ -76,8 +82,6 @@ class _Trunk(Described):
         self._name = runtime.reserve_name(name, self._default_name)
         self._training: tuple[Any, list[Any]] | None = None
         self._config = dict(architecture.config)
-        if input_tensor is not None:
-            validation.input_tensor(input_tensor, runtime.graph, self._input_shape)
         with runtime.building(self._name + "/", shared=True):
             self._input = (
                 input_tensor if input_tensor is not None
@@ -138,7 +142,12 @@ class _Trunk(Described):
     # ---------------------------------------------------------- properties
     @property
     def runtime(self) -> GraphSession:
-        """The runtime whose graph holds the trunk."""
+        """The runtime the trunk was built into."""
+        return self._public_runtime
+
+    @property
+    def shard(self) -> GraphSession:
+        """The shard of ``runtime`` whose graph holds the trunk and its heads."""
         return self._runtime
 
     @property

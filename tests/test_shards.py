@@ -1,0 +1,98 @@
+"""Shards: a runtime that grows past its shard_size keeps one public face and the same answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfshare
+
+
+@pytest.fixture
+def sharded():
+    gs = tfshare.GraphSession(device="cpu", shard_size=3)
+    yield gs
+    gs.close()
+
+
+def _mlps(gs, n, **kwargs):
+    return [tfshare.DenseClassifier(16, 3, (8,), runtime=gs, seed=i, **kwargs) for i in range(n)]
+
+
+def test_classifiers_beyond_the_shard_size_go_to_new_graphs_behind_one_runtime(sharded, rng):
+    classifiers = _mlps(sharded, 8)
+    assert len(sharded.shards) == 3 and len({id(g) for g in sharded.graphs}) == 3
+    assert [sharded.shards.index(c.shard) for c in classifiers] == [0, 0, 0, 1, 1, 1, 2, 2]
+    assert all(c.runtime is sharded for c in classifiers)
+    assert len({c.name for c in classifiers}) == 8  # names are unique across shards
+    with pytest.raises(tfshare.InputError, match=r"name 'dense_classifier_4' is already used"):
+        tfshare.DenseClassifier(16, 3, (8,), runtime=sharded, name="dense_classifier_4")
+    x = rng.random((5, 16), dtype=np.float32)
+    for i, clf in enumerate(classifiers):  # the same answers as isolated classifiers of the same seed
+        with tfshare.DenseClassifier(16, 3, (8,), seed=i) as alone:
+            np.testing.assert_allclose(clf.predict_proba(x), alone.predict_proba(x), atol=1e-6)
+    assert sharded.shards[2].graph.get_operations()  # copies within a shard; its first built by tf_keras
+
+
+def test_the_root_runs_initializes_and_lists_across_shards(sharded, rng):
+    classifiers = _mlps(sharded, 7)
+    assert sharded.initialize() == 7 * 4 and sharded.pending_variables() == []
+    assert len(sharded.global_variables()) == 7 * 4
+    x = rng.random((2, 16), dtype=np.float32)
+    last = classifiers[-1]
+    np.testing.assert_allclose(sharded.run(last.probabilities_tensor, {last.input_tensor: x}), last.predict_proba(x),
+                               atol=1e-6)
+    fn = sharded.callable([last.probabilities_tensor], [last.input_tensor])
+    np.testing.assert_allclose(fn(x)[0], last.predict_proba(x), atol=1e-6)
+    with pytest.raises(tfshare.InputError, match=r"must come from one graph .* got 2 graphs"):
+        sharded.run([classifiers[0].probabilities_tensor, last.probabilities_tensor])
+
+
+def test_predict_many_checkpoints_and_export_span_shards(sharded, rng, tmp_path):
+    trunk = tfshare.SharedTrunk(sharded, 16, (8,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"head{i}") for i in range(5)]
+    classifiers = _mlps(sharded, 5) + heads
+    assert {h.shard for h in heads} == {trunk.shard}  # a trunk's heads stay with it, past the size
+    x, y = rng.random((6, 16), dtype=np.float32), rng.integers(0, 3, 6)
+    fused = tfshare.predict_many(classifiers, x)
+    for clf in classifiers:
+        np.testing.assert_allclose(fused[clf.name], clf.predict_proba(x), atol=1e-6)
+    tfshare.save_runtime(classifiers, tmp_path / "all.npz")
+    saved = {c.name: c.get_weights() for c in classifiers}
+    for clf in (classifiers[0], classifiers[4], heads[0]):
+        clf.fit(x, y, epochs=3, learning_rate=0.1)
+    tfshare.restore_runtime(classifiers, tmp_path / "all.npz")
+    for clf in classifiers:
+        for key, value in clf.get_weights().items():
+            np.testing.assert_array_equal(value, saved[clf.name][key])
+    path = tfshare.export_saved_model(classifiers, tmp_path / "export")
+    served = tfshare._tf.tf.saved_model.load(path).signatures["all"](x=tfshare._tf.tf.constant(x))
+    for clf in classifiers:
+        np.testing.assert_allclose(served[clf.name].numpy(), clf.predict_proba(x), atol=1e-6)
+
+
+def test_close_and_finalize_cover_every_shard(rng):
+    gs = tfshare.GraphSession(device="cpu", shard_size=2)
+    classifiers = _mlps(gs, 5)
+    x = rng.random((1, 16), dtype=np.float32)
+    for clf in classifiers:
+        clf.predict_proba(x)
+    gs.finalize()
+    assert all(g.finalized for g in gs.graphs)
+    with pytest.raises(RuntimeError, match=r"was finalized; build every classifier before calling finalize"):
+        _mlps(gs, 1)
+    gs.close()
+    assert all(shard.closed for shard in gs.shards)
+    with pytest.raises(tfshare.ClosedError):
+        classifiers[-1].predict_proba(x)
+
+
+def test_one_graph_when_unsharded_or_remote():
+    with tfshare.GraphSession(device="cpu", shard_size=None) as gs:
+        _mlps(gs, 5)
+        assert gs.shards == [gs] and len(gs.graphs) == 1
+    remote = tfshare.GraphSession(device="cpu", target="grpc://127.0.0.1:1", shard_size=2)
+    assert remote.place() is remote and remote.shards == [remote]  # no Session is made: nothing connects
+    remote.close()
+    with pytest.raises(tfshare.InputError, match=r"shard_size must be an int >= 1, got 0"):
+        tfshare.GraphSession(shard_size=0)
