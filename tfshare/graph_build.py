@@ -68,11 +68,16 @@ class GraphBuilder(ClassifierBase):
         source = None if self._input_tensor is None else self._input_tensor.name
         return None if body_key is None else (body_key, self._input_shape, self._num_classes, source)
 
+    def _template_owner(self) -> Any:
+        """Whose table holds this classifier's template: the root runtime's, so that every shard
+        copies it, unless the ops read a tensor of this shard's graph (a trunk's, a given input)."""
+        return self._runtime.root if self._trunk is None and self._input_tensor is None else self._runtime
+
     def _build(self) -> None:
         """Builds the inference ops: through tf_keras, or as a copy of an earlier classifier's."""
         key = self._template_key = self._copy_key()
         with self._runtime.building(self._scope) as graph:
-            template = graph_template.find(self._runtime, key) if key is not None else None  # under the build lock
+            template = graph_template.find(self._template_owner(), key) if key is not None else None  # build lock held
             if template is None:
                 tensors, own, fed, frozen = self._build_with_keras(graph, key)
             else:
@@ -119,7 +124,7 @@ class GraphBuilder(ClassifierBase):
         if key is not None:
             built, scope = graph.get_operations()[first_op:], self._scope  # the recipe must not hold self
             graph_template.record(
-                self._runtime, key, lambda: graph_template.Template(built, scope, tensors, own, fed, frozen)
+                self._template_owner(), key, lambda: graph_template.Template(built, scope, tensors, own, fed, frozen)
             )
         return tensors, own, [(own[k], f) for k, (f, _) in fed.items()], frozen
 
