@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from typing import Any, Sequence
 
@@ -154,7 +155,7 @@ def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> tu
 class _Plan:
     """How one runtime's share of a predict_many call runs: one callable, outputs by name."""
 
-    __slots__ = ("fn", "n_feeds", "ordered", "banks", "input_shape", "names", "__weakref__")
+    __slots__ = ("fn", "n_feeds", "ordered", "banks", "input_shape", "names", "_trial", "__weakref__")
 
     def __init__(self, runtime: GraphSession, classifiers: Sequence[Any]) -> None:
         feeds: list[Any] = []
@@ -182,6 +183,11 @@ class _Plan:
                 outputs[clf.name] = (len(fetches) - 1, None)
         self.fn: FastCallable = runtime.callable(fetches, feeds, read_only=True)
         self.n_feeds = len(feeds)
+        # Several inputs are several independent classifiers, which TensorFlow's inter-op pool runs on
+        # several cores and the calling thread one after the other: which wins depends on their size
+        # (32 CNNs: the pool; 32 small MLPs: the calling thread). The plan's first calls time both.
+        self._trial = _Trial(self.fn, runtime.callable(fetches, feeds, read_only=True, caller_thread=False)) \
+            if len(feeds) > 1 and runtime.caller_thread else None
         self.input_shape = classifiers[0].input_shape
         self.names = tuple(c.name for c in classifiers)
         self.ordered = [(c.name, *outputs[c.name]) for c in classifiers]
@@ -192,11 +198,41 @@ class _Plan:
         """{name: float32 [batch, C] probabilities} in the order the plan's classifiers were given."""
         for bank in self.banks:
             bank.ensure_fresh()
-        values = self.fn(x) if self.n_feeds == 1 else self.fn(*([x] * self.n_feeds))  # ClosedError once closed
+        if self.n_feeds == 1:
+            values = self.fn(x)  # ClosedError once closed
+        elif self._trial is None:
+            values = self.fn(*([x] * self.n_feeds))
+        else:
+            values = self._trial.run([x] * self.n_feeds)
+            if self._trial.choice is not None:
+                self.fn, self._trial = self._trial.choice, None
         if self.ordered is None:
             return dict(zip(self.names, split_heads(values[0])))
         values = [v if v.ndim == 2 else split_heads(v) for v in values]
         return {name: values[fetch] if head is None else values[fetch][head] for name, fetch, head in self.ordered}
+
+
+class _Trial:
+    """Times two callables of one signature alternately over their first calls; keeps the faster."""
+
+    CALLS = 8  # per callable
+
+    __slots__ = ("fns", "seconds", "choice")
+
+    def __init__(self, inline: FastCallable, pooled: FastCallable) -> None:
+        self.fns = (inline, pooled)
+        self.seconds: tuple[list[float], list[float]] = ([], [])
+        self.choice: FastCallable | None = None
+
+    def run(self, values: list[np.ndarray]) -> list[np.ndarray]:
+        i = 0 if len(self.seconds[0]) <= len(self.seconds[1]) else 1
+        start = time.perf_counter()
+        out = self.fns[i](*values)
+        self.seconds[i].append(time.perf_counter() - start)
+        if len(self.seconds[1]) >= self.CALLS:
+            medians = [float(np.median(s[1:])) for s in self.seconds]  # the first call of each warms up
+            self.choice = self.fns[int(medians[1] < medians[0])]
+        return out
 
 
 def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:

@@ -542,6 +542,7 @@ class GraphSession:
         feeds: Sequence[Any] = (),
         targets: Sequence[Any] = (),
         read_only: bool = False,
+        caller_thread: bool | None = None,
     ) -> FastCallable:
         """Returns a cached fast callable running ``targets`` and returning ``fetches``.
 
@@ -555,6 +556,9 @@ class GraphSession:
           read_only: the callable writes no variable (a prediction); its
             calls then do not tick ``write_clock``. Leave False when unsure:
             the cost is only a refresh of fused-prediction caches.
+          caller_thread: run it in the calling thread (None: the runtime's
+            setting); False hands its ops to the inter-op pool, which runs
+            independent branches (several classifiers) on several cores.
 
         Raises:
           ClosedError: the runtime was closed.
@@ -563,12 +567,14 @@ class GraphSession:
         if self._shards is not None and self._shards.children:
             shard = self._shards.of_elements(fetches, feeds, targets)
             if shard is not self:
-                return shard.callable(fetches, feeds, targets, read_only)
+                return shard.callable(fetches, feeds, targets, read_only, caller_thread)
+        inline = self._caller_thread if caller_thread is None else (caller_thread and self._caller_thread)
         key = (
             tuple(t.name for t in feeds),
             tuple(t.name for t in fetches),
             tuple(t.name for t in targets),
             read_only,
+            inline,
         )
         cached = self._callables.get(key)
         if cached is not None:
@@ -581,7 +587,7 @@ class GraphSession:
             if cached is None:
                 if self._init_generation != self._build_generation:
                     self._initialize_own()  # so calls never need to check
-                cached = FastCallable(self._make_fn(feeds, fetches, targets, read_only), feeds, fetches, targets)
+                cached = FastCallable(self._make_fn(feeds, fetches, targets, read_only, inline), feeds, fetches, targets)
                 self._callables[key] = cached
                 self._issued.add(cached)
             return cached
@@ -593,14 +599,14 @@ class GraphSession:
                 if value is callable_:
                     del self._callables[key]
 
-    def _make_fn(self, feeds, fetches, targets, read_only) -> Callable[..., list]:
+    def _make_fn(self, feeds, fetches, targets, read_only, inline) -> Callable[..., list]:
         session = self.session
         if hasattr(session, "_make_callable_from_options"):
             options = config_pb2.CallableOptions()
             options.feed.extend(t.name for t in feeds)
             options.fetch.extend(t.name for t in fetches)
             options.target.extend(t.name for t in targets)
-            if self._caller_thread:
+            if inline:
                 # DirectSession then runs the executor inline (no hand-off to
                 # the inter-op pool); it falls back to the pool by itself when
                 # a run spans several devices (e.g. CPU + GPU partitions).
