@@ -24,6 +24,12 @@ def test_hand_written_model_with_copied_weights_predicts_as_the_classifier(runti
     assert np.max(np.abs(fresh - expected)) > 1e-3  # the copy is what made them agree
     if name == "cnn":
         assert np.max(np.abs(clf.get_weights()["bn_0/moving_mean"])) > 0
+    raw = reference.raw_graph(model, clf.get_weights(), 10)
+    try:
+        np.testing.assert_allclose(raw.call(data.x_test)[0], expected, atol=1e-5)
+        assert raw.session.graph is not runtime.graph
+    finally:
+        raw.session.close()
 
 
 def test_set_named_weights_rejects_other_keys():
@@ -31,3 +37,9 @@ def test_set_named_weights_rejects_other_keys():
     with pytest.raises(tfshare.InputError, match=r"values must have the keys \['head/bias', 'head/kernel', "
                                                  r"'hidden_0/bias', 'hidden_0/kernel'\], got \['head/kernel'\]"):
         reference.set_named_weights(keras_model, {"head/kernel": np.zeros((4, 3), np.float32)})
+
+
+def test_raw_graph_rejects_other_keys():
+    with pytest.raises(tfshare.InputError, match=r"values must have the keys \['head/bias', 'head/kernel', "
+                                                 r"'hidden_0/bias', 'hidden_0/kernel'\], got \['head/kernel'\]"):
+        reference.raw_graph(models.model("mlp", hidden_units=(4,)), {"head/kernel": np.zeros((4, 3), np.float32)}, 3)

@@ -7,15 +7,19 @@ eager, ``tf.function`` and ``Model.predict`` modes measure what a user who
 never heard of tfshare would write. Its layers carry the names tfshare's
 classifiers give theirs ("hidden_0", "conv_0", "bn_0", ..., "head"), so
 ``set_named_weights`` copies a classifier's ``named_variables`` values into it.
+
+``raw_graph(model, values)`` is the same model the TF1 way without tfshare:
+its own ``tf.Graph`` and Session with TensorFlow's default options.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 import numpy as np
 
-from tfshare._tf import keras, v2_layers
+from tfshare._tf import config_pb2, keras, tf, tf1, v2_layers
 from tfshare.bench.models import Model
 from tfshare.errors import InputError
 
@@ -70,4 +74,62 @@ def set_named_weights(keras_model: Any, values: Mapping[str, np.ndarray]) -> Non
         weight.assign(values[key])
 
 
-__all__ = ["keras_model", "set_named_weights"]
+@dataclasses.dataclass(frozen=True)
+class RawGraph:
+    """A model built by hand in its own graph and Session (``raw_graph``).
+
+    Attributes:
+      call: the callable: float32 [batch, *input_shape] -> [probabilities
+        float32 [batch, num_classes]].
+      session: its Session (close it).
+      input: the float32 [None, *input_shape] placeholder.
+      probabilities: the float32 [None, num_classes] output.
+    """
+
+    call: Any
+    session: Any
+    input: Any
+    probabilities: Any
+
+
+def raw_graph(model: Model, values: Mapping[str, np.ndarray], num_classes: int = 10) -> RawGraph:
+    """The model in a plain ``tf.Graph`` and Session with TensorFlow's default options, as a callable.
+
+    What a TF1 user writes without tfshare: tf_keras layers (made in eager
+    mode, see DESIGN.md) called on a placeholder with ``training=False``,
+    ``tf.nn.softmax``, a ``tf.compat.v1.Session`` with a default
+    ``ConfigProto`` (Grappler on), and
+    ``Session._make_callable_from_options`` run in the calling thread
+    (``inter_op_thread_pool = -1``): the floor tfshare is measured against.
+
+    Args:
+      model: the benchmark's ``Model``.
+      values: the weights, keyed as ``Classifier.get_weights()``.
+      num_classes: units of the head.
+
+    Returns:
+      The callable, its Session, input and output.
+    """
+    with v2_layers():
+        layers = [*_body(model), keras.layers.Dense(num_classes, name="head")]
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf1.placeholder(tf.float32, [None, *model.input_shape], name="x")
+        h = x
+        for layer in layers:
+            h = layer(h, training=False)
+        probabilities = tf.nn.softmax(h)
+        weights = {f"{layer.name}/{w.name.rsplit('/', 1)[-1].split(':')[0]}": w for layer in layers for w in layer.weights}
+        if set(weights) != set(values):
+            raise InputError(f"values must have the keys {sorted(weights)}, got {sorted(values)}")
+        session = tf1.Session(graph=graph, config=tf1.ConfigProto())
+        session.run([w.initializer for w in weights.values()],
+                    {w.initializer.inputs[1]: values[k] for k, w in weights.items()})
+    options = config_pb2.CallableOptions()
+    options.feed.append(x.name)
+    options.fetch.append(probabilities.name)
+    options.run_options.inter_op_thread_pool = -1
+    return RawGraph(session._make_callable_from_options(options), session, x, probabilities)
+
+
+__all__ = ["RawGraph", "keras_model", "raw_graph", "set_named_weights"]

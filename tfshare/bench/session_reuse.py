@@ -14,6 +14,10 @@ All modes run the same model (``--model``: the MLP or the CNN, see
 * ``callable_caller_thread``: the same callable run in the calling thread
   (``RunOptions.inter_op_thread_pool = -1``), as tfshare's runtimes run
   theirs; ``predict_proba`` against it is tfshare's own overhead.
+* ``raw_graph``: the same layers and weights in a ``tf.Graph`` and Session
+  built by hand with TensorFlow's default options (Grappler on), its
+  callable run in the calling thread (``reference.raw_graph``):
+  the floor without tfshare at all, and the one the CNN's goals name.
 * ``eager``: a tf_keras ``Sequential`` with the same layers and weights,
   written by hand (``tfshare.bench.reference``), ``model(x, training=False)``.
 * ``tf_function``: the same model through ``tf.function``.
@@ -61,7 +65,7 @@ _log = logging.getLogger(__name__)
 
 BENCHMARK = "session_reuse"
 MODES = (
-    "new_session", "session_run", "predict_proba", "callable_floor", "callable_caller_thread",
+    "new_session", "session_run", "predict_proba", "callable_floor", "callable_caller_thread", "raw_graph",
     "eager", "tf_function", "model_predict", "saved_model",
 )
 FLOOR, EAGER, CALLER_THREAD = "callable_floor", "eager", "callable_caller_thread"
@@ -128,6 +132,7 @@ class Setup:
             reference.set_named_weights(self.model, self.classifier.get_weights())
             spec = tf.TensorSpec([None, *config.model.input_shape], tf.float32)
             self.function = tf.function(lambda t: self.model(t, training=False), input_signature=[spec])
+        self.raw_graph = reference.raw_graph(config.model, self.classifier.get_weights(), config.num_classes)
         self._export_dir = tempfile.mkdtemp(prefix="tfshare-session-reuse-")
         self.serving = None
         if "saved_model" in config.modes:
@@ -172,6 +177,9 @@ class Setup:
                 inline = mode == CALLER_THREAD
                 tracer.graph_step(mode, self.runtime.graph,
                                   lambda o, m, inline=inline: self.raw_callable(inline, o)(x, run_metadata=m))
+            elif mode == "raw_graph":
+                raw = self.raw_graph
+                tracer.session_step(mode, raw.session, raw.probabilities, {raw.input: x})
             else:
                 tracer.session_step(mode, self.runtime.session, clf.probabilities_tensor, {clf.input_tensor: x})
 
@@ -180,7 +188,7 @@ class Setup:
         clf, session = self.classifier, self.runtime.session
         x_ph, proba = clf.input_tensor, clf.probabilities_tensor
         model, function, floor, inline = self.model, self.function, self.floor, self.floor_caller_thread
-        serving = self.serving
+        serving, raw = self.serving, self.raw_graph.call
         if mode == "new_session":
             return lambda: self.new_session_run(x)
         table: dict[str, Callable[[], np.ndarray]] = {
@@ -188,6 +196,7 @@ class Setup:
             "predict_proba": lambda: clf.predict_proba(x),
             "callable_floor": lambda: floor(x)[0],
             "callable_caller_thread": lambda: inline(x)[0],
+            "raw_graph": lambda: raw(x)[0],
             "eager": lambda: model(x, training=False).numpy(),
             "tf_function": lambda: function(x).numpy(),
             "model_predict": lambda: model.predict(x, verbose=0),
@@ -198,6 +207,7 @@ class Setup:
     def close(self) -> None:
         self.classifier.close()
         self.runtime.close()
+        self.raw_graph.session.close()
         shutil.rmtree(self._export_dir, ignore_errors=True)
 
 
