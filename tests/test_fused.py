@@ -10,6 +10,8 @@ import pytest
 import tfshare
 from tfshare import fused, head_bank
 
+from conftest import join_all
+
 
 def _trunk_heads(runtime, n, seed=0):
     trunk = tfshare.SharedTrunk(runtime, 784, (32,), seed=seed)
@@ -124,8 +126,7 @@ def test_fast_path_equals_session_run_and_is_thread_safe(runtime, data):
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads)
     assert errors == [] and mismatches == []
 
 
@@ -429,10 +430,36 @@ def test_first_calls_and_plans_in_one_runtime_do_not_wait_for_another_runtimes_b
         worker.join(timeout=30)
         finished = not worker.is_alive()
         release.set()
-        builder.join()
-        worker.join()
+        join_all([builder, worker])
         assert finished, "a first call or predict_many in one runtime waited for another runtime's build"
         assert len(results) == 1
     finally:
         busy.close()
         other.close()
+
+
+def test_predict_many_over_several_trunks_and_plain_classifiers_equals_each_predict_proba(runtime, rng):
+    # Heads with the same num_classes on different trunks (and a TemplateTrunk)
+    # must each read their own trunk's features; plain classifiers of the same
+    # num_classes sit beside them. Every result equals that classifier's own
+    # predict_proba, in any order of the list.
+    shared = tfshare.SharedTrunk(runtime, 12, (8,), seed=0, name="first")
+    other = tfshare.SharedTrunk(runtime, 12, (8,), seed=1, name="second")
+    template = tfshare.TemplateTrunk(runtime, 12, (6,), seed=2, name="third")
+    classifiers = (
+        [tfshare.DenseClassifier(trunk=shared, num_classes=3, name=f"a{i}", seed=10 + i) for i in range(3)]
+        + [tfshare.DenseClassifier(trunk=other, num_classes=3, name=f"b{i}", seed=20 + i) for i in range(2)]
+        + [tfshare.DenseClassifier(trunk=other, num_classes=5, name="b_wide", seed=25)]
+        + [tfshare.DenseClassifier(trunk=template, num_classes=3, name=f"c{i}", seed=30 + i) for i in range(2)]
+        + [tfshare.DenseClassifier(12, 3, (8,), runtime=runtime, name=f"p{i}", seed=40 + i) for i in range(2)]
+    )
+    x = rng.normal(0, 2, (7, 12)).astype(np.float32)
+    expected = {c.name: c.predict_proba(x) for c in classifiers}
+    # The trunks really differ: a head read through the wrong trunk would show.
+    assert np.abs(expected["a0"] - tfshare.DenseClassifier(trunk=other, num_classes=3, name="probe", seed=10)
+                  .predict_proba(x)).max() > 1e-3
+    for order in (classifiers, classifiers[::-1], classifiers[3:] + classifiers[:3]):
+        got = tfshare.predict_many(order, x)
+        assert list(got) == [c.name for c in order]
+        for name, value in got.items():
+            np.testing.assert_allclose(value, expected[name], atol=1e-6, err_msg=name)
