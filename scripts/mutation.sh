@@ -5,7 +5,7 @@
 #   ./scripts/mutation.sh                      every core module, in the order below
 #   ./scripts/mutation.sh runtime fused        only these (names as in the table below)
 #   ./scripts/mutation.sh --list               the modules and the tests each one runs
-#   ./scripts/mutation.sh --survivors runtime  re-test only the survivors of an earlier run
+#   ./scripts/mutation.sh --survivors runtime  re-test the survivors (and unchecked) of an earlier run
 #                                              (after adding tests), keeping the other verdicts
 #   ./scripts/mutation.sh --fresh runtime      forget earlier results and start again
 #
@@ -127,7 +127,7 @@ EOF
   printf '%s\n' numpy tensorflow tf_keras tfshare > "$work/preload.txt"
   names=()
   if [ "$mode" = survivors ]; then
-    mapfile -t names < <(cd "$work" && "$MUTMUT" results 2>/dev/null | awk -F': ' '/: (survived|no tests|suspicious|timeout)$/ {gsub(/^ +/, "", $1); print $1}')
+    mapfile -t names < <(cd "$work" && "$MUTMUT" results 2>/dev/null | awk -F': ' '/: (survived|no tests|suspicious|timeout|not checked)$/ {gsub(/^ +/, "", $1); print $1}')
     [ ${#names[@]} -gt 0 ] || { echo "== $m: no survivors to re-test"; continue; }
   fi
   echo "== $m: $(wc -w <<< "${TESTS[$m]}") test files, ${#names[@]} named mutants, up to $BOX s ($work/mutmut.log)"

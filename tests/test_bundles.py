@@ -236,3 +236,98 @@ def test_format_version_is_recorded(saved):
     assert metadata["format"] == bundles.FORMAT_VERSION
     assert metadata["classifiers"]["cats"]["trunk"] == "shared_trunk"
     assert metadata["classifiers"]["solo"]["trunk"] is None
+
+
+def test_classifiers_of_several_runtimes_save_and_restore_together_one_call_per_runtime(tmp_path, x, monkeypatch):
+    def counted_runs(gs):
+        calls = []
+        real = gs.session.run
+        monkeypatch.setattr(gs.session, "run", lambda *a, **k: (calls.append(a), real(*a, **k))[1])
+        return calls
+
+    with tfshare.GraphSession(device="cpu") as g1, tfshare.GraphSession(device="cpu") as g2:
+        trunk = tfshare.SharedTrunk(g1, 16, (8,), seed=0, name="t")
+        made = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="a", seed=1),
+                tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="b", seed=2),
+                tfshare.DenseClassifier(16, 3, (8,), runtime=g2, name="c", seed=3),
+                tfshare.DenseClassifier(16, 3, (5,), runtime=g2, name="d", seed=4)]
+        expected = {c.name: c.predict_proba(x) for c in made}
+        calls = [counted_runs(g1), counted_runs(g2)]
+        tfshare.save_runtime(made, tmp_path / "r.npz")
+        assert [len(c) for c in calls] == [1, 1]  # every value of a runtime read in one call
+    with tfshare.GraphSession(device="cpu") as g1, tfshare.GraphSession(device="cpu") as g2:
+        trunk = tfshare.SharedTrunk(g2, 16, (8,), seed=9, name="other")  # other runtimes, names and seeds
+        fresh = [tfshare.DenseClassifier(16, 3, (5,), runtime=g1, name="d", seed=9),
+                 tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="b", seed=9),
+                 tfshare.DenseClassifier(16, 3, (8,), runtime=g1, name="c", seed=9),
+                 tfshare.DenseClassifier(trunk=trunk, num_classes=3, name="a", seed=9)]
+        for c in fresh:
+            c.predict_proba(x)  # initialized: the restore is the only write below
+        calls = [counted_runs(g1), counted_runs(g2)]
+        assert tfshare.restore_runtime(fresh, tmp_path / "r.npz") == ["d", "b", "c", "a"]
+        assert [len(c) for c in calls] == [1, 1]  # every variable of a runtime assigned in one call
+        for c in fresh:
+            np.testing.assert_array_equal(c.predict_proba(x), expected[c.name])
+
+
+def test_a_file_of_another_format_or_without_metadata_is_refused(tmp_path):
+    with tfshare.DenseClassifier(4, 2, (3,), name="c", seed=0) as clf:
+        path = tfshare.save_runtime([clf], tmp_path / "r.npz")
+        with np.load(path) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        meta = arrays.pop(bundles._METADATA_KEY)
+        np.savez(tmp_path / "none.npz", **arrays)
+        np.savez(tmp_path / "v2.npz", **arrays, **{bundles._METADATA_KEY: np.array(
+            str(meta).replace('"format": 1', '"format": 2'))})
+        np.savez(tmp_path / "garbled.npz", **arrays, **{bundles._METADATA_KEY: np.array("{not json")})
+        for name in ("none", "v2"):
+            with pytest.raises(tfshare.CheckpointError, match=rf"^'.*{name}\.npz' is not a tfshare runtime checkpoint "
+                               r"of format 1 \(written by tfshare.save_runtime\)$"):
+                tfshare.restore_runtime([clf], tmp_path / f"{name}.npz")
+        with pytest.raises(tfshare.CheckpointError, match=r"^runtime checkpoint '.*garbled\.npz' has corrupt metadata: "):
+            tfshare.restore_runtime([clf], tmp_path / "garbled.npz")
+
+
+def test_save_runtime_writes_to_another_tensorflow_filesystem_making_its_folders(x):
+    # ram:// is TensorFlow's in-memory filesystem: everything goes through tf.io.gfile.
+    from tfshare._tf import tf
+
+    base = f"ram://tfshare-bundles-{os.getpid()}"
+    path = f"{base}/a/b/r.npz"
+    try:
+        with tfshare.DenseClassifier(16, 3, (8,), name="c", seed=0) as clf:
+            expected = clf.predict_proba(x)
+            assert tfshare.save_runtime([clf], path) == path
+            assert tf.io.gfile.listdir(f"{base}/a/b") == ["r.npz"]  # no temporary file left
+        with tfshare.DenseClassifier(16, 3, (8,), name="c", seed=5) as other:
+            tfshare.restore_runtime([other], path)
+            np.testing.assert_array_equal(other.predict_proba(x), expected)
+    finally:
+        tf.io.gfile.rmtree(base)
+
+
+def test_the_temporary_file_names_its_writer_and_checking_a_live_writer_signals_nothing(tmp_path, monkeypatch):
+    import signal
+    import subprocess
+    import sys
+
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append(os.path.basename(a)), real_replace(a, b))[1])
+    # A live writer in another process, which any signal but 0 would end.
+    writer = subprocess.Popen([sys.executable, "-c", "import signal, time\n"
+                               "for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)\n"
+                               "print('ready', flush=True)\ntime.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "ready\n"
+        theirs = tmp_path / f".r.npz.{writer.pid}.abc.tmp"
+        theirs.write_bytes(b"partial")
+        with tfshare.DenseClassifier(4, 2, (3,), name="c", seed=0) as clf:
+            tfshare.save_runtime([clf], tmp_path / "r.npz")
+        assert writer.poll() is None, "checking whether the writer lives signalled it"
+        assert theirs.exists()
+        assert len(renamed) == 1 and renamed[0].startswith(f".r.npz.{os.getpid()}.") and renamed[0].endswith(".tmp")
+    finally:
+        writer.kill()
+        writer.wait(timeout=60)
+        writer.stdout.close()

@@ -312,3 +312,18 @@ def test_a_directory_that_cannot_be_made_is_a_checkpoint_error_with_the_reason(t
         with pytest.raises(tfshare.CheckpointError, match=r"^cannot write a checkpoint to '.*file/sub': \S.*"
                            r"(exists|[Nn]ot a directory)"):
             clf.save(tmp_path / "file" / "sub")
+
+
+@pytest.mark.parametrize("path, local", [
+    ("/tmp/x/ckpt", True), ("relative/ckpt", True), ("file:///tmp/x/ckpt", True),
+    ("ram://x/ckpt", False), ("gs://bucket/x", False),
+], ids=["absolute", "relative", "file_url", "ram", "gcs"])
+def test_local_paths_are_told_from_other_filesystems(path, local):
+    # Local files are fsynced and renamed with os.replace; others go through tf.io.gfile.
+    assert checkpoints.is_local(path) is local
+
+
+def test_atomic_write_takes_a_file_url(tmp_path):
+    target = tmp_path / "out.bin"
+    checkpoints.atomic_write(f"file://{target}", lambda f: f.write(b"payload"))
+    assert target.read_bytes() == b"payload" and os.listdir(tmp_path) == ["out.bin"]

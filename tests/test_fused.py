@@ -463,3 +463,37 @@ def test_predict_many_over_several_trunks_and_plain_classifiers_equals_each_pred
         assert list(got) == [c.name for c in order]
         for name, value in got.items():
             np.testing.assert_allclose(value, expected[name], atol=1e-6, err_msg=name)
+
+
+def test_fused_heads_are_exact_for_logits_far_from_zero(runtime, rng):
+    # The fused softmax is max-shifted, as tf.nn.softmax: logits of -1000 or +1000 give
+    # the same probabilities as each head's own predict_proba, never 0/0 or inf/inf.
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"far{i}", seed=i) for i in range(3)]
+    for head, shift in zip(heads, (-1000.0, 1000.0, 0.0)):
+        weights = head.get_weights()
+        weights["head/bias"] = weights["head/bias"] + np.float32(shift) + np.arange(3, dtype=np.float32)
+        head.set_weights(weights)
+    x = rng.random((4, 6), dtype=np.float32)
+    got = tfshare.predict_many(heads, x)
+    for head in heads:
+        expected = head.predict_proba(x)
+        assert np.all(np.isfinite(got[head.name]))
+        np.testing.assert_allclose(got[head.name], expected, atol=1e-6)
+        np.testing.assert_allclose(got[head.name].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_a_head_bank_refreshes_once_per_write_and_needs_an_in_process_runtime(runtime, data):
+    heads = _trunk_heads(runtime, 4)
+    same = [h for h in heads if h.num_classes == heads[0].num_classes] + [
+        tfshare.DenseClassifier(num_classes=heads[0].num_classes, trunk=heads[0].trunk, name="extra", seed=9)]
+    bank = head_bank.HeadBank(runtime, heads[0].trunk.output, same)
+    assert bank.ensure_fresh() is True  # never copied yet
+    assert bank.ensure_fresh() is False  # nothing written since
+    same[0].predict_proba(data.x_test[:2])  # a prediction writes nothing
+    assert bank.ensure_fresh() is False
+    same[0].fit(data.x_train[:8], data.y_train[:8] % same[0].num_classes)
+    assert bank.ensure_fresh() is True and bank.ensure_fresh() is False
+    with tfshare.GraphSession(device="cpu", target="grpc://localhost:1") as remote:
+        with pytest.raises(ValueError, match=r"^a HeadBank needs an in-process runtime, got target 'grpc://localhost:1'$"):
+            head_bank.HeadBank(remote, None, [])
