@@ -196,8 +196,13 @@ def test_the_head_bank_is_two_private_variables_and_reads_no_head(runtime, data)
     heads += [tfshare.DenseClassifier(num_classes=3, trunk=trunk, name=f"b{i}", seed=i) for i in range(5)]
     same = [h for h in heads if h.num_classes == 3]
     global_before = [v.name for v in runtime.global_variables()]
+    collections_before = {k: list(runtime.graph.get_collection(k)) for k in runtime.graph.get_all_collection_keys()}
     tfshare.predict_many(same, data.x_test[:4])
     assert [v.name for v in runtime.global_variables()] == global_before  # in no collection: no init, save or bundle sees it
+    # ... nor any other (trainable variables, local variables, ...): no optimizer can pick the bank up.
+    assert {k: list(runtime.graph.get_collection(k)) for k in runtime.graph.get_all_collection_keys()} == collections_before
+    bank = next(op for op in runtime.graph.get_operations() if op.name == "head_bank/kernels")
+    assert bank.type == "VarHandleOp"  # a resource variable, read consistently by every call
     assert runtime.pending_variables() == []
     fetch = fused._plan(runtime, same).fn.fetches[0]
     reads = {op.inputs[0].op.name for op in _ops_feeding(fetch) if op.type == "ReadVariableOp"}
