@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -13,7 +17,32 @@ def pytest_report_header(config):
     return f"tfshare {tfshare.__version__}: TensorFlow {tfshare.TF_VERSION}, tf_keras {tfshare.KERAS_VERSION}"
 
 
+# pytest-timeout's per-test limit for tests that start TensorFlow gRPC servers (the others
+# get pyproject.toml's `timeout`); a test's own @pytest.mark.timeout wins.
+DISTRIBUTED_TIMEOUT = 900
+
+# Property tests (hypothesis): the same bounded examples on every run, no deadline (a loaded
+# machine must not fail a test for being slow), and no example database written into the
+# checkout. HYPOTHESIS_PROFILE=explore draws new random examples, more of them.
+try:
+    import hypothesis
+except ImportError:  # pragma: no cover - the test extra installs it
+    hypothesis = None
+else:
+    # The autouse fixture below only counts the default graph's ops: it may span a test's examples.
+    _quiet = [hypothesis.HealthCheck.function_scoped_fixture]
+    hypothesis.settings.register_profile(
+        "ci", max_examples=60, deadline=None, database=None, derandomize=True, suppress_health_check=_quiet)
+    hypothesis.settings.register_profile(
+        "explore", max_examples=1000, deadline=None, database=None, suppress_health_check=_quiet)
+    hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
 def pytest_collection_modifyitems(config, items):
+    if config.pluginmanager.hasplugin("timeout"):
+        for item in items:
+            if "distributed" in item.keywords and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(DISTRIBUTED_TIMEOUT))
     if tfshare.visible_gpus():
         return
     skip = pytest.mark.skip(reason="needs a visible GPU; TensorFlow sees none on this machine")
@@ -71,3 +100,24 @@ def small_cnn_body():
         keras.layers.Conv2D(8, 3, padding="same"), keras.layers.BatchNormalization(momentum=0.9),
         keras.layers.ReLU(), keras.layers.MaxPool2D(), keras.layers.Dropout(0.25), keras.layers.Flatten(),
     ]
+
+
+# Bounded waits: a dead or stuck thread fails its test with a message instead of hanging the run.
+WAIT_SECONDS = 60.0
+
+
+def join_all(threads: list[threading.Thread], timeout: float = WAIT_SECONDS) -> None:
+    """Joins every thread within ``timeout`` seconds in all; fails the test naming those still alive."""
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in threads if t.is_alive()]
+    assert not alive, f"threads still running after {timeout} s: {alive}"
+
+
+def wait_for(condition, timeout: float = WAIT_SECONDS, what: str = "the condition") -> None:
+    """Polls ``condition()`` until it is true (a bounded poll, not a sleep); fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.001)

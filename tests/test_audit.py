@@ -348,11 +348,11 @@ def test_a_wrapper_left_behind_by_an_interleaved_patch_does_not_count_twice():
     # undoes it only after the audit ended: the audit's wrapper stays installed.
     # A later audit wraps it again; each graph must still count once.
     session_init = tf_session.BaseSession.__dict__["__init__"]
-    with tfshare.audit():
-        ours = tf_session.BaseSession.__dict__["__init__"]
-        tf_session.BaseSession.__init__ = lambda self, *a, **k: ours(self, *a, **k)
-    tf_session.BaseSession.__init__ = ours  # the other patch is undone: ours is left behind
-    try:
+    try:  # TensorFlow's entry point is put back whatever happens
+        with tfshare.audit():
+            ours = tf_session.BaseSession.__dict__["__init__"]
+            tf_session.BaseSession.__init__ = lambda self, *a, **k: ours(self, *a, **k)
+        tf_session.BaseSession.__init__ = ours  # the other patch is undone: ours is left behind
         with tfshare.audit() as report:
             tf1.Session(graph=tf.Graph()).close()
         assert report.sessions_created == 1

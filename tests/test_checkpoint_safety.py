@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import tfshare
+from tfshare import checkpoints
+from tfshare._tf import tf
 from tfshare.drills import crash
 
 
@@ -236,3 +238,92 @@ def test_restore_is_independent_of_creation_order(tmp_path, rng):
         a2.restore(tmp_path / "a")
         np.testing.assert_array_equal(a2.predict_proba(x), expected["a"])
         np.testing.assert_array_equal(b2.predict_proba(x), expected["b"])
+
+
+# ------------------------------------------- details that mutation testing found untested
+class _WithMessage(Exception):
+    message = "the message"
+
+    def __str__(self):
+        return "the str"
+
+
+_TRACED = (
+    "Graph execution error:\n\nDetected at node 'a'\nNode: 'a'\nKey x not found\nNode: 'b' is mentioned\n"
+    "\t [[{{node a}}]]\n\t [[{{node b}}]]\n\nOriginal stack trace for 'a':\n  File one"
+)
+
+
+@pytest.mark.parametrize("exc, reason", [
+    (_WithMessage(), "the message"),  # TensorFlow's errors: .message, without the stack trace str() adds
+    (OSError(2, "No such file"), "[Errno 2] No such file"),
+    (tf.errors.NotFoundError(None, None, _TRACED), "Key x not found\nNode: 'b' is mentioned"),
+    (tf.errors.NotFoundError(None, None, "bad\nNode: 'a'"), "'a'"),
+    (tf.errors.DataLossError(None, None, "Checksum does not match\n\nOriginal stack trace for 'a':\n  File one"
+                             "\n\nOriginal stack trace for 'b':\n  File two"), "Checksum does not match"),
+], ids=["message_attribute", "os_error", "node_context_and_ops", "node_at_the_end", "two_stack_traces"])
+def test_error_reasons_keep_tensorflows_message_without_its_context(exc, reason):
+    assert checkpoints._reason(exc) == reason
+
+
+@pytest.mark.parametrize("path", [None, 3, ["ckpt"]], ids=["none", "int", "list"])
+def test_save_and_restore_name_a_bad_path_type(path):
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        kind = type(path).__name__
+        with pytest.raises(TypeError, match=rf"^path must be a str or os.PathLike, got {kind}$"):
+            clf.save(path)
+        with pytest.raises(TypeError, match=rf"^path must be a str or os.PathLike, got {kind}$"):
+            clf.restore(path)
+
+
+def test_a_state_file_that_lists_only_its_latest_checkpoint_continues_its_numbering(tmp_path, rng):
+    # Older or hand-written state files may name model_checkpoint_path without listing it.
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        first = clf.save(tmp_path)
+        os.rename(first + ".index", str(tmp_path / "ckpt-7.index"))
+        os.rename(first + ".data-00000-of-00001", str(tmp_path / "ckpt-7.data-00000-of-00001"))
+        os.rename(first + ".tfshare.json", str(tmp_path / "ckpt-7.tfshare.json"))
+        (tmp_path / "checkpoint").write_text('model_checkpoint_path: "ckpt-7"\n')
+        assert os.path.basename(clf.save(tmp_path)) == "ckpt-8"
+        x = rng.random((2, 4), dtype=np.float32)
+        expected = clf.predict_proba(x)
+    with tfshare.DenseClassifier(4, 2, (3,), seed=5) as other:
+        assert os.path.basename(other.restore(tmp_path)) == "ckpt-8"
+        np.testing.assert_array_equal(other.predict_proba(x), expected)
+
+
+def test_a_checkpoint_is_tensorflows_files_and_a_stable_readable_sidecar(tmp_path):
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        prefix = clf.save(tmp_path)
+        shapes = {k: v.shape.as_list() for k, v in clf.named_variables.items()}
+        config = clf.config
+    # No meta graph: restoring needs the classifier, not a graph.
+    assert sorted(os.listdir(tmp_path)) == [
+        "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index", "ckpt-1.tfshare.json"]
+    text = open(prefix + ".tfshare.json").read()
+    metadata = {"format": 1, "config": config, "variables": shapes}
+    assert json.loads(text) == metadata
+    assert text == json.dumps(metadata, indent=1, sort_keys=True)  # equal checkpoints, equal sidecars
+
+
+def test_a_directory_that_cannot_be_made_is_a_checkpoint_error_with_the_reason(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        with pytest.raises(tfshare.CheckpointError, match=r"^cannot write a checkpoint to '.*file/sub': \S.*"
+                           r"(exists|[Nn]ot a directory)"):
+            clf.save(tmp_path / "file" / "sub")
+
+
+@pytest.mark.parametrize("path, local", [
+    ("/tmp/x/ckpt", True), ("relative/ckpt", True), ("file:///tmp/x/ckpt", True),
+    ("ram://x/ckpt", False), ("gs://bucket/x", False),
+], ids=["absolute", "relative", "file_url", "ram", "gcs"])
+def test_local_paths_are_told_from_other_filesystems(path, local):
+    # Local files are fsynced and renamed with os.replace; others go through tf.io.gfile.
+    assert checkpoints.is_local(path) is local
+
+
+def test_atomic_write_takes_a_file_url(tmp_path):
+    target = tmp_path / "out.bin"
+    checkpoints.atomic_write(f"file://{target}", lambda f: f.write(b"payload"))
+    assert target.read_bytes() == b"payload" and os.listdir(tmp_path) == ["out.bin"]

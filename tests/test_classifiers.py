@@ -93,11 +93,11 @@ def test_training_one_changes_the_other_only_when_sharing(runtime, data, mode):
         assert change > 1e-4
 
 
-def test_fit_predict_evaluate_add_no_ops_after_first_use(runtime, data):
+def test_fit_predict_evaluate_add_no_ops_after_first_use(runtime, data, tmp_path):
     clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
     clf.fit(data.x_train[:64], data.y_train[:64])
     clf.predict(data.x_test[:5]), clf.predict_proba(data.x_test[:5]), clf.evaluate(data.x_test, data.y_test)
-    clf.save(str(runtime_tmp := __import__("tempfile").mkdtemp()))
+    clf.save(runtime_tmp := str(tmp_path))
     clf.restore(runtime_tmp)
     ops = len(runtime.graph.get_operations())
     for _ in range(3):

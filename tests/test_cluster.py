@@ -452,6 +452,7 @@ def test_servers_exit_when_their_parent_is_killed(tmp_path):
         """ % (LIFETIME, LIFETIME)
     )
     env = cluster.subprocess_env()
+    env["TMPDIR"] = str(tmp_path)  # the killed parent cannot remove its cluster's log folder: keep it here
     log = tmp_path / "parent.log"
     with open(log, "wb") as stderr:
         parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=stderr, env=env)
@@ -461,7 +462,7 @@ def test_servers_exit_when_their_parent_is_killed(tmp_path):
         assert all(_port_open(a) for a in info["addresses"])
     finally:
         parent.send_signal(signal.SIGKILL)  # no cleanup code of the parent runs
-        parent.wait()
+        parent.wait(timeout=HANG)
         parent.stdout.close()
     deadline = time.monotonic() + HANG  # a bounded poll: it ends as soon as the ports close
     while any(_port_open(a) for a in info["addresses"]) and time.monotonic() < deadline:

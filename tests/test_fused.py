@@ -10,6 +10,8 @@ import pytest
 import tfshare
 from tfshare import fused, head_bank
 
+from conftest import join_all
+
 
 def _trunk_heads(runtime, n, seed=0):
     trunk = tfshare.SharedTrunk(runtime, 784, (32,), seed=seed)
@@ -124,8 +126,7 @@ def test_fast_path_equals_session_run_and_is_thread_safe(runtime, data):
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads)
     assert errors == [] and mismatches == []
 
 
@@ -195,8 +196,13 @@ def test_the_head_bank_is_two_private_variables_and_reads_no_head(runtime, data)
     heads += [tfshare.DenseClassifier(num_classes=3, trunk=trunk, name=f"b{i}", seed=i) for i in range(5)]
     same = [h for h in heads if h.num_classes == 3]
     global_before = [v.name for v in runtime.global_variables()]
+    collections_before = {k: list(runtime.graph.get_collection(k)) for k in runtime.graph.get_all_collection_keys()}
     tfshare.predict_many(same, data.x_test[:4])
     assert [v.name for v in runtime.global_variables()] == global_before  # in no collection: no init, save or bundle sees it
+    # ... nor any other (trainable variables, local variables, ...): no optimizer can pick the bank up.
+    assert {k: list(runtime.graph.get_collection(k)) for k in runtime.graph.get_all_collection_keys()} == collections_before
+    bank = next(op for op in runtime.graph.get_operations() if op.name == "head_bank/kernels")
+    assert bank.type == "VarHandleOp"  # a resource variable, read consistently by every call
     assert runtime.pending_variables() == []
     fetch = fused._plan(runtime, same).fn.fetches[0]
     reads = {op.inputs[0].op.name for op in _ops_feeding(fetch) if op.type == "ReadVariableOp"}
@@ -429,10 +435,70 @@ def test_first_calls_and_plans_in_one_runtime_do_not_wait_for_another_runtimes_b
         worker.join(timeout=30)
         finished = not worker.is_alive()
         release.set()
-        builder.join()
-        worker.join()
+        join_all([builder, worker])
         assert finished, "a first call or predict_many in one runtime waited for another runtime's build"
         assert len(results) == 1
     finally:
         busy.close()
         other.close()
+
+
+def test_predict_many_over_several_trunks_and_plain_classifiers_equals_each_predict_proba(runtime, rng):
+    # Heads with the same num_classes on different trunks (and a TemplateTrunk)
+    # must each read their own trunk's features; plain classifiers of the same
+    # num_classes sit beside them. Every result equals that classifier's own
+    # predict_proba, in any order of the list.
+    shared = tfshare.SharedTrunk(runtime, 12, (8,), seed=0, name="first")
+    other = tfshare.SharedTrunk(runtime, 12, (8,), seed=1, name="second")
+    template = tfshare.TemplateTrunk(runtime, 12, (6,), seed=2, name="third")
+    classifiers = (
+        [tfshare.DenseClassifier(trunk=shared, num_classes=3, name=f"a{i}", seed=10 + i) for i in range(3)]
+        + [tfshare.DenseClassifier(trunk=other, num_classes=3, name=f"b{i}", seed=20 + i) for i in range(2)]
+        + [tfshare.DenseClassifier(trunk=other, num_classes=5, name="b_wide", seed=25)]
+        + [tfshare.DenseClassifier(trunk=template, num_classes=3, name=f"c{i}", seed=30 + i) for i in range(2)]
+        + [tfshare.DenseClassifier(12, 3, (8,), runtime=runtime, name=f"p{i}", seed=40 + i) for i in range(2)]
+    )
+    x = rng.normal(0, 2, (7, 12)).astype(np.float32)
+    expected = {c.name: c.predict_proba(x) for c in classifiers}
+    # The trunks really differ: a head read through the wrong trunk would show.
+    assert np.abs(expected["a0"] - tfshare.DenseClassifier(trunk=other, num_classes=3, name="probe", seed=10)
+                  .predict_proba(x)).max() > 1e-3
+    for order in (classifiers, classifiers[::-1], classifiers[3:] + classifiers[:3]):
+        got = tfshare.predict_many(order, x)
+        assert list(got) == [c.name for c in order]
+        for name, value in got.items():
+            np.testing.assert_allclose(value, expected[name], atol=1e-6, err_msg=name)
+
+
+def test_fused_heads_are_exact_for_logits_far_from_zero(runtime, rng):
+    # The fused softmax is max-shifted, as tf.nn.softmax: logits of -1000 or +1000 give
+    # the same probabilities as each head's own predict_proba, never 0/0 or inf/inf.
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"far{i}", seed=i) for i in range(3)]
+    for head, shift in zip(heads, (-1000.0, 1000.0, 0.0)):
+        weights = head.get_weights()
+        weights["head/bias"] = weights["head/bias"] + np.float32(shift) + np.arange(3, dtype=np.float32)
+        head.set_weights(weights)
+    x = rng.random((4, 6), dtype=np.float32)
+    got = tfshare.predict_many(heads, x)
+    for head in heads:
+        expected = head.predict_proba(x)
+        assert np.all(np.isfinite(got[head.name]))
+        np.testing.assert_allclose(got[head.name], expected, atol=1e-6)
+        np.testing.assert_allclose(got[head.name].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_a_head_bank_refreshes_once_per_write_and_needs_an_in_process_runtime(runtime, data):
+    heads = _trunk_heads(runtime, 4)
+    same = [h for h in heads if h.num_classes == heads[0].num_classes] + [
+        tfshare.DenseClassifier(num_classes=heads[0].num_classes, trunk=heads[0].trunk, name="extra", seed=9)]
+    bank = head_bank.HeadBank(runtime, heads[0].trunk.output, same)
+    assert bank.ensure_fresh() is True  # never copied yet
+    assert bank.ensure_fresh() is False  # nothing written since
+    same[0].predict_proba(data.x_test[:2])  # a prediction writes nothing
+    assert bank.ensure_fresh() is False
+    same[0].fit(data.x_train[:8], data.y_train[:8] % same[0].num_classes)
+    assert bank.ensure_fresh() is True and bank.ensure_fresh() is False
+    with tfshare.GraphSession(device="cpu", target="grpc://localhost:1") as remote:
+        with pytest.raises(ValueError, match=r"^a HeadBank needs an in-process runtime, got target 'grpc://localhost:1'$"):
+            head_bank.HeadBank(remote, None, [])

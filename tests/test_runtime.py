@@ -12,6 +12,8 @@ import tfshare
 from tfshare._tf import tf, tf1
 from tfshare.devices import resolve_device
 
+from conftest import join_all
+
 
 def test_session_is_created_lazily(runtime):
     assert not runtime.has_session
@@ -85,7 +87,7 @@ def test_run_from_a_thread_without_graph_context(runtime):
 
     t = threading.Thread(target=worker)
     t.start()
-    t.join()
+    join_all([t])
     assert results == [2.0, 3.0]
 
 

@@ -30,9 +30,27 @@ def _build_heads(model: Model, num_classifiers: int, seed: int) -> tuple[GraphSe
     return runtime, [model.head(trunk, seed=seed + i + 1) for i in range(num_classifiers)]
 
 
+# No drill waits for a thread longer than this: a stuck thread is reported, never waited out.
+_JOIN_TIMEOUT_S = 600.0
+
+
+def _join_all(threads: list[threading.Thread], timeout: float = _JOIN_TIMEOUT_S) -> None:
+    """Joins ``threads`` within ``timeout`` seconds in all.
+
+    Raises:
+      RuntimeError: a thread is still running then (it is a daemon: it cannot keep the process alive).
+    """
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [t.name for t in threads if t.is_alive()]
+    if alive:
+        raise RuntimeError(f"drill threads still running after {timeout:g} s: {alive}")
+
+
 def _run_threads(target: Any, num_threads: int) -> list[BaseException]:
     """Runs ``target(i)`` in ``num_threads`` fresh threads released together; returns their errors."""
-    barrier = threading.Barrier(num_threads)
+    barrier = threading.Barrier(num_threads, timeout=_JOIN_TIMEOUT_S)
     errors: list[BaseException] = []
 
     def body(i: int) -> None:
@@ -42,11 +60,10 @@ def _run_threads(target: Any, num_threads: int) -> list[BaseException]:
         except BaseException as exc:  # noqa: BLE001 - collected and reported
             errors.append(exc)
 
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(num_threads)]
+    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(num_threads)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    _join_all(threads)
     return errors
 
 
@@ -245,15 +262,14 @@ def fit_while_predict_drill(
                 except Exception as exc:  # noqa: BLE001 - counted
                     errors.append(exc)
 
-        threads = [threading.Thread(target=read) for _ in range(readers)]
+        threads = [threading.Thread(target=read, daemon=True) for _ in range(readers)]
         for thread in threads:
             thread.start()
         try:
             clf.fit(x_train, y_train, epochs=epochs, batch_size=batch_size)
         finally:
             done.set()
-            for thread in threads:
-                thread.join()
+            _join_all(threads)
         after = clf.predict_proba(probe)
     invalid = sum(not (np.isfinite(p).all() and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)) for p in seen)
     saw_before = sum(np.array_equal(p, before) for p in seen)
