@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tfshare.bench import marginal_cost, models
+from tfshare.shards import DEFAULT_SHARD_SIZE
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
@@ -26,3 +27,17 @@ def test_naive_and_tfshare_paths_predict_the_same(name):
 def test_config_rejects_unknown_modes():
     with pytest.raises(ValueError, match=r"modes must be one of .*, got 'bogus'"):
         marginal_cost.Config(modes=("bogus",))
+
+
+@pytest.mark.parametrize("mode, graphs", [("shared_graph", 2), ("unsharded", 1), ("naive_shared", 1)])
+def test_only_shared_graph_opens_shards(mode, graphs):
+    model = models.model("mlp", hidden_units=(4,))
+    config = marginal_cost.Config(max_instances=2, batch_instances=2, repeats=1, model=model)
+    driver = marginal_cost._Mode(mode, config)
+    try:
+        for _ in range(DEFAULT_SHARD_SIZE + 1):
+            driver.build()
+        assert len({id(clf.shard.graph) for clf in driver.classifiers}) == graphs
+        assert len(driver.runtimes[0].graphs) == graphs
+    finally:
+        driver.close()

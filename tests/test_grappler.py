@@ -1,8 +1,8 @@
-"""GraphSession(grappler=): whether TensorFlow's graph optimizer runs, and what it decides by default.
+"""GraphSession(grappler=): whether TensorFlow's graph optimizer runs.
 
 Grappler's work is visible in the partition graphs a run places: with it on,
-Conv2D + FusedBatchNorm + ReLU become one fused convolution and
-MatMul + BiasAdd one fused MatMul.
+the convolution (its BatchNorm folded in by tfshare) + BiasAdd + ReLU become
+one fused convolution and MatMul + BiasAdd one fused MatMul.
 """
 
 import numpy as np
@@ -35,7 +35,7 @@ def _input(kind):
 
 @pytest.mark.parametrize(
     ("kind", "grappler", "fused"),
-    [("cnn", None, True), ("mlp", None, False), ("cnn", False, False), ("mlp", True, True), ("cnn", True, True)],
+    [("cnn", None, False), ("mlp", None, False), ("cnn", False, False), ("mlp", True, True), ("cnn", True, True)],
 )
 def test_grappler_fuses_only_when_on(kind, grappler, fused):
     with tfshare.GraphSession(device="cpu", grappler=grappler) as runtime:
@@ -55,13 +55,15 @@ def test_grappler_does_not_change_predictions():
     np.testing.assert_allclose(predictions[0], predictions[1], rtol=1e-5, atol=1e-6)
 
 
-def test_grappler_is_decided_when_the_session_starts(runtime):
-    mlp = _classifier("mlp", runtime)
-    mlp.predict_proba(_input("mlp"))
-    assert runtime.config.graph_options.place_pruned_graph  # dense only: off
-    cnn = _classifier("cnn", runtime)
-    cnn.predict_proba(_input("cnn"))
-    assert runtime.config.graph_options.place_pruned_graph  # unchanged: the Session already started
+def test_grappler_none_follows_the_config():
+    with tfshare.GraphSession(device="cpu") as runtime:  # tfshare's default: pruned placement, so off
+        assert runtime.config.graph_options.place_pruned_graph
+        assert not runtime.config.graph_options.rewrite_options.disable_meta_optimizer
+    config = tf1.ConfigProto()
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    with tfshare.GraphSession(device="cpu", config=config, grappler=True) as runtime:  # True overrides it
+        assert not runtime.config.graph_options.rewrite_options.disable_meta_optimizer
+        assert not runtime.config.graph_options.place_pruned_graph
 
 
 def test_grappler_false_turns_it_off_in_a_given_config():

@@ -3,10 +3,18 @@
 The graph classifier, the trunks and the eager twin all run their layers
 through ``apply``, in a graph (on placeholders) or eagerly. ``training`` is
 a Python bool, never a tensor: a classifier builds an inference path
-(``training=False``: Dropout off, BatchNorm on its moving statistics, which
-lets Grappler fuse Conv2D + FusedBatchNorm) at construction, and a training
-path only on its first ``fit``, and only when a layer behaves differently in
-training (``training_sensitive``).
+(``training=False``: Dropout off, BatchNorm on its moving statistics) at
+construction, and a training path only on its first ``fit``, and only when a
+layer behaves differently in training (``training_sensitive``).
+
+Graph inference paths fold BatchNorm into the convolution before it
+(``fold_batch_norm``): a ``Conv2D`` followed by a ``BatchNormalization`` of
+its channels runs as one convolution with the kernel scaled by
+``gamma / sqrt(moving_variance + epsilon)`` and one bias, computed from the
+variables in every call (so they follow training and restores). TensorFlow's
+Grappler does the same rewrite (remapper: Conv2D + FusedBatchNorm + ReLU in
+one oneDNN op) only for graphs it optimizes, and it skips the pruned graphs
+tfshare's runtimes run (``place_pruned_graph``, see ``GraphSession``).
 
 BatchNorm's moving statistics: tf_keras layers made in eager mode and called
 in a TF1 graph create their update ops through ``Layer.add_update``, which in
@@ -45,7 +53,9 @@ def training_sensitive(layers: Sequence[Any]) -> bool:
     )
 
 
-def apply(layers: Sequence[Any], x: Any, training: bool, arg: str = "layers") -> Any:
+def apply(
+    layers: Sequence[Any], x: Any, training: bool, arg: str = "layers", fold_batch_norm: bool = False
+) -> Any:
     """Calls ``layers`` in order on ``x`` (a graph tensor or an eager one).
 
     Args:
@@ -54,6 +64,11 @@ def apply(layers: Sequence[Any], x: Any, training: bool, arg: str = "layers") ->
       training: the Python bool every layer that takes ``training`` gets
         (tf_keras drops it for layers that do not).
       arg: the factory's name, for error messages.
+      fold_batch_norm: with ``training=False``, run each ``Conv2D`` followed
+        by a ``BatchNormalization`` of its channels as one convolution with
+        the normalization folded in (``foldable`` says which pairs). Both
+        layers are still called, so they are built and own their variables
+        as always; the unfolded ops they add are never run.
 
     Returns:
       The last layer's output.
@@ -62,16 +77,71 @@ def apply(layers: Sequence[Any], x: Any, training: bool, arg: str = "layers") ->
       InputError: a layer failed on its input, with a ValueError or TypeError
         (the message names the layer, the input shape and the cause).
     """
+    fold = fold_batch_norm and not training
+    conv: tuple[Any, Any] | None = None  # (the Conv2D just called, its input) when it may fold
     for i, layer in enumerate(layers):
         shape = x.shape
         try:
-            x = layer(x, training=training)
+            output = layer(x, training=training)
         except (ValueError, TypeError) as exc:
             raise InputError(
                 f"{arg}()[{i}] ({type(layer).__name__} {layer.name!r}) failed on an input of shape "
                 f"{_shape(shape)}: {str(exc).splitlines()[0]}"
             ) from exc
+        if conv is not None and foldable(conv[0], layer):
+            output = folded_conv(conv[0], layer, conv[1])
+        conv = (layer, x) if fold and type(layer) is keras.layers.Conv2D else None
+        x = output
     return x
+
+
+def foldable(conv: Any, norm: Any) -> bool:
+    """Whether ``norm`` after ``conv`` folds into one convolution at inference.
+
+    Both float32; ``conv`` a plain ``Conv2D`` (not a subclass: transposed,
+    depthwise and separable convolutions compute differently) with no
+    activation, one group and channels last; ``norm`` a
+    ``BatchNormalization`` over the channels (axis 3 or -1) without renorm,
+    virtual batches or an adjustment. Anything else runs as the layers do.
+    """
+    return (
+        type(conv) is keras.layers.Conv2D
+        and type(norm) is keras.layers.BatchNormalization
+        and conv.activation is keras.activations.linear
+        and conv.groups == 1
+        and conv.data_format == "channels_last"
+        and list(tf.nest.flatten(norm.axis)) in ([3], [-1])  # an int until built, then [3]
+        and not norm.renorm
+        and norm.virtual_batch_size is None
+        and norm.adjustment is None
+        and all(layer.compute_dtype == "float32" and layer.variable_dtype == "float32" for layer in (conv, norm))
+    )
+
+
+def folded_conv(conv: Any, norm: Any, x: Any) -> Any:
+    """``norm(conv(x), training=False)`` as one convolution and one bias add (both layers built).
+
+    With ``s = gamma * rsqrt(moving_variance + epsilon)``: the kernel
+    [kh, kw, in, out] times ``s`` [out], and the bias
+    ``(conv.bias - moving_mean) * s + beta`` [out]; the same value as the two
+    layers (within float32 rounding), and what Grappler's remapper computes
+    when it fuses them. Computed from the variables in every call.
+
+    Args:
+      conv: a built ``Conv2D`` (see ``foldable``).
+      norm: the built ``BatchNormalization`` after it.
+      x: float32 tensor [batch, height, width, channels], the conv's input.
+
+    Returns:
+      float32 tensor [batch, out_height, out_width, conv.filters].
+    """
+    with tf.name_scope(f"{norm.name}_folded"):
+        scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+        if norm.gamma is not None:
+            scale = scale * norm.gamma
+        shift = conv.bias - norm.moving_mean if conv.use_bias else -norm.moving_mean
+        bias = shift * scale if norm.beta is None else shift * scale + norm.beta
+        return tf.nn.bias_add(conv.convolution_op(x, conv.kernel * scale), bias)
 
 
 def _shape(shape: Any) -> str:
@@ -208,6 +278,6 @@ def run_updates(updates: Sequence[Any]) -> list[Any]:
 
 
 __all__ = [
-    "apply", "check_features", "collecting_updates", "logits_of", "run_updates", "training_sensitive",
-    "weight_penalties", "weight_penalties_declared",
+    "apply", "check_features", "collecting_updates", "foldable", "folded_conv", "logits_of", "run_updates",
+    "training_sensitive", "weight_penalties", "weight_penalties_declared",
 ]

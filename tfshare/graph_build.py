@@ -108,7 +108,9 @@ class GraphBuilder(ClassifierBase):
         else:
             with initial_values.creating(self._seed, start=start) as created:
                 if features is None:
-                    features = forward.check_features(forward.apply(self._body_layers(), x, training=False))
+                    features = forward.check_features(
+                        forward.apply(self._body_layers(), x, training=False, fold_batch_norm=True)
+                    )
                 self._head = make_head(self._num_classes)
                 logits = self._head(features)
             keyed = {} if self._trunk is not None else architectures.weight_keys(self._layers, self._architecture.named)

@@ -31,8 +31,6 @@ from tfshare.fast_callable import FastCallable
 from tfshare.initial_values import InitialValues
 from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
 
-#: Op types for which Grappler's fusions pay (GraphSession(grappler=None)).
-_GRAPPLER_OPS = frozenset({"Conv2D", "Conv3D", "DepthwiseConv2dNative", "FusedBatchNormV3", "FusedBatchNorm"})
 
 _log = logging.getLogger(__name__)
 
@@ -76,20 +74,19 @@ class GraphSession:
         partitions) runs use the inter-op pool regardless. It gives up
         inter-op parallelism between independent branches (no loss measured
         on 2 cores; set False to compare on a many-core machine).
-      grappler: run Grappler (TensorFlow's graph optimizer: Conv2D +
-        FusedBatchNorm + ReLU fusion, constant folding) on the Session's
-        graph. True or False force it (False sets
-        ``rewrite_options.disable_meta_optimizer`` where nothing else turns
-        it off). None, on an in-process CPU runtime without ``config``,
-        decides when the Session starts: on when the graph holds
-        convolutions (the shipped CNN ran 20% faster, 1.36 vs 1.69 ms at
-        batch 32), off otherwise (the 784-64-10 MLP ran 34% slower with it,
-        12.1 vs 8.0 us at batch 1, and each new run signature costs more):
-        with it off, TensorFlow prunes each run's subgraph before placing it
-        (``place_pruned_graph``, which turns Grappler off), and a new
-        signature stays cheap. None elsewhere leaves TensorFlow's default
-        (on) or ``config``'s choice. Classifiers added after the Session
-        started do not change the decision; shards decide each their own.
+      grappler: run Grappler (TensorFlow's graph optimizer: operator fusion,
+        constant folding, layout) on the Session's graphs. None (the
+        default) follows ``config``: tfshare's own default turns it off,
+        because it prunes each run's subgraph before placing it
+        (``place_pruned_graph``, which Grappler refuses: "Can't optimize a
+        pruned graph"), so a new run signature stays cheap as the runtime
+        grows; TensorFlow's default ``ConfigProto`` has it on. True turns it
+        on (and pruned placement off): every new signature then costs
+        Grappler's pass (measured: the CNN's first prediction 32 vs 8 ms,
+        growing with the graph), and fuses what the inference path's
+        BatchNorm folding (``tfshare.forward``) leaves, e.g. Conv2D + BiasAdd
+        + ReLU. False turns it off in any config
+        (``rewrite_options.disable_meta_optimizer``).
       shard_size: in-process runtimes put at most this many independent
         classifiers and trunks in each of their graphs, and open another
         graph and Session (a shard, see ``tfshare.shards``) when one is
@@ -211,7 +208,7 @@ class GraphSession:
                 # cannot differ between subgraphs. (Not applied on GPU, where
                 # soft placement could put one resource on two devices.)
                 # It also turns Grappler off ("Can't optimize a pruned graph",
-                # graph_execution_state.cc): the Session's start decides (_grappler).
+                # graph_execution_state.cc; GraphSession(grappler=True) undoes both).
                 config.graph_options.place_pruned_graph = True
         if timeout is not None:
             config.operation_timeout_in_ms = int(timeout * 1000)
@@ -319,21 +316,15 @@ class GraphSession:
         return session
 
     def _session_config(self) -> Any:
-        """The Session's config: Grappler on for convolutions (see ``grappler``), decided when it starts."""
+        """The Session's config with ``grappler`` applied (see the constructor)."""
         pruned = self._config.graph_options.place_pruned_graph
-        use = self._grappler
-        if use is None:
-            if not pruned:
-                return self._config
-            use = any(op.type in _GRAPPLER_OPS for op in self._graph.get_operations())
-        if use != pruned:
-            return self._config
+        if self._grappler is None or (self._grappler is False and pruned):
+            return self._config  # as configured (pruned placement already keeps Grappler off)
         config = tf1.ConfigProto()
         config.CopyFrom(self._config)
-        if use:
+        config.graph_options.rewrite_options.disable_meta_optimizer = not self._grappler
+        if self._grappler:
             config.graph_options.place_pruned_graph = False
-        else:
-            config.graph_options.rewrite_options.disable_meta_optimizer = True
         return config
 
     def _check_open(self) -> None:

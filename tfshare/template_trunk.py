@@ -151,7 +151,7 @@ class TemplateTrunk(_Trunk):
             self._sensitive = forward.training_sensitive(layers)
             self._config = architectures.checkpoint_config(self._architecture, layers)  # unbuilt, as everywhere
         with _through_get_variable(layers, self._architecture.named), forward.collecting_updates() as updates:
-            output = forward.apply(layers, x, training)
+            output = forward.apply(layers, x, training, fold_batch_norm=True)
         self._last_updates = updates
         return output
 

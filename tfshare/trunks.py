@@ -78,7 +78,7 @@ class SharedTrunk(_Trunk):
             self._layers = self._architecture.make_layers()
             # Before they are built: a built layer's config can differ (as a classifier's own body computes it).
             self._config = architectures.checkpoint_config(self._architecture, self._layers)
-        return forward.apply(self._layers, x, training)
+        return forward.apply(self._layers, x, training, fold_batch_norm=True)
 
     def _build_training(self, x: Any) -> tuple[Any, list[Any]]:
         with forward.collecting_updates() as updates:

@@ -26,6 +26,7 @@ import numpy as np
 from tfshare import validation
 from tfshare._tf import config_pb2, tf, tf1
 from tfshare.bench.config import RunConfig, positive_ints
+from tfshare.bench.reference import raw_graph
 from tfshare.errors import InputError
 from tfshare.harness import introspect
 from tfshare.harness.timing import (
@@ -141,6 +142,23 @@ def _runtime(config: Config, setting: tuple[int, int]) -> GraphSession:
                         inter_op_threads=inter or config.inter_op_threads)
 
 
+def _model_flops(config: Config, clf: Any, shape: tuple[int, ...]) -> int:
+    """The model's float operations per call at ``shape``, counted on its plain graph.
+
+    Counted on ``raw_graph`` (the same layers and weights, built
+    without tfshare), not on the classifier's own inference path: that one
+    folds BatchNorm into the convolutions, which adds bias adds and per-call
+    kernel scaling the profiler counts, while it counts a FusedBatchNorm as 0.
+    The count is the model's, whatever path computes it.
+    """
+    raw = raw_graph(config.model, clf.get_weights(), config.num_classes)
+    logits = raw.probabilities.op.inputs[0]  # the softmax aside, as tfshare's exp(log_softmax) counts 0
+    try:
+        return introspect.float_ops(logits, {raw.input: shape})
+    finally:
+        raw.session.close()
+
+
 def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, Any]]:
     """Times predict_proba per thread setting and both MatMul references, interleaved, at one batch size.
 
@@ -163,7 +181,7 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
             out = clf.predict_proba(x)
             if reference is None:
                 reference = out
-                model_flops = introspect.float_ops(clf.probabilities_tensor, {clf.input_tensor: x.shape})
+                model_flops = _model_flops(config, clf, x.shape)
             np.testing.assert_allclose(out, reference, atol=1e-5)  # same function under every setting
             fns[_label(setting)] = (lambda c: lambda: c.predict_proba(x))(clf)
             flops[_label(setting)] = model_flops

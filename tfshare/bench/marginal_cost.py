@@ -17,10 +17,12 @@ Two patterns, every mode:
 Every mode builds the ``--model`` (the MLP or the CNN, ``tfshare.bench.models``).
 Modes: ``isolated``, ``shared_graph``, ``shared_trunk``, ``template_trunk``
 use tfshare's paths (pending-only batched init, fused first calls, pruned
-placement). ``naive_shared`` is the same shared graph driven the way TF1 code
-usually does it: ``sess.run(tf.variables_initializer(new_vars))`` for each new
-classifier and ``sess.run(proba, feed_dict)`` for each first prediction, on a
-Session with TensorFlow's default options.
+placement, shards of ``shard_size`` classifiers behind one runtime).
+``unsharded`` is ``shared_graph`` with ``shard_size=None``: every classifier in
+one graph, the curve before shards. ``naive_shared`` is one graph driven the
+way TF1 code usually does it: ``sess.run(tf.variables_initializer(new_vars))``
+for each new classifier and ``sess.run(proba, feed_dict)`` for each first
+prediction, on a Session with TensorFlow's default options.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from tfshare.runtime import GraphSession
 _log = logging.getLogger(__name__)
 
 BENCHMARK = "marginal_cost"
-MODES = ("isolated", "shared_graph", "shared_trunk", "template_trunk", "naive_shared")
+MODES = ("isolated", "shared_graph", "unsharded", "shared_trunk", "template_trunk", "naive_shared")
 PARTS = ("build_s", "init_s", "first_predict_s")
 
 
@@ -61,7 +63,7 @@ class Config(RunConfig):
       batch_size: rows of each first prediction.
     """
 
-    max_instances: int = 128
+    max_instances: int = 1000
     batch_instances: int = 64
     modes: tuple[str, ...] = MODES
     repeats: int = 3
@@ -87,8 +89,10 @@ class _Mode:
         self._trunk = None
         if mode != "isolated":
             if mode == "naive_shared":
-                # TensorFlow's default Session options, as plain TF1 code has them.
-                self.runtimes.append(config.graph_session(config=config.session_config()))
+                # One graph with TensorFlow's default Session options, as plain TF1 code has them.
+                self.runtimes.append(config.graph_session(config=config.session_config(), shard_size=None))
+            elif mode == "unsharded":
+                self.runtimes.append(config.graph_session(shard_size=None))
             else:
                 self.runtimes.append(config.graph_session())
             if mode in ("shared_trunk", "template_trunk"):

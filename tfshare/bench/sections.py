@@ -82,9 +82,10 @@ def _section_marginal_cost(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
         "Live pattern: build one classifier, initialize, predict once, then the next. A least-squares "
-        "line through each part gives its growth per classifier already in the runtime. `naive_shared` "
-        "drives the same shared graph as plain TF1 code does (an initializer op per classifier, "
-        "`Session.run` + `feed_dict`, TensorFlow's default Session options).",
+        "line through each part gives its growth per classifier already in the runtime. `shared_graph` "
+        "is one runtime with shards of `shard_size` classifiers; `unsharded` the same in one graph (the "
+        "curve before shards). `naive_shared` drives one graph as plain TF1 code does (an initializer op "
+        "per classifier, `Session.run` + `feed_dict`, TensorFlow's default Session options).",
         "",
         marginal_cost.table(records, "slope"),
         "",

@@ -9,7 +9,8 @@ first, default 1; --min_time does not apply: every build is timed once).
 
   tfshare-bench marginal_cost --quick
   tfshare-bench marginal_cost --model=cnn --quick
-  tfshare-bench marginal_cost --live_instances=128 --batch_instances=64 --device=cpu
+  tfshare-bench marginal_cost --live_instances=1000 --batch_instances=64 --device=cpu
+  tfshare-bench marginal_cost --modes=isolated,shared_graph,unsharded --live_instances=600
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tfshare.bench.apps import _common
 
 _MAX_INSTANCES = flags.DEFINE_integer(
     "live_instances", None,
-    "Classifiers built one by one per mode (default 128, 16 with --quick; --model=cnn: 64, 8).", lower_bound=2,
+    "Classifiers built one by one per mode (default 1000, 16 with --quick; --model=cnn: 200, 8).", lower_bound=2,
 )
 _BATCH_INSTANCES = flags.DEFINE_integer(
     "batch_instances", None,
@@ -37,7 +38,7 @@ def main(argv: list[str]) -> None:
     _common.not_applicable(bench.BENCHMARK, _common.MIN_TIME)
     _common.run(bench, argv, lambda common: bench.Config(
         **common,
-        max_instances=_common.pick(_MAX_INSTANCES.value, *_common.for_model((128, 16), (64, 8))),
+        max_instances=_common.pick(_MAX_INSTANCES.value, *_common.for_model((1000, 16), (200, 8))),
         batch_instances=_common.pick(_BATCH_INSTANCES.value, *_common.for_model((64, 16), (32, 8))),
         modes=_common.modes(bench.MODES, required=("isolated",)),
         repeats=_common.pick(_common.REPEATS.value, 3, 1),
