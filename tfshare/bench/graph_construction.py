@@ -94,7 +94,7 @@ class _Built:
 
     def describe(self) -> dict[str, Any]:
         if self.runtimes:
-            return {**introspect.graph_stats(gs.graph for gs in self.runtimes), "traces": 0}
+            return {**introspect.graph_stats(g for gs in self.runtimes for g in gs.graphs), "traces": 0}
         variables = [v for clf in self.classifiers for v in clf.variables]
         stats = {
             "ops": 0,

@@ -192,7 +192,7 @@ class Setup:
 
     def sizes(self) -> dict[str, int]:
         variables = [v for c in self.classifiers for v in c.variables]
-        stats = introspect.graph_stats([self.runtime.graph])
+        stats = introspect.graph_stats(self.runtime.graphs)  # every shard's graph
         return {
             "param_bytes": introspect.variable_bytes(variables),
             "variables": len({id(v) for v in variables}),
@@ -201,14 +201,18 @@ class Setup:
         }
 
     def checkpoint_bytes(self, directory: str) -> dict[str, int | None]:
-        """Bytes on disk of one Saver over all distinct variables, and of one save per classifier."""
+        """Bytes on disk of one Saver over all distinct variables (one per shard), and of one save per classifier."""
         variables = list({id(v): v for c in self.classifiers for v in c.variables}.values())
-        with self.runtime.building():
-            saver = tf1.train.Saver(var_list=variables, max_to_keep=1)
         whole = os.path.join(directory, "whole")
-        os.makedirs(whole, exist_ok=True)
-        with self.runtime.graph.as_default():
-            saver.save(self.runtime.session, os.path.join(whole, "ckpt"), write_meta_graph=False)
+        for i, shard in enumerate(self.runtime.shards):
+            own = [v for v in variables if v.graph is shard.graph]
+            if not own:
+                continue
+            with shard.building():
+                saver = tf1.train.Saver(var_list=own, max_to_keep=1)
+            os.makedirs(os.path.join(whole, str(i)), exist_ok=True)
+            with shard.graph.as_default():
+                saver.save(shard.session, os.path.join(whole, str(i), "ckpt"), write_meta_graph=False)
         result: dict[str, int | None] = {"checkpoint_bytes": _data_bytes(whole), "per_classifier_checkpoint_bytes": None}
         if self.config.per_classifier_checkpoints:
             total = 0
