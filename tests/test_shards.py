@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
+from tfshare import shards
 
 
 @pytest.fixture
@@ -32,6 +33,19 @@ def test_classifiers_beyond_the_shard_size_go_to_new_graphs_behind_one_runtime(s
         with tfshare.DenseClassifier(16, 3, (8,), seed=i) as alone:
             np.testing.assert_allclose(clf.predict_proba(x), alone.predict_proba(x), atol=1e-6)
     assert sharded.shards[2].graph.get_operations()  # copies within a shard; its first built by tf_keras
+
+
+def test_a_shard_full_of_ops_takes_no_more_classifiers():
+    """A shard is full at DEFAULT_SHARD_OPS ops, before its count: 119-op CNNs fill it sooner than 34-op MLPs."""
+    with tfshare.GraphSession(device="cpu") as gs:
+        mlps = _mlps(gs, 16)
+        assert len(gs.shards) == 1  # 16 MLPs of this size stay under the op budget
+        cnns = [tfshare.ConvClassifier((8, 8, 1), 3, filters=(4, 8), runtime=gs, seed=i) for i in range(12)]
+        per_shard = [sum(c.shard is shard for c in mlps + cnns) for shard in gs.shards]
+        assert per_shard[0] == 16 and len(gs.shards) >= 3 and sum(per_shard) == 28, per_shard
+        one_cnn = cnns[-1].shard.graph.version / per_shard[-1]
+        for shard, count in zip(gs.shards[1:-1], per_shard[1:-1]):  # closed by their ops, before 16 classifiers
+            assert count < 16 and shards.DEFAULT_SHARD_OPS <= shard.graph.version < shards.DEFAULT_SHARD_OPS + 2 * one_cnn
 
 
 def test_the_root_runs_initializes_and_lists_across_shards(sharded, rng):

@@ -88,7 +88,8 @@ class GraphSession:
         + ReLU. False turns it off in any config
         (``rewrite_options.disable_meta_optimizer``).
       shard_size: in-process runtimes put at most this many independent
-        classifiers and trunks in each of their graphs, and open another
+        classifiers and trunks in each of their graphs (and none more in a
+        graph of ``tfshare.shards.DEFAULT_SHARD_OPS`` ops), and open another
         graph and Session (a shard, see ``tfshare.shards``) when one is
         full, so that a classifier's first call costs the same with 10 or
         1,000 classifiers in the runtime; None keeps one graph whatever

@@ -8,7 +8,10 @@ a time costs O(k^2): measured with the 784-64-10 MLP, the 300th classifier
 cost 112 ms against 7 ms for the 10th.
 
 A ``GraphSession`` with a ``shard_size`` puts at most that many independent
-classifiers (and trunks) in each of its graphs: when one is full, the next
+classifiers (and trunks) in each of its graphs, and starts no new one in a
+graph that already holds ``DEFAULT_SHARD_OPS`` ops (so a shard holds 16 of
+the 34-op MLP but 6 of the 119-op CNN: what a new signature costs grows with
+the graph's ops, not with its classifiers). When one is full, the next
 classifier goes into a new graph with its own Session (a *shard*), made with
 the root's settings. The root stays the runtime users hold:
 ``classifier.runtime`` is the root; names are unique across all its shards;
@@ -29,6 +32,8 @@ from tfshare.errors import InputError
 
 #: Independent classifiers (and trunks) per graph of an in-process CPU runtime, by default.
 DEFAULT_SHARD_SIZE = 16
+#: A shard that holds this many ops takes no further independent classifier or trunk.
+DEFAULT_SHARD_OPS = 640
 
 
 class Shards:
@@ -38,13 +43,17 @@ class Shards:
       root: the GraphSession users hold (shard 0 is its own graph).
       size: independent classifiers and trunks per shard.
       make_shard: makes a new shard of a root (a GraphSession with its settings).
+      max_ops: a shard whose graph holds this many ops (``tf.Graph.version``)
+        is full, whatever its count.
     """
 
-    def __init__(self, root: Any, size: int, make_shard: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, root: Any, size: int, make_shard: Callable[[Any], Any], max_ops: int = DEFAULT_SHARD_OPS
+    ) -> None:
         # Weak both ways (shards hold their root weakly too): no reference cycle keeps a dropped
         # runtime's graphs alive until a later garbage collection.
         self._root_ref = weakref.ref(root)
-        self.size = size
+        self.size, self.max_ops = size, max_ops
         self._make = make_shard
         self._children: list[Any] = []
         self._placed = 0  # independent units in the newest shard
@@ -63,11 +72,13 @@ class Shards:
     def place(self) -> Any:
         """The shard a new independent classifier or trunk goes into (a new one when the newest is full)."""
         with self._lock:
-            if self._placed >= self.size:
-                self._children.append(self._make(self._root_ref()))
+            newest = self._children[-1] if self._children else self._root_ref()
+            if self._placed >= self.size or (self._placed and newest.graph.version >= self.max_ops):
+                newest = self._make(self._root_ref())
+                self._children.append(newest)
                 self._placed = 0
             self._placed += 1
-            return self._children[-1] if self._children else self._root_ref()
+            return newest
 
     def of_graph(self, graph: Any) -> Any:
         """The shard whose graph is ``graph``.
@@ -101,4 +112,4 @@ class Shards:
         return self.of_graph(graphs[0])
 
 
-__all__ = ["DEFAULT_SHARD_SIZE", "Shards"]
+__all__ = ["DEFAULT_SHARD_OPS", "DEFAULT_SHARD_SIZE", "Shards"]
