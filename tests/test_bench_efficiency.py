@@ -72,6 +72,8 @@ def test_training_record_compares_fit_with_the_raw_train_callable(name):
     assert record["kind"] == "training" and record["steps_per_epoch"] == 2
     assert record["ratio"] == pytest.approx(record["fit"]["median"] / record["raw_callable"]["median"])
     assert record["fit_step_s"] > 0 and record["raw_step_s"] > 0
+    for mode in ("eager", "tf_function"):  # the eager twin's fit, per step of the same epoch
+        assert record[f"{mode}_step_s"] == pytest.approx(record[f"{mode}_fit"]["median"] / 2)
 
 
 @pytest.mark.parametrize(

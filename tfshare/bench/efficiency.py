@@ -11,7 +11,8 @@
   reported as a ratio to the MatMul's (``gflops_vs_tf_matmul``).
 * ``training``: at each batch size, one epoch of ``fit`` (shuffle,
   validation, batching, history) against the raw ``TF_SessionRunCallable``
-  running the same train op on the same batches, per step, interleaved.
+  running the same train op on the same batches, per step, interleaved with
+  the eager twin's ``fit``, eagerly and through ``tf.function``.
 """
 
 from __future__ import annotations
@@ -218,7 +219,11 @@ def training(config: Config, batch: int, tracer: Tracer = OFF) -> dict[str, Any]
     """Per-step cost of ``fit`` at one batch size against the raw callable running the same train op.
 
     Returns:
-      A "training" record: per-step seconds of each, their ratio, and both Stats.
+      A "training" record: per-step seconds of graph ``fit`` and the raw
+      callable, their ratio, both Stats; and the same epoch of the eager
+      twin's ``fit`` (same seed, so the same starting weights) eagerly and
+      through ``tf.function`` (``eager_step_s``, ``tf_function_step_s``,
+      ``eager_fit``, ``tf_function_fit``).
     """
     data = config.model.dataset(config.train_rows, 1, seed=config.seed)
     x, y = data.x_train, data.y_train
@@ -237,6 +242,12 @@ def training(config: Config, batch: int, tracer: Tracer = OFF) -> dict[str, Any]
         raw = tf1.Session._make_callable_from_options(gs.session, options)
         lr = np.asarray(1e-4, np.float32)
         steps = -(-len(x) // batch)
+        twins = {
+            mode: config.model.eager(config.num_classes, use_tf_function=mode == "tf_function", seed=config.seed)
+            for mode in ("eager", "tf_function")
+        }
+        for twin in twins.values():
+            twin.fit(x[:batch], y[:batch], batch_size=batch)  # builds (and traces) its step
 
         def raw_epoch() -> None:
             for start in range(0, len(x), batch):
@@ -246,8 +257,13 @@ def training(config: Config, batch: int, tracer: Tracer = OFF) -> dict[str, Any]
             {
                 "fit": lambda: clf.fit(x, y, epochs=1, batch_size=batch, learning_rate=1e-4, shuffle=True),
                 "raw_callable": raw_epoch,
+                **{
+                    f"{mode}_fit": (lambda t: lambda: t.fit(x, y, epochs=1, batch_size=batch, learning_rate=1e-4))(twin)
+                    for mode, twin in twins.items()
+                },
             },
-            repeats=max(3, config.repeats // 2), warmup=1, loops={"fit": 1, "raw_callable": 1},
+            repeats=max(3, config.repeats // 2), warmup=1,
+            loops={"fit": 1, "raw_callable": 1, "eager_fit": 1, "tf_function_fit": 1},
         )
         tracer.session_step(f"batch{batch}_train_step", gs.session, [train_op, loss, accuracy, finite],
                             dict(zip(inputs, (x[:batch], y[:batch], lr))))
@@ -258,6 +274,8 @@ def training(config: Config, batch: int, tracer: Tracer = OFF) -> dict[str, Any]
         "fit_step_s": stats["fit"].median / steps, "raw_step_s": stats["raw_callable"].median / steps,
         "fit": stats["fit"].to_dict(), "raw_callable": stats["raw_callable"].to_dict(),
         "ratio": stats["fit"].median / stats["raw_callable"].median,
+        "eager_step_s": stats["eager_fit"].median / steps, "tf_function_step_s": stats["tf_function_fit"].median / steps,
+        "eager_fit": stats["eager_fit"].to_dict(), "tf_function_fit": stats["tf_function_fit"].to_dict(),
     }
 
 
@@ -288,8 +306,16 @@ HEADERS = {
         "| batch | setting | workload | time per call | GFLOP/s | GFLOP/s vs TF MatMul | GFLOP/s vs NumPy matmul |\n"
         "|---:|---|---|---:|---:|---:|---:|"
     ),
-    "training": "| batch | fit per step | raw callable per step | fit / raw |\n|---:|---:|---:|---:|",
+    "training": (
+        "| batch | fit per step | raw callable per step | fit / raw | eager twin's fit | its tf.function fit |\n"
+        "|---:|---:|---:|---:|---:|---:|"
+    ),
 }
+
+
+def _optional_seconds(value: float | None) -> str:
+    """A time, or "-" in result files written before the column existed."""
+    return "-" if value is None else format_seconds(value)
 
 
 def table_row(record: dict[str, Any]) -> str:
@@ -297,7 +323,8 @@ def table_row(record: dict[str, Any]) -> str:
     if record["kind"] == "training":
         return (
             f"| {record['batch_size']} | {format_seconds(record['fit_step_s'])} "
-            f"| {format_seconds(record['raw_step_s'])} | {format_ratio(record['ratio'])} |"
+            f"| {format_seconds(record['raw_step_s'])} | {format_ratio(record['ratio'])} "
+            f"| {_optional_seconds(record.get('eager_step_s'))} | {_optional_seconds(record.get('tf_function_step_s'))} |"
         )
     return (
         f"| {record['batch_size']} | {record['setting']} | {record['workload']} "
