@@ -31,7 +31,6 @@ from tfshare.fast_callable import FastCallable
 from tfshare.initial_values import InitialValues
 from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
 
-
 _log = logging.getLogger(__name__)
 
 class GraphSession:
@@ -153,11 +152,11 @@ class GraphSession:
                 f"caller_thread=True needs an in-process runtime (target=''), got target={target!r}"
             )
         self._caller_thread = (not target) if caller_thread is None else caller_thread
-        self._config = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth, timeout)
+        made = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth, timeout)
+        self._config = self._with_grappler(made)
         self._graph = tf.Graph()
         self._lock = threading.RLock()
         self._session: Any = None
-        self._started_config: Any = None  # the ConfigProto the Session started with
         self._write_clock = WriteClock()
         self._closed = False
         self._callables: dict[tuple, FastCallable] = {}
@@ -267,9 +266,9 @@ class GraphSession:
 
     @property
     def config(self) -> Any:
-        """A copy of the Session's ``ConfigProto`` (as it is, or will be when it starts: see ``grappler``)."""
+        """A copy of the Session's ``ConfigProto``."""
         copy = tf1.ConfigProto()
-        copy.CopyFrom(self._started_config if self._started_config is not None else self._session_config())
+        copy.CopyFrom(self._config)
         return copy
 
     @property
@@ -309,20 +308,16 @@ class GraphSession:
             with self._lock:
                 self._check_open()
                 if self._session is None:
-                    self._started_config = self._session_config()
                     self._session = TrackedSession(
-                        target=self._target, graph=self._graph, config=self._started_config, clock=self._write_clock
+                        target=self._target, graph=self._graph, config=self._config, clock=self._write_clock
                     )
                 session = self._session
         return session
 
-    def _session_config(self) -> Any:
-        """The Session's config with ``grappler`` applied (see the constructor)."""
-        pruned = self._config.graph_options.place_pruned_graph
-        if self._grappler is None or (self._grappler is False and pruned):
-            return self._config  # as configured (pruned placement already keeps Grappler off)
-        config = tf1.ConfigProto()
-        config.CopyFrom(self._config)
+    def _with_grappler(self, config: Any) -> Any:
+        """``config`` with ``grappler`` applied (see the constructor); changed in place."""
+        if self._grappler is None or (self._grappler is False and config.graph_options.place_pruned_graph):
+            return config  # as configured (pruned placement already keeps Grappler off)
         config.graph_options.rewrite_options.disable_meta_optimizer = not self._grappler
         if self._grappler:
             config.graph_options.place_pruned_graph = False
