@@ -274,7 +274,8 @@ def training(config: Config, batch: int, tracer: Tracer = OFF) -> dict[str, Any]
         "fit_step_s": stats["fit"].median / steps, "raw_step_s": stats["raw_callable"].median / steps,
         "fit": stats["fit"].to_dict(), "raw_callable": stats["raw_callable"].to_dict(),
         "ratio": stats["fit"].median / stats["raw_callable"].median,
-        "eager_step_s": stats["eager_fit"].median / steps, "tf_function_step_s": stats["tf_function_fit"].median / steps,
+        "eager_step_s": stats["eager_fit"].median / steps,
+        "tf_function_step_s": stats["tf_function_fit"].median / steps,
         "eager_fit": stats["eager_fit"].to_dict(), "tf_function_fit": stats["tf_function_fit"].to_dict(),
     }
 
@@ -324,7 +325,8 @@ def table_row(record: dict[str, Any]) -> str:
         return (
             f"| {record['batch_size']} | {format_seconds(record['fit_step_s'])} "
             f"| {format_seconds(record['raw_step_s'])} | {format_ratio(record['ratio'])} "
-            f"| {_optional_seconds(record.get('eager_step_s'))} | {_optional_seconds(record.get('tf_function_step_s'))} |"
+            f"| {_optional_seconds(record.get('eager_step_s'))} "
+            f"| {_optional_seconds(record.get('tf_function_step_s'))} |"
         )
     return (
         f"| {record['batch_size']} | {record['setting']} | {record['workload']} "

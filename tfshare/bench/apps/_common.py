@@ -65,7 +65,8 @@ NUM_WARMUP = flags.DEFINE_integer(
     "num_warmup", None, "Untimed calls (or builds) of each mode before timing (default: the app's).", lower_bound=0
 )
 MIN_TIME = flags.DEFINE_float(
-    "min_time", None, "Seconds each timed value covers at least: calls are looped until then (default 0.001).",
+    "min_time", None,
+    "Seconds each timed value covers at least: calls are looped until then (default 0.02, 0.001 with --quick).",
     lower_bound=1e-6,
 )
 REPEATS = flags.DEFINE_integer(

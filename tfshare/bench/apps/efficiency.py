@@ -20,7 +20,7 @@ from absl import app, flags
 
 from tfshare.bench import efficiency as bench
 from tfshare.bench.apps import _common
-from tfshare.harness.timing import MIN_TIME
+from tfshare.harness.timing import FULL_MIN_TIME, MIN_TIME
 
 _MATMUL = flags.DEFINE_integer(
     "matmul_size", None, "n of the n x n @ n x n MatMul GFLOP/s references (default 1024, 512 with --quick).",
@@ -66,5 +66,5 @@ def main(argv: list[str]) -> None:
         thread_settings=_thread_settings(),
         repeats=_common.pick(_common.REPEATS.value, 15, 5),
         warmup=_common.pick(_common.NUM_WARMUP.value, 3, 3),
-        min_time=_common.pick(_common.MIN_TIME.value, MIN_TIME, MIN_TIME),
+        min_time=_common.pick(_common.MIN_TIME.value, FULL_MIN_TIME, MIN_TIME),
     ))

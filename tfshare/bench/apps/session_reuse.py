@@ -18,7 +18,7 @@ from absl import flags
 
 from tfshare.bench import session_reuse as bench
 from tfshare.bench.apps import _common
-from tfshare.harness.timing import MIN_TIME
+from tfshare.harness.timing import FULL_MIN_TIME, MIN_TIME
 
 _THREADS = flags.DEFINE_list("threads", ["1", "2", "4", "8"], "Thread counts sharing one Session (throughput).")
 _THROUGHPUT_SECONDS = flags.DEFINE_float(
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
         modes=_common.modes(bench.MODES, required=(bench.FLOOR, bench.EAGER)),
         repeats=_common.pick(_common.REPEATS.value, 25, 7),
         warmup=_common.pick(_common.NUM_WARMUP.value, 3, 3),
-        min_time=_common.pick(_common.MIN_TIME.value, MIN_TIME, MIN_TIME),
+        min_time=_common.pick(_common.MIN_TIME.value, FULL_MIN_TIME, MIN_TIME),
         threads=_common.ints(_THREADS.value, "threads"),
         throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
         throughput_repeats=_common.pick(None, 3, 2),

@@ -17,7 +17,7 @@ from absl import flags
 
 from tfshare.bench import variable_sharing as bench
 from tfshare.bench.apps import _common
-from tfshare.harness.timing import MIN_TIME
+from tfshare.harness.timing import FULL_MIN_TIME, MIN_TIME
 
 _NUM = flags.DEFINE_integer(
     "num_classifiers", None, "N, the classifiers per setup (default 32; --model=cnn: 16, 8 with --quick).", lower_bound=2
@@ -40,7 +40,7 @@ def main(argv: list[str]) -> None:
         modes=_common.modes(bench.MODES),
         repeats=_common.pick(_common.REPEATS.value, 15, 5),
         warmup=_common.pick(_common.NUM_WARMUP.value, 2, 2),
-        min_time=_common.pick(_common.MIN_TIME.value, MIN_TIME, MIN_TIME),
+        min_time=_common.pick(_common.MIN_TIME.value, FULL_MIN_TIME, MIN_TIME),
         interference_steps=_STEPS.value,
         per_classifier_checkpoints=_PER_CLASSIFIER.value,
         memory_in_subprocess=_MEMORY_SUBPROCESS.value,
