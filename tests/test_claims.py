@@ -5,6 +5,9 @@ docs/claims.md maps every such claim to the test that fails when it is false.
 
 from __future__ import annotations
 
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
@@ -117,3 +120,20 @@ def test_fit_feeds_contiguous_views_of_one_shuffled_copy_per_epoch(runtime, monk
         assert sorted(order) == list(range(50)) and order != list(range(50))  # a permutation, not the order given
         np.testing.assert_array_equal(np.concatenate([yb for _, yb in epoch]), y[order])  # labels travel with rows
     assert fed[0][0].base is not fed[4][0].base  # a new copy each epoch
+
+
+def test_every_test_docs_claims_md_names_exists():
+    """A claim whose test was renamed or removed would be proved by nothing: each name must be a test."""
+    tests = pathlib.Path(__file__).parent
+    text = (tests.parent / "docs" / "claims.md").read_text()
+    named = 0
+    for row in (line for line in text.splitlines() if line.startswith("| ") and "`" in line):
+        current = None
+        for ref in re.findall(r"`([^`]*(?:\.py|::)[^`]*)`", row.split("|")[3] if row.count("|") > 3 else ""):
+            file, _, name = ref.partition("::")
+            current = file or current
+            source = (tests / current).read_text()
+            if name:
+                assert re.search(rf"^def {re.escape(name.split('[')[0])}\(", source, re.M), f"{ref} in: {row[:80]}"
+            named += 1
+    assert named > 50
