@@ -9,6 +9,7 @@ import pytest
 
 import tfshare
 from tfshare import fused, head_bank
+from tfshare._tf import tf1
 
 from conftest import join_all
 
@@ -502,3 +503,51 @@ def test_a_head_bank_refreshes_once_per_write_and_needs_an_in_process_runtime(ru
     with tfshare.GraphSession(device="cpu", target="grpc://localhost:1") as remote:
         with pytest.raises(ValueError, match=r"^a HeadBank needs an in-process runtime, got target 'grpc://localhost:1'$"):
             head_bank.HeadBank(remote, None, [])
+
+
+def test_a_head_bank_of_one_head_gives_that_heads_probabilities(runtime, rng):
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    head = tfshare.DenseClassifier(trunk=trunk, num_classes=4, name="alone", seed=1)
+    bank = head_bank.HeadBank(runtime, trunk.output, [head])
+    assert bank.output.shape.as_list() == [None, 4, 1]
+    x = rng.random((3, 6), dtype=np.float32)
+    assert bank.ensure_fresh() is True
+    block = runtime.run(bank.output, feed_dict={head.input_tensor: x})
+    np.testing.assert_allclose(head_bank.split_heads(block)[0], head.predict_proba(x), atol=1e-6)
+
+
+def test_a_head_bank_refreshed_by_another_thread_while_this_one_waited_is_not_copied_again(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"t{i}", seed=i) for i in range(2)]
+    bank = head_bank.HeadBank(runtime, trunk.output, heads)
+    copies, refresh = [], bank._refresh
+    bank._refresh = lambda: (copies.append(1), refresh())
+
+    class OtherThreadRefreshesFirst:
+        # What the lock sees when another thread refreshed the bank between this one's check and its turn.
+        def __enter__(self):
+            refresh()
+            bank._seen = bank._clock.value
+
+        def __exit__(self, *exc):
+            return False
+
+    bank._lock = OtherThreadRefreshesFirst()
+    assert bank.ensure_fresh() is False and copies == []
+
+
+def test_the_head_bank_is_made_of_resource_variables_even_when_they_are_not_the_default(runtime, rng):
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"r{i}", seed=i) for i in range(2)]
+    tf1.disable_resource_variables()  # a user's TF1 setting: tf1.Variable would make reference variables
+    try:
+        bank = head_bank.HeadBank(runtime, trunk.output, heads)
+    finally:
+        tf1.enable_resource_variables()
+    types = {op.name: op.type for op in runtime.graph.get_operations() if op.name.startswith("head_bank/")}
+    assert types["head_bank/kernels"] == types["head_bank/biases"] == "VarHandleOp"
+    x = rng.random((2, 6), dtype=np.float32)
+    bank.ensure_fresh()
+    block = runtime.run(bank.output, feed_dict={heads[0].input_tensor: x})
+    for head, probabilities in zip(heads, head_bank.split_heads(block)):
+        np.testing.assert_allclose(probabilities, head.predict_proba(x), atol=1e-6)
