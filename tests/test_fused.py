@@ -59,18 +59,31 @@ def test_predict_many_empty_batch(runtime):
     heads = _trunk_heads(runtime, 2)
     got = tfshare.predict_many(heads, np.zeros((0, 784), np.float32))
     assert got["h0"].shape == (0, 3) and got["h1"].shape == (0, 4)
+    assert got["h0"].dtype == got["h1"].dtype == np.float32
+
+
+def test_predict_many_of_one_classifier_is_its_predict_proba(runtime, data):
+    clf = tfshare.DenseClassifier(784, 5, (8,), runtime=runtime, name="only", seed=0)
+    x = data.x_test[:3]
+    for _ in range(2):  # the first call checks the arguments; the second is served by the remembered plan
+        got = tfshare.predict_many([clf], x)
+        assert list(got) == ["only"]
+        np.testing.assert_allclose(got["only"], clf.predict_proba(x), atol=1e-6)
+    empty = tfshare.predict_many([clf], np.zeros((0, 784), np.float32))
+    assert empty["only"].shape == (0, 5) and empty["only"].dtype == np.float32
 
 
 @pytest.mark.parametrize(
     "make_args, error, match",
     [
-        (lambda c, o: [], tfshare.InputError, "classifiers must hold at least one classifier, got an empty sequence"),
+        (lambda c, o: [], tfshare.InputError, "^classifiers must hold at least one classifier, got an empty sequence$"),
         (lambda c, o: "abc", TypeError, "classifiers must be a sequence of graph classifiers, got str"),
         (lambda c, o: [c, "x"], TypeError, r"classifiers\[1\] must be a graph classifier \(Classifier, .*\), got str"),
         (lambda c, o: [c, c], tfshare.InputError, r"classifiers must have unique names .* duplicates \['a'\]"),
+        (lambda c, o: [c, o, c], tfshare.InputError, r"classifiers must have unique names .* duplicates \['a'\]$"),
         (lambda c, o: [c, o], tfshare.InputError, r"classifiers must share one input_shape .* got input shapes \[\(5,\), \(784,\)\]"),
     ],
-    ids=["empty", "not-a-sequence", "not-a-classifier", "duplicate-names", "mixed-input-dims"],
+    ids=["empty", "not-a-sequence", "not-a-classifier", "duplicate-names", "a-duplicate-among-others", "mixed-input-dims"],
 )
 def test_predict_many_bad_arguments(runtime, make_args, error, match):
     a = tfshare.DenseClassifier(runtime=runtime, name="a")
@@ -666,3 +679,29 @@ def test_a_plan_of_two_inputs_writes_nothing_and_settles_on_one_callable(data, c
         plan = fused._plan(gs, [a, b])
         assert plan.n_feeds == 2 and plan._trial is None
         assert gs.write_clock.value == clock  # predictions write nothing: no head bank is refreshed after them
+
+
+def test_first_calls_up_to_the_row_limit_are_fused_and_a_later_classifier_joins_the_pending_ones(runtime, data):
+    a, b, c = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3))
+    x = np.repeat(data.x_test[:1], fused.FIRST_CALL_MAX_ROWS, axis=0)  # exactly the limit: still fused
+    a.predict_proba(x)
+    b.predict_proba(data.x_test[:1])
+    group = fused._first_call_groups.get(runtime)
+    assert group is not None and list(group.members) == [c]
+    d = tfshare.DenseClassifier(runtime=runtime, seed=3)
+    np.testing.assert_allclose(d.predict_proba(data.x_test[:2]),
+                               runtime.run(d.probabilities_tensor, {d.input_tensor: data.x_test[:2]}), atol=1e-6)
+    group = fused._first_call_groups.get(runtime)
+    assert group is not None and list(group.members) == [c]  # a and b had their first calls: not pending again
+
+
+def test_a_large_first_call_of_the_last_member_releases_the_group(runtime, data):
+    a, b = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(2))
+    a.predict_proba(data.x_test[:1])  # fuses a and b
+    late = tfshare.DenseClassifier(runtime=runtime, seed=2)  # not in the group
+    big = np.repeat(data.x_test[:1], fused.FIRST_CALL_MAX_ROWS + 1, axis=0)
+    late.predict_proba(big)  # its own callable; the group is left as it is
+    assert list(fused._first_call_groups.get(runtime).members) == [b]
+    b.predict_proba(big)
+    assert fused._first_call_groups.get(runtime) is None
+    assert len(runtime._callables) == 2  # late's and b's own: the fused one was released
