@@ -685,12 +685,14 @@ def test_first_calls_up_to_the_row_limit_are_fused_and_a_later_classifier_joins_
     a, b, c = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3))
     x = np.repeat(data.x_test[:1], fused.FIRST_CALL_MAX_ROWS, axis=0)  # exactly the limit: still fused
     a.predict_proba(x)
+    assert set(fused._first_call_groups.get(runtime).members) == {b, c}
     b.predict_proba(data.x_test[:1])
     group = fused._first_call_groups.get(runtime)
     assert group is not None and list(group.members) == [c]
     d = tfshare.DenseClassifier(runtime=runtime, seed=3)
-    np.testing.assert_allclose(d.predict_proba(data.x_test[:2]),
-                               runtime.run(d.probabilities_tensor, {d.input_tensor: data.x_test[:2]}), atol=1e-6)
+    got = d.predict_proba(data.x_test[:2])
+    assert len(runtime._callables) == 1  # the new group's: the old group's callable was released
+    np.testing.assert_allclose(got, runtime.run(d.probabilities_tensor, {d.input_tensor: data.x_test[:2]}), atol=1e-6)
     group = fused._first_call_groups.get(runtime)
     assert group is not None and list(group.members) == [c]  # a and b had their first calls: not pending again
 
