@@ -408,3 +408,18 @@ def test_runtime_files_name_a_bad_path_type(path):
         for fn in (tfshare.save_runtime, tfshare.restore_runtime):
             with pytest.raises(TypeError, match=rf"^path must be a str or os.PathLike, got {type(path).__name__}$"):
                 fn([clf], path)
+
+
+def test_the_temporary_of_a_writer_owned_by_another_user_is_kept(tmp_path, monkeypatch):
+    # os.kill(pid, 0) on another user's process fails with EPERM: the writer exists, its file is not an orphan.
+    theirs = tmp_path / ".r.npz.4242.abc.tmp"
+    theirs.write_bytes(b"partial")
+
+    def kill(pid, sig):
+        assert (pid, sig) == (4242, 0)
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", kill)
+    with tfshare.DenseClassifier(4, 2, (3,), name="c", seed=0) as clf:
+        tfshare.save_runtime([clf], tmp_path / "r.npz")
+    assert sorted(os.listdir(tmp_path)) == [theirs.name, "r.npz"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -193,7 +194,7 @@ def _remove_data(prefix):
     (_corrupt_data, r"restoring '.*ckpt-1' failed: .*Checksum does not match"),
     (_truncate_data, r"restoring '.*ckpt-1' failed: \S"),
     (_remove_data, r"restoring '.*ckpt-1' failed: .*ckpt-1\.data-00000-of-00001"),
-    (_garble_index, r"checkpoint '.*ckpt-1' is corrupt or unreadable"),
+    (_garble_index, r"checkpoint '.*ckpt-1' is corrupt or unreadable: not an sstable \(bad magic number\)$"),
     (_garble_sidecar, r"checkpoint metadata of '.*ckpt-1' is corrupt"),
     (_remove_sidecar, r"has no 'ckpt-1.tfshare.json'; it was not written by tfshare"),
 ], ids=["flipped_byte", "truncated_data", "missing_data", "garbled_index", "garbled_metadata", "missing_metadata"])
@@ -327,3 +328,127 @@ def test_atomic_write_takes_a_file_url(tmp_path):
     target = tmp_path / "out.bin"
     checkpoints.atomic_write(f"file://{target}", lambda f: f.write(b"payload"))
     assert target.read_bytes() == b"payload" and os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_atomic_write_fills_a_temporary_beside_the_target_and_removes_it_when_the_write_fails(tmp_path):
+    target = tmp_path / "out.bin"
+    seen = []
+    checkpoints.atomic_write(str(target), lambda f: (seen.append(os.listdir(tmp_path)), f.write(b"one")))
+    assert len(seen[0]) == 1 and seen[0][0].startswith(".tmp-")  # the default prefix, no suffix
+    checkpoints.atomic_write(
+        str(target), lambda f: (seen.append(os.listdir(tmp_path)), f.write(b"two")), prefix="p-", suffix=".part"
+    )
+    temporary = [n for n in seen[1] if n != "out.bin"]
+    assert len(temporary) == 1 and temporary[0].startswith("p-") and temporary[0].endswith(".part")
+    assert target.read_bytes() == b"two" and os.listdir(tmp_path) == ["out.bin"]
+
+    def fail(f):
+        f.write(b"half")
+        raise ValueError("the writer failed")
+
+    with pytest.raises(ValueError, match=r"^the writer failed$"):
+        checkpoints.atomic_write(str(target), fail)
+    assert target.read_bytes() == b"two" and os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_atomic_write_on_another_filesystem_renames_a_named_temporary_over_the_target(monkeypatch):
+    # ram:// is TensorFlow's in-memory filesystem: nothing of this test is on disk.
+    base = f"ram://tfshare-atomic-{os.getpid()}"
+    renames, rename = [], tf.io.gfile.rename
+
+    def spy(src, dst, overwrite=False):
+        renames.append((src, dst))
+        if dst.endswith("refused.bin"):
+            raise tf.errors.PermissionDeniedError(None, None, "rename refused")
+        return rename(src, dst, overwrite=overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "rename", spy)
+    tf.io.gfile.makedirs(f"{base}/d")
+    try:
+        for payload in (b"one", b"two"):  # the second write replaces the first
+            checkpoints.atomic_write(f"{base}/d/out.bin", lambda f: f.write(payload))
+        checkpoints.atomic_write(f"{base}/d/named.bin", lambda f: f.write(b"3"), prefix="p-", suffix=".part")
+        with tf.io.gfile.GFile(f"{base}/d/out.bin", "rb") as f:
+            assert f.read() == b"two"
+        for src, dst in renames:
+            assert src.rsplit("/", 1)[0] == f"{base}/d"
+        names = [src.rsplit("/", 1)[1] for src, _ in renames]
+        assert all(re.fullmatch(r"\.tmp-[0-9a-f]{12}", n) for n in names[:2]) and names[0] != names[1]
+        assert re.fullmatch(r"p-[0-9a-f]{12}\.part", names[2])
+        with pytest.raises(ValueError, match=r"^the writer failed$"):
+            checkpoints.atomic_write(f"{base}/d/failed.bin", lambda f: (_ for _ in ()).throw(ValueError("the writer failed")))
+        with pytest.raises(tf.errors.PermissionDeniedError, match=r"rename refused"):
+            checkpoints.atomic_write(f"{base}/d/refused.bin", lambda f: f.write(b"4"))
+        assert sorted(tf.io.gfile.listdir(f"{base}/d")) == ["named.bin", "out.bin"]  # no temporary left
+    finally:
+        tf.io.gfile.rmtree(base)
+
+
+def test_a_classifier_checkpoints_to_another_tensorflow_filesystem(rng):
+    base = f"ram://tfshare-ckpt-{os.getpid()}"
+    x = rng.random((3, 4), dtype=np.float32)
+    try:
+        with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+            expected = clf.predict_proba(x)
+            prefix = clf.save(f"{base}/run")
+            assert prefix == f"{base}/run/ckpt-1"
+        assert sorted(tf.io.gfile.listdir(f"{base}/run")) == [
+            "checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index", "ckpt-1.tfshare.json"]
+        with tfshare.DenseClassifier(4, 2, (3,), seed=5) as other:
+            assert other.restore(f"{base}/run") == prefix
+            np.testing.assert_array_equal(other.predict_proba(x), expected)
+    finally:
+        tf.io.gfile.rmtree(base)
+
+
+@pytest.mark.parametrize("name", ["endsX", "ends "], ids=["letter", "space"])
+def test_save_removes_temporaries_whatever_the_directory_name_ends_with(tmp_path, name):
+    directory = tmp_path / name
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        clf.save(directory)
+        for spelling in (str(directory), str(directory) + "/"):
+            (directory / ".tmp-orphan").write_bytes(b"partial")
+            clf.save(spelling)
+            assert ".tmp-orphan" not in os.listdir(directory)
+    assert "ckpt-3.index" in os.listdir(directory)
+
+
+def test_a_checkpoint_directory_restores_after_it_was_moved(tmp_path, rng):
+    # The state file names its checkpoints relative to its directory.
+    x = rng.random((3, 4), dtype=np.float32)
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        clf.save(tmp_path / "old")
+        expected = clf.predict_proba(x)
+    os.rename(tmp_path / "old", tmp_path / "new")
+    with tfshare.DenseClassifier(4, 2, (3,), seed=5) as other:
+        assert other.restore(tmp_path / "new") == str(tmp_path / "new" / "ckpt-1")
+        np.testing.assert_array_equal(other.predict_proba(x), expected)
+
+
+def _rewrite_sidecar(prefix, change):
+    path = prefix + ".tfshare.json"
+    metadata = json.loads(open(path).read())
+    open(path, "w").write(json.dumps(change(metadata)))
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda m: dict(m, format=2), r"^checkpoint '.*ckpt-1' has metadata format 2, expected 1$"),
+    (lambda m: [m], r"^checkpoint '.*ckpt-1' has metadata format None, expected 1$"),
+    (lambda m: {k: v for k, v in m.items() if k != "config"},
+     r"^checkpoint '.*ckpt-1' was saved with input_dim=None, but this classifier has input_dim=4$"),
+], ids=["newer_format", "not_an_object", "no_configuration"])
+def test_a_sidecar_of_another_format_or_without_configuration_is_refused(tmp_path, change, message):
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        prefix = clf.save(tmp_path)
+        _rewrite_sidecar(prefix, change)
+        with pytest.raises(tfshare.CheckpointError, match=message):
+            clf.restore(tmp_path)
+
+
+def test_an_unreadable_state_file_is_a_checkpoint_error_with_tensorflows_reason(tmp_path):
+    (tmp_path / "checkpoint").write_text("")  # parses, but names no checkpoint
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
+        with pytest.raises(tfshare.CheckpointError, match=(
+            r"^cannot read the checkpoint state in '.*': Invalid checkpoint state loaded from .*"
+        )):
+            clf.restore(tmp_path)

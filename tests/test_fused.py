@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import re
 import threading
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 
 import tfshare
 from tfshare import fused, head_bank
+from tfshare._tf import tf1
 
 from conftest import join_all
 
@@ -56,18 +59,31 @@ def test_predict_many_empty_batch(runtime):
     heads = _trunk_heads(runtime, 2)
     got = tfshare.predict_many(heads, np.zeros((0, 784), np.float32))
     assert got["h0"].shape == (0, 3) and got["h1"].shape == (0, 4)
+    assert got["h0"].dtype == got["h1"].dtype == np.float32
+
+
+def test_predict_many_of_one_classifier_is_its_predict_proba(runtime, data):
+    clf = tfshare.DenseClassifier(784, 5, (8,), runtime=runtime, name="only", seed=0)
+    x = data.x_test[:3]
+    for _ in range(2):  # the first call checks the arguments; the second is served by the remembered plan
+        got = tfshare.predict_many([clf], x)
+        assert list(got) == ["only"]
+        np.testing.assert_allclose(got["only"], clf.predict_proba(x), atol=1e-6)
+    empty = tfshare.predict_many([clf], np.zeros((0, 784), np.float32))
+    assert empty["only"].shape == (0, 5) and empty["only"].dtype == np.float32
 
 
 @pytest.mark.parametrize(
     "make_args, error, match",
     [
-        (lambda c, o: [], tfshare.InputError, "classifiers must hold at least one classifier, got an empty sequence"),
+        (lambda c, o: [], tfshare.InputError, "^classifiers must hold at least one classifier, got an empty sequence$"),
         (lambda c, o: "abc", TypeError, "classifiers must be a sequence of graph classifiers, got str"),
         (lambda c, o: [c, "x"], TypeError, r"classifiers\[1\] must be a graph classifier \(Classifier, .*\), got str"),
         (lambda c, o: [c, c], tfshare.InputError, r"classifiers must have unique names .* duplicates \['a'\]"),
+        (lambda c, o: [c, o, c], tfshare.InputError, r"classifiers must have unique names .* duplicates \['a'\]$"),
         (lambda c, o: [c, o], tfshare.InputError, r"classifiers must share one input_shape .* got input shapes \[\(5,\), \(784,\)\]"),
     ],
-    ids=["empty", "not-a-sequence", "not-a-classifier", "duplicate-names", "mixed-input-dims"],
+    ids=["empty", "not-a-sequence", "not-a-classifier", "duplicate-names", "a-duplicate-among-others", "mixed-input-dims"],
 )
 def test_predict_many_bad_arguments(runtime, make_args, error, match):
     a = tfshare.DenseClassifier(runtime=runtime, name="a")
@@ -391,7 +407,10 @@ def test_many_distinct_lists_log_a_warning(runtime, data, monkeypatch, caplog):
         tfshare.predict_many(heads[:4], data.x_test[:1])  # a list seen before: no new plan
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1
-    assert "fused ops for 3 different classifier lists" in warnings[0]
+    assert re.fullmatch(
+        rf"predict_many has built fused ops for 3 different classifier lists in {re.escape(repr(runtime))}; "
+        r"each list adds ops \(and on a trunk a copy of its heads\) for good: pass one fixed list and pick "
+        r"results by name", warnings[0])
 
 
 def test_a_dead_classifier_evicts_its_remembered_lists(runtime, data):
@@ -502,3 +521,189 @@ def test_a_head_bank_refreshes_once_per_write_and_needs_an_in_process_runtime(ru
     with tfshare.GraphSession(device="cpu", target="grpc://localhost:1") as remote:
         with pytest.raises(ValueError, match=r"^a HeadBank needs an in-process runtime, got target 'grpc://localhost:1'$"):
             head_bank.HeadBank(remote, None, [])
+
+
+def test_a_head_bank_of_one_head_gives_that_heads_probabilities(runtime, rng):
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    head = tfshare.DenseClassifier(trunk=trunk, num_classes=4, name="alone", seed=1)
+    bank = head_bank.HeadBank(runtime, trunk.output, [head])
+    assert bank.output.shape.as_list() == [None, 4, 1]
+    x = rng.random((3, 6), dtype=np.float32)
+    assert bank.ensure_fresh() is True
+    block = runtime.run(bank.output, feed_dict={head.input_tensor: x})
+    np.testing.assert_allclose(head_bank.split_heads(block)[0], head.predict_proba(x), atol=1e-6)
+
+
+def test_a_head_bank_refreshed_by_another_thread_while_this_one_waited_is_not_copied_again(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"t{i}", seed=i) for i in range(2)]
+    bank = head_bank.HeadBank(runtime, trunk.output, heads)
+    copies, refresh = [], bank._refresh
+    bank._refresh = lambda: (copies.append(1), refresh())
+
+    class OtherThreadRefreshesFirst:
+        # What the lock sees when another thread refreshed the bank between this one's check and its turn.
+        def __enter__(self):
+            refresh()
+            bank._seen = bank._clock.value
+
+        def __exit__(self, *exc):
+            return False
+
+    bank._lock = OtherThreadRefreshesFirst()
+    assert bank.ensure_fresh() is False and copies == []
+
+
+def test_the_head_bank_is_made_of_resource_variables_even_when_they_are_not_the_default(runtime, rng):
+    trunk = tfshare.SharedTrunk(runtime, 6, (5,), seed=0)
+    heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"r{i}", seed=i) for i in range(2)]
+    tf1.disable_resource_variables()  # a user's TF1 setting: tf1.Variable would make reference variables
+    try:
+        bank = head_bank.HeadBank(runtime, trunk.output, heads)
+    finally:
+        tf1.enable_resource_variables()
+    types = {op.name: op.type for op in runtime.graph.get_operations() if op.name.startswith("head_bank/")}
+    assert types["head_bank/kernels"] == types["head_bank/biases"] == "VarHandleOp"
+    x = rng.random((2, 6), dtype=np.float32)
+    bank.ensure_fresh()
+    block = runtime.run(bank.output, feed_dict={heads[0].input_tensor: x})
+    for head, probabilities in zip(heads, head_bank.split_heads(block)):
+        np.testing.assert_allclose(probabilities, head.predict_proba(x), atol=1e-6)
+
+
+def test_closing_members_one_by_one_frees_the_group_with_the_last(runtime, data):
+    a, b, c = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3))
+    a.predict_proba(data.x_test[:1])  # fuses a, b and c; a is served, so no longer a member
+    a.close()  # not a member: nothing to leave
+    group = fused._first_call_groups.get(runtime)
+    assert group is not None and set(group.members) == {b, c}
+    b.close()
+    assert fused._first_call_groups.get(runtime) is group and list(group.members) == [c]
+    c.close()  # the last member: the group and its callable go
+    assert fused._first_call_groups.get(runtime) is None
+    assert len(runtime._callables) == 0
+
+
+def test_remembered_lists_are_bounded(runtime, data, monkeypatch):
+    monkeypatch.setattr(fused, "_recent", {})
+    monkeypatch.setattr(fused, "_RECENT_MAX", 2)
+    heads = _trunk_heads(runtime, 3)
+    lists = [heads, heads[:2], heads[1:]]
+    for i, classifiers in enumerate(lists):
+        tfshare.predict_many(classifiers, data.x_test[:2])
+        assert len(fused._recent) == (i + 1 if i < 2 else 1)  # full: forgotten, then this one remembered
+    assert fused._recent_plan(lists[2]) is fused._plan(runtime, lists[2])
+    assert fused._recent_plan(lists[0]) is None
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def _timed(clock, calls, name, seconds):
+    durations = iter(seconds)
+
+    def fn(*values):
+        calls.append(name)
+        clock.now += next(durations)
+        return [name, values]
+
+    return fn
+
+
+@pytest.mark.parametrize("inline, pooled, winner", [
+    ([5.0] + [1.5] * 7, [5.0] + [1.0] * 7, "pooled"),
+    ([0.0] + [1.0] * 7, [0.0] + [2.0] * 7, "inline"),
+    ([0.0] + [1.5] * 7, [0.0] + [2.0] * 4 + [0.5] * 3, "inline"),  # by the median, not the mean or the best
+    ([0.0] + [1.5] * 7, [100.0] + [1.0] * 4 + [2.0] * 3, "pooled"),  # the first call of each is a warm-up, not counted
+    ([0.0] + [1.0] * 7, [0.0] + [1.0] * 7, "inline"),  # a tie keeps the inline callable
+], ids=["pooled_faster", "inline_faster", "median", "warm_up", "tie"])
+def test_a_trial_alternates_two_callables_and_keeps_the_faster(monkeypatch, inline, pooled, winner):
+    clock, calls = _Clock(), []
+    monkeypatch.setattr(fused, "time", clock)
+    fns = {"inline": _timed(clock, calls, "inline", inline), "pooled": _timed(clock, calls, "pooled", pooled)}
+    trial = fused._Trial(fns["inline"], fns["pooled"])
+    assert fused._Trial.CALLS == 8
+    for i in range(16):
+        assert trial.choice is None
+        out = trial.run([i, -i])
+        assert out == [calls[-1], (i, -i)]  # the called one's result, for the given values
+    assert calls == ["inline", "pooled"] * 8
+    assert trial.choice is fns[winner]
+
+
+def test_a_list_seen_before_reuses_its_plan_without_rechecking_and_adds_nothing(runtime, data, monkeypatch):
+    trunk = tfshare.SharedTrunk(runtime, 784, (16,), seed=0)
+    pair = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"p{i}", seed=i) for i in range(2)]
+    lone = tfshare.DenseClassifier(trunk=trunk, num_classes=4, name="lone", seed=5)
+    heads = pair + [lone]
+    x = data.x_test[:3]
+    expected = tfshare.predict_many(heads, x)
+    plan = fused._plan(runtime, heads)
+    assert len(plan.banks) == 1  # the two heads of 3 classes share one bank; the lone head of 4 needs none
+    ops, n_callables = len(runtime.graph.get_operations()), len(runtime._callables)
+
+    def no_checks(*args, **kwargs):
+        raise AssertionError("the arguments of a list seen before were checked again")
+
+    with monkeypatch.context() as m:
+        m.setattr(fused, "_check_classifiers", no_checks)
+        for same in (heads, tuple(heads)):  # the same objects in the same order
+            assert fused._recent_plan(same) is plan
+            got = tfshare.predict_many(same, x)
+            assert all(np.array_equal(got[k], expected[k]) for k in expected)
+    # Another kind of sequence is checked again, and finds the runtime's plan for these names.
+    assert fused._recent_plan(collections.UserList(heads)) is None
+    got = tfshare.predict_many(collections.UserList(heads), x)
+    assert all(np.array_equal(got[k], expected[k]) for k in expected)
+    assert fused._plan(runtime, list(heads)) is plan
+    assert len(runtime.graph.get_operations()) == ops and len(runtime._callables) == n_callables
+
+
+@pytest.mark.parametrize("caller_thread", [True, False], ids=["caller_thread", "pool"])
+def test_a_plan_of_two_inputs_writes_nothing_and_settles_on_one_callable(data, caller_thread):
+    with tfshare.GraphSession(device="cpu", caller_thread=caller_thread) as gs:
+        a = tfshare.DenseClassifier(784, 3, (8,), runtime=gs, name="a", seed=0)
+        b = tfshare.DenseClassifier(784, 4, (8,), runtime=gs, name="b", seed=1)
+        x = data.x_test[:2]
+        expected = {c.name: c.predict_proba(x) for c in (a, b)}
+        clock = gs.write_clock.value
+        for _ in range(2 * fused._Trial.CALLS + 1):  # past the trial's calls, when there is a trial
+            got = tfshare.predict_many([a, b], x)
+            for name, value in expected.items():
+                np.testing.assert_allclose(got[name], value, atol=1e-6)
+        plan = fused._plan(gs, [a, b])
+        assert plan.n_feeds == 2 and plan._trial is None
+        assert gs.write_clock.value == clock  # predictions write nothing: no head bank is refreshed after them
+
+
+def test_first_calls_up_to_the_row_limit_are_fused_and_a_later_classifier_joins_the_pending_ones(runtime, data):
+    a, b, c = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3))
+    x = np.repeat(data.x_test[:1], fused.FIRST_CALL_MAX_ROWS, axis=0)  # exactly the limit: still fused
+    a.predict_proba(x)
+    assert set(fused._first_call_groups.get(runtime).members) == {b, c}
+    b.predict_proba(data.x_test[:1])
+    group = fused._first_call_groups.get(runtime)
+    assert group is not None and list(group.members) == [c]
+    d = tfshare.DenseClassifier(runtime=runtime, seed=3)
+    got = d.predict_proba(data.x_test[:2])
+    assert len(runtime._callables) == 1  # the new group's: the old group's callable was released
+    np.testing.assert_allclose(got, runtime.run(d.probabilities_tensor, {d.input_tensor: data.x_test[:2]}), atol=1e-6)
+    group = fused._first_call_groups.get(runtime)
+    assert group is not None and list(group.members) == [c]  # a and b had their first calls: not pending again
+
+
+def test_a_large_first_call_of_the_last_member_releases_the_group(runtime, data):
+    a, b = (tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(2))
+    a.predict_proba(data.x_test[:1])  # fuses a and b
+    late = tfshare.DenseClassifier(runtime=runtime, seed=2)  # not in the group
+    big = np.repeat(data.x_test[:1], fused.FIRST_CALL_MAX_ROWS + 1, axis=0)
+    late.predict_proba(big)  # its own callable; the group is left as it is
+    assert list(fused._first_call_groups.get(runtime).members) == [b]
+    b.predict_proba(big)
+    assert fused._first_call_groups.get(runtime) is None
+    assert len(runtime._callables) == 2  # late's and b's own: the fused one was released

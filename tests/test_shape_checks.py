@@ -122,3 +122,18 @@ def test_restore_runtime_refuses_a_file_where_any_one_variable_has_another_shape
     np.savez(good, **arrays)
     tfshare.restore_runtime(classifiers, good)
     assert all(_same(c.get_weights(), w) for c, w in zip(classifiers, saved))
+
+
+def test_restore_refuses_a_checkpoint_missing_any_one_variable(runtime, tmp_path):
+    clf = _head_on_trunk(runtime)
+    saved_prefix = clf.save(tmp_path / "saved")
+    saved = clf.get_weights()
+    assert any(k.startswith("head/") for k in saved) and any(k.startswith("hidden_") for k in saved)
+    for i, key in enumerate(saved):
+        prefix = _write_checkpoint(tmp_path / f"bad{i}", {k: v for k, v in saved.items() if k != key}, saved_prefix)
+        message = (
+            rf"^checkpoint '.*bad{i}/ckpt-1' has no variable '{re.escape(key)}' "
+            rf"\(shape {re.escape(str(list(saved[key].shape)))}\)$"
+        )
+        with pytest.raises(tfshare.CheckpointError, match=message):
+            clf.restore(prefix)
