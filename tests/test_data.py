@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import keras
+from tfshare._tf import KERAS_VERSION, keras_datasets
 
 
 def test_synthetic_is_deterministic_and_mnist_shaped():
@@ -299,16 +299,16 @@ def offline(monkeypatch) -> str:
 
 # tf_keras 2.16's dataset loaders take no cache_dir (later ones do): the tests that point them at a
 # temporary cache run where they can, and on 2.16 the refusal is tested instead.
-_LOADERS_TAKE_CACHE_DIR = "cache_dir" in inspect.signature(keras.datasets.mnist.load_data).parameters
+_LOADERS_TAKE_CACHE_DIR = "cache_dir" in inspect.signature(keras_datasets.mnist.load_data).parameters
 needs_cache_dir = pytest.mark.skipif(
-    not _LOADERS_TAKE_CACHE_DIR, reason=f"tf_keras {keras.__version__}'s dataset loaders take no cache_dir"
+    not _LOADERS_TAKE_CACHE_DIR, reason=f"tf_keras {KERAS_VERSION}'s dataset loaders take no cache_dir"
 )
 
 
-@pytest.mark.skipif(_LOADERS_TAKE_CACHE_DIR, reason=f"tf_keras {keras.__version__}'s dataset loaders take cache_dir")
+@pytest.mark.skipif(_LOADERS_TAKE_CACHE_DIR, reason=f"tf_keras {KERAS_VERSION}'s dataset loaders take cache_dir")
 def test_load_keras_dataset_refuses_a_cache_dir_the_loaders_cannot_take(tmp_path):
     with pytest.raises(tfshare.InputError, match=rf"cache_dir needs a tf_keras whose dataset loaders take one; "
-                                                 rf"tf_keras {re.escape(keras.__version__)}'s do not"):
+                                                 rf"tf_keras {re.escape(KERAS_VERSION)}'s do not"):
         tfshare.load_keras_dataset("mnist", cache_dir=tmp_path)
 
 

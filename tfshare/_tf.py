@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from tensorflow.core.protobuf import config_pb2  # noqa: E402
 from tf_keras.src.engine import base_layer_utils  # noqa: E402  (Keras's call context: frozen layers)
+from tf_keras import datasets as keras_datasets  # noqa: E402  (tf_keras's dataset loaders, never tf.keras's)
 from tf_keras.src.utils import version_utils as _version_utils  # noqa: E402
 from tensorflow.python.eager import context as _context  # noqa: E402
 
@@ -156,6 +157,7 @@ __all__ = [
     "eager_mode",
     "func_graph",
     "keras",
+    "keras_datasets",
     "keras_version_utils",
     "legacy_function",
     "resource_variable_ops",

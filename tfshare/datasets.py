@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from tfshare import validation
-from tfshare._tf import keras
+from tfshare._tf import KERAS_VERSION, keras_datasets
 from tfshare.data import Dataset, images_to_float32, labelled
 from tfshare.errors import DataError, InputError
 
@@ -170,13 +170,13 @@ def load_keras_dataset(name: str, flatten: bool = False, cache_dir: str | os.Pat
     """
     validation.choice(name, "name", KERAS_DATASETS)
     flatten = validation.boolean(flatten, "flatten")
-    load_data = getattr(keras.datasets, name).load_data
+    load_data = getattr(keras_datasets, name).load_data
     kwargs = {}
     if cache_dir is not None:
         kwargs["cache_dir"] = cache_dir = _make_cache_dir(cache_dir)
         if "cache_dir" not in inspect.signature(load_data).parameters:
             raise InputError(
-                f"cache_dir needs a tf_keras whose dataset loaders take one; tf_keras {keras.__version__}'s do not "
+                f"cache_dir needs a tf_keras whose dataset loaders take one; tf_keras {KERAS_VERSION}'s do not "
                 "(they cache under ~/.keras): leave cache_dir=None"
             )
     spec = _KERAS_SETS[name]
