@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare.bench import models, reference
+from tfshare.bench import models, reference, session_reuse
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
@@ -43,3 +43,16 @@ def test_raw_graph_rejects_other_keys():
     with pytest.raises(tfshare.InputError, match=r"values must have the keys \['head/bias', 'head/kernel', "
                                                  r"'hidden_0/bias', 'hidden_0/kernel'\], got \['head/kernel'\]"):
         reference.raw_graph(models.model("mlp", hidden_units=(4,)), {"head/kernel": np.zeros((4, 3), np.float32)}, 3)
+
+
+def test_session_reuse_builds_the_raw_graph_only_when_it_is_measured():
+    model = models.model("mlp", hidden_units=(4,))
+    x = model.inputs(2)
+    for modes, built in ((("callable_floor", "predict_proba"), False), (("callable_floor", "raw_graph"), True)):
+        setup = session_reuse.Setup(session_reuse.Config(modes=modes, model=model))
+        try:
+            assert (setup.raw_graph is not None) is built
+            for mode in modes:
+                assert setup.call(mode, x)().shape == (2, 10)
+        finally:
+            setup.close()

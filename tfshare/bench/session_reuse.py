@@ -132,7 +132,9 @@ class Setup:
             reference.set_named_weights(self.model, self.classifier.get_weights())
             spec = tf.TensorSpec([None, *config.model.input_shape], tf.float32)
             self.function = tf.function(lambda t: self.model(t, training=False), input_signature=[spec])
-        self.raw_graph = reference.raw_graph(config.model, self.classifier.get_weights(), config.num_classes)
+        self.raw_graph = None  # a second graph and Session (with its thread pools) only when measured
+        if "raw_graph" in config.modes:
+            self.raw_graph = reference.raw_graph(config.model, self.classifier.get_weights(), config.num_classes)
         self._export_dir = tempfile.mkdtemp(prefix="tfshare-session-reuse-")
         self.serving = None
         if "saved_model" in config.modes:
@@ -188,7 +190,7 @@ class Setup:
         clf, session = self.classifier, self.runtime.session
         x_ph, proba = clf.input_tensor, clf.probabilities_tensor
         model, function, floor, inline = self.model, self.function, self.floor, self.floor_caller_thread
-        serving, raw = self.serving, self.raw_graph.call
+        serving, raw = self.serving, self.raw_graph
         if mode == "new_session":
             return lambda: self.new_session_run(x)
         table: dict[str, Callable[[], np.ndarray]] = {
@@ -196,7 +198,7 @@ class Setup:
             "predict_proba": lambda: clf.predict_proba(x),
             "callable_floor": lambda: floor(x)[0],
             "callable_caller_thread": lambda: inline(x)[0],
-            "raw_graph": lambda: raw(x)[0],
+            "raw_graph": lambda: raw.call(x)[0],
             "eager": lambda: model(x, training=False).numpy(),
             "tf_function": lambda: function(x).numpy(),
             "model_predict": lambda: model.predict(x, verbose=0),
@@ -207,7 +209,8 @@ class Setup:
     def close(self) -> None:
         self.classifier.close()
         self.runtime.close()
-        self.raw_graph.session.close()
+        if self.raw_graph is not None:
+            self.raw_graph.session.close()
         shutil.rmtree(self._export_dir, ignore_errors=True)
 
 
