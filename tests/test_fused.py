@@ -707,3 +707,41 @@ def test_a_large_first_call_of_the_last_member_releases_the_group(runtime, data)
     b.predict_proba(big)
     assert fused._first_call_groups.get(runtime) is None
     assert len(runtime._callables) == 2  # late's and b's own: the fused one was released
+
+
+def test_predict_many_of_cnns_on_an_empty_batch_returns_zero_rows_without_running_them(runtime):
+    # oneDNN's Conv2D gives an empty batch its input's shape, so running the CNNs' ops on zero
+    # rows fails (measured on TF 2.21's CPU build); predict_many answers an empty batch itself,
+    # before and after a plan for the list is remembered.
+    cnns = [tfshare.ConvClassifier(runtime=runtime, num_classes=4 + i, name=f"c{i}", seed=i) for i in range(2)]
+    empty = np.zeros((0, 28, 28, 1), np.float32)
+    for x in (empty, np.ones((2, 28, 28, 1), np.float32), empty):
+        got = tfshare.predict_many(cnns, x)
+        assert [(name, v.shape, v.dtype) for name, v in got.items()] == [
+            ("c0", (len(x), 4), np.float32), ("c1", (len(x), 5), np.float32)
+        ]
+
+
+def test_a_fused_first_call_that_fails_releases_the_group_and_the_caller_gets_its_own_result(
+    runtime, data, monkeypatch
+):
+    # When the group's run fails (as oneDNN's zero-row Conv2D makes it for CNNs), the caller's
+    # prediction comes from its own callable, the group's callable is released and later first
+    # calls in the runtime are not grouped again.
+    members = [tfshare.DenseClassifier(runtime=runtime, seed=i) for i in range(3)]
+    x = data.x_test[:3]
+    reference = [runtime.run(c.probabilities_tensor, {c.input_tensor: x}) for c in members]
+    runtime._callables.clear()
+
+    def fail(group, x, member):
+        raise tf1.errors.InvalidArgumentError(None, None, "zero-row Conv2D")
+
+    monkeypatch.setattr(fused._Group, "run", fail)
+    try:
+        np.testing.assert_allclose(members[0].predict_proba(x), reference[0], atol=1e-6)
+        assert runtime in fused._ungroupable and fused._first_call_groups.get(runtime) is None
+        assert len(runtime._callables) == 1  # members[0]'s own; the group's is released
+        np.testing.assert_allclose(members[1].predict_proba(x), reference[1], atol=1e-6)
+        assert len(runtime._callables) == 2 and fused._first_call_groups.get(runtime) is None
+    finally:
+        fused._ungroupable.discard(runtime)
