@@ -111,12 +111,28 @@ def test_measure_interleaved_rotates_order_and_reports_per_call_time(fake_clock)
     stats = timing.measure_interleaved(fns, repeats=4, warmup=2, min_time=1e-3, loops={"a": 2, "b": 1})
     assert calls[:4] == ["a", "a", "b", "b"]  # warm-up first
     timed = calls[4:]
-    # repeat 0: a a b; repeat 1: b a a; repeat 2: a a b; repeat 3: b a a
-    assert timed == ["a", "a", "b", "b", "a", "a", "a", "a", "b", "b", "a", "a"]
+    # each repeat: a twice (its loop), b once, in the order interleaved_orders gives
+    expected = [name for order in timing.interleaved_orders(["a", "b"], 4) for name in order for _ in range(2 if name == "a" else 1)]
+    assert timed == expected
+    assert {tuple(o) for o in timing.interleaved_orders(["a", "b"], 4)} == {("a", "b"), ("b", "a")}
     assert stats["a"].values == pytest.approx((5e-4,) * 4)
     assert stats["b"].values == pytest.approx((2e-3,) * 4)
     assert (stats["a"].loops, stats["b"].loops) == (2, 1)
     assert timing.ratio(stats["b"], stats["a"]) == pytest.approx(4.0)
+
+
+def test_interleaved_orders_are_balanced_seeded_and_vary_each_names_predecessor():
+    names = ["a", "b", "c", "d"]
+    orders = timing.interleaved_orders(names, 40)
+    assert len(orders) == 40 and all(sorted(o) == names for o in orders)
+    for block in range(0, 40, 4):  # within a block of 4 repeats, every name once in every position
+        for position in range(4):
+            assert sorted(o[position] for o in orders[block:block + 4]) == names
+    predecessors = {name: {o[o.index(name) - 1] for o in orders if o.index(name) > 0} for name in names}
+    assert all(len(p) >= 2 for p in predecessors.values()), predecessors  # a fixed rotation gives one each
+    assert timing.interleaved_orders(names, 40) == orders  # the same schedule every run
+    assert timing.interleaved_orders(names, 40, seed=1) != orders
+    assert all(sorted(o) == [1, 2] for o in timing.interleaved_orders([2, 1], 3))  # any items, a partial block
 
 
 def test_measure_calibrates_when_loops_not_given(fake_clock):

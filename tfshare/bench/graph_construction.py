@@ -32,7 +32,9 @@ from tfshare import validation
 from tfshare._tf import tf
 from tfshare.bench.config import RunConfig, positive_ints
 from tfshare.harness import introspect, memory
-from tfshare.harness.timing import clock, format_bytes, format_ratio, format_seconds, summarize, warn_if_wide
+from tfshare.harness.timing import (
+    clock, format_bytes, format_ratio, format_seconds, interleaved_orders, summarize, warn_if_wide
+)
 from tfshare.harness.tracing import Tracer
 from tfshare.runtime import GraphSession
 
@@ -205,9 +207,8 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
             _log.info("size %d/%d: N=%d, %d modes x %d repeats", i, len(config.sizes), n, len(config.modes),
                       config.repeats)
             raw: dict[str, list[dict[str, Any]]] = {mode: [] for mode in config.modes}
-            for r in range(config.repeats):
-                shift = (r + n) % len(config.modes)
-                for mode in config.modes[shift:] + config.modes[:shift]:
+            for order in interleaved_orders(config.modes, config.repeats, seed=n):
+                for mode in order:
                     raw[mode].append(measure_once(mode, n, config, x))
             for mode in config.modes:
                 record = _aggregate(mode, n, raw[mode])

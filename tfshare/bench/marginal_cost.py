@@ -39,7 +39,7 @@ from tfshare._tf import tf1
 from tfshare.bench.config import RunConfig
 from tfshare.classifier import Classifier
 from tfshare.harness import results
-from tfshare.harness.timing import clock, format_ratio, format_seconds, summarize
+from tfshare.harness.timing import clock, format_ratio, format_seconds, interleaved_orders, summarize
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
@@ -211,9 +211,8 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
             else:
                 records.append(record)
     totals: dict[str, list[float]] = {m: [] for m in config.modes}
-    for r in range(config.repeats):
-        shift = r % len(config.modes)
-        for mode in config.modes[shift:] + config.modes[:shift]:
+    for r, order in enumerate(interleaved_orders(config.modes, config.repeats)):
+        for mode in order:
             _log.info("batch pattern, repeat %d/%d: %s, N=%d", r + 1, config.repeats, mode, config.batch_instances)
             totals[mode].append(batch_once(mode, config, x))
     iso = summarize(totals["isolated"]).median if "isolated" in totals else None

@@ -53,6 +53,7 @@ from tfshare.harness.timing import (
     MIN_TIME,
     format_ratio,
     format_seconds,
+    interleaved_orders,
     measure_interleaved,
     paired_ratio,
     throughput,
@@ -250,9 +251,8 @@ def thread_scaling(setup: Setup, batch: int) -> list[dict[str, Any]]:
     config = setup.config
     fn = setup.call("predict_proba", _inputs(config, batch))
     values: dict[int, list[float]] = {t: [] for t in config.threads}
-    for r in range(config.throughput_repeats):
-        shift = r % len(config.threads)
-        for t in config.threads[shift:] + config.threads[:shift]:
+    for order in interleaved_orders(config.threads, config.throughput_repeats):
+        for t in order:
             values[t].append(throughput(fn, t, config.throughput_seconds))
     base = float(np.median(values[config.threads[0]]))
     records = []

@@ -7,8 +7,12 @@ summary is the median with its inter-quartile range, plus p90, min, mean,
 stdev and n, and the raw values are kept.
 
 ``measure_interleaved`` times several callables side by side: each repeat
-runs every callable once, in a rotating order, so a burst of machine noise
-hits all of them alike and their ratios stay meaningful on a shared machine.
+runs every callable once, so a burst of machine noise hits all of them alike
+and their ratios stay meaningful on a shared machine. The order is balanced
+and varied (``interleaved_orders``): every callable takes every position
+equally often, and which callable runs right before which changes from one
+block of repeats to the next, so no callable always inherits what one other
+leaves behind (spinning thread pools, cold caches).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -213,7 +217,7 @@ def measure_interleaved(
     min_time: float = MIN_TIME,
     loops: Mapping[str, int] | None = None,
 ) -> dict[str, Stats]:
-    """Times several callables side by side, rotating their order each repeat.
+    """Times several callables side by side, in balanced and varied orders (``interleaved_orders``).
 
     Args:
       fns: name -> callable taking no arguments.
@@ -240,11 +244,41 @@ def measure_interleaved(
             raise ValueError(f"loops[{name!r}] must be >= 1, got {count}")
     counts = {name: (loops or {}).get(name) or calibrate(fns[name], min_time) for name in names}
     values: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
+    for order in interleaved_orders(names, repeats):
+        for name in order:
             values[name].append(_time_loops(fns[name], counts[name]))
     return {name: Stats(tuple(values[name]), counts[name]) for name in names}
+
+
+_T = TypeVar("_T")
+
+
+def interleaved_orders(names: Sequence[_T], repeats: int, seed: int = 0) -> list[list[_T]]:
+    """The order of ``names`` in each of ``repeats`` repeats: balanced, and varied between blocks.
+
+    Repeats come in blocks of ``len(names)``. Each block draws a cyclic order
+    of the names at random (seeded: the same schedule every run) and rotates
+    it by one per repeat, so within a block every name runs once in every
+    position; across blocks, each name's predecessor changes. (A fixed
+    rotation would always run a name right after the same other one.)
+
+    Args:
+      names: the callables' names (or any items: modes, thread counts), in the caller's order.
+      repeats: the number of orders wanted (>= 1).
+      seed: the seed of the block orders.
+
+    Returns:
+      ``repeats`` lists, each a permutation of ``names``.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(names)
+    orders: list[list[_T]] = []
+    for r in range(repeats):
+        if r % n == 0:
+            cycle = [names[i] for i in rng.permutation(n)]
+        shift = r % n
+        orders.append(cycle[shift:] + cycle[:shift])
+    return orders
 
 
 def time_once(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -367,6 +401,7 @@ __all__ = [
     "format_bytes",
     "format_ratio",
     "format_seconds",
+    "interleaved_orders",
     "measure",
     "measure_interleaved",
     "paired_ratio",
