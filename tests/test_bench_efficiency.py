@@ -29,8 +29,9 @@ def test_float_ops_of_the_inference_graph_scale_with_the_batch(runtime, name):
                  for b in (1, 2, 3)}
     per_row, per_call = per_batch[2] - per_batch[1], 2 * per_batch[1] - per_batch[2]
     assert per_row > 0 and per_batch[3] == 3 * per_row + per_call
-    # The CNN's inference path folds BatchNorm into the kernels once per call; the MLP has nothing per call.
-    assert (per_call > 0) if name == "cnn" else (per_call == 0)
+    # Nothing is computed once per call: the CNN's BatchNorm runs inside its fused convolutions
+    # (on CPU; TF's profiler counts no FLOPs for _FusedConv2D, so efficiency counts the plain graph's).
+    assert per_call == 0
     if name == "mlp":  # MatMul and BiasAdd; the profiler has no count for ReLU or softmax
         assert per_batch[1] == 2 * 784 * 32 + 32 + 2 * 32 * 10 + 10
 

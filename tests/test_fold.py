@@ -1,16 +1,28 @@
 """BatchNorm folded into the convolution before it, on graph inference paths (tfshare.forward).
 
 The folded path must compute what the two layers compute, from the variables
-as they are at each call, and only where the fold is exact.
+as they are at each call, and only where the fold is exact. On CPU it is
+TensorFlow's fused op (tfshare.conv_fusion, a plain ReLU after the pair taken
+in); elsewhere the normalization is folded into the kernel with ordinary ops:
+the ``kernel`` fixture runs a test both ways (the second by making
+``conv_fusion.usable`` say no, as it does on GPU).
 """
 
 import numpy as np
 import pytest
 
 import tfshare
-from tfshare import forward
+from tfshare import conv_fusion, forward
 from tfshare._tf import keras, tf, tf1
 from tfshare.bench import models, reference
+
+
+@pytest.fixture(params=["fused_op", "folded_ops"])
+def kernel(request, monkeypatch):
+    """"fused_op": CPU's _FusedConv2D; "folded_ops": the kernel scaled with ordinary ops (GPU's)."""
+    if request.param == "folded_ops":
+        monkeypatch.setattr(conv_fusion, "usable", lambda tensor: False)
+    return request.param
 
 
 def _layers(**conv):
@@ -56,7 +68,7 @@ def _op_types_feeding(tensor):
 
 
 @pytest.mark.parametrize("use_bias", [False, True])
-def test_the_folded_path_equals_the_two_layers(use_bias, rng):
+def test_the_folded_path_equals_the_two_layers(use_bias, kernel, rng):
     layers = _layers(use_bias=use_bias)
     session, x, out, plain = _graph_paths(layers, fold=True)
     _random_statistics(session, layers, rng)
@@ -67,12 +79,17 @@ def test_the_folded_path_equals_the_two_layers(use_bias, rng):
     assert np.abs(unfolded).max() > 0.5  # the statistics matter: far from an identity normalization
     np.testing.assert_allclose(folded, unfolded, rtol=1e-5, atol=1e-5)
     types = _op_types_feeding(out)
-    assert "FusedBatchNormV3" not in types and types.count("Conv2D") == 1
+    assert "FusedBatchNormV3" not in types
+    if kernel == "fused_op":  # one op for Conv2D, BatchNorm and the ReLU after them
+        assert types.count("_FusedConv2D") == 1 and "Conv2D" not in types and "Relu" not in types
+        assert out.op.get_attr("fused_ops") == [b"FusedBatchNorm", b"Relu"]
+    else:
+        assert types.count("Conv2D") == 1 and "_FusedConv2D" not in types
     assert "FusedBatchNormV3" in _op_types_feeding(plain)
     session.close()
 
 
-def test_the_fold_reads_the_variables_at_every_call(rng):
+def test_the_fold_reads_the_variables_at_every_call(kernel, rng):
     layers = _layers()
     session, x, out, plain = _graph_paths(layers, fold=True)
     values = rng.normal(0, 1, (2, 6, 6, 2)).astype(np.float32)
@@ -125,7 +142,7 @@ def test_an_unfoldable_pair_runs_as_the_layers_do(rng):
     session.close()
 
 
-def test_a_trained_conv_classifier_predicts_as_the_unfolded_graph(rng):
+def test_a_trained_conv_classifier_predicts_as_the_unfolded_graph(kernel, rng):
     """Trained (moving statistics moved), then against a hand-built graph with the same weights, unfolded."""
     with tfshare.GraphSession() as runtime:
         clf = tfshare.ConvClassifier((28, 28, 1), 10, runtime=runtime, seed=0)
@@ -140,7 +157,7 @@ def test_a_trained_conv_classifier_predicts_as_the_unfolded_graph(rng):
 
 
 @pytest.mark.parametrize("kind", ["shared", "template"])
-def test_trunk_heads_predict_as_their_eager_twins_after_training(kind, rng):
+def test_trunk_heads_predict_as_their_eager_twins_after_training(kind, kernel, rng):
     """Trunks fold too: heads on a conv trunk, trained, equal an eager copy of their weights."""
     layers = models.model("cnn", filters=(4, 8)).architecture
     with tfshare.GraphSession() as runtime:
@@ -153,3 +170,94 @@ def test_trunk_heads_predict_as_their_eager_twins_after_training(kind, rng):
         twin.set_weights(head.get_weights())
         np.testing.assert_allclose(head.predict_proba(x), twin.predict_proba(x), rtol=1e-5, atol=1e-6)
         assert "FusedBatchNormV3" not in _op_types_feeding(head.probabilities_tensor)
+
+
+def _fused_ops(tensor):
+    return [op.get_attr("fused_ops") for op in tensor.graph.get_operations() if op.type == "_FusedConv2D"]
+
+
+@pytest.mark.parametrize("conv, norm", [
+    (dict(strides=2), {}),
+    (dict(dilation_rate=2), {}),
+    (dict(padding="valid", use_bias=False), {}),
+    ({}, dict(center=False, scale=False, epsilon=0.1)),
+], ids=["strided", "dilated", "valid-no-bias", "no-gamma-or-beta"])
+def test_the_fused_op_takes_the_layers_strides_padding_dilation_and_epsilon(conv, norm, rng):
+    layers = [
+        keras.layers.Conv2D(4, 3, **{"padding": "same", **conv}),
+        keras.layers.BatchNormalization(**norm),
+        keras.layers.ReLU(),
+    ]
+    session, x, out, plain = _graph_paths(layers, fold=True)
+    _random_statistics(session, layers, rng)
+    values = rng.normal(0, 1, (3, 6, 6, 2)).astype(np.float32)
+    fused, unfused = session.run([out, plain], {x: values})
+    assert _fused_ops(out) == [[b"FusedBatchNorm", b"Relu"]]
+    assert fused.shape == unfused.shape and np.abs(unfused).max() > 0.5
+    np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5)
+    session.close()
+
+
+@pytest.mark.parametrize("after, fused_ops", [
+    (lambda: keras.layers.Activation("relu"), [b"FusedBatchNorm", b"Relu"]),
+    (lambda: keras.layers.ReLU(max_value=6.0), [b"FusedBatchNorm"]),
+    (lambda: keras.layers.ReLU(negative_slope=0.1), [b"FusedBatchNorm"]),
+    (lambda: keras.layers.ReLU(threshold=0.5), [b"FusedBatchNorm"]),
+    (lambda: keras.layers.MaxPooling2D(), [b"FusedBatchNorm"]),
+], ids=["activation-relu", "relu6", "leaky", "threshold", "pooling"])
+def test_only_a_plain_relu_after_the_pair_is_taken_into_the_fused_op(after, fused_ops, rng):
+    layers = [keras.layers.Conv2D(4, 3, padding="same"), keras.layers.BatchNormalization(), after()]
+    session, x, out, plain = _graph_paths(layers, fold=True)
+    _random_statistics(session, layers, rng)
+    values = 3 * rng.normal(0, 1, (3, 6, 6, 2)).astype(np.float32)  # some outputs above 6, some below 0
+    fused, unfused = session.run([out, plain], {x: values})
+    assert _fused_ops(out) == [fused_ops]
+    np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5)
+    session.close()
+
+
+def test_a_pair_last_in_the_stack_is_fused_without_a_relu(rng):
+    layers = [keras.layers.Conv2D(4, 3, padding="same"), keras.layers.BatchNormalization()]
+    session, x, out, plain = _graph_paths(layers, fold=True)
+    _random_statistics(session, layers, rng)
+    values = rng.normal(0, 1, (2, 6, 6, 2)).astype(np.float32)
+    fused, unfused = session.run([out, plain], {x: values})
+    assert out.op.type == "_FusedConv2D" and out.op.get_attr("fused_ops") == [b"FusedBatchNorm"]
+    assert (unfused < 0).any()  # no ReLU was applied
+    np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5)
+    session.close()
+
+
+@pytest.mark.parametrize("layer, plain", [
+    (lambda: keras.layers.ReLU(), True),
+    (lambda: keras.layers.Activation("relu"), True),
+    (lambda: keras.layers.Activation(tf.nn.relu), False),  # another function: not known to be the same
+    (lambda: keras.layers.Activation("relu6"), False),
+    (lambda: keras.layers.ReLU(max_value=1.0), False),
+    (lambda: keras.layers.ReLU(dtype="float64"), False),
+    (lambda: keras.layers.LeakyReLU(), False),
+])
+def test_plain_relu_accepts_only_max_x_0_in_float32(layer, plain):
+    assert conv_fusion.plain_relu(layer()) is plain
+
+
+def test_the_fused_op_is_used_on_cpu_only():
+    graph = tf.Graph()
+    with graph.as_default():
+        with tf1.device("/device:CPU:0"):
+            on_cpu = tf.identity(tf1.placeholder(tf.float32))
+        with tf1.device("/device:GPU:0"):  # built, never run: no kernel fuses BatchNorm on GPU
+            on_gpu = tf.identity(tf1.placeholder(tf.float32))
+        anywhere = tf.identity(tf1.placeholder(tf.float32))
+    assert conv_fusion.usable(on_cpu) and not conv_fusion.usable(on_gpu)
+    assert conv_fusion.usable(anywhere) is (not tf.config.list_physical_devices("GPU"))
+    assert not conv_fusion.usable(tf.constant(1.0))  # eager: no graph op to replace
+
+
+def test_a_gpu_graph_folds_with_ordinary_ops():
+    layers = _layers()
+    graph = tf.Graph()
+    with graph.as_default(), tf1.device("/device:GPU:0"):
+        out = forward.apply(layers, tf1.placeholder(tf.float32, [None, 6, 6, 2]), training=False, fold_batch_norm=True)
+    types = _op_types_feeding(out)
+    assert "_FusedConv2D" not in types and types.count("Conv2D") == 1 and "FusedBatchNormV3" not in types

@@ -44,6 +44,9 @@ from tensorflow.python.framework import func_graph  # noqa: E402
 from tensorflow.python.framework import function as legacy_function  # noqa: E402  (function.Defun's _FuncGraph)
 from tf_keras.src.utils import version_utils as keras_version_utils  # noqa: E402  (the base-class swap)
 from tensorflow.python.ops import resource_variable_ops  # noqa: E402
+# TensorFlow's op helper and registry: tfshare.conv_fusion builds the (internal) fused
+# convolution op Grappler's remapper would, in the graphs Grappler skips.
+from tensorflow.python.framework import op_def_library, op_def_registry  # noqa: E402
 
 # Read by the measuring side (tfshare.harness): Chrome traces of a traced
 # step's RunMetadata, and whether oneDNN's rewrites are on. Loaded by
@@ -160,6 +163,8 @@ __all__ = [
     "keras_datasets",
     "keras_version_utils",
     "legacy_function",
+    "op_def_library",
+    "op_def_registry",
     "resource_variable_ops",
     "tf",
     "tf1",

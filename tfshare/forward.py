@@ -7,14 +7,16 @@ a Python bool, never a tensor: a classifier builds an inference path
 construction, and a training path only on its first ``fit``, and only when a
 layer behaves differently in training (``training_sensitive``).
 
-Graph inference paths fold BatchNorm into the convolution before it
-(``fold_batch_norm``): a ``Conv2D`` followed by a ``BatchNormalization`` of
-its channels runs as one convolution with the kernel scaled by
-``gamma / sqrt(moving_variance + epsilon)`` and one bias, computed from the
-variables in every call (so they follow training and restores). TensorFlow's
-Grappler does the same rewrite (remapper: Conv2D + FusedBatchNorm + ReLU in
-one oneDNN op) only for graphs it optimizes, and it skips the pruned graphs
-tfshare's runtimes run (``place_pruned_graph``, see ``GraphSession``).
+Graph inference paths fuse BatchNorm into the convolution before it
+(``fold_batch_norm``), as TensorFlow's Grappler would (remapper: Conv2D +
+FusedBatchNorm + ReLU in one oneDNN op) if it optimized the pruned graphs
+tfshare's runtimes run (``place_pruned_graph``, see ``GraphSession``). A
+``Conv2D`` followed by a ``BatchNormalization`` of its channels (and a
+plain ReLU after it, if there is one) runs on CPU as the one op the
+remapper makes (``tfshare.conv_fusion``), elsewhere as one convolution with
+the kernel scaled by ``gamma / sqrt(moving_variance + epsilon)`` and one
+bias (``folded_conv``). Both read the variables in every call, so they
+follow training and restores.
 
 BatchNorm's moving statistics: tf_keras layers made in eager mode and called
 in a TF1 graph create their update ops through ``Layer.add_update``, which in
@@ -33,6 +35,7 @@ import contextlib
 import threading
 from typing import Any, Iterator, Sequence
 
+from tfshare import conv_fusion
 from tfshare._tf import base_layer_utils, keras, tf
 from tfshare.errors import InputError
 
@@ -66,9 +69,10 @@ def apply(
       arg: the factory's name, for error messages.
       fold_batch_norm: with ``training=False``, run each ``Conv2D`` followed
         by a ``BatchNormalization`` of its channels as one convolution with
-        the normalization folded in (``foldable`` says which pairs). Both
-        layers are still called, so they are built and own their variables
-        as always; the unfolded ops they add are never run.
+        the normalization folded in (``foldable`` says which pairs), and on
+        CPU a plain ReLU after them in the same op (``tfshare.conv_fusion``).
+        Every layer is still called, so it is built and owns its variables
+        as always; the unfused ops they add are never run.
 
     Returns:
       The last layer's output.
@@ -79,6 +83,7 @@ def apply(
     """
     fold = fold_batch_norm and not training
     conv: tuple[Any, Any] | None = None  # (the Conv2D just called, its input) when it may fold
+    with_relu: tuple[Any, Any, Any] | None = None  # (conv, norm, conv input) fused with the next ReLU
     for i, layer in enumerate(layers):
         shape = x.shape
         try:
@@ -88,8 +93,15 @@ def apply(
                 f"{arg}()[{i}] ({type(layer).__name__} {layer.name!r}) failed on an input of shape "
                 f"{_shape(shape)}: {str(exc).splitlines()[0]}"
             ) from exc
-        if conv is not None and foldable(conv[0], layer):
-            output = folded_conv(conv[0], layer, conv[1])
+        if with_relu is not None:  # this layer is the plain ReLU the fused op takes in
+            output, with_relu = conv_fusion.conv_batch_norm(*with_relu, relu=True), None
+        elif conv is not None and foldable(conv[0], layer):
+            if not conv_fusion.usable(output):
+                output = folded_conv(conv[0], layer, conv[1])
+            elif i + 1 < len(layers) and conv_fusion.plain_relu(layers[i + 1]):
+                with_relu = (conv[0], layer, conv[1])  # the ReLU is called on the unfused output first
+            else:
+                output = conv_fusion.conv_batch_norm(conv[0], layer, conv[1], relu=False)
         conv = (layer, x) if fold and type(layer) is keras.layers.Conv2D else None
         x = output
     return x

@@ -147,10 +147,12 @@ def _model_flops(config: Config, clf: Any, shape: tuple[int, ...]) -> int:
     """The model's float operations per call at ``shape``, counted on its plain graph.
 
     Counted on ``raw_graph`` (the same layers and weights, built
-    without tfshare), not on the classifier's own inference path: that one
-    folds BatchNorm into the convolutions, which adds bias adds and per-call
-    kernel scaling the profiler counts, while it counts a FusedBatchNorm as 0.
-    The count is the model's, whatever path computes it.
+    without tfshare), not on the classifier's own inference path: on CPU that
+    one runs each Conv2D + BatchNorm + ReLU as one ``_FusedConv2D`` op, for
+    which TensorFlow's profiler has no count (elsewhere it folds BatchNorm
+    into the kernel with per-call ops the profiler does count, while it
+    counts a FusedBatchNorm as 0). The count is the model's, whatever path
+    computes it.
     """
     raw = raw_graph(config.model, clf.get_weights(), config.num_classes)
     logits = raw.probabilities.op.inputs[0]  # the softmax aside, as tfshare's exp(log_softmax) counts 0
