@@ -43,6 +43,7 @@ declare -A TESTS=(
   [eager]="test_eager.py test_eager_twin.py test_semantics.py test_claims.py"
   [eager_trunk]="test_eager.py test_eager_twin.py"
   [architectures]="test_layer_semantics.py test_generic_sharing.py test_input_shapes.py test_classifiers.py test_model_fn.py"
+  [conv_fusion]="test_fold.py"
   [forward]="test_layer_semantics.py test_training_modes.py test_generic_sharing.py test_model_fn.py"
   [initial_values]="test_initial_values.py test_graph_template.py test_layer_semantics.py test_model_fn.py"
   [keras_model]="test_model_fn.py test_layer_semantics.py"
@@ -55,7 +56,7 @@ declare -A TESTS=(
   [bundles]="test_bundles.py test_shape_checks.py"
   [export]="test_export.py"
 )
-ORDER="runtime fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward initial_values keras_model graph_template export protocols"
+ORDER="runtime fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols"
 
 mode=run
 modules=()
