@@ -36,7 +36,7 @@ def test_classifiers_beyond_the_shard_size_go_to_new_graphs_behind_one_runtime(s
 
 
 def test_a_shard_full_of_ops_takes_no_more_classifiers():
-    """A shard is full at DEFAULT_SHARD_OPS ops, before its count: 119-op CNNs fill it sooner than 34-op MLPs."""
+    """A shard is full at DEFAULT_SHARD_OPS ops, before its count: 101-op CNNs fill it sooner than 34-op MLPs."""
     with tfshare.GraphSession(device="cpu") as gs:
         mlps = _mlps(gs, 16)
         assert len(gs.shards) == 1  # 16 MLPs of this size stay under the op budget
