@@ -46,7 +46,7 @@ def _load(session, variable, value):
 def _graph_paths(layers, fold, training=False):
     """(session, x, folded output, the same layers' unfolded output) in one graph."""
     graph = tf.Graph()
-    with graph.as_default():
+    with graph.as_default(), tf1.device("/device:CPU:0"):  # as a CPU GraphSession builds
         x = tf1.placeholder(tf.float32, [None, 6, 6, 2])
         out = forward.apply(layers, x, training=training, fold_batch_norm=fold)
         plain = forward.apply(layers, x, training=training)
@@ -241,17 +241,44 @@ def test_plain_relu_accepts_only_max_x_0_in_float32(layer, plain):
     assert conv_fusion.plain_relu(layer()) is plain
 
 
-def test_the_fused_op_is_used_on_cpu_only():
+def test_the_fused_op_is_used_only_on_an_explicit_cpu_device_outside_portable_blocks():
     graph = tf.Graph()
     with graph.as_default():
         with tf1.device("/device:CPU:0"):
             on_cpu = tf.identity(tf1.placeholder(tf.float32))
+        with tf1.device("/job:worker/task:0/device:CPU:0"):
+            on_a_workers_cpu = tf.identity(tf1.placeholder(tf.float32))
         with tf1.device("/device:GPU:0"):  # built, never run: no kernel fuses BatchNorm on GPU
             on_gpu = tf.identity(tf1.placeholder(tf.float32))
+        with tf1.device("/job:worker/task:0"):  # the worker's placer decides, and it may have a GPU
+            on_a_worker = tf.identity(tf1.placeholder(tf.float32))
         anywhere = tf.identity(tf1.placeholder(tf.float32))
-    assert conv_fusion.usable(on_cpu) and not conv_fusion.usable(on_gpu)
-    assert conv_fusion.usable(anywhere) is (not tf.config.list_physical_devices("GPU"))
+    assert conv_fusion.usable(on_cpu) and conv_fusion.usable(on_a_workers_cpu)
+    assert not any(conv_fusion.usable(t) for t in (on_gpu, on_a_worker, anywhere))
     assert not conv_fusion.usable(tf.constant(1.0))  # eager: no graph op to replace
+    with conv_fusion.portable():
+        with conv_fusion.portable():
+            assert not conv_fusion.usable(on_cpu)
+        assert not conv_fusion.usable(on_cpu)  # still inside the outer block
+    assert conv_fusion.usable(on_cpu)
+
+
+def test_an_exported_cnn_holds_no_cpu_only_op_and_predicts_as_the_live_one(tmp_path, rng):
+    """Export clears devices for the server to place: the fused op, which has no GPU kernel, stays out."""
+    with tfshare.GraphSession(device="cpu") as runtime:
+        clf = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4,), runtime=runtime, seed=0)
+        x = rng.random((4, 8, 8, 1), dtype=np.float32)
+        clf.fit(x, rng.integers(0, 10, 4), epochs=1, batch_size=4)  # moving statistics away from 0 and 1
+        assert "_FusedConv2D" in _op_types_feeding(clf.probabilities_tensor)
+        path = tfshare.export_saved_model([clf], tmp_path / "m")
+        graph = tf.Graph()
+        with graph.as_default(), tf1.Session(graph=graph) as session:
+            meta = tf1.saved_model.load(session, ["serve"], str(path))
+            signature = meta.signature_def["serving_default"]
+            types = {op.type for op in graph.get_operations()}
+            assert "_FusedConv2D" not in types and "Conv2D" in types and "FusedBatchNormV3" in types
+            got = session.run(signature.outputs["probabilities"].name, {signature.inputs["x"].name: x})
+        np.testing.assert_allclose(got, clf.predict_proba(x), rtol=1e-5, atol=1e-6)
 
 
 def test_a_gpu_graph_folds_with_ordinary_ops():

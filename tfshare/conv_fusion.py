@@ -11,20 +11,28 @@ would give the graph (``grappler/optimizers/remapper.cc``), its inputs the
 layers' variables, read at every call (they follow training and restores).
 
 The op has CPU kernels only for the FusedBatchNorm fusions (with oneDNN
-and without, measured on TF 2.16 and 2.21); on GPU (or an unknown device)
-``forward`` folds the normalization into the kernel with ordinary ops
-instead (``forward.folded_conv``).
+and without, measured on TF 2.16 and 2.21): its GPU kernel refuses them
+when it is constructed ("Unsupported fusion", ``conv_ops_fused_impl.h``).
+So it is built only for ops placed explicitly on a CPU device (``usable``):
+on GPU, on a device left to a placer (a remote worker may have GPUs), and
+inside ``portable()`` (a SavedModel export, whose devices are cleared for
+the server to place), ``forward`` folds the normalization into the kernel
+with ordinary ops instead (``forward.folded_conv``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import Any
+import threading
+from typing import Any, Iterator
 
 from tfshare._tf import keras, op_def_library, op_def_registry, tf
 
 #: TensorFlow's (internal) fused convolution op, registered in core (nn_ops.cc).
 OP = "_FusedConv2D"
+
+_local = threading.local()  # .portable: depth of portable() blocks in this thread
 
 
 @functools.lru_cache(maxsize=None)
@@ -54,21 +62,26 @@ def _has_host_args() -> bool:
     return any(arg.name == "host_args" for arg in op_def_registry.get(OP).input_arg)
 
 
-@functools.lru_cache(maxsize=None)
-def _no_gpu() -> bool:
-    return not tf.config.list_physical_devices("GPU")
+@contextlib.contextmanager
+def portable() -> Iterator[None]:
+    """Builds graphs whose device is not known yet (e.g. for export) without the CPU-only op, in this thread."""
+    _local.portable = getattr(_local, "portable", 0) + 1
+    try:
+        yield
+    finally:
+        _local.portable -= 1
 
 
 def usable(tensor: Any) -> bool:
     """Whether the fused op may replace the layers that produced ``tensor`` (a graph tensor).
 
-    True when the op was placed on a CPU device, or on no device in a
-    process that sees no GPU (where the placer can only choose the CPU).
+    True only when that tensor's op is placed explicitly on a CPU device
+    (every in-process CPU ``GraphSession`` builds under "/device:CPU:0"),
+    and not inside ``portable()``.
     """
-    if not hasattr(tensor, "op"):  # an eager tensor (its ``op`` raises AttributeError)
+    if getattr(_local, "portable", 0) or not hasattr(tensor, "op"):  # eager tensors have no op
         return False
-    device_type = tf.DeviceSpec.from_string(tensor.op.device).device_type
-    return device_type == "CPU" or (not device_type and _no_gpu())
+    return tf.DeviceSpec.from_string(tensor.op.device).device_type == "CPU"
 
 
 def plain_relu(layer: Any) -> bool:
@@ -118,4 +131,4 @@ def conv_batch_norm(conv: Any, norm: Any, x: Any, relu: bool) -> Any:
         return op.outputs[0]
 
 
-__all__ = ["OP", "conv_batch_norm", "plain_relu", "usable"]
+__all__ = ["OP", "conv_batch_norm", "plain_relu", "portable", "usable"]

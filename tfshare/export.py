@@ -35,7 +35,7 @@ import os
 import uuid
 from typing import Any, Sequence
 
-from tfshare import head_bank
+from tfshare import conv_fusion, head_bank
 from tfshare._tf import tf, tf1
 from tfshare.checkpoints import is_local
 from tfshare.errors import ExportError, InputError
@@ -230,7 +230,8 @@ def export_saved_model(classifiers: Sequence[Any], path: str | os.PathLike, over
         with GraphSession(device="cpu", shard_size=None) as export:  # one graph: every twin reads one x
             with export.building():
                 x = tf1.placeholder(tf.float32, [None, *classifiers[0].input_shape], name="x")
-            twins = _rebuild(classifiers, export, x)
+            with conv_fusion.portable():  # the server places the ops: no CPU-only fused convolution
+                twins = _rebuild(classifiers, export, x)
             for twin in twins:
                 twin.set_weights(weights[twin.name])
             with export.graph.as_default():  # building signature protos needs graph mode
