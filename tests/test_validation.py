@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,101 @@ def test_large_arrays_are_checked_block_by_block(row):
     x[row, 7] = np.nan
     with pytest.raises(tfshare.InputError, match=rf"x must be finite, got nan at index \({row}, 7\)"):
         validation.features(x, 784)
+
+
+def test_boolean_returns_a_python_bool_and_refuses_ints_and_strings_by_name():
+    """boolean() accepts bool and np.bool_ (returned as a Python bool) and nothing else, naming the argument."""
+    assert validation.boolean(True, "flatten") is True
+    assert validation.boolean(np.bool_(False), "flatten") is False
+    assert validation.boolean(np.bool_(True), "flatten") is True
+    for bad, shown in [(1, "int 1"), ("no", "str 'no'"), (None, "NoneType None")]:
+        with pytest.raises(TypeError, match=f"^{re.escape(f'flatten must be a bool, got {shown}')}$"):
+            validation.boolean(bad, "flatten")
+
+
+def _placeholders(graph, shapes, dtype=tf.float32):
+    with graph.as_default():
+        return [tf.compat.v1.placeholder(dtype, shape) for shape in shapes]
+
+
+def test_input_tensor_accepts_only_float32_tensors_of_the_graph_with_the_input_shape():
+    """input_tensor() returns a float32 [batch, *input_shape] tensor of the graph as is; anything else is refused."""
+    graph, other = tf.Graph(), tf.Graph()
+    good, fixed_batch, wide, transposed, deeper, unknown = _placeholders(
+        graph, [[None, 4, 3], [2, 4, 3], [None, 12], [None, 3, 4], [None, 4, 3, 1], None])
+    (double,) = _placeholders(graph, [[None, 4, 3]], tf.float64)
+    (elsewhere,) = _placeholders(other, [[None, 4, 3]])
+    assert validation.input_tensor(good, graph, (4, 3)) is good
+    assert validation.input_tensor(fixed_batch, graph, (4, 3)) is fixed_batch
+    shape_error = r"^input_tensor must be float32 with shape \[batch, 4, 3\], got {} with shape {}$"
+    cases = [
+        (np.zeros((1, 4, 3), np.float32), TypeError,
+         r"^input_tensor must be a tensor of the runtime's graph, got numpy\.ndarray$"),
+        (good.op, TypeError, r"^input_tensor must be a tensor of the runtime's graph, got .*Operation$"),
+        (elsewhere, tfshare.InputError, "^input_tensor must be a tensor of the runtime's graph, got one of another graph: <tf.Tensor"),
+        (double, tfshare.InputError, shape_error.format("float64", re.escape("(None, 4, 3)"))),
+        (wide, tfshare.InputError, shape_error.format("float32", re.escape("(None, 12)"))),
+        (transposed, tfshare.InputError, shape_error.format("float32", re.escape("(None, 3, 4)"))),
+        (deeper, tfshare.InputError, shape_error.format("float32", re.escape("(None, 4, 3, 1)"))),
+        (unknown, tfshare.InputError, shape_error.format("float32", "<unknown>")),
+    ]
+    for value, error, match in cases:
+        with pytest.raises(error, match=match):
+            validation.input_tensor(value, graph, (4, 3))
+    with pytest.raises(TypeError, match="^x_in must be a tensor"):
+        validation.input_tensor(None, graph, (4, 3), "x_in")
+
+
+def test_a_classifier_reads_a_given_input_tensor_after_checking_it(runtime):
+    """Classifier(input_tensor=...) refuses a tensor of the wrong shape by name, and reads a good one."""
+    wrong, good = _placeholders(runtime.graph, [[None, 3], [None, 2]])
+    from tfshare._tf import keras
+
+    def body():
+        return [keras.layers.Dense(4)]
+
+    with pytest.raises(tfshare.InputError, match=r"input_tensor must be float32 with shape \[batch, 2\], got float32 with shape \(None, 3\)"):
+        tfshare.Classifier(layers=body, input_shape=(2,), num_classes=3, runtime=runtime, input_tensor=wrong)
+    clf = tfshare.Classifier(layers=body, input_shape=(2,), num_classes=3, runtime=runtime, input_tensor=good, seed=0)
+    assert clf.input_tensor is good
+    x = np.array([[0.5, -1.0]], np.float32)
+    np.testing.assert_array_equal(runtime.run(clf.probabilities_tensor, {good: x}), clf.predict_proba(x))
+
+
+class _Variable:
+    """What weights() needs of a variable: a shape and a dtype."""
+
+    def __init__(self, shape, dtype=tf.float32):
+        self.shape, self.dtype = tf.TensorShape(shape), dtype
+
+
+def test_weights_returns_contiguous_arrays_of_each_variables_dtype():
+    """weights() casts each entry to its variable's dtype, C-contiguous, values unchanged; empty and float32-max pass."""
+    expected = {"kernel": _Variable([2, 3]), "bias": _Variable([0]), "step": _Variable([], tf.int64)}
+    kernel = np.asfortranarray(np.array([[1, 2, 3], [4, 5, np.finfo(np.float32).max]], np.float64))
+    out = validation.weights({"step": 7, "bias": np.zeros(0), "kernel": kernel}, expected)
+    assert list(out) == ["kernel", "bias", "step"]
+    assert out["kernel"].dtype == np.float32 and out["kernel"].flags.c_contiguous
+    np.testing.assert_array_equal(out["kernel"], kernel.astype(np.float32))
+    assert out["bias"].dtype == np.float32 and out["bias"].shape == (0,)
+    assert out["step"].dtype == np.int64 and out["step"] == 7
+
+
+@pytest.mark.parametrize("value, error, match", [
+    ([1, 2], TypeError, r"^w must be a dict of \{name: array\} like get_weights\(\) returns, got list$"),
+    ({"kernel": np.zeros((2, 3))}, tfshare.InputError,
+     r"^w must have exactly the keys of named_variables: missing \['bias'\], unknown \[\]$"),
+    ({"kernel": np.zeros((2, 3)), "bias": np.zeros(3), "z": 1, "a": 2}, tfshare.InputError,
+     r"^w must have exactly the keys of named_variables: missing \[\], unknown \['a', 'z'\]$"),
+    ({"kernel": np.zeros((3, 2)), "bias": np.zeros(3)}, tfshare.InputError,
+     r"^w\['kernel'\] must have shape \(2, 3\), got shape \(3, 2\)$"),
+    ({"kernel": np.zeros((2, 3)), "bias": [0.0, np.inf, 0.0]}, tfshare.InputError,
+     r"^w\['bias'\] must be finite, got NaN or Inf$"),
+    ({"kernel": np.zeros((2, 3)), "bias": np.array([0.0, -1e39, 0.0])}, tfshare.InputError,
+     r"^w\['bias'\] holds values beyond float32's range$"),
+    ({"kernel": np.zeros((2, 3)), "bias": "abc"}, TypeError, r"^w\['bias'\] must be an array of numbers"),
+], ids=["not-a-dict", "missing", "unknown", "shape", "inf", "beyond-float32", "string"])
+def test_weights_refuses_bad_entries_by_name(value, error, match):
+    """weights() names the argument, the key and the problem: a non-dict, wrong keys, shape, non-finite, range, type."""
+    with pytest.raises(error, match=match):
+        validation.weights(value, {"kernel": _Variable([2, 3]), "bias": _Variable([3])}, "w")
