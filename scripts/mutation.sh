@@ -29,7 +29,7 @@ MUTMUT="$(dirname "$PYTHON")/mutmut"  # the console script: `python -m mutmut` r
 # module -> the test files that exercise it (what each mutant of the module may be killed by;
 # mutmut then runs, per mutant, only those of these tests that executed the mutated function).
 declare -A TESTS=(
-  [runtime]="test_runtime.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
+  [runtime]="test_runtime.py test_shards.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
   [fast_callable]="test_fast_callable.py test_runtime.py test_lifecycle.py test_fused.py"
   [_tracked_session]="test_tracked_session.py test_fused.py"
   [classifier]="test_classifiers.py test_semantics.py test_lifecycle.py test_claims.py test_training_faults.py test_input_shapes.py"
@@ -54,8 +54,9 @@ declare -A TESTS=(
   [checkpoints]="test_checkpoint_safety.py test_shape_checks.py test_classifiers.py test_generic_sharing.py test_concurrency.py"
   [bundles]="test_bundles.py test_shape_checks.py"
   [export]="test_export.py"
+  [shards]="test_shards.py test_runtime.py"
 )
-ORDER="runtime fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward initial_values keras_model graph_template export protocols"
+ORDER="runtime shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward initial_values keras_model graph_template export protocols"
 
 mode=run
 modules=()
