@@ -106,14 +106,16 @@ for m in "${modules[@]}"; do
   [ "$mode" = fresh ] && rm -rf "$work"
   mkdir -p "$work"
   # A fresh copy of the code and tests (mutmut re-copies a module when its source changed).
-  rm -rf "$work/tfshare" "$work/tests"
+  rm -rf "$work/tfshare" "$work/tests" "$work/docs"
   cp -r "$ROOT/tfshare" "$ROOT/tests" "$work/"
+  mkdir -p "$work/docs" && cp "$ROOT/docs/claims.md" "$work/docs/"  # test_claims.py checks the names it lists
   find "$work" -name __pycache__ -prune -exec rm -rf {} +
   selection=$(printf '"tests/%s", ' ${TESTS[$m]})
   { cat "$ROOT/pyproject.toml"; cat <<EOF
 
 [tool.mutmut]
 source_paths = ["tfshare"]
+also_copy = ["docs/claims.md"]
 only_mutate = ["tfshare/$m.py"]
 pytest_add_cli_args_test_selection = [${selection%, }]
 pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider", "--timeout=600"]
