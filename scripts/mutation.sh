@@ -115,7 +115,7 @@ for m in "${modules[@]}"; do
 
 [tool.mutmut]
 source_paths = ["tfshare"]
-also_copy = ["docs/claims.md"]
+also_copy = ["docs"]
 only_mutate = ["tfshare/$m.py"]
 pytest_add_cli_args_test_selection = [${selection%, }]
 pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider", "--timeout=600"]
