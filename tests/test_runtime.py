@@ -148,17 +148,22 @@ def test_thread_settings_reach_the_session_config():
     "kwargs, error, match",
     [
         ({"device": "tpu"}, tfshare.InputError, r"device must be one of \['auto', 'cpu', 'gpu'\], got 'tpu'"),
-        ({"intra_op_threads": 0}, tfshare.InputError, "intra_op_threads must be an int >= 1, got 0"),
-        ({"inter_op_threads": 1.5}, TypeError, "inter_op_threads must be an int"),
-        ({"allow_growth": "yes"}, TypeError, "allow_growth must be a bool"),
-        ({"caller_thread": "yes"}, TypeError, "caller_thread must be a bool or None, got str"),
+        ({"intra_op_threads": 0}, tfshare.InputError, "^intra_op_threads must be an int >= 1, got 0$"),
+        ({"inter_op_threads": 1.5}, TypeError, r"^inter_op_threads must be an int >= 1, got float 1\.5$"),
+        ({"allow_growth": "yes"}, TypeError, "^allow_growth must be a bool, got str$"),
+        ({"caller_thread": "yes"}, TypeError, "^caller_thread must be a bool or None, got str$"),
         (
             {"caller_thread": True, "target": "grpc://localhost:1"},
             tfshare.InputError,
-            r"caller_thread=True needs an in-process runtime \(target=''\), got target='grpc://localhost:1'",
+            r"^caller_thread=True needs an in-process runtime \(target=''\), got target='grpc://localhost:1'$",
         ),
+        ({"target": 5}, TypeError, "^target must be a str, got int$"),
+        ({"timeout": 0}, tfshare.InputError, "^timeout must be a finite float > 0, got 0$"),
+        ({"shard_size": 0}, tfshare.InputError, "^shard_size must be an int >= 1, got 0$"),
+        ({"grappler": "yes"}, TypeError, "^grappler must be a bool or None, got str$"),
     ],
-    ids=["bad-device", "zero-threads", "float-threads", "str-growth", "str-caller-thread", "remote-caller-thread"],
+    ids=["bad-device", "zero-threads", "float-threads", "str-growth", "str-caller-thread", "remote-caller-thread",
+         "int-target", "zero-timeout", "zero-shard-size", "str-grappler"],
 )
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -263,3 +268,107 @@ def test_callables_run_in_the_calling_thread_unless_turned_off(caller_thread):
         assert gs.caller_thread is expected
         ran_in = _thread_of_the_op(gs)
         assert (ran_in == threading.get_ident()) is expected
+
+
+def test_an_in_process_cpu_config():
+    """The Session's config: soft placement, no GPU, pruned placement, the timeout in ms; ``config`` is a copy."""
+    with tfshare.GraphSession(device="cpu", timeout=2.5) as gs:
+        config = gs.config
+        assert config.allow_soft_placement and config.device_count["GPU"] == 0
+        assert config.graph_options.place_pruned_graph
+        assert not config.graph_options.rewrite_options.disable_meta_optimizer
+        assert config.operation_timeout_in_ms == 2500
+        assert not config.HasField("cluster_def")
+        config.operation_timeout_in_ms = 1
+        assert gs.config.operation_timeout_in_ms == 2500
+        assert gs.session._config.operation_timeout_in_ms == 2500  # what the Session was made with
+    with tfshare.GraphSession(device="cpu") as gs:
+        assert gs.config.operation_timeout_in_ms == 0  # no limit
+    base = tf1.ConfigProto(allow_soft_placement=False)
+    with tfshare.GraphSession(device="cpu", config=base, allow_growth=False) as gs:  # a given config: threads and placement as given
+        config = gs.config
+        assert config.allow_soft_placement and config.device_count["GPU"] == 0 and not config.gpu_options.allow_growth
+        assert not config.graph_options.place_pruned_graph and config.intra_op_parallelism_threads == 0
+    assert not base.allow_soft_placement  # the caller's config is copied, not changed
+
+
+def test_repr_names_the_device_ops_shards_and_state():
+    """repr: the device, the root graph's op count, the shard count when sharded, and no session / live / closed."""
+    gs = tfshare.GraphSession(device="cpu", shard_size=1)
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=0, no session yet)"
+    with gs.building():
+        c = tf.constant(1.0)
+    gs.run(c)
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=1, live)"
+    gs.place(), gs.place()  # the second unit opens a shard
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=1, shards=2, live)"
+    assert repr(gs.shards[1]) == "GraphSession shard(device='/device:CPU:0', ops=0, no session yet)"
+    gs.close()
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=1, shards=2, closed)"
+    with pytest.raises(tfshare.ClosedError, match=r"^GraphSession\(device='/device:CPU:0', ops=1, shards=2, closed\) is closed; create a new GraphSession$"):
+        gs.run(c)
+
+
+def test_a_failed_build_leaves_no_pending_variables(runtime):
+    """A build block that raises removes its variables from the collections, so initialize() still works."""
+    with runtime.building():
+        kept = tf.Variable(1.0, name="kept")
+    with pytest.raises(ValueError, match="^midway$"):
+        with runtime.building():
+            tf.Variable(2.0, name="lost")
+            raise ValueError("midway")
+    assert [v.name for v in runtime.global_variables()] == ["kept:0"]
+    assert [v.name for v in runtime.graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)] == ["kept:0"]
+    assert runtime.initialize() == 1 and runtime.run(kept) == 1.0
+    with runtime.building():  # a later build initializes its own variables on the next run
+        later = tf.Variable(3.0, name="later")
+    assert runtime.run(later) == 3.0
+
+
+def test_shard_of_names_a_foreign_graph():
+    """shard_of() finds a runtime's own graphs and refuses any other with the graph and the runtime named."""
+    other = tf.Graph()
+    with tfshare.GraphSession(device="cpu", shard_size=None) as one:
+        assert one.shard_of(one.graph) is one
+        with pytest.raises(tfshare.InputError, match=r"^<tensorflow.*Graph object at .*> is not the graph of GraphSession\("):
+            one.shard_of(other)
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        gs.place(), gs.place()
+        second = gs.shards[1]
+        assert gs.shard_of(second.graph) is second and second.root is gs and gs.root is gs
+        with pytest.raises(tfshare.InputError, match=r"^<tensorflow.*Graph object at .*> is not a graph of GraphSession\("):
+            gs.shard_of(other)
+
+
+def test_finalize_runs_hooks_once_and_holds_bound_methods_weakly(runtime):
+    """finalize() calls each live hook once before freezing the graph; a dropped object's method is not called."""
+    import gc
+
+    calls = []
+
+    class Owner:
+        def hook(self):
+            calls.append("method")
+
+    owner, dropped = Owner(), Owner()
+    runtime.add_finalize_hook(lambda: calls.append("function"))
+    runtime.add_finalize_hook(owner.hook)
+    runtime.add_finalize_hook(dropped.hook)
+    del dropped
+    gc.collect()
+    runtime.finalize()
+    assert calls == ["function", "method"] and runtime.graph.finalized
+    runtime.finalize()  # hooks already ran: not again
+    assert calls == ["function", "method"]
+
+
+def test_export_graph_writes_a_text_graph_into_an_existing_folder_again(runtime, tmp_path):
+    """export_graph() may write into a folder that exists (twice too); graph.pbtxt is the text GraphDef."""
+    from google.protobuf import text_format
+
+    with runtime.building():
+        tf.constant(1.0, name="exported")
+    assert runtime.export_graph(str(tmp_path)) == str(tmp_path)
+    assert runtime.export_graph(str(tmp_path)) == str(tmp_path)
+    graph_def = text_format.Parse((tmp_path / "graph.pbtxt").read_text(), tf.compat.v1.GraphDef())
+    assert [node.name for node in graph_def.node] == ["exported"]

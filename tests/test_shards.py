@@ -110,3 +110,37 @@ def test_one_graph_when_unsharded_or_remote():
     remote.close()
     with pytest.raises(tfshare.InputError, match=r"shard_size must be an int >= 1, got 0"):
         tfshare.GraphSession(shard_size=0)
+
+
+def test_the_root_answers_for_every_shard_and_a_shard_for_itself():
+    """heads, pending variables, initial-value feeds and global variables: the root's cover every shard, a shard's only its own."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        a, b = _mlps(gs, 2)
+        second = gs.shards[1]
+        assert gs.heads() == [a, b] and gs.shard_heads() == [a] and second.heads() == [b]
+        pending = gs.pending_variables()
+        assert sorted({id(v.graph) for v in pending}) == sorted(map(id, gs.graphs))
+        assert {id(v.graph) for v in second.pending_variables()} == {id(second.graph)}
+        feeds = gs.initial_value_feeds(pending)
+        assert sorted({id(p.graph) for p in feeds}) == sorted(map(id, gs.graphs))
+        assert all(value.dtype == np.float32 for value in feeds.values())
+        assert set(second.initial_value_feeds(pending)) == {p for p in feeds if p.graph is second.graph}
+        assert len(gs.global_variables()) == len(pending)
+        assert {id(v.graph) for v in second.global_variables()} == {id(second.graph)}
+        assert gs.initialize() == len(pending) and gs.pending_variables() == []
+        a.close()
+        assert gs.heads() == [b] and gs.shard_heads() == []  # a closed classifier is no head any more
+    with tfshare.GraphSession(device="cpu", shard_size=None) as one:
+        (c,) = _mlps(one, 1)
+        assert one.heads() == [c] and len(one.global_variables()) == len(one.pending_variables()) > 0
+
+
+def test_mark_initialized_reaches_the_shard_of_each_variable():
+    """The root records a restored variable as initialized in its own shard, whose next run then keeps its value."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        _mlps(gs, 2)
+        second = gs.shards[1]
+        theirs = [v.name for v in second.pending_variables()]
+        gs.mark_initialized(second.pending_variables()[:1])
+        assert [v.name for v in second.pending_variables()] == theirs[1:]
+        assert [v.name for v in gs.pending_variables()][-len(theirs) + 1:] == theirs[1:]
