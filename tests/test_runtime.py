@@ -372,3 +372,33 @@ def test_export_graph_writes_a_text_graph_into_an_existing_folder_again(runtime,
     assert runtime.export_graph(str(tmp_path)) == str(tmp_path)
     graph_def = text_format.Parse((tmp_path / "graph.pbtxt").read_text(), tf.compat.v1.GraphDef())
     assert [node.name for node in graph_def.node] == ["exported"]
+
+
+def test_a_run_that_fails_once_the_runtime_is_closed_is_a_closed_error():
+    """run(): a call TensorFlow fails after close() began is a ClosedError naming the runtime; other failures pass through."""
+    gs = tfshare.GraphSession(device="cpu")
+    closing = {"now": False}
+
+    def op(v):
+        gs._closed = closing["now"]  # what close() does first, before TensorFlow cancels the calls in flight
+        raise ValueError("interrupted")
+
+    with gs.building():
+        x = tf1.placeholder(tf.float32, [])
+        y = tf1.py_func(op, [x], tf.float32)
+    with pytest.raises(tf.errors.OpError, match="interrupted"):
+        gs.run(y, {x: 1.0})
+    closing["now"] = True
+    with pytest.raises(tfshare.ClosedError, match=r"^GraphSession\(device='/device:CPU:0', ops=\d+, closed\) was closed while a call was running$"):
+        gs.run(y, {x: 1.0})
+    gs._closed = False
+    gs.close()
+
+
+def test_run_passes_options_and_run_metadata_to_the_session(runtime):
+    """run()'s keyword arguments reach Session.run: a full trace fills the caller's RunMetadata."""
+    with runtime.building():
+        c = tf.constant(2.0) * 3.0
+    metadata = tf1.RunMetadata()
+    assert runtime.run(c, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=metadata) == 6.0
+    assert len(metadata.step_stats.dev_stats) > 0

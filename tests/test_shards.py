@@ -144,3 +144,19 @@ def test_mark_initialized_reaches_the_shard_of_each_variable():
         gs.mark_initialized(second.pending_variables()[:1])
         assert [v.name for v in second.pending_variables()] == theirs[1:]
         assert [v.name for v in gs.pending_variables()][-len(theirs) + 1:] == theirs[1:]
+
+
+def test_run_goes_to_the_shard_of_its_tensors_with_its_keyword_arguments():
+    """The root runs a shard's tensors in that shard (feeds count too) and refuses tensors of two shards."""
+    from tfshare._tf import tf1
+
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        a, b = _mlps(gs, 2)
+        x = np.zeros((1, 16), np.float32)
+        metadata = tf1.RunMetadata()
+        options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
+        got = gs.run(b.probabilities_tensor, {b.input_tensor: x}, options=options, run_metadata=metadata)
+        np.testing.assert_allclose(got, b.predict_proba(x), atol=1e-6)
+        assert len(metadata.step_stats.dev_stats) > 0
+        with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs"):
+            gs.run(a.probabilities_tensor, {b.input_tensor: x})
