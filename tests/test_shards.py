@@ -160,3 +160,24 @@ def test_run_goes_to_the_shard_of_its_tensors_with_its_keyword_arguments():
         assert len(metadata.step_stats.dev_stats) > 0
         with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs"):
             gs.run(a.probabilities_tensor, {b.input_tensor: x})
+
+
+def test_callable_goes_to_the_shard_of_its_fetches_feeds_or_targets():
+    """The root makes a callable in the shard that holds its fetches, feeds or targets, and refuses a mix of shards."""
+    from tfshare._tf import tf
+
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        a, b = _mlps(gs, 2)
+        second = gs.shards[1]
+        with second.building():
+            v = tf.Variable(1.0, name="counter")
+            bump = v.assign_add(1.0)
+            value = v.read_value()
+        read = gs.callable([value])
+        gs.callable([], [], [bump.op])()
+        assert read() == [2.0]
+        x = np.zeros((1, 16), np.float32)
+        np.testing.assert_allclose(gs.callable([b.probabilities_tensor], [b.input_tensor])(x)[0], b.predict_proba(x), atol=1e-6)
+        for fetches, feeds, targets in [([a.probabilities_tensor], [b.input_tensor], []), ([a.probabilities_tensor], [], [bump.op])]:
+            with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs"):
+                gs.callable(fetches, feeds, targets)
