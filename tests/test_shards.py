@@ -178,6 +178,12 @@ def test_callable_goes_to_the_shard_of_its_fetches_feeds_or_targets():
         assert read() == [2.0]
         x = np.zeros((1, 16), np.float32)
         np.testing.assert_allclose(gs.callable([b.probabilities_tensor], [b.input_tensor])(x)[0], b.predict_proba(x), atol=1e-6)
+        for options in [{"read_only": True}, {"caller_thread": False}, {"read_only": True, "caller_thread": False}]:
+            # the shard's own cached callable: the options reach the shard
+            assert gs.callable([value], **options) is second.callable([value], **options)
+        before = second.write_clock.value
+        gs.callable([value], read_only=True)()
+        assert second.write_clock.value == before
         for fetches, feeds, targets in [([a.probabilities_tensor], [b.input_tensor], []), ([a.probabilities_tensor], [], [bump.op])]:
             with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs"):
                 gs.callable(fetches, feeds, targets)
