@@ -253,12 +253,12 @@ def test_cpu_thread_defaults_are_the_usable_cores():
         assert gs.config.inter_op_parallelism_threads == 0
 
 
-def _thread_of_the_op(runtime):
+def _thread_of_the_op(runtime, **options):
     """Runs a py_func op through a fast callable and returns the ident of the thread that ran it."""
     with runtime.building():
         x = tf1.placeholder(tf.float32, [None])
         ident = tf1.py_func(lambda v: np.int64(threading.get_ident()), [x], tf.int64, stateful=True)
-    return int(runtime.callable([ident], [x])(np.zeros(1, np.float32))[0])
+    return int(runtime.callable([ident], [x], **options)(np.zeros(1, np.float32))[0])
 
 
 @pytest.mark.parametrize("caller_thread", [None, True, False], ids=["default", "on", "off"])
@@ -402,3 +402,21 @@ def test_run_passes_options_and_run_metadata_to_the_session(runtime):
     metadata = tf1.RunMetadata()
     assert runtime.run(c, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=metadata) == 6.0
     assert len(metadata.step_stats.dev_stats) > 0
+
+
+@pytest.mark.parametrize("runtime_setting", [True, False], ids=["runtime-on", "runtime-off"])
+def test_a_callables_caller_thread_can_only_turn_the_runtimes_off(runtime_setting):
+    """callable(caller_thread=False) uses the pool even when the runtime runs inline; True cannot override a runtime's False."""
+    with tfshare.GraphSession(device="cpu", caller_thread=runtime_setting) as gs:
+        assert (_thread_of_the_op(gs, caller_thread=False) == threading.get_ident()) is False
+        assert (_thread_of_the_op(gs, caller_thread=True) == threading.get_ident()) is runtime_setting
+
+
+def test_a_cached_callable_of_a_closed_runtime_is_a_closed_error(runtime):
+    """Asking a closed runtime for a callable it had cached raises ClosedError naming the runtime (close() empties the cache)."""
+    with runtime.building():
+        c = tf.constant(1.0)
+    runtime.callable([c])
+    runtime.close()
+    with pytest.raises(tfshare.ClosedError, match=r"^GraphSession\(device='/device:CPU:0', ops=1, closed\) is closed; create a new GraphSession$"):
+        runtime.callable([c])
