@@ -223,7 +223,7 @@ def test_the_runtime_does_not_keep_dropped_classifiers_alive(runtime):
     del dropped
     gc.collect()
     assert ref() is None
-    assert runtime.heads() == [keep]
+    assert runtime.heads() == [keep] and runtime.shard_heads() == [keep]
     runtime.finalize()  # the dropped classifier's lazy ops are simply not built
 
 
