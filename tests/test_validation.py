@@ -377,3 +377,19 @@ def test_choice_returns_one_of_the_options_or_names_them():
     assert validation.choice("b", "mode", ("a", "b")) == "b"
     with pytest.raises(tfshare.InputError, match=r"^mode must be one of \['a', 'b'\], got 'c'$"):
         validation.choice("c", "mode", ("a", "b"))
+
+
+@pytest.mark.parametrize("module", ["tf_keras.src.engine", "keras.src.backend"], ids=["tf_keras", "keras"])
+def test_keras_objects_are_refused_as_tensors(module):
+    """Objects of tf_keras and of Keras 3 are refused like TensorFlow tensors, with the advice to fetch their value."""
+    value = type("KerasTensor", (), {"__module__": module})()
+    with pytest.raises(TypeError, match=rf"^x must be a NumPy array or a nested list of numbers, got a {re.escape(module)}\.KerasTensor; "
+                                        r"fetch its value first"):
+        validation.features(value, 2)
+
+
+def test_the_finite_check_weights_are_a_cached_read_only_float32_vector():
+    """_weights(n): n copies of 2**-64 in float32, cached per width and read-only (the cache is shared by every call)."""
+    weights = validation._weights(7)
+    assert weights.dtype == np.float32 and weights.shape == (7,) and (weights == np.float32(2.0**-64)).all()
+    assert validation._weights(7) is weights and not weights.flags.writeable
