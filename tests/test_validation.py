@@ -384,8 +384,15 @@ def test_keras_objects_are_refused_as_tensors(module):
     """Objects of tf_keras and of Keras 3 are refused like TensorFlow tensors, with the advice to fetch their value."""
     value = type("KerasTensor", (), {"__module__": module})()
     with pytest.raises(TypeError, match=rf"^x must be a NumPy array or a nested list of numbers, got a {re.escape(module)}\.KerasTensor; "
-                                        r"fetch its value first"):
+                                        r"fetch its value first \(e\.g\. \.numpy\(\) in eager mode, or Session\.run in graph mode\)$"):
         validation.features(value, 2)
+
+
+def test_an_object_array_is_refused_with_its_likely_causes():
+    """An object-dtype array names the type it came from and the usual causes."""
+    with pytest.raises(TypeError, match=r"^x must have a numeric dtype, got dtype object from a list "
+                                        r"\(ragged lists, None, mixed types, or integers beyond 64 bits\)$"):
+        validation.features([[1, None]], 2)
 
 
 def test_the_finite_check_weights_are_a_cached_read_only_float32_vector():
