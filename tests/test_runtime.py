@@ -420,3 +420,24 @@ def test_a_cached_callable_of_a_closed_runtime_is_a_closed_error(runtime):
     runtime.close()
     with pytest.raises(tfshare.ClosedError, match=r"^GraphSession\(device='/device:CPU:0', ops=1, closed\) is closed; create a new GraphSession$"):
         runtime.callable([c])
+
+
+def test_names_are_unique_across_shards_and_graph_ops():
+    """reserve_name(): a name used in any shard, or by an op of a shard's graph, is taken; numbering skips taken names."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        gs.place()
+        second = gs.place()
+        with second.building():
+            tf.constant(1.0, name="op_name")
+        assert gs.reserve_name("mine", "clf") == "mine"
+        with pytest.raises(tfshare.InputError, match=r"^name 'mine' is already used in GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\); pick another$"):
+            second.reserve_name("mine", "clf")
+        with pytest.raises(tfshare.InputError, match="^name 'op_name' is already used in"):
+            gs.reserve_name("op_name", "clf")
+        assert second.reserve_name(None, "op_name") == "op_name_1"
+        assert gs.reserve_name(None, "op_name") == "op_name_2"
+        assert second.reserve_name(None, "clf") == "clf" and gs.reserve_name(None, "clf") == "clf_1"
+        with second.building():  # each graph marks the names reserved in it as used
+            assert tf.constant(0.0, name="clf").op.name == "clf_1"
+        with gs.building():
+            assert tf.constant(0.0, name="clf_1").op.name == "clf_1_1"
