@@ -191,14 +191,20 @@ def test_callable_goes_to_the_shard_of_its_fetches_feeds_or_targets():
 
 def test_a_new_shard_has_the_roots_settings_and_none_after_finalize():
     """A shard is made with the root's thread, timeout and caller-thread settings; a finalized root opens none."""
+    from tfshare._tf import tf1
+
+    base = tf1.ConfigProto(isolate_session_state=True)
     with tfshare.GraphSession(device="cpu", shard_size=1, intra_op_threads=1, inter_op_threads=1, timeout=3,
-                              caller_thread=False) as gs:
+                              caller_thread=False, allow_growth=False, grappler=False, config=base) as gs:
         gs.place()
         second = gs.place()
-        assert second is gs.shards[1] and second.root is gs
+        assert second is gs.shards[1] and second.root is gs and second.device == gs.device
         config = second.config
+        assert config == gs.config
         assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 1)
         assert config.operation_timeout_in_ms == 3000 and second.caller_thread is False
+        assert config.isolate_session_state and not config.gpu_options.allow_growth
+        assert config.graph_options.rewrite_options.disable_meta_optimizer  # grappler=False
         assert second.shards == [second]  # a shard opens no shards of its own
         gs.finalize()
         with pytest.raises(RuntimeError, match=r"^GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\) "
