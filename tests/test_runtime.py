@@ -441,3 +441,14 @@ def test_names_are_unique_across_shards_and_graph_ops():
             assert tf.constant(0.0, name="clf").op.name == "clf_1"
         with gs.building():
             assert tf.constant(0.0, name="clf_1").op.name == "clf_1_1"
+
+
+def test_a_remote_runtime_config_keeps_tensorflows_thread_defaults_and_carries_the_cluster():
+    """With a target, no CPU-only settings (GPU count, threads, pruned placement); a cluster's spec goes into the config."""
+    cluster = tf.train.ClusterSpec({"worker": ["127.0.0.1:1"]})
+    remote = tfshare.GraphSession(device="cpu", target="grpc://127.0.0.1:1", cluster=cluster)  # no Session: nothing connects
+    config = remote.config
+    assert "GPU" not in config.device_count and config.intra_op_parallelism_threads == 0
+    assert config.inter_op_parallelism_threads == 0 and not config.graph_options.place_pruned_graph
+    assert [job.name for job in config.cluster_def.job] == ["worker"] and remote.caller_thread is False
+    remote.close()
