@@ -134,6 +134,8 @@ def test_reserve_name_is_unique_and_rejects_explicit_duplicates(runtime):
     assert runtime.reserve_name("mine", "clf") == "mine"
     with pytest.raises(tfshare.InputError, match="name 'mine' is already used"):
         runtime.reserve_name("mine", "clf")
+    with pytest.raises(tfshare.InputError, match=r"^name must match .*, got 'a b'$"):  # checked here too, not only by classifiers
+        runtime.reserve_name("a b", "clf")
 
 
 def test_thread_settings_reach_the_session_config():
