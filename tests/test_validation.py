@@ -263,7 +263,7 @@ def test_float64_values_up_to_float32_max_pass_and_beyond_are_refused():
 
 
 def test_int64_labels_come_back_without_a_copy():
-    """labels() returns int64 labels as they are (no copy on the training path), other integer dtypes cast."""
+    """labels() returns int64 labels as they are: no copy on the training path."""
     y = np.array([0, 2, 1], np.int64)
     assert validation.labels(y, 3, 3) is y
 
@@ -283,6 +283,7 @@ def test_positive_float_refuses_by_name(value, error, match):
 
 
 def test_positive_float_returns_a_float():
+    """An int learning rate comes back as a Python float."""
     assert validation.positive_float(3, "lr") == 3.0 and type(validation.positive_float(3, "lr")) is float
 
 
@@ -323,6 +324,7 @@ def test_hidden_units_refuses_by_name(value, error, match):
 
 
 def test_hidden_units_may_be_empty():
+    """No hidden layer is a valid architecture; NumPy ints are accepted."""
     assert validation.hidden_units([]) == () and validation.hidden_units([np.int64(8), 4]) == (8, 4)
 
 
@@ -374,6 +376,7 @@ def test_name_is_none_or_a_scope_name():
 
 
 def test_choice_returns_one_of_the_options_or_names_them():
+    """choice() returns a listed option, and otherwise names the argument, the options and the value."""
     assert validation.choice("b", "mode", ("a", "b")) == "b"
     with pytest.raises(tfshare.InputError, match=r"^mode must be one of \['a', 'b'\], got 'c'$"):
         validation.choice("c", "mode", ("a", "b"))
