@@ -403,3 +403,11 @@ def test_the_finite_check_weights_are_a_cached_read_only_float32_vector():
     weights = validation._weights(7)
     assert weights.dtype == np.float32 and weights.shape == (7,) and (weights == np.float32(2.0**-64)).all()
     assert validation._weights(7) is weights and not weights.flags.writeable
+
+
+def test_the_fast_path_takes_only_exact_shapes():
+    """Flat float32 rows are not taken for 2-D examples whose first size matches, nor does a 0-D array break the check."""
+    with pytest.raises(tfshare.InputError, match=r"^x must be 3-D with shape \[batch, 12, 3\], got 2-D shape \(5, 12\)"):
+        validation.inputs(np.zeros((5, 12), np.float32), (12, 3))
+    with pytest.raises(tfshare.InputError, match=r"^x must be 2-D with shape \[batch, 2\], got 0-D shape \(\)"):
+        validation.inputs(np.array(1.0, np.float32), (2,))
