@@ -29,7 +29,7 @@ MUTMUT="$(dirname "$PYTHON")/mutmut"  # the console script: `python -m mutmut` r
 # module -> the test files that exercise it (what each mutant of the module may be killed by;
 # mutmut then runs, per mutant, only those of these tests that executed the mutated function).
 declare -A TESTS=(
-  [runtime]="test_runtime.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
+  [runtime]="test_runtime.py test_shards.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
   [fast_callable]="test_fast_callable.py test_runtime.py test_lifecycle.py test_fused.py"
   [_tracked_session]="test_tracked_session.py test_fused.py"
   [classifier]="test_classifiers.py test_semantics.py test_lifecycle.py test_claims.py test_training_faults.py test_input_shapes.py"
@@ -51,12 +51,13 @@ declare -A TESTS=(
   [fused]="test_fused.py test_generic_sharing.py"
   [head_bank]="test_fused.py test_tracked_session.py"
   [protocols]="test_fused.py test_bundles.py"
-  [validation]="test_validation.py test_validation_properties.py test_bad_input.py test_input_shapes.py"
+  [validation]="test_validation.py test_validation_properties.py test_bad_input.py test_input_shapes.py test_data.py test_eager_twin.py"
   [checkpoints]="test_checkpoint_safety.py test_shape_checks.py test_classifiers.py test_generic_sharing.py test_concurrency.py"
   [bundles]="test_bundles.py test_shape_checks.py"
   [export]="test_export.py"
+  [shards]="test_shards.py test_runtime.py"
 )
-ORDER="runtime fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols"
+ORDER="runtime shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols"
 
 mode=run
 modules=()
@@ -106,14 +107,16 @@ for m in "${modules[@]}"; do
   [ "$mode" = fresh ] && rm -rf "$work"
   mkdir -p "$work"
   # A fresh copy of the code and tests (mutmut re-copies a module when its source changed).
-  rm -rf "$work/tfshare" "$work/tests"
+  rm -rf "$work/tfshare" "$work/tests" "$work/docs"
   cp -r "$ROOT/tfshare" "$ROOT/tests" "$work/"
+  mkdir -p "$work/docs" && cp "$ROOT/docs/claims.md" "$work/docs/"  # test_claims.py checks the names it lists
   find "$work" -name __pycache__ -prune -exec rm -rf {} +
   selection=$(printf '"tests/%s", ' ${TESTS[$m]})
   { cat "$ROOT/pyproject.toml"; cat <<EOF
 
 [tool.mutmut]
 source_paths = ["tfshare"]
+also_copy = ["docs"]
 only_mutate = ["tfshare/$m.py"]
 pytest_add_cli_args_test_selection = [${selection%, }]
 pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider", "--timeout=600"]

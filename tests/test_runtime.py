@@ -134,6 +134,8 @@ def test_reserve_name_is_unique_and_rejects_explicit_duplicates(runtime):
     assert runtime.reserve_name("mine", "clf") == "mine"
     with pytest.raises(tfshare.InputError, match="name 'mine' is already used"):
         runtime.reserve_name("mine", "clf")
+    with pytest.raises(tfshare.InputError, match=r"^name must match .*, got 'a b'$"):  # checked here too, not only by classifiers
+        runtime.reserve_name("a b", "clf")
 
 
 def test_thread_settings_reach_the_session_config():
@@ -148,17 +150,22 @@ def test_thread_settings_reach_the_session_config():
     "kwargs, error, match",
     [
         ({"device": "tpu"}, tfshare.InputError, r"device must be one of \['auto', 'cpu', 'gpu'\], got 'tpu'"),
-        ({"intra_op_threads": 0}, tfshare.InputError, "intra_op_threads must be an int >= 1, got 0"),
-        ({"inter_op_threads": 1.5}, TypeError, "inter_op_threads must be an int"),
-        ({"allow_growth": "yes"}, TypeError, "allow_growth must be a bool"),
-        ({"caller_thread": "yes"}, TypeError, "caller_thread must be a bool or None, got str"),
+        ({"intra_op_threads": 0}, tfshare.InputError, "^intra_op_threads must be an int >= 1, got 0$"),
+        ({"inter_op_threads": 1.5}, TypeError, r"^inter_op_threads must be an int >= 1, got float 1\.5$"),
+        ({"allow_growth": "yes"}, TypeError, "^allow_growth must be a bool, got str$"),
+        ({"caller_thread": "yes"}, TypeError, "^caller_thread must be a bool or None, got str$"),
         (
             {"caller_thread": True, "target": "grpc://localhost:1"},
             tfshare.InputError,
-            r"caller_thread=True needs an in-process runtime \(target=''\), got target='grpc://localhost:1'",
+            r"^caller_thread=True needs an in-process runtime \(target=''\), got target='grpc://localhost:1'$",
         ),
+        ({"target": 5}, TypeError, "^target must be a str, got int$"),
+        ({"timeout": 0}, tfshare.InputError, "^timeout must be a finite float > 0, got 0$"),
+        ({"shard_size": 0}, tfshare.InputError, "^shard_size must be an int >= 1, got 0$"),
+        ({"grappler": "yes"}, TypeError, "^grappler must be a bool or None, got str$"),
     ],
-    ids=["bad-device", "zero-threads", "float-threads", "str-growth", "str-caller-thread", "remote-caller-thread"],
+    ids=["bad-device", "zero-threads", "float-threads", "str-growth", "str-caller-thread", "remote-caller-thread",
+         "int-target", "zero-timeout", "zero-shard-size", "str-grappler"],
 )
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -218,7 +225,7 @@ def test_the_runtime_does_not_keep_dropped_classifiers_alive(runtime):
     del dropped
     gc.collect()
     assert ref() is None
-    assert runtime.heads() == [keep]
+    assert runtime.heads() == [keep] and runtime.shard_heads() == [keep]
     runtime.finalize()  # the dropped classifier's lazy ops are simply not built
 
 
@@ -248,12 +255,12 @@ def test_cpu_thread_defaults_are_the_usable_cores():
         assert gs.config.inter_op_parallelism_threads == 0
 
 
-def _thread_of_the_op(runtime):
+def _thread_of_the_op(runtime, **options):
     """Runs a py_func op through a fast callable and returns the ident of the thread that ran it."""
     with runtime.building():
         x = tf1.placeholder(tf.float32, [None])
         ident = tf1.py_func(lambda v: np.int64(threading.get_ident()), [x], tf.int64, stateful=True)
-    return int(runtime.callable([ident], [x])(np.zeros(1, np.float32))[0])
+    return int(runtime.callable([ident], [x], **options)(np.zeros(1, np.float32))[0])
 
 
 @pytest.mark.parametrize("caller_thread", [None, True, False], ids=["default", "on", "off"])
@@ -263,3 +270,187 @@ def test_callables_run_in_the_calling_thread_unless_turned_off(caller_thread):
         assert gs.caller_thread is expected
         ran_in = _thread_of_the_op(gs)
         assert (ran_in == threading.get_ident()) is expected
+
+
+def test_an_in_process_cpu_config():
+    """The Session's config: soft placement, no GPU, pruned placement, the timeout in ms; ``config`` is a copy."""
+    with tfshare.GraphSession(device="cpu", timeout=2.5) as gs:
+        config = gs.config
+        assert config.allow_soft_placement and config.device_count["GPU"] == 0
+        assert config.graph_options.place_pruned_graph
+        assert not config.graph_options.rewrite_options.disable_meta_optimizer
+        assert config.operation_timeout_in_ms == 2500
+        assert not config.HasField("cluster_def")
+        config.operation_timeout_in_ms = 1
+        assert gs.config.operation_timeout_in_ms == 2500
+        assert gs.session._config.operation_timeout_in_ms == 2500  # what the Session was made with
+    with tfshare.GraphSession(device="cpu") as gs:
+        assert gs.config.operation_timeout_in_ms == 0  # no limit
+    base = tf1.ConfigProto(allow_soft_placement=False)
+    with tfshare.GraphSession(device="cpu", config=base, allow_growth=False) as gs:  # a given config: threads and placement as given
+        config = gs.config
+        assert config.allow_soft_placement and config.device_count["GPU"] == 0 and not config.gpu_options.allow_growth
+        assert not config.graph_options.place_pruned_graph and config.intra_op_parallelism_threads == 0
+    assert not base.allow_soft_placement  # the caller's config is copied, not changed
+
+
+def test_repr_names_the_device_ops_shards_and_state():
+    """repr: the device, the root graph's op count, the shard count when sharded, and no session / live / closed."""
+    gs = tfshare.GraphSession(device="cpu", shard_size=1)
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=0, no session yet)"
+    with gs.building():
+        c = tf.constant(1.0)
+    gs.run(c)
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=1, live)"
+    gs.place(), gs.place()  # the second unit opens a shard
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=1, shards=2, live)"
+    assert repr(gs.shards[1]) == "GraphSession shard(device='/device:CPU:0', ops=0, no session yet)"
+    gs.close()
+    assert repr(gs) == "GraphSession(device='/device:CPU:0', ops=1, shards=2, closed)"
+    with pytest.raises(tfshare.ClosedError, match=r"^GraphSession\(device='/device:CPU:0', ops=1, shards=2, closed\) is closed; create a new GraphSession$"):
+        gs.run(c)
+
+
+def test_a_failed_build_leaves_no_pending_variables(runtime):
+    """A build block that raises removes its variables from the collections, so initialize() still works."""
+    with runtime.building():
+        kept = tf.Variable(1.0, name="kept")
+    with pytest.raises(ValueError, match="^midway$"):
+        with runtime.building():
+            tf.Variable(2.0, name="lost")
+            raise ValueError("midway")
+    assert [v.name for v in runtime.global_variables()] == ["kept:0"]
+    assert [v.name for v in runtime.graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)] == ["kept:0"]
+    assert runtime.initialize() == 1 and runtime.run(kept) == 1.0
+    with runtime.building():  # a later build initializes its own variables on the next run
+        later = tf.Variable(3.0, name="later")
+    assert runtime.run(later) == 3.0
+
+
+def test_shard_of_names_a_foreign_graph():
+    """shard_of() finds a runtime's own graphs and refuses any other with the graph and the runtime named."""
+    other = tf.Graph()
+    with tfshare.GraphSession(device="cpu", shard_size=None) as one:
+        assert one.shard_of(one.graph) is one
+        with pytest.raises(tfshare.InputError, match=r"^<tensorflow.*Graph object at .*> is not the graph of GraphSession\("):
+            one.shard_of(other)
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        gs.place(), gs.place()
+        second = gs.shards[1]
+        assert gs.shard_of(second.graph) is second and second.root is gs and gs.root is gs
+        with pytest.raises(tfshare.InputError, match=r"^<tensorflow.*Graph object at .*> is not a graph of GraphSession\("):
+            gs.shard_of(other)
+
+
+def test_finalize_runs_hooks_once_and_holds_bound_methods_weakly(runtime):
+    """finalize() calls each live hook once before freezing the graph; a dropped object's method is not called."""
+    import gc
+
+    calls = []
+
+    class Owner:
+        def hook(self):
+            calls.append("method")
+
+    owner, dropped = Owner(), Owner()
+    runtime.add_finalize_hook(lambda: calls.append("function"))
+    runtime.add_finalize_hook(owner.hook)
+    runtime.add_finalize_hook(dropped.hook)
+    del dropped
+    gc.collect()
+    runtime.finalize()
+    assert calls == ["function", "method"] and runtime.graph.finalized
+    runtime.finalize()  # hooks already ran: not again
+    assert calls == ["function", "method"]
+
+
+def test_export_graph_writes_a_text_graph_into_an_existing_folder_again(runtime, tmp_path):
+    """export_graph() may write into a folder that exists (twice too); graph.pbtxt is the text GraphDef."""
+    from google.protobuf import text_format
+
+    with runtime.building():
+        tf.constant(1.0, name="exported")
+    assert runtime.export_graph(str(tmp_path)) == str(tmp_path)
+    assert runtime.export_graph(str(tmp_path)) == str(tmp_path)
+    graph_def = text_format.Parse((tmp_path / "graph.pbtxt").read_text(), tf.compat.v1.GraphDef())
+    assert [node.name for node in graph_def.node] == ["exported"]
+
+
+def test_a_run_that_fails_once_the_runtime_is_closed_is_a_closed_error():
+    """run(): a call TensorFlow fails after close() began is a ClosedError naming the runtime; other failures pass through."""
+    gs = tfshare.GraphSession(device="cpu")
+    closing = {"now": False}
+
+    def op(v):
+        gs._closed = closing["now"]  # what close() does first, before TensorFlow cancels the calls in flight
+        raise ValueError("interrupted")
+
+    with gs.building():
+        x = tf1.placeholder(tf.float32, [])
+        y = tf1.py_func(op, [x], tf.float32)
+    with pytest.raises(tf.errors.OpError, match="interrupted"):
+        gs.run(y, {x: 1.0})
+    closing["now"] = True
+    with pytest.raises(tfshare.ClosedError, match=r"^GraphSession\(device='/device:CPU:0', ops=\d+, closed\) was closed while a call was running$"):
+        gs.run(y, {x: 1.0})
+    gs._closed = False
+    gs.close()
+
+
+def test_run_passes_options_and_run_metadata_to_the_session(runtime):
+    """run()'s keyword arguments reach Session.run: a full trace fills the caller's RunMetadata."""
+    with runtime.building():
+        c = tf.constant(2.0) * 3.0
+    metadata = tf1.RunMetadata()
+    assert runtime.run(c, options=tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE), run_metadata=metadata) == 6.0
+    assert len(metadata.step_stats.dev_stats) > 0
+
+
+@pytest.mark.parametrize("runtime_setting", [True, False], ids=["runtime-on", "runtime-off"])
+def test_a_callables_caller_thread_can_only_turn_the_runtimes_off(runtime_setting):
+    """callable(caller_thread=False) uses the pool even when the runtime runs inline; True cannot override a runtime's False."""
+    with tfshare.GraphSession(device="cpu", caller_thread=runtime_setting) as gs:
+        assert (_thread_of_the_op(gs, caller_thread=False) == threading.get_ident()) is False
+        assert (_thread_of_the_op(gs, caller_thread=True) == threading.get_ident()) is runtime_setting
+
+
+def test_a_cached_callable_of_a_closed_runtime_is_a_closed_error(runtime):
+    """Asking a closed runtime for a callable it had cached raises ClosedError naming the runtime (close() empties the cache)."""
+    with runtime.building():
+        c = tf.constant(1.0)
+    runtime.callable([c])
+    runtime.close()
+    with pytest.raises(tfshare.ClosedError, match=r"^GraphSession\(device='/device:CPU:0', ops=1, closed\) is closed; create a new GraphSession$"):
+        runtime.callable([c])
+
+
+def test_names_are_unique_across_shards_and_graph_ops():
+    """reserve_name(): a name used in any shard, or by an op of a shard's graph, is taken; numbering skips taken names."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        gs.place()
+        second = gs.place()
+        with second.building():
+            tf.constant(1.0, name="op_name")
+        assert gs.reserve_name("mine", "clf") == "mine"
+        with pytest.raises(tfshare.InputError, match=r"^name 'mine' is already used in GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\); pick another$"):
+            second.reserve_name("mine", "clf")
+        with pytest.raises(tfshare.InputError, match="^name 'op_name' is already used in"):
+            gs.reserve_name("op_name", "clf")
+        assert second.reserve_name(None, "op_name") == "op_name_1"
+        assert gs.reserve_name(None, "op_name") == "op_name_2"
+        assert second.reserve_name(None, "clf") == "clf" and gs.reserve_name(None, "clf") == "clf_1"
+        with second.building():  # each graph marks the names reserved in it as used
+            assert tf.constant(0.0, name="clf").op.name == "clf_1"
+        with gs.building():
+            assert tf.constant(0.0, name="clf_1").op.name == "clf_1_1"
+
+
+def test_a_remote_runtime_config_keeps_tensorflows_thread_defaults_and_carries_the_cluster():
+    """With a target, no CPU-only settings (GPU count, threads, pruned placement); a cluster's spec goes into the config."""
+    cluster = tf.train.ClusterSpec({"worker": ["127.0.0.1:1"]})
+    remote = tfshare.GraphSession(device="cpu", target="grpc://127.0.0.1:1", cluster=cluster)  # no Session: nothing connects
+    config = remote.config
+    assert "GPU" not in config.device_count and config.intra_op_parallelism_threads == 0
+    assert config.inter_op_parallelism_threads == 0 and not config.graph_options.place_pruned_graph
+    assert [job.name for job in config.cluster_def.job] == ["worker"] and remote.caller_thread is False
+    remote.close()

@@ -110,3 +110,103 @@ def test_one_graph_when_unsharded_or_remote():
     remote.close()
     with pytest.raises(tfshare.InputError, match=r"shard_size must be an int >= 1, got 0"):
         tfshare.GraphSession(shard_size=0)
+
+
+def test_the_root_answers_for_every_shard_and_a_shard_for_itself():
+    """heads, pending variables, initial-value feeds and global variables: the root's cover every shard, a shard's only its own."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        a, b = _mlps(gs, 2)
+        second = gs.shards[1]
+        assert gs.heads() == [a, b] and gs.shard_heads() == [a] and second.heads() == [b]
+        pending = gs.pending_variables()
+        assert sorted({id(v.graph) for v in pending}) == sorted(map(id, gs.graphs))
+        assert {id(v.graph) for v in second.pending_variables()} == {id(second.graph)}
+        feeds = gs.initial_value_feeds(pending)
+        assert sorted({id(p.graph) for p in feeds}) == sorted(map(id, gs.graphs))
+        assert all(value.dtype == np.float32 for value in feeds.values())
+        assert set(second.initial_value_feeds(pending)) == {p for p in feeds if p.graph is second.graph}
+        assert len(gs.global_variables()) == len(pending)
+        assert {id(v.graph) for v in second.global_variables()} == {id(second.graph)}
+        assert gs.initialize() == len(pending) and gs.pending_variables() == []
+        a.close()
+        assert gs.heads() == [b] and gs.shard_heads() == []  # a closed classifier is no head any more
+    with tfshare.GraphSession(device="cpu", shard_size=None) as one:
+        (c,) = _mlps(one, 1)
+        assert one.heads() == [c] and len(one.global_variables()) == len(one.pending_variables()) > 0
+
+
+def test_mark_initialized_reaches_the_shard_of_each_variable():
+    """The root records a restored variable as initialized in its own shard, whose next run then keeps its value."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        _mlps(gs, 2)
+        second = gs.shards[1]
+        theirs = [v.name for v in second.pending_variables()]
+        gs.mark_initialized(second.pending_variables()[:1])
+        assert [v.name for v in second.pending_variables()] == theirs[1:]
+        assert [v.name for v in gs.pending_variables()][-len(theirs) + 1:] == theirs[1:]
+
+
+def test_run_goes_to_the_shard_of_its_tensors_with_its_keyword_arguments():
+    """The root runs a shard's tensors in that shard (feeds count too) and refuses tensors of two shards."""
+    from tfshare._tf import tf1
+
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        a, b = _mlps(gs, 2)
+        x = np.zeros((1, 16), np.float32)
+        metadata = tf1.RunMetadata()
+        options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
+        got = gs.run(b.probabilities_tensor, {b.input_tensor: x}, options=options, run_metadata=metadata)
+        np.testing.assert_allclose(got, b.predict_proba(x), atol=1e-6)
+        assert len(metadata.step_stats.dev_stats) > 0
+        with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs"):
+            gs.run(a.probabilities_tensor, {b.input_tensor: x})
+
+
+def test_callable_goes_to_the_shard_of_its_fetches_feeds_or_targets():
+    """The root makes a callable in the shard that holds its fetches, feeds or targets, and refuses a mix of shards."""
+    from tfshare._tf import tf
+
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        a, b = _mlps(gs, 2)
+        second = gs.shards[1]
+        with second.building():
+            v = tf.Variable(1.0, name="counter")
+            bump = v.assign_add(1.0)
+            value = v.read_value()
+        read = gs.callable([value])
+        gs.callable([], [], [bump.op])()
+        assert read() == [2.0]
+        x = np.zeros((1, 16), np.float32)
+        np.testing.assert_allclose(gs.callable([b.probabilities_tensor], [b.input_tensor])(x)[0], b.predict_proba(x), atol=1e-6)
+        for options in [{"read_only": True}, {"caller_thread": False}, {"read_only": True, "caller_thread": False}]:
+            # the shard's own cached callable: the options reach the shard
+            assert gs.callable([value], **options) is second.callable([value], **options)
+        before = second.write_clock.value
+        gs.callable([value], read_only=True)()
+        assert second.write_clock.value == before
+        for fetches, feeds, targets in [([a.probabilities_tensor], [b.input_tensor], []), ([a.probabilities_tensor], [], [bump.op])]:
+            with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs"):
+                gs.callable(fetches, feeds, targets)
+
+
+def test_a_new_shard_has_the_roots_settings_and_none_after_finalize():
+    """A shard is made with the root's thread, timeout and caller-thread settings; a finalized root opens none."""
+    from tfshare._tf import tf1
+
+    base = tf1.ConfigProto(isolate_session_state=True)
+    with tfshare.GraphSession(device="cpu", shard_size=1, intra_op_threads=1, inter_op_threads=1, timeout=3,
+                              caller_thread=False, allow_growth=False, grappler=False, config=base) as gs:
+        gs.place()
+        second = gs.place()
+        assert second is gs.shards[1] and second.root is gs and second.device == gs.device
+        config = second.config
+        assert config == gs.config
+        assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 1)
+        assert config.operation_timeout_in_ms == 3000 and second.caller_thread is False
+        assert config.isolate_session_state and not config.gpu_options.allow_growth
+        assert config.graph_options.rewrite_options.disable_meta_optimizer  # grappler=False
+        assert second.shards == [second]  # a shard opens no shards of its own
+        gs.finalize()
+        with pytest.raises(RuntimeError, match=r"^GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\) "
+                                               r"was finalized; build every classifier before calling finalize\(\)$"):
+            gs.place()

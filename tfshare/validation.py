@@ -343,7 +343,7 @@ def name(value: Any, arg: str = "name") -> str | None:
         return None
     if not isinstance(value, str):
         raise TypeError(f"{arg} must be a str, got {_describe(value)} {value!r}")
-    if not _NAME_RE.match(value):
+    if not _NAME_RE.fullmatch(value):
         raise InputError(
             f"{arg} must match {_NAME_RE.pattern} (letters, digits, '_', '.', '-'), got {value!r}"
         )
