@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import keras, tf
+from tfshare import forward
+from tfshare._tf import keras, tf, tf1
 from conftest import small_cnn_body
 
 GOOD = np.zeros((2, 8, 8, 1), np.float32)
@@ -81,6 +82,15 @@ def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, erro
             make()
     assert len(runtime.global_variables()) == before  # a failed build leaves no pending variable
     tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime).predict(GOOD)
+
+
+def test_unknown_dimensions_show_as_question_marks_in_shape_errors():
+    """A graph body's output with unknown feature dimensions: the message prints each one as "?"."""
+    with tf.Graph().as_default():
+        with pytest.raises(tfshare.InputError, match=r"got shape \[batch, \?\]; end the body with Flatten"):
+            forward.check_features(tf1.placeholder(tf.float32, [None, None]))
+        with pytest.raises(tfshare.InputError, match=r"must be \[batch, features\].*got shape \[batch, 8, \?, 4\]"):
+            forward.check_features(tf1.placeholder(tf.float32, [None, 8, None, 4]))
 
 
 @pytest.mark.parametrize("kwargs,error,match", [

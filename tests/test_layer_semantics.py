@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
+from tfshare import forward
 from tfshare._tf import keras, tf
 
 MODES = ["isolated", "copy", "trunk", "template_trunk", "eager"]
@@ -82,10 +83,35 @@ def test_weight_regularizers_are_added_to_the_training_loss(runtime, rng, mode):
     assert np.abs(clf.get_weights()["layer_0/kernel"]).sum() < 0.5 * np.abs(plain.get_weights()["layer_0/kernel"]).sum()
 
 
+class _OwnWeight(keras.layers.Layer):
+    def __init__(self, regularizer):
+        super().__init__()
+        self.w = self.add_weight(name="w", shape=(), regularizer=regularizer)
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: keras.layers.Dense(4, kernel_regularizer=r),
+    lambda r: keras.layers.Dense(4, bias_regularizer=r),
+    lambda r: keras.layers.DepthwiseConv2D(3, depthwise_regularizer=r),
+    lambda r: keras.layers.SeparableConv2D(4, 3, pointwise_regularizer=r),
+    lambda r: keras.layers.SimpleRNN(4, recurrent_regularizer=r),
+    lambda r: keras.layers.BatchNormalization(beta_regularizer=r),
+    lambda r: keras.layers.BatchNormalization(gamma_regularizer=r),
+    lambda r: keras.layers.Embedding(10, 4, embeddings_regularizer=r),
+    lambda r: _OwnWeight(r),
+], ids=["kernel", "bias", "depthwise", "pointwise", "recurrent", "beta", "gamma", "embeddings", "made_in_init"])
+def test_every_weight_regularizer_is_seen_before_the_layer_is_built(make):
+    """An unbuilt layer has no penalty yet: each regularizer argument alone marks the body (no graph copy),
+    and so does a penalty a layer already holds (a weight made in __init__, no *_regularizer attribute)."""
+    assert forward.weight_penalties_declared([keras.layers.ReLU(), make(keras.regularizers.L2(0.1))])
+    assert not forward.weight_penalties_declared([keras.layers.ReLU(), make(None)])
+
+
 def test_an_activity_regularizer_is_refused_when_fit_would_drop_it(runtime, rng):
     clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")], input_shape=(6,),
                              num_classes=3, runtime=runtime)
-    with pytest.raises(tfshare.InputError, match=r"has an activity_regularizer, which tfshare does not add"):
+    with pytest.raises(tfshare.InputError, match=r"^layers: layer 'dense.*' has an activity_regularizer, which tfshare does not add to the "
+                       r"loss; weight regularizers \(kernel_regularizer=, bias_regularizer=\) are added$"):
         clf.fit(*_data(rng))
 
 
