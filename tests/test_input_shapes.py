@@ -69,7 +69,8 @@ def test_a_tensor_or_strings_are_type_errors(runtime):
     (lambda: [keras.layers.Conv2D(4, 3)], tfshare.InputError,
      r"the output of layers\(\) must be \[batch, features\] to feed the Dense head, got shape \[batch, 6, 6, 4\]"),
     (lambda: [keras.layers.Dense(4)], tfshare.InputError, r"must be \[batch, features\].*got shape \[batch, 8, 8, 4\]"),
-    (lambda: [keras.layers.LSTM(4)], tfshare.InputError, r"layers\(\)\[0\] \(LSTM 'lstm.*'\) failed on an input of shape \[batch, 8, 8, 1\]"),
+    (lambda: [keras.layers.LSTM(4)], tfshare.InputError, r"layers\(\)\[0\] \(LSTM 'lstm.*'\) failed on an input of shape \[batch, 8, 8, 1\]: "
+     r"Input 0 of layer \"lstm.*\" is incompatible with the layer: expected ndim=3, found ndim=4"),
 ], ids=["empty", "none", "string", "array", "keras3", "keras3_single", "conv_map", "dense_map", "wrong_layer"])
 def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, error, match):
     before = len(runtime.global_variables())
