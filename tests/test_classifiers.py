@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
+from tfshare._tf import keras
 
 
 def _ids(variables):
@@ -205,6 +206,17 @@ def test_use_after_close(runtime, data):
 def test_bad_constructor_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.DenseClassifier(**kwargs)
+
+
+def test_the_shipped_mlp_architecture():
+    """architectures.dense: Dense(relu) layers named hidden_i, its checkpoint config and key; () is a linear body."""
+    arch = tfshare.architectures.dense(4, (3, 2))
+    layers = arch.make_layers()
+    assert [layer.name for layer in layers] == ["hidden_0", "hidden_1"] and [layer.units for layer in layers] == [3, 2]
+    assert all(layer.activation is keras.activations.relu for layer in layers)
+    assert arch.config == {"input_dim": 4, "hidden_units": [3, 2]} and arch.input_shape == (4,)
+    assert arch.key == ("dense", 4, (3, 2)) and arch.named
+    assert tfshare.architectures.dense(4, ()).make_layers() == []
 
 
 def test_trunk_mismatch_is_a_clear_error(runtime):

@@ -111,6 +111,37 @@ def test_bad_constructor_arguments(kwargs, error, match):
         tfshare.Classifier(**kwargs)
 
 
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(filters=()), tfshare.InputError, r"^filters must name at least one block, got \(\)$"),
+    (dict(filters=(4, 0)), tfshare.InputError, r"^filters\[1\] must be an int >= 1, got 0$"),
+    (dict(dropout=1.0), tfshare.InputError, r"^dropout must be in \[0, 1\), got 1.0$"),
+    (dict(dropout=-0.1), tfshare.InputError, r"^dropout must be in \[0, 1\), got -0.1$"),
+    (dict(momentum=0), tfshare.InputError, r"^momentum must be in \(0, 1\), got 0$"),
+    (dict(momentum=1.0), tfshare.InputError, r"^momentum must be in \(0, 1\), got 1.0$"),
+    (dict(momentum=True), TypeError, r"^momentum must be a float, got bool True$"),
+    (dict(dropout="0.5"), TypeError, r"^dropout must be a float, got str '0.5'$"),
+    (dict(input_shape=(8, 8)), tfshare.InputError, r"^input_shape must be \(height, width, channels\) for a CNN, got \(8, 8\)$"),
+], ids=["no_blocks", "zero_filters", "dropout_1", "dropout_negative", "momentum_0", "momentum_1", "momentum_bool",
+        "dropout_str", "flat_shape"])
+def test_bad_cnn_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.architectures.conv(**kwargs)
+
+
+def test_cnn_arguments_at_their_bounds_make_the_documented_layers():
+    """dropout=0 leaves the Dropout layer out (0 is allowed, 1 is not); momentum reaches every BatchNorm."""
+    arch = tfshare.architectures.conv((8, 8, 1), filters=(2, 3), dropout=0, momentum=0.5)
+    layers = arch.make_layers()
+    assert [layer.name for layer in layers] == ["conv_0", "bn_0", "relu_0", "pool_0", "conv_1", "bn_1", "relu_1", "global_pool"]
+    assert [layer.momentum for layer in layers if "bn" in layer.name] == [0.5, 0.5]
+    assert [(layer.filters, layer.kernel_size, layer.padding, layer.use_bias) for layer in layers if "conv" in layer.name] == [
+        (2, (3, 3), "same", False), (3, (3, 3), "same", False)]
+    assert arch.config == {"architecture": "conv", "input_shape": [8, 8, 1], "filters": [2, 3]}
+    assert arch.key == ("conv", (8, 8, 1), (2, 3), 0.0, 0.5) and arch.named
+    dropout = tfshare.architectures.conv((8, 8, 1), filters=(2,), dropout=0.5).make_layers()[-1]
+    assert dropout.name == "dropout" and dropout.rate == 0.5
+
+
 def test_a_factory_must_make_new_layers_each_time(runtime):
     shared = [keras.layers.Flatten(), keras.layers.Dense(4)]
     tfshare.Classifier(layers=lambda: shared, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
