@@ -64,7 +64,8 @@ def test_a_tensor_or_strings_are_type_errors(runtime):
     (lambda: [keras.layers.Flatten(), "relu"], TypeError, r"layers\(\)\[1\] must be a tf_keras layer, got str"),
     (lambda: [keras.layers.Flatten(), np.zeros(3)], TypeError, r"layers\(\)\[1\] must be a tf_keras layer, got numpy.ndarray"),
     (lambda: [keras3.layers.Dense(4)], TypeError,
-     r"layers\(\)\[0\] is a Keras 3 object \(keras.*Dense\).*tf_keras.layers \(`import tf_keras`\)"),
+     r"layers\(\)\[0\] is a Keras 3 object \(keras.*Dense\); tfshare builds TF1 graphs, which need Keras 2: make the "
+     r"layer with tf_keras.layers \(`import tf_keras`\), not keras.layers \(which tf.keras is on TF >= 2.16\)$"),
     (lambda: keras3.layers.Flatten(), TypeError, r"layers\(\) is a Keras 3 object"),
     (lambda: [keras.layers.Conv2D(4, 3)], tfshare.InputError,
      r"the output of layers\(\) must be \[batch, features\] to feed the Dense head, got shape \[batch, 6, 6, 4\]"),
@@ -96,7 +97,8 @@ def test_unknown_dimensions_show_as_question_marks_in_shape_errors():
 
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(layers=[keras.layers.Flatten()], input_shape=(4,), num_classes=3), TypeError,
-     r"layers must be a zero-argument callable returning tf_keras layers .* got list"),
+     r"^layers must be a zero-argument callable returning tf_keras layers \(e\.g\. layers=lambda: "
+     r"\[tf_keras\.layers\.Dense\(64, activation='relu'\)\]\), got list; each classifier needs layer objects of its own$"),
     (dict(layers=small_cnn_body, num_classes=3), tfshare.InputError, r"input_shape is required with layers="),
     (dict(layers=small_cnn_body, input_shape=(None, 8, 8, 1), num_classes=3), tfshare.InputError,
      r"input_shape is the shape of one example, without the batch axis"),
@@ -142,6 +144,15 @@ def test_cnn_arguments_at_their_bounds_make_the_documented_layers():
     assert dropout.name == "dropout" and dropout.rate == 0.5
 
 
+def test_an_architecture_given_as_layers_keeps_its_input_shape(runtime):
+    """layers=architectures.conv(...): input_shape may repeat the architecture's, never differ from it."""
+    arch = tfshare.architectures.conv((8, 8, 1), filters=(2,))
+    with pytest.raises(tfshare.InputError, match=r"^input_shape must be the architecture's \(8, 8, 1\), got \(9, 9, 1\)$"):
+        tfshare.Classifier(layers=arch, input_shape=[9, 9, 1], num_classes=3, runtime=runtime)
+    clf = tfshare.Classifier(layers=arch, input_shape=[8, 8, 1], num_classes=3, runtime=runtime)
+    assert clf.input_shape == (8, 8, 1) and "conv_0/kernel" in clf.named_variables
+
+
 def test_a_factory_must_make_new_layers_each_time(runtime):
     shared = [keras.layers.Flatten(), keras.layers.Dense(4)]
     tfshare.Classifier(layers=lambda: shared, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
@@ -155,6 +166,16 @@ def test_an_unbuilt_sequential_in_a_body_is_used_as_its_layers(runtime):
     clf = tfshare.Classifier(layers=body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
     assert [type(layer).__name__ for layer in clf.layers] == ["Conv2D", "BatchNormalization", "GlobalAveragePooling2D"]
     assert clf.predict_proba(GOOD).shape == (2, 3)
+    empty = lambda: [keras.Sequential([]), keras.layers.Flatten()]  # noqa: E731
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[0\]\.layers\(\) must return at least one tf_keras layer, got \[\]$"):
+        tfshare.Classifier(layers=empty, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
+
+
+def test_a_user_body_is_checkpointed_as_its_input_shape_and_a_digest_of_its_layers(runtime):
+    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(3)], input_shape=(4,), num_classes=3, runtime=runtime)
+    assert sorted(clf.config) == ["input_shape", "layers", "num_classes"]
+    assert clf.config["input_shape"] == [4] and clf.config["num_classes"] == 3
+    assert clf.config["layers"] == tfshare.architectures.config_key([keras.layers.Dense(3)])
 
 
 def test_images_of_other_shapes_and_flat_rows_work(runtime, rng):
