@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import keras
+from tfshare._tf import keras, tf, tf1
 
 
 def _ids(variables):
@@ -63,14 +63,22 @@ def test_trunk_call_on_new_tensor_reuses_variables(runtime, trunk_cls):
     trunk = trunk_cls(runtime, 8, (4,), seed=0)
     n_vars = len(runtime.global_variables())
     with runtime.building():
-        from tfshare._tf import tf, tf1
-
         x = tf1.placeholder(tf.float32, [None, 8])
     y = trunk(x)
     assert len(runtime.global_variables()) == n_vars
     value = np.random.default_rng(0).random((3, 8), dtype=np.float32)
     a, b = runtime.run([y, trunk.output], {x: value, trunk.input: value})
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_a_trunk_lives_in_a_graph_session_and_takes_only_its_graphs_tensors(runtime):
+    with pytest.raises(TypeError, match=r"^runtime must be a tfshare.GraphSession, got str; a trunk lives in one shared graph$"):
+        tfshare.SharedTrunk("gs", 4, (3,))
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    with tf.Graph().as_default():
+        other = tf1.placeholder(tf.float32, [None, 4])
+    with pytest.raises(tfshare.InputError, match=r"^x must be a tensor of GraphSession\(.*\)'s graph, got <tf.Tensor 'Placeholder:0'"):
+        trunk(other)
 
 
 @pytest.mark.parametrize(
@@ -230,6 +238,33 @@ def test_trunk_mismatch_is_a_clear_error(runtime):
         tfshare.DenseClassifier(trunk=trunk, runtime=other)
     other.close()
     assert tfshare.DenseClassifier(num_classes=3, trunk=trunk).input_dim == 20
+
+
+def _body():
+    return [keras.layers.Dense(3)]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(input_dim=4, hidden_units=(3,), layers=_body, input_shape=(4,)),
+         r"^give either layers= with input_shape=, or input_dim and hidden_units, not both \(got input_dim=4, hidden_units=\(3,\)\)$"),
+        (dict(hidden_units=(3,), layers=_body, input_shape=(4,)), r"not both \(got input_dim=None, hidden_units=\(3,\)\)$"),
+        (dict(input_dim=4, layers=_body, input_shape=(4,)), r"not both \(got input_dim=4, hidden_units=None\)$"),
+        (dict(layers=_body), r"^input_shape is required with layers=, e.g. input_shape=\(28, 28, 1\)$"),
+        (dict(input_dim=4), r"^a trunk needs layers= and input_shape=, or input_dim and hidden_units \(got input_dim=4, hidden_units=None\)$"),
+        (dict(hidden_units=(3,)), r"^a trunk needs .* \(got input_dim=None, hidden_units=\(3,\)\)$"),
+        (dict(input_dim=4, hidden_units=()), r"^hidden_units must name at least one layer for a trunk, got \(\)$"),
+        (dict(input_dim=4, hidden_units=(3,), input_shape=(5,)), r"^input_shape must be \(4,\) with input_dim, got \(5,\)$"),
+    ],
+    ids=["both", "both-units", "both-dim", "no-shape", "no-units", "no-dim", "no-layers", "other-shape"],
+)
+def test_bad_trunk_arguments(runtime, kwargs, match):
+    """Both constructor forms of a trunk, mixed or incomplete, are refused before anything is built."""
+    before = len(runtime.graph.get_operations())
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.SharedTrunk(runtime, **kwargs)
+    assert len(runtime.graph.get_operations()) == before
 
 
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
