@@ -190,9 +190,38 @@ def test_multi_head_attention_in_a_body_breaks_no_eager_model(runtime, rng):
     assert made_before(np.ones((2, 4), np.float32)).shape == (2, 3)
 
 
+class _Configured(keras.layers.Layer):
+    """A layer whose get_config is exactly the given entries (and its name), in the given order."""
+
+    def __init__(self, entries, **kwargs):
+        super().__init__(**kwargs)
+        self.entries = entries
+
+    def get_config(self):
+        return {**self.entries, "name": self.name}
+
+
+class _Other(_Configured):
+    pass
+
+
+def test_config_key_digests_classes_and_configs_not_names_or_key_order():
+    """config_key (what a user body's checkpoints store and graph copies compare): 16 hex digits."""
+    key, entries = tfshare.architectures.config_key, {"units": 3, "kernel": [3, 3]}
+    digest = key([_Configured(entries)])
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert key([_Configured({"kernel": [3, 3], "units": 3}, name="renamed")]) == digest
+    assert key([_Configured({"units": 4, "kernel": [3, 3]})]) != digest
+    assert key([_Configured({"units": 3, "kernel": [5, 5]})]) != digest
+    assert key([_Other(entries)]) != digest  # another class, same module
+    assert key([type("_Configured", (_Configured,), {"__module__": "elsewhere"})(entries)]) != digest
+    assert key([_Configured({"initializer": object()})]) is not None  # a value JSON cannot hold: its repr
+
+
 def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(runtime):
     dense = keras.layers.Dense(4)
-    with pytest.raises(tfshare.InputError, match=r"layers\(\)\[1\] \('dense.*'\) appears twice"):
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \('dense.*'\) appears twice; layers\(\) must return each layer once "
+                       r"\(to apply one layer twice, write a layer whose call\(\) does\)$"):
         tfshare.Classifier(layers=lambda: [dense, dense], input_shape=(6,), num_classes=3, runtime=runtime)
 
     class Scaled(keras.Model):  # owns a weight and holds a Dense: its weights list the Dense's too
