@@ -218,6 +218,21 @@ def test_config_key_digests_classes_and_configs_not_names_or_key_order():
     assert key([_Configured({"initializer": object()})]) is not None  # a value JSON cannot hold: its repr
 
 
+class _ThreeW(keras.layers.Layer):
+    def build(self, input_shape):
+        self.ws = [self.add_weight(name="w", shape=()) for _ in range(3)]
+
+
+def test_weights_of_one_name_in_a_layer_get_numbered_keys_and_a_lone_frozen_weight_is_frozen(runtime):
+    """weight_keys numbers repeated short names from 1 (eager variables keep their names as given);
+    frozen_keys holds a frozen layer's only weight."""
+    twin = tfshare.EagerClassifier(layers=lambda: [_ThreeW(), keras.layers.Dense(3)], input_shape=(4,), num_classes=3)
+    assert list(twin.named_variables)[:3] == ["layer_0/w", "layer_0/w_1", "layer_0/w_2"]
+    frozen = tfshare.SharedTrunk(runtime, layers=lambda: [keras.layers.Dense(3, use_bias=False, trainable=False)],
+                                 input_shape=(4,))
+    assert frozen.frozen_keys == {"layer_0/kernel"}
+
+
 def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(runtime):
     dense = keras.layers.Dense(4)
     with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \('dense.*'\) appears twice; layers\(\) must return each layer once "
