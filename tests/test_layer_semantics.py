@@ -256,6 +256,30 @@ def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(
     assert len(clf.named_variables) == len({id(v) for v in clf.variables}) == 3
 
 
+class _Tied(keras.layers.Layer):
+    """Tracks an earlier layer's kernel as its own attribute, then makes a weight of its own."""
+
+    def __init__(self, source):
+        super().__init__()
+        self._source = lambda: source  # not a sublayer
+
+    def build(self, input_shape):
+        self.tied = self._source().kernel
+        self.own = self.add_weight(name="own", shape=(), initializer="ones")
+
+    def call(self, x):
+        return x * self.own
+
+
+def test_a_variable_tracked_again_is_keyed_once_and_the_layers_own_after_it_still_are(runtime):
+    def body():
+        dense = keras.layers.Dense(3)
+        return [dense, _Tied(dense)]
+
+    clf = tfshare.Classifier(layers=body, input_shape=(4,), num_classes=2, runtime=runtime)
+    assert list(clf.named_variables) == ["layer_0/kernel", "layer_0/bias", "layer_1/own", "head/kernel", "head/bias"]
+
+
 def test_an_initializer_that_cannot_be_remade_keeps_its_own_values(runtime):
     class Scaled(keras.initializers.Initializer):
         def __init__(self, scale, seed=None):
