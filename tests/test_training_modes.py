@@ -181,3 +181,10 @@ def test_run_updates_calls_callables_and_keeps_ops():
         made = []
         ops = forward.run_updates([op, lambda: made.append(v.assign_add(2.0)) or made[-1]])
         assert ops[0] is op and ops[1] is made[0]
+
+
+def test_a_trunks_inference_features_are_built_in_inference_mode(runtime):
+    """Dropout is left out of the features every head reads, not put behind Keras's learning-phase switch."""
+    tfshare.SharedTrunk(runtime, layers=lambda: [keras.layers.Dense(3), keras.layers.Dropout(0.5)], input_shape=(4,))
+    switches = [op.name for op in runtime.graph.get_operations() if op.type in ("If", "StatelessIf", "PlaceholderWithDefault")]
+    assert switches == []
