@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
+from tfshare._tf import keras, tf, tf1
 
 
 def _ids(variables):
@@ -62,14 +63,22 @@ def test_trunk_call_on_new_tensor_reuses_variables(runtime, trunk_cls):
     trunk = trunk_cls(runtime, 8, (4,), seed=0)
     n_vars = len(runtime.global_variables())
     with runtime.building():
-        from tfshare._tf import tf, tf1
-
         x = tf1.placeholder(tf.float32, [None, 8])
     y = trunk(x)
     assert len(runtime.global_variables()) == n_vars
     value = np.random.default_rng(0).random((3, 8), dtype=np.float32)
     a, b = runtime.run([y, trunk.output], {x: value, trunk.input: value})
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_a_trunk_lives_in_a_graph_session_and_takes_only_its_graphs_tensors(runtime):
+    with pytest.raises(TypeError, match=r"^runtime must be a tfshare.GraphSession, got str; a trunk lives in one shared graph$"):
+        tfshare.SharedTrunk("gs", 4, (3,))
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    with tf.Graph().as_default():
+        other = tf1.placeholder(tf.float32, [None, 4])
+    with pytest.raises(tfshare.InputError, match=r"^x must be a tensor of GraphSession\(.*\)'s graph, got <tf.Tensor 'Placeholder:0'"):
+        trunk(other)
 
 
 @pytest.mark.parametrize(
@@ -207,6 +216,17 @@ def test_bad_constructor_arguments(kwargs, error, match):
         tfshare.DenseClassifier(**kwargs)
 
 
+def test_the_shipped_mlp_architecture():
+    """architectures.dense: Dense(relu) layers named hidden_i, its checkpoint config and key; () is a linear body."""
+    arch = tfshare.architectures.dense(4, (3, 2))
+    layers = arch.make_layers()
+    assert [layer.name for layer in layers] == ["hidden_0", "hidden_1"] and [layer.units for layer in layers] == [3, 2]
+    assert all(layer.activation is keras.activations.relu for layer in layers)
+    assert arch.config == {"input_dim": 4, "hidden_units": [3, 2]} and arch.input_shape == (4,)
+    assert arch.key == ("dense", 4, (3, 2)) and arch.named
+    assert tfshare.architectures.dense(4, ()).make_layers() == []
+
+
 def test_trunk_mismatch_is_a_clear_error(runtime):
     trunk = tfshare.SharedTrunk(runtime, 20, (8,))
     with pytest.raises(tfshare.InputError, match=r"input_dim must match the trunk's input_dim 20, got 784"):
@@ -218,6 +238,48 @@ def test_trunk_mismatch_is_a_clear_error(runtime):
         tfshare.DenseClassifier(trunk=trunk, runtime=other)
     other.close()
     assert tfshare.DenseClassifier(num_classes=3, trunk=trunk).input_dim == 20
+
+
+def _body():
+    return [keras.layers.Dense(3)]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(input_dim=4, hidden_units=(3,), layers=_body, input_shape=(4,)),
+         r"^give either layers= with input_shape=, or input_dim and hidden_units, not both \(got input_dim=4, hidden_units=\(3,\)\)$"),
+        (dict(hidden_units=(3,), layers=_body, input_shape=(4,)), r"not both \(got input_dim=None, hidden_units=\(3,\)\)$"),
+        (dict(input_dim=4, layers=_body, input_shape=(4,)), r"not both \(got input_dim=4, hidden_units=None\)$"),
+        (dict(layers=_body), r"^input_shape is required with layers=, e.g. input_shape=\(28, 28, 1\)$"),
+        (dict(input_dim=4), r"^a trunk needs layers= and input_shape=, or input_dim and hidden_units \(got input_dim=4, hidden_units=None\)$"),
+        (dict(hidden_units=(3,)), r"^a trunk needs .* \(got input_dim=None, hidden_units=\(3,\)\)$"),
+        (dict(input_dim=4, hidden_units=()), r"^hidden_units must name at least one layer for a trunk, got \(\)$"),
+        (dict(input_dim=4, hidden_units=(3,), input_shape=(5,)), r"^input_shape must be \(4,\) with input_dim, got \(5,\)$"),
+    ],
+    ids=["both", "both-units", "both-dim", "no-shape", "no-units", "no-dim", "no-layers", "other-shape"],
+)
+def test_bad_trunk_arguments(runtime, kwargs, match):
+    """Both constructor forms of a trunk, mixed or incomplete, are refused before anything is built."""
+    before = len(runtime.graph.get_operations())
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.SharedTrunk(runtime, **kwargs)
+    assert len(runtime.graph.get_operations()) == before
+
+
+def test_a_shared_trunk_rebuilds_its_kind_name_config_and_seeded_weights_elsewhere(runtime):
+    """rebuild (as export does): the same trunk in another runtime, on a given input tensor."""
+    trunk = tfshare.SharedTrunk(runtime, layers=_body, input_shape=(4,), name="body", seed=5)
+    assert trunk.config == {"input_shape": [4], "layers": tfshare.architectures.config_key(_body())}
+    assert [type(layer) for layer in trunk.layers] == [keras.layers.Dense]
+    with tfshare.GraphSession() as other:
+        with other.building():
+            x = tf1.placeholder(tf.float32, [None, 4], name="given")
+        twin = trunk.rebuild(other, input_tensor=x)
+        assert type(twin) is tfshare.SharedTrunk and twin.name == "body" and twin.input is x
+        assert twin.config == trunk.config and sorted(twin.named_variables()) == ["layer_0/bias", "layer_0/kernel"]
+        for mine, its in zip(runtime.run(trunk.variables), other.run(twin.variables)):
+            np.testing.assert_array_equal(mine, its)
 
 
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):

@@ -25,8 +25,9 @@ def kernel(request, monkeypatch):
     return request.param
 
 
-def _layers(**conv):
-    return [keras.layers.Conv2D(4, 3, padding="same", **conv), keras.layers.BatchNormalization(), keras.layers.ReLU()]
+def _layers(norm=None, **conv):
+    return [keras.layers.Conv2D(4, 3, padding="same", **conv), keras.layers.BatchNormalization(**(norm or {})),
+            keras.layers.ReLU()]
 
 
 def _random_statistics(session, layers, rng):
@@ -67,9 +68,10 @@ def _op_types_feeding(tensor):
     return types
 
 
-@pytest.mark.parametrize("use_bias", [False, True])
-def test_the_folded_path_equals_the_two_layers(use_bias, kernel, rng):
-    layers = _layers(use_bias=use_bias)
+@pytest.mark.parametrize("use_bias, norm", [(False, {}), (True, {}), (True, dict(center=False, scale=False))],
+                         ids=["no_bias", "bias", "bias_no_beta_gamma"])
+def test_the_folded_path_equals_the_two_layers(use_bias, norm, kernel, rng):
+    layers = _layers(norm, use_bias=use_bias)
     session, x, out, plain = _graph_paths(layers, fold=True)
     _random_statistics(session, layers, rng)
     if use_bias:
@@ -122,6 +124,7 @@ def test_training_paths_are_never_folded():
     (lambda: keras.layers.Conv2D(4, 3), lambda: keras.layers.LayerNormalization()),
     (lambda: keras.layers.Dense(4), lambda: keras.layers.BatchNormalization()),
     (lambda: keras.layers.Conv2D(4, 3, dtype="float64"), lambda: keras.layers.BatchNormalization(dtype="float64")),
+    (lambda: keras.layers.Conv2D(4, 3, dtype="mixed_float16"), lambda: keras.layers.BatchNormalization(dtype="mixed_float16")),
 ])
 def test_only_exact_pairs_fold(conv, norm):
     assert not forward.foldable(conv(), norm())

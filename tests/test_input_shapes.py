@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import keras, tf
+from tfshare import forward
+from tfshare._tf import keras, tf, tf1
 from conftest import small_cnn_body
 
 GOOD = np.zeros((2, 8, 8, 1), np.float32)
@@ -63,12 +64,14 @@ def test_a_tensor_or_strings_are_type_errors(runtime):
     (lambda: [keras.layers.Flatten(), "relu"], TypeError, r"layers\(\)\[1\] must be a tf_keras layer, got str"),
     (lambda: [keras.layers.Flatten(), np.zeros(3)], TypeError, r"layers\(\)\[1\] must be a tf_keras layer, got numpy.ndarray"),
     (lambda: [keras3.layers.Dense(4)], TypeError,
-     r"layers\(\)\[0\] is a Keras 3 object \(keras.*Dense\).*tf_keras.layers \(`import tf_keras`\)"),
+     r"layers\(\)\[0\] is a Keras 3 object \(keras.*Dense\); tfshare builds TF1 graphs, which need Keras 2: make the "
+     r"layer with tf_keras.layers \(`import tf_keras`\), not keras.layers \(which tf.keras is on TF >= 2.16\)$"),
     (lambda: keras3.layers.Flatten(), TypeError, r"layers\(\) is a Keras 3 object"),
     (lambda: [keras.layers.Conv2D(4, 3)], tfshare.InputError,
      r"the output of layers\(\) must be \[batch, features\] to feed the Dense head, got shape \[batch, 6, 6, 4\]"),
     (lambda: [keras.layers.Dense(4)], tfshare.InputError, r"must be \[batch, features\].*got shape \[batch, 8, 8, 4\]"),
-    (lambda: [keras.layers.LSTM(4)], tfshare.InputError, r"layers\(\)\[0\] \(LSTM 'lstm.*'\) failed on an input of shape \[batch, 8, 8, 1\]"),
+    (lambda: [keras.layers.LSTM(4)], tfshare.InputError, r"layers\(\)\[0\] \(LSTM 'lstm.*'\) failed on an input of shape \[batch, 8, 8, 1\]: "
+     r"Input 0 of layer \"lstm.*\" is incompatible with the layer: expected ndim=3, found ndim=4"),
 ], ids=["empty", "none", "string", "array", "keras3", "keras3_single", "conv_map", "dense_map", "wrong_layer"])
 def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, error, match):
     before = len(runtime.global_variables())
@@ -83,9 +86,19 @@ def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, erro
     tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime).predict(GOOD)
 
 
+def test_unknown_dimensions_show_as_question_marks_in_shape_errors():
+    """A graph body's output with unknown feature dimensions: the message prints each one as "?"."""
+    with tf.Graph().as_default():
+        with pytest.raises(tfshare.InputError, match=r"got shape \[batch, \?\]; end the body with Flatten"):
+            forward.check_features(tf1.placeholder(tf.float32, [None, None]))
+        with pytest.raises(tfshare.InputError, match=r"must be \[batch, features\].*got shape \[batch, 8, \?, 4\]"):
+            forward.check_features(tf1.placeholder(tf.float32, [None, 8, None, 4]))
+
+
 @pytest.mark.parametrize("kwargs,error,match", [
     (dict(layers=[keras.layers.Flatten()], input_shape=(4,), num_classes=3), TypeError,
-     r"layers must be a zero-argument callable returning tf_keras layers .* got list"),
+     r"^layers must be a zero-argument callable returning tf_keras layers \(e\.g\. layers=lambda: "
+     r"\[tf_keras\.layers\.Dense\(64, activation='relu'\)\]\), got list; each classifier needs layer objects of its own$"),
     (dict(layers=small_cnn_body, num_classes=3), tfshare.InputError, r"input_shape is required with layers="),
     (dict(layers=small_cnn_body, input_shape=(None, 8, 8, 1), num_classes=3), tfshare.InputError,
      r"input_shape is the shape of one example, without the batch axis"),
@@ -98,6 +111,46 @@ def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, erro
 def test_bad_constructor_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.Classifier(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    (dict(filters=()), tfshare.InputError, r"^filters must name at least one block, got \(\)$"),
+    (dict(filters=(4, 0)), tfshare.InputError, r"^filters\[1\] must be an int >= 1, got 0$"),
+    (dict(dropout=1.0), tfshare.InputError, r"^dropout must be in \[0, 1\), got 1.0$"),
+    (dict(dropout=-0.1), tfshare.InputError, r"^dropout must be in \[0, 1\), got -0.1$"),
+    (dict(momentum=0), tfshare.InputError, r"^momentum must be in \(0, 1\), got 0$"),
+    (dict(momentum=1.0), tfshare.InputError, r"^momentum must be in \(0, 1\), got 1.0$"),
+    (dict(momentum=True), TypeError, r"^momentum must be a float, got bool True$"),
+    (dict(dropout="0.5"), TypeError, r"^dropout must be a float, got str '0.5'$"),
+    (dict(input_shape=(8, 8)), tfshare.InputError, r"^input_shape must be \(height, width, channels\) for a CNN, got \(8, 8\)$"),
+], ids=["no_blocks", "zero_filters", "dropout_1", "dropout_negative", "momentum_0", "momentum_1", "momentum_bool",
+        "dropout_str", "flat_shape"])
+def test_bad_cnn_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.architectures.conv(**kwargs)
+
+
+def test_cnn_arguments_at_their_bounds_make_the_documented_layers():
+    """dropout=0 leaves the Dropout layer out (0 is allowed, 1 is not); momentum reaches every BatchNorm."""
+    arch = tfshare.architectures.conv((8, 8, 1), filters=(2, 3), dropout=0, momentum=0.5)
+    layers = arch.make_layers()
+    assert [layer.name for layer in layers] == ["conv_0", "bn_0", "relu_0", "pool_0", "conv_1", "bn_1", "relu_1", "global_pool"]
+    assert [layer.momentum for layer in layers if "bn" in layer.name] == [0.5, 0.5]
+    assert [(layer.filters, layer.kernel_size, layer.padding, layer.use_bias) for layer in layers if "conv" in layer.name] == [
+        (2, (3, 3), "same", False), (3, (3, 3), "same", False)]
+    assert arch.config == {"architecture": "conv", "input_shape": [8, 8, 1], "filters": [2, 3]}
+    assert arch.key == ("conv", (8, 8, 1), (2, 3), 0.0, 0.5) and arch.named
+    dropout = tfshare.architectures.conv((8, 8, 1), filters=(2,), dropout=0.5).make_layers()[-1]
+    assert dropout.name == "dropout" and dropout.rate == 0.5
+
+
+def test_an_architecture_given_as_layers_keeps_its_input_shape(runtime):
+    """layers=architectures.conv(...): input_shape may repeat the architecture's, never differ from it."""
+    arch = tfshare.architectures.conv((8, 8, 1), filters=(2,))
+    with pytest.raises(tfshare.InputError, match=r"^input_shape must be the architecture's \(8, 8, 1\), got \(9, 9, 1\)$"):
+        tfshare.Classifier(layers=arch, input_shape=[9, 9, 1], num_classes=3, runtime=runtime)
+    clf = tfshare.Classifier(layers=arch, input_shape=[8, 8, 1], num_classes=3, runtime=runtime)
+    assert clf.input_shape == (8, 8, 1) and "conv_0/kernel" in clf.named_variables
 
 
 def test_a_factory_must_make_new_layers_each_time(runtime):
@@ -113,6 +166,16 @@ def test_an_unbuilt_sequential_in_a_body_is_used_as_its_layers(runtime):
     clf = tfshare.Classifier(layers=body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
     assert [type(layer).__name__ for layer in clf.layers] == ["Conv2D", "BatchNormalization", "GlobalAveragePooling2D"]
     assert clf.predict_proba(GOOD).shape == (2, 3)
+    empty = lambda: [keras.Sequential([]), keras.layers.Flatten()]  # noqa: E731
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[0\]\.layers\(\) must return at least one tf_keras layer, got \[\]$"):
+        tfshare.Classifier(layers=empty, input_shape=(8, 8, 1), num_classes=3, runtime=runtime)
+
+
+def test_a_user_body_is_checkpointed_as_its_input_shape_and_a_digest_of_its_layers(runtime):
+    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(3)], input_shape=(4,), num_classes=3, runtime=runtime)
+    assert sorted(clf.config) == ["input_shape", "layers", "num_classes"]
+    assert clf.config["input_shape"] == [4] and clf.config["num_classes"] == 3
+    assert clf.config["layers"] == tfshare.architectures.config_key([keras.layers.Dense(3)])
 
 
 def test_images_of_other_shapes_and_flat_rows_work(runtime, rng):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
+from tfshare import forward
 from tfshare._tf import keras, tf
 
 MODES = ["isolated", "copy", "trunk", "template_trunk", "eager"]
@@ -82,10 +83,35 @@ def test_weight_regularizers_are_added_to_the_training_loss(runtime, rng, mode):
     assert np.abs(clf.get_weights()["layer_0/kernel"]).sum() < 0.5 * np.abs(plain.get_weights()["layer_0/kernel"]).sum()
 
 
+class _OwnWeight(keras.layers.Layer):
+    def __init__(self, regularizer):
+        super().__init__()
+        self.w = self.add_weight(name="w", shape=(), regularizer=regularizer)
+
+
+@pytest.mark.parametrize("make", [
+    lambda r: keras.layers.Dense(4, kernel_regularizer=r),
+    lambda r: keras.layers.Dense(4, bias_regularizer=r),
+    lambda r: keras.layers.DepthwiseConv2D(3, depthwise_regularizer=r),
+    lambda r: keras.layers.SeparableConv2D(4, 3, pointwise_regularizer=r),
+    lambda r: keras.layers.SimpleRNN(4, recurrent_regularizer=r),
+    lambda r: keras.layers.BatchNormalization(beta_regularizer=r),
+    lambda r: keras.layers.BatchNormalization(gamma_regularizer=r),
+    lambda r: keras.layers.Embedding(10, 4, embeddings_regularizer=r),
+    lambda r: _OwnWeight(r),
+], ids=["kernel", "bias", "depthwise", "pointwise", "recurrent", "beta", "gamma", "embeddings", "made_in_init"])
+def test_every_weight_regularizer_is_seen_before_the_layer_is_built(make):
+    """An unbuilt layer has no penalty yet: each regularizer argument alone marks the body (no graph copy),
+    and so does a penalty a layer already holds (a weight made in __init__, no *_regularizer attribute)."""
+    assert forward.weight_penalties_declared([keras.layers.ReLU(), make(keras.regularizers.L2(0.1))])
+    assert not forward.weight_penalties_declared([keras.layers.ReLU(), make(None)])
+
+
 def test_an_activity_regularizer_is_refused_when_fit_would_drop_it(runtime, rng):
     clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")], input_shape=(6,),
                              num_classes=3, runtime=runtime)
-    with pytest.raises(tfshare.InputError, match=r"has an activity_regularizer, which tfshare does not add"):
+    with pytest.raises(tfshare.InputError, match=r"^layers: layer 'dense.*' has an activity_regularizer, which tfshare does not add to the "
+                       r"loss; weight regularizers \(kernel_regularizer=, bias_regularizer=\) are added$"):
         clf.fit(*_data(rng))
 
 
@@ -164,9 +190,53 @@ def test_multi_head_attention_in_a_body_breaks_no_eager_model(runtime, rng):
     assert made_before(np.ones((2, 4), np.float32)).shape == (2, 3)
 
 
+class _Configured(keras.layers.Layer):
+    """A layer whose get_config is exactly the given entries (and its name), in the given order."""
+
+    def __init__(self, entries, **kwargs):
+        super().__init__(**kwargs)
+        self.entries = entries
+
+    def get_config(self):
+        return {**self.entries, "name": self.name}
+
+
+class _Other(_Configured):
+    pass
+
+
+def test_config_key_digests_classes_and_configs_not_names_or_key_order():
+    """config_key (what a user body's checkpoints store and graph copies compare): 16 hex digits."""
+    key, entries = tfshare.architectures.config_key, {"units": 3, "kernel": [3, 3]}
+    digest = key([_Configured(entries)])
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert key([_Configured({"kernel": [3, 3], "units": 3}, name="renamed")]) == digest
+    assert key([_Configured({"units": 4, "kernel": [3, 3]})]) != digest
+    assert key([_Configured({"units": 3, "kernel": [5, 5]})]) != digest
+    assert key([_Other(entries)]) != digest  # another class, same module
+    assert key([type("_Configured", (_Configured,), {"__module__": "elsewhere"})(entries)]) != digest
+    assert key([_Configured({"initializer": object()})]) is not None  # a value JSON cannot hold: its repr
+
+
+class _ThreeW(keras.layers.Layer):
+    def build(self, input_shape):
+        self.ws = [self.add_weight(name="w", shape=()) for _ in range(3)]
+
+
+def test_weights_of_one_name_in_a_layer_get_numbered_keys_and_a_lone_frozen_weight_is_frozen(runtime):
+    """weight_keys numbers repeated short names from 1 (eager variables keep their names as given);
+    frozen_keys holds a frozen layer's only weight."""
+    twin = tfshare.EagerClassifier(layers=lambda: [_ThreeW(), keras.layers.Dense(3)], input_shape=(4,), num_classes=3)
+    assert list(twin.named_variables)[:3] == ["layer_0/w", "layer_0/w_1", "layer_0/w_2"]
+    frozen = tfshare.SharedTrunk(runtime, layers=lambda: [keras.layers.Dense(3, use_bias=False, trainable=False)],
+                                 input_shape=(4,))
+    assert frozen.frozen_keys == {"layer_0/kernel"}
+
+
 def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(runtime):
     dense = keras.layers.Dense(4)
-    with pytest.raises(tfshare.InputError, match=r"layers\(\)\[1\] \('dense.*'\) appears twice"):
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \('dense.*'\) appears twice; layers\(\) must return each layer once "
+                       r"\(to apply one layer twice, write a layer whose call\(\) does\)$"):
         tfshare.Classifier(layers=lambda: [dense, dense], input_shape=(6,), num_classes=3, runtime=runtime)
 
     class Scaled(keras.Model):  # owns a weight and holds a Dense: its weights list the Dense's too
@@ -184,6 +254,30 @@ def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(
     clf = tfshare.Classifier(model_fn=Scaled, input_shape=(6,), runtime=runtime)
     assert clf.num_params == 6 * 3 + 3 + 1
     assert len(clf.named_variables) == len({id(v) for v in clf.variables}) == 3
+
+
+class _Tied(keras.layers.Layer):
+    """Tracks an earlier layer's kernel as its own attribute, then makes a weight of its own."""
+
+    def __init__(self, source):
+        super().__init__()
+        self._source = lambda: source  # not a sublayer
+
+    def build(self, input_shape):
+        self.tied = self._source().kernel
+        self.own = self.add_weight(name="own", shape=(), initializer="ones")
+
+    def call(self, x):
+        return x * self.own
+
+
+def test_a_variable_tracked_again_is_keyed_once_and_the_layers_own_after_it_still_are(runtime):
+    def body():
+        dense = keras.layers.Dense(3)
+        return [dense, _Tied(dense)]
+
+    clf = tfshare.Classifier(layers=body, input_shape=(4,), num_classes=2, runtime=runtime)
+    assert list(clf.named_variables) == ["layer_0/kernel", "layer_0/bias", "layer_1/own", "head/kernel", "head/bias"]
 
 
 def test_an_initializer_that_cannot_be_remade_keeps_its_own_values(runtime):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import keras
+from tfshare import forward
+from tfshare._tf import keras, tf, tf1
 
 
 def build_model(input_shape, seed=0, batch_norm=False):
@@ -53,6 +54,20 @@ def test_the_loss_uses_the_logits_under_the_softmax(runtime, rng):
     assert (proba[np.arange(64), wrong] == 0).any()  # -log(p) of these would be inf
     loss = clf.evaluate(x, wrong)["loss"]
     assert np.isfinite(loss) and loss > 100
+
+
+def test_logits_of_reads_back_a_softmax_and_leaves_other_outputs():
+    """forward.logits_of: Keras's cached logits (eager or graph), a bare graph Softmax's input, else the output."""
+    x = tf.constant([[1.0, 2.0, 3.0]])
+    logits, removed = forward.logits_of(keras.activations.softmax(x))  # eager: only the cached logits tell
+    assert removed and logits is x
+    eager = tf.nn.softmax(x)  # no cached logits, and an eager tensor has no op to read back
+    assert forward.logits_of(eager) == (eager, False)
+    with tf.Graph().as_default():
+        p = tf1.placeholder(tf.float32, [None, 3])
+        assert forward.logits_of(tf.nn.softmax(p)) == (p, True)  # no cached logits: the op's input
+        relu = tf.nn.relu(p)
+        assert forward.logits_of(relu) == (relu, False)
 
 
 def test_a_model_with_batch_norm_trains_its_statistics(runtime, digits):

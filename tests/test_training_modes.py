@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import keras, tf1
+from tfshare._tf import keras, tf, tf1
 from conftest import small_cnn_body
 
 MODES = ["isolated", "shared", "trunk", "copy", "template_trunk", "eager", "eager_tf_function"]
@@ -156,3 +156,35 @@ def test_collecting_updates_catches_only_this_threads_updates():
         np.testing.assert_allclose(bn.moving_mean.numpy(), [1.0, 1.0, 1.0])
     forward.run_updates(caught)
     np.testing.assert_allclose(bn.moving_mean.numpy(), [1.5, 1.5, 1.5])
+
+
+def test_only_mode_dependent_layers_make_a_training_path(runtime):
+    """training_sensitive: Dropout or BatchNorm (nested too) counts, a Model passing training on does not;
+    a trunk without one trains on its inference features."""
+    from tfshare import forward
+
+    assert not forward.training_sensitive([keras.layers.Dense(4), keras.layers.ReLU()])
+    assert not forward.training_sensitive([keras.Sequential([keras.layers.Dense(4)])])
+    assert forward.training_sensitive([keras.layers.Dense(4), keras.layers.Dropout(0.5)])
+    assert forward.training_sensitive([keras.Sequential([keras.layers.BatchNormalization()])])
+    trunk = tfshare.SharedTrunk(runtime, layers=lambda: [keras.layers.Dense(4)], input_shape=(4,))
+    assert trunk.training_output is trunk.output and trunk.training_updates == []
+
+
+def test_run_updates_calls_callables_and_keeps_ops():
+    """Updates handed over as ops (a layer's add_update(op) in a graph) are returned as they are."""
+    from tfshare import forward
+
+    with tf.Graph().as_default():
+        v = tf1.Variable(0.0)
+        op = v.assign_add(1.0)
+        made = []
+        ops = forward.run_updates([op, lambda: made.append(v.assign_add(2.0)) or made[-1]])
+        assert ops[0] is op and ops[1] is made[0]
+
+
+def test_a_trunks_inference_features_are_built_in_inference_mode(runtime):
+    """Dropout is left out of the features every head reads, not put behind Keras's learning-phase switch."""
+    tfshare.SharedTrunk(runtime, layers=lambda: [keras.layers.Dense(3), keras.layers.Dropout(0.5)], input_shape=(4,))
+    switches = [op.name for op in runtime.graph.get_operations() if op.type in ("If", "StatelessIf", "PlaceholderWithDefault")]
+    assert switches == []
