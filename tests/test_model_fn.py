@@ -70,6 +70,19 @@ def test_logits_of_reads_back_a_softmax_and_leaves_other_outputs():
         assert forward.logits_of(relu) == (relu, False)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["plain", "batch_norm"])
+def test_a_model_builds_a_training_path_only_when_a_layer_needs_one(runtime, batch_norm):
+    """keras.Input's InputLayer does not count as mode-dependent: without BatchNorm (or Dropout)
+    the model runs once in the graph, training and inference alike; with it, twice."""
+    clf = tfshare.Classifier(model_fn=lambda: build_model((4,), batch_norm=batch_norm), runtime=runtime)
+    clf.fit(np.zeros((8, 4), np.float32), np.arange(8) % 10)  # builds the training path, if any
+    scope = clf.name + "/"
+    matmuls = [op for op in runtime.graph.get_operations() if op.type == "MatMul" and op.name.startswith(scope)]
+    # Two Dense layers: two MatMuls per forward path (the gradients' MatMuls left out).
+    forward_matmuls = [op for op in matmuls if "gradients" not in op.name]
+    assert len(forward_matmuls) == (4 if batch_norm else 2), [op.name for op in forward_matmuls]
+
+
 def test_a_model_with_batch_norm_trains_its_statistics(runtime, digits):
     rows = digits.flatten()
     clf = tfshare.Classifier(model_fn=lambda: build_model((64,), batch_norm=True), runtime=runtime)

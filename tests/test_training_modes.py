@@ -167,6 +167,11 @@ def test_only_mode_dependent_layers_make_a_training_path(runtime):
     assert not forward.training_sensitive([keras.Sequential([keras.layers.Dense(4)])])
     assert forward.training_sensitive([keras.layers.Dense(4), keras.layers.Dropout(0.5)])
     assert forward.training_sensitive([keras.Sequential([keras.layers.BatchNormalization()])])
+    # keras.Input's InputLayer claims a training argument (tf_keras sets _expects_training_arg) but never runs.
+    assert not forward.training_sensitive([keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])])
+    inputs = keras.Input((4,))
+    assert not forward.training_sensitive([keras.Model(inputs, keras.layers.Dense(4)(inputs))])
+    assert forward.training_sensitive([keras.Model(inputs, keras.layers.Dropout(0.5)(inputs))])
     trunk = tfshare.SharedTrunk(runtime, layers=lambda: [keras.layers.Dense(4)], input_shape=(4,))
     assert trunk.training_output is trunk.output and trunk.training_updates == []
 

@@ -48,10 +48,12 @@ def _sublayers(layers: Sequence[Any]) -> Iterator[Any]:
 def training_sensitive(layers: Sequence[Any]) -> bool:
     """Whether any layer (nested ones included) takes a ``training`` argument.
 
-    Models are skipped: they take ``training`` only to pass it on.
+    Models are skipped: they take ``training`` only to pass it on. So are
+    ``InputLayer``s (a ``keras.Input`` in a Sequential or functional model):
+    tf_keras marks them as taking ``training`` too, but they never run.
     """
     return any(
-        getattr(layer, "_expects_training_arg", False) and not isinstance(layer, keras.Model)
+        getattr(layer, "_expects_training_arg", False) and not isinstance(layer, (keras.Model, keras.layers.InputLayer))
         for layer in _sublayers(layers)
     )
 
