@@ -11,7 +11,8 @@ def test_sizes_and_one_saver_checkpoints_cover_every_shard(tmp_path):
     config = variable_sharing.Config(num_classifiers=n, model=models.model("mlp", hidden_units=(4,)))
     setup = variable_sharing.Setup("separate", config)
     try:
-        assert len(setup.runtime.graphs) == 2
+        graphs = len(setup.runtime.graphs)
+        assert graphs >= 2  # more classifiers than one shard holds
         sizes = setup.sizes()
         assert sizes["variables"] == 4 * n
         ops_per_graph = [len(g.get_operations()) for g in setup.runtime.graphs]
@@ -19,7 +20,7 @@ def test_sizes_and_one_saver_checkpoints_cover_every_shard(tmp_path):
         one = setup.checkpoint_bytes(str(tmp_path / "ckpt"))["checkpoint_bytes"]
         # Every classifier's 784x4 + 4 + 4x10 + 10 float32 values are on disk (plus index and names).
         assert one >= n * 4 * (784 * 4 + 4 + 4 * 10 + 10)
-        assert sorted(p.name for p in (tmp_path / "ckpt" / "whole").iterdir()) == ["0", "1"]
+        assert sorted(int(p.name) for p in (tmp_path / "ckpt" / "whole").iterdir()) == list(range(graphs))
     finally:
         setup.close()
 
@@ -30,8 +31,8 @@ def test_graph_construction_counts_the_ops_of_every_shard():
     built = {mode: graph_construction.build(mode, n, config) for mode in ("shared_graph", "isolated")}
     try:
         counts = {mode: b.describe()["ops"] for mode, b in built.items()}
-        # The same classifiers, in 2 shards of one runtime or in n graphs: every op is counted either way.
-        assert len(built["shared_graph"].runtimes[0].graphs) == 2
+        # The same classifiers, in shards of one runtime or in n graphs: every op is counted either way.
+        assert 2 <= len(built["shared_graph"].runtimes[0].graphs) < n
         assert counts["shared_graph"] == sum(len(g.get_operations()) for g in built["shared_graph"].runtimes[0].graphs)
         assert counts["shared_graph"] > counts["isolated"] / 2
     finally:

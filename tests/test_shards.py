@@ -35,17 +35,26 @@ def test_classifiers_beyond_the_shard_size_go_to_new_graphs_behind_one_runtime(s
     assert sharded.shards[2].graph.get_operations()  # copies within a shard; its first built by tf_keras
 
 
-def test_a_shard_full_of_ops_takes_no_more_classifiers():
-    """A shard is full at DEFAULT_SHARD_OPS ops, before its count: 101-op CNNs fill it sooner than 34-op MLPs."""
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_a_shard_full_of_ops_takes_no_more_classifiers(kind):
+    """A shard takes no new classifier once its graph holds DEFAULT_SHARD_OPS ops, before its count is
+    reached: 101-op CNNs fill one sooner than 34-op MLPs."""
+    def make(gs, i):
+        if kind == "mlp":
+            return tfshare.DenseClassifier(16, 3, (8,), runtime=gs, seed=i)
+        return tfshare.ConvClassifier((8, 8, 1), 3, filters=(4, 8), runtime=gs, seed=i)
+
+    with tfshare.GraphSession(device="cpu", shard_size=None) as one:
+        make(one, 0)
+        ops = one.graph.version  # one classifier's ops
+    expected = min(shards.DEFAULT_SHARD_SIZE, -(-shards.DEFAULT_SHARD_OPS // ops))  # placed while under the budget
+    assert expected < shards.DEFAULT_SHARD_SIZE or kind == "mlp"  # the CNN's shards close by their ops
     with tfshare.GraphSession(device="cpu") as gs:
-        mlps = _mlps(gs, 16)
-        assert len(gs.shards) == 1  # 16 MLPs of this size stay under the op budget
-        cnns = [tfshare.ConvClassifier((8, 8, 1), 3, filters=(4, 8), runtime=gs, seed=i) for i in range(12)]
-        per_shard = [sum(c.shard is shard for c in mlps + cnns) for shard in gs.shards]
-        assert per_shard[0] == 16 and len(gs.shards) >= 3 and sum(per_shard) == 28, per_shard
-        one_cnn = cnns[-1].shard.graph.version / per_shard[-1]
-        for shard, count in zip(gs.shards[1:-1], per_shard[1:-1]):  # closed by their ops, before 16 classifiers
-            assert count < 16 and shards.DEFAULT_SHARD_OPS <= shard.graph.version < shards.DEFAULT_SHARD_OPS + 2 * one_cnn
+        made = [make(gs, i) for i in range(2 * expected + 1)]
+        per_shard = [sum(c.shard is shard for c in made) for shard in gs.shards]
+        assert per_shard == [expected, expected, 1], (ops, per_shard)
+        for shard in gs.shards[:2]:
+            assert shard.graph.version - ops < shards.DEFAULT_SHARD_OPS <= shard.graph.version or expected == 16
 
 
 def test_the_root_runs_initializes_and_lists_across_shards(sharded, rng):
