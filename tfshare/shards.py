@@ -10,7 +10,7 @@ a time costs O(k^2): measured with the 784-64-10 MLP in one graph, the
 A ``GraphSession`` with a ``shard_size`` puts at most that many independent
 classifiers (and trunks) in each of its graphs, and starts no new one in a
 graph that already holds ``DEFAULT_SHARD_OPS`` ops (so a shard holds 16 of
-the 34-op MLP but 6 of the 101-op CNN: what a new signature costs grows with
+the 34-op MLP but 7 of the 101-op CNN (6 of the 119-op fold): what a new signature costs grows with
 the graph's ops, not with its classifiers). When one is full, the next
 classifier goes into a new graph with its own Session (a *shard*), made with
 the root's settings. The root stays the runtime users hold:
