@@ -86,6 +86,20 @@ def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, erro
     tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime).predict(GOOD)
 
 
+def test_keras3_objects_are_told_apart_by_their_module():
+    """architectures.is_keras3: the `keras` package and its submodules, not tf_keras or a look-alike name."""
+    from tfshare import architectures
+
+    def made_in(module):
+        return type("Thing", (), {"__module__": module})()
+
+    assert architectures.is_keras3(made_in("keras")) and architectures.is_keras3(made_in("keras.src.layers"))
+    assert architectures.is_keras3(keras3.layers.Dense(2))
+    for module in ("tf_keras", "tf_keras.src.layers", "kerasx", "mykeras.layers", ""):
+        assert not architectures.is_keras3(made_in(module)), module
+    assert not architectures.is_keras3(keras.layers.Dense(2))
+
+
 def test_unknown_dimensions_show_as_question_marks_in_shape_errors():
     """A graph body's output with unknown feature dimensions: the message prints each one as "?"."""
     with tf.Graph().as_default():

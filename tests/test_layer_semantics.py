@@ -300,7 +300,8 @@ def test_a_mixed_precision_policy_is_refused():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         for make in (lambda: tfshare.DenseClassifier(8, 3, (4,)), lambda: tfshare.EagerDenseClassifier(8, 3, (4,))):
-            with pytest.raises(tfshare.InputError, match=r"global dtype policy must be 'float32'.*'mixed_float16'"):
+            with pytest.raises(tfshare.InputError, match=r"global dtype policy must be 'float32'.*'mixed_float16'; "
+                               r"call tf_keras\.mixed_precision\.set_global_policy\('float32'\) before building them$"):
                 make()
     finally:
         keras.mixed_precision.set_global_policy("float32")
