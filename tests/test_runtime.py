@@ -292,6 +292,7 @@ def test_an_in_process_cpu_config():
     """The Session's config: soft placement, no GPU, pruned placement, the timeout in ms; ``config`` is a copy."""
     with tfshare.GraphSession(device="cpu", timeout=2.5) as gs:
         config = gs.config
+        assert dict(config.device_count) == {"GPU": 0}  # set, not a missing key's default 0
         assert config.allow_soft_placement and config.device_count["GPU"] == 0
         assert config.graph_options.place_pruned_graph
         assert not config.graph_options.rewrite_options.disable_meta_optimizer
