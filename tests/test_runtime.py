@@ -138,6 +138,22 @@ def test_reserve_name_is_unique_and_rejects_explicit_duplicates(runtime):
         runtime.reserve_name("a b", "clf")
 
 
+def test_a_callers_name_scope_does_not_change_which_names_are_taken(runtime):
+    """Names are absolute: inside a name scope a free name is free (no name looked taken, so a default
+    name's numbering never ended), and a name reserved there is taken outside it and marked in the graph."""
+    with runtime.building("outer/"):
+        assert runtime.reserve_name("mine", "clf") == "mine"
+        assert runtime.reserve_name(None, "clf") == "clf"
+    with pytest.raises(tfshare.InputError, match="^name 'mine' is already used"):
+        runtime.reserve_name("mine", "clf")
+    assert runtime.reserve_name(None, "clf") == "clf_1"
+    with runtime.building():
+        assert tf.constant(0.0, name="mine").op.name == "mine_1"
+    with runtime.graph.as_default(), tf1.name_scope("models"):
+        clf = tfshare.DenseClassifier(16, 3, (8,), runtime=runtime, seed=0)
+    assert clf.name == "dense_classifier" and clf.probabilities_tensor.name.startswith("dense_classifier/")
+
+
 def test_thread_settings_reach_the_session_config():
     with tfshare.GraphSession(device="cpu", intra_op_threads=2, inter_op_threads=1) as gs:
         assert gs.config.intra_op_parallelism_threads == 2
@@ -276,6 +292,7 @@ def test_an_in_process_cpu_config():
     """The Session's config: soft placement, no GPU, pruned placement, the timeout in ms; ``config`` is a copy."""
     with tfshare.GraphSession(device="cpu", timeout=2.5) as gs:
         config = gs.config
+        assert dict(config.device_count) == {"GPU": 0}  # set, not a missing key's default 0
         assert config.allow_soft_placement and config.device_count["GPU"] == 0
         assert config.graph_options.place_pruned_graph
         assert not config.graph_options.rewrite_options.disable_meta_optimizer

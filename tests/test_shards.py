@@ -167,8 +167,13 @@ def test_run_goes_to_the_shard_of_its_tensors_with_its_keyword_arguments():
         got = gs.run(b.probabilities_tensor, {b.input_tensor: x}, options=options, run_metadata=metadata)
         np.testing.assert_allclose(got, b.predict_proba(x), atol=1e-6)
         assert len(metadata.step_stats.dev_stats) > 0
-        with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs"):
+        with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from one graph of .*, got 2 graphs "
+                                                     r"\(its classifiers are spread over shards: call predict_many, "
+                                                     r"or each classifier, instead\)$"):
             gs.run(a.probabilities_tensor, {b.input_tensor: x})
+        # Names carry no graph: the root runs them in its own graph, as Session.run would.
+        np.testing.assert_allclose(gs.run(a.probabilities_tensor.name, {a.input_tensor.name: x}), a.predict_proba(x),
+                                   atol=1e-6)
 
 
 def test_callable_goes_to_the_shard_of_its_fetches_feeds_or_targets():
@@ -219,3 +224,26 @@ def test_a_new_shard_has_the_roots_settings_and_none_after_finalize():
         with pytest.raises(RuntimeError, match=r"^GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\) "
                                                r"was finalized; build every classifier before calling finalize\(\)$"):
             gs.place()
+
+
+class _Stub:
+    """A stand-in runtime for Shards: only its graph's op count (``tf.Graph.version``) matters to place()."""
+
+    def __init__(self, ops):
+        self.graph = type("Graph", (), {"version": ops})()
+
+
+def test_a_shard_is_full_at_exactly_max_ops():
+    """place(): one op under max_ops leaves room; exactly max_ops does not (and a new shard takes its first unit anyway)."""
+    made = []
+
+    def make(root):
+        made.append(_Stub(5))
+        return made[-1]
+
+    root = _Stub(4)
+    placer = shards.Shards(root, size=10, make_shard=make, max_ops=5)
+    assert placer.place() is root and placer.place() is root
+    root.graph.version = 5
+    first = placer.place()
+    assert made == [first] and placer.place() is made[1] and placer.all == [root, *made]

@@ -7,6 +7,7 @@ import pytest
 
 import tfshare
 from tfshare._tf import config_pb2, tf, tf1
+from tfshare._tracked_session import TrackedSession, WriteClock
 
 
 @pytest.fixture
@@ -73,3 +74,34 @@ def test_read_only_callables_and_predictions_do_not_tick(runtime, data):
     assert runtime.write_clock.value == before
     clf.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
     assert runtime.write_clock.value >= before + 2  # one tick per train step
+
+
+def test_a_new_clock_has_counted_no_calls():
+    clock = WriteClock()
+    assert clock.value == 0
+    clock.tick()
+    clock.tick()
+    assert clock.value == 2
+
+
+def test_session_arguments_pass_through_by_position_too():
+    """TrackedSession takes tf.compat.v1.Session's arguments as Session does: target, graph and config by position."""
+    graph = tf.Graph()
+    with graph.as_default():
+        three = tf.constant(3.0)
+    clock = WriteClock()
+    session = TrackedSession("", graph, tf1.ConfigProto(intra_op_parallelism_threads=1), clock=clock)
+    try:
+        assert session.graph is graph and session.run(three) == 3.0 and clock.value == 1
+    finally:
+        session.close()
+
+
+def test_a_ticking_callable_passes_run_metadata_through(counter):
+    runtime, _, bump = counter
+    options = _options(targets=[bump.op])
+    options.run_options.trace_level = tf1.RunOptions.FULL_TRACE
+    fn = runtime.session._make_callable_from_options(options)
+    metadata = tf1.RunMetadata()
+    assert _ticks(runtime, lambda: fn(run_metadata=metadata)) == 1
+    assert len(metadata.step_stats.dev_stats) > 0  # the trace reached the caller's RunMetadata

@@ -403,9 +403,15 @@ class GraphSession:
         validation.name(name)
         root = self.root  # names are unique across every shard of a runtime
 
+        def unique(graph: Any, candidate: str, mark_as_used: bool) -> str:
+            # Absolute: a caller's name scope (e.g. ``tf.name_scope`` around a classifier's
+            # constructor) would prefix the name, making every candidate look taken.
+            with graph.name_scope(None):
+                return graph.unique_name(candidate, mark_as_used=mark_as_used)
+
         def taken(candidate: str) -> bool:
             return candidate in root._names or any(
-                shard.graph.unique_name(candidate, mark_as_used=False) != candidate for shard in root.shards
+                unique(shard.graph, candidate, False) != candidate for shard in root.shards
             )
 
         with root._lock:
@@ -420,7 +426,7 @@ class GraphSession:
                     i += 1
                     chosen = f"{default}_{i}"
             root._names.add(chosen)
-            self._graph.unique_name(chosen, mark_as_used=True)
+            unique(self._graph, chosen, True)
             return chosen
 
     def register_head(self, head: Any) -> None:
