@@ -328,3 +328,88 @@ def test_bad_arguments_with_a_trunk_name_the_argument(runtime, kwargs, error, ma
     trunk = tfshare.SharedTrunk(runtime, 20, (8,))
     with pytest.raises(error, match=match):
         tfshare.DenseClassifier(trunk=trunk, **kwargs)
+
+
+def _seeded_model():
+    """A whole tf_keras model with seeded initializers (model_fn=): the same weights each call."""
+    return keras.Sequential([
+        keras.Input((4,)),
+        keras.layers.Dense(5, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=1)),
+        keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=2)),
+    ])
+
+
+def _given_input(runtime):
+    with runtime.building():
+        return tf1.placeholder(tf.float32, [None, 4], name="given")
+
+
+def _assert_same_weights(expected, clf):
+    weights = clf.get_weights()
+    assert sorted(weights) == sorted(expected)
+    for key in expected:
+        np.testing.assert_array_equal(weights[key], expected[key], err_msg=key)
+
+
+@pytest.mark.parametrize("form", ["architecture", "model_fn"])
+def test_a_classifier_rebuilds_its_form_name_and_initial_weights_elsewhere(runtime, rng, form):
+    """rebuild (as export does): a plain Classifier of the same body, name and seed, reading the given input."""
+    if form == "architecture":
+        clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, name="mlp", seed=7)
+    else:
+        clf = tfshare.Classifier(model_fn=_seeded_model, runtime=runtime, name="mlp")
+    initial = clf.get_weights()
+    x, y = rng.normal(size=(16, 4)).astype(np.float32), rng.integers(0, 3, 16)
+    clf.fit(x, y, epochs=3)  # the twin starts from the seed's weights, not these
+    with tfshare.GraphSession(device="cpu") as other, tfshare.GraphSession(device="cpu") as third:
+        given = _given_input(other)
+        twin = clf.rebuild(other, input_tensor=given)
+        assert type(twin) is tfshare.Classifier and twin.name == "mlp" and twin.runtime is other
+        assert twin.input_tensor is given and twin.num_classes == 3 and twin.config == clf.config
+        assert (twin.keras_model is None) == (form == "architecture")
+        _assert_same_weights(initial, twin)
+        own = clf.rebuild(third)  # without input_tensor: a placeholder of its own
+        assert own.runtime is third and own.input_tensor.op.type == "Placeholder"
+        np.testing.assert_array_equal(twin.predict_proba(x), own.predict_proba(x))
+
+
+def test_a_classifier_on_a_trunk_rebuilds_on_the_given_trunk(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 4, (5,), name="body", seed=0)
+    head = tfshare.DenseClassifier(num_classes=3, trunk=trunk, name="head", seed=2)
+    plain = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, name="plain", seed=2)
+    with tfshare.GraphSession(device="cpu") as other:
+        twin_trunk = trunk.rebuild(other)
+        with pytest.raises(tfshare.InputError, match=r"^trunk must be given exactly when 'head' sits on one \(it does\), got None$"):
+            head.rebuild(other)
+        with pytest.raises(tfshare.InputError, match=r"^trunk must be given exactly when 'plain' sits on one \(it does not\), got SharedTrunk\(name='body'"):
+            plain.rebuild(other, trunk=twin_trunk)
+        twin = head.rebuild(other, trunk=twin_trunk)
+        assert type(twin) is tfshare.Classifier and twin.trunk is twin_trunk and twin.runtime is other
+        assert twin.name == "head" and twin.num_classes == 3
+        _assert_same_weights(head.get_weights(), twin)  # nothing trained: the trunk's and the head's seeded weights
+
+
+def test_repr_names_the_class_shape_classes_and_sharing_mode(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,), name="body")
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as isolated:
+        assert repr(isolated) == "DenseClassifier(name='dense_classifier', input_shape=(4,), num_classes=2, isolated)"
+    assert repr(tfshare.DenseClassifier(4, 2, (3,), runtime=runtime, name="b")) == (
+        "DenseClassifier(name='b', input_shape=(4,), num_classes=2, shared runtime)")
+    assert repr(tfshare.DenseClassifier(num_classes=3, trunk=trunk)) == (
+        "DenseClassifier(name='dense_classifier', input_shape=(4,), num_classes=3, trunk='body')")
+    assert repr(tfshare.ConvClassifier((8, 8, 1), 2, (4,), runtime=runtime)) == (
+        "ConvClassifier(name='conv_classifier', input_shape=(8, 8, 1), num_classes=2, shared runtime)")
+
+
+def test_export_saved_model_writes_this_classifier_and_overwrites_only_when_asked(runtime, tmp_path):
+    clf = tfshare.DenseClassifier(4, 2, (3,), runtime=runtime, seed=0)
+    path = str(tmp_path / "model")
+    assert clf.export_saved_model(path) == path
+    x = np.ones((2, 4), np.float32)
+    with tf1.Session(graph=tf.Graph()) as session:  # the v1 loader, in a graph of its own
+        signature = tf1.saved_model.load(session, ["serve"], path).signature_def["serving_default"]
+        served = session.run(signature.outputs["probabilities"].name, {signature.inputs["x"].name: x})
+    np.testing.assert_allclose(served, clf.predict_proba(x), atol=1e-6)
+    with pytest.raises(tfshare.ExportError, match="exists"):
+        clf.export_saved_model(path)
+    assert clf.export_saved_model(path, overwrite=True) == path
