@@ -413,3 +413,25 @@ def test_export_saved_model_writes_this_classifier_and_overwrites_only_when_aske
     with pytest.raises(tfshare.ExportError, match="exists"):
         clf.export_saved_model(path)
     assert clf.export_saved_model(path, overwrite=True) == path
+
+
+def test_an_input_tensor_needs_a_runtime_and_no_trunk(runtime):
+    given = _given_input(runtime)
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    message = r"^input_tensor needs a runtime= it belongs to, and no trunk= \(a trunk has its own input\)$"
+    with pytest.raises(tfshare.InputError, match=message):
+        tfshare.Classifier(architecture=tfshare.architectures.dense(4, (3,)), num_classes=2, input_tensor=given)
+    with pytest.raises(tfshare.InputError, match=message):
+        tfshare.Classifier(trunk=trunk, num_classes=2, input_tensor=trunk.input)
+
+
+def test_an_input_tensor_of_a_shard_puts_the_classifier_in_that_shard():
+    with tfshare.GraphSession(device="cpu", shard_size=1) as sharded:
+        first, second = (tfshare.DenseClassifier(4, 2, (3,), runtime=sharded, seed=i) for i in range(2))
+        assert first.shard is sharded.shards[0] and second.shard is sharded.shards[1]
+        given = _given_input(sharded.shards[1])
+        clf = tfshare.Classifier(architecture=tfshare.architectures.dense(4, (3,)), num_classes=2, runtime=sharded,
+                                 input_tensor=given, seed=1)
+        assert clf.shard is sharded.shards[1] and clf.runtime is sharded and clf.input_tensor is given
+        x = np.ones((2, 4), np.float32)
+        np.testing.assert_array_equal(clf.predict_proba(x), second.predict_proba(x))  # same seed, same body
