@@ -435,3 +435,28 @@ def test_an_input_tensor_of_a_shard_puts_the_classifier_in_that_shard():
         assert clf.shard is sharded.shards[1] and clf.runtime is sharded and clf.input_tensor is given
         x = np.ones((2, 4), np.float32)
         np.testing.assert_array_equal(clf.predict_proba(x), second.predict_proba(x))  # same seed, same body
+
+
+def test_fits_defaults_are_one_shuffled_epoch_of_batches_of_32_at_learning_rate_1e_3(runtime, rng):
+    x, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)  # 32 + 8 rows: batch 33 differs
+    default, explicit = (tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=3) for _ in range(2))
+    history = default.fit(x, y)
+    assert history == explicit.fit(x, y, epochs=1, batch_size=32, learning_rate=1e-3, shuffle=True)
+    assert len(history["loss"]) == 1
+    _assert_same_weights(explicit.get_weights(), default)
+
+
+def test_predictions_and_evaluate_write_nothing_and_fit_steps_do(runtime, rng):
+    """Read-only callables leave the runtime's write clock (what fused caches of weights watch) alone."""
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=0)
+    x, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)
+    uses = (lambda: clf.predict(x), lambda: clf.predict_proba(x), lambda: clf.evaluate(x, y))
+    clf.fit(x, y)  # the first calls initialize variables (the optimizer's too)
+    for use in uses + uses:
+        use()
+    clock = runtime.write_clock.value
+    for use in uses:
+        use()
+    assert runtime.write_clock.value == clock
+    clf.fit(x, y, batch_size=16)
+    assert runtime.write_clock.value == clock + 3  # one tick per training step
