@@ -121,3 +121,20 @@ def wait_for(condition, timeout: float = WAIT_SECONDS, what: str = "the conditio
     while not condition():
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
         time.sleep(0.001)
+
+
+def before_raw_calls(runtime, monkeypatch, before_call) -> None:
+    """Patches ``runtime.callable`` so that every raw callable it hands out (``unwrap()``, a classifier's
+    hot path) runs ``before_call()`` first, then the real TensorFlow callable."""
+    real_callable = runtime.callable
+
+    def wrapped(*args, **kwargs):
+        raw = real_callable(*args, **kwargs).unwrap()
+
+        def call(*feeds):
+            before_call()
+            return raw(*feeds)
+
+        return type("Unwrappable", (), {"unwrap": lambda _: call})()
+
+    monkeypatch.setattr(runtime, "callable", wrapped)

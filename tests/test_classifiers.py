@@ -7,6 +7,7 @@ import pytest
 
 import tfshare
 from tfshare._tf import keras, tf, tf1
+from conftest import before_raw_calls
 
 
 def _ids(variables):
@@ -155,6 +156,35 @@ def test_empty_batch(runtime, data):
     assert clf.predict(np.zeros((0, 784))).shape == (0,)
     with pytest.raises(tfshare.InputError, match=r"x must hold at least one row, got shape \(0, 784\)"):
         clf.fit(np.zeros((0, 784), np.float32), np.zeros((0,), np.int64))
+
+
+def test_an_empty_batch_is_answered_without_a_tensorflow_call(runtime, monkeypatch, rng):
+    """Also once the prediction callables are cached (the hot path), and while a one-row batch does call them."""
+    calls = []
+    before_raw_calls(runtime, monkeypatch, lambda: calls.append(1))
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=0)
+    one = rng.normal(size=(1, 4)).astype(np.float32)
+    for _ in range(2):  # the second calls take the cached callables
+        clf.predict_proba(one), clf.predict(one)
+    assert len(calls) == 4
+    empty = np.zeros((0, 4), np.float32)
+    proba, ids = clf.predict_proba(empty), clf.predict(empty)
+    assert proba.shape == (0, 3) and proba.dtype == np.float32 and ids.shape == (0,) and ids.dtype == np.int64
+    assert len(calls) == 4
+
+
+def test_first_predictions_in_one_runtime_are_served_together(runtime, rng):
+    """tfshare.fused.first_call: the first prediction of each classifier comes from one fused callable, released
+    once every member had its first call; later ones from each classifier's own callable."""
+    a, b = (tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=i) for i in range(2))
+    x = rng.normal(size=(2, 4)).astype(np.float32)
+    assert a.awaiting_first_call and b.awaiting_first_call
+    first = a.predict_proba(x)
+    assert not a.awaiting_first_call and b.awaiting_first_call
+    b.predict_proba(x)
+    assert not b.awaiting_first_call and len(runtime._callables) == 0
+    np.testing.assert_allclose(a.predict_proba(x), first, atol=1e-6)
+    assert len(runtime._callables) == 1
 
 
 def test_save_restore_in_a_fresh_runtime_gives_identical_predictions(tmp_path, data):

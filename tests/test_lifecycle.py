@@ -9,6 +9,7 @@ import tfshare
 from tfshare.drills import lifecycle
 from tfshare._tf import tf, tf1
 from tfshare.bench import models
+from conftest import before_raw_calls
 
 
 def _uses(clf, tmp_path):
@@ -65,25 +66,6 @@ def test_runtime_use_after_close_raises_closed_error():
             use()
 
 
-class _ClosingCallables:
-    """Wraps ``runtime.callable``: once armed, a call of a raw callable first closes the runtime, as another
-    thread's ``close()`` racing the call would; TensorFlow's callable then raises CancelledError."""
-
-    def __init__(self, runtime, monkeypatch):
-        self.runtime, self.armed, self._callable = runtime, False, runtime.callable
-        monkeypatch.setattr(runtime, "callable", self._wrap)
-
-    def _wrap(self, *args, **kwargs):
-        raw = self._callable(*args, **kwargs).unwrap()
-
-        def call(*feeds):
-            if self.armed:
-                self.runtime.close()
-            return raw(*feeds)
-
-        return type("Wrapped", (), {"unwrap": lambda _: call})()
-
-
 @pytest.mark.parametrize("method", ["predict_proba", "predict", "fit"])
 def test_a_runtime_closed_during_a_call_raises_closed_error(monkeypatch, method):
     """The hot paths call raw TF callables: their CancelledError becomes ClosedError naming the classifier."""
@@ -91,9 +73,12 @@ def test_a_runtime_closed_during_a_call_raises_closed_error(monkeypatch, method)
     clf = tfshare.DenseClassifier(4, 2, (4,), runtime=runtime, name="c", seed=0)
     x, y = np.zeros((4, 4), np.float32), np.arange(4) % 2
     use = (lambda: clf.fit(x, y)) if method == "fit" else (lambda: getattr(clf, method)(x))
-    closing = _ClosingCallables(runtime, monkeypatch)
+    armed = []
+    # Once armed, a call first closes the runtime, as another thread's close() racing the call would:
+    # TensorFlow's callable then raises CancelledError.
+    before_raw_calls(runtime, monkeypatch, lambda: armed and runtime.close())
     use(), use()  # the second call of a prediction takes the cached callable
-    closing.armed = True
+    armed.append(True)
     with pytest.raises(tfshare.ClosedError, match=r"^classifier 'c' or its runtime is closed$"):
         use()
     assert runtime.closed and not clf.closed
