@@ -490,3 +490,39 @@ def test_predictions_and_evaluate_write_nothing_and_fit_steps_do(runtime, rng):
     assert runtime.write_clock.value == clock
     clf.fit(x, y, batch_size=16)
     assert runtime.write_clock.value == clock + 3  # one tick per training step
+
+
+def test_an_input_tensor_is_checked_against_the_runtimes_graph_and_the_input_shape(runtime):
+    body = tfshare.architectures.dense(4, (3,))
+    with pytest.raises(TypeError, match=r"^input_tensor must be a tensor of the runtime's graph, got numpy\.ndarray$"):
+        tfshare.Classifier(architecture=body, num_classes=2, runtime=runtime, input_tensor=np.zeros((1, 4), np.float32))
+    with runtime.building():
+        wrong = tf1.placeholder(tf.float32, [None, 3])
+    with pytest.raises(tfshare.InputError, match=r"^input_tensor must be float32 with shape \[batch, 4\], got float32 with shape \(None, 3\)$"):
+        tfshare.Classifier(architecture=body, num_classes=2, runtime=runtime, input_tensor=wrong)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"seed": -1}, tfshare.InputError, r"^seed must be in \[0, 2\*\*31\), got -1$"),
+    ({"name": 3}, TypeError, r"^name must be a str, got int 3$"),
+], ids=["seed", "name"])
+def test_a_bad_seed_or_name_is_refused_before_the_model_is_made(runtime, kwargs, error, match):
+    made = []
+    with pytest.raises(error, match=match):
+        tfshare.Classifier(model_fn=lambda: made.append(1) or _seeded_model(), runtime=runtime, **kwargs)
+    assert made == [] and runtime.graph.get_operations() == []
+
+
+def test_a_classifiers_ops_and_variables_live_under_its_name_scope(runtime):
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, name="mlp")
+    tensors = clf.variables + [clf.logits_tensor, clf.probabilities_tensor, clf.class_ids_tensor]
+    assert all(t.name.startswith("mlp/") for t in tensors), [t.name for t in tensors]
+
+
+def test_heads_on_a_trunk_stay_in_its_shard_past_the_shard_size():
+    with tfshare.GraphSession(device="cpu", shard_size=1) as sharded:
+        trunk = tfshare.SharedTrunk(sharded, 4, (3,), seed=0)
+        heads = [tfshare.DenseClassifier(num_classes=2, trunk=trunk, seed=i) for i in range(3)]
+        plain = tfshare.DenseClassifier(4, 2, (3,), runtime=sharded)
+        assert {h.shard for h in heads} == {trunk.shard} and plain.shard is not trunk.shard
+        assert all(h.runtime is sharded for h in heads + [plain])
