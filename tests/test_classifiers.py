@@ -526,3 +526,13 @@ def test_heads_on_a_trunk_stay_in_its_shard_past_the_shard_size():
         plain = tfshare.DenseClassifier(4, 2, (3,), runtime=sharded)
         assert {h.shard for h in heads} == {trunk.shard} and plain.shard is not trunk.shard
         assert all(h.runtime is sharded for h in heads + [plain])
+
+
+def test_finalize_builds_the_lazy_ops_first_so_a_finalized_classifier_trains_evaluates_and_saves(runtime, rng, tmp_path):
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=0)
+    runtime.finalize()
+    assert runtime.graph.finalized
+    x, y = rng.normal(size=(8, 4)).astype(np.float32), rng.integers(0, 3, 8)
+    assert len(clf.fit(x, y)["loss"]) == 1
+    assert set(clf.evaluate(x, y)) == {"loss", "accuracy"}
+    assert clf.save(str(tmp_path / "ck")).startswith(str(tmp_path / "ck"))
