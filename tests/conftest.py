@@ -123,12 +123,15 @@ def wait_for(condition, timeout: float = WAIT_SECONDS, what: str = "the conditio
         time.sleep(0.001)
 
 
-def before_raw_calls(runtime, monkeypatch, before_call) -> None:
+def before_raw_calls(runtime, monkeypatch, before_call, lookups: list | None = None) -> None:
     """Patches ``runtime.callable`` so that every raw callable it hands out (``unwrap()``, a classifier's
-    hot path) runs ``before_call()`` first, then the real TensorFlow callable."""
+    hot path) runs ``before_call()`` first, then the real TensorFlow callable; ``lookups``, if given, gets
+    the fetches of each ``runtime.callable`` call."""
     real_callable = runtime.callable
 
     def wrapped(*args, **kwargs):
+        if lookups is not None:
+            lookups.append(args[0])
         raw = real_callable(*args, **kwargs).unwrap()
 
         def call(*feeds):

@@ -160,17 +160,17 @@ def test_empty_batch(runtime, data):
 
 def test_an_empty_batch_is_answered_without_a_tensorflow_call(runtime, monkeypatch, rng):
     """Also once the prediction callables are cached (the hot path), and while a one-row batch does call them."""
-    calls = []
-    before_raw_calls(runtime, monkeypatch, lambda: calls.append(1))
+    calls, lookups = [], []
+    before_raw_calls(runtime, monkeypatch, lambda: calls.append(1), lookups)
     clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=0)
     one = rng.normal(size=(1, 4)).astype(np.float32)
-    for _ in range(2):  # the second calls take the cached callables
+    for _ in range(3):  # later calls take the raw callables cached by the first: no lookup in the runtime
         clf.predict_proba(one), clf.predict(one)
-    assert len(calls) == 4
+    assert len(calls) == 6 and len(lookups) == 2
     empty = np.zeros((0, 4), np.float32)
     proba, ids = clf.predict_proba(empty), clf.predict(empty)
     assert proba.shape == (0, 3) and proba.dtype == np.float32 and ids.shape == (0,) and ids.dtype == np.int64
-    assert len(calls) == 4
+    assert len(calls) == 6
 
 
 def test_first_predictions_in_one_runtime_are_served_together(runtime, rng):
