@@ -237,7 +237,7 @@ def test_use_after_close(runtime, data):
         ({"seed": -1}, tfshare.InputError, r"seed must be in \[0, 2\*\*31\), got -1"),
         ({"name": "a b"}, tfshare.InputError, "name must match"),
         ({"runtime": "gs"}, TypeError, "runtime must be a tfshare.GraphSession or None, got str"),
-        ({"trunk": object()}, TypeError, "trunk must be a SharedTrunk or TemplateTrunk"),
+        ({"trunk": object()}, TypeError, "trunk must be a SharedTrunk or TemplateTrunk, got object$"),
     ],
     ids=["one-class", "zero-dim", "zero-units", "str-units", "neg-seed", "bad-name", "bad-runtime", "bad-trunk"],
 )
