@@ -144,6 +144,15 @@ def test_cnn_arguments_at_their_bounds_make_the_documented_layers():
     assert dropout.name == "dropout" and dropout.rate == 0.5
 
 
+@pytest.mark.parametrize("kwargs, rate, momentum", [({}, 0.25, 0.9), ({"dropout": 0.4, "momentum": 0.6}, 0.4, 0.6)],
+                         ids=["defaults", "given"])
+def test_conv_classifier_passes_its_dropout_and_momentum_to_the_layers(runtime, kwargs, rate, momentum):
+    clf = tfshare.ConvClassifier((8, 8, 1), 3, (2, 3), runtime=runtime, **kwargs)
+    layers = clf.layers
+    assert [layer.momentum for layer in layers if "bn" in layer.name] == [momentum, momentum]
+    assert layers[-1].name == "dropout" and layers[-1].rate == rate
+
+
 def test_an_architecture_given_as_layers_keeps_its_input_shape(runtime):
     """layers=architectures.conv(...): input_shape may repeat the architecture's, never differ from it."""
     arch = tfshare.architectures.conv((8, 8, 1), filters=(2,))
