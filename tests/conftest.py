@@ -141,3 +141,11 @@ def before_raw_calls(runtime, monkeypatch, before_call, lookups: list | None = N
         return type("Unwrappable", (), {"unwrap": lambda _: call})()
 
     monkeypatch.setattr(runtime, "callable", wrapped)
+
+
+def assert_same_weights(expected: dict, clf) -> None:
+    """``clf.get_weights()`` has exactly the keys of ``expected``, with equal values."""
+    weights = clf.get_weights()
+    assert sorted(weights) == sorted(expected)
+    for key in expected:
+        np.testing.assert_array_equal(weights[key], expected[key], err_msg=key)

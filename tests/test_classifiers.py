@@ -7,7 +7,7 @@ import pytest
 
 import tfshare
 from tfshare._tf import keras, tf, tf1
-from conftest import before_raw_calls
+from conftest import assert_same_weights, before_raw_calls
 
 
 def _ids(variables):
@@ -374,13 +374,6 @@ def _given_input(runtime):
         return tf1.placeholder(tf.float32, [None, 4], name="given")
 
 
-def _assert_same_weights(expected, clf):
-    weights = clf.get_weights()
-    assert sorted(weights) == sorted(expected)
-    for key in expected:
-        np.testing.assert_array_equal(weights[key], expected[key], err_msg=key)
-
-
 @pytest.mark.parametrize("form", ["architecture", "model_fn"])
 def test_a_classifier_rebuilds_its_form_name_and_initial_weights_elsewhere(runtime, rng, form):
     """rebuild (as export does): a plain Classifier of the same body, name and seed, reading the given input."""
@@ -397,7 +390,7 @@ def test_a_classifier_rebuilds_its_form_name_and_initial_weights_elsewhere(runti
         assert type(twin) is tfshare.Classifier and twin.name == "mlp" and twin.runtime is other
         assert twin.input_tensor is given and twin.num_classes == 3 and twin.config == clf.config
         assert (twin.keras_model is None) == (form == "architecture")
-        _assert_same_weights(initial, twin)
+        assert_same_weights(initial, twin)
         own = clf.rebuild(third)  # without input_tensor: a placeholder of its own
         assert own.runtime is third and own.input_tensor.op.type == "Placeholder"
         np.testing.assert_array_equal(twin.predict_proba(x), own.predict_proba(x))
@@ -416,7 +409,7 @@ def test_a_classifier_on_a_trunk_rebuilds_on_the_given_trunk(runtime):
         twin = head.rebuild(other, trunk=twin_trunk)
         assert type(twin) is tfshare.Classifier and twin.trunk is twin_trunk and twin.runtime is other
         assert twin.name == "head" and twin.num_classes == 3
-        _assert_same_weights(head.get_weights(), twin)  # nothing trained: the trunk's and the head's seeded weights
+        assert_same_weights(head.get_weights(), twin)  # nothing trained: the trunk's and the head's seeded weights
 
 
 def test_repr_names_the_class_shape_classes_and_sharing_mode(runtime):
@@ -473,7 +466,7 @@ def test_fits_defaults_are_one_shuffled_epoch_of_batches_of_32_at_learning_rate_
     history = default.fit(x, y)
     assert history == explicit.fit(x, y, epochs=1, batch_size=32, learning_rate=1e-3, shuffle=True)
     assert len(history["loss"]) == 1
-    _assert_same_weights(explicit.get_weights(), default)
+    assert_same_weights(explicit.get_weights(), default)
 
 
 def test_predictions_and_evaluate_write_nothing_and_fit_steps_do(runtime, rng):
