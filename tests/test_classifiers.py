@@ -360,12 +360,11 @@ def test_bad_arguments_with_a_trunk_name_the_argument(runtime, kwargs, error, ma
         tfshare.DenseClassifier(trunk=trunk, **kwargs)
 
 
-def _seeded_model():
+def _seeded_model(classes=3, with_input=True):
     """A whole tf_keras model with seeded initializers (model_fn=): the same weights each call."""
-    return keras.Sequential([
-        keras.Input((4,)),
+    return keras.Sequential([keras.Input((4,))] * with_input + [
         keras.layers.Dense(5, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=1)),
-        keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed=2)),
+        keras.layers.Dense(classes, kernel_initializer=keras.initializers.GlorotUniform(seed=2)),
     ])
 
 
@@ -529,3 +528,36 @@ def test_finalize_builds_the_lazy_ops_first_so_a_finalized_classifier_trains_eva
     assert len(clf.fit(x, y)["loss"]) == 1
     assert set(clf.evaluate(x, y)) == {"loss", "accuracy"}
     assert clf.save(str(tmp_path / "ck")).startswith(str(tmp_path / "ck"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(layers=_body, input_shape=(4,), model_fn=_seeded_model, architecture=tfshare.architectures.dense(4, (3,)),
+          trunk="t"), r"or trunk=, got \['layers', 'model_fn', 'trunk', 'architecture'\]$"),
+    (dict(num_classes=2), r"^give exactly one of layers= \(a factory of tf_keras layers, with input_shape=\), model_fn= \(a "
+                          r"factory of a whole tf_keras model\) or trunk=, got none$"),
+    (dict(layers=_body, input_shape=(4,)), r"^num_classes is required with layers=, e\.g\. num_classes=10$"),
+    (dict(architecture=tfshare.architectures.dense(4, (3,))), r"^num_classes is required with architecture=, "),
+    (dict(trunk="t"), r"^num_classes is required with trunk=, "),
+    (dict(layers=_body, num_classes=2), r"^input_shape is required with layers=, e\.g\. input_shape=\(28, 28, 1\)$"),
+    (dict(trunk="t", num_classes=2, input_shape=(5,)), r"^input_shape must match the trunk's \(4,\), got \(5,\)$"),
+    (dict(model_fn=_seeded_model, num_classes=4), r"^num_classes must match model_fn\(\)'s output width 3, got 4$"),
+    (dict(model_fn=_seeded_model, num_classes=1), r"^num_classes must be an int >= 2, got 1$"),
+], ids=["every-form", "no-form", "no-classes-layers", "no-classes-architecture", "no-classes-trunk", "no-shape",
+        "trunk-shape", "model-width", "model-one-class"])
+def test_which_form_a_classifier_is_and_its_conflicts(runtime, kwargs, match):
+    """resolve_form: exactly one of layers= / model_fn= / trunk= / architecture=, with what each needs."""
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    kwargs = {k: trunk if v == "t" else v for k, v in kwargs.items()}
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.Classifier(runtime=runtime, **kwargs)
+
+
+def test_each_form_with_the_arguments_it_may_repeat(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    assert tfshare.Classifier(trunk=trunk, num_classes=2, input_shape=(4,)).input_shape == (4,)
+    assert tfshare.DenseClassifier(4, 2, (3,), trunk=trunk).trunk is trunk  # the trunk's own input_dim, hidden_units
+    assert tfshare.Classifier(layers=tfshare.architectures.dense(4, (3,)), num_classes=2, runtime=runtime).input_shape == (4,)
+    two = tfshare.Classifier(model_fn=lambda: _seeded_model(2), num_classes=2, runtime=runtime)
+    assert two.num_classes == 2 and two.keras_model is not None
+    unbuilt = tfshare.Classifier(model_fn=lambda: _seeded_model(with_input=False), input_shape=(4,), runtime=runtime)
+    assert unbuilt.input_shape == (4,) and unbuilt.num_classes == 3
