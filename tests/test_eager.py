@@ -87,3 +87,10 @@ def test_eager_layers_keep_working_after_graph_classifiers_are_built(data):
         tfshare.DenseClassifier(runtime=gs, seed=0)
         tfshare.SharedTrunk(gs, 784, (8,), seed=0)
     np.testing.assert_array_equal(eager.predict_proba(data.x_test[:3]), before)
+
+
+def test_a_closed_eager_classifier_names_itself():
+    clf = tfshare.EagerDenseClassifier(4, 2, (3,), name="e", seed=0)
+    clf.close()
+    with pytest.raises(tfshare.ClosedError, match=r"^classifier 'e' is closed$"):
+        clf.predict(np.zeros((1, 4), np.float32))
