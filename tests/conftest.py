@@ -121,3 +121,31 @@ def wait_for(condition, timeout: float = WAIT_SECONDS, what: str = "the conditio
     while not condition():
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
         time.sleep(0.001)
+
+
+def before_raw_calls(runtime, monkeypatch, before_call, lookups: list | None = None) -> None:
+    """Patches ``runtime.callable`` so that every raw callable it hands out (``unwrap()``, a classifier's
+    hot path) runs ``before_call()`` first, then the real TensorFlow callable; ``lookups``, if given, gets
+    the fetches of each ``runtime.callable`` call."""
+    real_callable = runtime.callable
+
+    def wrapped(*args, **kwargs):
+        if lookups is not None:
+            lookups.append(args[0])
+        raw = real_callable(*args, **kwargs).unwrap()
+
+        def call(*feeds):
+            before_call()
+            return raw(*feeds)
+
+        return type("Unwrappable", (), {"unwrap": lambda _: call})()
+
+    monkeypatch.setattr(runtime, "callable", wrapped)
+
+
+def assert_same_weights(expected: dict, clf) -> None:
+    """``clf.get_weights()`` has exactly the keys of ``expected``, with equal values."""
+    weights = clf.get_weights()
+    assert sorted(weights) == sorted(expected)
+    for key in expected:
+        np.testing.assert_array_equal(weights[key], expected[key], err_msg=key)

@@ -7,6 +7,7 @@ import pytest
 
 import tfshare
 from tfshare._tf import keras, tf, tf1
+from conftest import assert_same_weights, before_raw_calls
 
 
 def _ids(variables):
@@ -157,6 +158,35 @@ def test_empty_batch(runtime, data):
         clf.fit(np.zeros((0, 784), np.float32), np.zeros((0,), np.int64))
 
 
+def test_an_empty_batch_is_answered_without_a_tensorflow_call(runtime, monkeypatch, rng):
+    """Also once the prediction callables are cached (the hot path), and while a one-row batch does call them."""
+    calls, lookups = [], []
+    before_raw_calls(runtime, monkeypatch, lambda: calls.append(1), lookups)
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=0)
+    one = rng.normal(size=(1, 4)).astype(np.float32)
+    for _ in range(3):  # later calls take the raw callables cached by the first: no lookup in the runtime
+        clf.predict_proba(one), clf.predict(one)
+    assert len(calls) == 6 and len(lookups) == 2
+    empty = np.zeros((0, 4), np.float32)
+    proba, ids = clf.predict_proba(empty), clf.predict(empty)
+    assert proba.shape == (0, 3) and proba.dtype == np.float32 and ids.shape == (0,) and ids.dtype == np.int64
+    assert len(calls) == 6
+
+
+def test_first_predictions_in_one_runtime_are_served_together(runtime, rng):
+    """tfshare.fused.first_call: the first prediction of each classifier comes from one fused callable, released
+    once every member had its first call; later ones from each classifier's own callable."""
+    a, b = (tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=i) for i in range(2))
+    x = rng.normal(size=(2, 4)).astype(np.float32)
+    assert a.awaiting_first_call and b.awaiting_first_call
+    first = a.predict_proba(x)
+    assert not a.awaiting_first_call and b.awaiting_first_call
+    b.predict_proba(x)
+    assert not b.awaiting_first_call and len(runtime._callables) == 0
+    np.testing.assert_allclose(a.predict_proba(x), first, atol=1e-6)
+    assert len(runtime._callables) == 1
+
+
 def test_save_restore_in_a_fresh_runtime_gives_identical_predictions(tmp_path, data):
     with tfshare.GraphSession(device="cpu") as gs:
         clf = tfshare.DenseClassifier(runtime=gs, seed=0)
@@ -207,7 +237,7 @@ def test_use_after_close(runtime, data):
         ({"seed": -1}, tfshare.InputError, r"seed must be in \[0, 2\*\*31\), got -1"),
         ({"name": "a b"}, tfshare.InputError, "name must match"),
         ({"runtime": "gs"}, TypeError, "runtime must be a tfshare.GraphSession or None, got str"),
-        ({"trunk": object()}, TypeError, "trunk must be a SharedTrunk or TemplateTrunk"),
+        ({"trunk": object()}, TypeError, "trunk must be a SharedTrunk or TemplateTrunk, got object$"),
     ],
     ids=["one-class", "zero-dim", "zero-units", "str-units", "neg-seed", "bad-name", "bad-runtime", "bad-trunk"],
 )
@@ -328,3 +358,206 @@ def test_bad_arguments_with_a_trunk_name_the_argument(runtime, kwargs, error, ma
     trunk = tfshare.SharedTrunk(runtime, 20, (8,))
     with pytest.raises(error, match=match):
         tfshare.DenseClassifier(trunk=trunk, **kwargs)
+
+
+def _seeded_model(classes=3, with_input=True):
+    """A whole tf_keras model with seeded initializers (model_fn=): the same weights each call."""
+    return keras.Sequential([keras.Input((4,))] * with_input + [
+        keras.layers.Dense(5, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed=1)),
+        keras.layers.Dense(classes, kernel_initializer=keras.initializers.GlorotUniform(seed=2)),
+    ])
+
+
+def _given_input(runtime):
+    with runtime.building():
+        return tf1.placeholder(tf.float32, [None, 4], name="given")
+
+
+@pytest.mark.parametrize("form", ["architecture", "model_fn"])
+def test_a_classifier_rebuilds_its_form_name_and_initial_weights_elsewhere(runtime, rng, form):
+    """rebuild (as export does): a plain Classifier of the same body, name and seed, reading the given input."""
+    if form == "architecture":
+        clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, name="mlp", seed=7)
+    else:
+        clf = tfshare.Classifier(model_fn=_seeded_model, runtime=runtime, name="mlp")
+    initial = clf.get_weights()
+    x, y = rng.normal(size=(16, 4)).astype(np.float32), rng.integers(0, 3, 16)
+    clf.fit(x, y, epochs=3)  # the twin starts from the seed's weights, not these
+    with tfshare.GraphSession(device="cpu") as other, tfshare.GraphSession(device="cpu") as third:
+        given = _given_input(other)
+        twin = clf.rebuild(other, input_tensor=given)
+        assert type(twin) is tfshare.Classifier and twin.name == "mlp" and twin.runtime is other
+        assert twin.input_tensor is given and twin.num_classes == 3 and twin.config == clf.config
+        assert (twin.keras_model is None) == (form == "architecture")
+        assert_same_weights(initial, twin)
+        own = clf.rebuild(third)  # without input_tensor: a placeholder of its own
+        assert own.runtime is third and own.input_tensor.op.type == "Placeholder"
+        np.testing.assert_array_equal(twin.predict_proba(x), own.predict_proba(x))
+
+
+def test_a_classifier_on_a_trunk_rebuilds_on_the_given_trunk(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 4, (5,), name="body", seed=0)
+    head = tfshare.DenseClassifier(num_classes=3, trunk=trunk, name="head", seed=2)
+    plain = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, name="plain", seed=2)
+    with tfshare.GraphSession(device="cpu") as other:
+        twin_trunk = trunk.rebuild(other)
+        with pytest.raises(tfshare.InputError, match=r"^trunk must be given exactly when 'head' sits on one \(it does\), got None$"):
+            head.rebuild(other)
+        with pytest.raises(tfshare.InputError, match=r"^trunk must be given exactly when 'plain' sits on one \(it does not\), got SharedTrunk\(name='body'"):
+            plain.rebuild(other, trunk=twin_trunk)
+        twin = head.rebuild(other, trunk=twin_trunk)
+        assert type(twin) is tfshare.Classifier and twin.trunk is twin_trunk and twin.runtime is other
+        assert twin.name == "head" and twin.num_classes == 3
+        assert_same_weights(head.get_weights(), twin)  # nothing trained: the trunk's and the head's seeded weights
+
+
+def test_repr_names_the_class_shape_classes_and_sharing_mode(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,), name="body")
+    with tfshare.DenseClassifier(4, 2, (3,), seed=0) as isolated:
+        assert repr(isolated) == "DenseClassifier(name='dense_classifier', input_shape=(4,), num_classes=2, isolated)"
+    assert repr(tfshare.DenseClassifier(4, 2, (3,), runtime=runtime, name="b")) == (
+        "DenseClassifier(name='b', input_shape=(4,), num_classes=2, shared runtime)")
+    assert repr(tfshare.DenseClassifier(num_classes=3, trunk=trunk)) == (
+        "DenseClassifier(name='dense_classifier', input_shape=(4,), num_classes=3, trunk='body')")
+    assert repr(tfshare.ConvClassifier((8, 8, 1), 2, (4,), runtime=runtime)) == (
+        "ConvClassifier(name='conv_classifier', input_shape=(8, 8, 1), num_classes=2, shared runtime)")
+
+
+def test_export_saved_model_writes_this_classifier_and_overwrites_only_when_asked(runtime, tmp_path):
+    clf = tfshare.DenseClassifier(4, 2, (3,), runtime=runtime, seed=0)
+    path = str(tmp_path / "model")
+    assert clf.export_saved_model(path) == path
+    x = np.ones((2, 4), np.float32)
+    with tf1.Session(graph=tf.Graph()) as session:  # the v1 loader, in a graph of its own
+        signature = tf1.saved_model.load(session, ["serve"], path).signature_def["serving_default"]
+        served = session.run(signature.outputs["probabilities"].name, {signature.inputs["x"].name: x})
+    np.testing.assert_allclose(served, clf.predict_proba(x), atol=1e-6)
+    with pytest.raises(tfshare.ExportError, match="exists"):
+        clf.export_saved_model(path)
+    assert clf.export_saved_model(path, overwrite=True) == path
+
+
+def test_an_input_tensor_needs_a_runtime_and_no_trunk(runtime):
+    given = _given_input(runtime)
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    message = r"^input_tensor needs a runtime= it belongs to, and no trunk= \(a trunk has its own input\)$"
+    with pytest.raises(tfshare.InputError, match=message):
+        tfshare.Classifier(architecture=tfshare.architectures.dense(4, (3,)), num_classes=2, input_tensor=given)
+    with pytest.raises(tfshare.InputError, match=message):
+        tfshare.Classifier(trunk=trunk, num_classes=2, input_tensor=trunk.input)
+
+
+def test_an_input_tensor_of_a_shard_puts_the_classifier_in_that_shard():
+    with tfshare.GraphSession(device="cpu", shard_size=1) as sharded:
+        first, second = (tfshare.DenseClassifier(4, 2, (3,), runtime=sharded, seed=i) for i in range(2))
+        assert first.shard is sharded.shards[0] and second.shard is sharded.shards[1]
+        given = _given_input(sharded.shards[1])
+        clf = tfshare.Classifier(architecture=tfshare.architectures.dense(4, (3,)), num_classes=2, runtime=sharded,
+                                 input_tensor=given, seed=1)
+        assert clf.shard is sharded.shards[1] and clf.runtime is sharded and clf.input_tensor is given
+        x = np.ones((2, 4), np.float32)
+        np.testing.assert_array_equal(clf.predict_proba(x), second.predict_proba(x))  # same seed, same body
+
+
+def test_fits_defaults_are_one_shuffled_epoch_of_batches_of_32_at_learning_rate_1e_3(runtime, rng):
+    x, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)  # 32 + 8 rows: batch 33 differs
+    default, explicit = (tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=3) for _ in range(2))
+    history = default.fit(x, y)
+    assert history == explicit.fit(x, y, epochs=1, batch_size=32, learning_rate=1e-3, shuffle=True)
+    assert len(history["loss"]) == 1
+    assert_same_weights(explicit.get_weights(), default)
+
+
+def test_predictions_and_evaluate_write_nothing_and_fit_steps_do(runtime, rng):
+    """Read-only callables leave the runtime's write clock (what fused caches of weights watch) alone."""
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=0)
+    x, y = rng.normal(size=(40, 4)).astype(np.float32), rng.integers(0, 3, 40)
+    uses = (lambda: clf.predict(x), lambda: clf.predict_proba(x), lambda: clf.evaluate(x, y))
+    clf.fit(x, y)  # the first calls initialize variables (the optimizer's too)
+    for use in uses + uses:
+        use()
+    clock = runtime.write_clock.value
+    for use in uses:
+        use()
+    assert runtime.write_clock.value == clock
+    clf.fit(x, y, batch_size=16)
+    assert runtime.write_clock.value == clock + 3  # one tick per training step
+
+
+def test_an_input_tensor_is_checked_against_the_runtimes_graph_and_the_input_shape(runtime):
+    body = tfshare.architectures.dense(4, (3,))
+    with pytest.raises(TypeError, match=r"^input_tensor must be a tensor of the runtime's graph, got numpy\.ndarray$"):
+        tfshare.Classifier(architecture=body, num_classes=2, runtime=runtime, input_tensor=np.zeros((1, 4), np.float32))
+    with runtime.building():
+        wrong = tf1.placeholder(tf.float32, [None, 3])
+    with pytest.raises(tfshare.InputError, match=r"^input_tensor must be float32 with shape \[batch, 4\], got float32 with shape \(None, 3\)$"):
+        tfshare.Classifier(architecture=body, num_classes=2, runtime=runtime, input_tensor=wrong)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"seed": -1}, tfshare.InputError, r"^seed must be in \[0, 2\*\*31\), got -1$"),
+    ({"name": 3}, TypeError, r"^name must be a str, got int 3$"),
+], ids=["seed", "name"])
+def test_a_bad_seed_or_name_is_refused_before_the_model_is_made(runtime, kwargs, error, match):
+    made = []
+    with pytest.raises(error, match=match):
+        tfshare.Classifier(model_fn=lambda: made.append(1) or _seeded_model(), runtime=runtime, **kwargs)
+    assert made == [] and runtime.graph.get_operations() == []
+
+
+def test_a_classifiers_ops_and_variables_live_under_its_name_scope(runtime):
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, name="mlp")
+    tensors = clf.variables + [clf.logits_tensor, clf.probabilities_tensor, clf.class_ids_tensor]
+    assert all(t.name.startswith("mlp/") for t in tensors), [t.name for t in tensors]
+
+
+def test_heads_on_a_trunk_stay_in_its_shard_past_the_shard_size():
+    with tfshare.GraphSession(device="cpu", shard_size=1) as sharded:
+        trunk = tfshare.SharedTrunk(sharded, 4, (3,), seed=0)
+        heads = [tfshare.DenseClassifier(num_classes=2, trunk=trunk, seed=i) for i in range(3)]
+        plain = tfshare.DenseClassifier(4, 2, (3,), runtime=sharded)
+        assert {h.shard for h in heads} == {trunk.shard} and plain.shard is not trunk.shard
+        assert all(h.runtime is sharded for h in heads + [plain])
+
+
+def test_finalize_builds_the_lazy_ops_first_so_a_finalized_classifier_trains_evaluates_and_saves(runtime, rng, tmp_path):
+    clf = tfshare.DenseClassifier(4, 3, (5,), runtime=runtime, seed=0)
+    runtime.finalize()
+    assert runtime.graph.finalized
+    x, y = rng.normal(size=(8, 4)).astype(np.float32), rng.integers(0, 3, 8)
+    assert len(clf.fit(x, y)["loss"]) == 1
+    assert set(clf.evaluate(x, y)) == {"loss", "accuracy"}
+    assert clf.save(str(tmp_path / "ck")).startswith(str(tmp_path / "ck"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(layers=_body, input_shape=(4,), model_fn=_seeded_model, architecture=tfshare.architectures.dense(4, (3,)),
+          trunk="t"), r"or trunk=, got \['layers', 'model_fn', 'trunk', 'architecture'\]$"),
+    (dict(num_classes=2), r"^give exactly one of layers= \(a factory of tf_keras layers, with input_shape=\), model_fn= \(a "
+                          r"factory of a whole tf_keras model\) or trunk=, got none$"),
+    (dict(layers=_body, input_shape=(4,)), r"^num_classes is required with layers=, e\.g\. num_classes=10$"),
+    (dict(architecture=tfshare.architectures.dense(4, (3,))), r"^num_classes is required with architecture=, "),
+    (dict(trunk="t"), r"^num_classes is required with trunk=, "),
+    (dict(layers=_body, num_classes=2), r"^input_shape is required with layers=, e\.g\. input_shape=\(28, 28, 1\)$"),
+    (dict(trunk="t", num_classes=2, input_shape=(5,)), r"^input_shape must match the trunk's \(4,\), got \(5,\)$"),
+    (dict(model_fn=_seeded_model, num_classes=4), r"^num_classes must match model_fn\(\)'s output width 3, got 4$"),
+    (dict(model_fn=_seeded_model, num_classes=1), r"^num_classes must be an int >= 2, got 1$"),
+], ids=["every-form", "no-form", "no-classes-layers", "no-classes-architecture", "no-classes-trunk", "no-shape",
+        "trunk-shape", "model-width", "model-one-class"])
+def test_which_form_a_classifier_is_and_its_conflicts(runtime, kwargs, match):
+    """resolve_form: exactly one of layers= / model_fn= / trunk= / architecture=, with what each needs."""
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    kwargs = {k: trunk if v == "t" else v for k, v in kwargs.items()}
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.Classifier(runtime=runtime, **kwargs)
+
+
+def test_each_form_with_the_arguments_it_may_repeat(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 4, (3,))
+    assert tfshare.Classifier(trunk=trunk, num_classes=2, input_shape=(4,)).input_shape == (4,)
+    assert tfshare.DenseClassifier(4, 2, (3,), trunk=trunk).trunk is trunk  # the trunk's own input_dim, hidden_units
+    assert tfshare.Classifier(layers=tfshare.architectures.dense(4, (3,)), num_classes=2, runtime=runtime).input_shape == (4,)
+    two = tfshare.Classifier(model_fn=lambda: _seeded_model(2), num_classes=2, runtime=runtime)
+    assert two.num_classes == 2 and two.keras_model is not None
+    unbuilt = tfshare.Classifier(model_fn=lambda: _seeded_model(with_input=False), input_shape=(4,), runtime=runtime)
+    assert unbuilt.input_shape == (4,) and unbuilt.num_classes == 3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import tf
+from tfshare._tf import keras, tf
 
 
 @pytest.mark.parametrize("use_tf_function", [False, True], ids=["eager", "tf_function"])
@@ -87,3 +87,19 @@ def test_eager_layers_keep_working_after_graph_classifiers_are_built(data):
         tfshare.DenseClassifier(runtime=gs, seed=0)
         tfshare.SharedTrunk(gs, 784, (8,), seed=0)
     np.testing.assert_array_equal(eager.predict_proba(data.x_test[:3]), before)
+
+
+def test_a_closed_eager_classifier_names_itself():
+    clf = tfshare.EagerDenseClassifier(4, 2, (3,), name="e", seed=0)
+    assert clf.closed is False
+    clf.close()
+    assert clf.closed is True
+    with pytest.raises(tfshare.ClosedError, match=r"^classifier 'e' is closed$"):
+        clf.predict(np.zeros((1, 4), np.float32))
+
+
+def test_the_eager_twin_uses_model_fns_model_as_it_is():
+    """Not a copy prepared for a graph (as the graph Classifier makes): the very model and its weights."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    clf = tfshare.EagerClassifier(model_fn=lambda: model)
+    assert clf.keras_model is model and clf.variables[0] is model.weights[0]

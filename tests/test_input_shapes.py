@@ -9,7 +9,7 @@ import pytest
 import tfshare
 from tfshare import forward
 from tfshare._tf import keras, tf, tf1
-from conftest import small_cnn_body
+from conftest import assert_same_weights, small_cnn_body
 
 GOOD = np.zeros((2, 8, 8, 1), np.float32)
 BAD_X = [
@@ -156,6 +156,19 @@ def test_cnn_arguments_at_their_bounds_make_the_documented_layers():
     assert arch.key == ("conv", (8, 8, 1), (2, 3), 0.0, 0.5) and arch.named
     dropout = tfshare.architectures.conv((8, 8, 1), filters=(2,), dropout=0.5).make_layers()[-1]
     assert dropout.name == "dropout" and dropout.rate == 0.5
+
+
+@pytest.mark.parametrize("kwargs, rate, momentum", [({}, 0.25, 0.9), ({"dropout": 0.4, "momentum": 0.6}, 0.4, 0.6)],
+                         ids=["defaults", "given"])
+def test_conv_classifier_passes_its_arguments_on(runtime, kwargs, rate, momentum):
+    """Dropout and momentum reach the layers; runtime, name and seed the classifier."""
+    clf = tfshare.ConvClassifier((8, 8, 1), 3, (2, 3), runtime=runtime, name="cnn", seed=3, **kwargs)
+    layers = clf.layers
+    assert [layer.momentum for layer in layers if "bn" in layer.name] == [momentum, momentum]
+    assert layers[-1].name == "dropout" and layers[-1].rate == rate
+    assert clf.runtime is runtime and clf.name == "cnn" and clf.num_classes == 3
+    with tfshare.ConvClassifier((8, 8, 1), 3, (2, 3), seed=3, **kwargs) as twin:
+        assert_same_weights(twin.get_weights(), clf)
 
 
 def test_an_architecture_given_as_layers_keeps_its_input_shape(runtime):

@@ -9,6 +9,7 @@ import tfshare
 from tfshare.drills import lifecycle
 from tfshare._tf import tf, tf1
 from tfshare.bench import models
+from conftest import before_raw_calls
 
 
 def _uses(clf, tmp_path):
@@ -63,6 +64,24 @@ def test_runtime_use_after_close_raises_closed_error():
     ):
         with pytest.raises(tfshare.ClosedError):
             use()
+
+
+@pytest.mark.parametrize("method", ["predict_proba", "predict", "fit"])
+def test_a_runtime_closed_during_a_call_raises_closed_error(monkeypatch, method):
+    """The hot paths call raw TF callables: their CancelledError becomes ClosedError naming the classifier."""
+    runtime = tfshare.GraphSession(device="cpu")
+    clf = tfshare.DenseClassifier(4, 2, (4,), runtime=runtime, name="c", seed=0)
+    x, y = np.zeros((4, 4), np.float32), np.arange(4) % 2
+    use = (lambda: clf.fit(x, y)) if method == "fit" else (lambda: getattr(clf, method)(x))
+    armed = []
+    # Once armed, a call first closes the runtime, as another thread's close() racing the call would:
+    # TensorFlow's callable then raises CancelledError.
+    before_raw_calls(runtime, monkeypatch, lambda: armed and runtime.close())
+    use(), use()  # the second call of a prediction takes the cached callable
+    armed.append(True)
+    with pytest.raises(tfshare.ClosedError, match=r"^classifier 'c' or its runtime is closed$"):
+        use()
+    assert runtime.closed and not clf.closed
 
 
 def test_close_releases_the_session_and_twice_is_harmless():

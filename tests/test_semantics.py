@@ -105,6 +105,15 @@ def test_shuffle_false_gives_identical_weights_and_shuffle_true_a_different_orde
     assert not _equal(start, in_order)  # training moved the weights
 
 
+@pytest.mark.parametrize("kind", ["graph_mlp", "eager_mlp"])
+def test_shuffle_must_be_a_bool(kind, rng):
+    """Not a truthy value: shuffle=1 or "no" would silently pick an order."""
+    x, y = _separable(rng, 8, 8, 3)
+    with _MAKERS[kind]() as clf:
+        with pytest.raises(TypeError, match=r"^shuffle must be a bool, got int$"):
+            clf.fit(x, y, shuffle=1)
+
+
 def test_shuffling_keeps_features_and_labels_aligned(rng):
     # One batch of all the rows: the mean gradient does not depend on their
     # order, so a shuffled fit must land where the unshuffled one does (within
