@@ -123,6 +123,13 @@ def test_an_eager_trunk_and_its_heads_start_as_a_shared_trunk_and_its_heads(kind
         eager = tfshare.EagerClassifier(trunk=eager_trunk, num_classes=10, seed=seed)
         assert graph.config == eager.config
         np.testing.assert_allclose(eager.predict_proba(x), graph.predict_proba(x), atol=1e-5)
-    eager.fit(x, _data(digits, shape).y_test[:40])
+    y = _data(digits, shape).y_test[:40]
+    for clf in (graph, eager):  # a step in training mode: BatchNorm's moving statistics move alike
+        clf.fit(x, y, epochs=1, batch_size=40, shuffle=False)
+    moving = [k for k in graph.get_weights() if "moving_" in k]
+    assert len(moving) == (2 if kind == "user_body" else 0)
+    for key in moving:
+        assert np.abs(graph.get_weights()[key] - eager_trunk.named_variables()[key].numpy()).max() < 1e-5
+        assert np.abs(graph.get_weights()[key] - (0.0 if "mean" in key else 1.0)).max() > 1e-3
     graph.restore(eager.save(str(tmp_path / "eager")))
     np.testing.assert_allclose(graph.predict_proba(x), eager.predict_proba(x), atol=1e-5)
