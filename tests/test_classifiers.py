@@ -79,6 +79,36 @@ def test_a_trunk_lives_in_a_graph_session_and_takes_only_its_graphs_tensors(runt
         other = tf1.placeholder(tf.float32, [None, 4])
     with pytest.raises(tfshare.InputError, match=r"^x must be a tensor of GraphSession\(.*\)'s graph, got <tf.Tensor 'Placeholder:0'"):
         trunk(other)
+    with pytest.raises(tfshare.InputError, match=r"^x must be a tensor of GraphSession\(.*\)'s graph, got array\("):
+        trunk(np.zeros((1, 4), np.float32))  # not a tensor at all
+
+
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_a_trunks_training_path_is_its_own_only_when_a_layer_depends_on_the_mode(runtime, trunk_cls, rng):
+    """Dense layers: the training path is the inference output. Dropout: its own path, built in the trunk's
+    name scope, while a call on another tensor stays in inference mode (no learning-phase switch)."""
+    plain = trunk_cls(runtime, 4, (3,), name="plain")
+    assert plain.training_output is plain.output and plain.training_updates == []
+    trunk = trunk_cls(runtime, layers=lambda: [keras.layers.Dense(6), keras.layers.Dropout(0.5)], input_shape=(4,),
+                      name="dropping")
+    training = trunk.training_output
+    assert training is not trunk.output and training.name.startswith("dropping/")
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [None, 4])
+    again = trunk(x)
+    switches = [op.name for op in runtime.graph.get_operations() if op.type in ("If", "StatelessIf", "PlaceholderWithDefault")]
+    assert switches == []
+    value = rng.random((64, 4), dtype=np.float32) + 1.0
+    called, inference, trained = runtime.run([again, trunk.output, training], {x: value, trunk.input: value})
+    np.testing.assert_allclose(called, inference, atol=1e-6)
+    assert np.mean(inference == 0) < 0.1 and 0.3 < np.mean(trained == 0) < 0.7  # Dropout in training only
+
+
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_a_trunks_repr_names_its_kind_name_shape_and_config(runtime, trunk_cls):
+    trunk = trunk_cls(runtime, 4, (3,), name="body")
+    assert repr(trunk) == (f"{trunk_cls.__name__}(name='body', input_shape=(4,), "
+                           "config={'input_dim': 4, 'hidden_units': [3]})")
 
 
 @pytest.mark.parametrize(
