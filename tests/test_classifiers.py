@@ -83,6 +83,19 @@ def test_a_trunk_lives_in_a_graph_session_and_takes_only_its_graphs_tensors(runt
         trunk(np.zeros((1, 4), np.float32))  # not a tensor at all
 
 
+def test_a_trunk_on_a_shards_tensor_is_built_in_that_shard(rng):
+    """input_tensor of a later shard's graph: the trunk goes to that shard, and its runtime is the root."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        first, second = (tfshare.DenseClassifier(4, 2, (3,), runtime=gs, seed=i) for i in range(2))
+        assert second.shard is gs.shards[1] and first.shard is gs
+        trunk = tfshare.SharedTrunk(gs, 4, (3,), input_tensor=second.input_tensor, seed=0)
+        assert trunk.runtime is gs and trunk.shard is gs.shards[1] and trunk.input is second.input_tensor
+        alone = tfshare.SharedTrunk(gs, 4, (3,), seed=0)
+        assert alone.runtime is gs and alone.shard is gs.shards[2]
+        x = rng.random((3, 4), dtype=np.float32)
+        np.testing.assert_array_equal(gs.run(trunk.output, {trunk.input: x}), gs.run(alone.output, {alone.input: x}))
+
+
 @pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
 def test_a_trunks_training_path_is_its_own_only_when_a_layer_depends_on_the_mode(runtime, trunk_cls, rng):
     """Dense layers: the training path is the inference output. Dropout: its own path, built in the trunk's
