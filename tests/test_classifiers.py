@@ -81,6 +81,8 @@ def test_a_trunk_lives_in_a_graph_session_and_takes_only_its_graphs_tensors(runt
         trunk(other)
     with pytest.raises(tfshare.InputError, match=r"^x must be a tensor of GraphSession\(.*\)'s graph, got array\("):
         trunk(np.zeros((1, 4), np.float32))  # not a tensor at all
+    with pytest.raises(TypeError, match=r"^input_tensor must be a tensor of the runtime's graph, got numpy\.ndarray$"):
+        tfshare.SharedTrunk(runtime, 4, (3,), input_tensor=np.zeros((1, 4), np.float32))
 
 
 def test_a_trunk_on_a_shards_tensor_is_built_in_that_shard(rng):
