@@ -327,6 +327,47 @@ def test_a_shared_trunk_rebuilds_its_kind_name_config_and_seeded_weights_elsewhe
             np.testing.assert_array_equal(mine, its)
 
 
+def _tf1_dense(x, training):
+    """A TF1 body: get_variable with a regularizer, Dropout's TF1 form in training."""
+    w = tf1.get_variable("w", [4, 3], initializer=tf1.glorot_uniform_initializer(seed=0),
+                         regularizer=lambda w: 0.5 * tf.reduce_sum(w * w))
+    h = tf.matmul(x, w)
+    return tf.nn.dropout(h, rate=0.5) if training else h
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(fn="f", input_shape=(4,)), TypeError, r"^fn must be a callable fn\(x, training\), got str$"),
+    (dict(fn=_tf1_dense, layers=_body, input_shape=(4,)), tfshare.InputError,
+     r"^fn= takes input_shape= only, not layers=, input_dim or hidden_units$"),
+    (dict(fn=_tf1_dense, input_dim=4, input_shape=(4,)), tfshare.InputError, r"^fn= takes input_shape= only"),
+    (dict(fn=_tf1_dense, hidden_units=(3,), input_shape=(4,)), tfshare.InputError, r"^fn= takes input_shape= only"),
+    (dict(fn=_tf1_dense), tfshare.InputError, r"^input_shape is required with fn=, e.g. input_shape=\(28, 28, 1\)$"),
+], ids=["not-callable", "with-layers", "with-dim", "with-units", "no-shape"])
+def test_bad_template_trunk_functions(runtime, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.TemplateTrunk(runtime, **kwargs)
+
+
+def test_a_template_trunk_of_a_tf1_function_keeps_its_names_penalties_and_kind(runtime, rng):
+    """The fn form: config names the function, keys drop the template's scope, penalties are the trunk's own."""
+    trunk = tfshare.TemplateTrunk(runtime, fn=_tf1_dense, input_shape=(4,), name="tf1", seed=0)
+    other = tfshare.TemplateTrunk(runtime, fn=_tf1_dense, input_shape=(4,), name="tf1_b", seed=0)
+    assert trunk.config == {"input_shape": [4], "function": f"{__name__}._tf1_dense"}
+    assert trunk.training_sensitive and trunk.template.variable_scope.name == "tf1/layers"
+    assert list(trunk.named_variables()) == ["w"] and trunk.variables[0].name == "tf1/layers/w:0"
+    (penalty,) = trunk.regularization_losses
+    (w,) = runtime.run(trunk.variables)
+    assert runtime.run(penalty) == pytest.approx(0.5 * np.sum(w * w), rel=1e-5)
+    assert len(other.regularization_losses) == 1 and other.regularization_losses[0] is not penalty
+    with tfshare.GraphSession(device="cpu") as elsewhere:
+        twin = trunk.rebuild(elsewhere)
+        assert type(twin) is tfshare.TemplateTrunk and twin.name == "tf1" and twin.config == trunk.config
+        np.testing.assert_array_equal(elsewhere.run(twin.variables)[0], w)
+        x = rng.random((64, 4), dtype=np.float32) + 1.0
+        trained, inference = elsewhere.run([twin.training_output, twin.output], {twin.input: x})
+    assert 0.3 < np.mean(trained == 0) < 0.7 and np.mean(inference == 0) < 0.1
+
+
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
     clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
     clf.fit(data.x_train[:64], data.y_train[:64])
