@@ -312,16 +312,18 @@ def test_bad_trunk_arguments(runtime, kwargs, match):
     assert len(runtime.graph.get_operations()) == before
 
 
-def test_a_shared_trunk_rebuilds_its_kind_name_config_and_seeded_weights_elsewhere(runtime):
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_a_trunk_rebuilds_its_kind_name_config_and_seeded_weights_elsewhere(runtime, trunk_cls):
     """rebuild (as export does): the same trunk in another runtime, on a given input tensor."""
-    trunk = tfshare.SharedTrunk(runtime, layers=_body, input_shape=(4,), name="body", seed=5)
+    trunk = trunk_cls(runtime, layers=_body, input_shape=(4,), name="body", seed=5)
     assert trunk.config == {"input_shape": [4], "layers": tfshare.architectures.config_key(_body())}
-    assert [type(layer) for layer in trunk.layers] == [keras.layers.Dense]
+    if trunk_cls is tfshare.SharedTrunk:
+        assert [type(layer) for layer in trunk.layers] == [keras.layers.Dense]
     with tfshare.GraphSession() as other:
         with other.building():
             x = tf1.placeholder(tf.float32, [None, 4], name="given")
         twin = trunk.rebuild(other, input_tensor=x)
-        assert type(twin) is tfshare.SharedTrunk and twin.name == "body" and twin.input is x
+        assert type(twin) is trunk_cls and twin.name == "body" and twin.input is x
         assert twin.config == trunk.config and sorted(twin.named_variables()) == ["layer_0/bias", "layer_0/kernel"]
         for mine, its in zip(runtime.run(trunk.variables), other.run(twin.variables)):
             np.testing.assert_array_equal(mine, its)
