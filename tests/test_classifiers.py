@@ -370,6 +370,22 @@ def test_a_template_trunk_of_a_tf1_function_keeps_its_names_penalties_and_kind(r
     assert 0.3 < np.mean(trained == 0) < 0.7 and np.mean(inference == 0) < 0.1
 
 
+def _tf1_counting(x, training):
+    """A TF1 body whose training path puts a counter's update in UPDATE_OPS."""
+    count = tf1.get_variable("count", [], initializer=tf1.zeros_initializer(), trainable=False)
+    if training:
+        tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, count.assign_add(1.0))
+    return x * 1.0
+
+
+def test_a_template_trunks_training_updates_are_only_its_own(runtime):
+    """Each trunk's train steps run the UPDATE_OPS its own training path added, not those already in the graph."""
+    a, b = (tfshare.TemplateTrunk(runtime, fn=_tf1_counting, input_shape=(4,), name=name) for name in ("a", "b"))
+    (update_a,) = a.training_updates
+    (update_b,) = b.training_updates
+    assert update_a.name.startswith("a/") and update_b.name.startswith("b/")
+
+
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
     clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
     clf.fit(data.x_train[:64], data.y_train[:64])
