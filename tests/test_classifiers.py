@@ -330,8 +330,9 @@ def test_a_trunk_rebuilds_its_kind_name_config_and_seeded_weights_elsewhere(runt
 
 
 def _tf1_dense(x, training):
-    """A TF1 body: get_variable with a regularizer, Dropout's TF1 form in training."""
-    w = tf1.get_variable("w", [4, 3], initializer=tf1.glorot_uniform_initializer(seed=0),
+    """A TF1 body: get_variable with a Keras initializer (the trunk's seed seeds it) and a regularizer, Dropout's TF1
+    form in training."""
+    w = tf1.get_variable("w", [4, 3], initializer=keras.initializers.GlorotUniform(),
                          regularizer=lambda w: 0.5 * tf.reduce_sum(w * w))
     h = tf.matmul(x, w)
     return tf.nn.dropout(h, rate=0.5) if training else h
@@ -362,11 +363,14 @@ def test_a_template_trunk_of_a_tf1_function_keeps_its_names_penalties_and_kind(r
     assert runtime.run(penalty) == pytest.approx(0.5 * np.sum(w * w), rel=1e-5)
     assert len(other.regularization_losses) == 1 and other.regularization_losses[0] is not penalty
     with tfshare.GraphSession(device="cpu") as elsewhere:
-        twin = trunk.rebuild(elsewhere)
+        with elsewhere.building():
+            given = tf1.placeholder(tf.float32, [None, 4], name="given")
+        twin = trunk.rebuild(elsewhere, input_tensor=given)
         assert type(twin) is tfshare.TemplateTrunk and twin.name == "tf1" and twin.config == trunk.config
+        assert twin.input is given
         np.testing.assert_array_equal(elsewhere.run(twin.variables)[0], w)
         x = rng.random((64, 4), dtype=np.float32) + 1.0
-        trained, inference = elsewhere.run([twin.training_output, twin.output], {twin.input: x})
+        trained, inference = elsewhere.run([twin.training_output, twin.output], {given: x})
     assert 0.3 < np.mean(trained == 0) < 0.7 and np.mean(inference == 0) < 0.1
 
 
