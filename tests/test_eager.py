@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,20 @@ def test_eager_trunk_stays_eager_inside_a_callers_graph():
         assert tf.executing_eagerly() is False
     assert out.numpy().shape == (2, 3)
     assert graph.get_operations() == []
+
+
+def test_the_eager_classes_ignore_a_callers_learning_phase():
+    """Inside tf_keras's (deprecated) learning_phase_scope(1), as in the graph classes: building runs in inference
+    mode (BatchNorm's statistics keep their initial values) and so does predict_proba (no Dropout)."""
+    body = lambda: [keras.layers.BatchNormalization(), keras.layers.Dropout(0.5)]  # noqa: E731
+    x = np.ones((4, 6), np.float32)
+    expected = tfshare.EagerClassifier(layers=body, input_shape=(6,), num_classes=3, seed=0).predict_proba(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the scope's deprecation warning
+        with keras.backend.learning_phase_scope(1):
+            trunk = tfshare.EagerTrunk(layers=body, input_shape=(6,), seed=0)
+            clf = tfshare.EagerClassifier(layers=body, input_shape=(6,), num_classes=3, seed=0)
+            got = clf.predict_proba(x)
+    for variables in (trunk.named_variables(), clf.named_variables):
+        np.testing.assert_array_equal(variables["layer_0/moving_variance"].numpy(), np.ones(6, np.float32))
+    np.testing.assert_array_equal(got, expected)
