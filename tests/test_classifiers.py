@@ -80,6 +80,51 @@ def test_a_trunk_lives_in_a_graph_session_and_takes_only_its_graphs_tensors(runt
         other = tf1.placeholder(tf.float32, [None, 4])
     with pytest.raises(tfshare.InputError, match=r"^x must be a tensor of GraphSession\(.*\)'s graph, got <tf.Tensor 'Placeholder:0'"):
         trunk(other)
+    with pytest.raises(tfshare.InputError, match=r"^x must be a tensor of GraphSession\(.*\)'s graph, got array\("):
+        trunk(np.zeros((1, 4), np.float32))  # not a tensor at all
+    with pytest.raises(TypeError, match=r"^input_tensor must be a tensor of the runtime's graph, got numpy\.ndarray$"):
+        tfshare.SharedTrunk(runtime, 4, (3,), input_tensor=np.zeros((1, 4), np.float32))
+
+
+def test_a_trunk_on_a_shards_tensor_is_built_in_that_shard(rng):
+    """input_tensor of a later shard's graph: the trunk goes to that shard, and its runtime is the root."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        first, second = (tfshare.DenseClassifier(4, 2, (3,), runtime=gs, seed=i) for i in range(2))
+        assert second.shard is gs.shards[1] and first.shard is gs
+        trunk = tfshare.SharedTrunk(gs, 4, (3,), input_tensor=second.input_tensor, seed=0)
+        assert trunk.runtime is gs and trunk.shard is gs.shards[1] and trunk.input is second.input_tensor
+        alone = tfshare.SharedTrunk(gs, 4, (3,), seed=0)
+        assert alone.runtime is gs and alone.shard is gs.shards[2]
+        x = rng.random((3, 4), dtype=np.float32)
+        np.testing.assert_array_equal(gs.run(trunk.output, {trunk.input: x}), gs.run(alone.output, {alone.input: x}))
+
+
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_a_trunks_training_path_is_its_own_only_when_a_layer_depends_on_the_mode(runtime, trunk_cls, rng):
+    """Dense layers: the training path is the inference output. Dropout: its own path, built in the trunk's
+    name scope, while a call on another tensor stays in inference mode (no learning-phase switch)."""
+    plain = trunk_cls(runtime, 4, (3,), name="plain")
+    assert plain.training_output is plain.output and plain.training_updates == []
+    trunk = trunk_cls(runtime, layers=lambda: [keras.layers.Dense(6), keras.layers.Dropout(0.5)], input_shape=(4,),
+                      name="dropping")
+    training = trunk.training_output
+    assert training is not trunk.output and training.name.startswith("dropping/")
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [None, 4])
+    again = trunk(x)
+    switches = [op.name for op in runtime.graph.get_operations() if op.type in ("If", "StatelessIf", "PlaceholderWithDefault")]
+    assert switches == []
+    value = rng.random((64, 4), dtype=np.float32) + 1.0
+    called, inference, trained = runtime.run([again, trunk.output, training], {x: value, trunk.input: value})
+    np.testing.assert_allclose(called, inference, atol=1e-6)
+    assert np.mean(inference == 0) < 0.1 and 0.3 < np.mean(trained == 0) < 0.7  # Dropout in training only
+
+
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_a_trunks_repr_names_its_kind_name_shape_and_config(runtime, trunk_cls):
+    trunk = trunk_cls(runtime, 4, (3,), name="body")
+    assert repr(trunk) == (f"{trunk_cls.__name__}(name='body', input_shape=(4,), "
+                           "config={'input_dim': 4, 'hidden_units': [3]})")
 
 
 @pytest.mark.parametrize(
@@ -297,19 +342,82 @@ def test_bad_trunk_arguments(runtime, kwargs, match):
     assert len(runtime.graph.get_operations()) == before
 
 
-def test_a_shared_trunk_rebuilds_its_kind_name_config_and_seeded_weights_elsewhere(runtime):
+@pytest.mark.parametrize("trunk_cls", [tfshare.SharedTrunk, tfshare.TemplateTrunk], ids=["shared", "template"])
+def test_a_trunk_rebuilds_its_kind_name_config_and_seeded_weights_elsewhere(runtime, trunk_cls):
     """rebuild (as export does): the same trunk in another runtime, on a given input tensor."""
-    trunk = tfshare.SharedTrunk(runtime, layers=_body, input_shape=(4,), name="body", seed=5)
+    trunk = trunk_cls(runtime, layers=_body, input_shape=(4,), name="body", seed=5)
     assert trunk.config == {"input_shape": [4], "layers": tfshare.architectures.config_key(_body())}
-    assert [type(layer) for layer in trunk.layers] == [keras.layers.Dense]
+    if trunk_cls is tfshare.SharedTrunk:
+        assert [type(layer) for layer in trunk.layers] == [keras.layers.Dense]
     with tfshare.GraphSession() as other:
         with other.building():
             x = tf1.placeholder(tf.float32, [None, 4], name="given")
         twin = trunk.rebuild(other, input_tensor=x)
-        assert type(twin) is tfshare.SharedTrunk and twin.name == "body" and twin.input is x
+        assert type(twin) is trunk_cls and twin.name == "body" and twin.input is x
         assert twin.config == trunk.config and sorted(twin.named_variables()) == ["layer_0/bias", "layer_0/kernel"]
         for mine, its in zip(runtime.run(trunk.variables), other.run(twin.variables)):
             np.testing.assert_array_equal(mine, its)
+
+
+def _tf1_dense(x, training):
+    """A TF1 body: get_variable with a Keras initializer (the trunk's seed seeds it) and a regularizer, Dropout's TF1
+    form in training."""
+    w = tf1.get_variable("w", [4, 3], initializer=keras.initializers.GlorotUniform(),
+                         regularizer=lambda w: 0.5 * tf.reduce_sum(w * w))
+    h = tf.matmul(x, w)
+    return tf.nn.dropout(h, rate=0.5) if training else h
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(fn="f", input_shape=(4,)), TypeError, r"^fn must be a callable fn\(x, training\), got str$"),
+    (dict(fn=_tf1_dense, layers=_body, input_shape=(4,)), tfshare.InputError,
+     r"^fn= takes input_shape= only, not layers=, input_dim or hidden_units$"),
+    (dict(fn=_tf1_dense, input_dim=4, input_shape=(4,)), tfshare.InputError, r"^fn= takes input_shape= only"),
+    (dict(fn=_tf1_dense, hidden_units=(3,), input_shape=(4,)), tfshare.InputError, r"^fn= takes input_shape= only"),
+    (dict(fn=_tf1_dense), tfshare.InputError, r"^input_shape is required with fn=, e.g. input_shape=\(28, 28, 1\)$"),
+], ids=["not-callable", "with-layers", "with-dim", "with-units", "no-shape"])
+def test_bad_template_trunk_functions(runtime, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.TemplateTrunk(runtime, **kwargs)
+
+
+def test_a_template_trunk_of_a_tf1_function_keeps_its_names_penalties_and_kind(runtime, rng):
+    """The fn form: config names the function, keys drop the template's scope, penalties are the trunk's own."""
+    trunk = tfshare.TemplateTrunk(runtime, fn=_tf1_dense, input_shape=(4,), name="tf1", seed=0)
+    other = tfshare.TemplateTrunk(runtime, fn=_tf1_dense, input_shape=(4,), name="tf1_b", seed=0)
+    assert trunk.config == {"input_shape": [4], "function": f"{__name__}._tf1_dense"}
+    assert trunk.training_sensitive and trunk.template.variable_scope.name == "tf1/layers"
+    assert list(trunk.named_variables()) == ["w"] and trunk.variables[0].name == "tf1/layers/w:0"
+    (penalty,) = trunk.regularization_losses
+    (w,) = runtime.run(trunk.variables)
+    assert runtime.run(penalty) == pytest.approx(0.5 * np.sum(w * w), rel=1e-5)
+    assert len(other.regularization_losses) == 1 and other.regularization_losses[0] is not penalty
+    with tfshare.GraphSession(device="cpu") as elsewhere:
+        with elsewhere.building():
+            given = tf1.placeholder(tf.float32, [None, 4], name="given")
+        twin = trunk.rebuild(elsewhere, input_tensor=given)
+        assert type(twin) is tfshare.TemplateTrunk and twin.name == "tf1" and twin.config == trunk.config
+        assert twin.input is given
+        np.testing.assert_array_equal(elsewhere.run(twin.variables)[0], w)
+        x = rng.random((64, 4), dtype=np.float32) + 1.0
+        trained, inference = elsewhere.run([twin.training_output, twin.output], {given: x})
+    assert 0.3 < np.mean(trained == 0) < 0.7 and np.mean(inference == 0) < 0.1
+
+
+def _tf1_counting(x, training):
+    """A TF1 body whose training path puts a counter's update in UPDATE_OPS."""
+    count = tf1.get_variable("count", [], initializer=tf1.zeros_initializer(), trainable=False)
+    if training:
+        tf1.add_to_collection(tf1.GraphKeys.UPDATE_OPS, count.assign_add(1.0))
+    return x * 1.0
+
+
+def test_a_template_trunks_training_updates_are_only_its_own(runtime):
+    """Each trunk's train steps run the UPDATE_OPS its own training path added, not those already in the graph."""
+    a, b = (tfshare.TemplateTrunk(runtime, fn=_tf1_counting, input_shape=(4,), name=name) for name in ("a", "b"))
+    (update_a,) = a.training_updates
+    (update_b,) = b.training_updates
+    assert update_a.name.startswith("a/") and update_b.name.startswith("b/")
 
 
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):

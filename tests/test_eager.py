@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,66 @@ def test_the_eager_twin_uses_model_fns_model_as_it_is():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     clf = tfshare.EagerClassifier(model_fn=lambda: model)
     assert clf.keras_model is model and clf.variables[0] is model.weights[0]
+
+
+def test_eager_predict_returns_int64_class_ids_and_repr_names_the_class():
+    clf = tfshare.EagerDenseClassifier(input_dim=4, num_classes=3, hidden_units=(2,), name="twin", seed=0)
+    ids = clf.predict(np.ones((5, 4), np.float32))
+    assert ids.dtype == np.int64 and ids.shape == (5,)
+    np.testing.assert_array_equal(ids, np.argmax(clf.predict_proba(np.ones((5, 4), np.float32)), axis=1))
+    assert repr(clf) == "EagerDenseClassifier(name='twin', input_shape=(4,), num_classes=3, use_tf_function=False)"
+
+
+def test_eager_conv_classifier_passes_every_argument_to_its_body():
+    """num_classes, dropout, momentum, name and use_tf_function reach the model, defaults as ConvClassifier's."""
+    default = tfshare.EagerConvClassifier((8, 8, 1), filters=(2,), seed=0)
+    assert default.num_classes == 10 and not default.use_tf_function and default.name == "eager_conv_classifier"
+    clf = tfshare.EagerConvClassifier((8, 8, 1), 3, filters=(2,), dropout=0.5, momentum=0.75, use_tf_function=True,
+                                      name="cnn", seed=0)
+    assert clf.num_classes == 3 and clf.use_tf_function and clf.name == "cnn"
+    assert [layer.momentum for layer in clf.layers if "bn" in layer.name] == [0.75]
+    assert [layer.rate for layer in clf.layers if layer.name == "dropout"] == [0.5]
+
+
+def test_eager_trunk_names_layers_and_training_mode(rng):
+    """An EagerTrunk's own properties, and its call in either mode (its body has Dropout)."""
+    assert tfshare.EagerTrunk(4, (3,), seed=0).name == "eager_trunk"
+    trunk = tfshare.EagerTrunk(layers=lambda: [keras.layers.Dense(6), keras.layers.Dropout(0.5)], input_shape=(4,),
+                               name="body", seed=0)
+    assert trunk.name == "body" and trunk.output_dim == 6 and trunk.num_params == 4 * 6 + 6
+    assert [type(layer).__name__ for layer in trunk.layers] == ["Dense", "Dropout"] and trunk.layers is not trunk.layers
+    x = rng.random((64, 4), dtype=np.float32) + 1.0
+    inference = trunk(x).numpy()
+    np.testing.assert_array_equal(trunk(x, training=False).numpy(), inference)
+    np.testing.assert_allclose(inference, trunk.layers[0](x).numpy(), atol=1e-6)
+    dropped = trunk(x, training=True).numpy()
+    assert 0.3 < np.mean(dropped == 0) < 0.7  # about half of the features dropped, in training only
+    assert np.mean(inference == 0) < 0.3
+
+
+def test_eager_trunk_stays_eager_inside_a_callers_graph():
+    """Built and called inside graph.as_default(), an EagerTrunk adds nothing to that graph."""
+    graph = tf.Graph()
+    with graph.as_default():
+        trunk = tfshare.EagerTrunk(4, (3,), seed=0)
+        out = trunk(np.ones((2, 4), np.float32))
+        assert tf.executing_eagerly() is False
+    assert out.numpy().shape == (2, 3)
+    assert graph.get_operations() == []
+
+
+def test_the_eager_classes_ignore_a_callers_learning_phase():
+    """Inside tf_keras's (deprecated) learning_phase_scope(1), as in the graph classes: building runs in inference
+    mode (BatchNorm's statistics keep their initial values) and so does predict_proba (no Dropout)."""
+    body = lambda: [keras.layers.BatchNormalization(), keras.layers.Dropout(0.5)]  # noqa: E731
+    x = np.ones((4, 6), np.float32)
+    expected = tfshare.EagerClassifier(layers=body, input_shape=(6,), num_classes=3, seed=0).predict_proba(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the scope's deprecation warning
+        with keras.backend.learning_phase_scope(1):
+            trunk = tfshare.EagerTrunk(layers=body, input_shape=(6,), seed=0)
+            clf = tfshare.EagerClassifier(layers=body, input_shape=(6,), num_classes=3, seed=0)
+            got = clf.predict_proba(x)
+    for variables in (trunk.named_variables(), clf.named_variables):
+        np.testing.assert_array_equal(variables["layer_0/moving_variance"].numpy(), np.ones(6, np.float32))
+    np.testing.assert_array_equal(got, expected)

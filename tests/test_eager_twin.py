@@ -96,3 +96,40 @@ def test_the_shipped_cnn_has_the_documented_size():
         assert sum(v.shape.num_elements() for v in stats) == 192
         assert cnn.input_shape == (28, 28, 1) and cnn.config == {
             "architecture": "conv", "input_shape": [28, 28, 1], "filters": [32, 64], "num_classes": 10}
+
+
+TRUNKS = {
+    "mlp": (lambda gs: tfshare.SharedTrunk(gs, 64, (32, 16), seed=3), lambda: tfshare.EagerTrunk(64, (32, 16), seed=3), (64,)),
+    "user_body": (lambda gs: tfshare.SharedTrunk(gs, layers=small_cnn_body, input_shape=(8, 8, 1), seed=3),
+                  lambda: tfshare.EagerTrunk(layers=small_cnn_body, input_shape=(8, 8, 1), seed=3), (8, 8, 1)),
+}
+
+
+@pytest.mark.parametrize("kind", list(TRUNKS))
+def test_an_eager_trunk_and_its_heads_start_as_a_shared_trunk_and_its_heads(kind, runtime, digits, tmp_path):
+    """The same seeds give the same trunk weights and features, each head continues the trunk's seed count,
+    and the checkpoint config is the same (a BatchNorm's config changes once built: the config is of unbuilt layers)."""
+    make_graph, make_eager, shape = TRUNKS[kind]
+    graph_trunk, eager_trunk = make_graph(runtime), make_eager()
+    assert eager_trunk.output_dim == graph_trunk.output_dim and eager_trunk.num_params == graph_trunk.num_params
+    assert eager_trunk.training_sensitive == graph_trunk.training_sensitive == (kind == "user_body")
+    assert eager_trunk.architecture.config == graph_trunk.architecture.config
+    assert sorted(eager_trunk.named_variables()) == sorted(graph_trunk.named_variables())
+    assert [v.shape for v in eager_trunk.variables] == [v.shape for v in graph_trunk.variables]
+    x = _data(digits, shape).x_test[:40]
+    np.testing.assert_allclose(eager_trunk(x).numpy(), runtime.run(graph_trunk.output, {graph_trunk.input: x}), atol=1e-5)
+    for seed in (5, 6):
+        graph = tfshare.Classifier(trunk=graph_trunk, num_classes=10, seed=seed)
+        eager = tfshare.EagerClassifier(trunk=eager_trunk, num_classes=10, seed=seed)
+        assert graph.config == eager.config
+        np.testing.assert_allclose(eager.predict_proba(x), graph.predict_proba(x), atol=1e-5)
+    y = _data(digits, shape).y_test[:40]
+    for clf in (graph, eager):  # a step in training mode: BatchNorm's moving statistics move alike
+        clf.fit(x, y, epochs=1, batch_size=40, shuffle=False)
+    moving = [k for k in graph.get_weights() if "moving_" in k]
+    assert len(moving) == (2 if kind == "user_body" else 0)
+    for key in moving:
+        assert np.abs(graph.get_weights()[key] - eager_trunk.named_variables()[key].numpy()).max() < 1e-5
+        assert np.abs(graph.get_weights()[key] - (0.0 if "mean" in key else 1.0)).max() > 1e-3
+    graph.restore(eager.save(str(tmp_path / "eager")))
+    np.testing.assert_allclose(graph.predict_proba(x), eager.predict_proba(x), atol=1e-5)

@@ -126,6 +126,21 @@ def test_the_eager_twin_takes_the_same_model_fn(digits):
         np.testing.assert_allclose(graph.predict_proba(rows.x_test), eager.predict_proba(rows.x_test), atol=1e-5)
 
 
+def test_the_eager_twin_fits_a_whole_model_in_training_mode(digits):
+    """fit calls the model with training=True: its BatchNorm's moving statistics move as the graph class's do."""
+    rows = digits.flatten()
+    x, y = rows.x_train[:64], rows.y_train[:64]
+    with tfshare.Classifier(model_fn=lambda: build_model((64,), batch_norm=True)) as graph:
+        eager = tfshare.EagerClassifier(model_fn=lambda: build_model((64,), batch_norm=True))
+        eager.set_weights(graph.get_weights())
+        for clf in (graph, eager):
+            clf.fit(x, y, epochs=1, batch_size=64, shuffle=False)
+        expected, got = graph.get_weights(), eager.get_weights()
+    assert np.abs(expected["layer_1/moving_mean"]).max() > 1e-3  # one momentum step away from 0
+    for key in ("layer_1/moving_mean", "layer_1/moving_variance"):  # not the weights: Adam's first step is noisy near 0
+        np.testing.assert_allclose(got[key], expected[key], atol=1e-5, err_msg=key)
+
+
 @pytest.mark.parametrize("model_fn,kwargs,error,match", [
     (lambda: keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(3)]), {}, TypeError,
      r"model_fn\(\) returned a Keras 3 model .* build it with tf_keras"),

@@ -74,10 +74,12 @@ class EagerTrunk(Described):
         self._input_shape = self._architecture.input_shape
         self._name = validation.name(name) or "eager_trunk"
         self._layers = self._architecture.make_layers()
+        # Before they are built, as SharedTrunk and the classifiers' own bodies compute it: a built
+        # layer's config can differ, and checkpoints compare it.
+        self._config = architectures.checkpoint_config(self._architecture, self._layers)
         output, created = build(self._layers, self._input_shape, validation.seed(seed))
         self._num_random = sum(c.spec is not None for c in created)
         self._output_dim = int(output.shape[-1])
-        self._config = architectures.checkpoint_config(self._architecture, self._layers)
 
     @property
     def output_dim(self) -> int:
