@@ -71,6 +71,28 @@ def test_the_root_runs_initializes_and_lists_across_shards(sharded, rng):
         sharded.run([classifiers[0].probabilities_tensor, last.probabilities_tensor])
 
 
+def test_predict_many_over_shards_is_remembered_until_a_classifier_closes(sharded, rng, monkeypatch):
+    """A list spread over shards is remembered as a single-shard one is: later calls skip the argument checks
+    and the grouping (they cost more than the Session calls), and closing a member forgets it."""
+    from tfshare import fused
+
+    classifiers = _mlps(sharded, 5)  # shards of 3: two graphs
+    x = rng.random((4, 16), dtype=np.float32)
+    first = tfshare.predict_many(classifiers, x)
+    checks = []
+    check = fused._check_classifiers
+    monkeypatch.setattr(fused, "_check_classifiers", lambda *args, **kwargs: checks.append(1) or check(*args, **kwargs))
+    again = tfshare.predict_many(classifiers, x)
+    assert checks == [] and list(again) == [c.name for c in classifiers]
+    for clf in classifiers:
+        np.testing.assert_array_equal(again[clf.name], first[clf.name])
+        np.testing.assert_allclose(again[clf.name], clf.predict_proba(x), atol=1e-6)
+    classifiers[4].close()
+    with pytest.raises(tfshare.ClosedError, match="dense_classifier_4"):
+        tfshare.predict_many(classifiers, x)
+    assert checks == [1]
+
+
 def test_predict_many_checkpoints_and_export_span_shards(sharded, rng, tmp_path):
     trunk = tfshare.SharedTrunk(sharded, 16, (8,), seed=0)
     heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, name=f"head{i}") for i in range(5)]

@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -52,7 +52,7 @@ _ungroupable: "weakref.WeakSet[GraphSession]" = weakref.WeakSet()  # runtimes wh
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
 # predict_many's fast path: id()s of a classifier list -> (weak refs to them that evict the entry, weak ref to
 # the plan). Weak: plans belong to _plans[runtime], and hold the runtime's graph.
-_recent: dict[tuple[int, ...], tuple[list[weakref.ref], "weakref.ref[_Plan]"]] = {}
+_recent: dict[tuple[int, ...], tuple[list[weakref.ref], Callable[[], Any]]] = {}
 _RECENT_MAX = 64
 #: predict_many logs a warning when a runtime reaches this many distinct classifier lists.
 PLANS_WARNING = 32
@@ -235,6 +235,28 @@ class _Trial:
         return out
 
 
+class _Spread:
+    """predict_many over classifiers of several shards (or runtimes): each shard's plan, one call each.
+
+    Remembered like a single plan (``_remember``), so repeated calls skip the
+    argument checks and the grouping; it holds its shards' plans.
+    """
+
+    __slots__ = ("plans", "names", "input_shape")
+
+    def __init__(self, plans: list[_Plan], classifiers: list[Any]) -> None:
+        self.plans = plans
+        self.names = tuple(c.name for c in classifiers)
+        self.input_shape = classifiers[0].input_shape
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """{name: float32 [batch, C] probabilities} in the order the classifiers were given."""
+        results: dict[str, np.ndarray] = {}
+        for plan in self.plans:
+            results.update(plan.run(x))
+        return {name: results[name] for name in self.names}
+
+
 def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
     key = tuple(c.name for c in classifiers)  # names are never reused within a runtime
     plans = _plans.get(runtime)
@@ -256,7 +278,7 @@ def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
     return plan
 
 
-def _recent_plan(classifiers: Any) -> _Plan | None:
+def _recent_plan(classifiers: Any) -> _Plan | _Spread | None:
     """The plan of a list of classifiers seen before (same objects, same order), or None.
 
     Skips argument checks that held the first time. Equal ``id()``s mean the
@@ -270,7 +292,7 @@ def _recent_plan(classifiers: Any) -> _Plan | None:
     return None if entry is None else entry[1]()
 
 
-def _remember(classifiers: list[Any], plan: _Plan) -> None:
+def _remember(classifiers: list[Any], plan: _Plan | _Spread) -> None:
     with _lock:
         # A classifier closed since the checks (another thread) must not be
         # remembered: its forget() already ran. close() marks it before forget().
@@ -283,7 +305,10 @@ def _remember(classifiers: list[Any], plan: _Plan) -> None:
         def evict(_: Any, key: tuple[int, ...] = key) -> None:
             _recent.pop(key, None)  # atomic: safe from any thread, also during garbage collection
 
-        _recent[key] = ([weakref.ref(c, evict) for c in classifiers], weakref.ref(plan))
+        # A _Plan belongs to _plans[shard] (a weak reference here); a _Spread to nothing else, so it is
+        # held here, until a classifier dies or closes (forget) or the table is cleared.
+        held = (lambda: plan) if isinstance(plan, _Spread) else weakref.ref(plan)
+        _recent[key] = ([weakref.ref(c, evict) for c in classifiers], held)
 
 
 def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
@@ -331,10 +356,9 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
     by_shard: dict[int, list[Any]] = {}
     for clf in classifiers:
         by_shard.setdefault(id(clf.shard), []).append(clf)
-    results: dict[str, np.ndarray] = {}
-    for group in by_shard.values():
-        results.update(_plan(group[0].shard, group).run(x))
-    return {c.name: results[c.name] for c in classifiers}
+    spread = _Spread([_plan(group[0].shard, group) for group in by_shard.values()], classifiers)
+    _remember(classifiers, spread)
+    return spread.run(x)
 
 
 def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
