@@ -50,8 +50,9 @@ _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
 _ungroupable: "weakref.WeakSet[GraphSession]" = weakref.WeakSet()  # runtimes whose zero-row feeds failed
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
-# predict_many's fast path: id()s of a classifier list -> (weak refs to them that evict the entry, weak ref to
-# the plan). Weak: plans belong to _plans[runtime], and hold the runtime's graph.
+# predict_many's fast path: id()s of a classifier list -> (weak refs to them that evict the entry, a callable
+# returning its plan). A _Plan is held weakly (it belongs to _plans[runtime], and holds the runtime's graph); a
+# _Spread (a list over several shards) strongly, as nothing else holds it (it holds no classifier).
 _recent: dict[tuple[int, ...], tuple[list[weakref.ref], Callable[[], Any]]] = {}
 _RECENT_MAX = 64
 #: predict_many logs a warning when a runtime reaches this many distinct classifier lists.
