@@ -54,7 +54,9 @@ def test_a_shard_full_of_ops_takes_no_more_classifiers(kind):
         per_shard = [sum(c.shard is shard for c in made) for shard in gs.shards]
         assert per_shard == [expected, expected, 1], (ops, per_shard)
         for shard in gs.shards[:2]:
-            assert shard.graph.version - ops < shards.DEFAULT_SHARD_OPS <= shard.graph.version or expected == 16
+            assert shard.graph.version - ops < shards.DEFAULT_SHARD_OPS  # its last classifier came in under budget
+            if expected < shards.DEFAULT_SHARD_SIZE:  # closed by its ops, not by its count
+                assert shards.DEFAULT_SHARD_OPS <= shard.graph.version
 
 
 def test_the_root_runs_initializes_and_lists_across_shards(sharded, rng):
