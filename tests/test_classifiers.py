@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -402,6 +404,47 @@ def test_a_template_trunk_of_a_tf1_function_keeps_its_names_penalties_and_kind(r
         x = rng.random((64, 4), dtype=np.float32) + 1.0
         trained, inference = elsewhere.run([twin.training_output, twin.output], {given: x})
     assert 0.3 < np.mean(trained == 0) < 0.7 and np.mean(inference == 0) < 0.1
+
+
+class _CallableBody:
+    """A callable instance as a trunk function."""
+
+    def __call__(self, x, training):
+        return _tf1_dense(x, training)
+
+
+def test_a_template_trunk_names_a_partial_by_its_function_and_an_instance_by_its_class(runtime):
+    """The config's "function": not "functools.partial" for every partial, whatever it wraps."""
+    partial = tfshare.TemplateTrunk(runtime, fn=functools.partial(_tf1_dense), input_shape=(4,))
+    instance = tfshare.TemplateTrunk(runtime, fn=_CallableBody(), input_shape=(4,))
+    assert partial.config == {"input_shape": [4], "function": f"functools.partial({__name__}._tf1_dense)"}
+    assert instance.config == {"input_shape": [4], "function": f"{__name__}._CallableBody"}
+
+
+def _tf1_with_an_outside_variable(x, training):
+    """A TF1 body that also makes a variable in an absolute variable scope, outside the template's."""
+    w = tf1.get_variable("w", [4, 3])
+    with tf1.variable_scope(tf1.VariableScope(tf1.AUTO_REUSE, name="outside"), auxiliary_name_scope=False):
+        scale = tf1.get_variable("scale", [], initializer=tf1.ones_initializer())
+    return tf.matmul(x, w) * scale
+
+
+def test_a_template_trunks_ops_and_variables_are_named_in_its_scope(runtime):
+    """Ops go in "<trunk>/layers/" ("layers_1/" for the training path), not a second "<trunk>/"; keys drop
+    "<trunk>/layers/", and a variable made outside the template keeps its whole graph name as its key."""
+    trunk = tfshare.TemplateTrunk(runtime, fn=_tf1_with_an_outside_variable, input_shape=(4,), name="tf1")
+    assert [v.name for v in trunk.variables] == ["tf1/layers/w:0", "outside/scale:0"]
+    assert trunk.named_variables() == {"w": trunk.variables[0], "outside/scale": trunk.variables[1]}
+    assert trunk.output.op.name == "tf1/layers/mul" and trunk.training_output.op.name == "tf1/layers_1/mul"
+
+
+def test_a_template_trunks_layer_variables_are_named_by_layer_or_by_position(runtime):
+    """get_variable names follow the architecture: layer names when it names its layers, else "layer_<i>"."""
+    named = tfshare.TemplateTrunk(runtime, 784, (64,), name="mlp")
+    unnamed = tfshare.TemplateTrunk(runtime, layers=_body, input_shape=(4,), name="body")
+    assert [v.name for v in named.variables] == ["mlp/layers/hidden_0/kernel:0", "mlp/layers/hidden_0/bias:0"]
+    assert [v.name for v in unnamed.variables] == ["body/layers/layer_0/kernel:0", "body/layers/layer_0/bias:0"]
+    assert list(named.named_variables()) == ["hidden_0/kernel", "hidden_0/bias"]
 
 
 def _tf1_counting(x, training):

@@ -73,6 +73,21 @@ def _through_get_variable(layers: Sequence[Any], named: bool) -> Iterator[None]:
         yield
 
 
+def _function_key(fn: Callable[..., Any]) -> str:
+    """Names a trunk function in the checkpoint config: "<module>.<qualname>".
+
+    A ``functools.partial`` is named by the function it wraps
+    ("functools.partial(<module>.<qualname>)"; not by its arguments, whose
+    reprs may hold addresses that differ between processes), a callable
+    instance by its class.
+    """
+    if isinstance(fn, functools.partial):
+        return f"functools.partial({_function_key(fn.func)})"
+    if not hasattr(fn, "__qualname__"):
+        fn = type(fn)
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
 class TemplateTrunk(_Trunk):
     """A body built with ``tf.compat.v1.make_template``, its variables shared by name.
 
@@ -127,9 +142,9 @@ class TemplateTrunk(_Trunk):
                 raise InputError("fn= takes input_shape= only, not layers=, input_dim or hidden_units")
             if input_shape is None:
                 raise InputError("input_shape is required with fn=, e.g. input_shape=(28, 28, 1)")
-            qualname = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
             shape = validation.input_shape(input_shape)
-            arch = Architecture(factory=None, input_shape=shape, config={"input_shape": list(shape), "function": qualname})
+            arch = Architecture(factory=None, input_shape=shape,
+                                config={"input_shape": list(shape), "function": _function_key(fn)})
         else:
             arch = trunk_architecture(input_dim, hidden_units, layers, input_shape)
         super().__init__(runtime, arch, name, seed, input_tensor)
