@@ -7,7 +7,7 @@ import pytest
 
 import tfshare
 from tfshare._tf import tf, tf1
-from conftest import small_cnn_body
+from conftest import assert_same_weights, small_cnn_body
 
 
 def _trained(clf, digits, epochs=1):
@@ -164,6 +164,18 @@ def test_a_template_trunk_of_a_tf1_function_runs_its_update_ops_every_step(runti
     head.fit(x, y, batch_size=16, shuffle=False)
     assert np.abs(head.get_weights()["mean"]).max() > 0
     assert [v.name for v in trunk.variables] == [f"{trunk.name}/layers/w:0", f"{trunk.name}/layers/mean:0"]
+
+
+@pytest.mark.parametrize("kind", ["shared", "template"])
+def test_a_head_continues_its_trunks_seeded_initializers_as_one_classifier_does(runtime, kind):
+    """Trunk and head of one seed start as the classifier of the whole model with it: the head's random initializers
+    continue after the trunk's 2 random kernels (not after its 8 constant-initialized BatchNorm weights)."""
+    make = tfshare.SharedTrunk if kind == "shared" else tfshare.TemplateTrunk
+    trunk = make(runtime, layers=tfshare.architectures.conv((8, 8, 1), filters=(4, 8)), seed=3, name="body")
+    assert trunk.input.op.name == "body/x" and trunk.input.shape.as_list() == [None, 8, 8, 1]
+    head = tfshare.Classifier(trunk=trunk, num_classes=10, seed=3)
+    whole = tfshare.ConvClassifier((8, 8, 1), 10, filters=(4, 8), runtime=runtime, seed=3)
+    assert_same_weights(whole.get_weights(), head)
 
 
 @pytest.mark.parametrize("kind", ["shared", "template"])

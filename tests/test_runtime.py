@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import tfshare
 from tfshare._tf import tf, tf1
 from tfshare.devices import resolve_device
 
-from conftest import join_all
+from conftest import assert_same_weights, join_all
 
 
 def test_session_is_created_lazily(runtime):
@@ -44,6 +46,29 @@ def test_initialize_only_initializes_pending_variables(runtime):
     assert [v.name for v in runtime.pending_variables()] == ["b:0"]
     assert runtime.run([a, b]) == [5.0, 2.0]  # a keeps its assigned value
     assert runtime.initialize() == 0
+
+
+def test_initialize_runs_once_through_a_callable_it_then_releases(runtime):
+    """The initializers (and their fed kernels) run through a callable dropped after its call: Session.run
+    would keep an executor per pending set for the Session's lifetime, and no pending set recurs."""
+    clf = tfshare.DenseClassifier(6, 3, (4,), runtime=runtime, seed=3)
+    made = []
+    real = runtime.session._make_callable_from_options
+
+    def recording(options, read_only=False):
+        fn = real(options, read_only=read_only)
+        made.append((sorted(options.target), list(options.fetch), weakref.ref(fn)))
+        return fn
+
+    with mock.patch.object(runtime.session, "run", side_effect=AssertionError("Session.run")), \
+            mock.patch.object(runtime.session, "_make_callable_from_options", recording):
+        assert runtime.initialize() == 4
+    ((targets, fetches, ref),) = made
+    assert targets == sorted(v.initializer.name for v in clf.variables) and fetches == []
+    assert ref() is None and runtime.pending_variables() == []
+    with tfshare.GraphSession() as alone:  # the fed kernels got their seeded values
+        twin = tfshare.DenseClassifier(6, 3, (4,), runtime=alone, seed=3)
+        assert_same_weights(twin.get_weights(), clf)
 
 
 def test_adding_a_classifier_keeps_trained_weights(runtime, data):

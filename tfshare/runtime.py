@@ -537,8 +537,14 @@ class GraphSession:
                     # The chief initializes shared variables.
                     self._task.initialize(self.session, pending, self._initial_values.feeds)
                 else:
-                    # Running the variables' own initializer ops adds nothing to the graph.
-                    self.session.run([v.initializer for v in pending], self._initial_values.feeds(pending))
+                    # Running the variables' own initializer ops adds nothing to the graph. Through a
+                    # callable dropped after its one call, not Session.run, which would keep the executor
+                    # (and its kernels) for the Session's lifetime: no build's pending set recurs.
+                    feeds = self._initial_values.feeds(pending)
+                    run_once = self._make_fn(list(feeds), [], [v.initializer for v in pending], False,
+                                             self._caller_thread)
+                    run_once(*feeds.values())
+                    del run_once
                 self._initialized.update(v.name for v in pending)
             self._init_generation = generation
             return len(pending)
