@@ -250,6 +250,17 @@ def test_a_new_shard_has_the_roots_settings_and_none_after_finalize():
             gs.place()
 
 
+@pytest.mark.gpu
+def test_a_cpu_runtimes_shards_stay_on_the_cpu_beside_a_gpu():
+    """device="cpu" on a machine with a GPU: every shard keeps it (a shard made with the default device, "auto",
+    would take the GPU)."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        gs.place()
+        second = gs.place()
+        assert second is not gs and gs.device == second.device == "/device:CPU:0"
+        assert second.config.device_count["GPU"] == 0
+
+
 class _Stub:
     """A stand-in runtime for Shards: only its graph's op count (``tf.Graph.version``) matters to place()."""
 

@@ -126,7 +126,6 @@ class GraphSession:
         # A shard holds its root weakly (the root's classifiers hold the root): no cycle.
         self._root_ref = weakref.ref(_root) if _root is not None else None
         self._device = resolve_device(device)
-        self._requested_device = device
         for arg, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
             if value is not None:
                 validation.positive_int(value, arg)
