@@ -112,6 +112,10 @@ for m in "${modules[@]}"; do
   mkdir -p "$work/docs" && cp "$ROOT/docs/claims.md" "$work/docs/"  # test_claims.py checks the names it lists
   find "$work" -name __pycache__ -prune -exec rm -rf {} +
   selection=$(printf '"tests/%s", ' ${TESTS[$m]})
+  # A mutant "times out" past (its tests' clean time + timeout_constant) x timeout_multiplier
+  # of wall time. mutmut's default constant, 1 s, is less than a forked child's pytest start
+  # on a loaded 2-core machine: the mutants of cheap functions "timed out" without hanging
+  # (docs/mutation.md, "Timeouts"). Changing these resets only the timeout verdicts.
   { cat "$ROOT/pyproject.toml"; cat <<EOF
 
 [tool.mutmut]
@@ -124,6 +128,7 @@ process_isolation = "forkserver"
 forkserver_warmup = "import"
 preload_modules_file = "preload.txt"
 timeout_multiplier = 5.0
+timeout_constant = 30.0
 EOF
   } > "$work/pyproject.toml"
   # The fork server imports these once; each mutant's child is forked from it (no Session has

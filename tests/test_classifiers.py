@@ -69,6 +69,7 @@ def test_trunk_call_on_new_tensor_reuses_variables(runtime, trunk_cls):
         x = tf1.placeholder(tf.float32, [None, 8])
     y = trunk(x)
     assert len(runtime.global_variables()) == n_vars
+    assert y.name.startswith(f"{trunk.name}/")  # the call's ops go in the trunk's name scope
     value = np.random.default_rng(0).random((3, 8), dtype=np.float32)
     a, b = runtime.run([y, trunk.output], {x: value, trunk.input: value})
     np.testing.assert_allclose(a, b, atol=1e-6)
