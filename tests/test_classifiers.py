@@ -464,6 +464,15 @@ def test_a_template_trunks_training_updates_are_only_its_own(runtime):
     assert update_a.name.startswith("a/") and update_b.name.startswith("b/")
 
 
+def test_a_tf1_functions_update_ops_run_on_every_train_step(runtime, rng):
+    """The TF1 recipe: the UPDATE_OPS a trunk function adds in training mode run once per step (3 batches: 3)."""
+    trunk = tfshare.TemplateTrunk(runtime, fn=_tf1_counting, input_shape=(4,), name="counting")
+    head = tfshare.Classifier(trunk=trunk, num_classes=2, seed=0)
+    head.fit(rng.random((12, 4), dtype=np.float32), rng.integers(0, 2, 12), epochs=1, batch_size=4)
+    (count,) = [v for v in trunk.variables if v.name == "counting/layers/count:0"]
+    assert runtime.run(count) == 3.0
+
+
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
     clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
     clf.fit(data.x_train[:64], data.y_train[:64])

@@ -1,12 +1,13 @@
-"""graph_ops builders: the softmax that avoids oneDNN's slow Softmax kernel."""
+"""graph_ops builders: the softmax that avoids oneDNN's slow Softmax kernel; the training tensors' names and shapes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+import tfshare
 from tfshare import graph_ops
-from tfshare._tf import tf, tf1
+from tfshare._tf import keras, tf, tf1
 
 
 @pytest.mark.parametrize("shape", [(1, 10), (32, 10), (4, 32, 10)], ids=["1x10", "32x10", "4x32x10"])
@@ -25,3 +26,21 @@ def test_softmax_matches_tf_softmax(shape):
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
     np.testing.assert_allclose(got.sum(axis=-1), 1.0, rtol=1e-5)
     assert {op.type for op in graph.get_operations()} >= {"LogSoftmax", "Exp"}
+
+
+def test_a_classifier_names_and_shapes_its_training_tensors_as_documented(runtime, rng):
+    """The tensors TF1 code fetches by name and TensorBoard shows: "y" (int64 [batch]), "loss" and "accuracy"
+    (float32 scalars; "_training" on a training path of its own), "learning_rate" (a float32 scalar) and
+    "step_is_finite" (a bool scalar)."""
+    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4), keras.layers.Dropout(0.5)], input_shape=(6,),
+                             num_classes=3, runtime=runtime, name="clf", seed=0)
+    clf.fit(rng.random((8, 6), dtype=np.float32), rng.integers(0, 3, 8), epochs=1)
+    expected = {"y": (tf.int64, [None]), "loss": (tf.float32, []), "accuracy": (tf.float32, []),
+                "loss_training": (tf.float32, []), "accuracy_training": (tf.float32, []),
+                "learning_rate": (tf.float32, []), "step_is_finite": (tf.bool, [])}
+    for name, (dtype, shape) in expected.items():
+        tensor = runtime.graph.get_tensor_by_name(f"clf/{name}:0")
+        assert tensor.dtype == dtype and tensor.shape.rank is not None and tensor.shape.as_list() == shape, name
+    # Adam's slots carry the classifier's own optimizer name, not TF's default "Adam".
+    slots = sorted(v.name.rsplit("/", 1)[1] for v in runtime.global_variables() if v.name.startswith("optimizer/clf/"))
+    assert slots == ["clf_adam:0"] * 4 + ["clf_adam_1:0"] * 4
