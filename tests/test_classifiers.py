@@ -473,6 +473,17 @@ def test_a_tf1_functions_update_ops_run_on_every_train_step(runtime, rng):
     assert runtime.run(count) == 3.0
 
 
+def test_fit_builds_inside_a_callers_reusing_variable_scope(runtime, rng):
+    """Adam's slots are made with get_variable: a caller's reuse=True scope in the runtime's graph must not make
+    fit look for slots that do not exist yet."""
+    x, y = rng.random((8, 6), dtype=np.float32), rng.integers(0, 3, 8)
+    with runtime.graph.as_default(), tf1.variable_scope("outer", reuse=True):
+        clf = tfshare.DenseClassifier(6, 3, (4,), runtime=runtime, seed=0)
+        before = clf.get_weights()
+        clf.fit(x, y, epochs=1)
+    assert not np.array_equal(before["head/kernel"], clf.get_weights()["head/kernel"])
+
+
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
     clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
     clf.fit(data.x_train[:64], data.y_train[:64])
