@@ -115,7 +115,7 @@ for m in "${modules[@]}"; do
   # A mutant "times out" past (its tests' clean time + timeout_constant) x timeout_multiplier
   # of wall time. mutmut's default constant, 1 s, is less than a forked child's pytest start
   # on a loaded 2-core machine: the mutants of cheap functions "timed out" without hanging
-  # (docs/mutation.md, "Timeouts"). Changing these resets only the timeout verdicts.
+  # (docs/mutation.md, footnote D2). Changing these resets only the timeout verdicts.
   { cat "$ROOT/pyproject.toml"; cat <<EOF
 
 [tool.mutmut]
