@@ -484,6 +484,14 @@ def test_fit_builds_inside_a_callers_reusing_variable_scope(runtime, rng):
     assert not np.array_equal(before["head/kernel"], clf.get_weights()["head/kernel"])
 
 
+def test_a_classifiers_saver_is_built_in_its_name_scope(runtime, tmp_path):
+    """The Saver's ops (built on the first save) sit under "<classifier>/", as TensorBoard groups them."""
+    clf = tfshare.DenseClassifier(6, 3, (4,), runtime=runtime, name="saved", seed=0)
+    clf.save(tmp_path / "saved")
+    savers = [op.name for op in runtime.graph.get_operations() if op.type in ("SaveV2", "RestoreV2")]
+    assert savers and all(name.startswith("saved/") for name in savers), savers
+
+
 def test_non_finite_loss_stops_fit_and_keeps_weights(runtime, data):
     clf = tfshare.DenseClassifier(runtime=runtime, seed=0)
     clf.fit(data.x_train[:64], data.y_train[:64])

@@ -133,3 +133,16 @@ def test_a_callers_control_dependencies_do_not_reach_the_classifiers_ops(runtime
         ops = [op for op in runtime.graph.get_operations() if op.name.startswith(clf.name + "/")]
         assert ops and not [op for op in ops if gate in op.control_inputs]
     assert graph_template.find(runtime, copy._template_key) is not None  # the copy was a copy
+
+
+def test_the_first_classifier_of_an_architecture_in_a_later_shard_is_a_copy(rng):
+    """The template table is the root runtime's: a new shard's first classifier of a known architecture is an
+    import_graph_def copy of the first shard's, not built again through tf_keras, with its own seeded weights."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        first, second = (tfshare.DenseClassifier(6, 3, (4,), runtime=gs, seed=i) for i in range(2))
+        assert first.shard is gs and second.shard is gs.shards[1]
+        assert first._head is not None and second._head is None and second._copied and not first._copied
+        x = rng.random((5, 6), dtype=np.float32)
+        with tfshare.GraphSession() as alone:
+            np.testing.assert_array_equal(
+                second.predict_proba(x), tfshare.DenseClassifier(6, 3, (4,), runtime=alone, seed=1).predict_proba(x))
