@@ -540,10 +540,8 @@ class GraphSession:
                     # callable dropped after its one call, not Session.run, which would keep the executor
                     # (and its kernels) for the Session's lifetime: no build's pending set recurs.
                     feeds = self._initial_values.feeds(pending)
-                    run_once = self._make_fn(list(feeds), [], [v.initializer for v in pending], False,
-                                             self._caller_thread)
-                    run_once(*feeds.values())
-                    del run_once
+                    self._make_fn(list(feeds), [], [v.initializer for v in pending], False,
+                                  self._caller_thread)(*feeds.values())
                 self._initialized.update(v.name for v in pending)
             self._init_generation = generation
             return len(pending)
