@@ -33,7 +33,7 @@ declare -A TESTS=(
   [fast_callable]="test_fast_callable.py test_runtime.py test_lifecycle.py test_fused.py"
   [_tracked_session]="test_tracked_session.py test_fused.py"
   [classifier]="test_classifiers.py test_semantics.py test_lifecycle.py test_claims.py test_training_faults.py test_input_shapes.py"
-  [graph_build]="test_classifiers.py test_semantics.py test_training_modes.py test_training_faults.py test_layer_semantics.py test_model_fn.py test_graph_template.py"
+  [graph_build]="test_classifiers.py test_semantics.py test_training_modes.py test_training_faults.py test_layer_semantics.py test_model_fn.py test_graph_template.py test_graph_ops.py test_generic_sharing.py test_lifecycle.py"
   [graph_ops]="test_graph_ops.py test_semantics.py test_training_faults.py test_classifiers.py"
   [base]="test_semantics.py test_classifiers.py test_claims.py test_eager.py test_eager_twin.py test_bad_input.py test_training_faults.py"
   [classifiers]="test_classifiers.py test_input_shapes.py test_generic_sharing.py test_eager_twin.py"
@@ -141,7 +141,10 @@ EOF
   fi
   echo "== $m: $(wc -w <<< "${TESTS[$m]}") test files, ${#names[@]} named mutants, up to $BOX s ($work/mutmut.log)"
   start=$SECONDS
-  (cd "$work" && timeout -k 60 -s INT "$BOX" nice -n 19 "$MUTMUT" run --max-children 1 "${names[@]}" \
+  # mutmut's children end with os._exit, which skips the atexit hooks that delete TensorFlow's
+  # autograph temporary files: each module's run keeps them in its own folder, emptied here.
+  rm -rf "$work/tmp" && mkdir -p "$work/tmp"
+  (cd "$work" && TMPDIR="$work/tmp" timeout -k 60 -s INT "$BOX" nice -n 19 "$MUTMUT" run --max-children 1 "${names[@]}" \
      > mutmut.log 2>&1) || echo "   stopped: exit $? (time box or error: see mutmut.log)"
   (cd "$work" && "$MUTMUT" results > survivors.txt 2>/dev/null) || true
   echo "   $(summarize "$work") in $((SECONDS - start)) s; survivors: $work/survivors.txt"

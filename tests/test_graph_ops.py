@@ -46,3 +46,22 @@ def test_a_classifier_names_and_shapes_its_training_tensors_as_documented(runtim
     # Adam's slots carry the classifier's own optimizer name, not TF's default "Adam".
     slots = sorted(v.name.rsplit("/", 1)[1] for v in runtime.global_variables() if v.name.startswith("optimizer/clf/"))
     assert slots == ["clf_adam:0"] * 4 + ["clf_adam_1:0"] * 4
+
+
+def test_fit_trains_on_loss_regularized_and_evaluation_reads_the_predicted_class_ids(runtime, rng):
+    """With a weight regularizer, fit minimizes "loss_regularized" (a float32 scalar: "loss" plus the penalties,
+    checked against NumPy here); "accuracy" compares the prediction's own "class_ids" with "y": one ArgMax."""
+    l2 = 0.5
+    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(l2))],
+                             input_shape=(6,), num_classes=3, runtime=runtime, name="clf", seed=0)
+    x, y = rng.random((8, 6), dtype=np.float32), rng.integers(0, 3, 8)
+    clf.fit(x, y, epochs=1)
+    graph = runtime.graph
+    regularized = graph.get_tensor_by_name("clf/loss_regularized:0")
+    assert regularized.dtype == tf.float32 and regularized.shape.as_list() == []
+    feeds = {clf.input_tensor: x, graph.get_tensor_by_name("clf/y:0"): y}
+    loss, total = runtime.run([graph.get_tensor_by_name("clf/loss:0"), regularized], feeds)
+    kernel = clf.get_weights()["layer_0/kernel"]
+    assert total == pytest.approx(loss + l2 * float(np.sum(kernel**2)), rel=1e-5)
+    assert [op.name for op in graph.get_operations() if op.type == "ArgMax" and op.name.startswith("clf/")] == [
+        clf.class_ids_tensor.op.name]

@@ -7,7 +7,7 @@ import pytest
 
 import tfshare
 from tfshare import graph_template
-from tfshare._tf import tf1
+from tfshare._tf import keras, tf1
 
 
 def _nodes(runtime, scope):
@@ -59,6 +59,25 @@ def test_a_copy_has_its_own_variables_in_the_collections(runtime, data):
     for old, new in zip(before, runtime.run(first.variables)):
         np.testing.assert_array_equal(old, new)  # training the copy never moved the first
     assert not np.array_equal(runtime.run(second.variables)[0], before[0])
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["one_path", "training_path"])
+def test_a_copys_layers_appear_when_fit_builds_them_bound_to_its_own_variables(runtime, rng, dropout):
+    """A copy has no tf_keras layer objects (``layers`` is None) until fit builds a training path of its own
+    (Dropout); from then on ``layers`` holds those, bound to the copy's own variables. A body that computes the same
+    in both modes trains on the copied inference path: its layers stay None."""
+    body = lambda: [keras.layers.Dense(4), *([keras.layers.Dropout(0.5)] if dropout else [])]  # noqa: E731
+    first, copy = (tfshare.Classifier(layers=body, input_shape=(6,), num_classes=3, runtime=runtime, seed=i)
+                   for i in range(2))
+    assert copy._copied and copy.layers is None and len(first.layers) == len(body())
+    copy.fit(rng.random((8, 6), dtype=np.float32), rng.integers(0, 3, 8))
+    if not dropout:
+        assert copy.layers is None
+        return
+    assert len(copy.layers) == len(body())
+    assert [w for layer in copy.layers for w in layer.weights] == [
+        copy.named_variables["layer_0/kernel"], copy.named_variables["layer_0/bias"]]
+    assert copy.layers == copy.layers and copy.layers is not copy.layers  # a new list each time
 
 
 def test_a_copy_starts_from_the_eager_twins_weights_and_predicts_like_session_run(runtime, data):

@@ -107,11 +107,21 @@ def test_every_weight_regularizer_is_seen_before_the_layer_is_built(make):
     assert not forward.weight_penalties_declared([keras.layers.ReLU(), make(None)])
 
 
-def test_an_activity_regularizer_is_refused_when_fit_would_drop_it(runtime, rng):
-    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")], input_shape=(6,),
-                             num_classes=3, runtime=runtime)
-    with pytest.raises(tfshare.InputError, match=r"^layers: layer 'dense.*' has an activity_regularizer, which tfshare does not add to the "
-                       r"loss; weight regularizers \(kernel_regularizer=, bias_regularizer=\) are added$"):
+def _model_with_activity_regularizer():
+    inputs = keras.Input((6,))
+    return keras.Model(inputs, keras.layers.Dense(3, activity_regularizer="l2")(inputs))
+
+
+@pytest.mark.parametrize("arg", ["layers", "model_fn"])
+def test_an_activity_regularizer_is_refused_when_fit_would_drop_it(runtime, rng, arg):
+    """The error names the argument the user gave: the body's layers or a whole model."""
+    if arg == "layers":
+        clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")], input_shape=(6,),
+                                 num_classes=3, runtime=runtime)
+    else:
+        clf = tfshare.Classifier(model_fn=_model_with_activity_regularizer, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=rf"^{arg}: layer 'dense.*' has an activity_regularizer, which tfshare does not "
+                       r"add to the loss; weight regularizers \(kernel_regularizer=, bias_regularizer=\) are added$"):
         clf.fit(*_data(rng))
 
 

@@ -39,7 +39,9 @@ def test_every_use_after_close_raises_closed_error(tmp_path, what):
     if what == "classifier":
         uses["enter"] = clf.__enter__
     for name, use in uses.items():
-        with pytest.raises(tfshare.ClosedError):
+        # The message says which of the two was closed.
+        closed = "classifier 'c'" if what == "classifier" else "the runtime of classifier 'c'"
+        with pytest.raises(tfshare.ClosedError, match=rf"^{closed} is closed$"):
             use()
             pytest.fail(f"{name} after close did not raise")
     runtime.close()

@@ -157,7 +157,12 @@ class Classifier(GraphBuilder):
 
     @property
     def layers(self) -> list[Any] | None:
-        """The body's tf_keras layer objects; None on a trunk, for a whole model, or for a graph copy before its first fit."""
+        """The body's tf_keras layer objects.
+
+        None on a trunk, for a whole model, and for a graph copy until ``fit``
+        builds a training path of its own (a body with Dropout or BatchNorm;
+        other bodies train on the copied inference ops).
+        """
         return None if self._layers is None or self._copied else list(self._layers)
 
     @property
