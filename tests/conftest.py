@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import shutil
+import tempfile
 import threading
 import time
 
@@ -36,6 +39,52 @@ else:
     hypothesis.settings.register_profile(
         "explore", max_examples=1000, deadline=None, database=None, suppress_health_check=_quiet)
     hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# No test leaves files outside tmp_path: the session fails if the checkout gained a file, or if
+# anything but TensorFlow's autograph sources (deleted at exit) is left in a temporary folder
+# private to this session, where every tempfile.* call of the tests goes (tmp_path does not).
+_CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
+_TF_TEMP = "__autograph_generated_file"
+
+
+def _checkout_files() -> set[str]:
+    found = set()
+    for folder, subfolders, files in os.walk(_CHECKOUT):
+        subfolders[:] = [d for d in subfolders
+                         if not d.startswith(".") and d not in ("__pycache__", "build") and not d.endswith(".egg-info")]
+        found.update(os.path.join(folder, f) for f in files if not f.endswith(".pyc"))
+    return found
+
+
+def _checking_files() -> bool:
+    # Not under mutmut: its parent process writes results into the copied checkout while a test runs.
+    return "MUTANT_UNDER_TEST" not in os.environ
+
+
+def pytest_sessionstart(session):
+    if not _checking_files():
+        return
+    session.config.stash[_files_key] = _checkout_files()
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())  # tmp_path stays where pytest puts it
+    tempfile.tempdir = tempfile.mkdtemp(prefix="tfshare-tests-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _checking_files():
+        return
+    private, tempfile.tempdir = tempfile.gettempdir(), None
+    left = sorted(_checkout_files() - session.config.stash[_files_key])
+    left += sorted(os.path.join(private, n) for n in os.listdir(private) if not n.startswith(_TF_TEMP))
+    if left:
+        session.config.get_terminal_writer().line(f"FAILED: the tests left files outside tmp_path: {left}", red=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    else:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+_files_key = pytest.StashKey[set]()
 
 
 def pytest_collection_modifyitems(config, items):
