@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import graph_template
-from tfshare._tf import keras, tf1
+from tfshare import _placement, graph_template
+from tfshare._tf import keras, tf, tf1
 
 
 def _nodes(runtime, scope):
@@ -23,12 +23,14 @@ def _nodes(runtime, scope):
             continue
         rel = lambda s: s.replace(scope, "")  # noqa: E731
         shared = op.get_attr("shared_name").decode() if op.type == "VarHandleOp" else None
+        debug = op.node_def.attr["debug_name"].s.decode() if "debug_name" in op.node_def.attr else None
         out[rel(op.name)] = (
             op.type,
             [rel(t.name) for t in op.inputs],
             op.device if op.colocation_groups() == [b"loc:@" + op.name.encode()] else "colocated",
             [rel(g.decode()) for g in op.colocation_groups()],
             rel(shared) if shared is not None else None,
+            rel(debug) if debug is not None else None,
         )
     return out
 
@@ -43,8 +45,17 @@ def test_a_copy_has_the_same_ops_as_the_tf_keras_built_classifier(runtime, with_
     assert first._head is not None and second._head is None  # keras-built, then copied
     a, b = _nodes(runtime, "c0/"), _nodes(runtime, "c1/")
     assert a == b and len(a) == (18 if with_trunk else 34)
-    shared_names = {op.get_attr("shared_name") for op in runtime.graph.get_operations() if op.type == "VarHandleOp"}
+    handles = [op for op in runtime.graph.get_operations() if op.type == "VarHandleOp"]
+    shared_names = {op.get_attr("shared_name") for op in handles}
     assert b"c1/head/kernel" in shared_names and b"c0/head/kernel" in shared_names
+    # TensorFlow's resource errors name a variable by its debug name (TF 2.16 and later): the copy's own.
+    debug_names = {op.node_def.attr["debug_name"].s for op in handles if "debug_name" in op.node_def.attr}
+    assert not debug_names or {b"c0/head/kernel/", b"c1/head/kernel/"} <= debug_names
+    # A copy's variables carry their copied VarIsInitializedOp, as tf_keras's do: asking whether they are
+    # initialized (a cluster's init check) adds no op, also on a finalized graph.
+    for variable in second.variables:
+        flag = _placement._is_initialized_op(variable)
+        assert flag.op.type == "VarIsInitializedOp" and flag.op.inputs[0] is variable.handle
 
 
 def test_a_copy_has_its_own_variables_in_the_collections(runtime, data):
@@ -165,3 +176,61 @@ def test_the_first_classifier_of_an_architecture_in_a_later_shard_is_a_copy(rng)
         with tfshare.GraphSession() as alone:
             np.testing.assert_array_equal(
                 second.predict_proba(x), tfshare.DenseClassifier(6, 3, (4,), runtime=alone, seed=1).predict_proba(x))
+
+
+def _ops_in_scope(build):
+    """Builds ``build(outside)`` under the name scope "c/" of a new graph, beside an op outside it.
+
+    Returns:
+      (graph, the ops in "c/", {role: tensor} of what build returned).
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        outside = tf.split(tf.constant([1.0, 2.0], name="outside"), 2, name="halves")
+        with tf1.name_scope("c/"):
+            tensors = build(outside)
+    return graph, [op for op in graph.get_operations() if op.name.startswith("c/")], tensors
+
+
+@pytest.mark.parametrize("case, match", [
+    ("constraint", r"^its variables \['kernel'\] have constraints, which a copy would lose$"),
+    ("random_op", r"^its ops hold random ops \['RandomUniform'\], whose seeds a copy would repeat$"),
+    ("outside_control_input", r"^op 'c/y' has a control input '\^outside' outside 'c/'$"),
+])
+def test_a_template_refuses_ops_a_copy_would_get_wrong(case, match):
+    """Refused, a classifier's later twins are built through tf_keras instead (``find`` logs why)."""
+    variables = {}
+
+    def build(outside):
+        if case == "constraint":
+            variables["kernel"] = tf1.Variable(tf.zeros([2]), constraint=lambda w: w, use_resource=True, name="kernel")
+            return {"x": variables["kernel"].value()}
+        if case == "random_op":
+            return {"x": tf.random.uniform([2], name="noise")}
+        with tf.control_dependencies([outside[0].graph.get_operation_by_name("outside")]):
+            return {"x": tf.identity(outside[1], name="y")}
+
+    _, ops, tensors = _ops_in_scope(build)
+    with pytest.raises(ValueError, match=match):
+        graph_template.Template(ops, "c/", tensors, variables, {})
+
+
+def test_a_copy_keeps_control_edges_inside_its_scope_and_reads_outputs_outside_it():
+    """An op's control input from its own scope stays a control input (now from the copy's op), and a data
+    input from outside (output 1 of an op there) is read by the copy as it is, not copied."""
+    def build(outside):
+        first = tf.identity(outside[1], name="first")
+        with tf.control_dependencies([first.op]):
+            return {"x": tf.identity(outside[1], name="then")}
+
+    graph, ops, tensors = _ops_in_scope(build)
+    template = graph_template.Template(ops, "c/", tensors, {}, {})
+    with graph.as_default():
+        copied, _, _, _ = template.copy(graph, "d/", seed=0)
+    then = graph.get_operation_by_name("d/then")
+    assert copied["x"] is then.outputs[0]
+    assert [op.name for op in then.control_inputs] == ["d/first"]
+    assert [t.name for t in then.inputs] == ["halves:1"]
+    assert [t.name for t in graph.get_operation_by_name("d/first").inputs] == ["halves:1"]
+    with tf1.Session(graph=graph) as session:
+        assert session.run(copied["x"]).tolist() == [2.0]
