@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import numpy as np
 import pytest
 
@@ -53,9 +56,11 @@ def test_a_copy_has_the_same_ops_as_the_tf_keras_built_classifier(runtime, with_
     assert not debug_names or {b"c0/head/kernel/", b"c1/head/kernel/"} <= debug_names
     # A copy's variables carry their copied VarIsInitializedOp, as tf_keras's do: asking whether they are
     # initialized (a cluster's init check) adds no op, also on a finalized graph.
+    ops_before = len(runtime.graph.get_operations())
     for variable in second.variables:
         flag = _placement._is_initialized_op(variable)
         assert flag.op.type == "VarIsInitializedOp" and flag.op.inputs[0] is variable.handle
+    assert len(runtime.graph.get_operations()) == ops_before
 
 
 def test_a_copy_has_its_own_variables_in_the_collections(runtime, data):
@@ -178,18 +183,18 @@ def test_the_first_classifier_of_an_architecture_in_a_later_shard_is_a_copy(rng)
                 second.predict_proba(x), tfshare.DenseClassifier(6, 3, (4,), runtime=alone, seed=1).predict_proba(x))
 
 
-def _ops_in_scope(build):
-    """Builds ``build(outside)`` under the name scope "c/" of a new graph, beside an op outside it.
+def _ops_in_scope(build, scope="c/"):
+    """Builds ``build(outside)`` under the name scope ``scope`` of a new graph, beside ops outside it.
 
     Returns:
-      (graph, the ops in "c/", {role: tensor} of what build returned).
+      (graph, the ops in ``scope``, {role: tensor} of what build returned).
     """
     graph = tf.Graph()
     with graph.as_default():
         outside = tf.split(tf.constant([1.0, 2.0], name="outside"), 2, name="halves")
-        with tf1.name_scope("c/"):
+        with tf1.name_scope(scope):
             tensors = build(outside)
-    return graph, [op for op in graph.get_operations() if op.name.startswith("c/")], tensors
+    return graph, [op for op in graph.get_operations() if op.name.startswith(scope)], tensors
 
 
 @pytest.mark.parametrize("case, match", [
@@ -216,21 +221,38 @@ def test_a_template_refuses_ops_a_copy_would_get_wrong(case, match):
 
 
 def test_a_copy_keeps_control_edges_inside_its_scope_and_reads_outputs_outside_it():
-    """An op's control input from its own scope stays a control input (now from the copy's op), and a data
-    input from outside (output 1 of an op there) is read by the copy as it is, not copied."""
+    """An op's control input from its own scope stays a control input (now from the copy's op); a data input
+    from output 1 of an op in its scope reads the copy's op; one from outside (output 1 of an op there) is read
+    by the copy as it is, not copied. The scope starts with "X", which no name-stripping may eat."""
     def build(outside):
-        first = tf.identity(outside[1], name="first")
+        pair = tf.split(tf.stack([outside[1], outside[1] * 3.0]), 2, name="pair")
+        first = tf.identity(pair[0], name="first")
         with tf.control_dependencies([first.op]):
-            return {"x": tf.identity(outside[1], name="then")}
+            return {"x": tf.identity(pair[1], name="then")}
 
-    graph, ops, tensors = _ops_in_scope(build)
-    template = graph_template.Template(ops, "c/", tensors, {}, {})
+    graph, ops, tensors = _ops_in_scope(build, scope="Xc/")
+    template = graph_template.Template(ops, "Xc/", tensors, {}, {})
     with graph.as_default():
-        copied, _, _, _ = template.copy(graph, "d/", seed=0)
-    then = graph.get_operation_by_name("d/then")
+        copied, _, _, _ = template.copy(graph, "Xd/", seed=0)
+    then = graph.get_operation_by_name("Xd/then")
     assert copied["x"] is then.outputs[0]
-    assert [op.name for op in then.control_inputs] == ["d/first"]
-    assert [t.name for t in then.inputs] == ["halves:1"]
-    assert [t.name for t in graph.get_operation_by_name("d/first").inputs] == ["halves:1"]
+    assert [op.name for op in then.control_inputs] == ["Xd/first"]
+    assert [t.name for t in then.inputs] == ["Xd/pair:1"]
+    assert [t.name for t in graph.get_operation_by_name("Xd/mul").inputs][0] == "halves:1"
     with tf1.Session(graph=graph) as session:
-        assert session.run(copied["x"]).tolist() == [2.0]
+        assert session.run(copied["x"]).tolist() == [[6.0]]
+
+
+def test_a_refused_template_is_logged_once_and_every_classifier_is_built(runtime, caplog):
+    """Constrained kernels cannot be copied: each classifier of that body is built through tf_keras, and the log
+    says why, once per runtime and body."""
+    body = lambda: [keras.layers.Dense(4, kernel_constraint=keras.constraints.NonNeg())]  # noqa: E731
+    with caplog.at_level(logging.INFO, logger="tfshare.graph_template"):
+        made = [tfshare.Classifier(layers=body, input_shape=(6,), num_classes=3, runtime=runtime, seed=i)
+                for i in range(3)]
+    assert [clf._copied for clf in made] == [False, False, False]
+    assert all(clf.layers[0].kernel.constraint is not None for clf in made)
+    logged = [r.getMessage() for r in caplog.records if r.name == "tfshare.graph_template"]
+    assert len(logged) == 1 and re.fullmatch(
+        rf"{re.escape(str(runtime))}: classifiers of \(.*\) are built, not copied: "
+        r"its variables \['layer_0/kernel'\] have constraints, which a copy would lose", logged[0]), logged
