@@ -52,9 +52,46 @@ def test_a_fed_initializer_serves_one_variable():
     graph = tf1.Graph()
     with graph.as_default():
         init((3, 2))
-        with pytest.raises(RuntimeError, match="one variable"):
+        with pytest.raises(RuntimeError, match=r"^a FedInitializer initializes one variable; make one per variable$"):
             init((3, 2))
     np.testing.assert_array_equal(init.value(), keras.initializers.GlorotUniform(seed=0)((3, 2)).numpy())
+
+
+@pytest.mark.parametrize("dtype", [tf.float64, tf.float16], ids=["float64", "float16"])
+def test_a_fed_value_has_its_variables_dtype_and_shape(dtype):
+    """``value()`` follows the placeholder's dtype, bound or built; a kept value (``set_value``, a whole model's
+    weights) is cast to it, and one of another shape is refused naming both shapes."""
+    graph = tf1.Graph()
+    with graph.as_default():
+        built = initial_values.FedInitializer(lambda: keras.initializers.Constant(0.5))
+        built((3,), dtype=dtype)
+        bound = initial_values.FedInitializer.bound(lambda: keras.initializers.Constant(0.5),
+                                                    tf1.placeholder(dtype, (2, 3)))
+    for init, shape in ((built, (3,)), (bound, (2, 3))):
+        value = init.value()
+        assert value.dtype == dtype.as_numpy_dtype and value.shape == shape
+        np.testing.assert_array_equal(value, np.full(shape, 0.5))
+    bound.set_value(np.arange(6, dtype=np.float32).reshape(2, 3) + 0.25)  # another dtype than the variable's
+    kept = bound.value()
+    assert kept.dtype == dtype.as_numpy_dtype
+    np.testing.assert_array_equal(kept, (np.arange(6).reshape(2, 3) + 0.25).astype(dtype.as_numpy_dtype))
+    with pytest.raises(ValueError, match=r"^initial value of shape \(3,\) for a variable of shape \(2, 3\)$"):
+        bound.set_value(np.zeros(3))
+
+
+def test_initial_values_refuse_a_variable_its_initializer_does_not_feed():
+    graph = tf1.Graph()
+    with graph.as_default():
+        feeds = initial_values.FedInitializer(lambda: keras.initializers.Zeros())
+        variable = tf1.Variable(feeds((2,)), use_resource=True, name="v")
+        other = initial_values.FedInitializer(lambda: keras.initializers.Zeros())
+        other((2,))
+    table = initial_values.InitialValues()
+    for unrelated in (other, initial_values.FedInitializer(lambda: keras.initializers.Zeros())):  # no placeholder yet
+        with pytest.raises(ValueError, match=r"^variable 'v:0' was not initialized from this FedInitializer's placeholder$"):
+            table.add(variable, unrelated)
+    table.add(variable, feeds)
+    assert list(table.feeds([variable])) == [feeds.placeholder]
 
 
 def test_running_the_initializers_by_hand_without_feeds_names_who_feeds_them(runtime):
