@@ -29,13 +29,14 @@ def test_softmax_matches_tf_softmax(shape):
 
 
 def test_a_classifier_names_and_shapes_its_training_tensors_as_documented(runtime, rng):
-    """The tensors TF1 code fetches by name and TensorBoard shows: "probabilities" (float32 [batch, classes]),
+    """The tensors TF1 code feeds and fetches by name and TensorBoard shows: "x" (float32 [batch, *input_shape]),
+    "probabilities" (float32 [batch, classes]),
     "class_ids" and "y" (int64 [batch]), "loss" and "accuracy" (float32 scalars; "_training" on a training path
     of its own), "learning_rate" (a float32 scalar), "step_is_finite" (a bool scalar), "optimizer/train_step"."""
     clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4), keras.layers.Dropout(0.5)], input_shape=(6,),
                              num_classes=3, runtime=runtime, name="clf", seed=0)
     clf.fit(rng.random((8, 6), dtype=np.float32), rng.integers(0, 3, 8), epochs=1)
-    expected = {"probabilities": (tf.float32, [None, 3]), "class_ids": (tf.int64, [None]),
+    expected = {"x": (tf.float32, [None, 6]), "probabilities": (tf.float32, [None, 3]), "class_ids": (tf.int64, [None]),
                 "y": (tf.int64, [None]), "loss": (tf.float32, []), "accuracy": (tf.float32, []),
                 "loss_training": (tf.float32, []), "accuracy_training": (tf.float32, []),
                 "learning_rate": (tf.float32, []), "step_is_finite": (tf.bool, [])}

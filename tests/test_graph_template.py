@@ -256,3 +256,37 @@ def test_a_refused_template_is_logged_once_and_every_classifier_is_built(runtime
     assert len(logged) == 1 and re.fullmatch(
         rf"{re.escape(str(runtime))}: classifiers of \(.*\) are built, not copied: "
         r"its variables \['layer_0/kernel'\] have constraints, which a copy would lose", logged[0]), logged
+
+
+class _Scaled(keras.layers.Layer):
+    """Multiplies by a constant; no get_config (tf_keras raises NotImplementedError for its argument)."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+
+def test_bodies_without_a_configuration_are_never_copied(runtime, rng):
+    """Nothing tells two such bodies apart, so neither is a copy of the other: each computes its own layers."""
+    first, second = (tfshare.Classifier(layers=lambda f=f: [_Scaled(f), keras.layers.Dense(4)], input_shape=(6,),
+                                        num_classes=3, runtime=runtime, seed=0) for f in (1.0, -1.0))
+    assert not second._copied
+    x = rng.normal(size=(5, 6)).astype(np.float32)
+    np.testing.assert_allclose(second.predict_proba(x), first.predict_proba(-x), atol=1e-6)  # the same seeded Dense
+
+
+def test_classifiers_on_two_given_input_tensors_each_read_their_own(runtime, rng):
+    """A given input is part of what a copy must share: the second classifier of an architecture on another
+    tensor is not a copy that reads the first one's."""
+    with runtime.building():
+        a, b = (tf1.placeholder(tf.float32, [None, 6], name=n) for n in ("a", "b"))
+    first, second = (tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activation="relu")], input_shape=(6,),
+                                        num_classes=3, runtime=runtime, input_tensor=t, seed=0) for t in (a, b))
+    assert second.input_tensor is b and not second._copied
+    xa, xb = rng.random((4, 6), dtype=np.float32), rng.random((4, 6), dtype=np.float32)
+    got = runtime.run([first.probabilities_tensor, second.probabilities_tensor], {a: xa, b: xb})
+    np.testing.assert_allclose(got[1], first.predict_proba(xb), atol=1e-6)  # same seed: the same weights
+    np.testing.assert_allclose(got[0], first.predict_proba(xa), atol=1e-6)

@@ -163,3 +163,18 @@ def test_bad_models_get_clear_errors(model_fn, kwargs, error, match):
 def test_a_model_without_input_shape_takes_input_shape(runtime, rng):
     clf = tfshare.Classifier(model_fn=lambda: keras.Sequential([keras.layers.Dense(3)]), input_shape=(4,), runtime=runtime)
     assert clf.num_classes == 3 and clf.predict(rng.normal(size=(2, 4))).shape == (2,)
+
+
+def test_a_whole_models_inference_path_has_no_training_switch(runtime, rng):
+    """Its ops are built with training=False: Dropout and BatchNorm in inference form, with no learning-phase
+    placeholder and no cond between the modes (what Keras builds with training=None), and deterministic."""
+    def model():
+        inputs = keras.Input((6,))
+        hidden = keras.layers.Dropout(0.5)(keras.layers.BatchNormalization()(keras.layers.Dense(8)(inputs)))
+        return keras.Model(inputs, keras.layers.Dense(3)(hidden))
+
+    clf = tfshare.Classifier(model_fn=model, runtime=runtime, name="m")
+    types = {op.type for op in runtime.graph.get_operations()}
+    assert not types & {"If", "StatelessIf", "Switch", "Merge", "PlaceholderWithDefault"}, types
+    x = rng.random((4, 6), dtype=np.float32)
+    np.testing.assert_array_equal(clf.predict_proba(x), clf.predict_proba(x))
