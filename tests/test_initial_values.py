@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import numpy as np
 import pytest
 
@@ -103,3 +106,42 @@ def test_running_the_initializers_by_hand_without_feeds_names_who_feeds_them(run
     with pytest.raises(tf.errors.InvalidArgumentError, match="initial_value_fed_by_GraphSession_initialize"):
         runtime.session.run(init)
     runtime.session.run(init, runtime.initial_value_feeds(runtime.global_variables()))  # the documented way
+
+
+def test_a_seed_the_layer_fixed_wins_over_the_classifiers(runtime):
+    """A kernel initializer the user seeded keeps its seed in every classifier (the first, built, and its graph
+    copy); the head's, unseeded, follows each classifier's seed."""
+    body = lambda: [keras.layers.Dense(4, kernel_initializer=keras.initializers.GlorotUniform(seed=42))]  # noqa: E731
+    first, copy = (tfshare.Classifier(layers=body, input_shape=(6,), num_classes=3, runtime=runtime, seed=s)
+                   for s in (0, 7))
+    assert copy._copied
+    runtime.initialize()
+    expected = keras.initializers.GlorotUniform(seed=42)((6, 4)).numpy()
+    for clf in (first, copy):
+        np.testing.assert_array_equal(runtime.run(clf.named_variables["layer_0/kernel"]), expected)
+    heads = runtime.run([first.named_variables["head/kernel"], copy.named_variables["head/kernel"]])
+    np.testing.assert_array_equal(heads[1], keras.initializers.GlorotUniform(seed=8)((4, 3)).numpy())  # 7 + 1
+    assert not np.array_equal(*heads)
+
+
+class _Filled(keras.initializers.Initializer):
+    """A seeded initializer whose config leaves out its constructor's arguments (the base class's {})."""
+
+    def __init__(self, value, seed=None):
+        self.value, self.seed = value, seed
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return tf.fill(shape, tf.constant(self.value, dtype or tf.float32))
+
+
+def test_an_initializer_that_cannot_be_remade_keeps_its_own_values_and_says_so(runtime, caplog):
+    init = _Filled(0.5)
+    with caplog.at_level(logging.INFO, logger="tfshare.initial_values"):
+        clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, kernel_initializer=init)], input_shape=(6,),
+                                 num_classes=3, runtime=runtime, seed=0)
+    runtime.initialize()
+    np.testing.assert_array_equal(runtime.run(clf.named_variables["layer_0/kernel"]), np.full((6, 4), 0.5))
+    logged = [r.getMessage() for r in caplog.records if r.name == "tfshare.initial_values"]
+    assert len(logged) == 1 and re.fullmatch(
+        rf"initializer {re.escape(repr(init))} keeps its own values: it cannot be remade from its config "
+        r"\((_Filled\.)?__init__\(\) missing 1 required positional argument: 'value'\)", logged[0]), logged
