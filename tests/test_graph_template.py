@@ -258,22 +258,23 @@ def test_a_refused_template_is_logged_once_and_every_classifier_is_built(runtime
         r"its variables \['layer_0/kernel'\] have constraints, which a copy would lose", logged[0]), logged
 
 
-class _Scaled(keras.layers.Layer):
-    """Multiplies by a constant; no get_config (tf_keras raises NotImplementedError for its argument)."""
+class _Applied(keras.layers.Layer):
+    """Applies a Python function: its configuration cannot be serialized (``get_config`` raises)."""
 
-    def __init__(self, factor):
+    def __init__(self, fn):
         super().__init__()
-        self.factor = factor
+        self.fn = fn
 
     def call(self, x):
-        return x * self.factor
+        return self.fn(x)
 
 
 def test_bodies_without_a_configuration_are_never_copied(runtime, rng):
     """Nothing tells two such bodies apart, so neither is a copy of the other: each computes its own layers."""
-    first, second = (tfshare.Classifier(layers=lambda f=f: [_Scaled(f), keras.layers.Dense(4)], input_shape=(6,),
-                                        num_classes=3, runtime=runtime, seed=0) for f in (1.0, -1.0))
-    assert not second._copied
+    first, second = (tfshare.Classifier(layers=lambda f=f: [_Applied(f), keras.layers.Dense(4)], input_shape=(6,),
+                                        num_classes=3, runtime=runtime, seed=0)
+                     for f in (lambda x: x, lambda x: -x))
+    assert first._config.get("layers") is None and not second._copied  # no configuration digest
     x = rng.normal(size=(5, 6)).astype(np.float32)
     np.testing.assert_allclose(second.predict_proba(x), first.predict_proba(-x), atol=1e-6)  # the same seeded Dense
 
@@ -283,8 +284,9 @@ def test_classifiers_on_two_given_input_tensors_each_read_their_own(runtime, rng
     tensor is not a copy that reads the first one's."""
     with runtime.building():
         a, b = (tf1.placeholder(tf.float32, [None, 6], name=n) for n in ("a", "b"))
-    first, second = (tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activation="relu")], input_shape=(6,),
-                                        num_classes=3, runtime=runtime, input_tensor=t, seed=0) for t in (a, b))
+    body = lambda: [keras.layers.Dense(4, activation="relu")]  # noqa: E731  (one body: only the input differs)
+    first, second = (tfshare.Classifier(layers=body, input_shape=(6,), num_classes=3, runtime=runtime, input_tensor=t,
+                                        seed=0) for t in (a, b))
     assert second.input_tensor is b and not second._copied
     xa, xb = rng.random((4, 6), dtype=np.float32), rng.random((4, 6), dtype=np.float32)
     got = runtime.run([first.probabilities_tensor, second.probabilities_tensor], {a: xa, b: xb})
