@@ -46,6 +46,7 @@ else:
 # private to this session, where every tempfile.* call of the tests goes (tmp_path does not).
 _CHECKOUT = pathlib.Path(__file__).resolve().parent.parent
 _TF_TEMP = "__autograph_generated_file"
+_files_key = pytest.StashKey[set]()  # the checkout's files when the session started
 
 
 def _checkout_files() -> set[str]:
@@ -82,9 +83,6 @@ def pytest_sessionfinish(session, exitstatus):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     else:
         shutil.rmtree(private, ignore_errors=True)
-
-
-_files_key = pytest.StashKey[set]()
 
 
 def pytest_collection_modifyitems(config, items):
