@@ -8,7 +8,7 @@ import pytest
 
 import tfshare
 from tfshare import forward
-from tfshare._tf import keras, tf, tf1
+from tfshare._tf import func_graph, keras, tf, tf1
 
 
 def build_model(input_shape, seed=0, batch_norm=False):
@@ -178,3 +178,81 @@ def test_a_whole_models_inference_path_has_no_training_switch(runtime, rng):
     assert not types & {"If", "StatelessIf", "Switch", "Merge", "PlaceholderWithDefault"}, types
     x = rng.random((4, 6), dtype=np.float32)
     np.testing.assert_array_equal(clf.predict_proba(x), clf.predict_proba(x))
+
+
+class _Subclassed(keras.Model):
+    """A subclassed model taking a function: clone_model cannot copy it, so a classifier adopts the object itself."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn, self.dense = fn, keras.layers.Dense(3)
+
+    def call(self, x, training=False):
+        return self.dense(self.fn(x))
+
+
+def _built(model, width=4):
+    model(np.zeros((1, width), np.float32))
+    return model
+
+
+def test_a_model_that_cannot_be_cloned_serves_one_classifier(runtime):
+    model = _built(_Subclassed(tf.identity))
+    first = tfshare.Classifier(model_fn=lambda: model, input_shape=(4,), runtime=runtime)
+    assert first.keras_model is model
+    with pytest.raises(tfshare.InputError, match=(
+            r"^model_fn\(\) returned a model that another classifier already adopted; model_fn must build a new "
+            r"model on every call \(e\.g\. model_fn=lambda: build_model\(\.\.\.\), not lambda: model\)$")):
+        tfshare.Classifier(model_fn=lambda: model, input_shape=(4,), runtime=runtime)
+    other = tfshare.Classifier(model_fn=lambda: _built(_Subclassed(tf.identity)), input_shape=(4,), runtime=runtime)
+    assert other.keras_model is not model
+
+
+def test_a_model_that_can_be_cloned_is_copied_and_stays_the_callers(runtime, rng):
+    """A Sequential built by a call (its clone is not built yet) serves several classifiers, each a copy with its
+    weights, and still runs eagerly for its owner."""
+    model = _built(keras.Sequential([keras.layers.Dense(3)]))
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    logits = model(x).numpy()
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    made = [tfshare.Classifier(model_fn=lambda: model, input_shape=(4,), runtime=runtime) for _ in range(2)]
+    for clf in made:
+        assert clf.keras_model is not model
+        np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-6)
+    np.testing.assert_array_equal(model(x).numpy(), logits)
+
+
+class _GraphRefusing(keras.layers.Layer):
+    """Works eagerly and in Keras's functional graph; raises in a TF1 graph."""
+
+    def call(self, x):
+        if tf.executing_eagerly() or isinstance(x.graph, func_graph.FuncGraph):
+            return x
+        raise ValueError("a first line of context\n  the actual cause  \n\n")
+
+
+class _EagerExtras(keras.layers.Dense):
+    """Makes four variables in __init__, eagerly, which it never uses."""
+
+    def __init__(self):
+        super().__init__(3)
+        self.extras = [tf.Variable(float(i), name=f"extra_{i}") for i in range(4)]
+
+
+@pytest.mark.parametrize("layer, match", [
+    (_GraphRefusing, r"^model_fn\(\)'s model could not be built in a TF1 graph: the actual cause; "
+                     r"give its layers as a factory instead \(layers=\)$"),
+    (_EagerExtras, r"^model_fn\(\)'s model keeps eager variables \['[^']*extra_0[^']*', '[^']*extra_1[^']*', "
+                   r"'[^']*extra_2[^']*'\] after it was rebuilt in a graph \(a layer made them outside build\(\)\); "
+                   r"give its layers as a factory instead \(layers=\)$"),
+], ids=["graph_error", "eager_variables"])
+def test_a_model_that_cannot_move_to_a_graph_is_refused_saying_why(runtime, layer, match):
+    """The error gives the last line of TensorFlow's message, or the first three variables left eager."""
+    def model_fn():
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(3)(layer()(inputs)) if layer is _GraphRefusing
+                           else layer()(inputs))
+
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.Classifier(model_fn=model_fn, runtime=runtime)

@@ -78,6 +78,11 @@ class AdoptedModel:
                 )
             if not isinstance(model, keras.Model):
                 raise TypeError(f"model_fn() must return a tf_keras Model, got {validation.describe(model)}")
+            if getattr(model, "_tfshare_adopted", False):  # first: it now holds graph variables, unusable eagerly
+                raise InputError(
+                    "model_fn() returned a model that another classifier already adopted; model_fn must build "
+                    "a new model on every call (e.g. model_fn=lambda: build_model(...), not lambda: model)"
+                )
             self.input_shape = self._input_shape(model, input_shape)
             width = self._output_width(model)
         if width < 2:
@@ -131,15 +136,11 @@ class AdoptedModel:
     def _own_copy(model: Any, input_shape: tuple[int, ...]) -> Any:
         """A copy of ``model`` (same layers, configs and weights) to rebuild, so the caller's model stays usable.
 
-        ``clone_model`` copies Sequential and functional models; a subclassed
-        one cannot be cloned, so it is adopted itself (and marked: the same
-        object cannot serve two classifiers).
+        ``clone_model`` copies Sequential and functional models, and subclassed
+        ones whose configuration it can rebuild them from; a model it cannot
+        copy (e.g. a subclassed one taking a function) is adopted itself, and
+        marked: the same object cannot serve two classifiers.
         """
-        if getattr(model, "_tfshare_adopted", False):
-            raise InputError(
-                "model_fn() returned a model that another classifier already adopted; model_fn must build "
-                "a new model on every call (e.g. model_fn=lambda: build_model(...), not lambda: model)"
-            )
         with eager_mode():
             try:
                 copy = keras.models.clone_model(model)
@@ -184,6 +185,8 @@ class AdoptedModel:
             if "capture an EagerTensor" in cause:
                 cause = "a layer keeps variables made outside build() (in __init__), which cannot move to a graph"
             else:
+                # The last line of the error itself: tf_keras appends the layer's call arguments after it.
+                cause = cause.split("\n\nCall arguments received", 1)[0]
                 cause = next((line.strip() for line in reversed(cause.splitlines()) if line.strip()), type(exc).__name__)
             raise InputError(
                 f"model_fn()'s model could not be built in a TF1 graph: {cause}; "
