@@ -141,12 +141,17 @@ def test_the_eager_twin_fits_a_whole_model_in_training_mode(digits):
         np.testing.assert_allclose(got[key], expected[key], atol=1e-5, err_msg=key)
 
 
+def _two_inputs():
+    a, b = keras.Input((4,)), keras.Input((4,))
+    return keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
+
+
 @pytest.mark.parametrize("model_fn,kwargs,error,match", [
     (lambda: keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(3)]), {}, TypeError,
      r"model_fn\(\) returned a Keras 3 model .* build it with tf_keras"),
     (lambda: keras.layers.Dense(3), {}, TypeError, r"model_fn\(\) must return a tf_keras Model, got .*Dense"),
     (build_model, {}, TypeError, r"missing 1 required positional argument"),
-    ("not callable", {}, TypeError, r"model_fn must be a zero-argument callable"),
+    ("not callable", {}, TypeError, r"^model_fn must be a zero-argument callable returning a tf_keras Model, got str$"),
     (lambda: keras.Sequential([keras.layers.Dense(3)]), {}, tfshare.InputError,
      r"does not know its input shape: start it with tf_keras.Input\(shape\) or pass input_shape="),
     (lambda: build_model((4,)), dict(num_classes=3), tfshare.InputError,
@@ -154,7 +159,14 @@ def test_the_eager_twin_fits_a_whole_model_in_training_mode(digits):
     (lambda: build_model((4,)), dict(input_shape=(5,)), tfshare.InputError, r"input_shape must match the model's \(4,\), got \(5,\)"),
     (lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)]), {}, tfshare.InputError,
      r"must output \[batch, num_classes >= 2\], got width 1"),
-], ids=["keras3", "not_a_model", "needs_args", "not_callable", "no_input_shape", "num_classes", "input_shape", "one_output"])
+    (lambda: _two_inputs(), {}, tfshare.InputError,
+     r"^model_fn\(\)'s model must take one input, got input shapes \[\(None, 4\), \(None, 4\)\]$"),
+    (lambda: keras.Sequential([keras.Input((None, 4)), keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3)]),
+     {}, tfshare.InputError, r"^model_fn\(\)'s model must have a fully known input shape, got \(None, None, 4\)$"),
+    (lambda: keras.Sequential([keras.Input((4, 2)), keras.layers.Dense(3)]), {}, tfshare.InputError,
+     r"^model_fn\(\)'s model must output \[batch, num_classes\], got shape \(None, 4, 3\)$"),
+], ids=["keras3", "not_a_model", "needs_args", "not_callable", "no_input_shape", "num_classes", "input_shape", "one_output",
+        "two_inputs", "unknown_input_dim", "rank_3_output"])
 def test_bad_models_get_clear_errors(model_fn, kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.Classifier(model_fn=model_fn, **kwargs)
