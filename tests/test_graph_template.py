@@ -51,9 +51,9 @@ def test_a_copy_has_the_same_ops_as_the_tf_keras_built_classifier(runtime, with_
     handles = [op for op in runtime.graph.get_operations() if op.type == "VarHandleOp"]
     shared_names = {op.get_attr("shared_name") for op in handles}
     assert b"c1/head/kernel" in shared_names and b"c0/head/kernel" in shared_names
-    # TensorFlow's resource errors name a variable by its debug name (TF 2.16 and later): the copy's own.
-    debug_names = {op.node_def.attr["debug_name"].s for op in handles if "debug_name" in op.node_def.attr}
-    assert not debug_names or {b"c0/head/kernel/", b"c1/head/kernel/"} <= debug_names
+    # TensorFlow's resource errors name a variable by its debug name (every supported TF has it): the copy's own.
+    debug_names = {op.node_def.attr["debug_name"].s for op in handles}
+    assert {b"c0/head/kernel/", b"c1/head/kernel/"} <= debug_names
     # A copy's variables carry their copied VarIsInitializedOp, as tf_keras's do: asking whether they are
     # initialized (a cluster's init check) adds no op, also on a finalized graph.
     ops_before = len(runtime.graph.get_operations())

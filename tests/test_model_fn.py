@@ -263,8 +263,7 @@ def test_a_model_that_cannot_move_to_a_graph_is_refused_saying_why(runtime, laye
     """The error gives the last line of TensorFlow's message, or the first three variables left eager."""
     def model_fn():
         inputs = keras.Input((4,))
-        return keras.Model(inputs, keras.layers.Dense(3)(layer()(inputs)) if layer is _GraphRefusing
-                           else layer()(inputs))
+        return keras.Model(inputs, keras.layers.Dense(3)(layer()(inputs)))
 
     with pytest.raises(tfshare.InputError, match=match):
         tfshare.Classifier(model_fn=model_fn, runtime=runtime)
