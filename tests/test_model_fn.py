@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import forward
+from tfshare import forward, initial_values, keras_model
 from tfshare._tf import func_graph, keras, tf, tf1
 
 
@@ -148,7 +148,8 @@ def _two_inputs():
 
 @pytest.mark.parametrize("model_fn,kwargs,error,match", [
     (lambda: keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(3)]), {}, TypeError,
-     r"model_fn\(\) returned a Keras 3 model .* build it with tf_keras"),
+     r"^model_fn\(\) returned a Keras 3 model \(keras\.src\.models\.sequential\.Sequential\); tfshare builds TF1 graphs, which need Keras 2: build it "
+     r"with tf_keras \(`import tf_keras`\), not keras \(which tf\.keras is on TF >= 2\.16\)$"),
     (lambda: keras.layers.Dense(3), {}, TypeError, r"model_fn\(\) must return a tf_keras Model, got .*Dense"),
     (build_model, {}, TypeError, r"missing 1 required positional argument"),
     ("not callable", {}, TypeError, r"^model_fn must be a zero-argument callable returning a tf_keras Model, got str$"),
@@ -238,10 +239,14 @@ def test_a_model_that_can_be_cloned_is_copied_and_stays_the_callers(runtime, rng
 class _GraphRefusing(keras.layers.Layer):
     """Works eagerly and in Keras's functional graph; raises in a TF1 graph."""
 
+    def __init__(self, message="a first line of context\n  the actual cause  \n\n"):
+        super().__init__()
+        self.message = message
+
     def call(self, x):
         if tf.executing_eagerly() or isinstance(x.graph, func_graph.FuncGraph):
             return x
-        raise ValueError("a first line of context\n  the actual cause  \n\n")
+        raise ValueError(self.message)
 
 
 class _EagerExtras(keras.layers.Dense):
@@ -255,15 +260,128 @@ class _EagerExtras(keras.layers.Dense):
 @pytest.mark.parametrize("layer, match", [
     (_GraphRefusing, r"^model_fn\(\)'s model could not be built in a TF1 graph: the actual cause; "
                      r"give its layers as a factory instead \(layers=\)$"),
+    (lambda: _GraphRefusing(""), r"^model_fn\(\)'s model could not be built in a TF1 graph: ValueError; "
+                                 r"give its layers as a factory instead \(layers=\)$"),
     (_EagerExtras, r"^model_fn\(\)'s model keeps eager variables \['[^']*extra_0[^']*', '[^']*extra_1[^']*', "
                    r"'[^']*extra_2[^']*'\] after it was rebuilt in a graph \(a layer made them outside build\(\)\); "
                    r"give its layers as a factory instead \(layers=\)$"),
-], ids=["graph_error", "eager_variables"])
+], ids=["graph_error", "graph_error_without_message", "eager_variables"])
 def test_a_model_that_cannot_move_to_a_graph_is_refused_saying_why(runtime, layer, match):
-    """The error gives the last line of TensorFlow's message, or the first three variables left eager."""
+    """The error gives the last line of TensorFlow's message (its type, if the message is empty), or the first
+    three variables left eager."""
     def model_fn():
         inputs = keras.Input((4,))
         return keras.Model(inputs, keras.layers.Dense(3)(layer()(inputs)))
 
     with pytest.raises(tfshare.InputError, match=match):
         tfshare.Classifier(model_fn=model_fn, runtime=runtime)
+
+
+class _Configurable(keras.Model):
+    """A subclassed model with a get_config: clone_model remakes it unbuilt, so the copy is built by a call."""
+
+    def __init__(self, units=2, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.hidden, self.norm, self.out = keras.layers.Dense(5), keras.layers.BatchNormalization(), keras.layers.Dense(units)
+
+    def call(self, x, training=False):
+        return self.out(self.norm(self.hidden(x), training=training))
+
+    def get_config(self):
+        return {"units": self.units}
+
+
+def test_a_subclassed_model_is_copied_built_by_an_inference_call(runtime, rng):
+    """The copy has the caller's weights; no call made to build or measure either model ran in training mode
+    (BatchNorm's moving statistics would have moved); two classes are enough."""
+    model = _Configurable()
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    model(x)
+    model.layers[0].set_weights([rng.normal(size=(4, 5)).astype(np.float32), np.ones(5, np.float32)])
+    logits = model(x).numpy()
+    clf = tfshare.Classifier(model_fn=lambda: model, input_shape=(4,), runtime=runtime)
+    assert clf.keras_model is not model and isinstance(clf.keras_model, _Configurable) and clf.num_classes == 2
+    np.testing.assert_allclose(clf.predict_proba(x), tf.nn.softmax(logits).numpy(), atol=1e-6)
+    for statistics in (clf.get_weights(), {w.name: w.numpy() for w in model.weights}):
+        [mean] = [v for k, v in statistics.items() if "moving_mean" in k]
+        [variance] = [v for k, v in statistics.items() if "moving_variance" in k]
+        np.testing.assert_array_equal(mean, np.zeros(5, np.float32))
+        np.testing.assert_array_equal(variance, np.ones(5, np.float32))
+
+
+def test_a_model_that_needs_input_shape_rebuilds_and_exports(runtime, rng, tmp_path):
+    """rebuild (and so export_saved_model) calls model_fn again with the input shape the classifier was given."""
+    clf = tfshare.Classifier(model_fn=lambda: keras.Sequential([keras.layers.Dense(3)]), input_shape=(4,),
+                             runtime=runtime, name="m")
+    other = clf.rebuild(tfshare.GraphSession())
+    try:
+        assert other.input_shape == (4,) and other.num_classes == 3 and other.name == "m"
+        other.set_weights(clf.get_weights())
+        x = rng.normal(size=(3, 4)).astype(np.float32)
+        np.testing.assert_allclose(other.predict_proba(x), clf.predict_proba(x), atol=1e-6)
+    finally:
+        other.runtime.close()
+    served = tf.saved_model.load(clf.export_saved_model(str(tmp_path / "m")))
+    np.testing.assert_allclose(served.signatures["serving_default"](tf.constant(x))["probabilities"].numpy(),
+                               clf.predict_proba(x), atol=1e-6)
+
+
+def _dense_model(activation):
+    return lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation=activation), keras.layers.Dense(3)])
+
+
+def test_a_models_checkpoint_records_its_kind_input_shape_and_layers(runtime, tmp_path):
+    """A model whose variables have the same shapes but whose layers differ (an activation) is refused on restore."""
+    relu = tfshare.Classifier(model_fn=_dense_model("relu"), runtime=runtime, name="relu")
+    assert relu.config == {"architecture": "model", "input_shape": [4], "num_classes": 3,
+                           "layers": tfshare.architectures.config_key([relu.keras_model])}
+    tanh = tfshare.Classifier(model_fn=_dense_model("tanh"), runtime=runtime, name="tanh")
+    assert tanh.config["layers"] != relu.config["layers"]
+    path = relu.save(str(tmp_path / "relu"))
+    before = tanh.get_weights()
+    with pytest.raises(tfshare.CheckpointError, match=r"was saved with layers='[0-9a-f]{16}', but this classifier has layers="):
+        tanh.restore(path)
+    for key, value in tanh.get_weights().items():
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+
+
+class _GraphExtra(keras.layers.Layer):
+    """Makes one variable eagerly and two in a TF1 graph."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(name="w", shape=(input_shape[-1], 3))
+        if not tf1.executing_eagerly_outside_functions():
+            self.extra = self.add_weight(name="extra", shape=())
+
+    def call(self, x):
+        return tf.matmul(x, self.w)
+
+
+def test_a_layer_that_makes_other_variables_in_a_graph_is_refused(runtime):
+    def model_fn():
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, _GraphExtra(name="odd")(inputs))
+
+    with pytest.raises(RuntimeError, match=r"^layer 'odd' made 2 variables in the graph, 1 eagerly$"):
+        tfshare.Classifier(model_fn=model_fn, runtime=runtime)
+
+
+def test_kept_values_go_only_to_the_variables_fed_by_them():
+    """feed_kept_values refuses a graph variable that the creation records do not feed, naming it."""
+    adopted = keras_model.AdoptedModel(_dense_model(None), unbuild=True)
+    with tf.Graph().as_default():
+        with initial_values.creating(0, feed_all=True) as created:
+            adopted.logits(tf1.placeholder(tf.float32, [None, 4]), training=False)
+        assert len(created) == 4
+        with pytest.raises(RuntimeError, match=r"^variable 'sequential_\d+/dense_\d+/bias:0' of layer 'dense_\d+' has no fed initial value$"):
+            adopted.feed_kept_values([c for c in created if "bias" not in c.variable.name])
+
+
+def test_a_recurrent_model_is_rebuilt_around_its_cell(runtime, rng):
+    """The RNN layer owns no weights (its cell does) and is rebuilt too; the outputs are Keras's own."""
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.SimpleRNN(4), keras.layers.Dense(3)])
+    x = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    expected = tf.nn.softmax(model(x)).numpy()
+    clf = tfshare.Classifier(model_fn=lambda: model, runtime=runtime)  # a copy with its weights
+    np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-5)

@@ -441,7 +441,10 @@ class Classifier(GraphBuilder):
         if trunk is not None:
             return Classifier(trunk=trunk, **common)
         if self._adopted is not None:
-            return Classifier(model_fn=self._adopted.model_fn, runtime=runtime, name=self._name, input_tensor=input_tensor)
+            return Classifier(  # input_shape too: a model that does not know it was given one
+                model_fn=self._adopted.model_fn, input_shape=self.input_shape, runtime=runtime, name=self._name,
+                input_tensor=input_tensor,
+            )
         return Classifier(architecture=self._architecture, runtime=runtime, input_tensor=input_tensor, **common)
 
     def export_saved_model(self, path: str, overwrite: bool = False) -> str:

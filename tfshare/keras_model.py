@@ -65,7 +65,7 @@ class AdoptedModel:
     """
 
     def __init__(
-        self, model_fn: Callable[[], Any], input_shape: Sequence[int] | None = None, unbuild: bool = True
+        self, model_fn: Callable[[], Any], input_shape: Sequence[int] | None = None, *, unbuild: bool
     ) -> None:
         if not callable(model_fn):
             raise TypeError(f"model_fn must be a zero-argument callable returning a tf_keras Model, got {validation.describe(model_fn)}")
@@ -185,9 +185,11 @@ class AdoptedModel:
             if "capture an EagerTensor" in cause:
                 cause = "a layer keeps variables made outside build() (in __init__), which cannot move to a graph"
             else:
-                # The last line of the error itself: tf_keras appends the layer's call arguments after it.
+                # The last line of the error itself: tf_keras appends the layer's call arguments after it,
+                # and autograph writes an empty message as "ValueError: ".
                 cause = cause.split("\n\nCall arguments received", 1)[0]
                 cause = next((line.strip() for line in reversed(cause.splitlines()) if line.strip()), type(exc).__name__)
+                cause = cause.rstrip(":")
             raise InputError(
                 f"model_fn()'s model could not be built in a TF1 graph: {cause}; "
                 "give its layers as a factory instead (layers=)"
