@@ -66,6 +66,27 @@ def test_compute_records_every_setting_and_both_matmul_references():
     assert compute.best_setting(records)["setting"] in settings[:2]
 
 
+def test_numpys_matmul_is_timed_apart_from_tensorflows_calls(monkeypatch):
+    """OpenBLAS's threads spin after each product and slow whatever runs next: NumPy's MatMul is timed in a
+    block of its own, after the model's settings and TF's MatMul, and its ratios are ratios of medians."""
+    blocks, real = [], compute.measure_interleaved
+
+    def recording(fns, *args, **kwargs):
+        blocks.append(list(fns))
+        return real(fns, *args, **kwargs)
+
+    monkeypatch.setattr(compute, "measure_interleaved", recording)
+    config = compute.Config(batch_sizes=(4,), matmul_size=16, thread_settings=((0, 0),), repeats=3)
+    records = {r["setting"]: r for r in compute.compute(config, 4)}
+    assert blocks == [["intra=default,inter=default", "tf_matmul"], ["numpy_matmul"]]
+    model, tf_mm, np_mm = (records[k] for k in ("intra=default,inter=default", "tf_matmul", "numpy_matmul"))
+    medians = {k: np.median(r["seconds"]["values"]) for k, r in records.items()}
+    paired = np.median(np.array(model["seconds"]["values"]) / np.array(tf_mm["seconds"]["values"]))
+    assert model["gflops_vs_tf_matmul"] == pytest.approx(model["flops_per_call"] / tf_mm["flops_per_call"] / paired)
+    assert model["gflops_vs_numpy_matmul"] == pytest.approx(
+        model["flops_per_call"] / np_mm["flops_per_call"] / (medians["intra=default,inter=default"] / medians["numpy_matmul"]))
+
+
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_training_record_compares_fit_with_the_raw_train_callable(name):
     config = compute.Config(train_rows=32, batch_sizes=(16,), repeats=2, model=models.model(name, filters=(4, 8)))

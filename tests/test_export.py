@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from tensorflow.core.protobuf import saved_model_pb2
 
 import tfshare
 from tfshare._tf import keras, tf
@@ -200,12 +201,14 @@ def test_bad_exports_are_refused_with_clear_errors(tmp_path, runtime):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(tfshare.ExportError, match=r"exists and is not a folder"):
         a.export_saved_model(tmp_path / "file", overwrite=True)
-    with pytest.raises(tfshare.ExportError, match=r"cannot export to"):
+    with pytest.raises(tfshare.ExportError, match=rf"^cannot export to '{tmp_path / 'file' / 'below'}': \S"):
         a.export_saved_model(tmp_path / "file" / "below")
     with pytest.raises(TypeError, match=r"path must be a str or os.PathLike, got int"):
         a.export_saved_model(3)
-    with pytest.raises(TypeError, match=r"overwrite must be a bool"):
+    with pytest.raises(TypeError, match=r"^overwrite must be a bool, got str$"):
         a.export_saved_model(tmp_path / "n", overwrite="yes")
+    with pytest.raises(tfshare.InputError, match=r"^path must name a folder to create, got ''$"):
+        a.export_saved_model("/")
     assert sorted(os.listdir(tmp_path)) == ["file", "m"]  # no staging folder left behind
 
 
@@ -286,3 +289,39 @@ def test_a_process_killed_mid_export_leaves_no_path_or_a_complete_one(tmp_path):
             np.testing.assert_allclose(got, expected, atol=1e-6)
             loaded += 1
     assert staged >= 1 and loaded >= 4  # kills landed mid-export, and every version left loads
+
+
+def test_the_all_signature_fuses_the_heads_of_each_trunk_and_width(tmp_path, rng, runtime):
+    """Heads of one trunk and one width are one matmul ("all/<name>"); a head alone in its width and a plain
+    classifier keep their own probabilities. Each classifier's own signature returns probabilities and class ids.
+    The graph is stored without devices and with default attributes stripped (the server places the ops)."""
+    trunks = [tfshare.SharedTrunk(runtime, 8, (6,), seed=s, name=f"t{s}") for s in (0, 1)]
+    every = [tfshare.Classifier(trunk=trunks[t], num_classes=n, name=name, seed=i)
+             for i, (t, n, name) in enumerate([(0, 3, "a1"), (0, 3, "a2"), (1, 3, "b1"), (1, 3, "b2"), (1, 4, "b3")])]
+    every.append(tfshare.DenseClassifier(8, 3, (6,), runtime=runtime, name="p"))
+    path = tfshare.export_saved_model(every, tmp_path / "m")
+    saved = saved_model_pb2.SavedModel.FromString((tmp_path / "m" / "saved_model.pb").read_bytes())
+    (meta,) = saved.meta_graphs
+    assert meta.meta_info_def.stripped_default_attrs
+    assert not [node.name for node in meta.graph_def.node if node.device]
+    outputs = {key: value.name for key, value in meta.signature_def["all"].outputs.items()}
+    assert {k: v for k, v in outputs.items() if v.startswith("all/")} == {n: f"all/{n}:0" for n in ("a1", "a2", "b1", "b2")}
+    x = rng.normal(size=(5, 8)).astype(np.float32)
+    loaded = tf.saved_model.load(path)
+    served = loaded.signatures["all"](x=tf.constant(x))
+    for clf in every:
+        np.testing.assert_allclose(served[clf.name].numpy(), clf.predict_proba(x), atol=1e-6, err_msg=clf.name)
+        own = loaded.signatures[clf.name](x=tf.constant(x))
+        assert sorted(own) == ["class_ids", "probabilities"]
+        np.testing.assert_array_equal(own["class_ids"].numpy(), clf.predict(x))
+
+
+def test_a_file_url_and_a_trailing_slash_name_the_local_folder(tmp_path, rng):
+    x = rng.normal(size=(4, 8)).astype(np.float32)
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0) as clf:
+        assert clf.export_saved_model(f"{tmp_path}/mX/") == f"{tmp_path}/mX"
+        url = clf.export_saved_model(f"file://{tmp_path}/m2")
+        assert url == f"file://{tmp_path}/m2"
+        got = tf.saved_model.load(str(tmp_path / "m2")).signatures["serving_default"](x=tf.constant(x))
+        np.testing.assert_allclose(got["probabilities"].numpy(), clf.predict_proba(x), atol=1e-6)
+    assert sorted(os.listdir(tmp_path)) == ["m2", "mX"]

@@ -3,9 +3,14 @@
 * ``compute``: at large batches the Session's per-call overhead is amortized
   and what is left is how well TensorFlow's kernels use the machine. At each
   batch size, each Session thread setting runs the ``--model``'s
-  ``predict_proba``; the references are model-independent and timed side by
-  side with them: TensorFlow's own MatMul of two n x n float32 matrices (a plain Session,
-  default options) and NumPy's BLAS matmul of the same size. FLOPs come from
+  ``predict_proba``; the references are model-independent: TensorFlow's own
+  MatMul of two n x n float32 matrices (a plain Session, default options),
+  timed side by side with them, and NumPy's BLAS matmul of the same size,
+  timed after them on its own. OpenBLAS's worker threads spin for a while
+  after each product, and on a 2-core machine that made every TensorFlow call
+  timed after it 1.3-1.6x slower (the CNN at batch 256: 14.0-15.2 ms beside
+  NumPy's product, 9.1-11.4 ms without it; 8.5-9.6 ms beside a one-thread
+  OpenBLAS). FLOPs come from
   TensorFlow's profiler (``introspect.float_ops``) on each graph at its fixed
   shape, never from a copy of the model's math, and each setting's GFLOP/s is
   reported as a ratio to the MatMul's (``gflops_vs_tf_matmul``).
@@ -36,6 +41,7 @@ from tfshare.harness.timing import (
     format_seconds,
     measure_interleaved,
     paired_ratio,
+    ratio,
     warn_if_wide,
 )
 from tfshare.harness.tracing import OFF, Tracer
@@ -163,14 +169,16 @@ def _model_flops(config: Config, clf: Any, shape: tuple[int, ...]) -> int:
 
 
 def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, Any]]:
-    """Times predict_proba per thread setting and both MatMul references, interleaved, at one batch size.
+    """Times predict_proba per thread setting and TF's MatMul interleaved, then NumPy's MatMul, at one batch size.
 
     Returns:
       One "compute" record per thread setting, then "tf_matmul" and
-      "numpy_matmul" (timed beside them): ``batch_size`` (the model's rows
-      per call), ``flops_per_call`` (TensorFlow's profiler), ``seconds``,
-      ``gflops``, and ``gflops_vs_tf_matmul`` / ``gflops_vs_numpy_matmul``
-      (the FLOPs ratio over the median per-repeat time ratio).
+      "numpy_matmul" (TensorFlow's timed beside them, NumPy's after them):
+      ``batch_size`` (the model's rows per call), ``flops_per_call``
+      (TensorFlow's profiler), ``seconds``, ``gflops``, and
+      ``gflops_vs_tf_matmul`` / ``gflops_vs_numpy_matmul`` (the FLOPs ratio
+      over the median per-repeat time ratio, or over the ratio of medians
+      between NumPy's product and the others).
     """
     x = config.model.inputs(batch, config.seed)
     runtimes, fns, traced = [], {}, []
@@ -191,9 +199,11 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
             traced.append((f"batch{batch}_{_label(setting)}", gs.session, clf.probabilities_tensor,
                            {clf.input_tensor: x}))
         np.testing.assert_allclose(matmul.tf(), matmul.numpy(), rtol=1e-4)
-        fns[TF_MATMUL], fns[NUMPY_MATMUL] = matmul.tf, matmul.numpy
+        fns[TF_MATMUL] = matmul.tf
         flops[TF_MATMUL] = flops[NUMPY_MATMUL] = matmul.flops
         stats = measure_interleaved(fns, config.repeats, config.warmup, config.min_time)
+        # Apart, after: OpenBLAS's spinning threads would slow the TensorFlow calls timed after it.
+        stats.update(measure_interleaved({NUMPY_MATMUL: matmul.numpy}, config.repeats, config.warmup, config.min_time))
         for args in traced:
             tracer.session_step(*args)
         tracer.session_step(f"batch{batch}_{TF_MATMUL}", matmul.session, matmul.product)
@@ -211,8 +221,9 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
             "batch_size": batch, "matmul_size": n, "flops_per_call": flops[name],
             "seconds": s.to_dict(), "gflops": flops[name] / s.median / 1e9,
         }
-        for ref in REFERENCES:  # GFLOP/s ratio = FLOPs ratio / paired time ratio
-            record[f"gflops_vs_{ref}"] = flops[name] / flops[ref] / paired_ratio(s, stats[ref])
+        for ref in REFERENCES:  # GFLOP/s ratio = FLOPs ratio / time ratio (paired when timed side by side)
+            apart = (name == NUMPY_MATMUL) != (ref == NUMPY_MATMUL)
+            record[f"gflops_vs_{ref}"] = flops[name] / flops[ref] / (ratio(s, stats[ref]) if apart else paired_ratio(s, stats[ref]))
         records.append(record)
     return records
 
