@@ -10,6 +10,7 @@ from tfshare._tf import tf, tf1
 from tfshare.bench import efficiency as compute
 from tfshare.bench import models
 from tfshare.harness import introspect
+from tfshare.harness.timing import Stats
 
 
 def test_float_ops_counts_a_matmul_as_two_per_multiply_add():
@@ -68,23 +69,25 @@ def test_compute_records_every_setting_and_both_matmul_references():
 
 def test_numpys_matmul_is_timed_apart_from_tensorflows_calls(monkeypatch):
     """OpenBLAS's threads spin after each product and slow whatever runs next: NumPy's MatMul is timed in a
-    block of its own, after the model's settings and TF's MatMul, and its ratios are ratios of medians."""
-    blocks, real = [], compute.measure_interleaved
+    block of its own, after the model's settings and TF's MatMul, and its ratios are ratios of medians (the
+    others: medians of per-repeat ratios). Fixed timings, chosen so that the two kinds of ratio differ."""
+    seconds = {"intra=default,inter=default": (1.0, 2.0, 6.0), "tf_matmul": (2.0, 1.0, 3.0), "numpy_matmul": (1.0, 5.0, 9.0)}
+    blocks = []
 
-    def recording(fns, *args, **kwargs):
+    def fixed(fns, *args, **kwargs):
         blocks.append(list(fns))
-        return real(fns, *args, **kwargs)
+        return {name: Stats(seconds[name], 1) for name in fns}
 
-    monkeypatch.setattr(compute, "measure_interleaved", recording)
+    monkeypatch.setattr(compute, "measure_interleaved", fixed)
     config = compute.Config(batch_sizes=(4,), matmul_size=16, thread_settings=((0, 0),), repeats=3)
     records = {r["setting"]: r for r in compute.compute(config, 4)}
     assert blocks == [["intra=default,inter=default", "tf_matmul"], ["numpy_matmul"]]
     model, tf_mm, np_mm = (records[k] for k in ("intra=default,inter=default", "tf_matmul", "numpy_matmul"))
-    medians = {k: np.median(r["seconds"]["values"]) for k, r in records.items()}
-    paired = np.median(np.array(model["seconds"]["values"]) / np.array(tf_mm["seconds"]["values"]))
-    assert model["gflops_vs_tf_matmul"] == pytest.approx(model["flops_per_call"] / tf_mm["flops_per_call"] / paired)
-    assert model["gflops_vs_numpy_matmul"] == pytest.approx(
-        model["flops_per_call"] / np_mm["flops_per_call"] / (medians["intra=default,inter=default"] / medians["numpy_matmul"]))
+    flops = model["flops_per_call"] / tf_mm["flops_per_call"]
+    assert model["gflops_vs_tf_matmul"] == pytest.approx(flops / 2.0)  # median of 0.5, 2, 2 (medians: 2 / 2)
+    assert model["gflops_vs_numpy_matmul"] == pytest.approx(flops / 0.4)  # 2 / 5 (paired: median of 1, 0.4, 0.67)
+    assert np_mm["gflops_vs_tf_matmul"] == pytest.approx(1 / 2.5)  # 5 / 2, the same FLOPs
+    assert tf_mm["gflops_vs_numpy_matmul"] == pytest.approx(2.5)
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])

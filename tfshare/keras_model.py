@@ -186,10 +186,11 @@ class AdoptedModel:
                 cause = "a layer keeps variables made outside build() (in __init__), which cannot move to a graph"
             else:
                 # The last line of the error itself: tf_keras appends the layer's call arguments after it,
-                # and autograph writes an empty message as "ValueError: ".
+                # and autograph writes an empty message as "ValueError: " (then the type alone is the cause).
                 cause = cause.split("\n\nCall arguments received", 1)[0]
                 cause = next((line.strip() for line in reversed(cause.splitlines()) if line.strip()), type(exc).__name__)
-                cause = cause.rstrip(":")
+                if cause == f"{type(exc).__name__}:":
+                    cause = type(exc).__name__
             raise InputError(
                 f"model_fn()'s model could not be built in a TF1 graph: {cause}; "
                 "give its layers as a factory instead (layers=)"

@@ -7,9 +7,9 @@
   MatMul of two n x n float32 matrices (a plain Session, default options),
   timed side by side with them, and NumPy's BLAS matmul of the same size,
   timed after them on its own. OpenBLAS's worker threads spin for a while
-  after each product, and on a 2-core machine that made every TensorFlow call
-  timed after it 1.3-1.6x slower (the CNN at batch 256: 14.0-15.2 ms beside
-  NumPy's product, 9.1-11.4 ms without it; 8.5-9.6 ms beside a one-thread
+  after each product, and on a 2-core machine that made the TensorFlow call
+  timed after it up to 1.6x slower (the CNN at batch 256: 14.0-15.2 ms beside
+  NumPy's product, 9.1-11.6 ms without it; 7.9-9.6 ms with a one-thread
   OpenBLAS). FLOPs come from
   TensorFlow's profiler (``introspect.float_ops``) on each graph at its fixed
   shape, never from a copy of the model's math, and each setting's GFLOP/s is
