@@ -190,7 +190,8 @@ def test_bad_exports_are_refused_with_clear_errors(tmp_path, runtime):
     named_all = tfshare.DenseClassifier(8, 3, (4,), runtime=runtime, name="all")
     wide = tfshare.DenseClassifier(9, 3, (4,), runtime=runtime, name="wide")
     with tfshare.DenseClassifier(8, 3, (4,), name="elsewhere") as other:
-        with pytest.raises(tfshare.InputError, match=r"classifiers must share one runtime .* got 2 runtimes"):
+        with pytest.raises(tfshare.InputError, match=r"^classifiers must share one runtime to be exported together, got 2 "
+                                                      r"runtimes; export each runtime's classifiers separately$"):
             tfshare.export_saved_model([a, other], tmp_path / "x")
     with pytest.raises(tfshare.InputError, match=r"input_shape"):
         tfshare.export_saved_model([a, wide], tmp_path / "x")
@@ -202,8 +203,13 @@ def test_bad_exports_are_refused_with_clear_errors(tmp_path, runtime):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(tfshare.ExportError, match=r"exists and is not a folder"):
         a.export_saved_model(tmp_path / "file", overwrite=True)
-    with pytest.raises(tfshare.ExportError, match=rf"^cannot export to '{re.escape(str(tmp_path / 'file' / 'below'))}': \S"):
+    below = re.escape(str(tmp_path / "file" / "below"))
+    with pytest.raises(tfshare.ExportError, match=rf"^cannot export to '{below}': .*file is not a directory"):
         a.export_saved_model(tmp_path / "file" / "below")
+    with pytest.raises(tfshare.ExportError, match=r"^cannot export to 'nope://m': File system scheme 'nope' not implemented"):
+        a.export_saved_model("nope://m")
+    with pytest.raises(tfshare.ExportError, match=r"already exists; pass overwrite=True"):
+        tfshare.export_saved_model([a], tmp_path / "m")  # the function's default too
     with pytest.raises(TypeError, match=r"path must be a str or os.PathLike, got int"):
         a.export_saved_model(3)
     with pytest.raises(TypeError, match=r"^overwrite must be a bool, got str$"):
@@ -297,8 +303,8 @@ def test_the_all_signature_fuses_the_heads_of_each_trunk_and_width(tmp_path, rng
     classifier keep their own probabilities. Each classifier's own signature returns probabilities and class ids.
     The graph is stored without devices and with default attributes stripped (the server places the ops)."""
     trunks = [tfshare.SharedTrunk(runtime, 8, (6,), seed=s, name=f"t{s}") for s in (0, 1)]
-    every = [tfshare.Classifier(trunk=trunks[t], num_classes=n, name=name, seed=i)
-             for i, (t, n, name) in enumerate([(0, 3, "a1"), (0, 3, "a2"), (1, 3, "b1"), (1, 3, "b2"), (1, 4, "b3")])]
+    every = [tfshare.Classifier(trunk=trunks[t], num_classes=n, name=name, seed=i)  # b3 first: alone in its group
+             for i, (t, n, name) in enumerate([(1, 4, "b3"), (0, 3, "a1"), (0, 3, "a2"), (1, 3, "b1"), (1, 3, "b2")])]
     every.append(tfshare.DenseClassifier(8, 3, (6,), runtime=runtime, name="p"))
     path = tfshare.export_saved_model(every, tmp_path / "m")
     saved = saved_model_pb2.SavedModel.FromString((tmp_path / "m" / "saved_model.pb").read_bytes())
@@ -326,3 +332,37 @@ def test_a_file_url_and_a_trailing_slash_name_the_local_folder(tmp_path, rng):
         got = tf.saved_model.load(str(tmp_path / "m2")).signatures["serving_default"](x=tf.constant(x))
         np.testing.assert_allclose(got["probabilities"].numpy(), clf.predict_proba(x), atol=1e-6)
     assert sorted(os.listdir(tmp_path)) == ["m2", "mX"]
+
+
+def test_a_sharded_runtimes_classifiers_export_together(tmp_path, rng):
+    """Classifiers in several shards (graphs) of one runtime: each shard's weights are read from its own Session."""
+    with tfshare.GraphSession(shard_size=1) as runtime:
+        every = [tfshare.DenseClassifier(8, 3, (4,), runtime=runtime, name=f"c{i}", seed=i) for i in range(3)]
+        assert len({id(c.shard) for c in every}) == 3
+        every[1].fit(rng.normal(size=(16, 8)).astype(np.float32), rng.integers(0, 3, 16), epochs=3)
+        path = tfshare.export_saved_model(every, tmp_path / "m")
+        x = rng.normal(size=(4, 8)).astype(np.float32)
+        served = tf.saved_model.load(path).signatures["all"](x=tf.constant(x))
+        for clf in every:
+            np.testing.assert_allclose(served[clf.name].numpy(), clf.predict_proba(x), atol=1e-6, err_msg=clf.name)
+
+
+def test_on_another_filesystem_saved_model_pb_is_copied_last(rng, monkeypatch):
+    """Where folders cannot be renamed, files are copied one by one: saved_model.pb last, so nothing loads the
+    target before its variables are there."""
+    copied, copy = [], tf.io.gfile.copy
+
+    def recording(source, target, overwrite=False):
+        copied.append(target)
+        return copy(source, target, overwrite=overwrite)
+
+    monkeypatch.setattr(tf.io.gfile, "copy", recording)
+    path = f"ram://tfshare-order-{os.getpid()}-{rng.integers(1 << 30)}/m"
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0) as clf:
+        try:
+            clf.export_saved_model(path)
+        finally:
+            if tf.io.gfile.exists(path):
+                tf.io.gfile.rmtree(path)
+    assert len(copied) >= 3 and copied[-1] == f"{path}/saved_model.pb"
+    assert not [name for name in copied[:-1] if name.endswith("saved_model.pb")]
