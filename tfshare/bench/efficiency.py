@@ -223,7 +223,8 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
         }
         for ref in REFERENCES:  # GFLOP/s ratio = FLOPs ratio / time ratio (paired when timed side by side)
             apart = (name == NUMPY_MATMUL) != (ref == NUMPY_MATMUL)
-            record[f"gflops_vs_{ref}"] = flops[name] / flops[ref] / (ratio(s, stats[ref]) if apart else paired_ratio(s, stats[ref]))
+            time_ratio = ratio(s, stats[ref]) if apart else paired_ratio(s, stats[ref])
+            record[f"gflops_vs_{ref}"] = flops[name] / flops[ref] / time_ratio
         records.append(record)
     return records
 
