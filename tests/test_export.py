@@ -366,3 +366,17 @@ def test_on_another_filesystem_saved_model_pb_is_copied_last(rng, monkeypatch):
                 tf.io.gfile.rmtree(path)
     assert len(copied) >= 3 and copied[-1] == f"{path}/saved_model.pb"
     assert not [name for name in copied[:-1] if name.endswith("saved_model.pb")]
+
+
+def test_a_failed_local_rename_is_an_export_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """An OSError while moving the staging folder into place (e.g. across devices) names the path and the OS's
+    reason, and leaves neither the path nor the staging folder."""
+    def cross_device(source, target):
+        raise OSError(18, "Invalid cross-device link", source)
+
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0) as clf:
+        monkeypatch.setattr(os, "rename", cross_device)
+        with pytest.raises(tfshare.ExportError, match=rf"^cannot export to '{re.escape(str(tmp_path / 'm'))}': "
+                                                     r"\[Errno 18\] Invalid cross-device link: '[^']*tmp-\d+-[0-9a-f]{8}-m'$"):
+            clf.export_saved_model(tmp_path / "m")
+    assert os.listdir(tmp_path) == []
