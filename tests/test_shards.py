@@ -282,3 +282,102 @@ def test_a_shard_is_full_at_exactly_max_ops():
     root.graph.version = 5
     first = placer.place()
     assert made == [first] and placer.place() is made[1] and placer.all == [root, *made]
+
+
+def test_close_waits_for_a_shard_being_made_and_closes_it_too(monkeypatch):
+    """A shard made by another thread while close() runs is closed with the others: nothing is left open."""
+    import threading
+
+    gs = tfshare.GraphSession(device="cpu", shard_size=1)
+    _mlps(gs, 1)
+    made, release = threading.Event(), threading.Event()
+    make = gs._shards._make
+
+    def slow_make(root):
+        shard = make(root)  # passes the root's open check before close() starts
+        made.set()
+        release.wait(10)
+        return shard
+
+    monkeypatch.setattr(gs._shards, "_make", slow_make)
+    placing = threading.Thread(target=gs.place)
+    placing.start()
+    assert made.wait(10)
+    closing = threading.Thread(target=gs.close)
+    closing.start()
+    closing.join(0.2)  # close() must wait for the placement in progress, not snapshot the shards without it
+    release.set()
+    placing.join(10)
+    closing.join(10)
+    assert len(gs.shards) == 2 and all(shard.closed for shard in gs.shards)
+    with pytest.raises(tfshare.ClosedError, match=r"is closed; create a new GraphSession"):
+        gs.place()
+
+
+def test_a_failed_construction_gives_its_slot_back():
+    """Refused builds (a taken name, bad layers) leave placement as it was: no empty shards, no gaps."""
+    with tfshare.GraphSession(device="cpu", shard_size=2) as gs:
+        (first,) = _mlps(gs, 1)
+        for _ in range(4):
+            with pytest.raises(tfshare.InputError, match=r"name 'dense_classifier' is already used"):
+                tfshare.DenseClassifier(16, 3, (8,), runtime=gs, name=first.name)
+            with pytest.raises(tfshare.InputError, match=r"name 'dense_classifier' is already used"):
+                tfshare.SharedTrunk(gs, 16, (8,), name=first.name)
+        (second,) = _mlps(gs, 1)
+        assert second.shard is gs and len(gs.shards) == 1
+        trunk = tfshare.SharedTrunk(gs, 16, (8,))
+        assert trunk.shard is gs.shards[1] and len(gs.shards) == 2  # the root was full: its count is right
+
+
+def test_release_callable_reaches_the_shard_that_made_it():
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        a, b = _mlps(gs, 2)
+        for clf in (a, b):
+            fn = gs.callable([clf.probabilities_tensor], [clf.input_tensor])
+            gs.release_callable(fn)
+            assert all(fn is not cached for shard in gs.shards for cached in shard._callables.values())
+            assert gs.callable([clf.probabilities_tensor], [clf.input_tensor]) is not fn
+
+
+def test_export_graph_writes_every_shards_graph(tmp_path):
+    from google.protobuf import text_format
+
+    from tfshare._tf import tf1
+
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        classifiers = _mlps(gs, 3)
+        logdir = gs.export_graph(str(tmp_path / "graph"))
+        for i, clf in enumerate(classifiers):
+            where = tmp_path / "graph" / (f"shard_{i}" if i else "")
+            graph_def = text_format.Parse((where / "graph.pbtxt").read_text(), tf1.GraphDef())
+            assert {n.name.split("/")[0] for n in graph_def.node} == {clf.name}
+            assert any(f.name.startswith("events.out.tfevents") for f in where.iterdir())  # TensorBoard lists it as a run
+        assert logdir == str(tmp_path / "graph")
+
+
+def test_tensors_of_another_runtime_are_named_as_such():
+    """input_tensor= and run() with a tensor the runtime does not hold: the error names it, not 'several shards'."""
+    from tfshare._tf import tf, tf1
+
+    with tf.Graph().as_default():
+        foreign = tf1.placeholder(tf.float32, [None, 16])
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs, tfshare.DenseClassifier(16, 3, (8,), seed=0) as other:
+        a, _ = _mlps(gs, 2)
+        body = tfshare.architectures.dense(16, (8,))
+        with pytest.raises(tfshare.InputError, match=r"^input_tensor must be a tensor of the runtime's graph, got one of another graph"):
+            tfshare.Classifier(architecture=body, num_classes=3, runtime=gs, input_tensor=foreign)
+        with pytest.raises(tfshare.InputError, match=r"^input_tensor must be a tensor of the runtime's graph, got one of another graph"):
+            tfshare.SharedTrunk(gs, 16, (8,), input_tensor=foreign)
+        with pytest.raises(tfshare.InputError, match=r"^the tensors of one call must come from GraphSession\(.*\), got "
+                                                     r"<tf.Tensor 'dense_classifier/probabilities:0'.* of a graph it does not hold$"):
+            gs.run([a.probabilities_tensor, other.probabilities_tensor])
+        assert other.runtime.shards == [other.runtime]
+
+
+def test_a_runtime_with_a_cluster_keeps_one_graph():
+    from tfshare._tf import tf
+
+    spec = tf.train.ClusterSpec({"worker": ["127.0.0.1:1"]})
+    gs = tfshare.GraphSession(device="cpu", cluster=spec, shard_size=1)
+    assert gs.place() is gs and gs.place() is gs and gs.shards == [gs]  # no Session is made: nothing connects
+    gs.close()

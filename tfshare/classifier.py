@@ -109,18 +109,24 @@ class Classifier(GraphBuilder):
         if input_tensor is not None:
             if trunk is not None or runtime is None:
                 raise InputError("input_tensor needs a runtime= it belongs to, and no trunk= (a trunk has its own input)")
-            shard = runtime.shard_of(getattr(input_tensor, "graph", None)) if hasattr(input_tensor, "graph") else runtime
+            shard = runtime._shard_holding(input_tensor)
             validation.input_tensor(input_tensor, shard.graph, form.input_shape)
         self._input_tensor = input_tensor
         self._owns_runtime = runtime is None
         if runtime is None:
             runtime = GraphSession()
+        placed = shard is None and trunk is None  # a slot of runtime.place(), given back if the build fails
         if shard is None:
             # A trunk's heads sit in its shard; any other classifier where the runtime has room (tfshare.shards).
             shard = trunk.shard if trunk is not None else runtime.place()
         self._public_runtime = runtime.root
         self._runtime = runtime = shard
-        self._name = runtime.reserve_name(name, self._default_name)
+        try:
+            self._name = runtime.reserve_name(name, self._default_name)
+        except BaseException:
+            if placed:
+                self._public_runtime.unplace(shard)
+            raise
         self._scope = self._name + "/"
         self._architecture = form.architecture
         self._adopted = form.adopted
@@ -137,6 +143,8 @@ class Classifier(GraphBuilder):
         try:
             self._build()
         except BaseException:
+            if placed:
+                self._public_runtime.unplace(shard)
             if self._owns_runtime:
                 self._public_runtime.close()
             raise

@@ -171,7 +171,7 @@ class GraphSession:
         if shard_size is not None:
             validation.positive_int(shard_size, "shard_size")
         # Shards for in-process runtimes only: a cluster's trunks must be in the one graph every worker builds.
-        sharded = shard_size is not None and _root is None and not target and self._task is None
+        sharded = shard_size is not None and _root is None and not target and self._task is None and cluster is None
         self._shards = Shards(self, shard_size, GraphSession._new_shard) if sharded else None
 
     def _new_shard(self) -> "GraphSession":
@@ -245,6 +245,16 @@ class GraphSession:
     def place(self) -> "GraphSession":
         """The shard a new independent classifier or trunk is built into (see ``shard_size``)."""
         return self._shards.place() if self._shards is not None else self
+
+    def unplace(self, shard: "GraphSession") -> None:
+        """Gives back the slot ``place()`` returned, for a construction that failed (see ``Shards.unplace``)."""
+        if self._shards is not None:
+            self._shards.unplace(shard)
+
+    def _shard_holding(self, tensor: Any) -> "GraphSession":
+        """The shard whose graph holds ``tensor``; this runtime itself when none does (the caller's check then says why)."""
+        graph = getattr(tensor, "graph", None)
+        return next((shard for shard in self.root.shards if shard.graph is graph), self)
 
     def shard_of(self, graph: Any) -> "GraphSession":
         """The shard of this runtime whose graph is ``graph``.
@@ -632,11 +642,12 @@ class GraphSession:
             return cached
 
     def release_callable(self, callable_: FastCallable) -> None:
-        """Drops a callable from the cache; TF frees its executor when it is collected."""
-        with self._lock:
-            for key, value in list(self._callables.items()):
-                if value is callable_:
-                    del self._callables[key]
+        """Drops a callable from the cache of the shard that made it; TF frees its executor when it is collected."""
+        for shard in self.shards:
+            with shard._lock:
+                for key, value in list(shard._callables.items()):
+                    if value is callable_:
+                        del shard._callables[key]
 
     def _make_fn(self, feeds, fetches, targets, read_only, inline) -> Callable[..., list]:
         session = self.session
@@ -664,6 +675,10 @@ class GraphSession:
     def export_graph(self, logdir: str) -> str:
         """Writes the graph for TensorBoard's Graphs tab and as ``graph.pbtxt``.
 
+        A runtime that opened further graphs (shards, see ``shard_size``)
+        writes its first graph into ``logdir`` and graph i (i >= 1) into
+        ``logdir/shard_i``, which TensorBoard lists as runs of their own.
+
         Args:
           logdir: directory to write into (created if missing).
 
@@ -671,6 +686,13 @@ class GraphSession:
           ``logdir``; run ``tensorboard --logdir LOGDIR`` to view it.
         """
         self._check_open()
+        for i, shard in enumerate(self.shards[1:], start=1):
+            shard._write_graph(os.path.join(logdir, f"shard_{i}"))
+        self._write_graph(logdir)
+        return logdir
+
+    def _write_graph(self, logdir: str) -> None:
+        """Writes this shard's own graph into ``logdir`` (``graph.pbtxt`` and a TensorBoard event file)."""
         os.makedirs(logdir, exist_ok=True)
         graph_def = self._graph.as_graph_def()
         tf.io.write_graph(graph_def, logdir, "graph.pbtxt", as_text=True)
@@ -682,12 +704,12 @@ class GraphSession:
                 writer.flush()
             finally:
                 writer.close()
-        return logdir
 
     # -------------------------------------------------------------- lifecycle
     def close(self) -> None:
         """Closes the Session (every shard's) and releases its memory. Closing twice is harmless."""
-        for shard in self._shards.children if self._shards is not None else ():
+        # Placement stops first, under its lock: a shard being made by another thread is in the list.
+        for shard in self._shards.close() if self._shards is not None else ():
             shard.close()
         with self._lock:
             if self._closed:

@@ -28,7 +28,7 @@ import weakref
 from typing import Any, Callable
 
 from tfshare._tf import tf
-from tfshare.errors import InputError
+from tfshare.errors import ClosedError, InputError
 
 #: Independent classifiers (and trunks) per graph of an in-process CPU runtime, by default.
 DEFAULT_SHARD_SIZE = 16
@@ -57,6 +57,7 @@ class Shards:
         self._make = make_shard
         self._children: list[Any] = []
         self._placed = 0  # independent units in the newest shard
+        self._closed = False
         self._lock = threading.Lock()
 
     @property
@@ -70,8 +71,14 @@ class Shards:
         return list(self._children)
 
     def place(self) -> Any:
-        """The shard a new independent classifier or trunk goes into (a new one when the newest is full)."""
+        """The shard a new independent classifier or trunk goes into (a new one when the newest is full).
+
+        Raises:
+          ClosedError: the root is closing or closed.
+        """
         with self._lock:
+            if self._closed:
+                raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
             newest = self._children[-1] if self._children else self._root_ref()
             if self._placed >= self.size or (self._placed and newest.graph.version >= self.max_ops):
                 newest = self._make(self._root_ref())
@@ -79,6 +86,27 @@ class Shards:
                 self._placed = 0
             self._placed += 1
             return newest
+
+    def unplace(self, shard: Any) -> None:
+        """Gives back the slot ``place()`` gave a construction that then failed.
+
+        Only the newest shard's count can go down: a slot in an older, full
+        shard stays used, as do the ops a failed build left in its graph
+        (the op budget counts them).
+        """
+        with self._lock:
+            newest = self._children[-1] if self._children else self._root_ref()
+            if shard is newest and self._placed > 0:
+                self._placed -= 1
+
+    def close(self) -> list[Any]:
+        """Stops placing (``place`` raises ClosedError from now on) and returns the shards to close.
+
+        Under the placement lock, so no shard being made is missed.
+        """
+        with self._lock:
+            self._closed = True
+            return list(self._children)
 
     def of_graph(self, graph: Any) -> Any:
         """The shard whose graph is ``graph``.
@@ -95,12 +123,18 @@ class Shards:
         """The one shard whose graph holds every tensor, op or variable in ``groups``.
 
         Raises:
-          InputError: they belong to graphs of several shards, or to none of this runtime's.
+          InputError: one belongs to a graph of no shard of this runtime, or they belong to several shards' graphs.
         """
         graphs = []
+        own = [shard.graph for shard in self.all]
         for element in tf.nest.flatten(list(groups)):
             graph = getattr(element, "graph", None)
             if graph is not None and all(graph is not g for g in graphs):
+                if all(graph is not g for g in own):
+                    raise InputError(
+                        f"the tensors of one call must come from {self._root_ref()!r}, got {element!r} "
+                        "of a graph it does not hold"
+                    )
                 graphs.append(graph)
         if not graphs:
             return self._root_ref()

@@ -71,10 +71,21 @@ class _Trunk(Described):
             )
         self._public_runtime = runtime.root
         if input_tensor is not None:
-            runtime = runtime.shard_of(getattr(input_tensor, "graph", None)) if hasattr(input_tensor, "graph") else runtime
+            runtime = runtime._shard_holding(input_tensor)
             validation.input_tensor(input_tensor, runtime.graph, architecture.input_shape)
         else:
             runtime = runtime.place()  # the shard it and its heads live in (tfshare.shards)
+        try:
+            self._construct(runtime, architecture, name, seed, input_tensor)
+        except BaseException:
+            if input_tensor is None:
+                self._public_runtime.unplace(runtime)  # the slot goes back to the next classifier or trunk
+            raise
+
+    def _construct(
+        self, runtime: GraphSession, architecture: Architecture, name: str | None, seed: int | None, input_tensor: Any
+    ) -> None:
+        """Builds the trunk into ``runtime`` (its shard): name, input, inference features, variables."""
         self._runtime = runtime
         self._architecture = architecture
         self._input_shape = architecture.input_shape
