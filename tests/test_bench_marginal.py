@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,14 @@ def test_only_shared_graph_opens_shards(mode, sharded):
         assert len({id(clf.shard.graph) for clf in driver.classifiers}) == graphs
     finally:
         driver.close()
+
+
+def test_live_traces_a_classifier_beyond_the_first_shard(tmp_path):
+    """--trace_dir with more classifiers than one shard holds: the last one is traced on its own shard's Session."""
+    model = models.model("mlp", hidden_units=(4,))
+    config = marginal_cost.Config(max_instances=DEFAULT_SHARD_SIZE + 1, batch_instances=2, repeats=1, model=model,
+                                  modes=("shared_graph",), trace_dir=str(tmp_path))
+    marginal_cost.live("shared_graph", config, model.inputs(1))
+    trace = json.loads((tmp_path / "shared_graph" / "timeline.json").read_text())
+    ops = {e["args"]["name"] for e in trace["traceEvents"] if e.get("ph") == "X"}  # one span per op run
+    assert f"dense_classifier_{DEFAULT_SHARD_SIZE}/hidden_0/MatMul" in ops  # the last (17th) classifier's step

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tfshare.bench import graph_construction, models, variable_sharing
 from tfshare.shards import DEFAULT_SHARD_SIZE
 
@@ -38,3 +40,25 @@ def test_graph_construction_counts_the_ops_of_every_shard():
     finally:
         for b in built.values():
             b.close()
+
+
+def test_fused_trace_covers_every_shards_classifiers(tmp_path):
+    """The fused trace runs each shard's probabilities on that shard's Session, one folder per shard."""
+    n = DEFAULT_SHARD_SIZE + 1
+    model = models.model("mlp", hidden_units=(4,))
+    config = variable_sharing.Config(num_classifiers=n, modes=("fused", "one_call"), model=model,
+                                     trace_dir=str(tmp_path))
+    setup = variable_sharing.Setup("separate", config)
+    try:
+        graphs = len(setup.runtime.graphs)
+        assert graphs >= 2  # more classifiers than one shard holds
+        setup.trace(config.tracer(), model.inputs(2))
+        fused = [f"separate_fused_shard{i}" for i in range(graphs)]
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*fused, "separate_one_call"])
+        traced = set()
+        for folder in fused:
+            trace = json.loads((tmp_path / folder / "timeline.json").read_text())
+            traced |= {e["args"]["name"].split("/")[0] for e in trace["traceEvents"] if e.get("ph") == "X"}
+        assert {c.name for c in setup.classifiers} <= traced  # every classifier ran in its shard's trace
+    finally:
+        setup.close()

@@ -13,6 +13,7 @@ from tfshare import checkpoints
 from tfshare.drills import concurrency
 from tfshare._tf import tf1
 from tfshare.bench import models
+from tfshare.shards import DEFAULT_SHARD_SIZE
 
 from conftest import WAIT_SECONDS, join_all, wait_for
 
@@ -95,6 +96,14 @@ def test_construction_from_several_threads_is_serialized_with_unique_names():
     # Each classifier's ops all lie in its own scope, as many as a serial
     # build makes, and it predicts as the same classifier built alone.
     assert figures.same_as_serial == 16
+
+
+def test_construction_drill_checks_classifiers_beyond_the_first_shard():
+    """More builders than one shard holds: each classifier's ops are counted in its own shard's graph."""
+    threads = DEFAULT_SHARD_SIZE + 1
+    figures = concurrency.construction_drill(threads=threads)
+    assert figures.built == figures.unique_names == figures.same_as_serial == threads
+    assert figures.errors == 0 and figures.passed
 
 
 def test_explicit_names_race_one_winner(runtime):

@@ -347,6 +347,22 @@ def test_a_sharded_runtimes_classifiers_export_together(tmp_path, rng):
             np.testing.assert_allclose(served[clf.name].numpy(), clf.predict_proba(x), atol=1e-6, err_msg=clf.name)
 
 
+def test_classifiers_named_like_the_input_export_and_keep_the_input_key_x(tmp_path, rng, runtime):
+    """A classifier (or trunk) named "x", "x_1", ... exports; every signature still takes "x"."""
+    x = rng.normal(size=(4, 8)).astype(np.float32)
+    with tfshare.DenseClassifier(8, 3, (4,), name="x", seed=0) as alone:
+        path = tfshare.export_saved_model([alone], tmp_path / "one")
+        got = tf.saved_model.load(path).signatures["serving_default"](x=tf.constant(x))["probabilities"]
+        np.testing.assert_allclose(got.numpy(), alone.predict_proba(x), atol=1e-6)
+    trunk = tfshare.SharedTrunk(runtime, 8, (4,), name="x_1", seed=0)
+    every = [tfshare.DenseClassifier(8, 3, (4,), runtime=runtime, name="x", seed=1),
+             tfshare.Classifier(trunk=trunk, num_classes=3, name="x_2", seed=2)]
+    path = tfshare.export_saved_model(every, tmp_path / "several")
+    served = tf.saved_model.load(path).signatures["all"](x=tf.constant(x))
+    for clf in every:
+        np.testing.assert_allclose(served[clf.name].numpy(), clf.predict_proba(x), atol=1e-6, err_msg=clf.name)
+
+
 def test_on_another_filesystem_saved_model_pb_is_copied_last(rng, monkeypatch):
     """Where folders cannot be renamed, files are copied one by one: saved_model.pb last, so nothing loads the
     target before its variables are there."""

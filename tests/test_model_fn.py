@@ -329,6 +329,23 @@ def test_a_model_that_needs_input_shape_rebuilds_and_exports(runtime, rng, tmp_p
                                clf.predict_proba(x), atol=1e-6)
 
 
+def test_a_rebuilt_model_keeps_its_seed_and_so_fits_the_same(runtime, rng):
+    """rebuild passes the seed: the twin, given the same weights, shuffles and so trains exactly as the original."""
+    clf = tfshare.Classifier(model_fn=lambda: build_model((4,)), input_shape=(4,), num_classes=10, seed=7,
+                             runtime=runtime, name="m")
+    x, y = rng.normal(size=(64, 4)).astype(np.float32), rng.integers(0, 10, 64)
+    twin = clf.rebuild(tfshare.GraphSession())
+    try:
+        assert twin._seed == clf._seed == 7
+        twin.set_weights(clf.get_weights())
+        for c in (clf, twin):
+            c.fit(x, y, epochs=2, batch_size=8, shuffle=True)
+        for key, value in clf.get_weights().items():
+            np.testing.assert_array_equal(twin.get_weights()[key], value, err_msg=key)
+    finally:
+        twin.runtime.close()
+
+
 def _dense_model(activation: str | None) -> Callable[[], keras.Model]:
     """A model_fn: Sequential "m" of Dense(5, activation) "hidden" and Dense(3) "out" on 4 features."""
     return lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation=activation, name="hidden"),

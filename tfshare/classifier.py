@@ -451,7 +451,7 @@ class Classifier(GraphBuilder):
         if self._adopted is not None:
             return Classifier(  # input_shape too: a model that does not know it was given one
                 model_fn=self._adopted.model_fn, input_shape=self.input_shape, runtime=runtime, name=self._name,
-                input_tensor=input_tensor,
+                seed=self._seed, input_tensor=input_tensor,
             )
         return Classifier(architecture=self._architecture, runtime=runtime, input_tensor=input_tensor, **common)
 

@@ -82,6 +82,20 @@ def _snapshot(classifiers: Sequence[Any]) -> dict[str, dict[str, Any]]:
     return {clf.name: {k: values[id(v)] for k, v in clf.named_variables.items()} for clf in classifiers}
 
 
+def _input_name(classifiers: Sequence[Any]) -> str:
+    """The name of the export's input placeholder: "x", or "x_1", ... when a twin (or its trunk) is named so.
+
+    The twins keep their classifiers' names and reserve them after the
+    placeholder is built, so it must take a name none of them will claim.
+    """
+    taken = {c.name for c in classifiers} | {c.trunk.name for c in classifiers if c.trunk is not None}
+    name, i = "x", 0
+    while name in taken:
+        i += 1
+        name = f"x_{i}"
+    return name
+
+
 def _rebuild(classifiers: Sequence[Any], export: GraphSession, x: Any) -> list[Any]:
     """The classifiers' twins in ``export``, all reading ``x``; a trunk is rebuilt once."""
     trunks: dict[int, Any] = {}
@@ -229,7 +243,8 @@ def export_saved_model(classifiers: Sequence[Any], path: str | os.PathLike, over
         weights = _snapshot(classifiers)
         with GraphSession(device="cpu", shard_size=None) as export:  # one graph: every twin reads one x
             with export.building():
-                x = tf1.placeholder(tf.float32, [None, *classifiers[0].input_shape], name="x")
+                # The signatures' input key is "x" whatever the placeholder's own name.
+                x = tf1.placeholder(tf.float32, [None, *classifiers[0].input_shape], name=_input_name(classifiers))
             with conv_fusion.portable():  # the server places the ops: no CPU-only fused convolution
                 twins = _rebuild(classifiers, export, x)
             for twin in twins:

@@ -117,7 +117,7 @@ class _Built:
         """One traced prediction of the first classifier (its Session's run, or a tf.profiler step)."""
         clf = self.classifiers[0]
         if self.runtimes:
-            tracer.session_step(mode, clf.runtime.session, clf.probabilities_tensor, {clf.input_tensor: x})
+            tracer.session_step(mode, clf.shard.session, clf.probabilities_tensor, {clf.input_tensor: x})
         else:
             tracer.eager_step(mode, lambda: clf.predict_proba(x))
 

@@ -155,8 +155,8 @@ def live(mode: str, config: Config, x: np.ndarray) -> list[dict[str, Any]]:
                          "init_s": initialized - built, "first_predict_s": done - initialized})
             if k % max(1, config.max_instances // 4) == 0:
                 _log.info("live %s: k=%d/%d", mode, k, config.max_instances)
-        # One traced prediction of the last classifier, as the mode runs it (Session.run).
-        config.tracer().session_step(mode, clf.runtime.session, clf.probabilities_tensor, {clf.input_tensor: x})
+        # One traced prediction of the last classifier, as the mode runs it (Session.run on its shard's Session).
+        config.tracer().session_step(mode, clf.shard.session, clf.probabilities_tensor, {clf.input_tensor: x})
     finally:
         driver.close()
     ks = np.array([r["k"] for r in rows], float)

@@ -175,20 +175,28 @@ class Setup:
     def trace(self, tracer: Tracer, x: np.ndarray) -> None:
         """One traced prediction per mode (``tfshare.harness.tracing``).
 
-        ``fused`` is traced as one Session run of all N probabilities,
-        ``one_by_one`` and ``one_call`` as classifier 0's, the eager modes
-        under ``tf.profiler``; trace folders are named ``<setup>_<mode>``.
+        ``fused`` is traced as one Session run of all N probabilities per
+        shard (``predict_many`` makes one call per shard, and a Session runs
+        only its own graph), ``one_by_one`` and ``one_call`` as classifier 0's
+        (on its shard's Session), the eager modes under ``tf.profiler``. Trace
+        folders are named ``<setup>_<mode>``; when the N classifiers span
+        several shards, ``fused`` writes one folder per shard,
+        ``<setup>_fused_shard<i>`` (i: the shard's place in
+        ``runtime.shards``).
         """
-        first, session = self.classifiers[0], self.runtime.session
+        first = self.classifiers[0]
+        by_shard = {i: [c for c in self.classifiers if c.shard is shard] for i, shard in enumerate(self.runtime.shards)}
+        by_shard = {i: group for i, group in by_shard.items() if group}
         for mode, fn in self.predictors(x).items():
             name = f"{self.name}_{mode}"
             if mode in EAGER_MODES:
                 tracer.eager_step(name, fn)
             elif mode == "fused":
-                tracer.session_step(name, session, [c.probabilities_tensor for c in self.classifiers],
-                                    {c.input_tensor: x for c in self.classifiers})
+                for i, group in by_shard.items():
+                    tracer.session_step(name if len(by_shard) == 1 else f"{name}_shard{i}", group[0].shard.session,
+                                        [c.probabilities_tensor for c in group], {c.input_tensor: x for c in group})
             else:
-                tracer.session_step(name, session, first.probabilities_tensor, {first.input_tensor: x})
+                tracer.session_step(name, first.shard.session, first.probabilities_tensor, {first.input_tensor: x})
 
     def sizes(self) -> dict[str, int]:
         variables = [v for c in self.classifiers for v in c.variables]

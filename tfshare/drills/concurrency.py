@@ -183,9 +183,10 @@ def construction_drill(model: ModelLike = "mlp", threads: int = 16, seed: int = 
         built: list[Classifier] = []
         errors = _run_threads(lambda i: built.append(model.classifier(runtime=runtime, seed=seed)), threads)
         names = [clf.name for clf in built]
-        graph_ops = runtime.graph.get_operations()
+        # Each classifier's ops are in its own shard's graph (more than shard_size open another).
+        graph_ops = {id(shard.graph): shard.graph.get_operations() for shard in runtime.shards}
         same = sum(
-            sum(op.name.startswith(clf.name + "/") for op in graph_ops) == ops_alone
+            sum(op.name.startswith(clf.name + "/") for op in graph_ops[id(clf.shard.graph)]) == ops_alone
             and np.array_equal(clf.predict_proba(x), expected)
             for clf in built
         )
