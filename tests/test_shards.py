@@ -285,30 +285,48 @@ def test_a_shard_is_full_at_exactly_max_ops():
 
 
 def test_close_waits_for_a_shard_being_made_and_closes_it_too(monkeypatch):
-    """A shard made by another thread while close() runs is closed with the others: nothing is left open."""
+    """A shard made by another thread while close() runs is closed with the others: nothing is left open.
+
+    Deterministic: placement is held inside its lock, after the new shard passed the root's open check,
+    until close() is seen waiting for that lock (close() used to take its list of shards without it)."""
     import threading
+
+    class WatchedLock:
+        def __init__(self):
+            self.lock, self.contended = threading.Lock(), threading.Event()
+
+        def __enter__(self):
+            if not self.lock.acquire(blocking=False):
+                self.contended.set()
+                self.lock.acquire()
+            return self
+
+        def __exit__(self, *exc_info):
+            self.lock.release()
 
     gs = tfshare.GraphSession(device="cpu", shard_size=1)
     _mlps(gs, 1)
-    made, release = threading.Event(), threading.Event()
+    made, release, watched = threading.Event(), threading.Event(), WatchedLock()
     make = gs._shards._make
 
     def slow_make(root):
-        shard = make(root)  # passes the root's open check before close() starts
+        shard = make(root)
         made.set()
         release.wait(10)
         return shard
 
     monkeypatch.setattr(gs._shards, "_make", slow_make)
-    placing = threading.Thread(target=gs.place)
-    placing.start()
-    assert made.wait(10)
-    closing = threading.Thread(target=gs.close)
-    closing.start()
-    closing.join(0.2)  # close() must wait for the placement in progress, not snapshot the shards without it
-    release.set()
-    placing.join(10)
-    closing.join(10)
+    monkeypatch.setattr(gs._shards, "_lock", watched)
+    placing, closing = threading.Thread(target=gs.place), threading.Thread(target=gs.close)
+    try:
+        placing.start()
+        assert made.wait(10)
+        closing.start()
+        assert watched.contended.wait(10), "close() did not wait for the placement in progress"
+    finally:
+        release.set()
+        placing.join(10)
+        closing.join(10)
     assert len(gs.shards) == 2 and all(shard.closed for shard in gs.shards)
     with pytest.raises(tfshare.ClosedError, match=r"is closed; create a new GraphSession"):
         gs.place()

@@ -115,7 +115,7 @@ class Classifier(GraphBuilder):
         self._owns_runtime = runtime is None
         if runtime is None:
             runtime = GraphSession()
-        placed = shard is None and trunk is None  # a slot of runtime.place(), given back if the build fails
+        placer = runtime if shard is None and trunk is None else None  # gives its slot back if the build fails
         if shard is None:
             # A trunk's heads sit in its shard; any other classifier where the runtime has room (tfshare.shards).
             shard = trunk.shard if trunk is not None else runtime.place()
@@ -124,8 +124,8 @@ class Classifier(GraphBuilder):
         try:
             self._name = runtime.reserve_name(name, self._default_name)
         except BaseException:
-            if placed:
-                self._public_runtime.unplace(shard)
+            if placer is not None:
+                placer.unplace(shard)
             raise
         self._scope = self._name + "/"
         self._architecture = form.architecture
@@ -143,8 +143,8 @@ class Classifier(GraphBuilder):
         try:
             self._build()
         except BaseException:
-            if placed:
-                self._public_runtime.unplace(shard)
+            if placer is not None:
+                placer.unplace(shard)
             if self._owns_runtime:
                 self._public_runtime.close()
             raise

@@ -74,12 +74,12 @@ class _Trunk(Described):
             runtime = runtime._shard_holding(input_tensor)
             validation.input_tensor(input_tensor, runtime.graph, architecture.input_shape)
         else:
-            runtime = runtime.place()  # the shard it and its heads live in (tfshare.shards)
+            placer, runtime = runtime, runtime.place()  # the shard it and its heads live in (tfshare.shards)
         try:
             self._construct(runtime, architecture, name, seed, input_tensor)
         except BaseException:
             if input_tensor is None:
-                self._public_runtime.unplace(runtime)  # the slot goes back to the next classifier or trunk
+                placer.unplace(runtime)  # the slot goes back to the next classifier or trunk
             raise
 
     def _construct(
