@@ -181,21 +181,24 @@ def test_ratio_of_medians_and_zero_denominator():
 
 @pytest.mark.parametrize("seconds, text", [
     (1.5, "1.5 s"), (0.0452, "45.2 ms"), (45.2e-6, "45.2 µs"), (3e-9, "3 ns"), (math.nan, "-"),
-], ids=["s", "ms", "us", "ns", "nan"])
+    (0.0009996, "1 ms"), (999.6e-9, "1 µs"), (-653e-6, "-653 µs"), (1234.5, "1,234 s"),
+], ids=["s", "ms", "us", "ns", "nan", "rounds-up-to-ms", "rounds-up-to-us", "negative", "thousands"])
 def test_format_seconds(seconds, text):
     assert timing.format_seconds(seconds) == text
 
 
 @pytest.mark.parametrize("num, text", [
     (512, "512 B"), (1536, "1.5 KiB"), (6.5 * 2**20, "6.5 MiB"), (-2048, "-2 KiB"), (None, "-"),
-], ids=["B", "KiB", "MiB", "negative", "none"])
+    (1000 * 1024, "0.977 MiB"), (1023 * 1024, "0.999 MiB"), (1023, "1023 B"), (5000 * 2**30, "5,000 GiB"),
+], ids=["B", "KiB", "MiB", "negative", "none", "1000-KiB", "1023-KiB", "1023-B", "thousands-GiB"])
 def test_format_bytes(num, text):
     assert timing.format_bytes(num) == text
 
 
 @pytest.mark.parametrize("value, text", [
     (0.0257, "0.026x"), (1.0, "1.00x"), (39.04, "39.0x"), (1080.4, "1,080x"), (None, "-"), (math.inf, "-"),
-], ids=["small", "one", "tens", "thousands", "none", "inf"])
+    (99.96, "100x"), (9.996, "10.0x"), (0.09996, "0.10x"),
+], ids=["small", "one", "tens", "thousands", "none", "inf", "rounds-up-to-100", "rounds-up-to-10", "rounds-up-to-0.1"])
 def test_format_ratio(value, text):
     assert timing.format_ratio(value) == text
 

@@ -359,37 +359,48 @@ def paired_ratio(numerator: Stats, denominator: Stats) -> float:
     return float(np.median(pairs)) if pairs else math.inf
 
 
+def _sig3(value: float) -> float:
+    """``value`` rounded to the 3 significant digits the formatters print (999.6 -> 1000.0)."""
+    return float(f"{value:.3g}")
+
+
 def format_seconds(seconds: float) -> str:
-    """Formats a duration with a unit that keeps 3 significant digits: "45.2 µs"."""
+    """Formats a duration with a unit that keeps 3 significant digits: "45.2 µs".
+
+    The unit is chosen after rounding, so 999.6 µs prints as "1 ms", never
+    "1e+03 µs"; durations of 1,000 s and more print in whole seconds ("1,234 s").
+    """
     if seconds is None or not math.isfinite(seconds):
         return "-"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(seconds) >= scale:
+    for unit, scale in (("ns", 1e-9), ("µs", 1e-6), ("ms", 1e-3)):
+        if abs(_sig3(seconds / scale)) < 1000:
             return f"{seconds / scale:.3g} {unit}"
-    return f"{seconds / 1e-9:.3g} ns"
+    return f"{seconds:.3g} s" if abs(_sig3(seconds)) < 1000 else f"{seconds:,.0f} s"
 
 
 def format_ratio(value: float | None) -> str:
-    """Formats a ratio of times: "0.026x", "1.68x", "39.0x", "1,080x"."""
+    """Formats a ratio of times: "0.026x", "1.68x", "39.0x", "100x", "1,080x" (the branch is chosen after rounding)."""
     if value is None or not math.isfinite(value):
         return "-"
-    if value >= 100:
+    if round(value, 1) >= 100:
         return f"{value:,.0f}x"
-    if value >= 10:
+    if round(value, 2) >= 10:
         return f"{value:.1f}x"
-    return f"{value:.2f}x" if value >= 0.1 else f"{value:.3f}x"
+    return f"{value:.2f}x" if round(value, 3) >= 0.1 else f"{value:.3f}x"
 
 
 def format_bytes(num: float | None) -> str:
-    """Formats a byte count: "1.5 MiB"."""
+    """Formats a byte count: "1.5 MiB" (1,023.9 KiB prints as "1 MiB", never "1.02e+03 KiB")."""
     if num is None:
         return "-"
     value = float(num)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+    if abs(round(value)) < 1024:
+        return f"{value:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
         value /= 1024
-    return f"{value:.3g} GiB"  # pragma: no cover - unreachable
+        if abs(_sig3(value)) < 1000:
+            return f"{value:.3g} {unit}"
+    return f"{value:,.0f} GiB"
 
 
 __all__ = [
