@@ -381,6 +381,26 @@ def test_unknown_or_conflicting_values_are_usage_errors(app, argv, match, tmp_pa
     assert not (tmp_path / "x.json").exists()
 
 
+@pytest.mark.parametrize("where", ["folder-slash", "existing-folder", "under-a-file"])
+def test_a_bad_output_is_a_usage_error_before_anything_runs(where, tmp_path, monkeypatch):
+    """--output is checked first: a run is not lost when its results cannot be written at the end."""
+    from absl import app as absl_app
+
+    from tfshare.bench import graph_construction
+
+    (tmp_path / "a_file").write_text("")
+    output, match = {
+        "folder-slash": (f"{tmp_path / 'new'}/", r"--output must be the path of a JSON file, got '.*new/', a folder"),
+        "existing-folder": (str(tmp_path), r"--output must be the path of a JSON file, got '.*', a folder"),
+        "under-a-file": (str(tmp_path / "a_file" / "x.json"), r"--output must be a path under a folder, got '.*x\.json', "
+                                                              r"under the file '.*a_file'"),
+    }[where]
+    monkeypatch.setattr(graph_construction, "run", lambda *a, **k: pytest.fail("the benchmark ran"))
+    with pytest.raises(absl_app.UsageError, match=match):
+        run_main("graph_construction", ["--device=cpu", "--quick", f"--output={output}"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
 def test_data_flag_gives_the_model_its_shape(tmp_path):
     """--data=digits: the CNN runs on 8x8x1 images, and the result file says so."""
     output = tmp_path / "gc.json"

@@ -215,6 +215,26 @@ def stem(benchmark: str, model: models.Model) -> str:
     return "_".join(parts)
 
 
+def output_path(name: str) -> str:
+    """--output (default ``results/<name>.json``), checked before anything runs: a file path under a writable folder.
+
+    Raises:
+      app.UsageError: it names a folder, or its nearest existing parent is a
+        file or not writable (the run would be lost when its results are written).
+    """
+    path = OUTPUT.value or os.path.join("results", f"{name}.json")
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise app.UsageError(f"--output must be the path of a JSON file, got {path!r}, a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise app.UsageError(f"--output must be a path under a folder, got {path!r}, under the file {parent!r}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise app.UsageError(f"--output must be writable, got {path!r}, under {parent!r}, which this user cannot write")
+    return path
+
+
 def printer(headers: dict[str, str], table_row: Callable[[dict], str]) -> Callable[[dict], None]:
     """Returns an on_record callback that prints Markdown tables as records arrive.
 
@@ -256,6 +276,7 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
     device, tf_device = resolve_device(bench.BENCHMARK)
     chosen = model(hidden_units_default)
     name = stem(bench.BENCHMARK, chosen)
+    path = output_path(name)
     common: dict[str, Any] = {
         "device": device, "tf_device": tf_device, "seed": SEED.value, "model": chosen,
         "num_classes": chosen.num_classes, **apply_threads(),
@@ -272,7 +293,6 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
     summary = getattr(bench, "summary_table", None)
     if summary is not None:
         print("\n" + summary(records))
-    path = OUTPUT.value or os.path.join("results", f"{name}.json")
     doc = results.make_document(bench.BENCHMARK, info, config, records,
                                 flags=flag_values(f"tfshare.bench.apps.{bench.BENCHMARK}"),
                                 gpu_memory=machine.gpu_memory(tf_device))
