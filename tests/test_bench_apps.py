@@ -365,11 +365,21 @@ def test_unknown_mode_is_a_usage_error():
         ("session_reuse", ["--data=/nowhere/x.npz"], r"--data=/nowhere/x\.npz"),
         ("efficiency", ["--num_intra_threads=1", "--thread_counts=0,1"], r"give either, not both"),
         ("marginal_cost", ["--unexpected"], r"unexpected arguments"),
+        ("graph_construction", ["--model=cnn", "--data=digits", "--filters=4,4,4,4,4,4"],
+         r"^--filters=4,4,4,4,4,4 \(--model=cnn, --data=digits\): layers\(\)\[15\] \(MaxPooling2D 'pool_3'\) failed on an "
+         r"input of shape \[batch, 1, 1, 4\]"),
+        ("efficiency", ["--batch_size=2048"],
+         r"^train_rows \(--train_rows\) must be >= the largest batch size \(--batch_size\) 2048, got 960$"),
+        ("distributed_sharing", ["--role=trainer"], r"^--role=trainer needs its cluster: --ps_hosts, --worker_hosts, "
+                                                    r"--job_name and --task_index, or TF_CONFIG; TF_CONFIG is not set"),
     ],
-    ids=["one-batch-size", "batch-not-int", "unknown-data", "missing-npz", "threads-conflict", "extra-argument"],
+    ids=["one-batch-size", "batch-not-int", "unknown-data", "missing-npz", "threads-conflict", "extra-argument",
+         "filters-too-many-for-the-images", "batch-beyond-train-rows", "trainer-without-cluster"],
 )
-def test_unknown_or_conflicting_values_are_usage_errors(app, argv, match, tmp_path):
+def test_unknown_or_conflicting_values_are_usage_errors(app, argv, match, tmp_path, monkeypatch):
     from absl import app as absl_app
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
 
     if argv == ["--unexpected"]:
         module = importlib.import_module(f"tfshare.bench.apps.{app}")

@@ -64,9 +64,11 @@ class Config(RunConfig):
       thread_settings: (intra_op_threads, inter_op_threads) pairs; 0 means
         tfshare's default (the usable cores on CPU).
       train_rows: rows per timed training epoch.
-      repeats: timed values per setting.
-      warmup: untimed calls per setting first.
-      min_time: seconds each timed value covers at least.
+      repeats: timed values per setting; training times max(3, repeats // 2)
+        whole epochs per mode (one epoch per value).
+      warmup: untimed calls per setting first (training: one untimed epoch).
+      min_time: seconds each timed value covers at least (not training's:
+        an epoch is one value).
     """
 
     batch_sizes: tuple[int, ...] = (32, 256)
@@ -86,7 +88,8 @@ class Config(RunConfig):
         positive_ints(self.batch_sizes, "batch_sizes", "batch size")
         if self.train_rows < max(self.batch_sizes):
             raise InputError(
-                f"train_rows must be >= the largest batch size ({max(self.batch_sizes)}), got {self.train_rows}"
+                f"train_rows (--train_rows) must be >= the largest batch size (--batch_size) "
+                f"{max(self.batch_sizes)}, got {self.train_rows}"
             )
         if not self.thread_settings:
             raise InputError("thread_settings must name at least one (intra, inter) pair, got ()")

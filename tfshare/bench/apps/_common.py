@@ -30,6 +30,7 @@ from tfshare._tf import tf
 from tfshare.bench import models
 from tfshare.errors import DataError, InputError
 from tfshare.harness import machine, results
+from tfshare.runtime import GraphSession
 
 MODEL = flags.DEFINE_enum(
     "model", "mlp", list(models.MODELS),
@@ -136,7 +137,8 @@ def model(hidden_units_default: tuple[int, ...] = (64,)) -> models.Model:
     """The ``Model`` of --model on --data, with its sizes from --hidden_units or --filters.
 
     Raises:
-      app.UsageError: an unknown --data, data that cannot be loaded, or images the model cannot take.
+      app.UsageError: an unknown --data, data that cannot be loaded, images the model cannot take, or
+        sizes (--filters, --hidden_units) whose body cannot be built on the data's shape.
     """
     hidden = hidden_units_default if HIDDEN_UNITS.value is None else ints(HIDDEN_UNITS.value, "hidden_units")
     try:
@@ -144,6 +146,13 @@ def model(hidden_units_default: tuple[int, ...] = (64,)) -> models.Model:
         chosen.input_shape  # loads the data once, here: a bad --data fails before anything runs
     except (InputError, DataError, OSError) as exc:
         raise app.UsageError(f"--data={DATA.value} (--model={MODEL.value}): {exc}") from None
+    try:  # one throwaway build: e.g. too many --filters for small images fails here, not mid-run
+        with GraphSession(device="cpu", shard_size=None) as probe:
+            chosen.classifier(chosen.num_classes, runtime=probe)
+    except InputError as exc:
+        sizes = (f"--filters={','.join(FILTERS.value)}" if MODEL.value == "cnn"
+                 else f"--hidden_units={','.join(map(str, hidden))}")
+        raise app.UsageError(f"{sizes} (--model={MODEL.value}, --data={DATA.value}): {exc}") from None
     return chosen
 
 

@@ -31,6 +31,7 @@ from tfshare import cluster
 from tfshare.bench import dist_trainer
 from tfshare.bench import distributed_sharing as bench
 from tfshare.bench.apps import _common
+from tfshare.errors import InputError
 
 _ROLE = flags.DEFINE_enum("role", "driver", ["driver", "trainer"], "driver: run everything; trainer: one worker's loop.")
 _WORKERS = flags.DEFINE_list("workers", ["1", "2", "4"], "Worker counts to train with.")
@@ -74,11 +75,17 @@ def trainer(argv: list[str]) -> None:
     _common.quiet_tensorflow()
     device, _ = _common.resolve_device(bench.BENCHMARK)
     model = _common.model(_HIDDEN_UNITS)
-    if _PS_HOSTS.value or _WORKER_HOSTS.value:
-        task = cluster.ClusterConfig.from_flags(_PS_HOSTS.value or (), _WORKER_HOSTS.value or (),
-                                                _JOB.value, _TASK.value)
-    else:
-        task = cluster.ClusterConfig.from_tf_config()
+    try:
+        if _PS_HOSTS.value or _WORKER_HOSTS.value:
+            task = cluster.ClusterConfig.from_flags(_PS_HOSTS.value or (), _WORKER_HOSTS.value or (),
+                                                    _JOB.value, _TASK.value)
+        else:
+            task = cluster.ClusterConfig.from_tf_config()
+    except InputError as exc:
+        raise app.UsageError(
+            f"--role=trainer needs its cluster: --ps_hosts, --worker_hosts, --job_name and --task_index, or "
+            f"TF_CONFIG; {exc}"
+        ) from None
     result = dist_trainer.train(
         task, model=model, batch_size=_common.batch_size(64, f"{bench.BENCHMARK} --role=trainer"),
         seconds=_common.pick(_TRAIN_SECONDS.value, 4.0, 1.0), timeout=_TIMEOUT.value, trunk_name=_TRUNK_NAME.value,

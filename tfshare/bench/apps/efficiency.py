@@ -6,6 +6,9 @@ fit's per-step cost against the raw callable running the same train op.
 The thread settings swept are --thread_counts squared (0: tfshare's default),
 or the one setting of --num_intra_threads / --num_inter_threads when either
 is given. --repeats default 15, 5 with --quick; --num_warmup default 3.
+The training part times whole epochs of --train_rows rows, one epoch per
+value: max(3, --repeats // 2) values per mode after one untimed epoch;
+--num_warmup and --min_time apply to the compute part only.
 
   tfshare-bench efficiency --quick
   tfshare-bench efficiency --model=cnn --quick

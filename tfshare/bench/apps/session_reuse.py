@@ -5,7 +5,8 @@ predict_proba, the raw callable floor (TensorFlow's default options, and in
 the calling thread), eager model(x), tf.function and tf_keras Model.predict,
 timed side by side at each --batch_size (default 1,32,256; --num_warmup
 default 3, --repeats 25, 7 with --quick). Then predict_proba's calls/s with
---threads threads sharing the one Session.
+--threads threads sharing the one Session (--throughput_seconds per
+count, 3 times, 2 with --quick; --repeats does not apply to it).
 
   tfshare-bench session_reuse --quick
   tfshare-bench session_reuse --model=cnn --quick --trace_dir=traces
