@@ -121,7 +121,7 @@ def test_training_ratio_pairs_the_repeats(monkeypatch):
     [
         ({"repeats": 0}, "repeats must be an int >= 1, got 0"),
         ({"matmul_size": 0}, "matmul_size must be an int >= 1, got 0"),
-        ({"train_rows": 8, "batch_sizes": (4, 16)}, r"train_rows must be >= the largest batch size \(16\), got 8"),
+        ({"train_rows": 8, "batch_sizes": (4, 16)}, r"train_rows \(--train_rows\) must be >= the largest batch size \(--batch_size\) 16, got 8"),
         ({"batch_sizes": ()}, r"batch_sizes must name at least one batch size, got \(\)"),
         ({"thread_settings": ()}, "thread_settings must name at least one"),
         ({"thread_settings": ((-1, 0),)}, "thread_settings intra_op_threads must be an int >= 0, got -1"),
