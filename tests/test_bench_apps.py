@@ -370,11 +370,14 @@ def test_unknown_mode_is_a_usage_error():
          r"input of shape \[batch, 1, 1, 4\]"),
         ("efficiency", ["--batch_size=2048"],
          r"^train_rows \(--train_rows\) must be >= the largest batch size \(--batch_size\) 2048, got 960$"),
+        ("session_reuse", ["--batch_size=4,8,4"], r"^--batch_size must list each value once, got \['4', '8', '4'\] \(\[4\] repeated\)$"),
+        ("efficiency", ["--thread_counts=0,0"], r"^--thread_counts must list each value once, got \['0', '0'\]$"),
         ("distributed_sharing", ["--role=trainer"], r"^--role=trainer needs its cluster: --ps_hosts, --worker_hosts, "
                                                     r"--job_name and --task_index, or TF_CONFIG; TF_CONFIG is not set"),
     ],
     ids=["one-batch-size", "batch-not-int", "unknown-data", "missing-npz", "threads-conflict", "extra-argument",
-         "filters-too-many-for-the-images", "batch-beyond-train-rows", "trainer-without-cluster"],
+         "filters-too-many-for-the-images", "batch-beyond-train-rows", "repeated-batch-size", "repeated-thread-count",
+         "trainer-without-cluster"],
 )
 def test_unknown_or_conflicting_values_are_usage_errors(app, argv, match, tmp_path, monkeypatch):
     from absl import app as absl_app

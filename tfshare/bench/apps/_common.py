@@ -95,20 +95,29 @@ def pick(value: Any, default: Any, quick: Any) -> Any:
     return quick if QUICK.value else default
 
 
-def ints(values: list[str], name: str) -> tuple[int, ...]:
-    """Parses a list flag of positive integers."""
+def ints(values: list[str], name: str, unique: bool = False) -> tuple[int, ...]:
+    """Parses a list flag of positive integers.
+
+    Args:
+      values: the flag's strings.
+      name: the flag's name, for messages.
+      unique: refuse a repeated value (lists whose values key the results, such as batch sizes).
+    """
     try:
         parsed = tuple(int(v) for v in values)
     except ValueError:
         raise app.UsageError(f"--{name} must be a comma-separated list of integers, got {values}") from None
     if not parsed or min(parsed) < 1:
         raise app.UsageError(f"--{name} must list positive integers, got {values}")
+    repeated = sorted({v for v in parsed if parsed.count(v) > 1}) if unique else []
+    if repeated:  # tables and records are keyed by these values: a repeat would be measured, then dropped
+        raise app.UsageError(f"--{name} must list each value once, got {values} ({repeated} repeated)")
     return parsed
 
 
 def batch_sizes(default: tuple[int, ...]) -> tuple[int, ...]:
     """--batch_size as a tuple of positive ints (``default`` when unset)."""
-    return default if BATCH_SIZE.value is None else ints(BATCH_SIZE.value, "batch_size")
+    return default if BATCH_SIZE.value is None else ints(BATCH_SIZE.value, "batch_size", unique=True)
 
 
 def batch_size(default: int, app_name: str) -> int:

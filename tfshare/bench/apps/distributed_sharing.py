@@ -58,7 +58,7 @@ def _config(common: dict) -> bench.Config:
     return bench.Config(
         **common,
         modes=_common.modes(bench.MODES, required=(bench.BASELINE,)),
-        workers=_common.ints(_WORKERS.value, "workers"),
+        workers=_common.ints(_WORKERS.value, "workers", unique=True),
         batch_sizes=_common.batch_sizes((1, 64)),
         repeats=_common.pick(_common.REPEATS.value, 25, 5),
         warmup=_common.pick(_common.NUM_WARMUP.value, 1, 1),

@@ -56,6 +56,8 @@ def _thread_settings() -> tuple[tuple[int, int], ...]:
         raise app.UsageError(f"--thread_counts must list integers, got {_THREADS.value}") from None
     if not counts or min(counts) < 0:
         raise app.UsageError(f"--thread_counts must list integers >= 0, got {_THREADS.value}")
+    if len(set(counts)) != len(counts):  # settings are keyed by their counts: a repeat would overwrite one
+        raise app.UsageError(f"--thread_counts must list each value once, got {_THREADS.value}")
     return tuple(itertools.product(counts, counts))
 
 

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
         repeats=_common.pick(_common.REPEATS.value, 25, 7),
         warmup=_common.pick(_common.NUM_WARMUP.value, 3, 3),
         min_time=_common.pick(_common.MIN_TIME.value, FULL_MIN_TIME, MIN_TIME),
-        threads=_common.ints(_THREADS.value, "threads"),
+        threads=_common.ints(_THREADS.value, "threads", unique=True),
         throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
         throughput_repeats=_common.pick(None, 3, 2),
     ))
