@@ -399,3 +399,30 @@ def test_a_runtime_with_a_cluster_keeps_one_graph():
     gs = tfshare.GraphSession(device="cpu", cluster=spec, shard_size=1)
     assert gs.place() is gs and gs.place() is gs and gs.shards == [gs]  # no Session is made: nothing connects
     gs.close()
+
+
+def test_unplace_gives_back_only_the_newest_shards_last_slot_and_close_stops_placing():
+    made = []
+
+    def make(root):
+        made.append(_Stub(0))
+        return made[-1]
+
+    root = _Stub(0)
+    placer = shards.Shards(root, size=3, make_shard=make)
+    assert [placer.place() for _ in range(3)] == [root] * 3
+    first = placer.place()  # root full: a new shard
+    placer.unplace(first)  # its only unit failed: the next unit still goes there, and two more after it
+    assert [placer.place() for _ in range(3)] == [first] * 3
+    placer.unplace(root)  # not the newest: nothing changes
+    placer.unplace(first)
+    placer.unplace(first)  # two slots back: first then takes two more units, not one
+    assert [placer.place() for _ in range(2)] == [first] * 2
+    second = placer.place()
+    assert made == [first, second]
+    placer.unplace(second)
+    placer.unplace(second)  # more give-backs than units: the count stays at zero
+    assert [placer.place() for _ in range(3)] == [second] * 3 and placer.place() is made[2]
+    assert placer.close() == made and placer.close() == made
+    with pytest.raises(tfshare.ClosedError, match=r"is closed; create a new GraphSession"):
+        placer.place()  # even with room in the newest shard
