@@ -18,6 +18,7 @@ import functools
 import gc
 import importlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -507,6 +508,65 @@ def test_report_has_a_distributed_section(dist_output, tmp_path):
     assert "## Distributed sharing" in text and "gRPC, trunk on the ps" in text
     data = (tmp_path / "distributed_latency.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+
+
+def _npz(path: Path, num_classes: int, features: int = 20) -> str:
+    """A .npz data set of ``features`` features whose labels cycle through all ``num_classes`` classes."""
+    rng = np.random.default_rng(0)
+    rows = {"train": 4 * num_classes, "test": num_classes}
+    np.savez(path, **{f"{key}_{part}": value for part, n in rows.items()
+                      for key, value in (("x", rng.random((n, features), dtype=np.float32)),
+                                         ("y", np.arange(n) % num_classes))})
+    return str(path)
+
+
+@pytest.mark.parametrize("num_classes", [12, 3])
+def test_distributed_trainers_build_the_measured_models_head(num_classes, tmp_path, monkeypatch, capsys):
+    """The trainer role, run from the command line the driver builds, trains a head of the measured model's classes.
+
+    The cluster is not started: the trainer's ClusterConfig gives it a local GraphSession instead.
+    """
+    from tfshare import cluster
+    from tfshare.bench import dist_trainer
+
+    data = _npz(tmp_path / f"c{num_classes}.npz", num_classes)
+    model = models.model("mlp", hidden_units=(8,), data=data)
+    config = distributed_sharing.Config(model=model, num_classes=model.num_classes, batch_sizes=(1, 4),
+                                        train_seconds=0.1, timeout=30.0)
+    jobs = {cluster.PS_JOB: ("127.0.0.1:1",), cluster.WORKER_JOB: ("127.0.0.1:2",)}
+    lc = type("FakeLocalCluster", (), {"config": cluster.ClusterConfig(jobs, cluster.WORKER_JOB, 0)})()
+    command = distributed_sharing._trainer_command(config, lc, "trunk_1w", 0)
+    assert command[2:5] == ["tfshare.bench", DIST, "--role=trainer"]
+    assert f"--num_classes={num_classes}" in command
+
+    widths = []  # the output width of each head the trainer builds
+    original = dist_trainer.build_model
+
+    def build_model(*args, **kwargs):
+        clf = original(*args, **kwargs)
+        widths.append(clf.probabilities_tensor.shape[-1])
+        return clf
+
+    monkeypatch.setattr(dist_trainer, "build_model", build_model)
+    monkeypatch.setattr(cluster.ClusterConfig, "graph_session",
+                        lambda self, timeout, **kwargs: tfshare.GraphSession(**kwargs))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("go\n"))
+    run_main(DIST, command[4:])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert lines[0] == {"ready": 0} and lines[-1]["steps"] > 0
+    assert widths == [num_classes]
+
+
+def test_distributed_trainer_refuses_fewer_classes_than_its_data(tmp_path):
+    from tfshare import cluster
+    from tfshare.bench import dist_trainer
+
+    model = models.model("mlp", hidden_units=(8,), data=_npz(tmp_path / "c12.npz", 12))
+    task = cluster.ClusterConfig({cluster.PS_JOB: ("127.0.0.1:1",), cluster.WORKER_JOB: ("127.0.0.1:2",)},
+                                 cluster.WORKER_JOB, 0)
+    with pytest.raises(tfshare.InputError, match=r"num_classes must be at least the 12 classes of data .*c12\.npz'"
+                                                 r", got 10"):
+        dist_trainer.train(task, model=model, batch_size=4, seconds=0.1, timeout=30.0, num_classes=10)
 
 
 # ------------------------------------------------------------------ --model=cnn
