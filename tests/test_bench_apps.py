@@ -306,6 +306,67 @@ def test_report_skips_foreign_json_and_fails_without_results(tmp_path, capsys):
     assert "no result files" in capsys.readouterr().err
 
 
+def _demo_section() -> report.Section:
+    """A report section whose plot file holds its label and whose body names its records' tag."""
+    def plot(records, path, label):
+        Path(path).write_text(label)
+        return path
+
+    return report.Section("Demo", "demo.png", plot,
+                          lambda doc, plot_file: [f"![plot]({plot_file})", f"tag: {doc['records'][0]['tag']}"])
+
+
+def _demo_result(directory: Path, file: str, tag: str, model: dict, num_classes: int = 10, mtime: int = 0) -> Path:
+    """Writes a "demo" result file of ``model`` (a ``Model.describe()`` dict) with one record tagged ``tag``."""
+    doc = results.make_document("demo", {}, {"model": model, "num_classes": num_classes}, [{"kind": "x", "tag": tag}])
+    path = results.write(directory / file, doc)
+    os.utime(path, (1_700_000_000 + mtime,) * 2)
+    return Path(path)
+
+
+def _mlp(hidden_units=(64,), input_dim=784, data="synthetic") -> dict:
+    return {"model": "mlp", "input_dim": input_dim, "hidden_units": list(hidden_units), "data": data}
+
+
+def test_report_gives_each_model_size_and_data_set_its_own_section_and_plot(tmp_path):
+    cnn_digits = {"model": "cnn", "architecture": "conv", "input_shape": [8, 8, 1], "filters": [32, 64],
+                  "data": "digits"}
+    _demo_result(tmp_path, "a.json", "synthetic", _mlp())
+    _demo_result(tmp_path, "b.json", "digits", _mlp(input_dim=64, data="digits"))
+    _demo_result(tmp_path, "c.json", "wider", _mlp(hidden_units=(256, 256)))
+    _demo_result(tmp_path, "d.json", "npz", _mlp(hidden_units=(8,), input_dim=20, data="/x/c12.npz"), num_classes=12)
+    _demo_result(tmp_path, "e.json", "cnn digits", cnn_digits)
+    text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
+    expected = {  # heading -> (tag, plot file), in report order
+        "mlp (784-256-256-10)": ("wider", "demo.png"),
+        "mlp (784-64-10)": ("synthetic", "demo_2.png"),  # sizes are not in plot names
+        "mlp (20-8-12) on /x/c12.npz": ("npz", "demo_c12.png"),
+        "mlp (64-64-10) on digits": ("digits", "demo_digits.png"),
+        "cnn (8x8x1 images, conv filters 32-64, 10 classes) on digits": ("cnn digits", "demo_cnn_digits.png"),
+    }
+    sections = text.split("\n## Demo: ")[1:]
+    assert [s.splitlines()[0] for s in sections] == list(expected)
+    for section, (label, (tag, plot)) in zip(sections, expected.items()):
+        assert f"tag: {tag}\n" in section and f"![plot]({plot})" in section, label
+        assert (tmp_path / plot).read_text() == label  # each plot drawn once, for its own section
+
+
+def test_report_keeps_the_newer_of_two_files_of_one_configuration_and_names_both(tmp_path, caplog):
+    newer = _demo_result(tmp_path, "a_newer.json", "newer", _mlp(data="digits"), mtime=2)
+    older = _demo_result(tmp_path, "b_older.json", "older", _mlp(data="digits"), mtime=1)
+    other = _demo_result(tmp_path, "c_other.json", "other", _mlp(data="mnist"), mtime=0)
+    with caplog.at_level("WARNING", logger=report.__name__):
+        docs = report.load(str(tmp_path))
+        text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
+    assert {label: doc["records"][0]["tag"] for (_, label), doc in docs.items()} == {
+        "mlp (784-64-10) on digits": "newer", "mlp (784-64-10) on mnist": "other"}
+    assert "tag: newer" in text and "tag: older" not in text and "tag: other" in text
+    (warning,) = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
+    assert warning == (f"{older} and {newer} hold results of the same benchmark, model and data "
+                       f"(demo, mlp (784-64-10) on digits); keeping the newer, {newer}")
+    assert str(other) not in warning
+
+
 def test_check_env_prints_json(capsys):
     spec = importlib.util.spec_from_file_location("_check_env_script", ROOT / "scripts" / "check_env.py")
     check_env = importlib.util.module_from_spec(spec)
@@ -588,7 +649,9 @@ def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_pa
     for paths in (outputs, cnn_outputs):
         for app in ("session_reuse", "efficiency"):
             shutil.copy(paths[app], tmp_path / paths[app].name)
-    assert set(report.load(str(tmp_path))) == {(a, m) for a in ("session_reuse", "efficiency") for m in ("mlp", "cnn")}
+    loaded = report.load(str(tmp_path))
+    assert len(loaded) == 4 and {(a, results.model_of(d)) for (a, _), d in loaded.items()} == {
+        (a, m) for a in ("session_reuse", "efficiency") for m in ("mlp", "cnn")}
     text = Path(sections.build_report(str(tmp_path))).read_text()
     docs = {m: results.read(p["session_reuse"]) for m, p in (("mlp", outputs), ("cnn", cnn_outputs))}
     headings = [f"## Session reuse: {results.model_label(docs[m])}" for m in ("mlp", "cnn")]
