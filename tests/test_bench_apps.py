@@ -18,6 +18,7 @@ import functools
 import gc
 import importlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -305,6 +306,67 @@ def test_report_skips_foreign_json_and_fails_without_results(tmp_path, capsys):
     assert "no result files" in capsys.readouterr().err
 
 
+def _demo_section() -> report.Section:
+    """A report section whose plot file holds its label and whose body names its records' tag."""
+    def plot(records, path, label):
+        Path(path).write_text(label)
+        return path
+
+    return report.Section("Demo", "demo.png", plot,
+                          lambda doc, plot_file: [f"![plot]({plot_file})", f"tag: {doc['records'][0]['tag']}"])
+
+
+def _demo_result(directory: Path, file: str, tag: str, model: dict, num_classes: int = 10, mtime: int = 0) -> Path:
+    """Writes a "demo" result file of ``model`` (a ``Model.describe()`` dict) with one record tagged ``tag``."""
+    doc = results.make_document("demo", {}, {"model": model, "num_classes": num_classes}, [{"kind": "x", "tag": tag}])
+    path = results.write(directory / file, doc)
+    os.utime(path, (1_700_000_000 + mtime,) * 2)
+    return Path(path)
+
+
+def _mlp(hidden_units=(64,), input_dim=784, data="synthetic") -> dict:
+    return {"model": "mlp", "input_dim": input_dim, "hidden_units": list(hidden_units), "data": data}
+
+
+def test_report_gives_each_model_size_and_data_set_its_own_section_and_plot(tmp_path):
+    cnn_digits = {"model": "cnn", "architecture": "conv", "input_shape": [8, 8, 1], "filters": [32, 64],
+                  "data": "digits"}
+    _demo_result(tmp_path, "a.json", "synthetic", _mlp())
+    _demo_result(tmp_path, "b.json", "digits", _mlp(input_dim=64, data="digits"))
+    _demo_result(tmp_path, "c.json", "wider", _mlp(hidden_units=(256, 256)))
+    _demo_result(tmp_path, "d.json", "npz", _mlp(hidden_units=(8,), input_dim=20, data="/x/c12.npz"), num_classes=12)
+    _demo_result(tmp_path, "e.json", "cnn digits", cnn_digits)
+    text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
+    expected = {  # heading -> (tag, plot file), in report order
+        "mlp (784-256-256-10)": ("wider", "demo.png"),
+        "mlp (784-64-10)": ("synthetic", "demo_2.png"),  # sizes are not in plot names
+        "mlp (20-8-12) on /x/c12.npz": ("npz", "demo_c12.png"),
+        "mlp (64-64-10) on digits": ("digits", "demo_digits.png"),
+        "cnn (8x8x1 images, conv filters 32-64, 10 classes) on digits": ("cnn digits", "demo_cnn_digits.png"),
+    }
+    sections = text.split("\n## Demo: ")[1:]
+    assert [s.splitlines()[0] for s in sections] == list(expected)
+    for section, (label, (tag, plot)) in zip(sections, expected.items()):
+        assert f"tag: {tag}\n" in section and f"![plot]({plot})" in section, label
+        assert (tmp_path / plot).read_text() == label  # each plot drawn once, for its own section
+
+
+def test_report_keeps_the_newer_of_two_files_of_one_configuration_and_names_both(tmp_path, caplog):
+    newer = _demo_result(tmp_path, "a_newer.json", "newer", _mlp(data="digits"), mtime=2)
+    older = _demo_result(tmp_path, "b_older.json", "older", _mlp(data="digits"), mtime=1)
+    other = _demo_result(tmp_path, "c_other.json", "other", _mlp(data="mnist"), mtime=0)
+    with caplog.at_level("WARNING", logger=report.__name__):
+        docs = report.load(str(tmp_path))
+        text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
+    assert {label: doc["records"][0]["tag"] for (_, label), doc in docs.items()} == {
+        "mlp (784-64-10) on digits": "newer", "mlp (784-64-10) on mnist": "other"}
+    assert "tag: newer" in text and "tag: older" not in text and "tag: other" in text
+    (warning,) = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
+    assert warning == (f"{older} and {newer} hold results of the same benchmark, model and data "
+                       f"(demo, mlp (784-64-10) on digits); keeping the newer, {newer}")
+    assert str(other) not in warning
+
+
 def test_check_env_prints_json(capsys):
     spec = importlib.util.spec_from_file_location("_check_env_script", ROOT / "scripts" / "check_env.py")
     check_env = importlib.util.module_from_spec(spec)
@@ -542,6 +604,65 @@ def test_report_has_a_distributed_section(dist_output, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
 
 
+def _npz(path: Path, num_classes: int, features: int = 20) -> str:
+    """A .npz data set of ``features`` features whose labels cycle through all ``num_classes`` classes."""
+    rng = np.random.default_rng(0)
+    rows = {"train": 4 * num_classes, "test": num_classes}
+    np.savez(path, **{f"{key}_{part}": value for part, n in rows.items()
+                      for key, value in (("x", rng.random((n, features), dtype=np.float32)),
+                                         ("y", np.arange(n) % num_classes))})
+    return str(path)
+
+
+@pytest.mark.parametrize("num_classes", [12, 3])
+def test_distributed_trainers_build_the_measured_models_head(num_classes, tmp_path, monkeypatch, capsys):
+    """The trainer role, run from the command line the driver builds, trains a head of the measured model's classes.
+
+    The cluster is not started: the trainer's ClusterConfig gives it a local GraphSession instead.
+    """
+    from tfshare import cluster
+    from tfshare.bench import dist_trainer
+
+    data = _npz(tmp_path / f"c{num_classes}.npz", num_classes)
+    model = models.model("mlp", hidden_units=(8,), data=data)
+    config = distributed_sharing.Config(model=model, num_classes=model.num_classes, batch_sizes=(1, 4),
+                                        train_seconds=0.1, timeout=30.0)
+    jobs = {cluster.PS_JOB: ("127.0.0.1:1",), cluster.WORKER_JOB: ("127.0.0.1:2",)}
+    lc = type("FakeLocalCluster", (), {"config": cluster.ClusterConfig(jobs, cluster.WORKER_JOB, 0)})()
+    command = distributed_sharing._trainer_command(config, lc, "trunk_1w", 0)
+    assert command[2:5] == ["tfshare.bench", DIST, "--role=trainer"]
+    assert f"--num_classes={num_classes}" in command
+
+    widths = []  # the output width of each head the trainer builds
+    original = dist_trainer.build_model
+
+    def build_model(*args, **kwargs):
+        clf = original(*args, **kwargs)
+        widths.append(clf.probabilities_tensor.shape[-1])
+        return clf
+
+    monkeypatch.setattr(dist_trainer, "build_model", build_model)
+    monkeypatch.setattr(cluster.ClusterConfig, "graph_session",
+                        lambda self, timeout, **kwargs: tfshare.GraphSession(**kwargs))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("go\n"))
+    run_main(DIST, command[4:])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert lines[0] == {"ready": 0} and lines[-1]["steps"] > 0
+    assert widths == [num_classes]
+
+
+def test_distributed_trainer_refuses_fewer_classes_than_its_data(tmp_path):
+    from tfshare import cluster
+    from tfshare.bench import dist_trainer
+
+    model = models.model("mlp", hidden_units=(8,), data=_npz(tmp_path / "c12.npz", 12))
+    task = cluster.ClusterConfig({cluster.PS_JOB: ("127.0.0.1:1",), cluster.WORKER_JOB: ("127.0.0.1:2",)},
+                                 cluster.WORKER_JOB, 0)
+    with pytest.raises(tfshare.InputError, match=r"num_classes must be at least the 12 classes of data .*c12\.npz'"
+                                                 r", got 10"):
+        dist_trainer.train(task, model=model, batch_size=4, seconds=0.1, timeout=30.0, num_classes=10)
+
+
 # ------------------------------------------------------------------ --model=cnn
 def test_cnn_efficiency_counts_conv_flops_and_compares_with_the_matmuls(cnn_outputs):
     doc = results.read(cnn_outputs["efficiency"])
@@ -561,7 +682,9 @@ def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_pa
     for paths in (outputs, cnn_outputs):
         for app in ("session_reuse", "efficiency"):
             shutil.copy(paths[app], tmp_path / paths[app].name)
-    assert set(report.load(str(tmp_path))) == {(a, m) for a in ("session_reuse", "efficiency") for m in ("mlp", "cnn")}
+    loaded = report.load(str(tmp_path))
+    assert len(loaded) == 4 and {(a, results.model_of(d)) for (a, _), d in loaded.items()} == {
+        (a, m) for a in ("session_reuse", "efficiency") for m in ("mlp", "cnn")}
     text = Path(sections.build_report(str(tmp_path))).read_text()
     docs = {m: results.read(p["session_reuse"]) for m, p in (("mlp", outputs), ("cnn", cnn_outputs))}
     headings = [f"## Session reuse: {results.model_label(docs[m])}" for m in ("mlp", "cnn")]

@@ -7,7 +7,7 @@ for a timed window. The trunk is the body of ``--model=mlp|cnn``
 worker running the app's trainer role::
 
     python -m tfshare.bench distributed_sharing --role=trainer --wait_for_go \\
-        --ps_hosts=... --worker_hosts=... --task_index=1 --trunk_name=trunk_2w --model=cnn
+        --ps_hosts=... --worker_hosts=... --task_index=1 --trunk_name=trunk_2w --model=cnn --num_classes=10
 
 which prints a JSON "ready" line, waits for "go" on stdin, trains, and prints
 a JSON line with its steps and seconds. On several machines the same role
@@ -23,8 +23,9 @@ from typing import Any, Callable
 import numpy as np
 
 import tfshare
-from tfshare import cluster
+from tfshare import cluster, validation
 from tfshare.bench.models import Model
+from tfshare.errors import InputError
 from tfshare.harness.timing import clock
 
 #: Steps per ``fit`` call in the timed loop.
@@ -77,7 +78,8 @@ def train_loop(clf: tfshare.Classifier, data: tfshare.Dataset, batch_size: int, 
 
 def train(task: cluster.ClusterConfig, *, model: Model, batch_size: int, seconds: float,
           timeout: float, trunk_name: str = "trunk", device: str = "cpu", seed: int = 0,
-          serve: bool = False, wait_for_go: bool = False, **session_kwargs: Any) -> dict[str, Any]:
+          num_classes: int | None = None, serve: bool = False, wait_for_go: bool = False,
+          **session_kwargs: Any) -> dict[str, Any]:
     """One worker: build the shared trunk + a private head, train for the window.
 
     Args:
@@ -85,6 +87,8 @@ def train(task: cluster.ClusterConfig, *, model: Model, batch_size: int, seconds
       model: the MLP or the CNN, with its sizes (every worker must build the same).
       batch_size, seconds, timeout, device, seed: as the benchmark's Config.
       trunk_name: the shared trunk's name (the same in every worker).
+      num_classes: the head's classes, the measured model's (the benchmark's
+        ``Config.num_classes``); None: the data's (``model.num_classes``).
       serve: start this task's server in-process first (one machine per worker).
       wait_for_go: print a JSON "ready" line after the warm-up, then wait for a
         line on stdin before the timed window (exits 1 at EOF).
@@ -92,7 +96,16 @@ def train(task: cluster.ClusterConfig, *, model: Model, batch_size: int, seconds
 
     Returns:
       {"task_index", "steps", "seconds"}.
+
+    Raises:
+      TypeError: ``num_classes`` is not an int.
+      InputError: ``num_classes`` is < 2, or fewer than the data's classes.
     """
+    classes = model.num_classes if num_classes is None else validation.positive_int(num_classes, "num_classes",
+                                                                                    minimum=2)
+    if classes < model.num_classes:
+        raise InputError(f"num_classes must be at least the {model.num_classes} classes of data {model.data!r}, "
+                         f"got {classes}")
     server = cluster.start_server(task) if serve else None  # noqa: F841 - keeps it serving
     data = model.dataset(num_train=batch_size * STEPS_PER_CALL, num_test=1)
 
@@ -102,7 +115,7 @@ def train(task: cluster.ClusterConfig, *, model: Model, batch_size: int, seconds
             sys.exit(1)
 
     with task.graph_session(device=device, timeout=timeout, **session_kwargs) as gs:
-        clf = build_model(gs, model, trunk_name, "clf", seed=seed + 1)
+        clf = build_model(gs, model, trunk_name, "clf", seed=seed + 1, num_classes=classes)
         steps, elapsed = train_loop(clf, data, batch_size, seconds, ready_then_wait if wait_for_go else (lambda: None))
     return {"task_index": task.task_index, "steps": steps, "seconds": elapsed}
 

@@ -179,7 +179,11 @@ def _readline(process: subprocess.Popen, deadline: float) -> dict[str, Any]:
 
 
 def _trainer_command(config: Config, lc: cluster.LocalCluster, trunk_name: str, index: int) -> list[str]:
-    """The app's trainer role for worker ``index``: ``tfshare-bench distributed_sharing --role=trainer ...``."""
+    """The app's trainer role for worker ``index``: ``tfshare-bench distributed_sharing --role=trainer ...``.
+
+    It builds the measured model: ``config.model`` (its sizes and data) with
+    a head of ``config.num_classes`` classes.
+    """
     model = config.model
     threads = [f"--num_{kind}_threads={value}" for kind, value in
                (("intra", config.intra_op_threads), ("inter", config.inter_op_threads)) if value is not None]
@@ -191,7 +195,7 @@ def _trainer_command(config: Config, lc: cluster.LocalCluster, trunk_name: str, 
         f"--hidden_units={','.join(map(str, model.hidden_units))}", f"--filters={','.join(map(str, model.filters))}",
         f"--batch_size={config.train_batch_size}", f"--train_seconds={config.train_seconds}",
         f"--timeout={config.timeout}", f"--device={config.device}", f"--seed={config.seed}",
-        f"--task_index={index}", *threads,
+        f"--num_classes={config.num_classes}", f"--task_index={index}", *threads,
     ]
 
 

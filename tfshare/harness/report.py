@@ -4,10 +4,11 @@
 there, writes each section's plot as a PNG next to them, and writes
 ``REPORT.md``: the machine the numbers came from, a warning when the files
 come from different machines or versions (``provenance_warnings``), then
-one section per benchmark and model (``--model=mlp|cnn``; results of
-different models are never mixed in one table or plot), headed by the model
-it is for. What a section holds is the benchmark's business: ``sections``
-maps a benchmark's name to a ``Section`` (``tfshare.bench.sections.SECTIONS``).
+one section per benchmark, model and data (``--model=mlp|cnn``, its sizes,
+``--data``; results of different models or data are never mixed in one table
+or plot), headed by the model and data it is for (``results.model_label``).
+What a section holds is the benchmark's business: ``sections`` maps a
+benchmark's name to a ``Section`` (``tfshare.bench.sections.SECTIONS``).
 The plots need matplotlib (the ``bench`` extra).
 """
 
@@ -37,7 +38,8 @@ class Section:
 
     Attributes:
       title: the heading, before ": <model label>".
-      plot_file: the PNG's name for the MLP; other models get "_<model>" before ".png".
+      plot_file: the PNG's name for the MLP on the synthetic data; other models get
+        "_<model>" before ".png", other data "_<data>" (a ``.npz`` path its file name).
       plot: draws the PNG: plot(records, path, label) -> path.
       body: the Markdown lines under the heading: body(document, plot file name).
     """
@@ -47,31 +49,41 @@ class Section:
     plot: Callable[[list[dict[str, Any]], str, str], str]
     body: Callable[[dict[str, Any], str], list[str]]
 
-    def plot_name(self, model: str) -> str:
-        """The plot's file name for ``model``."""
-        return self.plot_file if model == "mlp" else self.plot_file.replace(".png", f"_{model}.png")
+    def plot_name(self, model: str, data: str = "synthetic") -> str:
+        """The plot's file name for ``model`` on ``data`` (a name of ``--data`` or a ``.npz`` path)."""
+        parts = [model] if model != "mlp" else []
+        if data != "synthetic":
+            parts.append(os.path.splitext(os.path.basename(data))[0])
+        return self.plot_file.replace(".png", "".join(f"_{p}" for p in parts) + ".png")
 
 
 def load(directory: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """Reads the result files in ``directory``: (benchmark name, model) -> document.
+    """Reads the result files in ``directory``: (benchmark name, model label) -> document.
 
-    When two files hold the same benchmark and model, the most recently
-    modified wins. The model is ``results.model_of`` ("mlp" for files that
-    record none). JSON files that are not result documents are skipped with
-    a warning.
+    The model label (``results.model_label``) names the model, its sizes,
+    classes and data, so files that differ in ``--model``, ``--hidden_units``,
+    ``--filters`` or ``--data`` are all kept. When two files hold the same
+    benchmark and label, the most recently modified wins, with a warning
+    naming both. JSON files that are not result documents are skipped with a
+    warning.
 
     Raises:
       FileNotFoundError: the directory has no result file.
     """
     paths = sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime)
     docs: dict[tuple[str, str], dict[str, Any]] = {}
+    sources: dict[tuple[str, str], str] = {}
     for path in paths:
         try:
             doc = results.read(path)
         except ValueError as exc:  # another tool's JSON: say so, and go on
             _log.warning("skipping %s: %s", path, exc)
             continue
-        docs[(doc["benchmark"], results.model_of(doc))] = doc
+        key = (doc["benchmark"], results.model_label(doc))
+        if key in sources:
+            _log.warning("%s and %s hold results of the same benchmark, model and data (%s, %s); "
+                         "keeping the newer, %s", sources[key], path, *key, path)
+        docs[key], sources[key] = doc, path
     if not docs:
         raise FileNotFoundError(
             f"no result files (*.json with a 'schema' of {list(results.READABLE)}) in {directory!r}; run the "
@@ -152,9 +164,22 @@ def machine_table(doc: Mapping[str, Any]) -> str:
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
 
 
-def _models(names: Any) -> list[str]:
-    """Models in report order: the MLP first, then the others by name."""
-    return sorted(set(names), key=lambda m: (m != "mlp", m))
+def _report_order(doc: Mapping[str, Any]) -> tuple:
+    """Where a document's section goes among its benchmark's: the MLP first, then the other models by
+    name; for each model the synthetic data first, then the others by name; then by label."""
+    model, data = results.model_of(doc), results.data_of(doc)
+    return model != "mlp", model, data != "synthetic", data, results.model_label(doc)
+
+
+def _unused(name: str, used: set[str]) -> str:
+    """``name``, or ``name`` with "_2", "_3", ... before its extension if ``used`` has it; added to ``used``."""
+    stem, ext = os.path.splitext(name)
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}_{n}{ext}"
+    used.add(candidate)
+    return candidate
 
 
 def build_report(directory: str, sections: Mapping[str, Section], output: str | None = None) -> str:
@@ -183,23 +208,26 @@ def build_report(directory: str, sections: Mapping[str, Section], output: str | 
         "Numbers from one run on the machine below. On a shared or busy machine they are noisy: "
         "compare the ratios of modes measured side by side rather than absolute times. "
         "Entries marked (wide) had an inter-quartile range over 25% of the median. "
-        "Each section holds the results of one model, named in its heading (`--model=mlp|cnn`).",
+        "Each section holds the results of one model on one data set, named in its heading "
+        "(`--model=mlp|cnn` and its sizes; `--data`, unless the synthetic data).",
         *(f"\n> **Warning:** {w}." for w in warnings),
         "",
         "## Machine",
         "",
         machine_table(next(iter(docs.values()))),
     ]
+    plots: set[str] = set()
     for name, section in sections.items():
-        for model in _models(m for n, m in docs if n == name):
-            doc = docs[(name, model)]
+        for doc in sorted((d for (n, _), d in docs.items() if n == name), key=_report_order):
             label = results.model_label(doc)
-            plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), section.plot_name(model))
+            # Sizes are not in the name: a second MLP of other hidden units gets "_2".
+            plot_file = _unused(section.plot_name(results.model_of(doc), results.data_of(doc)), plots)
+            plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), plot_file)
             try:
                 section.plot(doc["records"], plot_path, label)
                 body = section.body(doc, os.path.basename(plot_path))
             except (KeyError, TypeError, ValueError) as exc:  # records of an older layout
-                _log.warning("cannot tabulate %s (%s): %s %s", name, model, type(exc).__name__, exc)
+                _log.warning("cannot tabulate %s (%s): %s %s", name, label, type(exc).__name__, exc)
                 body = [f"Not tabulated: its records lack {exc} (written by an older version of the benchmark)."]
             lines += ["", f"## {section.title}: {label}", "", *body]
     unknown = sorted({name for name, _ in docs} - set(sections))

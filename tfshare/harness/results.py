@@ -18,8 +18,9 @@ CPU, BLAS and threads, TensorFlow's build), ``flags`` how the app was asked
 Records are flat-ish dicts; timing summaries inside them come from
 ``Stats.to_dict`` and keep the raw values. The config's ``model`` says which
 model the records are for (``Model.describe()``, e.g. {"model": "cnn",
-"architecture": "conv", "input_shape": [28, 28, 1], "filters": [32, 64]});
-files without one are the MLP's (``model_of``). Files are written atomically
+"architecture": "conv", "input_shape": [28, 28, 1], "filters": [32, 64],
+"data": "synthetic"}); files without one are the MLP's (``model_of``) on the
+synthetic data (``data_of``). Files are written atomically
 (a temporary file renamed into place), so a crash never leaves half a file.
 Schema-1 files (before provenance was recorded) are still read. The JSON
 Schema of each app's records is in ``docs/schemas/``.
@@ -178,18 +179,32 @@ def model_of(doc: Mapping[str, Any]) -> str:
     return str(model) if model else "mlp"
 
 
+def data_of(doc: Mapping[str, Any]) -> str:
+    """The data a result document's records are for: "synthetic" (also when unrecorded), "digits",
+    "mnist" or the path of a ``.npz`` file, as ``--data`` gave it."""
+    model = doc["config"].get("model")
+    data = model.get("data") if isinstance(model, Mapping) else None
+    return str(data) if data else "synthetic"
+
+
 def model_label(doc: Mapping[str, Any]) -> str:
-    """A short description of the model of a result document, e.g. "mlp (784-64-10)" or
-    "cnn (28x28x1 images, conv filters 32-64, 10 classes)"."""
+    """A short description of the model and data of a result document, e.g. "mlp (784-64-10)",
+    "cnn (28x28x1 images, conv filters 32-64, 10 classes)" or "mlp (64-64-10) on digits".
+
+    The data is named unless it is the synthetic data. The label names
+    everything the config's ``model`` and ``num_classes`` record, so two
+    documents of one label are of one model on one data set.
+    """
     config = doc["config"]
     model = config.get("model") if isinstance(config.get("model"), Mapping) else config
-    name, classes = model_of(doc), config.get("num_classes", 10)
+    name, classes, data = model_of(doc), config.get("num_classes", 10), data_of(doc)
+    on = "" if data == "synthetic" else f" on {data}"
     if "filters" in model:
         shape = "x".join(str(d) for d in model.get("input_shape", ()))
         filters = "-".join(str(f) for f in model["filters"])
-        return f"{name} ({shape} images, conv filters {filters}, {classes} classes)"
+        return f"{name} ({shape} images, conv filters {filters}, {classes} classes){on}"
     widths = [model.get("input_dim", 784), *model.get("hidden_units", ()), classes]
-    return f"{name} ({'-'.join(str(w) for w in widths)})"
+    return f"{name} ({'-'.join(str(w) for w in widths)}){on}"
 
 
 def kind_tables(
@@ -210,4 +225,5 @@ def kind_tables(
     return "\n\n".join(parts)
 
 
-__all__ = ["READABLE", "SCHEMA", "kind_tables", "make_document", "model_label", "model_of", "read", "validate", "write"]
+__all__ = ["READABLE", "SCHEMA", "data_of", "kind_tables", "make_document", "model_label", "model_of", "read",
+           "validate", "write"]

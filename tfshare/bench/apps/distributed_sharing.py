@@ -45,6 +45,10 @@ _JOB = flags.DEFINE_string("job_name", "worker", "Trainer: this task's job.")
 _TASK = flags.DEFINE_integer("task_index", 0, "Trainer: this task's index.", lower_bound=0)
 _SERVE = flags.DEFINE_bool("serve", False, "Trainer: start this task's server in-process (one machine per worker).")
 _TRUNK_NAME = flags.DEFINE_string("trunk_name", "trunk", "Trainer: the shared trunk's name (same in every worker).")
+_NUM_CLASSES = flags.DEFINE_integer(
+    "num_classes", None, "Trainer: the head's classes, the measured model's (default: the classes of --data).",
+    lower_bound=2,
+)
 _WAIT_FOR_GO = flags.DEFINE_bool(
     "wait_for_go", False, "Trainer: print a JSON ready line after the warm-up, then wait for a line on stdin."
 )
@@ -89,7 +93,8 @@ def trainer(argv: list[str]) -> None:
     result = dist_trainer.train(
         task, model=model, batch_size=_common.batch_size(64, f"{bench.BENCHMARK} --role=trainer"),
         seconds=_common.pick(_TRAIN_SECONDS.value, 4.0, 1.0), timeout=_TIMEOUT.value, trunk_name=_TRUNK_NAME.value,
-        device=device, seed=_common.SEED.value, serve=_SERVE.value, wait_for_go=_WAIT_FOR_GO.value,
+        device=device, seed=_common.SEED.value, num_classes=_NUM_CLASSES.value, serve=_SERVE.value,
+        wait_for_go=_WAIT_FOR_GO.value,
         **_common.apply_threads(),
     )
     print(json.dumps(result), flush=True)
