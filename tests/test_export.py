@@ -396,3 +396,42 @@ def test_a_failed_local_rename_is_an_export_error_and_leaves_nothing(tmp_path, m
                                                      r"\[Errno 18\] Invalid cross-device link: '[^']*tmp-\d+-[0-9a-f]{8}-m'$"):
             clf.export_saved_model(tmp_path / "m")
     assert os.listdir(tmp_path) == []
+
+
+def test_overwrite_replaces_a_symbolic_link_and_leaves_its_target(tmp_path, rng):
+    """A "latest" link exported onto with overwrite=True becomes the new export; the version it pointed to stays."""
+    x = rng.normal(size=(4, 8)).astype(np.float32)
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0) as clf:
+        first = clf.export_saved_model(tmp_path / "1")
+        os.symlink(first, tmp_path / "latest")
+        files = sorted(os.listdir(first))
+        clf.set_weights({k: v * 2 for k, v in clf.get_weights().items()})
+        clf.export_saved_model(tmp_path / "latest", overwrite=True)
+        assert sorted(os.listdir(first)) == files  # the target was not emptied
+        assert not os.path.islink(tmp_path / "latest")
+        got = tf.saved_model.load(str(tmp_path / "latest")).signatures["serving_default"](x=tf.constant(x))
+        np.testing.assert_allclose(got["probabilities"].numpy(), clf.predict_proba(x), atol=1e-6)
+    assert sorted(os.listdir(tmp_path)) == ["1", "latest"]  # no moved-aside link left
+
+
+def test_a_scalar_variable_survives_set_weights_and_export(tmp_path, rng):
+    """A layer with a weight of shape () (a temperature): set_weights keeps it 0-d, so export works."""
+    from tfshare._tf import keras
+
+    class Temperature(keras.layers.Layer):
+        def build(self, shape):
+            self.t = self.add_weight(name="t", shape=(), initializer="ones")
+
+        def call(self, z):
+            return z / self.t
+
+    x = rng.normal(size=(4, 8)).astype(np.float32)
+    body = lambda: [keras.layers.Dense(4, activation="relu"), Temperature()]  # noqa: E731
+    with tfshare.Classifier(layers=body, input_shape=(8,), num_classes=3, seed=0) as clf:
+        weights = clf.get_weights()
+        (key,) = [k for k, v in weights.items() if np.ndim(v) == 0]
+        clf.set_weights({**weights, key: np.float32(2.0)})
+        assert clf.get_weights()[key] == 2.0 and np.ndim(clf.get_weights()[key]) == 0
+        path = clf.export_saved_model(tmp_path / "m")
+        got = tf.saved_model.load(path).signatures["serving_default"](x=tf.constant(x))["probabilities"].numpy()
+        np.testing.assert_allclose(got, clf.predict_proba(x), atol=1e-6)

@@ -199,14 +199,20 @@ def _local(path: str) -> str:
 
 
 def _publish(staging: str, path: str) -> None:
-    """Puts the complete SavedModel in ``staging`` at ``path``, moving an existing one aside first."""
+    """Puts the complete SavedModel in ``staging`` at ``path``, moving an existing one aside first.
+
+    A ``path`` that is a symbolic link is replaced by the new folder; the folder it pointed to stays.
+    """
     old = None
     if tf.io.gfile.exists(path):
         old = _beside(path, "old")
         _move(path, old)
     _move(staging, path)
     if old is not None:
-        tf.io.gfile.rmtree(old)
+        if is_local(old) and os.path.islink(_local(old)):
+            os.unlink(_local(old))  # path was a symbolic link: replaced, and what it pointed to left alone
+        else:
+            tf.io.gfile.rmtree(old)
 
 
 def export_saved_model(classifiers: Sequence[Any], path: str | os.PathLike, overwrite: bool = False) -> str:

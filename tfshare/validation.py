@@ -404,7 +404,8 @@ def weights(value: Any, expected: Mapping[str, Any], arg: str = "weights") -> di
             raise InputError(f"{arg}[{key!r}] must be finite, got NaN or Inf")
         if array.size and np.abs(array).max() > _FLOAT32_MAX:
             raise InputError(f"{arg}[{key!r}] holds values beyond float32's range")
-        checked[key] = np.ascontiguousarray(array, dtype=variable.dtype.as_numpy_dtype)
+        # np.asarray, not np.ascontiguousarray: that one makes a 0-d value (a scalar variable) 1-d.
+        checked[key] = np.asarray(array, dtype=variable.dtype.as_numpy_dtype, order="C")
     return checked
 
 
