@@ -214,8 +214,10 @@ def test_bad_exports_are_refused_with_clear_errors(tmp_path, runtime):
         a.export_saved_model(3)
     with pytest.raises(TypeError, match=r"^overwrite must be a bool, got str$"):
         a.export_saved_model(tmp_path / "n", overwrite="yes")
-    with pytest.raises(tfshare.InputError, match=r"^path must name a folder to create, got ''$"):
+    with pytest.raises(tfshare.InputError, match=r"^path must name a folder to create, got '/'$"):
         a.export_saved_model("/")
+    with pytest.raises(tfshare.InputError, match=r"^path must name a folder to create, got ''$"):
+        a.export_saved_model("")
     assert sorted(os.listdir(tmp_path)) == ["file", "m"]  # no staging folder left behind
 
 

@@ -50,9 +50,10 @@ _PB = "saved_model.pb"
 def _path(path: Any) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    path = os.fspath(path).rstrip("/")
+    given = os.fspath(path)
+    path = given.rstrip("/")
     if not path:
-        raise InputError("path must name a folder to create, got ''")
+        raise InputError(f"path must name a folder to create, got {given!r}")
     return path
 
 
