@@ -56,3 +56,21 @@ def test_session_reuse_builds_the_raw_graph_only_when_it_is_measured():
                 assert setup.call(mode, x)().shape == (2, 10)
         finally:
             setup.close()
+
+
+def test_the_raw_graph_takes_the_runs_thread_settings():
+    """--num_intra_threads / --num_inter_threads reach the hand-built floor too: both sides use the same threads."""
+    model = models.model("mlp", hidden_units=(4,))
+    setup = session_reuse.Setup(session_reuse.Config(modes=("callable_floor", "raw_graph"), model=model,
+                                                     intra_op_threads=1, inter_op_threads=2))
+    try:
+        config = setup.raw_graph.session._config
+        assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (1, 2)
+        weights = setup.classifier.get_weights()
+    finally:
+        setup.close()
+    default = reference.raw_graph(model, weights, 10)
+    try:
+        assert default.session._config == tfshare._tf.tf1.ConfigProto()  # TensorFlow's own, when no config is given
+    finally:
+        default.session.close()

@@ -92,7 +92,9 @@ class RawGraph:
     probabilities: Any
 
 
-def raw_graph(model: Model, values: Mapping[str, np.ndarray], num_classes: int = 10) -> RawGraph:
+def raw_graph(
+    model: Model, values: Mapping[str, np.ndarray], num_classes: int = 10, session_config: Any = None
+) -> RawGraph:
     """The model in a plain ``tf.Graph`` and Session with TensorFlow's default options, as a callable.
 
     What a TF1 user writes without tfshare: tf_keras layers (made in eager
@@ -106,6 +108,10 @@ def raw_graph(model: Model, values: Mapping[str, np.ndarray], num_classes: int =
       model: the benchmark's ``Model``.
       values: the weights, keyed as ``Classifier.get_weights()``.
       num_classes: units of the head.
+      session_config: the Session's ``ConfigProto`` (default: TensorFlow's
+        own); the apps pass ``RunConfig.session_config()``, TensorFlow's
+        default with the run's thread flags, so both sides of a comparison
+        use the same threads.
 
     Returns:
       The callable, its Session, input and output.
@@ -122,7 +128,7 @@ def raw_graph(model: Model, values: Mapping[str, np.ndarray], num_classes: int =
         weights = {f"{layer.name}/{w.name.rsplit('/', 1)[-1].split(':')[0]}": w for layer in layers for w in layer.weights}
         if set(weights) != set(values):
             raise InputError(f"values must have the keys {sorted(weights)}, got {sorted(values)}")
-        session = tf1.Session(graph=graph, config=tf1.ConfigProto())
+        session = tf1.Session(graph=graph, config=tf1.ConfigProto() if session_config is None else session_config)
         session.run([w.initializer for w in weights.values()],
                     {w.initializer.inputs[1]: values[k] for k, w in weights.items()})
     options = config_pb2.CallableOptions()

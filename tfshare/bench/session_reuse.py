@@ -135,7 +135,8 @@ class Setup:
             self.function = tf.function(lambda t: self.model(t, training=False), input_signature=[spec])
         self.raw_graph = None  # a second graph and Session (with its thread pools) only when measured
         if "raw_graph" in config.modes:
-            self.raw_graph = reference.raw_graph(config.model, self.classifier.get_weights(), config.num_classes)
+            self.raw_graph = reference.raw_graph(config.model, self.classifier.get_weights(), config.num_classes,
+                                                 config.session_config())
         self._export_dir = tempfile.mkdtemp(prefix="tfshare-session-reuse-")
         self.serving = None
         if "saved_model" in config.modes:
