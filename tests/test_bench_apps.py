@@ -486,6 +486,14 @@ def test_data_flag_gives_the_model_its_shape(tmp_path):
     assert {r["mode"] for r in doc["records"]} == {"isolated", "eager"}
 
 
+def test_an_empty_threads_flag_skips_the_throughput_test(tmp_path):
+    run_main("session_reuse", ["--device=cpu", "--quick", "--batch_size=2", "--threads=", "--repeats=2",
+                               "--modes=callable_floor", f"--output={tmp_path / 'sr.json'}"])
+    doc = results.read(tmp_path / "sr.json")
+    assert doc["config"]["threads"] == [] and doc["records"]
+    assert not [r for r in doc["records"] if r["kind"] == "throughput"]
+
+
 def test_trace_dir_writes_a_graph_a_full_trace_and_a_profile_per_mode(tmp_path):
     from tfshare._tf import tf1
 

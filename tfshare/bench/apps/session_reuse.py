@@ -21,7 +21,9 @@ from tfshare.bench import session_reuse as bench
 from tfshare.bench.apps import _common
 from tfshare.harness.timing import FULL_MIN_TIME, MIN_TIME
 
-_THREADS = flags.DEFINE_list("threads", ["1", "2", "4", "8"], "Thread counts sharing one Session (throughput).")
+_THREADS = flags.DEFINE_list(
+    "threads", ["1", "2", "4", "8"], "Thread counts sharing one Session (throughput); --threads= skips the throughput test."
+)
 _THROUGHPUT_SECONDS = flags.DEFINE_float(
     "throughput_seconds", None, "Seconds per throughput measurement (default 1.0, 0.25 with --quick).", lower_bound=0.01
 )
@@ -38,7 +40,7 @@ def main(argv: list[str]) -> None:
         repeats=_common.pick(_common.REPEATS.value, 25, 7),
         warmup=_common.pick(_common.NUM_WARMUP.value, 3, 3),
         min_time=_common.pick(_common.MIN_TIME.value, FULL_MIN_TIME, MIN_TIME),
-        threads=_common.ints(_THREADS.value, "threads", unique=True),
+        threads=_common.ints(_THREADS.value, "threads", unique=True) if _THREADS.value else (),
         throughput_seconds=_common.pick(_THROUGHPUT_SECONDS.value, 1.0, 0.25),
         throughput_repeats=_common.pick(None, 3, 2),
     ))
