@@ -220,7 +220,7 @@ class GraphSession:
     # ------------------------------------------------------------------ state
     @property
     def graph(self) -> Any:
-        """The ``tf.Graph`` every classifier of this runtime builds into."""
+        """The ``tf.Graph`` of this runtime (of its first shard: a runtime past its ``shard_size`` has more, see ``graphs``)."""
         return self._graph
 
     @property
@@ -287,7 +287,8 @@ class GraphSession:
 
     @property
     def write_clock(self) -> WriteClock:
-        """Ticks after every Session call that may have written variables (see ``_tracked_session``)."""
+        """Ticks after every call of this shard's Session that may have written variables (see ``_tracked_session``;
+        each shard of a runtime has its own clock)."""
         return self._write_clock
 
     @property
@@ -501,7 +502,7 @@ class GraphSession:
         return self.shards if self._root_ref is None else [self]
 
     def add_initial_values(self, pairs: Sequence[tuple[Any, Any]]) -> None:
-        """Records variables whose initializer reads a fed placeholder (see ``tfshare.initial_values``).
+        """Records variables of this shard's graph whose initializer reads a fed placeholder (see ``tfshare.initial_values``).
 
         Args:
           pairs: (variable, FedInitializer) pairs; ``initialize()`` feeds them.
