@@ -220,7 +220,7 @@ class GraphSession:
     # ------------------------------------------------------------------ state
     @property
     def graph(self) -> Any:
-        """The ``tf.Graph`` of this runtime (of its first shard: a runtime past its ``shard_size`` has more, see ``graphs``)."""
+        """The ``tf.Graph`` of this runtime's first shard (a runtime past its ``shard_size`` has more: ``graphs``)."""
         return self._graph
 
     @property
@@ -252,7 +252,7 @@ class GraphSession:
             self._shards.unplace(shard)
 
     def _shard_holding(self, tensor: Any) -> "GraphSession":
-        """The shard whose graph holds ``tensor``; this runtime itself when none does (the caller's check then says why)."""
+        """The shard whose graph holds ``tensor``; this runtime when none does (the caller's check then says why)."""
         graph = getattr(tensor, "graph", None)
         return next((shard for shard in self.root.shards if shard.graph is graph), self)
 
@@ -502,7 +502,9 @@ class GraphSession:
         return self.shards if self._root_ref is None else [self]
 
     def add_initial_values(self, pairs: Sequence[tuple[Any, Any]]) -> None:
-        """Records variables of this shard's graph whose initializer reads a fed placeholder (see ``tfshare.initial_values``).
+        """Records variables of this shard's graph whose initializer reads a fed placeholder.
+
+        See ``tfshare.initial_values``.
 
         Args:
           pairs: (variable, FedInitializer) pairs; ``initialize()`` feeds them.
@@ -643,7 +645,7 @@ class GraphSession:
             return cached
 
     def release_callable(self, callable_: FastCallable) -> None:
-        """Drops a callable from the cache of the shard that made it; TF frees its executor when it is collected."""
+        """Drops a callable from the cache of the shard that made it; TF frees its executor once it is collected."""
         for shard in self.shards:
             with shard._lock:
                 for key, value in list(shard._callables.items()):
