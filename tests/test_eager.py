@@ -168,3 +168,16 @@ def test_the_eager_classes_ignore_a_callers_learning_phase():
     for variables in (trunk.named_variables(), clf.named_variables):
         np.testing.assert_array_equal(variables["layer_0/moving_variance"].numpy(), np.ones(6, np.float32))
     np.testing.assert_array_equal(got, expected)
+
+
+def test_get_weights_works_inside_a_callers_graph():
+    """get_weights stays eager inside graph.as_default(), as predict and set_weights do, and adds nothing there."""
+    clf = tfshare.EagerDenseClassifier(4, 3, (4,), seed=0)
+    expected = clf.get_weights()
+    graph = tf.Graph()
+    with graph.as_default():
+        got = clf.get_weights()
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value)
+    assert graph.get_operations() == []

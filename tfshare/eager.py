@@ -218,6 +218,7 @@ class EagerClassifier(ClassifierBase):
 
         return self._fit_loop(x, y, epochs, batch_size, shuffle, step)
 
+    @eagerly
     def _read(self, variables: list[Any]) -> list[np.ndarray]:
         return [v.numpy() for v in variables]
 
