@@ -168,3 +168,39 @@ def test_the_eager_classes_ignore_a_callers_learning_phase():
     for variables in (trunk.named_variables(), clf.named_variables):
         np.testing.assert_array_equal(variables["layer_0/moving_variance"].numpy(), np.ones(6, np.float32))
     np.testing.assert_array_equal(got, expected)
+
+
+def test_get_weights_works_inside_a_callers_graph():
+    """get_weights stays eager inside graph.as_default(), as predict and set_weights do, and adds nothing there."""
+    clf = tfshare.EagerDenseClassifier(4, 3, (4,), seed=0)
+    expected = clf.get_weights()
+    graph = tf.Graph()
+    with graph.as_default():
+        got = clf.get_weights()
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        np.testing.assert_array_equal(got[key], value)
+    assert graph.get_operations() == []
+
+
+def test_an_eager_trunk_checks_an_array_x_like_predict_proba():
+    """A wrongly shaped or non-finite NumPy x is an InputError naming x, the expected and the actual shape."""
+    trunk = tfshare.EagerTrunk(4, (3,), seed=0)
+    with pytest.raises(tfshare.InputError, match=r"^x must have 4 features per row.*got shape \(2, 5\)"):
+        trunk(np.ones((2, 5), np.float32))
+    with pytest.raises(tfshare.InputError, match=r"^x must be 2-D with shape \[batch, 4\], got 1-D shape \(4,\)"):
+        trunk(np.ones(4, np.float32))
+    with pytest.raises(tfshare.InputError, match=r"^x must be finite, got nan at index \(0, 0\)"):
+        trunk(np.full((1, 4), np.nan, np.float32))
+    assert trunk(np.ones((2, 4))).shape == (2, 3)  # float64 and lists are converted, as predict_proba's x
+    assert trunk(tf.ones((2, 4))).shape == (2, 3)  # a tensor is the caller's (a classifier's own call)
+
+
+def test_a_layer_failing_on_a_numpy_input_names_its_shape():
+    """forward.apply on a NumPy array (whose shape is a tuple, not a TensorShape) reports the layer's failure."""
+    from tfshare import forward
+    layer = keras.layers.Dense(2)
+    layer.build((None, 4))
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[0\] \(Dense 'dense.*'\) failed on an input of shape "
+                       r"\[batch, 5\]: "):
+        forward.apply([layer], np.ones((2, 5), np.float32), training=False)

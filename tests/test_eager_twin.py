@@ -7,6 +7,7 @@ import pytest
 
 import tfshare
 from conftest import small_cnn_body
+from tfshare._tf import keras
 
 PAIRS = {
     "mlp": (lambda: tfshare.DenseClassifier(64, 10, (32,), seed=3),
@@ -133,3 +134,21 @@ def test_an_eager_trunk_and_its_heads_start_as_a_shared_trunk_and_its_heads(kind
         assert np.abs(graph.get_weights()[key] - (0.0 if "mean" in key else 1.0)).max() > 1e-3
     graph.restore(eager.save(str(tmp_path / "eager")))
     np.testing.assert_allclose(graph.predict_proba(x), eager.predict_proba(x), atol=1e-5)
+
+
+def _model_with_activity_regularizer():
+    inputs = keras.Input((6,))
+    return keras.Model(inputs, keras.layers.Dense(3, activity_regularizer="l2")(inputs))
+
+
+@pytest.mark.parametrize("arg", ["layers", "model_fn"])
+def test_the_eager_twin_refuses_an_activity_regularizer_naming_the_argument_given(arg):
+    """As the graph classifier (test_an_activity_regularizer_is_refused_when_fit_would_drop_it): layers or model_fn."""
+    if arg == "layers":
+        clf = tfshare.EagerClassifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")],
+                                      input_shape=(6,), num_classes=3)
+    else:
+        clf = tfshare.EagerClassifier(model_fn=_model_with_activity_regularizer)
+    with pytest.raises(tfshare.InputError, match=rf"^{arg}: layer 'dense.*' has an activity_regularizer, which tfshare "
+                       r"does not add to the loss; weight regularizers \(kernel_regularizer=, bias_regularizer=\) are added$"):
+        clf.fit(np.ones((4, 6), np.float32), np.array([0, 1, 2, 0]))

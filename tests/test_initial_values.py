@@ -145,3 +145,23 @@ def test_an_initializer_that_cannot_be_remade_keeps_its_own_values_and_says_so(r
     assert len(logged) == 1 and re.fullmatch(
         rf"initializer {re.escape(repr(init))} keeps its own values: it cannot be remade from its config "
         r"\((_Filled\.)?__init__\(\) missing 1 required positional argument: 'value'\)", logged[0]), logged
+
+
+def test_an_initializer_that_cannot_be_remade_takes_no_seed_offset_in_any_class(runtime):
+    """The head's seed offset counts the reseeded initializers only: the graph classifier (body and head in one
+    count), its eager twin, and heads on a SharedTrunk or an EagerTrunk of that body start bit-identical."""
+    body = lambda: [keras.layers.Dense(2, kernel_initializer=_Filled(0.5))]  # noqa: E731
+    graph = tfshare.Classifier(layers=body, input_shape=(3,), num_classes=2, runtime=runtime, seed=0)
+    on_trunk = tfshare.Classifier(trunk=tfshare.SharedTrunk(runtime, layers=body, input_shape=(3,), seed=0),
+                                  num_classes=2, seed=0)
+    runtime.initialize()
+    eager = tfshare.EagerClassifier(layers=body, input_shape=(3,), num_classes=2, seed=0)
+    on_eager_trunk = tfshare.EagerClassifier(trunk=tfshare.EagerTrunk(layers=body, input_shape=(3,), seed=0),
+                                             num_classes=2, seed=0)
+    expected = graph.get_weights()
+    for clf in (eager, on_trunk, on_eager_trunk):
+        got = clf.get_weights()
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():
+            np.testing.assert_array_equal(got[key], value, err_msg=f"{clf.name}: {key}")
+    np.testing.assert_array_equal(expected["head/kernel"], keras.initializers.GlorotUniform(seed=0)((2, 2)).numpy())

@@ -113,7 +113,7 @@ class EagerClassifier(ClassifierBase):
         with tf.GradientTape() as tape, forward.collecting_updates() as updates:
             logits = self._logits(x, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-            penalties = forward.weight_penalties(self._all_layers)
+            penalties = forward.weight_penalties(self._all_layers, "model_fn" if self._model is not None else "layers")
             if penalties:  # weight regularization, as Model.fit and the graph classifier add it
                 loss = loss + tf.add_n(penalties)
         grads = tape.gradient(loss, variables)
@@ -218,6 +218,7 @@ class EagerClassifier(ClassifierBase):
 
         return self._fit_loop(x, y, epochs, batch_size, shuffle, step)
 
+    @eagerly
     def _read(self, variables: list[Any]) -> list[np.ndarray]:
         return [v.numpy() for v in variables]
 

@@ -122,7 +122,18 @@ class EagerTrunk(Described):
 
     @eagerly
     def __call__(self, x: Any, training: bool = False) -> Any:
-        """Applies the trunk: float32 [batch, *input_shape] -> float32 [batch, output_dim]."""
+        """Applies the trunk: float32 [batch, *input_shape] -> float32 [batch, output_dim].
+
+        Args:
+          x: a tensor, or an array-like of shape [batch, *input_shape], checked
+            as ``predict_proba`` checks its x.
+          training: run the layers in training mode.
+
+        Raises:
+          TypeError, InputError: a bad array-like x (wrong shape, NaN/Inf...).
+        """
+        if not tf.is_tensor(x):
+            x = tf.constant(validation.inputs(x, self._input_shape))
         return forward.apply(self._layers, x, training)
 
 __all__ = ["EagerTrunk", "build", "eagerly"]

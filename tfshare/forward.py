@@ -159,7 +159,13 @@ def folded_conv(conv: Any, norm: Any, x: Any) -> Any:
 
 
 def _shape(shape: Any) -> str:
-    """"[batch, 8, 8, 1]": the batch axis by name (a graph's is None, the eager twin builds on one example)."""
+    """"[batch, 8, 8, 1]": the batch axis by name (a graph's is None, the eager twin builds on one example).
+
+    ``shape`` is a ``tf.TensorShape`` or a plain tuple (a NumPy array's).
+    """
+    shape = tf.TensorShape(shape)
+    if shape.rank is None:
+        return "unknown"
     dims = shape.as_list()
     return "[" + ", ".join(["batch"] + ["?" if d is None else str(d) for d in dims[1:]]) + "]"
 

@@ -16,7 +16,10 @@ through ``tf.compat.v1.Variable`` with its initializer as a
 Seeding: with a classifier seed ``s``, the k-th randomly initialized
 variable it creates (in creation order, counting from ``start``) gets an
 initializer of the same class and configuration with seed ``s + k``, unless
-the user's layer fixed a seed itself. The eager twin creates its variables
+the user's layer fixed a seed itself. Only initializers that can be remade
+from their config count (one that cannot keeps its own values and takes no
+k), so a head continues its body's count from the number of ``Created``
+records with a spec, whether the body was built with it or as a trunk. The eager twin creates its variables
 under the same rule, so a graph classifier and an ``EagerClassifier`` of the
 same architecture and seed start from bit-identical weights.
 
@@ -234,7 +237,8 @@ def creating(
 
     Args:
       seed: the classifier's seed, or None (initializers keep their own seeds).
-      start: the offset of the first random variable (a head continues its trunk's count).
+      start: the offset of the first reseeded variable (a head continues its body's count:
+        ``sum(c.spec is not None for c in created)``).
       feed: give each random variable a ``FedInitializer`` (graph mode); False
         for eager variables, whose initial values TF computes at once.
       feed_all: in a graph, feed every Keras weight, random or not (so that
@@ -252,8 +256,8 @@ def creating(
         fed = spec = None
         if init is not None:
             spec = _recipe(init, counter[0])
+        if spec is not None:  # only reseeded ones count: a head's start is its body's records with a spec
             counter[0] += 1
-        if spec is not None:
             make = spec.maker(seed)
             target = fed = FedInitializer(make) if feed else make()
             kwargs["initial_value"] = functools.partial(target, *initial_value.args, **initial_value.keywords)
