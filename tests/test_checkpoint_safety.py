@@ -89,13 +89,26 @@ def test_cnn_checkpoints_hold_the_batchnorm_statistics_fit_moved(tmp_path, rng, 
 
 def test_save_removes_temporaries_of_killed_writers(trained, tmp_path):
     trained.save(tmp_path)
-    orphans = ["checkpoint.tmp0123abcd", "ckpt-2.data-00000-of-00001.tempstate42", ".tmp-xyz"]
+    orphans = ["checkpoint.tmp0123abcd", "ckpt-2.data-00000-of-00001.tempstate42", ".tmp-xyz.tfshare.tmp"]
     for name in orphans:
         (tmp_path / name).write_bytes(b"partial")
     trained.save(tmp_path)
     left = set(os.listdir(tmp_path))
     assert not left & set(orphans)
     assert {"ckpt-1.index", "ckpt-2.index", "ckpt-2.tfshare.json"} <= left
+
+
+def test_save_leaves_other_programs_temporaries_and_folders_alone(trained, tmp_path):
+    # A killed export leaves a folder ".tmp-<pid>-<hex>-<name>/"; another program may write ".tmp-*" files.
+    folder = tmp_path / ".tmp-4242-0123abcd-model"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"partial")
+    (tmp_path / ".tmp-notes").write_bytes(b"theirs")
+    (tmp_path / "model.ckpt-1.index.tempstate7").write_bytes(b"theirs")
+    assert os.path.basename(trained.save(tmp_path)) == "ckpt-1"
+    assert os.path.basename(trained.save(tmp_path)) == "ckpt-2"
+    assert os.listdir(folder) == ["saved_model.pb"]
+    assert {".tmp-notes", "model.ckpt-1.index.tempstate7"} <= set(os.listdir(tmp_path))
 
 
 def test_saving_to_another_directory_never_deletes_checkpoints_here(trained, tmp_path):
@@ -407,9 +420,9 @@ def test_save_removes_temporaries_whatever_the_directory_name_ends_with(tmp_path
     with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
         clf.save(directory)
         for spelling in (str(directory), str(directory) + "/"):
-            (directory / ".tmp-orphan").write_bytes(b"partial")
+            (directory / ".tmp-orphan.tfshare.tmp").write_bytes(b"partial")
             clf.save(spelling)
-            assert ".tmp-orphan" not in os.listdir(directory)
+            assert ".tmp-orphan.tfshare.tmp" not in os.listdir(directory)
     assert "ckpt-3.index" in os.listdir(directory)
 
 
