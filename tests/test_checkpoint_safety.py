@@ -11,7 +11,7 @@ import pytest
 
 import tfshare
 from tfshare import checkpoints
-from tfshare._tf import tf
+from tfshare._tf import tf, tf1
 from tfshare.drills import crash
 
 
@@ -124,6 +124,24 @@ def test_saving_to_another_directory_never_deletes_checkpoints_here(trained, tmp
     with tfshare.DenseClassifier(16, 3, (8,), seed=1) as fresh:
         fresh.restore(first)
         assert _same(_weights(fresh), kept)
+
+
+def test_a_foreign_checkpoint_in_the_directory_is_neither_numbered_from_nor_rotated(trained, tmp_path):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.Variable(1.0, name="theirs")
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            theirs = tf1.train.Saver().save(session, str(tmp_path / "model.ckpt"), global_step=100)
+    foreign = sorted(p for p in os.listdir(tmp_path) if p.startswith("model.ckpt-100"))
+    assert foreign
+    saved = [os.path.basename(trained.save(tmp_path)) for _ in range(5)]  # more than the 3 a directory keeps
+    assert saved == ["ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4", "ckpt-5"]
+    assert sorted(p for p in os.listdir(tmp_path) if p.startswith("model.ckpt-100")) == foreign
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".index")) == [
+        "ckpt-3.index", "ckpt-4.index", "ckpt-5.index", "model.ckpt-100.index"
+    ]
+    assert tf1.train.load_variable(theirs, "theirs") == 1.0
 
 
 def test_rotation_continues_across_processes(trained, tmp_path):

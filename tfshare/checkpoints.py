@@ -36,7 +36,7 @@ from tfshare.errors import CheckpointError
 
 FORMAT_VERSION = 1
 _PREFIX = "ckpt"
-_STEP_RE = re.compile(rf"{_PREFIX}-(\d+)$")
+_STEP_RE = re.compile(rf"{_PREFIX}-(\d+)")  # a checkpoint's file name, fully
 _MAX_TO_KEEP = 3
 _TMP_SUFFIX = ".tfshare.tmp"  # of a sidecar's temporary, ".tmp-<random>.tfshare.tmp"
 # The temporary files a save writes: its sidecar's, TensorFlow's of the state
@@ -115,20 +115,29 @@ def atomic_write(
         raise
 
 
+def _step(path: str) -> int | None:
+    """N of a tfshare checkpoint prefix ".../ckpt-N"; None for another name (another program's checkpoint)."""
+    match = _STEP_RE.fullmatch(path.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
 def _live_checkpoints(directory: str) -> list[str]:
-    """Returns the checkpoint prefixes the directory's state file lists, oldest first."""
+    """Returns the tfshare checkpoint prefixes the directory's state file lists, oldest first.
+
+    Others it lists ("model.ckpt-100" of a user's own Saver) are left out, so
+    they neither number nor rotate (are deleted with) tfshare's.
+    """
     state = tf1.train.get_checkpoint_state(directory)
     if state is None:
         return []
     paths = list(state.all_model_checkpoint_paths)
     if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
         paths.append(state.model_checkpoint_path)
-    return paths
+    return [p for p in paths if _step(p) is not None]
 
 
 def _next_step(live: list[str]) -> int:
-    steps = [int(m.group(1)) for m in (_STEP_RE.search(p) for p in live) if m]
-    return max(steps, default=0) + 1
+    return max((step for step in map(_step, live) if step is not None), default=0) + 1
 
 
 def save(
