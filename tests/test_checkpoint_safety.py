@@ -252,6 +252,18 @@ def test_missing_or_foreign_path_raises_checkpoint_error(trained, tmp_path, make
         trained.restore(make(tmp_path))
 
 
+def test_a_directory_whose_newest_checkpoint_lost_its_files_says_so_naming_them(trained, tmp_path):
+    prefix = trained.save(tmp_path)
+    for name in os.listdir(tmp_path):
+        if name.startswith("ckpt-1.") and not name.endswith(".tfshare.json"):
+            os.unlink(tmp_path / name)
+    with pytest.raises(tfshare.CheckpointError, match=(
+        rf"^the newest checkpoint in directory '.*', '{re.escape(prefix)}' \(its 'checkpoint' state file names it\), "
+        rf"has no files: {re.escape(prefix)}\.index and {re.escape(prefix)}\.data-\* are missing$"
+    )):
+        trained.restore(tmp_path)
+
+
 def test_restore_is_independent_of_creation_order(tmp_path, rng):
     x = rng.random((6, 16), dtype=np.float32)
     with tfshare.GraphSession(device="cpu") as gs:

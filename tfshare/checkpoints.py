@@ -249,9 +249,24 @@ def resolve(path: str) -> str:
         except (tf.errors.OpError, ValueError) as exc:
             raise CheckpointError(f"cannot read the checkpoint state in {path!r}: {_reason(exc)}") from exc
         if prefix is None:
+            newest = _newest_listed(path)
+            if newest is not None:
+                raise CheckpointError(
+                    f"the newest checkpoint in directory {path!r}, {newest!r} (its 'checkpoint' state file "
+                    f"names it), has no files: {newest}.index and {newest}.data-* are missing"
+                )
             raise CheckpointError(f"no checkpoint in directory {path!r} (no valid 'checkpoint' state file)")
         return prefix
     raise CheckpointError(f"no checkpoint at {path!r}: it is neither a checkpoint directory nor a prefix")
+
+
+def _newest_listed(directory: str) -> str | None:
+    """The prefix the directory's state file names as newest, or None if it names none or cannot be read."""
+    try:
+        state = tf1.train.get_checkpoint_state(directory)
+    except (tf.errors.OpError, ValueError):
+        return None
+    return state.model_checkpoint_path if state is not None and state.model_checkpoint_path else None
 
 
 def read_metadata(prefix: str) -> dict[str, Any]:
