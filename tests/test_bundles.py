@@ -11,6 +11,7 @@ import pytest
 
 import tfshare
 from tfshare import bundles
+from tfshare._tf import keras
 
 
 @pytest.fixture(scope="module")
@@ -423,3 +424,21 @@ def test_the_temporary_of_a_writer_owned_by_another_user_is_kept(tmp_path, monke
     with tfshare.DenseClassifier(4, 2, (3,), name="c", seed=0) as clf:
         tfshare.save_runtime([clf], tmp_path / "r.npz")
     assert sorted(os.listdir(tmp_path)) == [theirs.name, "r.npz"]
+
+
+def test_a_model_with_an_integer_variable_round_trips(tmp_path):
+    """Normalization's `count` is int64: restore_runtime checks each variable against its own dtype."""
+    path = tmp_path / "r.npz"
+    xs = np.random.default_rng(3).random((32, 4), dtype=np.float32)
+
+    def model_fn():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Normalization(), keras.layers.Dense(3)])
+
+    with tfshare.Classifier(model_fn=model_fn, name="n", seed=0) as saved:
+        saved.fit(xs, np.arange(32) % 3, epochs=2)
+        assert "int64" in {v.dtype.base_dtype.name for v in saved.named_variables.values()}
+        tfshare.save_runtime([saved], path)
+        expected = saved.predict_proba(xs)
+    with tfshare.Classifier(model_fn=model_fn, name="n", seed=1) as restored:
+        assert tfshare.restore_runtime([restored], path) == ["n"]
+        np.testing.assert_allclose(restored.predict_proba(xs), expected, rtol=1e-6)

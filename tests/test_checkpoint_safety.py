@@ -11,7 +11,7 @@ import pytest
 
 import tfshare
 from tfshare import checkpoints
-from tfshare._tf import tf
+from tfshare._tf import tf, tf1
 from tfshare.drills import crash
 
 
@@ -89,13 +89,26 @@ def test_cnn_checkpoints_hold_the_batchnorm_statistics_fit_moved(tmp_path, rng, 
 
 def test_save_removes_temporaries_of_killed_writers(trained, tmp_path):
     trained.save(tmp_path)
-    orphans = ["checkpoint.tmp0123abcd", "ckpt-2.data-00000-of-00001.tempstate42", ".tmp-xyz"]
+    orphans = ["checkpoint.tmp0123abcd", "ckpt-2.data-00000-of-00001.tempstate42", ".tmp-xyz.tfshare.tmp"]
     for name in orphans:
         (tmp_path / name).write_bytes(b"partial")
     trained.save(tmp_path)
     left = set(os.listdir(tmp_path))
     assert not left & set(orphans)
     assert {"ckpt-1.index", "ckpt-2.index", "ckpt-2.tfshare.json"} <= left
+
+
+def test_save_leaves_other_programs_temporaries_and_folders_alone(trained, tmp_path):
+    # A killed export leaves a folder ".tmp-<pid>-<hex>-<name>/"; another program may write ".tmp-*" files.
+    folder = tmp_path / ".tmp-4242-0123abcd-model"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"partial")
+    (tmp_path / ".tmp-notes").write_bytes(b"theirs")
+    (tmp_path / "model.ckpt-1.index.tempstate7").write_bytes(b"theirs")
+    assert os.path.basename(trained.save(tmp_path)) == "ckpt-1"
+    assert os.path.basename(trained.save(tmp_path)) == "ckpt-2"
+    assert os.listdir(folder) == ["saved_model.pb"]
+    assert {".tmp-notes", "model.ckpt-1.index.tempstate7"} <= set(os.listdir(tmp_path))
 
 
 def test_saving_to_another_directory_never_deletes_checkpoints_here(trained, tmp_path):
@@ -111,6 +124,24 @@ def test_saving_to_another_directory_never_deletes_checkpoints_here(trained, tmp
     with tfshare.DenseClassifier(16, 3, (8,), seed=1) as fresh:
         fresh.restore(first)
         assert _same(_weights(fresh), kept)
+
+
+def test_a_foreign_checkpoint_in_the_directory_is_neither_numbered_from_nor_rotated(trained, tmp_path):
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.Variable(1.0, name="theirs")
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            theirs = tf1.train.Saver().save(session, str(tmp_path / "model.ckpt"), global_step=100)
+    foreign = sorted(p for p in os.listdir(tmp_path) if p.startswith("model.ckpt-100"))
+    assert foreign
+    saved = [os.path.basename(trained.save(tmp_path)) for _ in range(5)]  # more than the 3 a directory keeps
+    assert saved == ["ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4", "ckpt-5"]
+    assert sorted(p for p in os.listdir(tmp_path) if p.startswith("model.ckpt-100")) == foreign
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".index")) == [
+        "ckpt-3.index", "ckpt-4.index", "ckpt-5.index", "model.ckpt-100.index"
+    ]
+    assert tf1.train.load_variable(theirs, "theirs") == 1.0
 
 
 def test_rotation_continues_across_processes(trained, tmp_path):
@@ -219,6 +250,18 @@ def test_corrupt_checkpoint_raises_and_keeps_weights(trained, tmp_path, damage, 
 def test_missing_or_foreign_path_raises_checkpoint_error(trained, tmp_path, make, message):
     with pytest.raises(tfshare.CheckpointError, match=message):
         trained.restore(make(tmp_path))
+
+
+def test_a_directory_whose_newest_checkpoint_lost_its_files_says_so_naming_them(trained, tmp_path):
+    prefix = trained.save(tmp_path)
+    for name in os.listdir(tmp_path):
+        if name.startswith("ckpt-1.") and not name.endswith(".tfshare.json"):
+            os.unlink(tmp_path / name)
+    with pytest.raises(tfshare.CheckpointError, match=(
+        rf"^the newest checkpoint in directory '.*', '{re.escape(prefix)}' \(its 'checkpoint' state file names it\), "
+        rf"has no files: {re.escape(prefix)}\.index and {re.escape(prefix)}\.data-\* are missing$"
+    )):
+        trained.restore(tmp_path)
 
 
 def test_restore_is_independent_of_creation_order(tmp_path, rng):
@@ -407,9 +450,9 @@ def test_save_removes_temporaries_whatever_the_directory_name_ends_with(tmp_path
     with tfshare.DenseClassifier(4, 2, (3,), seed=0) as clf:
         clf.save(directory)
         for spelling in (str(directory), str(directory) + "/"):
-            (directory / ".tmp-orphan").write_bytes(b"partial")
+            (directory / ".tmp-orphan.tfshare.tmp").write_bytes(b"partial")
             clf.save(spelling)
-            assert ".tmp-orphan" not in os.listdir(directory)
+            assert ".tmp-orphan.tfshare.tmp" not in os.listdir(directory)
     assert "ckpt-3.index" in os.listdir(directory)
 
 

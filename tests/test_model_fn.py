@@ -367,6 +367,41 @@ def test_a_models_checkpoint_records_its_kind_input_shape_and_layers(runtime, tm
         np.testing.assert_array_equal(value, before[key], err_msg=key)
 
 
+def _functional(width: int = 4, swap: bool = False) -> Callable[[], keras.Model]:
+    """A model_fn: two Dense(width) branches on 8 features, concatenated (in swapped order if ``swap``), to Dense(3)."""
+    def model_fn() -> keras.Model:
+        inp = keras.Input((8,))
+        first = keras.layers.Dense(width, activation="relu")(inp)
+        second = keras.layers.Dense(width)(inp)
+        joined = keras.layers.Concatenate()([second, first] if swap else [first, second])
+        return keras.Model(inp, keras.layers.Dense(3)(joined))
+    return model_fn
+
+
+def test_a_functional_models_checkpoint_restores_into_a_classifier_of_the_same_model_fn(runtime, tmp_path, rng):
+    """Layer names counted up per process (input_1, input_2, ...) leave the recorded layers digest alone."""
+    x = rng.normal(size=(5, 8)).astype(np.float32)
+    saved = tfshare.Classifier(model_fn=_functional(), runtime=runtime, seed=0, name="a")
+    again = tfshare.Classifier(model_fn=_functional(), runtime=runtime, seed=1, name="b")
+    assert again.config["layers"] == saved.config["layers"]
+    again.restore(saved.save(str(tmp_path / "ck")))
+    np.testing.assert_allclose(again.predict_proba(x), saved.predict_proba(x), rtol=1e-6)
+    path = tfshare.save_runtime([saved], tmp_path / "runtime.npz")
+    with tfshare.GraphSession(device="cpu") as other:
+        twin = tfshare.Classifier(model_fn=_functional(), runtime=other, seed=2, name="a")
+        assert tfshare.restore_runtime([twin], path) == ["a"]
+        np.testing.assert_allclose(twin.predict_proba(x), saved.predict_proba(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("other", [_functional(width=5), _functional(swap=True)], ids=["sizes", "wiring"])
+def test_a_functional_model_of_other_sizes_or_wiring_is_refused_on_restore(runtime, tmp_path, other):
+    saved = tfshare.Classifier(model_fn=_functional(), runtime=runtime, name="a")
+    different = tfshare.Classifier(model_fn=other, runtime=runtime, name="b")
+    assert different.config["layers"] != saved.config["layers"]
+    with pytest.raises(tfshare.CheckpointError, match=r"was saved with layers='[0-9a-f]{16}', but this classifier has layers="):
+        different.restore(saved.save(str(tmp_path / "ck")))
+
+
 class _GraphExtra(keras.layers.Layer):
     """Makes one variable eagerly and two in a TF1 graph."""
 

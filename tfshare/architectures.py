@@ -213,8 +213,38 @@ def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> l
     return layers
 
 
-def _strip_names(value: Any) -> Any:
+_WIRING_KEYS = ("inbound_nodes", "input_layers", "output_layers")
+
+
+def _rename(value: Any, positions: dict[str, str]) -> Any:
+    """``value`` with every string that names a layer replaced by that layer's position."""
+    if isinstance(value, str):
+        return positions.get(value, value)
+    if isinstance(value, (list, tuple)):
+        return [_rename(v, positions) for v in value]
     if isinstance(value, dict):
+        return {k: _rename(v, positions) for k, v in value.items()}
+    return value
+
+
+def _strip_names(value: Any) -> Any:
+    """``value`` (a layer's config) without its auto-generated layer names.
+
+    Drops every "name" key; in a functional model's config, where the wiring
+    (inbound_nodes, input_layers, output_layers) names layers too, it names
+    each layer by its position in the model's layer list instead, so equal
+    wiring gives equal configs and different wiring different ones.
+    """
+    if isinstance(value, dict):
+        layers = value.get("layers")
+        if isinstance(layers, list) and any(isinstance(v, dict) and "inbound_nodes" in v for v in layers):
+            positions = {v["name"]: f"#{i}" for i, v in enumerate(layers) if isinstance(v, dict) and "name" in v}
+            value = {k: _rename(v, positions) if k in _WIRING_KEYS else v for k, v in value.items()}
+            value["layers"] = [
+                {k: _rename(v, positions) if k in _WIRING_KEYS else v for k, v in layer.items()}
+                if isinstance(layer, dict) else layer
+                for layer in layers
+            ]
         return {k: _strip_names(v) for k, v in value.items() if k != "name"}
     if isinstance(value, (list, tuple)):
         return [_strip_names(v) for v in value]

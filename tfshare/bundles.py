@@ -232,16 +232,17 @@ def restore_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathL
             array_key = entry["variables"].get(key)
             value = arrays.get(array_key) if array_key is not None else None
             expected = variable.shape.as_list()
+            dtype = np.dtype(variable.dtype.base_dtype.as_numpy_dtype)
             if value is None:
                 raise CheckpointError(
                     f"classifier {clf.name!r}: runtime checkpoint {source!r} has no variable {key!r} "
                     f"(shape {expected})"
                 )
-            if list(value.shape) != expected or value.dtype != np.float32:
+            if list(value.shape) != expected or value.dtype != dtype:
                 raise CheckpointError(
                     f"classifier {clf.name!r}, variable {key!r}: runtime checkpoint {source!r} holds "
                     f"shape {list(value.shape)} ({value.dtype}), the classifier expects shape "
-                    f"{expected} (float32)"
+                    f"{expected} ({dtype})"
                 )
             previous = plan.setdefault(variable.ref(), (clf.shard, variable, array_key, value))
             if previous[2] != array_key:

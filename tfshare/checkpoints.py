@@ -36,8 +36,14 @@ from tfshare.errors import CheckpointError
 
 FORMAT_VERSION = 1
 _PREFIX = "ckpt"
-_STEP_RE = re.compile(rf"{_PREFIX}-(\d+)$")
+_STEP_RE = re.compile(rf"{_PREFIX}-(\d+)")  # a checkpoint's file name, fully
 _MAX_TO_KEEP = 3
+_TMP_SUFFIX = ".tfshare.tmp"  # of a sidecar's temporary, ".tmp-<random>.tfshare.tmp"
+# The temporary files a save writes: its sidecar's, TensorFlow's of the state
+# file ("checkpoint.tmp<hex>") and of the checkpoint's files ("ckpt-N.index.tempstate<n>").
+_TEMPORARY_RE = re.compile(
+    rf"\.tmp-[A-Za-z0-9_]+{re.escape(_TMP_SUFFIX)}|checkpoint\.tmp[0-9a-f]+|{_PREFIX}-\d+\.[^/]*\.tempstate\d+"
+)
 _SAVE_LOCK = threading.Lock()  # one save at a time in this process
 
 
@@ -109,20 +115,29 @@ def atomic_write(
         raise
 
 
+def _step(path: str) -> int | None:
+    """N of a tfshare checkpoint prefix ".../ckpt-N"; None for another name (another program's checkpoint)."""
+    match = _STEP_RE.fullmatch(path.rsplit("/", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
 def _live_checkpoints(directory: str) -> list[str]:
-    """Returns the checkpoint prefixes the directory's state file lists, oldest first."""
+    """Returns the tfshare checkpoint prefixes the directory's state file lists, oldest first.
+
+    Others it lists ("model.ckpt-100" of a user's own Saver) are left out, so
+    they neither number nor rotate (are deleted with) tfshare's.
+    """
     state = tf1.train.get_checkpoint_state(directory)
     if state is None:
         return []
     paths = list(state.all_model_checkpoint_paths)
     if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
         paths.append(state.model_checkpoint_path)
-    return paths
+    return [p for p in paths if _step(p) is not None]
 
 
 def _next_step(live: list[str]) -> int:
-    steps = [int(m.group(1)) for m in (_STEP_RE.search(p) for p in live) if m]
-    return max(steps, default=0) + 1
+    return max((step for step in map(_step, live) if step is not None), default=0) + 1
 
 
 def save(
@@ -167,7 +182,7 @@ def save(
                 "variables": {k: v.shape.as_list() for k, v in named_variables.items()},
             }
             text = json.dumps(metadata, indent=1, sort_keys=True)
-            atomic_write(_metadata_path(prefix), lambda f: f.write(text.encode("utf-8")))
+            atomic_write(_metadata_path(prefix), lambda f: f.write(text.encode("utf-8")), suffix=_TMP_SUFFIX)
             written = saver.save(
                 session, os.path.join(directory, _PREFIX), global_step=step, write_meta_graph=False
             )
@@ -178,12 +193,13 @@ def save(
 
 
 def _is_temporary(name: str) -> bool:
-    """Whether ``name`` is a temporary file of a checkpoint write.
+    """Whether ``name`` is a temporary file a checkpoint write of tfshare's makes.
 
-    TensorFlow writes "checkpoint.tmp<hex>" and "<prefix>.<part>.tempstate<n>",
-    ``atomic_write`` writes ".tmp-*"; each is renamed when complete.
+    TensorFlow writes "checkpoint.tmp<hex>" and "ckpt-N.<part>.tempstate<n>",
+    the sidecar's ``atomic_write`` ".tmp-<random>.tfshare.tmp"; each is
+    renamed when complete. Other names (another program's ".tmp-*") are not.
     """
-    return name.startswith((".tmp-", "checkpoint.tmp")) or ".tempstate" in name
+    return _TEMPORARY_RE.fullmatch(name) is not None
 
 
 def _remove_leftovers(directory: str) -> None:
@@ -191,19 +207,28 @@ def _remove_leftovers(directory: str) -> None:
 
     A directory has one writer at a time (saves in this process hold
     ``_SAVE_LOCK``), so once a save is complete any temporary file left is
-    an orphan of a writer that was killed mid-save.
+    an orphan of a writer that was killed mid-save. Only files of names a
+    save writes are removed, never folders; this runs after a save
+    succeeded, so a file that cannot be removed is left, silently.
     """
-    state = tf1.train.get_checkpoint_state(directory)
+    try:
+        state = tf1.train.get_checkpoint_state(directory)
+        entries = tf.io.gfile.listdir(directory)
+    except (OSError, tf.errors.OpError):  # pragma: no cover - the save just read and wrote both
+        return
     if state is None:  # pragma: no cover - a save just wrote it
         return
     live = {p.rsplit("/", 1)[-1] for p in state.all_model_checkpoint_paths}
-    for entry in tf.io.gfile.listdir(directory):
+    for entry in entries:
         stale_sidecar = entry.endswith(".tfshare.json") and entry[: -len(".tfshare.json")] not in live
-        if stale_sidecar or _is_temporary(entry):
-            try:
-                tf.io.gfile.remove(f"{directory.rstrip('/')}/{entry}")
-            except tf.errors.NotFoundError:  # pragma: no cover - removed concurrently
-                pass
+        if not (stale_sidecar or _is_temporary(entry)):
+            continue
+        path = f"{directory.rstrip('/')}/{entry}"
+        try:
+            if not tf.io.gfile.isdir(path):
+                tf.io.gfile.remove(path)
+        except (OSError, tf.errors.OpError):  # removed concurrently, or not ours to remove
+            pass
 
 
 def resolve(path: str) -> str:
@@ -224,9 +249,24 @@ def resolve(path: str) -> str:
         except (tf.errors.OpError, ValueError) as exc:
             raise CheckpointError(f"cannot read the checkpoint state in {path!r}: {_reason(exc)}") from exc
         if prefix is None:
+            newest = _newest_listed(path)
+            if newest is not None:
+                raise CheckpointError(
+                    f"the newest checkpoint in directory {path!r}, {newest!r} (its 'checkpoint' state file "
+                    f"names it), has no files: {newest}.index and {newest}.data-* are missing"
+                )
             raise CheckpointError(f"no checkpoint in directory {path!r} (no valid 'checkpoint' state file)")
         return prefix
     raise CheckpointError(f"no checkpoint at {path!r}: it is neither a checkpoint directory nor a prefix")
+
+
+def _newest_listed(directory: str) -> str | None:
+    """The prefix the directory's state file names as newest, or None if it names none or cannot be read."""
+    try:
+        state = tf1.train.get_checkpoint_state(directory)
+    except (tf.errors.OpError, ValueError):
+        return None
+    return state.model_checkpoint_path if state is not None and state.model_checkpoint_path else None
 
 
 def read_metadata(prefix: str) -> dict[str, Any]:
