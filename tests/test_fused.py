@@ -745,3 +745,61 @@ def test_a_fused_first_call_that_fails_releases_the_group_and_the_caller_gets_it
         assert len(runtime._callables) == 2 and fused._first_call_groups.get(runtime) is None
     finally:
         fused._ungroupable.discard(runtime)
+
+
+def test_the_inline_or_pool_trial_ending_in_another_thread_does_not_break_a_call(monkeypatch):
+    """Two independent classifiers (two feeds): the plan times the calling thread against the pool over its
+    first calls. Another thread may end that trial while this one is inside it: deterministic here, by ending
+    it inside the timed call (the plan used to re-read its trial afterwards and hit None)."""
+    with tfshare.GraphSession(device="cpu") as gs:
+        classifiers = [tfshare.DenseClassifier(8, 3, (4,), runtime=gs, seed=i) for i in range(2)]
+        x = np.ones((2, 8), np.float32)
+        tfshare.predict_many(classifiers, x)
+        plan = fused._recent_plan(classifiers)
+        assert plan._trial is not None
+        run = fused._Trial.run
+
+        def run_then_end_elsewhere(self, values):
+            out = run(self, values)
+            plan._trial = None  # what a concurrent call that finished the trial does
+            return out
+
+        monkeypatch.setattr(fused._Trial, "run", run_then_end_elsewhere)
+        got = tfshare.predict_many(classifiers, x)
+        for clf in classifiers:
+            np.testing.assert_allclose(got[clf.name], clf.predict_proba(x), atol=1e-6)
+
+
+def test_a_classifier_reading_anothers_tensor_is_never_fed_over_it():
+    """b's logits are a's input (input_tensor=): a first-call group must not feed zero rows over them, and
+    predict_many refuses to feed x over them rather than return b's probabilities of x."""
+    from tfshare._tf import keras
+
+    with tfshare.GraphSession(device="cpu") as gs:
+        b = tfshare.DenseClassifier(3, 3, (4,), runtime=gs, seed=0, name="b")
+        a = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4)], input_shape=(3,), num_classes=3,
+                               runtime=gs, seed=1, name="a", input_tensor=b.logits_tensor)
+        c = tfshare.DenseClassifier(3, 3, (4,), runtime=gs, seed=2, name="c")
+        x = np.random.default_rng(0).random((2, 3)).astype(np.float32)
+        expected = gs.run(b.probabilities_tensor, {b.input_tensor: x})
+        np.testing.assert_allclose(b.predict_proba(x), expected, atol=1e-6)  # its first call, served by a group
+        fed = re.escape(b.logits_tensor.name)
+        with pytest.raises(tfshare.InputError, match=rf"^classifiers: 'b' computes 'a''s input '{fed}', which "
+                                                     r"predict_many would feed with x; call 'a''s predict_proba apart$"):
+            tfshare.predict_many([b, a], x)
+        got = tfshare.predict_many([a, c], x)  # a's input is fed, but nothing else in the list computes it
+        np.testing.assert_allclose(got["a"], a.predict_proba(x), atol=1e-6)
+        np.testing.assert_allclose(tfshare.predict_many([b, c], x)["b"], expected, atol=1e-6)
+
+
+def test_predict_many_after_finalize_says_which_call_to_make_first(runtime):
+    trunk = tfshare.SharedTrunk(runtime, 784, (8,), seed=0)
+    heads = [tfshare.DenseClassifier(num_classes=3, trunk=trunk, name=f"h{i}", seed=i) for i in range(3)]
+    x = np.ones((2, 784), np.float32)
+    used = tfshare.predict_many(heads[:2], x)  # built before finalize: keeps working
+    runtime.finalize()
+    np.testing.assert_allclose(tfshare.predict_many(heads[:2], x)["h0"], used["h0"], atol=1e-6)
+    with pytest.raises(RuntimeError, match=r"predict_many builds fused ops for a new list of heads of one trunk, but "
+                                           r"GraphSession\(.*\) was finalized: call predict_many once with each list "
+                                           r"you will use before finalize\(\)$"):
+        tfshare.predict_many(heads, x)

@@ -60,6 +60,50 @@ PLANS_WARNING = 32
 _log = logging.getLogger(__name__)
 
 
+def _reads_a_placeholder(clf: Any) -> bool:
+    """Whether the classifier's input is a placeholder (its own or a trunk's), not a tensor computed in the graph."""
+    return clf.input_tensor.op.type == "Placeholder"
+
+
+def _check_feeds(classifiers: Sequence[Any]) -> None:
+    """Refuses a list in which feeding one classifier's input would replace what another computes.
+
+    A classifier built with ``input_tensor=`` another tensor of the graph
+    (say, another classifier's logits) reads a computed tensor. Fed with x,
+    that tensor would take x's values for every classifier computing through
+    it. Only lists with such an input pay for the check (a walk up the graph
+    from the other classifiers' outputs).
+
+    Raises:
+      InputError: such a conflict, naming both classifiers.
+    """
+    for clf in classifiers:
+        if _reads_a_placeholder(clf):
+            continue
+        fed = clf.input_tensor
+        for other in classifiers:
+            if other is not clf and _depends_on(other.probabilities_tensor, fed):
+                raise InputError(
+                    f"classifiers: {other.name!r} computes {clf.name!r}'s input {fed.name!r}, which predict_many would "
+                    f"feed with x; call {clf.name!r}'s predict_proba apart"
+                )
+
+
+def _depends_on(tensor: Any, source: Any) -> bool:
+    """Whether ``tensor`` is computed from ``source`` (a walk over op inputs)."""
+    seen: set[int] = set()
+    stack = [tensor.op]
+    while stack:
+        op = stack.pop()
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        if any(t is source for t in op.inputs):
+            return True
+        stack.extend(t.op for t in op.inputs)
+    return False
+
+
 class _Group:
     """One fused callable over a set of classifiers of a runtime.
 
@@ -145,6 +189,11 @@ def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> tu
       (float32 tensor [batch, C, N], see ``head_bank.split_heads``; the bank
       to refresh before each call, or None).
     """
+    if runtime.graph.finalized:
+        raise RuntimeError(
+            f"predict_many builds fused ops for a new list of heads of one trunk, but {runtime!r} was finalized: call "
+            "predict_many once with each list you will use before finalize()"
+        )
     if HeadBank.usable(runtime):
         bank = HeadBank(runtime, features, heads)
         return bank.output, bank
@@ -199,14 +248,15 @@ class _Plan:
         """{name: float32 [batch, C] probabilities} in the order the plan's classifiers were given."""
         for bank in self.banks:
             bank.ensure_fresh()
+        trial = self._trial  # read once: another thread may end the trial meanwhile
         if self.n_feeds == 1:
             values = self.fn(x)  # ClosedError once closed
-        elif self._trial is None:
+        elif trial is None:
             values = self.fn(*([x] * self.n_feeds))
         else:
-            values = self._trial.run([x] * self.n_feeds)
-            if self._trial.choice is not None:
-                self.fn, self._trial = self._trial.choice, None
+            values = trial.run([x] * self.n_feeds)
+            if trial.choice is not None:
+                self.fn, self._trial = trial.choice, None
         if self.ordered is None:
             return dict(zip(self.names, split_heads(values[0])))
         values = [v if v.ndim == 2 else split_heads(v) for v in values]
@@ -230,7 +280,7 @@ class _Trial:
         start = time.perf_counter()
         out = self.fns[i](*values)
         self.seconds[i].append(time.perf_counter() - start)
-        if len(self.seconds[1]) >= self.CALLS:
+        if min(len(s) for s in self.seconds) >= self.CALLS:  # both timed enough (calls may come from threads)
             medians = [float(np.median(s[1:])) for s in self.seconds]  # the first call of each warms up
             self.choice = self.fns[int(medians[1] < medians[0])]
         return out
@@ -346,6 +396,7 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
         if x.shape[0]:
             return plan.run(x)
     classifiers = _check_classifiers(classifiers)
+    _check_feeds(classifiers)
     x = validation.inputs(x, classifiers[0].input_shape)
     if x.shape[0] == 0:
         return {c.name: np.zeros((0, c.num_classes), np.float32) for c in classifiers}
@@ -385,9 +436,13 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
                 del _first_call_groups[runtime]
             return None
         if group is None or clf not in group.members:
+            if not _reads_a_placeholder(clf):
+                return None
+            # A member whose input is a computed tensor (another classifier's, through input_tensor=) cannot
+            # join: the zero-row feed would replace that tensor for the classifiers computing it.
             pending = [
                 c for c in runtime.shard_heads()
-                if (c is clf or c.awaiting_first_call) and c.input_shape == clf.input_shape
+                if (c is clf or c.awaiting_first_call) and c.input_shape == clf.input_shape and _reads_a_placeholder(c)
             ]
             if len(pending) < 2:
                 return None
