@@ -88,6 +88,20 @@ def test_load_npz_missing_file(tmp_path):
         tfshare.load_npz(tmp_path / "nope.npz")
 
 
+def test_load_npz_an_npy_file_is_an_input_error(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((2, 3)))
+    with pytest.raises(tfshare.InputError, match=r"cannot read .*a\.npy' as an \.npz file: it holds a single "
+                                                 r"float64 array of shape \(2, 3\) \(an \.npy file\)"):
+        tfshare.load_npz(tmp_path / "a.npy")
+
+
+def test_load_npz_a_corrupt_zip_is_an_input_error(tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(b"PK\x03\x04garbage" * 3)
+    with pytest.raises(tfshare.InputError, match=r"cannot read .*bad\.npz' as an \.npz file: File is not a zip file"):
+        tfshare.load_npz(path)
+
+
 # --- flatten=False, Dataset.input_shape / flatten / subset -----------------------------------
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -300,12 +302,19 @@ def load_npz(
     flatten = validation.boolean(flatten, "flatten")
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
+        loaded = np.load(os.fspath(path), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # an .npy file: one bare array
+            raise InputError(
+                f"cannot read {os.fspath(path)!r} as an .npz file: it holds a single "
+                f"{getattr(loaded, 'dtype', '')} array of shape {getattr(loaded, 'shape', '?')} (an .npy file), "
+                "not the arrays x_train, y_train, x_test, y_test; save them with np.savez"
+            )
+        with loaded as archive:
             missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise InputError(f"{os.fspath(path)!r} lacks keys {missing}; it has {sorted(archive.files)}")
             arrays: dict[str, Any] = {k: archive[k] for k in keys}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"cannot read {os.fspath(path)!r} as an .npz file: {exc}") from exc
