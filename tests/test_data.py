@@ -71,7 +71,7 @@ def test_load_npz_float_features_are_cast_and_checked(tmp_path):
         ),
         (
             {"x_train": np.ones((4, 3)), "y_train": np.full(4, 0.5), "x_test": np.ones((2, 3)), "y_test": np.zeros(2)},
-            "y_train/y_test must have an integer dtype",
+            "y_train must have an integer dtype, got float64",
         ),
     ],
     ids=["missing-keys", "width-mismatch", "label-count", "float-labels"],
@@ -81,6 +81,35 @@ def test_load_npz_errors(tmp_path, arrays, match):
     np.savez(path, **arrays)
     with pytest.raises(tfshare.InputError, match=match):
         tfshare.load_npz(path)
+
+
+def _save_labels(path, y_train, y_test):
+    np.savez(path, x_train=np.ones((len(y_train), 3)), y_train=y_train, x_test=np.ones((len(y_test), 3)), y_test=y_test)
+
+
+def test_load_npz_mixed_integer_label_dtypes_infer_the_class_count(tmp_path):
+    _save_labels(tmp_path / "mix.npz", np.array([1, 2], np.int64), np.array([1], np.uint64))
+    d = tfshare.load_npz(tmp_path / "mix.npz")
+    assert d.num_classes == 3 and d.y_train.dtype == d.y_test.dtype == np.int64
+    assert d.y_train.tolist() == [1, 2] and d.y_test.tolist() == [1]
+
+
+def test_load_npz_uint64_labels_beyond_int64_are_refused(tmp_path):
+    _save_labels(tmp_path / "u64.npz", np.array([2**63, 2], np.uint64), np.array([1], np.uint64))
+    with pytest.raises(tfshare.InputError, match=r"y_train must hold class ids that fit int64 .* got 9223372036854775808"):
+        tfshare.load_npz(tmp_path / "u64.npz")
+
+
+@pytest.mark.parametrize("y_train, y_test, match", [
+    (np.zeros(4, int), np.zeros(2, int),
+     r"num_classes was not given, so it is taken from the labels as max label \+ 1 = 1 \(the largest label in "
+     r"y_train and y_test is 0\); it must be >= 2"),
+    (np.zeros(0, int), np.zeros(0, int), "num_classes was not given and y_train and y_test are empty"),
+], ids=["all-zero", "empty"])
+def test_load_npz_inferred_class_count_says_where_it_came_from(tmp_path, y_train, y_test, match):
+    _save_labels(tmp_path / "d.npz", y_train, y_test)
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.load_npz(tmp_path / "d.npz")
 
 
 def test_load_npz_missing_file(tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 from tfshare.errors import InputError
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT64_MAX = int(np.iinfo(np.int64).max)
 _isfinite = math.isfinite
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -225,8 +226,8 @@ def labels(y: Any, num_classes: int, num_samples: int, arg: str = "y") -> np.nda
     Raises:
       TypeError: y is None, a tf.Tensor, or not numeric.
       InputError: y is not 1-D, is a float array (even of whole numbers:
-        nothing is silently cast), has the wrong length, or holds labels
-        outside [0, num_classes).
+        nothing is silently cast), has the wrong length, holds labels
+        outside [0, num_classes), or (unsigned) labels beyond int64.
     """
     array = _as_array(y, arg)
     if array.ndim != 1:
@@ -248,6 +249,10 @@ def labels(y: Any, num_classes: int, num_samples: int, arg: str = "y") -> np.nda
             bad = low if low < 0 else high
             raise InputError(
                 f"{arg} must hold class ids in [0, {num_classes}), got {int(bad)}"
+            )
+        if array.dtype.kind == "u" and int(high) > _INT64_MAX:  # astype would wrap it to a negative id
+            raise InputError(
+                f"{arg} must hold class ids that fit int64 (<= {_INT64_MAX}), got {int(high)} (dtype {array.dtype})"
             )
     return array.astype(np.int64, copy=False)
 
