@@ -32,6 +32,16 @@ def test_synthetic_is_deterministic_and_mnist_shaped():
     assert not np.array_equal(a.x_train, c.x_train)
 
 
+@pytest.mark.parametrize("seed, error, match", [
+    (-1, tfshare.InputError, re.escape("seed must be in [0, 2**31), got -1")),
+    (1.5, TypeError, re.escape("seed must be an int in [0, 2**31), got float 1.5")),
+    (None, TypeError, re.escape("seed must be an int in [0, 2**31), got None")),
+], ids=["negative", "float", "none"])
+def test_synthetic_seed_is_checked(seed, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.synthetic(num_train=5, num_test=5, seed=seed)
+
+
 def test_load_npz_flattens_and_scales_images(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "d.npz"
@@ -279,6 +289,13 @@ def test_load_digits_split_is_deterministic_and_stratified():
         assert np.all(np.abs(test_counts - fraction * total) <= 1), (test_counts, total)
 
 
+def test_load_digits_takes_a_numpy_float_fraction():
+    pytest.importorskip("sklearn")
+    a, b = tfshare.load_digits(test_fraction=np.float32(0.3)), tfshare.load_digits(test_fraction=0.3)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert a.x_test.shape == b.x_test.shape == (540, 8, 8, 1)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -289,9 +306,10 @@ def test_load_digits_split_is_deterministic_and_stratified():
          r"test_fraction must leave at least 10 of the 1797 examples .*got 0.001 \(2 test examples\)"),
         ({"test_fraction": "0.2"}, TypeError, re.escape("test_fraction must be a float in (0, 1), got str '0.2'")),
         ({"seed": None}, TypeError, "seed must be an int"),
+        ({"seed": 1.5}, TypeError, re.escape("seed must be an int in [0, 2**31), got float 1.5")),
         ({"seed": -1}, tfshare.InputError, re.escape("seed must be in [0, 2**31), got -1")),
     ],
-    ids=["fraction-0", "fraction-nan", "fraction-1", "fraction-tiny", "fraction-str", "seed-none", "seed-negative"],
+    ids=["fraction-0", "fraction-nan", "fraction-1", "fraction-tiny", "fraction-str", "seed-none", "seed-float", "seed-negative"],
 )
 def test_load_digits_bad_arguments(kwargs, error, match):
     pytest.importorskip("sklearn")

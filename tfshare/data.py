@@ -147,7 +147,8 @@ def synthetic(
     Args:
       num_train: training rows (>= 1).
       num_test: test rows (>= 1).
-      seed: generator seed.
+      seed: generator seed, an int in [0, 2**31) (not None: the data must
+        be the same on each call).
       num_classes: number of classes (>= 2).
       flatten: True for rows of 784 features, False for images.
 
@@ -157,13 +158,15 @@ def synthetic(
       flatten=False.
 
     Raises:
-      TypeError: a count is not an int, or flatten is not a bool.
-      InputError: a count is below its minimum.
+      TypeError: a count or seed is not an int, or flatten is not a bool.
+      InputError: a count is below its minimum, or seed is outside
+        [0, 2**31).
     """
     flatten = validation.boolean(flatten, "flatten")
     num_train = validation.positive_int(num_train, "num_train")
     num_test = validation.positive_int(num_test, "num_test")
     num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
+    seed = validation.seed(seed, allow_none=False)  # None would give different arrays on each call
     rng = np.random.default_rng(seed)
     protos = _prototypes(rng, num_classes)
     n = num_train + num_test

@@ -331,12 +331,27 @@ def boolean(value: Any, arg: str) -> bool:
     return bool(value)
 
 
-def seed(value: Any, arg: str = "seed") -> int | None:
-    """Returns ``value`` unchanged if it is None or an int in [0, 2**31)."""
+def seed(value: Any, arg: str = "seed", allow_none: bool = True) -> int | None:
+    """Returns ``value`` as an int if it is an int in [0, 2**31), or None if allowed.
+
+    Args:
+      value: the seed.
+      arg: the argument's name, used in error messages.
+      allow_none: whether None (nondeterministic) is accepted; False where
+        the same arguments must always give the same result.
+
+    Raises:
+      TypeError: value is not an int (bools are rejected), or is None when
+        not allowed.
+      InputError: value is outside [0, 2**31).
+    """
     if value is None:
-        return None
+        if allow_none:
+            return None
+        raise TypeError(f"{arg} must be an int in [0, 2**31), got None")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{arg} must be None or an int, got {_describe(value)} {value!r}")
+        expected = "None or an int" if allow_none else "an int in [0, 2**31)"
+        raise TypeError(f"{arg} must be {expected}, got {_describe(value)} {value!r}")
     if not 0 <= value < 2**31:
         raise InputError(f"{arg} must be in [0, 2**31), got {value}")
     return int(value)
