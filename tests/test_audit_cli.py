@@ -123,13 +123,29 @@ def test_a_module_runs_with_dash_m(tmp_path, isolated_sys, monkeypatch, capsys):
 @pytest.mark.parametrize("args, match", [
     (["--fail-on=graph_growth,oops", "x.py"], "--fail-on: expected finding kinds .* got 'oops'"),
     (["missing.py"], "script: expected a Python file, got 'missing.py'"),
-], ids=["unknown-kind", "missing-script"])
-def test_bad_options_exit_with_2_and_say_why(tmp_path, monkeypatch, capsys, args, match):
+    (["--json=no/such/folder/r.json", "s.py"], "--json: expected a writable file path, got 'no/such/folder/r.json' "
+                                                r"\(its folder .*folder' does not exist\)"),
+    (["--json=.", "s.py"], r"--json: expected a writable file path, got '\.' \(it is a directory\)"),
+], ids=["unknown-kind", "missing-script", "json-missing-folder", "json-directory"])
+def test_bad_options_exit_with_2_and_say_why(tmp_path, isolated_sys, monkeypatch, capsys, args, match):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.py").write_text("print('the script ran')\n")
     with pytest.raises(SystemExit) as exit_:
         cli.main(args)
     assert exit_.value.code == 2
-    assert re.search(match, capsys.readouterr().err)
+    out = capsys.readouterr()
+    assert re.search(match, out.err)
+    assert "the script ran" not in out.out  # refused before the script runs
+
+
+def test_a_relative_json_path_is_taken_from_where_the_audit_started(tmp_path, isolated_sys, monkeypatch, capsys):
+    (tmp_path / "sub").mkdir()
+    script = tmp_path / "moves.py"
+    script.write_text("import os, sys\nos.chdir('sub')\nsys.exit(4)\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--json=report.json", str(script)]) == 4
+    assert json.loads((tmp_path / "report.json").read_text())["exit_code"] == 4
+    assert not (tmp_path / "sub" / "report.json").exists()
 
 
 def test_fail_on_takes_kinds_and_severities():

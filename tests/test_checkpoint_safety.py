@@ -47,6 +47,16 @@ def test_kill_mid_save_leaves_the_last_complete_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("runs, error, match", [
+    (0, tfshare.InputError, "runs must be an int >= 1, got 0"),
+    ("3", TypeError, "runs must be an int >= 1, got str '3'"),
+], ids=["zero", "str"])
+def test_crash_drill_checks_runs_before_starting(tmp_path, runs, error, match):
+    with pytest.raises(error, match=match):
+        crash.crash_drill(runs=runs, workdir=str(tmp_path / "wd"))
+    assert not (tmp_path / "wd").exists()  # nothing was created
+
+
 def test_kill_mid_save_of_a_cnn_keeps_its_batchnorm_statistics(tmp_path):
     # The children train a ConvClassifier, so every checkpoint holds moving statistics that fit moved.
     save, bundle = crash.crash_drill(runs=2, workdir=str(tmp_path), seed=3, model="cnn")

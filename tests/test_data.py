@@ -32,6 +32,16 @@ def test_synthetic_is_deterministic_and_mnist_shaped():
     assert not np.array_equal(a.x_train, c.x_train)
 
 
+@pytest.mark.parametrize("seed, error, match", [
+    (-1, tfshare.InputError, re.escape("seed must be in [0, 2**31), got -1")),
+    (1.5, TypeError, re.escape("seed must be an int in [0, 2**31), got float 1.5")),
+    (None, TypeError, re.escape("seed must be an int in [0, 2**31), got None")),
+], ids=["negative", "float", "none"])
+def test_synthetic_seed_is_checked(seed, error, match):
+    with pytest.raises(error, match=match):
+        tfshare.synthetic(num_train=5, num_test=5, seed=seed)
+
+
 def test_load_npz_flattens_and_scales_images(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "d.npz"
@@ -71,7 +81,7 @@ def test_load_npz_float_features_are_cast_and_checked(tmp_path):
         ),
         (
             {"x_train": np.ones((4, 3)), "y_train": np.full(4, 0.5), "x_test": np.ones((2, 3)), "y_test": np.zeros(2)},
-            "y_train/y_test must have an integer dtype",
+            "y_train must have an integer dtype, got float64",
         ),
     ],
     ids=["missing-keys", "width-mismatch", "label-count", "float-labels"],
@@ -83,9 +93,52 @@ def test_load_npz_errors(tmp_path, arrays, match):
         tfshare.load_npz(path)
 
 
+def _save_labels(path, y_train, y_test):
+    np.savez(path, x_train=np.ones((len(y_train), 3)), y_train=y_train, x_test=np.ones((len(y_test), 3)), y_test=y_test)
+
+
+def test_load_npz_mixed_integer_label_dtypes_infer_the_class_count(tmp_path):
+    _save_labels(tmp_path / "mix.npz", np.array([1, 2], np.int64), np.array([1], np.uint64))
+    d = tfshare.load_npz(tmp_path / "mix.npz")
+    assert d.num_classes == 3 and d.y_train.dtype == d.y_test.dtype == np.int64
+    assert d.y_train.tolist() == [1, 2] and d.y_test.tolist() == [1]
+
+
+def test_load_npz_uint64_labels_beyond_int64_are_refused(tmp_path):
+    _save_labels(tmp_path / "u64.npz", np.array([2**63, 2], np.uint64), np.array([1], np.uint64))
+    with pytest.raises(tfshare.InputError, match=r"y_train must hold class ids that fit int64 .* got 9223372036854775808"):
+        tfshare.load_npz(tmp_path / "u64.npz")
+
+
+@pytest.mark.parametrize("y_train, y_test, match", [
+    (np.zeros(4, int), np.zeros(2, int),
+     r"num_classes was not given, so it is taken from the labels as max label \+ 1 = 1 \(the largest label in "
+     r"y_train and y_test is 0\); it must be >= 2"),
+    (np.zeros(0, int), np.zeros(0, int), "num_classes was not given and y_train and y_test are empty"),
+], ids=["all-zero", "empty"])
+def test_load_npz_inferred_class_count_says_where_it_came_from(tmp_path, y_train, y_test, match):
+    _save_labels(tmp_path / "d.npz", y_train, y_test)
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.load_npz(tmp_path / "d.npz")
+
+
 def test_load_npz_missing_file(tmp_path):
     with pytest.raises(tfshare.InputError, match="cannot read"):
         tfshare.load_npz(tmp_path / "nope.npz")
+
+
+def test_load_npz_an_npy_file_is_an_input_error(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((2, 3)))
+    with pytest.raises(tfshare.InputError, match=r"cannot read .*a\.npy' as an \.npz file: it holds a single "
+                                                 r"float64 array of shape \(2, 3\) \(an \.npy file\)"):
+        tfshare.load_npz(tmp_path / "a.npy")
+
+
+def test_load_npz_a_corrupt_zip_is_an_input_error(tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(b"PK\x03\x04garbage" * 3)
+    with pytest.raises(tfshare.InputError, match=r"cannot read .*bad\.npz' as an \.npz file: File is not a zip file"):
+        tfshare.load_npz(path)
 
 
 # --- flatten=False, Dataset.input_shape / flatten / subset -----------------------------------
@@ -236,6 +289,13 @@ def test_load_digits_split_is_deterministic_and_stratified():
         assert np.all(np.abs(test_counts - fraction * total) <= 1), (test_counts, total)
 
 
+def test_load_digits_takes_a_numpy_float_fraction():
+    pytest.importorskip("sklearn")
+    a, b = tfshare.load_digits(test_fraction=np.float32(0.3)), tfshare.load_digits(test_fraction=0.3)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert a.x_test.shape == b.x_test.shape == (540, 8, 8, 1)
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -246,9 +306,10 @@ def test_load_digits_split_is_deterministic_and_stratified():
          r"test_fraction must leave at least 10 of the 1797 examples .*got 0.001 \(2 test examples\)"),
         ({"test_fraction": "0.2"}, TypeError, re.escape("test_fraction must be a float in (0, 1), got str '0.2'")),
         ({"seed": None}, TypeError, "seed must be an int"),
+        ({"seed": 1.5}, TypeError, re.escape("seed must be an int in [0, 2**31), got float 1.5")),
         ({"seed": -1}, tfshare.InputError, re.escape("seed must be in [0, 2**31), got -1")),
     ],
-    ids=["fraction-0", "fraction-nan", "fraction-1", "fraction-tiny", "fraction-str", "seed-none", "seed-negative"],
+    ids=["fraction-0", "fraction-nan", "fraction-1", "fraction-tiny", "fraction-str", "seed-none", "seed-float", "seed-negative"],
 )
 def test_load_digits_bad_arguments(kwargs, error, match):
     pytest.importorskip("sklearn")

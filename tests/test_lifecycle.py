@@ -190,3 +190,15 @@ def test_no_class_adds_to_a_users_graph_context(tmp_path):
         tf1.placeholder(tf.float32, [None], name="users_own")
         _every_class(tmp_path)
     assert [op.name for op in user_graph.get_operations()] == ["users_own"]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"cycles": 0}, tfshare.InputError, "cycles must be an int >= 1, got 0"),
+    ({"cycles": 1, "warmup": -1}, tfshare.InputError, "warmup must be an int >= 0, got -1"),
+    ({"cycles": 2.0}, TypeError, "cycles must be an int >= 1, got float 2.0"),
+], ids=["no-cycles", "negative-warmup", "float-cycles"])
+def test_lifecycle_drill_checks_its_counts_first(kwargs, error, match):
+    before = len(tf1.get_default_graph().get_operations())
+    with pytest.raises(error, match=match):
+        lifecycle.lifecycle_drill(**kwargs)
+    assert len(tf1.get_default_graph().get_operations()) == before

@@ -74,6 +74,14 @@ def test_bad_labels(value, match):
         validation.labels(value, 3, 2)
 
 
+def test_uint64_labels_beyond_int64_are_refused_not_wrapped():
+    huge = np.array([2**63, 1], np.uint64)
+    with pytest.raises(tfshare.InputError, match=r"y must hold class ids that fit int64 \(<= 9223372036854775807\), "
+                                                 r"got 9223372036854775808 \(dtype uint64\)"):
+        validation.labels(huge, 2**63 + 1, 2)
+    assert validation.labels(np.array([2**63 - 1], np.uint64), 2**63, 1).tolist() == [2**63 - 1]
+
+
 def test_labels_accept_any_integer_dtype():
     out = validation.labels(np.array([0, 2], np.uint8), 3, 2)
     assert out.dtype == np.int64 and out.tolist() == [0, 2]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -145,7 +147,8 @@ def synthetic(
     Args:
       num_train: training rows (>= 1).
       num_test: test rows (>= 1).
-      seed: generator seed.
+      seed: generator seed, an int in [0, 2**31) (not None: the data must
+        be the same on each call).
       num_classes: number of classes (>= 2).
       flatten: True for rows of 784 features, False for images.
 
@@ -155,13 +158,15 @@ def synthetic(
       flatten=False.
 
     Raises:
-      TypeError: a count is not an int, or flatten is not a bool.
-      InputError: a count is below its minimum.
+      TypeError: a count or seed is not an int, or flatten is not a bool.
+      InputError: a count is below its minimum, or seed is outside
+        [0, 2**31).
     """
     flatten = validation.boolean(flatten, "flatten")
     num_train = validation.positive_int(num_train, "num_train")
     num_test = validation.positive_int(num_test, "num_test")
     num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
+    seed = validation.seed(seed, allow_none=False)  # None would give different arrays on each call
     rng = np.random.default_rng(seed)
     protos = _prototypes(rng, num_classes)
     n = num_train + num_test
@@ -226,6 +231,20 @@ def images_to_float32(array: np.ndarray, arg: str, flatten: bool) -> np.ndarray:
     return rows.reshape(shape)
 
 
+def _same_example_shape(x_train: np.ndarray, x_test: np.ndarray) -> None:
+    """Raises InputError unless x_train and x_test have the same shape per example."""
+    if x_train.shape[1:] != x_test.shape[1:]:
+        if x_train.ndim == x_test.ndim == 2:
+            raise InputError(
+                f"x_test must have the same features per row as x_train ({x_train.shape[1]}), "
+                f"got {x_test.shape[1]}"
+            )
+        raise InputError(
+            f"x_test must have the same shape per example as x_train ({x_train.shape[1:]}), "
+            f"got {x_test.shape[1:]}"
+        )
+
+
 def labelled(
     x_train: np.ndarray,
     y_train: Any,
@@ -252,20 +271,36 @@ def labelled(
       InputError: the example shapes of x_train and x_test differ, or labels
         are float, of the wrong count, or outside [0, num_classes).
     """
-    if x_train.shape[1:] != x_test.shape[1:]:
-        if x_train.ndim == x_test.ndim == 2:
-            raise InputError(
-                f"x_test must have the same features per row as x_train ({x_train.shape[1]}), "
-                f"got {x_test.shape[1]}"
-            )
-        raise InputError(
-            f"x_test must have the same shape per example as x_train ({x_train.shape[1:]}), "
-            f"got {x_test.shape[1:]}"
-        )
+    _same_example_shape(x_train, x_test)
     num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
     y_train = validation.labels(np.ravel(y_train), num_classes, x_train.shape[0], "y_train")
     y_test = validation.labels(np.ravel(y_test), num_classes, x_test.shape[0], "y_test")
     return Dataset(x_train, y_train, x_test, y_test, num_classes, name)
+
+
+def _classes_from_labels(y_train: np.ndarray, y_test: np.ndarray) -> int:
+    """The class count a file's labels imply: their max + 1 (each array checked on its own).
+
+    Raises:
+      InputError: labels of a non-integer dtype, no labels at all, or a
+        max + 1 below 2.
+    """
+    highest: int | None = None
+    for arg, y in (("y_train", y_train), ("y_test", y_test)):
+        if y.dtype.kind not in "iu":  # checked apart: int64 and uint64 together would become float64
+            raise InputError(f"{arg} must have an integer dtype, got {y.dtype}")
+        if y.size:
+            highest = int(y.max()) if highest is None else max(highest, int(y.max()))
+    if highest is None:
+        raise InputError("num_classes was not given and y_train and y_test are empty, so it cannot be "
+                         "taken from the labels; pass num_classes")
+    if highest + 1 < 2:
+        raise InputError(
+            f"num_classes was not given, so it is taken from the labels as max label + 1 = {highest + 1} "
+            f"(the largest label in y_train and y_test is {highest}); it must be >= 2: "
+            "pass num_classes or check the labels"
+        )
+    return highest + 1
 
 
 def load_npz(
@@ -300,20 +335,25 @@ def load_npz(
     flatten = validation.boolean(flatten, "flatten")
     keys = ("x_train", "y_train", "x_test", "y_test")
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
+        loaded = np.load(os.fspath(path), allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # an .npy file: one bare array
+            raise InputError(
+                f"cannot read {os.fspath(path)!r} as an .npz file: it holds a single "
+                f"{getattr(loaded, 'dtype', '')} array of shape {getattr(loaded, 'shape', '?')} (an .npy file), "
+                "not the arrays x_train, y_train, x_test, y_test; save them with np.savez"
+            )
+        with loaded as archive:
             missing = [k for k in keys if k not in archive.files]
             if missing:
                 raise InputError(f"{os.fspath(path)!r} lacks keys {missing}; it has {sorted(archive.files)}")
             arrays: dict[str, Any] = {k: archive[k] for k in keys}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"cannot read {os.fspath(path)!r} as an .npz file: {exc}") from exc
     x_train = images_to_float32(arrays["x_train"], "x_train", flatten)
     x_test = images_to_float32(arrays["x_test"], "x_test", flatten)
     if num_classes is None:
-        y_all = np.concatenate([np.ravel(arrays["y_train"]), np.ravel(arrays["y_test"])])
-        if y_all.dtype.kind not in "iu":
-            raise InputError(f"y_train/y_test must have an integer dtype, got {y_all.dtype}")
-        num_classes = int(y_all.max()) + 1 if y_all.size else 0
+        _same_example_shape(x_train, x_test)  # the features' error first, as with num_classes given
+        num_classes = _classes_from_labels(arrays["y_train"], arrays["y_test"])
     return labelled(x_train, arrays["y_train"], x_test, arrays["y_test"], num_classes, os.fspath(path))

@@ -109,8 +109,8 @@ def load_digits(flatten: bool = False, test_fraction: float = 0.2, seed: int = 0
         )
     if not 0.0 < test_fraction < 1.0:  # NaN fails too
         raise InputError(f"test_fraction must be a float in (0, 1), got {test_fraction}")
-    if validation.seed(seed) is None:
-        raise TypeError("seed must be an int in [0, 2**31), got None")
+    test_fraction = float(test_fraction)  # scikit-learn refuses NumPy floats (np.float32) as test_size
+    seed = validation.seed(seed, allow_none=False)
     try:
         from sklearn import datasets as sk_datasets
         from sklearn import model_selection

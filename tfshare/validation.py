@@ -18,6 +18,7 @@ import numpy as np
 from tfshare.errors import InputError
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT64_MAX = int(np.iinfo(np.int64).max)
 _isfinite = math.isfinite
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -225,8 +226,8 @@ def labels(y: Any, num_classes: int, num_samples: int, arg: str = "y") -> np.nda
     Raises:
       TypeError: y is None, a tf.Tensor, or not numeric.
       InputError: y is not 1-D, is a float array (even of whole numbers:
-        nothing is silently cast), has the wrong length, or holds labels
-        outside [0, num_classes).
+        nothing is silently cast), has the wrong length, holds labels
+        outside [0, num_classes), or (unsigned) labels beyond int64.
     """
     array = _as_array(y, arg)
     if array.ndim != 1:
@@ -248,6 +249,10 @@ def labels(y: Any, num_classes: int, num_samples: int, arg: str = "y") -> np.nda
             bad = low if low < 0 else high
             raise InputError(
                 f"{arg} must hold class ids in [0, {num_classes}), got {int(bad)}"
+            )
+        if array.dtype.kind == "u" and int(high) > _INT64_MAX:  # astype would wrap it to a negative id
+            raise InputError(
+                f"{arg} must hold class ids that fit int64 (<= {_INT64_MAX}), got {int(high)} (dtype {array.dtype})"
             )
     return array.astype(np.int64, copy=False)
 
@@ -326,12 +331,27 @@ def boolean(value: Any, arg: str) -> bool:
     return bool(value)
 
 
-def seed(value: Any, arg: str = "seed") -> int | None:
-    """Returns ``value`` unchanged if it is None or an int in [0, 2**31)."""
+def seed(value: Any, arg: str = "seed", allow_none: bool = True) -> int | None:
+    """Returns ``value`` as an int if it is an int in [0, 2**31), or None if allowed.
+
+    Args:
+      value: the seed.
+      arg: the argument's name, used in error messages.
+      allow_none: whether None (nondeterministic) is accepted; False where
+        the same arguments must always give the same result.
+
+    Raises:
+      TypeError: value is not an int (bools are rejected), or is None when
+        not allowed.
+      InputError: value is outside [0, 2**31).
+    """
     if value is None:
-        return None
+        if allow_none:
+            return None
+        raise TypeError(f"{arg} must be an int in [0, 2**31), got None")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{arg} must be None or an int, got {_describe(value)} {value!r}")
+        expected = "None or an int" if allow_none else "an int in [0, 2**31)"
+        raise TypeError(f"{arg} must be {expected}, got {_describe(value)} {value!r}")
     if not 0 <= value < 2**31:
         raise InputError(f"{arg} must be in [0, 2**31), got {value}")
     return int(value)

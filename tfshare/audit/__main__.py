@@ -125,6 +125,30 @@ def document(report: Any, command: Sequence[str], exit_code: int) -> dict[str, A
     }
 
 
+def _json_path(path: str, parser: argparse.ArgumentParser) -> str:
+    """Returns ``--json``'s PATH made absolute, checked writable before the script runs.
+
+    The script may change the working directory, so a relative PATH is
+    resolved now, against the folder the audit started in. An unwritable
+    PATH (a directory, a missing or read-only parent folder) exits with 2
+    before the script runs, instead of failing after it with a traceback.
+    """
+    absolute = os.path.abspath(path)
+    parent = os.path.dirname(absolute)
+    if os.path.isdir(absolute):
+        problem = "it is a directory"
+    elif not os.path.isdir(parent):
+        problem = f"its folder {parent!r} does not exist"
+    elif os.path.exists(absolute) and not os.access(absolute, os.W_OK):
+        problem = "it is not writable"
+    elif not os.path.exists(absolute) and not os.access(parent, os.W_OK):
+        problem = f"its folder {parent!r} is not writable"
+    else:
+        return absolute
+    parser.error(f"--json: expected a writable file path, got {path!r} ({problem})")
+    raise AssertionError("unreachable")  # parser.error exits
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit code."""
     parser = _parser()
@@ -135,14 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if not options.module and not os.path.isfile(options.target):
         parser.error(f"script: expected a Python file, got {options.target!r} (no such file)")
+    json_path = _json_path(options.json, parser) if options.json else None
     command = [options.target, *options.args]
     with audit(hold_graphs=True) as report:
         code = _run(options.target, list(options.args), options.module)
     sys.stdout.flush()
     found = report.findings
     sys.stderr.write(f"\n{report}\n")
-    if options.json:
-        with open(options.json, "w", encoding="utf-8") as out:
+    if json_path is not None:
+        with open(json_path, "w", encoding="utf-8") as out:
             json.dump(document(report, command, code), out, indent=1)
             out.write("\n")
     failed = selected(found, kinds, severity)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from tfshare import validation
 from tfshare.bench.models import model as _get_model
 from tfshare.bundles import restore_runtime, save_runtime
 from tfshare.classifier import Classifier
@@ -234,8 +235,11 @@ def crash_drill(
       Figures for the classifier's ``save`` and for ``save_runtime``.
 
     Raises:
+      TypeError: runs is not an int.
+      InputError: runs < 1 (no child, nothing to restore or count).
       RuntimeError: a child failed to start saving or died on its own.
     """
+    runs = validation.positive_int(runs, "runs")
     owned = workdir is None
     workdir = tempfile.mkdtemp(prefix="tfshare-crash-") if owned else workdir
     directory = os.path.join(workdir, "checkpoints")

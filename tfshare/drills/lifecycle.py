@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tfshare import validation
 from tfshare._tf import tf1
 from tfshare.bench.models import ModelLike, as_model, random_inputs
 from tfshare.errors import ClosedError
@@ -67,7 +68,13 @@ def lifecycle_drill(model: ModelLike = "mlp", cycles: int = 200, warmup: int = 1
       model: "mlp", "cnn", or a ``tfshare.bench.models.Model``.
       cycles: measured cycles, each predicting on a batch of 16 before closing.
       warmup: cycles run before resident memory is first read.
+
+    Raises:
+      TypeError: cycles or warmup is not an int.
+      InputError: cycles < 1 (no cycle, no figures) or warmup < 0.
     """
+    cycles = validation.positive_int(cycles, "cycles")
+    warmup = validation.positive_int(warmup, "warmup", minimum=0)
     model = as_model(model)
     x = random_inputs(model, 16, np.random.default_rng(0))
     default_graph = tf1.get_default_graph()
