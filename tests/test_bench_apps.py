@@ -473,6 +473,8 @@ def test_a_bad_output_is_a_usage_error_before_anything_runs(where, tmp_path, mon
     monkeypatch.setattr(graph_construction, "run", lambda *a, **k: pytest.fail("the benchmark ran"))
     with pytest.raises(absl_app.UsageError, match=match):
         run_main("graph_construction", ["--device=cpu", "--quick", f"--output={output}"])
+    with pytest.raises(absl_app.UsageError, match=match):  # before the data is read: not "--data=... not found"
+        run_main("graph_construction", ["--device=cpu", "--quick", "--data=/nowhere/x.npz", f"--output={output}"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
@@ -657,6 +659,17 @@ def test_distributed_trainers_build_the_measured_models_head(num_classes, tmp_pa
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert lines[0] == {"ready": 0} and lines[-1]["steps"] > 0
     assert widths == [num_classes]
+
+
+def test_distributed_trainer_role_makes_fewer_classes_than_its_data_a_usage_error(tmp_path):
+    from absl import app as absl_app
+
+    data = _npz(tmp_path / "c12.npz", 12)
+    with pytest.raises(absl_app.UsageError, match=r"^--role=trainer: num_classes must be at least the 12 classes of "
+                                                  r"data .*c12\.npz', got 10"):
+        run_main(DIST, ["--role=trainer", "--ps_hosts=127.0.0.1:1", "--worker_hosts=127.0.0.1:2", "--job_name=worker",
+                        "--task_index=0", "--device=cpu", "--quick", f"--data={data}", "--hidden_units=8",
+                        "--num_classes=10"])
 
 
 def test_distributed_trainer_refuses_fewer_classes_than_its_data(tmp_path):

@@ -803,3 +803,32 @@ def test_predict_many_after_finalize_says_which_call_to_make_first(runtime):
                                            r"GraphSession\(.*\) was finalized: call predict_many once with each list "
                                            r"you will use before finalize\(\)$"):
         tfshare.predict_many(heads, x)
+
+
+def test_members_reading_one_computed_tensor_are_fed_alike_and_fused():
+    """Heads of a trunk whose input is a computed tensor, and two classifiers reading one other classifier's
+    logits: each list is fed consistently (every member reads the fed tensor itself), so it is not refused."""
+    from tfshare._tf import keras, tf, tf1
+
+    with tfshare.GraphSession(device="cpu") as gs:
+        with gs.building():
+            p = tf1.placeholder(tf.float32, [None, 6], name="p")
+            scaled = tf.identity(p * 2.0, name="scaled")
+        trunk = tfshare.SharedTrunk(gs, 6, (4,), seed=0, input_tensor=scaled)
+        heads = [tfshare.DenseClassifier(num_classes=3, trunk=trunk, name=f"h{i}", seed=i) for i in range(2)]
+        x = np.random.default_rng(0).random((2, 6)).astype(np.float32)
+        firsts = [h.predict_proba(x) for h in heads]  # first calls, served together
+        got = tfshare.predict_many(heads, x)
+        for h, first in zip(heads, firsts):
+            expected = gs.run(h.probabilities_tensor, {scaled: x})
+            np.testing.assert_allclose(first, expected, atol=1e-6)
+            np.testing.assert_allclose(got[h.name], expected, atol=1e-6)
+        b = tfshare.DenseClassifier(3, 3, (4,), runtime=gs, seed=0, name="b")
+        readers = [tfshare.Classifier(layers=lambda: [keras.layers.Dense(4)], input_shape=(3,), num_classes=3,
+                                      runtime=gs, seed=i, name=f"r{i}", input_tensor=b.logits_tensor) for i in range(2)]
+        x3 = x[:, :3]
+        got = tfshare.predict_many(readers, x3)
+        for r in readers:
+            np.testing.assert_allclose(got[r.name], r.predict_proba(x3), atol=1e-6)
+        with pytest.raises(tfshare.InputError, match=r"^classifiers: 'b' computes 'r0''s input"):
+            tfshare.predict_many([*readers, b], x3)

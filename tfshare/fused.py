@@ -60,48 +60,63 @@ PLANS_WARNING = 32
 _log = logging.getLogger(__name__)
 
 
-def _reads_a_placeholder(clf: Any) -> bool:
-    """Whether the classifier's input is a placeholder (its own or a trunk's), not a tensor computed in the graph."""
-    return clf.input_tensor.op.type == "Placeholder"
-
-
-def _check_feeds(classifiers: Sequence[Any]) -> None:
-    """Refuses a list in which feeding one classifier's input would replace what another computes.
+def _fed_over(classifiers: Sequence[Any]) -> dict[int, Any]:
+    """The members whose input another member computes, by id(), each with that other member.
 
     A classifier built with ``input_tensor=`` another tensor of the graph
-    (say, another classifier's logits) reads a computed tensor. Fed with x,
-    that tensor would take x's values for every classifier computing through
-    it. Only lists with such an input pay for the check (a walk up the graph
-    from the other classifiers' outputs).
-
-    Raises:
-      InputError: such a conflict, naming both classifiers.
+    (say, another classifier's logits) reads a computed tensor. Fed with x
+    (or with zero rows), that tensor takes the fed values for every member
+    computing through it. Members reading the same tensor as their input (a
+    trunk's heads, whatever the trunk reads) are fed alike and do not
+    conflict; a walk up the graph stops at every member's input, which the
+    call feeds. Only lists with a computed input pay for the walk.
     """
-    for clf in classifiers:
-        if _reads_a_placeholder(clf):
-            continue
-        fed = clf.input_tensor
+    computed = [c for c in classifiers if c.input_tensor.op.type not in _PLACEHOLDERS]
+    if not computed:
+        return {}
+    fed = {id(c.input_tensor) for c in classifiers}
+    conflicts: dict[int, Any] = {}
+    for clf in computed:
         for other in classifiers:
-            if other is not clf and _depends_on(other.probabilities_tensor, fed):
-                raise InputError(
-                    f"classifiers: {other.name!r} computes {clf.name!r}'s input {fed.name!r}, which predict_many would "
-                    f"feed with x; call {clf.name!r}'s predict_proba apart"
-                )
+            if other.input_tensor is not clf.input_tensor and _computes(other, clf.input_tensor, fed):
+                conflicts[id(clf)] = other
+                break
+    return conflicts
 
 
-def _depends_on(tensor: Any, source: Any) -> bool:
-    """Whether ``tensor`` is computed from ``source`` (a walk over op inputs)."""
+_PLACEHOLDERS = ("Placeholder", "PlaceholderWithDefault")
+
+
+def _computes(other: Any, source: Any, fed: set[int]) -> bool:
+    """Whether ``other``'s probabilities are computed from ``source``, not counting what lies above a fed tensor."""
     seen: set[int] = set()
-    stack = [tensor.op]
+    stack = [other.probabilities_tensor.op]
     while stack:
         op = stack.pop()
         if id(op) in seen:
             continue
         seen.add(id(op))
-        if any(t is source for t in op.inputs):
-            return True
-        stack.extend(t.op for t in op.inputs)
+        for t in op.inputs:
+            if t is source:
+                return True
+            if id(t) not in fed:
+                stack.append(t.op)
     return False
+
+
+def _check_feeds(classifiers: Sequence[Any]) -> None:
+    """Refuses a list in which feeding one member's input would replace what another member computes.
+
+    Raises:
+      InputError: such a conflict, naming both classifiers.
+    """
+    by_id = {id(c): c for c in classifiers}
+    for clf_id, other in _fed_over(classifiers).items():
+        clf = by_id[clf_id]
+        raise InputError(
+            f"classifiers: {other.name!r} computes {clf.name!r}'s input {clf.input_tensor.name!r}, which "
+            f"predict_many would feed with x; call {clf.name!r}'s predict_proba apart"
+        )
 
 
 class _Group:
@@ -436,14 +451,16 @@ def first_call(clf: Any, x: np.ndarray) -> np.ndarray | None:
                 del _first_call_groups[runtime]
             return None
         if group is None or clf not in group.members:
-            if not _reads_a_placeholder(clf):
-                return None
-            # A member whose input is a computed tensor (another classifier's, through input_tensor=) cannot
-            # join: the zero-row feed would replace that tensor for the classifiers computing it.
             pending = [
                 c for c in runtime.shard_heads()
-                if (c is clf or c.awaiting_first_call) and c.input_shape == clf.input_shape and _reads_a_placeholder(c)
+                if (c is clf or c.awaiting_first_call) and c.input_shape == clf.input_shape
             ]
+            # A member whose input another member computes (input_tensor= another classifier's tensor) cannot
+            # join: the zero-row feed would replace that tensor for the member computing it.
+            conflicts = _fed_over(pending)
+            if id(clf) in conflicts:
+                return None
+            pending = [c for c in pending if id(c) not in conflicts]
             if len(pending) < 2:
                 return None
             if group is not None:

@@ -222,14 +222,14 @@ def flag_values(app_module: str) -> dict[str, Any]:
     return {f.name: f.value for f in sorted(flags.FLAGS.get_key_flags_for_module(app_module), key=lambda f: f.name)}
 
 
-def stem(benchmark: str, model: models.Model) -> str:
+def stem(benchmark: str, model_name: str, data: str) -> str:
     """The run's file and trace folder name: ``benchmark``, then ``_<model>`` unless the MLP, and
     ``_<data>`` unless the synthetic data (a ``.npz`` path by its file name)."""
     parts = [benchmark]
-    if model.name != "mlp":
-        parts.append(model.name)
-    if model.data != "synthetic":
-        parts.append(os.path.splitext(os.path.basename(model.data))[0])
+    if model_name != "mlp":
+        parts.append(model_name)
+    if data != "synthetic":
+        parts.append(os.path.splitext(os.path.basename(data))[0])
     return "_".join(parts)
 
 
@@ -292,9 +292,9 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     quiet_tensorflow()
     device, tf_device = resolve_device(bench.BENCHMARK)
+    name = stem(bench.BENCHMARK, MODEL.value, DATA.value)
+    path = output_path(name)  # before the data loads and the model builds: a bad --output costs nothing
     chosen = model(hidden_units_default)
-    name = stem(bench.BENCHMARK, chosen)
-    path = output_path(name)
     common: dict[str, Any] = {
         "device": device, "tf_device": tf_device, "seed": SEED.value, "model": chosen,
         "num_classes": chosen.num_classes, **apply_threads(),

@@ -90,13 +90,16 @@ def trainer(argv: list[str]) -> None:
             f"--role=trainer needs its cluster: --ps_hosts, --worker_hosts, --job_name and --task_index, or "
             f"TF_CONFIG; {exc}"
         ) from None
-    result = dist_trainer.train(
-        task, model=model, batch_size=_common.batch_size(64, f"{bench.BENCHMARK} --role=trainer"),
-        seconds=_common.pick(_TRAIN_SECONDS.value, 4.0, 1.0), timeout=_TIMEOUT.value, trunk_name=_TRUNK_NAME.value,
-        device=device, seed=_common.SEED.value, num_classes=_NUM_CLASSES.value, serve=_SERVE.value,
-        wait_for_go=_WAIT_FOR_GO.value,
-        **_common.apply_threads(),
-    )
+    try:
+        result = dist_trainer.train(
+            task, model=model, batch_size=_common.batch_size(64, f"{bench.BENCHMARK} --role=trainer"),
+            seconds=_common.pick(_TRAIN_SECONDS.value, 4.0, 1.0), timeout=_TIMEOUT.value, trunk_name=_TRUNK_NAME.value,
+            device=device, seed=_common.SEED.value, num_classes=_NUM_CLASSES.value, serve=_SERVE.value,
+            wait_for_go=_WAIT_FOR_GO.value,
+            **_common.apply_threads(),
+        )
+    except InputError as exc:  # a flag value train() refuses (e.g. --num_classes below the data's classes)
+        raise app.UsageError(f"--role=trainer: {exc}") from None
     print(json.dumps(result), flush=True)
 
 
