@@ -55,6 +55,7 @@ def test_q1_one_graph_two_complete_copies(records):
     assert e["shared_variables"] == 0
     assert e["max_output_difference"] > 0  # separate weights, different outputs
     assert f"{e['ops_added']} ops" in records["q1"].answer
+    assert "the same input gives different outputs" in records["q1"].answer  # said because measured (> 0)
 
 
 def test_q2_shares_exactly_nothing(records):
@@ -67,6 +68,7 @@ def test_q2_shares_exactly_nothing(records):
     assert e["hidden_parameters_each"] == HIDDEN_PARAMS
     assert e["other_output_change_after_training"]["max_abs_change"] == 0.0
     assert records["q2"].answer.startswith("Nothing")
+    assert records["q2"].answer.endswith("One graph and Session hold both without sharing a variable.")
 
 
 def test_q3_reused_layer_shares_weights_and_training_leaks(records):
@@ -104,6 +106,7 @@ def test_q5_traces_once_per_instance(records):
     assert len(e["first_call_seconds"]) == len(e["module_function_first_call_seconds"]) == n
     assert statistics.median(e["first_call_seconds"]) == pytest.approx(e["first_call_median_seconds"])
     assert records["q5"].answer.startswith("Per instance")
+    assert "(each instance's experimental_get_tracing_count() is 1)" in records["q5"].answer
 
 
 def test_q6_ratios_follow_from_the_medians(records):
@@ -138,6 +141,15 @@ def test_q7_sixteen_instances_four_ways(records):
     # Every variant serves the same 16 classifiers of the same size.
     assert len({row["parameters_used"] for row in v.values()}) == 1
     assert all(row["build_seconds"] > row["construct_seconds"] > 0 for row in v.values())
+    assert f"holding the same {run['ops']} ops (isolated: {iso['ops']})" in records["q7"].answer
+
+
+def test_tracing_counts_are_reported_as_measured():
+    """q5 says "each instance's ... is N" only when every instance said N; otherwise the spread."""
+    from tfshare.answers import cost
+
+    assert cost._tracing_counts([1, 1, 1]) == "each instance's experimental_get_tracing_count() is 1"
+    assert cost._tracing_counts([1, 2, 1]) == "the instances' experimental_get_tracing_count() ranges from 1 to 2"
 
 
 def test_q8_without_a_cluster_says_so(records):

@@ -57,6 +57,13 @@ def _first_call_seconds(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def _tracing_counts(counts: list[int]) -> str:
+    """What ``experimental_get_tracing_count()`` said per instance: one value for all, or the spread."""
+    if len(set(counts)) == 1:
+        return f"each instance's experimental_get_tracing_count() is {counts[0]}"
+    return f"the instances' experimental_get_tracing_count() ranges from {min(counts)} to {max(counts)}"
+
+
 def q5(quick: bool) -> Answer:
     n = 4 if quick else 8
     x = tf.constant(random_rows(1, seed=2))
@@ -78,7 +85,7 @@ def q5(quick: bool) -> Answer:
     module_traces = module_level.function_traces
     paid = "only its first call paid" if module_traces == 1 else f"{module_traces} calls paid"
     answer = (
-        f"{lead} (each instance's experimental_get_tracing_count() is {max(counts)}). Each first call costs "
+        f"{lead} ({_tracing_counts(counts)}). Each first call costs "
         f"{duration(first_median)} (median), {first_median / warm:.0f}× a warm call ({duration(warm)}). One module-level "
         f"tf.function that takes the weights as arguments traced {times(module_traces)} for all {n}: {paid} "
         f"({duration(shared_first[0])}; the others {duration(statistics.median(shared_first[1:]))})."
@@ -230,7 +237,8 @@ def q7(quick: bool) -> Answer:
     answer = (
         f"Isolated: {iso['graphs']} graphs and {iso['sessions']} Sessions, built and first-run in "
         f"{iso['build_seconds']:.2f} s (median of {repeats}). One shared runtime: {run['graphs']} graph and "
-        f"{run['sessions']} Session holding the same {run['ops']} ops (isolated: {iso['ops']}) and "
+        f"{run['sessions']} Session holding {'the same ' if run['ops'] == iso['ops'] else ''}{run['ops']} ops "
+        f"(isolated: {iso['ops']}) and "
         f"{run['variables']} variables (isolated: {iso['variables']}), in {run['build_seconds']:.2f} s, {vs_run}. "
         f"A shared trunk stores {tr['variables']} variables in {mib(tr['parameter_bytes'])} instead of "
         f"{mib(run['parameter_bytes'])} ({run['parameter_bytes'] / tr['parameter_bytes']:.1f}× less), "

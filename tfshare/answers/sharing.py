@@ -62,7 +62,7 @@ def q1(quick: bool) -> Answer:
         "but the builder ran once per class: "
         f"{d['ops_added']} ops ({audit_a.ops_added} + {audit_b.ops_added}) and {d['variables_created']} "
         f"variables in {len(per_model)} separate sets of {per_model[0]}; shared variables: {shared}. "
-        f"{what}; the same input gives different outputs (max |Δ| {diff:.3f})."
+        f"{what}; the same input gives {'different' if diff > 0 else 'identical'} outputs (max |Δ| {diff:.3f})."
     )
     evidence = {
         "graphs_created": d["graphs_created"],
@@ -128,7 +128,8 @@ def q2(quick: bool, data: Any) -> Answer:
         f"({one['graphs_created']} graph, {one['sessions_created']} Session, the same {one['variables_created']} "
         f"variables). Their identical hidden layers ({hidden_params:,} parameters each"
         f"{', equal values at init' if same_init else ''}) are stored twice; training one moved the other's "
-        f"outputs by {change['max_abs_change']:.3g}. One graph and Session hold both without mixing them."
+        f"outputs by {change['max_abs_change']:.3g}. One graph and Session hold both"
+        f"{' without sharing a variable' if one['shared_variables'] == 0 else ', sharing ' + str(one['shared_variables']) + ' variables'}."
     )
     keys = ("graphs_created", "sessions_created", "variables_created", "shared_variables", "ops_added")
     evidence = {
