@@ -268,14 +268,20 @@ class _Stub:
         self.graph = type("Graph", (), {"version": ops})()
 
 
-def test_a_shard_is_full_at_exactly_max_ops():
-    """place(): one op under max_ops leaves room; exactly max_ops does not (and a new shard takes its first unit anyway)."""
+def _stub_maker(ops):
+    """A make_shard for Shards that records the _Stub shards (of ``ops`` ops) it makes."""
     made = []
 
     def make(root):
-        made.append(_Stub(5))
+        made.append(_Stub(ops))
         return made[-1]
 
+    return made, make
+
+
+def test_a_shard_is_full_at_exactly_max_ops():
+    """place(): one op under max_ops leaves room; exactly max_ops does not (and a new shard takes its first unit anyway)."""
+    made, make = _stub_maker(5)
     root = _Stub(4)
     placer = shards.Shards(root, size=10, make_shard=make, max_ops=5)
     assert placer.place() is root and placer.place() is root
@@ -402,12 +408,7 @@ def test_a_runtime_with_a_cluster_keeps_one_graph():
 
 
 def test_unplace_gives_back_only_the_newest_shards_last_slot_and_close_stops_placing():
-    made = []
-
-    def make(root):
-        made.append(_Stub(0))
-        return made[-1]
-
+    made, make = _stub_maker(0)
     root = _Stub(0)
     placer = shards.Shards(root, size=3, make_shard=make)
     assert [placer.place() for _ in range(3)] == [root] * 3

@@ -60,6 +60,9 @@ PLANS_WARNING = 32
 _log = logging.getLogger(__name__)
 
 
+_PLACEHOLDERS = ("Placeholder", "PlaceholderWithDefault")
+
+
 def _fed_over(classifiers: Sequence[Any]) -> dict[int, Any]:
     """The members whose input another member computes, by id(), each with that other member.
 
@@ -82,9 +85,6 @@ def _fed_over(classifiers: Sequence[Any]) -> dict[int, Any]:
                 conflicts[id(clf)] = other
                 break
     return conflicts
-
-
-_PLACEHOLDERS = ("Placeholder", "PlaceholderWithDefault")
 
 
 def _computes(other: Any, source: Any, fed: set[int]) -> bool:
@@ -110,9 +110,9 @@ def _check_feeds(classifiers: Sequence[Any]) -> None:
     Raises:
       InputError: such a conflict, naming both classifiers.
     """
-    by_id = {id(c): c for c in classifiers}
-    for clf_id, other in _fed_over(classifiers).items():
-        clf = by_id[clf_id]
+    conflicts = _fed_over(classifiers)
+    for clf in (c for c in classifiers if id(c) in conflicts):
+        other = conflicts[id(clf)]
         raise InputError(
             f"classifiers: {other.name!r} computes {clf.name!r}'s input {clf.input_tensor.name!r}, which "
             f"predict_many would feed with x; call {clf.name!r}'s predict_proba apart"
