@@ -42,6 +42,7 @@ from tfshare.bench import (
     session_reuse,
     variable_sharing,
 )
+from tfshare.bench.apps import _common
 from tfshare.bench.apps import report as report_app
 from tfshare.harness import report, results
 from tfshare.harness.timing import Stats, paired_ratio, ratio
@@ -720,3 +721,15 @@ def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_pa
         name = sections.SECTIONS["session_reuse"].plot_name(m)
         assert f"]({name})" in text and (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "## Efficiency of tfshare's own paths: cnn (" in text
+
+
+@pytest.mark.parametrize("model_name, data, expected", [
+    ("mlp", "synthetic", "marginal_cost"),
+    ("cnn", "synthetic", "marginal_cost_cnn"),
+    ("mlp", "digits", "marginal_cost_digits"),
+    ("mlp", "/data/digits.npz", "marginal_cost_digits-npz"),
+    ("cnn", "mnist", "marginal_cost_cnn_mnist"),
+    ("cnn", "runs/mnist.npz", "marginal_cost_cnn_mnist-npz"),
+])
+def test_default_result_names_keep_a_npz_file_apart_from_a_built_in_dataset(model_name, data, expected):
+    assert _common.stem("marginal_cost", model_name, data) == expected

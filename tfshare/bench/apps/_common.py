@@ -77,7 +77,7 @@ QUICK = flags.DEFINE_bool("quick", False, "Small sizes and few repeats: a demo o
 OUTPUT = flags.DEFINE_string(
     "output", None,
     "The JSON results (default: results/<app>.json under the current folder; results/<app>_<model>.json for a "
-    "model other than mlp, and _<data> after it for data other than synthetic).",
+    "model other than mlp, and _<data> after it for data other than synthetic, _<name>-npz for a .npz file).",
 )
 TRACE_DIR = flags.DEFINE_string(
     "trace_dir", None,
@@ -224,12 +224,18 @@ def flag_values(app_module: str) -> dict[str, Any]:
 
 def stem(benchmark: str, model_name: str, data: str) -> str:
     """The run's file and trace folder name: ``benchmark``, then ``_<model>`` unless the MLP, and
-    ``_<data>`` unless the synthetic data (a ``.npz`` path by its file name)."""
+    ``_<data>`` unless the synthetic data.
+
+    A ``.npz`` path goes by its file name with the extension as ``-npz``
+    (``digits.npz`` gives ``digits-npz``), so it never takes the name of a
+    built-in dataset (``--data=digits`` gives ``digits``).
+    """
     parts = [benchmark]
     if model_name != "mlp":
         parts.append(model_name)
     if data != "synthetic":
-        parts.append(os.path.splitext(os.path.basename(data))[0])
+        root, ext = os.path.splitext(os.path.basename(data))
+        parts.append(root + ext.replace(".", "-"))
     return "_".join(parts)
 
 
