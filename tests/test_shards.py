@@ -427,3 +427,30 @@ def test_unplace_gives_back_only_the_newest_shards_last_slot_and_close_stops_pla
     assert placer.close() == made and placer.close() == made
     with pytest.raises(tfshare.ClosedError, match=r"is closed; create a new GraphSession"):
         placer.place()  # even with room in the newest shard
+
+
+def test_a_graph_past_the_large_size_warns_once_that_new_signatures_grow_with_it(rng, monkeypatch, caplog):
+    from tfshare import runtime as runtime_module
+
+    gs = tfshare.GraphSession(device="cpu")
+    small = tfshare.GraphSession(device="cpu")
+    try:
+        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=0)
+        heads = [tfshare.DenseClassifier(num_classes=3, trunk=trunk, seed=i) for i in range(3)]
+        alone = tfshare.DenseClassifier(16, 3, (8,), runtime=small, seed=0)
+        x = rng.random((2, 16), dtype=np.float32)
+        heads[0].predict_proba(x)
+        monkeypatch.setattr(runtime_module, "LARGE_GRAPH_OPS", gs.graph.version)
+        with caplog.at_level("WARNING", logger="tfshare.runtime"):
+            heads[1].predict_proba(x)  # a new signature on a graph of LARGE_GRAPH_OPS ops
+            heads[2].predict_proba(x)  # another: no second warning
+            heads[1].predict_proba(x)  # a cached callable: no signature at all
+            alone.predict_proba(x)  # a graph below the size
+        warnings = [r for r in caplog.records if r.name == "tfshare.runtime"]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+        assert f"its graph holds {gs.graph.version} ops" in warnings[0].getMessage()
+        assert "predict_many" in warnings[0].getMessage()
+        assert repr(gs) in warnings[0].getMessage()
+    finally:
+        gs.close()
+        small.close()

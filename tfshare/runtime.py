@@ -33,6 +33,10 @@ from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
 
 _log = logging.getLogger(__name__)
 
+#: A graph of this many ops makes a runtime log, once, that every new run signature now costs time
+#: in proportion to the graph (see ``GraphSession._warn_if_large``).
+LARGE_GRAPH_OPS = 5000
+
 class GraphSession:
     """One ``tf.Graph`` and one lazily created ``tf.compat.v1.Session``.
 
@@ -168,6 +172,7 @@ class GraphSession:
         self._init_generation = 0
         self._finalize_hooks: list[Callable[[], Callable[[], None] | None]] = []
         self._heads: list[weakref.ref] = []
+        self._warned_large = False
         if shard_size is not None:
             validation.positive_int(shard_size, "shard_size")
         # Shards for in-process runtimes only: a cluster's trunks must be in the one graph every worker builds.
@@ -653,6 +658,7 @@ class GraphSession:
                         del shard._callables[key]
 
     def _make_fn(self, feeds, fetches, targets, read_only, inline) -> Callable[..., list]:
+        self._warn_if_large()
         session = self.session
         if hasattr(session, "_make_callable_from_options"):
             options = config_pb2.CallableOptions()
@@ -673,6 +679,30 @@ class GraphSession:
         fn = session.make_callable(list(fetches) + list(targets), feed_list=list(feeds))  # pragma: no cover
         n = len(fetches)  # pragma: no cover
         return lambda *values: fn(*values)[:n]  # pragma: no cover
+
+    def _warn_if_large(self) -> None:
+        """Logs a warning, once per graph, when a new run signature is made on a graph of ``LARGE_GRAPH_OPS`` ops.
+
+        TensorFlow converts and prunes the whole graph for every new run
+        signature (a classifier's first call, an initialization, a new
+        ``predict_many`` list), so each costs time in proportion to the graph:
+        on the 2-core CPU of docs/construction.md, 1,000 MLP heads on one trunk
+        took 210 s to build and call once each, against 28 s isolated. Shards
+        keep independent classifiers out of large graphs; a trunk's heads and a
+        ``shard_size=None`` runtime's classifiers stay in one.
+        """
+        ops = self._graph.version
+        if ops < LARGE_GRAPH_OPS or self._warned_large:
+            return
+        self._warned_large = True
+        _log.warning(
+            "%r: its graph holds %d ops, and TensorFlow converts and prunes the whole graph for every new "
+            "run signature (a classifier's first call, an initialization), so each now costs time in "
+            "proportion to the graph. With many heads on one trunk, build them all, initialize once and "
+            "call predict_many; with independent classifiers, keep the default shard_size "
+            "(docs/construction.md).",
+            self, ops,
+        )
 
     # -------------------------------------------------------------- exporting
     def export_graph(self, logdir: str) -> str:
