@@ -20,7 +20,7 @@ import pytest
 
 import tfshare
 from tfshare import cluster
-from tfshare._tf import tf1
+from tfshare._tf import tf, tf1
 
 pytestmark = pytest.mark.distributed
 
@@ -230,6 +230,22 @@ def test_a_conv_trunk_and_its_batchnorm_statistics_go_to_the_ps(kind):
 def test_graph_session_rejects_bad_cluster_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.GraphSession("cpu", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: SPEC, lambda: cluster.ClusterConfig(SPEC, "worker", 0), lambda: tf.train.ClusterSpec(SPEC)],
+    ids=["dict", "cluster-config", "cluster-spec"],
+)
+def test_a_cluster_without_a_job_name_goes_into_the_config_whatever_its_form(make):
+    """cluster= takes the forms TaskPlacement takes; without job_name it becomes the ConfigProto's cluster_def."""
+    with tfshare.GraphSession("cpu", target="grpc://127.0.0.1:3", cluster=make()) as gs:  # no Session: nothing connects
+        assert tf.train.ClusterSpec(gs.config.cluster_def).as_dict() == SPEC
+
+
+def test_a_cluster_of_another_type_is_a_type_error_naming_the_forms():
+    with pytest.raises(TypeError, match="cluster must be a tf.train.ClusterSpec.*got str"):
+        tfshare.GraphSession("cpu", target="grpc://127.0.0.1:3", cluster="127.0.0.1:1")
 
 
 # ----------------------------------------------------- live: 1 ps + 2 workers
