@@ -143,12 +143,25 @@ def test_config_from_tf_config_round_trips(monkeypatch):
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "worker", 1), r"\[0, 1\)"),
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "chief", 0), "job_name"),
         (lambda: cluster.ClusterConfig.from_tf_config("{not json"), "TF_CONFIG must be JSON"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:\u00b2", "127.0.0.1:2", "worker", 0), "host:port"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:2", "127.0.0.1:3,127.0.0.1:2", "worker", 0),
+         r"its own address, got '127.0.0.1:2' for both ps/0 and worker/1"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "trainer": ["127.0.0.1:2"]}, "trainer", 0),
+         r"needs a 'worker' \(or 'chief'\) job, whose chief initializes the shared variables, got jobs \['ps', 'trainer'\]"),
+        (lambda: tfshare.GraphSession("cpu", cluster={"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:1"]},
+                                      job_name="worker"), "its own address"),
     ],
-    ids=["no-port", "no-ps", "task-out-of-range", "unknown-job", "bad-json"],
+    ids=["no-port", "no-ps", "task-out-of-range", "unknown-job", "bad-json", "non-ascii-port", "repeated-address",
+         "no-worker-job", "repeated-address-in-a-graph-session"],
 )
 def test_config_rejects_bad_descriptions(make, match):
     with pytest.raises(tfshare.InputError, match=match):
         make()
+
+
+def test_config_hosts_of_another_type_are_a_type_error_naming_the_job():
+    with pytest.raises(TypeError, match=r"jobs\['ps'\] must be a list of host:port addresses .*got int 2222"):
+        cluster.ClusterConfig({"ps": 2222, "worker": ["127.0.0.1:2"]}, "worker", 0)
 
 
 def test_tf_config_unset_is_a_clear_error(monkeypatch):
