@@ -256,6 +256,14 @@ def test_a_cluster_without_a_job_name_goes_into_the_config_whatever_its_form(mak
         assert tf.train.ClusterSpec(gs.config.cluster_def).as_dict() == SPEC
 
 
+@pytest.mark.parametrize("job_name", [None, "worker"], ids=["remote", "cluster-task"])
+def test_a_sub_millisecond_timeout_still_bounds_every_call(job_name):
+    """operation_timeout_in_ms = 0 means no limit: a timeout below 1 ms rounds up to 1 ms, never down to 0."""
+    kwargs = {"target": "grpc://127.0.0.1:3"} if job_name is None else {"cluster": SPEC, "job_name": job_name}
+    with tfshare.GraphSession("cpu", timeout=0.0004, **kwargs) as gs:  # no Session: nothing connects
+        assert gs.config.operation_timeout_in_ms == 1
+
+
 def test_a_cluster_of_another_type_is_a_type_error_naming_the_forms():
     with pytest.raises(TypeError, match="cluster must be a tf.train.ClusterSpec.*got str"):
         tfshare.GraphSession("cpu", target="grpc://127.0.0.1:3", cluster="127.0.0.1:1")

@@ -217,7 +217,7 @@ class GraphSession:
                 # graph_execution_state.cc; GraphSession(grappler=True) undoes both).
                 config.graph_options.place_pruned_graph = True
         if timeout is not None:
-            config.operation_timeout_in_ms = int(timeout * 1000)
+            config.operation_timeout_in_ms = max(1, round(timeout * 1000))  # 0 would mean no limit
         if self._task is not None:
             self._task.configure(config)
         elif self._cluster is not None:
