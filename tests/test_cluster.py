@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -477,6 +478,29 @@ def test_a_dead_task_does_not_hang_the_others_and_the_cluster_closes_on_error(da
 
 
 # ----------------------------------------------------------------- cleanup
+def test_a_port_another_process_listens_on_is_not_taken_for_a_started_server(monkeypatch):
+    """A server that could not bind its port (another process listens there) makes LocalCluster retry, not report ready."""
+    thief = socket.socket()
+    thief.bind(("127.0.0.1", 0))
+    thief.listen()
+    taken = thief.getsockname()[1]
+    free_ports, attempts = cluster._free_ports, []
+
+    def first_port_taken(count):
+        attempts.append(count)
+        ports = free_ports(count)
+        return [taken, *ports[1:]] if len(attempts) == 1 else ports
+
+    monkeypatch.setattr(cluster, "_free_ports", first_port_taken)
+    try:
+        with cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME) as lc:
+            assert len(attempts) == 2
+            assert lc.address("ps", 0) != f"127.0.0.1:{taken}"
+            assert lc.process("ps", 0).poll() is None and "serving ps/0 at" in lc.log("ps", 0)
+    finally:
+        thief.close()
+
+
 def test_servers_exit_when_their_parent_is_killed(tmp_path):
     script = textwrap.dedent(
         """
