@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -20,7 +21,7 @@ import pytest
 
 import tfshare
 from tfshare import cluster
-from tfshare._tf import tf1
+from tfshare._tf import tf, tf1
 
 pytestmark = pytest.mark.distributed
 
@@ -143,12 +144,25 @@ def test_config_from_tf_config_round_trips(monkeypatch):
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "worker", 1), r"\[0, 1\)"),
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "chief", 0), "job_name"),
         (lambda: cluster.ClusterConfig.from_tf_config("{not json"), "TF_CONFIG must be JSON"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:\u00b2", "127.0.0.1:2", "worker", 0), "host:port"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:2", "127.0.0.1:3,127.0.0.1:2", "worker", 0),
+         r"its own address, got '127.0.0.1:2' for both ps/0 and worker/1"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "trainer": ["127.0.0.1:2"]}, "trainer", 0),
+         r"needs a 'worker' \(or 'chief'\) job, whose chief initializes the shared variables, got jobs \['ps', 'trainer'\]"),
+        (lambda: tfshare.GraphSession("cpu", cluster={"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:1"]},
+                                      job_name="worker"), "its own address"),
     ],
-    ids=["no-port", "no-ps", "task-out-of-range", "unknown-job", "bad-json"],
+    ids=["no-port", "no-ps", "task-out-of-range", "unknown-job", "bad-json", "non-ascii-port", "repeated-address",
+         "no-worker-job", "repeated-address-in-a-graph-session"],
 )
 def test_config_rejects_bad_descriptions(make, match):
     with pytest.raises(tfshare.InputError, match=match):
         make()
+
+
+def test_config_hosts_of_another_type_are_a_type_error_naming_the_job():
+    with pytest.raises(TypeError, match=r"jobs\['ps'\] must be a list of host:port addresses .*got int 2222"):
+        cluster.ClusterConfig({"ps": 2222, "worker": ["127.0.0.1:2"]}, "worker", 0)
 
 
 def test_tf_config_unset_is_a_clear_error(monkeypatch):
@@ -230,6 +244,30 @@ def test_a_conv_trunk_and_its_batchnorm_statistics_go_to_the_ps(kind):
 def test_graph_session_rejects_bad_cluster_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.GraphSession("cpu", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: SPEC, lambda: cluster.ClusterConfig(SPEC, "worker", 0), lambda: tf.train.ClusterSpec(SPEC)],
+    ids=["dict", "cluster-config", "cluster-spec"],
+)
+def test_a_cluster_without_a_job_name_goes_into_the_config_whatever_its_form(make):
+    """cluster= takes the forms TaskPlacement takes; without job_name it becomes the ConfigProto's cluster_def."""
+    with tfshare.GraphSession("cpu", target="grpc://127.0.0.1:3", cluster=make()) as gs:  # no Session: nothing connects
+        assert tf.train.ClusterSpec(gs.config.cluster_def).as_dict() == SPEC
+
+
+@pytest.mark.parametrize("job_name", [None, "worker"], ids=["remote", "cluster-task"])
+def test_a_sub_millisecond_timeout_still_bounds_every_call(job_name):
+    """operation_timeout_in_ms = 0 means no limit: a timeout below 1 ms rounds up to 1 ms, never down to 0."""
+    kwargs = {"target": "grpc://127.0.0.1:3"} if job_name is None else {"cluster": SPEC, "job_name": job_name}
+    with tfshare.GraphSession("cpu", timeout=0.0004, **kwargs) as gs:  # no Session: nothing connects
+        assert gs.config.operation_timeout_in_ms == 1
+
+
+def test_a_cluster_of_another_type_is_a_type_error_naming_the_forms():
+    with pytest.raises(TypeError, match="cluster must be a tf.train.ClusterSpec.*got str"):
+        tfshare.GraphSession("cpu", target="grpc://127.0.0.1:3", cluster="127.0.0.1:1")
 
 
 # ----------------------------------------------------- live: 1 ps + 2 workers
@@ -440,6 +478,29 @@ def test_a_dead_task_does_not_hang_the_others_and_the_cluster_closes_on_error(da
 
 
 # ----------------------------------------------------------------- cleanup
+def test_a_port_another_process_listens_on_is_not_taken_for_a_started_server(monkeypatch):
+    """A server that could not bind its port (another process listens there) makes LocalCluster retry, not report ready."""
+    thief = socket.socket()
+    thief.bind(("127.0.0.1", 0))
+    thief.listen()
+    taken = thief.getsockname()[1]
+    free_ports, attempts = cluster._free_ports, []
+
+    def first_port_taken(count):
+        attempts.append(count)
+        ports = free_ports(count)
+        return [taken, *ports[1:]] if len(attempts) == 1 else ports
+
+    monkeypatch.setattr(cluster, "_free_ports", first_port_taken)
+    try:
+        with cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME) as lc:
+            assert len(attempts) == 2
+            assert lc.address("ps", 0) != f"127.0.0.1:{taken}"
+            assert lc.process("ps", 0).poll() is None and "serving ps/0 at" in lc.log("ps", 0)
+    finally:
+        thief.close()
+
+
 def test_servers_exit_when_their_parent_is_killed(tmp_path):
     script = textwrap.dedent(
         """

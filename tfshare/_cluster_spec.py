@@ -26,11 +26,14 @@ CHIEF_JOB = "chief"
 def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
     if value is None:
         return ()
+    if not isinstance(value, (str, Sequence)):
+        raise TypeError(f"{arg} must be a list of host:port addresses or a comma-separated str, "
+                         f"got {type(value).__name__} {value!r:.100}")
     items = value.split(",") if isinstance(value, str) else list(value)
     hosts = tuple(str(h).strip() for h in items if str(h).strip())
     for host in hosts:
         name, _, port = host.rpartition(":")
-        if not name or not port.isdigit() or not 0 < int(port) < 65536:
+        if not name or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise InputError(f"{arg} must hold host:port addresses with a port in 1..65535, got {host!r}")
     return hosts
 
@@ -55,6 +58,18 @@ class ClusterTask:
         object.__setattr__(self, "jobs", {k: v for k, v in jobs.items() if v})
         if PS_JOB not in self.jobs:
             raise InputError(f"a cluster needs a {PS_JOB!r} job for the shared variables, got jobs {sorted(self.jobs)}")
+        if WORKER_JOB not in self.jobs and CHIEF_JOB not in self.jobs:
+            raise InputError(
+                f"a cluster needs a {WORKER_JOB!r} (or {CHIEF_JOB!r}) job, whose chief initializes the shared "
+                f"variables, got jobs {sorted(self.jobs)}"
+            )
+        seen: dict[str, str] = {}
+        for job, addresses in self.jobs.items():
+            for i, address in enumerate(addresses):
+                task = f"{job}/{i}"
+                if seen.setdefault(address, task) != task:
+                    raise InputError(f"every task needs its own address, got {address!r} for both "
+                                     f"{seen[address]} and {task}")
         if self.job_name not in self.jobs:
             raise InputError(f"job_name must be one of the cluster's jobs {sorted(self.jobs)}, got {self.job_name!r}")
         count = len(self.jobs[self.job_name])
@@ -80,7 +95,9 @@ class ClusterTask:
           task_index: this process's index in its job.
 
         Raises:
-          InputError: a malformed address, no ps, an unknown job or task.
+          InputError: a malformed address, one address for two tasks, no ps,
+            an unknown job or task.
+          TypeError: hosts that are neither a str nor a list.
         """
         return cls({PS_JOB: ps_hosts, WORKER_JOB: worker_hosts}, job_name, task_index)
 

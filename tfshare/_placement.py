@@ -77,7 +77,7 @@ class TaskPlacement:
         # this Session from contacting (and waiting for) the other workers.
         config.device_filters[:] = [f"/job:{PS_JOB}", self.task_device]
         if not config.operation_timeout_in_ms:
-            config.operation_timeout_in_ms = int(self.timeout * 1000)
+            config.operation_timeout_in_ms = max(1, round(self.timeout * 1000))  # 0 would mean no limit
         else:
             self.timeout = config.operation_timeout_in_ms / 1000
 

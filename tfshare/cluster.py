@@ -50,6 +50,8 @@ from tfshare.errors import ClusterError
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
+# What ``serve`` logs once its server has bound its port; ``LocalCluster`` waits for it.
+_SERVING = "serving {}/{} at"
 
 __all__ = [
     "CHIEF_JOB", "DEFAULT_TIMEOUT", "PS_JOB", "WORKER_JOB", "ClusterConfig", "LocalCluster", "TaskPlacement",
@@ -97,7 +99,7 @@ def serve(config: ClusterConfig, max_seconds: float | None = None, exit_on_stdin
         it so a server never outlives its parent).
     """
     server = start_server(config)
-    _log.info("serving %s/%d at %s", config.job_name, config.task_index, server.target)
+    _log.info(_SERVING.format(config.job_name, config.task_index) + " %s", server.target)
     if exit_on_stdin_eof:
         def watch() -> None:
             sys.stdin.buffer.read()
@@ -247,7 +249,8 @@ class LocalCluster:
                         f"the {key[0]} server {key[1]} exited with code {process.returncode} while starting; "
                         f"its log ends with:\n{log[-2000:]}"
                     )
-                if port_open(self.address(*key), 0.2):
+                # Its own "serving" line too: an open port alone may be another process's, which took it first.
+                if port_open(self.address(*key), 0.2) and _SERVING.format(*key) in self.log(*key):
                     del waiting[key]
             if waiting and time.monotonic() > deadline:
                 raise ClusterError(

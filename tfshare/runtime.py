@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tfshare import validation
+from tfshare._cluster_spec import as_cluster_spec
 from tfshare._placement import TaskPlacement
 from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1, v2_classes
@@ -57,7 +58,11 @@ class GraphSession:
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".
-      cluster: optional ``tf.train.ClusterSpec`` for distributed Sessions.
+      cluster: optional cluster (a ``tf.train.ClusterSpec``, a
+        ``tfshare.cluster.ClusterConfig`` or a dict of job -> addresses).
+        With ``job_name``, the cluster the servers were started with;
+        without, it goes to ``ConfigProto.cluster_def`` (ClusterSpec
+        propagation), where it must not name ``target``'s own task.
       config: a ``tf.compat.v1.ConfigProto`` to start from (copied).
       job_name: with ``cluster``, this process's worker job ("worker"):
         trunks then keep their variables on the cluster's "ps" job
@@ -146,6 +151,8 @@ class GraphSession:
             target = target or self._task.config.target
         elif timeout is not None:
             validation.positive_float(timeout, "timeout")
+        if cluster is not None and self._task is None:
+            cluster = as_cluster_spec(cluster)  # TypeError for anything else, before any Session
         # Trunks build under this device (function): the ps for variables in a cluster.
         self._shared_device = self._task.shared_device if self._task else self._device
         self._target = target
@@ -215,7 +222,7 @@ class GraphSession:
                 # graph_execution_state.cc; GraphSession(grappler=True) undoes both).
                 config.graph_options.place_pruned_graph = True
         if timeout is not None:
-            config.operation_timeout_in_ms = int(timeout * 1000)
+            config.operation_timeout_in_ms = max(1, round(timeout * 1000))  # 0 would mean no limit
         if self._task is not None:
             self._task.configure(config)
         elif self._cluster is not None:
