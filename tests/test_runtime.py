@@ -89,6 +89,23 @@ def test_callable_is_cached_and_matches_session_run(runtime):
     np.testing.assert_allclose(fn(value)[0], runtime.run(y, {x: value}), atol=1e-6)
 
 
+def test_a_callable_of_another_graphs_tensors_is_an_error_not_this_graphs_namesake(runtime):
+    # Callables are cached and made by tensor name: a same-named tensor of another graph used to
+    # get this graph's callable, computing x * 2 where x * 100 was asked for.
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [None], name="x")
+        own = tf.identity(x * 2.0, name="y")
+    runtime.callable([own], [x])
+    other = tf.Graph()
+    with other.as_default():
+        other_x = tf1.placeholder(tf.float32, [None], name="x")
+        other_y = tf.identity(other_x * 100.0, name="y")
+    for fetches, feeds in (([other_y], [other_x]), ([own], [other_x]), ([other_y], [x])):
+        with pytest.raises(tfshare.InputError, match=r"^the tensors of a callable must come from the graph of "
+                                                     r"GraphSession\(.*\), got .* of another graph$"):
+            runtime.callable(fetches, feeds)
+
+
 def test_callable_runs_targets(runtime):
     with runtime.building():
         v = tf.Variable(0.0)

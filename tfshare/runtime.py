@@ -614,12 +614,19 @@ class GraphSession:
 
         Raises:
           ClosedError: the runtime was closed.
-          InputError: the tensors belong to several shards' graphs.
+          InputError: the tensors belong to several shards' graphs, or to a graph
+            this runtime does not hold.
         """
         if self._shards is not None and self._shards.children:
             shard = self._shards.of_elements(fetches, feeds, targets)
             if shard is not self:
                 return shard.callable(fetches, feeds, targets, read_only, caller_thread)
+        for element in (*feeds, *fetches, *targets):
+            # The cache and TensorFlow know tensors by name: one of another graph would silently
+            # stand for this graph's tensor of the same name.
+            if getattr(element, "graph", self._graph) is not self._graph:
+                raise InputError(f"the tensors of a callable must come from the graph of {self!r}, got {element!r} "
+                                 "of another graph")
         inline = self._caller_thread if caller_thread is None else (caller_thread and self._caller_thread)
         key = (
             tuple(t.name for t in feeds),
