@@ -330,6 +330,16 @@ def test_callables_run_in_the_calling_thread_unless_turned_off(caller_thread):
         assert (ran_in == threading.get_ident()) is expected
 
 
+@pytest.mark.parametrize(
+    "timeout, expected_ms",
+    [(0.0004, 1), (1.005, 1005), (1e20, 2**63 - 1)],
+    ids=["sub-millisecond-is-1-ms-not-no-limit", "rounded-not-truncated", "huge-is-the-int64-limit"],
+)
+def test_the_timeout_in_ms_is_a_limit_the_config_can_hold(timeout, expected_ms):
+    with tfshare.GraphSession(device="cpu", timeout=timeout) as gs:
+        assert gs.config.operation_timeout_in_ms == expected_ms
+
+
 def test_an_in_process_cpu_config():
     """The Session's config: soft placement, no GPU, pruned placement, the timeout in ms; ``config`` is a copy."""
     with tfshare.GraphSession(device="cpu", timeout=2.5) as gs:

@@ -32,6 +32,7 @@ from tfshare.initial_values import InitialValues
 from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
 
 _log = logging.getLogger(__name__)
+_MAX_TIMEOUT_MS = 2**63 - 1  # ConfigProto.operation_timeout_in_ms is an int64
 
 class GraphSession:
     """One ``tf.Graph`` and one lazily created ``tf.compat.v1.Session``.
@@ -210,7 +211,8 @@ class GraphSession:
                 # graph_execution_state.cc; GraphSession(grappler=True) undoes both).
                 config.graph_options.place_pruned_graph = True
         if timeout is not None:
-            config.operation_timeout_in_ms = int(timeout * 1000)
+            # At least 1 ms (0 would mean no limit at all), at most what the int64 field holds.
+            config.operation_timeout_in_ms = min(max(1, round(timeout * 1000)), _MAX_TIMEOUT_MS)
         if self._task is not None:
             self._task.configure(config)
         elif self._cluster is not None:
