@@ -340,6 +340,16 @@ def test_the_timeout_in_ms_is_a_limit_the_config_can_hold(timeout, expected_ms):
         assert gs.config.operation_timeout_in_ms == expected_ms
 
 
+def test_shards_start_from_the_config_as_given_not_as_the_caller_changes_it_later():
+    config = tf1.ConfigProto(intra_op_parallelism_threads=1)
+    with tfshare.GraphSession(device="cpu", config=config, shard_size=1) as gs:
+        config.intra_op_parallelism_threads = 7
+        tfshare.DenseClassifier(runtime=gs, seed=0)
+        tfshare.DenseClassifier(runtime=gs, seed=1)
+        assert len(gs.shards) == 2
+        assert [shard.config.intra_op_parallelism_threads for shard in gs.shards] == [1, 1]
+
+
 def test_an_in_process_cpu_config():
     """The Session's config: soft placement, no GPU, pruned placement, the timeout in ms; ``config`` is a copy."""
     with tfshare.GraphSession(device="cpu", timeout=2.5) as gs:

@@ -153,6 +153,9 @@ class GraphSession:
             )
         self._caller_thread = (not target) if caller_thread is None else caller_thread
         made = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth, timeout)
+        if config is not None:  # shards start from the config as given now, not as its caller changes it later
+            self._init_kwargs["config"] = tf1.ConfigProto()
+            self._init_kwargs["config"].CopyFrom(config)
         self._config = self._with_grappler(made)
         self._graph = tf.Graph()
         self._lock = threading.RLock()
