@@ -76,14 +76,14 @@ class GraphSession:
         on 2 cores; set False to compare on a many-core machine).
       grappler: run Grappler (TensorFlow's graph optimizer: operator fusion,
         constant folding, layout) on the Session's graphs. None (the
-        default) follows ``config``: tfshare's own default turns it off,
-        because it prunes each run's subgraph before placing it
+        default) follows ``config``. Without one, an in-process CPU runtime
+        has it off: it prunes each run's subgraph before placing it
         (``place_pruned_graph``, which Grappler refuses: "Can't optimize a
         pruned graph"), so a new run signature stays cheap as the runtime
-        grows; TensorFlow's default ``ConfigProto`` has it on. True turns it
-        on (and pruned placement off): every new signature then costs
-        Grappler's pass (measured: the CNN's first prediction 32 vs 8 ms,
-        growing with the graph), and fuses what the inference path's
+        grows; GPU and remote runtimes keep TensorFlow's default, on. True
+        turns it on (and pruned placement off): every new signature then
+        costs Grappler's pass (measured: the CNN's first prediction 32 vs
+        8 ms, growing with the graph), and fuses what the inference path's
         BatchNorm folding (``tfshare.forward``) leaves, e.g. Conv2D + BiasAdd
         + ReLU. False turns it off in any config
         (``rewrite_options.disable_meta_optimizer``).
