@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import tf, tf1
+from tfshare._tf import config_pb2, tf, tf1
 from tfshare.devices import resolve_device
 
 from conftest import assert_same_weights, join_all
@@ -221,9 +221,15 @@ def test_thread_settings_reach_the_session_config():
         ({"timeout": 0}, tfshare.InputError, "^timeout must be a finite float > 0, got 0$"),
         ({"shard_size": 0}, tfshare.InputError, "^shard_size must be an int >= 1, got 0$"),
         ({"grappler": "yes"}, TypeError, "^grappler must be a bool or None, got str$"),
+        (
+            {"config": {"intra_op_parallelism_threads": 2}},
+            TypeError,
+            r"^config must be a tf\.compat\.v1\.ConfigProto or None, got dict$",
+        ),
+        ({"config": config_pb2.RunOptions()}, TypeError, "^config must be a .* or None, got RunOptions$"),
     ],
     ids=["bad-device", "zero-threads", "float-threads", "str-growth", "str-caller-thread", "remote-caller-thread",
-         "int-target", "zero-timeout", "zero-shard-size", "str-grappler"],
+         "int-target", "zero-timeout", "zero-shard-size", "str-grappler", "dict-config", "run-options-config"],
 )
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -97,6 +97,7 @@ class GraphSession:
 
     Raises:
       InputError: an argument is out of range, or device="gpu" with no GPU.
+      TypeError: an argument is of the wrong type.
     """
 
     def __init__(
@@ -134,6 +135,8 @@ class GraphSession:
             raise TypeError(f"allow_growth must be a bool, got {type(allow_growth).__name__}")
         if not isinstance(target, str):
             raise TypeError(f"target must be a str, got {type(target).__name__}")
+        if config is not None and not isinstance(config, tf1.ConfigProto):
+            raise TypeError(f"config must be a tf.compat.v1.ConfigProto or None, got {type(config).__name__}")
         if caller_thread is not None and not isinstance(caller_thread, bool):
             raise TypeError(f"caller_thread must be a bool or None, got {type(caller_thread).__name__}")
         self._task = None
