@@ -619,6 +619,8 @@ class GraphSession:
           caller_thread: run it in the calling thread (None: the runtime's
             setting); False hands its ops to the inter-op pool, which runs
             independent branches (several classifiers) on several cores.
+            True cannot turn on what the runtime has off (a remote runtime,
+            or ``GraphSession(caller_thread=False)``): that setting holds.
 
         Raises:
           ClosedError: the runtime was closed.
