@@ -62,8 +62,9 @@ class GraphSession:
         ``/job:<job_name>/task:<task_index>``; see ``tfshare.cluster``.
       task_index: the worker's index; ``target`` defaults to its address.
       timeout: seconds one Session call may block before it fails
-        (``operation_timeout_in_ms``); None: no limit, or
-        ``tfshare.cluster.DEFAULT_TIMEOUT`` (60 s) with ``job_name``.
+        (``operation_timeout_in_ms``, in whole ms, at least 1); None: the
+        given ``config``'s, else no limit, or ``tfshare.cluster.DEFAULT_TIMEOUT``
+        (60 s) with ``job_name``.
       caller_thread: run fast callables in the calling thread
         (``RunOptions.inter_op_thread_pool = -1``) instead of handing every
         call to the inter-op thread pool; ops still use the intra-op pool.
