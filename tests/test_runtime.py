@@ -539,3 +539,12 @@ def test_a_remote_runtime_config_keeps_tensorflows_thread_defaults_and_carries_t
     assert config.inter_op_parallelism_threads == 0 and not config.graph_options.place_pruned_graph
     assert [job.name for job in config.cluster_def.job] == ["worker"] and remote.caller_thread is False
     remote.close()
+
+
+def test_a_cluster_given_as_a_dict_reaches_the_config_and_a_wrong_type_names_cluster():
+    """As with job_name: a dict of job -> addresses is a cluster too (it used to fail on ``as_cluster_def``)."""
+    remote = tfshare.GraphSession(device="cpu", target="grpc://127.0.0.1:1", cluster={"worker": ["127.0.0.1:1"]})
+    assert [job.name for job in remote.config.cluster_def.job] == ["worker"]
+    remote.close()
+    with pytest.raises(TypeError, match=r"^cluster must be a tf\.train\.ClusterSpec, .* got list$"):
+        tfshare.GraphSession(device="cpu", target="grpc://127.0.0.1:1", cluster=["127.0.0.1:1"])

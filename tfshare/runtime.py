@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from tfshare import validation
+from tfshare._cluster_spec import as_cluster_spec
 from tfshare._placement import TaskPlacement
 from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1, v2_classes
@@ -54,7 +55,8 @@ class GraphSession:
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".
-      cluster: optional ``tf.train.ClusterSpec`` for distributed Sessions.
+      cluster: optional ``tf.train.ClusterSpec`` (or ``tfshare.cluster.ClusterConfig``,
+        or a dict of job -> addresses) for distributed Sessions.
       config: a ``tf.compat.v1.ConfigProto`` to start from (copied).
       job_name: with ``cluster``, this process's worker job ("worker"):
         trunks then keep their variables on the cluster's "ps" job
@@ -223,7 +225,7 @@ class GraphSession:
         if self._task is not None:
             self._task.configure(config)
         elif self._cluster is not None:
-            config.cluster_def.CopyFrom(self._cluster.as_cluster_def())
+            config.cluster_def.CopyFrom(as_cluster_spec(self._cluster).as_cluster_def())
         return config
 
     # ------------------------------------------------------------------ state
