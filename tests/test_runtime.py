@@ -106,6 +106,21 @@ def test_a_callable_of_another_graphs_tensors_is_an_error_not_this_graphs_namesa
             runtime.callable(fetches, feeds)
 
 
+def test_a_callable_fetches_and_feeds_tensors_only(runtime):
+    """A variable's name is its handle's ("v:0"): fetching it by name used to return the resource handle's bytes."""
+    with runtime.building():
+        v = tf.Variable(3.0, name="v")
+        x = tf1.placeholder(tf.float32, [], name="x")
+        y = tf.identity(x * 2.0, name="y")
+    with pytest.raises(TypeError, match=r"^fetches must be graph tensors, got ResourceVariable <tf\.Variable 'v:0'"):
+        runtime.callable([v])
+    with pytest.raises(TypeError, match=r"^fetches must be graph tensors, got Operation <tf\.Operation 'y' "):
+        runtime.callable([y.op], [x])
+    with pytest.raises(TypeError, match=r"^feeds must be graph tensors, got ResourceVariable "):
+        runtime.callable([y], [v])
+    assert runtime.callable([y], [x])(np.float32(2.0))[0] == 4.0
+
+
 def test_callable_runs_targets(runtime):
     with runtime.building():
         v = tf.Variable(0.0)

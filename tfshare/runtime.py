@@ -629,11 +629,16 @@ class GraphSession:
           ClosedError: the runtime was closed.
           InputError: the tensors belong to several shards' graphs, or to a graph
             this runtime does not hold.
+          TypeError: a feed or fetch is not a tensor (e.g. a variable, or an op).
         """
         if self._shards is not None and self._shards.children:
             shard = self._shards.of_elements(fetches, feeds, targets)
             if shard is not self:
                 return shard.callable(fetches, feeds, targets, read_only, caller_thread)
+        for arg, elements in (("feeds", feeds), ("fetches", fetches)):
+            for element in elements:
+                if not isinstance(element, tf.Tensor):  # a variable's name is its handle's: fetching that is garbage
+                    raise TypeError(f"{arg} must be graph tensors, got {type(element).__name__} {element!r}")
         for element in (*feeds, *fetches, *targets):
             # The cache and TensorFlow know tensors by name: one of another graph would silently
             # stand for this graph's tensor of the same name.
