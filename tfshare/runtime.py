@@ -51,7 +51,10 @@ class GraphSession:
       inter_op_threads: ops run in parallel; None as for intra_op_threads.
         (Explicit core counts measured 6-12% faster per call than TF's
         unset default at batch 1-32 on a 2-core CPU; see
-        ``benchmarks/efficiency.py`` for your machine.)
+        ``benchmarks/efficiency.py`` for your machine.) In-process, both
+        pools are TensorFlow's process-wide ones, sized by the first Session
+        of the process: a later runtime's (or shard's) counts change nothing,
+        unless ``config`` sets ``use_per_session_threads`` (pools of its own).
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".
