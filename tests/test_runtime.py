@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import config_pb2, tf, tf1
+from tfshare._tf import config_pb2, keras, tf, tf1
 from tfshare.devices import resolve_device
 
 from conftest import assert_same_weights, join_all
@@ -532,7 +532,8 @@ def test_names_are_unique_across_shards_and_graph_ops():
         with second.building():
             tf.constant(1.0, name="op_name")
         assert gs.reserve_name("mine", "clf") == "mine"
-        with pytest.raises(tfshare.InputError, match=r"^name 'mine' is already used in GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\); pick another$"):
+        with pytest.raises(tfshare.InputError, match=r"^name 'mine' is already used in GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\) \(by a classifier, trunk or op; a failed construction keeps "
+                                                     r"its name\); pick another$"):
             second.reserve_name("mine", "clf")
         with pytest.raises(tfshare.InputError, match="^name 'op_name' is already used in"):
             gs.reserve_name("op_name", "clf")
@@ -563,3 +564,19 @@ def test_a_cluster_given_as_a_dict_reaches_the_config_and_a_wrong_type_names_clu
     remote.close()
     with pytest.raises(TypeError, match=r"^cluster must be a tf\.train\.ClusterSpec, .* got list$"):
         tfshare.GraphSession(device="cpu", target="grpc://127.0.0.1:1", cluster=["127.0.0.1:1"])
+
+
+def test_a_name_a_failed_construction_reserved_is_said_to_be_kept_by_it(runtime):
+    """Its ops stay in the graph under the name's scope ("c/x"...), so the name stays used; the message says why."""
+
+    class Failing(keras.layers.Layer):
+        def call(self, x):
+            raise ValueError("boom")
+
+    with pytest.raises(tfshare.InputError, match="failed on an input"):
+        tfshare.Classifier(layers=lambda: [keras.layers.Dense(3), Failing()], input_shape=(4,), num_classes=2,
+                           runtime=runtime, name="c")
+    with pytest.raises(tfshare.InputError, match=r"^name 'c' is already used in .* a failed construction keeps its "
+                                                 r"name\); pick another$"):
+        tfshare.Classifier(layers=lambda: [keras.layers.Dense(3)], input_shape=(4,), num_classes=2, runtime=runtime,
+                           name="c")

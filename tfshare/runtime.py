@@ -422,7 +422,8 @@ class GraphSession:
             "dense_classifier", "dense_classifier_1", ...).
 
         Raises:
-          InputError: an explicit ``name`` is already used in this runtime.
+          InputError: an explicit ``name`` is already used in this runtime
+            (also by a construction that failed: its ops stay in the graph).
         """
         validation.name(name)
         root = self.root  # names are unique across every shard of a runtime
@@ -441,7 +442,8 @@ class GraphSession:
         with root._lock:
             if name is not None:
                 if taken(name):
-                    raise InputError(f"name {name!r} is already used in {root!r}; pick another")
+                    raise InputError(f"name {name!r} is already used in {root!r} (by a classifier, trunk or op; "
+                                     "a failed construction keeps its name); pick another")
                 chosen = name
             else:
                 chosen = default
