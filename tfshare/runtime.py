@@ -52,9 +52,11 @@ class GraphSession:
         (Explicit core counts measured 6-12% faster per call than TF's
         unset default at batch 1-32 on a 2-core CPU; see
         ``benchmarks/efficiency.py`` for your machine.) In-process, both
-        pools are TensorFlow's process-wide ones, sized by the first Session
-        of the process: a later runtime's (or shard's) counts change nothing,
-        unless ``config`` sets ``use_per_session_threads`` (pools of its own).
+        pools are TensorFlow's process-wide ones: the intra-op pool is sized
+        once, by the first Session (or eager op) of the process, and the
+        inter-op pool by the first Session, unless ``config`` sets
+        ``use_per_session_threads`` (an inter-op pool of its own). A later
+        runtime's (or shard's) counts change nothing else.
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".
