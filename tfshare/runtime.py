@@ -55,8 +55,8 @@ class GraphSession:
         pools are TensorFlow's process-wide ones: the intra-op pool is sized
         once, by the first Session (or eager op) of the process, and the
         inter-op pool by the first Session, unless ``config`` sets
-        ``use_per_session_threads`` (an inter-op pool of its own). A later
-        runtime's (or shard's) counts change nothing else.
+        ``use_per_session_threads`` (an inter-op pool of its own). Otherwise
+        a later runtime's (or shard's) counts have no effect.
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".
