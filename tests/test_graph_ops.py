@@ -66,3 +66,25 @@ def test_fit_trains_on_loss_regularized_and_evaluation_reads_the_predicted_class
     assert total == pytest.approx(loss + l2 * float(np.sum(kernel**2)), rel=1e-5)
     assert [op.name for op in graph.get_operations() if op.type == "ArgMax" and op.name.startswith("clf/")] == [
         clf.class_ids_tensor.op.name]
+
+
+def test_a_weight_the_loss_does_not_depend_on_stays_unchanged_while_the_others_train(runtime, rng, caplog):
+    """As in tf_keras's Model.fit; the train step used to fail to build ("None values not supported")."""
+
+    class Unused(keras.layers.Layer):
+        def build(self, input_shape):
+            self.unused = self.add_weight(name="unused", shape=(), initializer="ones")
+
+        def call(self, x):
+            return x
+
+    clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4), Unused()], input_shape=(6,), num_classes=3,
+                             runtime=runtime, name="clf", seed=0)
+    before = clf.get_weights()
+    with caplog.at_level("WARNING", logger="tfshare.graph_ops"):
+        clf.fit(rng.random((8, 6), dtype=np.float32), rng.integers(0, 3, 8), epochs=1)
+    after = clf.get_weights()
+    [unused_key] = [k for k in before if k.endswith("unused")]
+    assert after[unused_key] == before[unused_key] == 1.0
+    assert not np.array_equal(after["layer_0/kernel"], before["layer_0/kernel"])
+    assert "the loss does not depend on" in caplog.text and "unused" in caplog.text

@@ -200,6 +200,8 @@ def _ops_in_scope(build, scope="c/"):
 @pytest.mark.parametrize("case, match", [
     ("constraint", r"^its variables \['kernel'\] have constraints, which a copy would lose$"),
     ("random_op", r"^its ops hold random ops \['RandomUniform'\], whose seeds a copy would repeat$"),
+    ("truncated_normal", r"^its ops hold random ops \['Multinomial', 'StatelessRandomGetKeyCounter', "
+                         r"'StatelessTruncatedNormalV2', 'TruncatedNormal'\], whose seeds a copy would repeat$"),
     ("outside_control_input", r"^op 'c/y' has a control input '\^outside' outside 'c/'$"),
 ])
 def test_a_template_refuses_ops_a_copy_would_get_wrong(case, match):
@@ -212,6 +214,9 @@ def test_a_template_refuses_ops_a_copy_would_get_wrong(case, match):
             return {"x": variables["kernel"].value()}
         if case == "random_op":
             return {"x": tf.random.uniform([2], name="noise")}
+        if case == "truncated_normal":  # a TF1 initializer's op, and other random ops without "Random" in their type
+            noise = tf.random.truncated_normal([2]) + tf.random.stateless_truncated_normal([2], seed=[1, 2])
+            return {"x": noise + tf.cast(tf1.multinomial(tf.zeros([1, 2]), 2)[0], tf.float32)}
         with tf.control_dependencies([outside[0].graph.get_operation_by_name("outside")]):
             return {"x": tf.identity(outside[1], name="y")}
 

@@ -6,6 +6,8 @@ Conv2D + BatchNorm + ReLU are one fused op either way: tfshare builds that
 one itself, tfshare.conv_fusion).
 """
 
+from unittest import mock
+
 import numpy as np
 import pytest
 
@@ -65,6 +67,18 @@ def test_grappler_none_follows_the_config():
     with tfshare.GraphSession(device="cpu", config=config, grappler=True) as runtime:  # True overrides it
         assert not runtime.config.graph_options.rewrite_options.disable_meta_optimizer
         assert not runtime.config.graph_options.place_pruned_graph
+
+
+def test_grappler_none_keeps_tensorflows_default_on_gpu_and_remote_runtimes():
+    # Pruned placement (which keeps Grappler off) is for in-process CPU runtimes only; read on paper
+    # for a GPU: the device is what resolve_device would answer on a GPU machine.
+    with mock.patch("tfshare.runtime.resolve_device", return_value="/device:GPU:0"):
+        gpu = tfshare.GraphSession(device="gpu")
+    remote = tfshare.GraphSession(device="cpu", target="grpc://localhost:1")  # no Session is made
+    for runtime in (gpu, remote):
+        with runtime:
+            assert not runtime.config.graph_options.place_pruned_graph
+            assert not runtime.config.graph_options.rewrite_options.disable_meta_optimizer
 
 
 def test_grappler_false_turns_it_off_in_a_given_config():

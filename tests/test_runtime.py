@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import tf, tf1
+from tfshare._tf import config_pb2, keras, tf, tf1
 from tfshare.devices import resolve_device
 
 from conftest import assert_same_weights, join_all
@@ -87,6 +87,38 @@ def test_callable_is_cached_and_matches_session_run(runtime):
     assert runtime.callable([y], [x]) is fn
     value = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_allclose(fn(value)[0], runtime.run(y, {x: value}), atol=1e-6)
+
+
+def test_a_callable_of_another_graphs_tensors_is_an_error_not_this_graphs_namesake(runtime):
+    # Callables are cached and made by tensor name: a same-named tensor of another graph used to
+    # get this graph's callable, computing x * 2 where x * 100 was asked for.
+    with runtime.building():
+        x = tf1.placeholder(tf.float32, [None], name="x")
+        own = tf.identity(x * 2.0, name="y")
+    runtime.callable([own], [x])
+    other = tf.Graph()
+    with other.as_default():
+        other_x = tf1.placeholder(tf.float32, [None], name="x")
+        other_y = tf.identity(other_x * 100.0, name="y")
+    for fetches, feeds in (([other_y], [other_x]), ([own], [other_x]), ([other_y], [x])):
+        with pytest.raises(tfshare.InputError, match=r"^the tensors of a callable must come from the graph of "
+                                                     r"GraphSession\(.*\), got .* of another graph$"):
+            runtime.callable(fetches, feeds)
+
+
+def test_a_callable_fetches_and_feeds_tensors_only(runtime):
+    """A variable's name is its handle's ("v:0"): fetching it by name used to return the resource handle's bytes."""
+    with runtime.building():
+        v = tf.Variable(3.0, name="v")
+        x = tf1.placeholder(tf.float32, [], name="x")
+        y = tf.identity(x * 2.0, name="y")
+    with pytest.raises(TypeError, match=r"^fetches must be graph tensors, got ResourceVariable <tf\.Variable 'v:0'"):
+        runtime.callable([v])
+    with pytest.raises(TypeError, match=r"^fetches must be graph tensors, got Operation <tf\.Operation 'y' "):
+        runtime.callable([y.op], [x])
+    with pytest.raises(TypeError, match=r"^feeds must be graph tensors, got ResourceVariable "):
+        runtime.callable([y], [v])
+    assert runtime.callable([y], [x])(np.float32(2.0))[0] == 4.0
 
 
 def test_callable_runs_targets(runtime):
@@ -204,9 +236,15 @@ def test_thread_settings_reach_the_session_config():
         ({"timeout": 0}, tfshare.InputError, "^timeout must be a finite float > 0, got 0$"),
         ({"shard_size": 0}, tfshare.InputError, "^shard_size must be an int >= 1, got 0$"),
         ({"grappler": "yes"}, TypeError, "^grappler must be a bool or None, got str$"),
+        (
+            {"config": {"intra_op_parallelism_threads": 2}},
+            TypeError,
+            r"^config must be a tf\.compat\.v1\.ConfigProto or None, got dict$",
+        ),
+        ({"config": config_pb2.RunOptions()}, TypeError, "^config must be a .* or None, got RunOptions$"),
     ],
     ids=["bad-device", "zero-threads", "float-threads", "str-growth", "str-caller-thread", "remote-caller-thread",
-         "int-target", "zero-timeout", "zero-shard-size", "str-grappler"],
+         "int-target", "zero-timeout", "zero-shard-size", "str-grappler", "dict-config", "run-options-config"],
 )
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -311,6 +349,26 @@ def test_callables_run_in_the_calling_thread_unless_turned_off(caller_thread):
         assert gs.caller_thread is expected
         ran_in = _thread_of_the_op(gs)
         assert (ran_in == threading.get_ident()) is expected
+
+
+@pytest.mark.parametrize(
+    "timeout, expected_ms",
+    [(0.0004, 1), (1.005, 1005), (1e20, 2**63 - 1)],
+    ids=["sub-millisecond-is-1-ms-not-no-limit", "rounded-not-truncated", "huge-is-the-int64-limit"],
+)
+def test_the_timeout_in_ms_is_a_limit_the_config_can_hold(timeout, expected_ms):
+    with tfshare.GraphSession(device="cpu", timeout=timeout) as gs:
+        assert gs.config.operation_timeout_in_ms == expected_ms
+
+
+def test_shards_start_from_the_config_as_given_not_as_the_caller_changes_it_later():
+    config = tf1.ConfigProto(intra_op_parallelism_threads=1)
+    with tfshare.GraphSession(device="cpu", config=config, shard_size=1) as gs:
+        config.intra_op_parallelism_threads = 7
+        tfshare.DenseClassifier(runtime=gs, seed=0)
+        tfshare.DenseClassifier(runtime=gs, seed=1)
+        assert len(gs.shards) == 2
+        assert [shard.config.intra_op_parallelism_threads for shard in gs.shards] == [1, 1]
 
 
 def test_an_in_process_cpu_config():
@@ -474,7 +532,8 @@ def test_names_are_unique_across_shards_and_graph_ops():
         with second.building():
             tf.constant(1.0, name="op_name")
         assert gs.reserve_name("mine", "clf") == "mine"
-        with pytest.raises(tfshare.InputError, match=r"^name 'mine' is already used in GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\); pick another$"):
+        with pytest.raises(tfshare.InputError, match=r"^name 'mine' is already used in GraphSession\(device='/device:CPU:0', ops=0, shards=2, no session yet\) \(by a classifier, trunk or op; a failed construction keeps "
+                                                     r"its name\); pick another$"):
             second.reserve_name("mine", "clf")
         with pytest.raises(tfshare.InputError, match="^name 'op_name' is already used in"):
             gs.reserve_name("op_name", "clf")
@@ -496,3 +555,19 @@ def test_a_remote_runtime_config_keeps_tensorflows_thread_defaults_and_carries_t
     assert config.inter_op_parallelism_threads == 0 and not config.graph_options.place_pruned_graph
     assert [job.name for job in config.cluster_def.job] == ["worker"] and remote.caller_thread is False
     remote.close()
+
+
+def test_a_name_a_failed_construction_reserved_is_said_to_be_kept_by_it(runtime):
+    """Its ops stay in the graph under the name's scope ("c/x"...), so the name stays used; the message says why."""
+
+    class Failing(keras.layers.Layer):
+        def call(self, x):
+            raise ValueError("boom")
+
+    with pytest.raises(tfshare.InputError, match="failed on an input"):
+        tfshare.Classifier(layers=lambda: [keras.layers.Dense(3), Failing()], input_shape=(4,), num_classes=2,
+                           runtime=runtime, name="c")
+    with pytest.raises(tfshare.InputError, match=r"^name 'c' is already used in .* a failed construction keeps its "
+                                                 r"name\); pick another$"):
+        tfshare.Classifier(layers=lambda: [keras.layers.Dense(3)], input_shape=(4,), num_classes=2, runtime=runtime,
+                           name="c")

@@ -55,6 +55,7 @@ class FastCallable:
 
         After the runtime closes it raises ``tf.errors.CancelledError``
         ("Session has been closed"); callers translate that to ClosedError.
+        (Unwrapped after the close, it is the disarmed callable: ClosedError.)
         """
         return self._fn
 

@@ -7,10 +7,13 @@ own math is not here: ``tfshare.forward`` runs it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 from tfshare._tf import tf, tf1
 from tfshare.forward import run_updates
+
+_log = logging.getLogger(__name__)
 
 
 def softmax(logits: Any, name: str | None = None) -> Any:
@@ -78,7 +81,9 @@ def train_step(
 
     Args:
       loss: float32 scalar to minimize.
-      var_list: the trainable variables to update.
+      var_list: the trainable variables to update. One the loss does not
+        depend on (no gradient, e.g. a user's layer weight off the path to
+        the logits) stays unchanged, as in tf_keras's ``Model.fit``.
       optimizer_name: unique name of the optimizer (its slot variables' suffix).
       updates: the layers' state updates from ``forward.collecting_updates``
         (BatchNorm's moving averages). Callables run with the gradient step,
@@ -91,16 +96,20 @@ def train_step(
     """
     learning_rate = tf1.placeholder(tf.float32, [], name="learning_rate")
     optimizer = tf1.train.AdamOptimizer(learning_rate, name=optimizer_name)
-    grads = tf.gradients(loss, var_list)
+    grads_and_vars = [(g, v) for g, v in zip(tf.gradients(loss, var_list), var_list) if g is not None]
+    if len(grads_and_vars) < len(var_list):
+        trained = {id(v) for _, v in grads_and_vars}
+        _log.warning("the loss does not depend on %s: training leaves them unchanged",
+                     [v.name for v in var_list if id(v) not in trained])
     finite = tf.reduce_all(
-        tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads] + [tf.math.is_finite(loss)]),
+        tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g, _ in grads_and_vars] + [tf.math.is_finite(loss)]),
         name="step_is_finite",
     )
     deferred = [u for u in updates if callable(u)]
     every_step = [u for u in updates if not callable(u)]
 
     def apply() -> Any:
-        return tf.group(optimizer.apply_gradients(zip(grads, var_list)), *run_updates(deferred))
+        return tf.group(optimizer.apply_gradients(grads_and_vars), *run_updates(deferred))
 
     # A non-finite loss or gradient skips the update: the weights (and the
     # moving statistics) from before the failing step stay in place, and fit() raises.

@@ -43,6 +43,11 @@ def _relative(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
+def _is_random(op: Any) -> bool:
+    """Whether ``op`` draws random numbers: RandomUniform, TruncatedNormal, Multinomial, their stateless forms..."""
+    return any(word in op.type for word in ("Random", "TruncatedNormal", "Multinomial")) or "seed2" in op.node_def.attr
+
+
 class Template:
     """A classifier's ops as NodeDefs relative to its name scope, to copy under another scope.
 
@@ -73,7 +78,7 @@ class Template:
         constrained = sorted(k for k, v in variables.items() if getattr(v, "constraint", None) is not None)
         if constrained:  # a VariableDef has no constraint: a copy would train unconstrained
             raise ValueError(f"its variables {constrained} have constraints, which a copy would lose")
-        random_ops = sorted({op.type for op in ops if "Random" in op.type})
+        random_ops = sorted({op.type for op in ops if _is_random(op)})
         if random_ops:
             raise ValueError(f"its ops hold random ops {random_ops}, whose seeds a copy would repeat")
         graph_def = tf1.GraphDef()

@@ -33,6 +33,7 @@ from tfshare.initial_values import InitialValues
 from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
 
 _log = logging.getLogger(__name__)
+_MAX_TIMEOUT_MS = 2**63 - 1  # ConfigProto.operation_timeout_in_ms is an int64
 
 #: A graph of this many ops makes a runtime log, once, that every new run signature now costs time
 #: in proportion to the graph (see ``GraphSession._warn_if_large``).
@@ -54,7 +55,12 @@ class GraphSession:
       inter_op_threads: ops run in parallel; None as for intra_op_threads.
         (Explicit core counts measured 6-12% faster per call than TF's
         unset default at batch 1-32 on a 2-core CPU; see
-        ``benchmarks/efficiency.py`` for your machine.)
+        ``benchmarks/efficiency.py`` for your machine.) In-process, both
+        pools are TensorFlow's process-wide ones: the intra-op pool is sized
+        once, by the first Session (or eager op) of the process, and the
+        inter-op pool by the first Session, unless ``config`` sets
+        ``use_per_session_threads`` (an inter-op pool of its own). Otherwise
+        a later runtime's (or shard's) counts have no effect.
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".
@@ -70,8 +76,9 @@ class GraphSession:
         ``/job:<job_name>/task:<task_index>``; see ``tfshare.cluster``.
       task_index: the worker's index; ``target`` defaults to its address.
       timeout: seconds one Session call may block before it fails
-        (``operation_timeout_in_ms``); None: no limit, or
-        ``tfshare.cluster.DEFAULT_TIMEOUT`` (60 s) with ``job_name``.
+        (``operation_timeout_in_ms``, in whole ms, at least 1); None: the
+        given ``config``'s, else no limit, or ``tfshare.cluster.DEFAULT_TIMEOUT``
+        (60 s) with ``job_name``.
       caller_thread: run fast callables in the calling thread
         (``RunOptions.inter_op_thread_pool = -1``) instead of handing every
         call to the inter-op thread pool; ops still use the intra-op pool.
@@ -84,14 +91,14 @@ class GraphSession:
         on 2 cores; set False to compare on a many-core machine).
       grappler: run Grappler (TensorFlow's graph optimizer: operator fusion,
         constant folding, layout) on the Session's graphs. None (the
-        default) follows ``config``: tfshare's own default turns it off,
-        because it prunes each run's subgraph before placing it
+        default) follows ``config``. Without one, an in-process CPU runtime
+        has it off: it prunes each run's subgraph before placing it
         (``place_pruned_graph``, which Grappler refuses: "Can't optimize a
         pruned graph"), so a new run signature stays cheap as the runtime
-        grows; TensorFlow's default ``ConfigProto`` has it on. True turns it
-        on (and pruned placement off): every new signature then costs
-        Grappler's pass (measured: the CNN's first prediction 32 vs 8 ms,
-        growing with the graph), and fuses what the inference path's
+        grows; GPU and remote runtimes keep TensorFlow's default, on. True
+        turns it on (and pruned placement off): every new signature then
+        costs Grappler's pass (measured: the CNN's first prediction 32 vs
+        8 ms, growing with the graph), and fuses what the inference path's
         BatchNorm folding (``tfshare.forward``) leaves, e.g. Conv2D + BiasAdd
         + ReLU. False turns it off in any config
         (``rewrite_options.disable_meta_optimizer``).
@@ -105,6 +112,7 @@ class GraphSession:
 
     Raises:
       InputError: an argument is out of range, or device="gpu" with no GPU.
+      TypeError: an argument is of the wrong type.
     """
 
     def __init__(
@@ -142,6 +150,8 @@ class GraphSession:
             raise TypeError(f"allow_growth must be a bool, got {type(allow_growth).__name__}")
         if not isinstance(target, str):
             raise TypeError(f"target must be a str, got {type(target).__name__}")
+        if config is not None and not isinstance(config, tf1.ConfigProto):
+            raise TypeError(f"config must be a tf.compat.v1.ConfigProto or None, got {type(config).__name__}")
         if caller_thread is not None and not isinstance(caller_thread, bool):
             raise TypeError(f"caller_thread must be a bool or None, got {type(caller_thread).__name__}")
         self._task = None
@@ -163,6 +173,9 @@ class GraphSession:
             )
         self._caller_thread = (not target) if caller_thread is None else caller_thread
         made = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth, timeout)
+        if config is not None:  # shards start from the config as given now, not as its caller changes it later
+            self._init_kwargs["config"] = tf1.ConfigProto()
+            self._init_kwargs["config"].CopyFrom(config)
         self._config = self._with_grappler(made)
         self._graph = tf.Graph()
         self._lock = threading.RLock()
@@ -222,7 +235,8 @@ class GraphSession:
                 # graph_execution_state.cc; GraphSession(grappler=True) undoes both).
                 config.graph_options.place_pruned_graph = True
         if timeout is not None:
-            config.operation_timeout_in_ms = max(1, round(timeout * 1000))  # 0 would mean no limit
+            # At least 1 ms (0 would mean no limit at all), at most what the int64 field holds.
+            config.operation_timeout_in_ms = min(max(1, round(timeout * 1000)), _MAX_TIMEOUT_MS)
         if self._task is not None:
             self._task.configure(config)
         elif self._cluster is not None:
@@ -420,7 +434,8 @@ class GraphSession:
             "dense_classifier", "dense_classifier_1", ...).
 
         Raises:
-          InputError: an explicit ``name`` is already used in this runtime.
+          InputError: an explicit ``name`` is already used in this runtime
+            (also by a construction that failed: its ops stay in the graph).
         """
         validation.name(name)
         root = self.root  # names are unique across every shard of a runtime
@@ -439,7 +454,8 @@ class GraphSession:
         with root._lock:
             if name is not None:
                 if taken(name):
-                    raise InputError(f"name {name!r} is already used in {root!r}; pick another")
+                    raise InputError(f"name {name!r} is already used in {root!r} (by a classifier, trunk or op; "
+                                     "a failed construction keeps its name); pick another")
                 chosen = name
             else:
                 chosen = default
@@ -623,15 +639,29 @@ class GraphSession:
           caller_thread: run it in the calling thread (None: the runtime's
             setting); False hands its ops to the inter-op pool, which runs
             independent branches (several classifiers) on several cores.
+            True cannot turn on what the runtime has off (a remote runtime,
+            or ``GraphSession(caller_thread=False)``): that setting holds.
 
         Raises:
           ClosedError: the runtime was closed.
-          InputError: the tensors belong to several shards' graphs.
+          InputError: the tensors belong to several shards' graphs, or to a graph
+            this runtime does not hold.
+          TypeError: a feed or fetch is not a tensor (e.g. a variable, or an op).
         """
         if self._shards is not None and self._shards.children:
             shard = self._shards.of_elements(fetches, feeds, targets)
             if shard is not self:
                 return shard.callable(fetches, feeds, targets, read_only, caller_thread)
+        for arg, elements in (("feeds", feeds), ("fetches", fetches)):
+            for element in elements:
+                if not isinstance(element, tf.Tensor):  # a variable's name is its handle's: fetching that is garbage
+                    raise TypeError(f"{arg} must be graph tensors, got {type(element).__name__} {element!r}")
+        for element in (*feeds, *fetches, *targets):
+            # The cache and TensorFlow know tensors by name: one of another graph would silently
+            # stand for this graph's tensor of the same name.
+            if getattr(element, "graph", self._graph) is not self._graph:
+                raise InputError(f"the tensors of a callable must come from the graph of {self!r}, got {element!r} "
+                                 "of another graph")
         inline = self._caller_thread if caller_thread is None else (caller_thread and self._caller_thread)
         key = (
             tuple(t.name for t in feeds),
