@@ -238,8 +238,7 @@ class ClassifierBase(Described):
         epochs = validation.positive_int(epochs, "epochs")
         batch_size = validation.positive_int(batch_size, "batch_size")
         learning_rate = validation.positive_float(learning_rate, "learning_rate")
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        validation.boolean(shuffle, "shuffle")
         return x, y, epochs, batch_size, learning_rate
 
     def _fit_loop(
