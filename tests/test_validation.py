@@ -55,6 +55,17 @@ def test_casts_are_exact_for_accepted_types():
     assert validation.features(fortran, 2).flags.c_contiguous
 
 
+def test_masked_entries_are_refused_not_replaced_by_the_values_under_them():
+    x = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0]], mask=[[False, True], [False, False]])
+    with pytest.raises(tfshare.InputError, match=r"^x must have no masked entries, got a masked array with 1 of 4 masked"):
+        validation.features(x, 2)
+    y = np.ma.masked_array([0, 1], mask=[True, False])
+    with pytest.raises(tfshare.InputError, match=r"^y must have no masked entries, got a masked array with 1 of 2 masked"):
+        validation.labels(y, 3, 2)
+    unmasked = np.ma.masked_array([[1.0, 2.0]], mask=False)  # nothing masked: its values are the data
+    np.testing.assert_array_equal(validation.features(unmasked, 2), [[1.0, 2.0]])
+
+
 LABEL_CASES = [
     (np.array([0.0, 1.5]), r"y must hold integer class ids with an integer dtype, got dtype float64; e.g. .*1\.5\)? is fractional"),
     (np.array([0.0, 1.0]), "y must hold integer class ids with an integer dtype, got dtype float64"),
