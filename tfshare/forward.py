@@ -81,7 +81,8 @@ def apply(
 
     Raises:
       InputError: a layer failed on its input, with a ValueError or TypeError
-        (the message names the layer, the input shape and the cause).
+        (or, run eagerly, an op's InvalidArgumentError); the message names
+        the layer, the input shape and the cause.
     """
     fold = fold_batch_norm and not training
     conv: tuple[Any, Any] | None = None  # (the Conv2D just called, its input) when it may fold
@@ -90,7 +91,7 @@ def apply(
         shape = x.shape
         try:
             output = layer(x, training=training)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:  # the last: an eager op's
             raise InputError(
                 f"{arg}()[{i}] ({type(layer).__name__} {layer.name!r}) failed on an input of shape "
                 f"{_shape(shape)}: {_cause(exc)}"
