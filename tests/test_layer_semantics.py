@@ -125,6 +125,25 @@ def test_an_activity_regularizer_is_refused_when_fit_would_drop_it(runtime, rng,
         clf.fit(*_data(rng))
 
 
+@pytest.mark.parametrize("arg", ["layers", "model_fn"])
+def test_a_classifier_that_fit_refuses_does_not_keep_its_runtime_from_finalizing(runtime, rng, tmp_path, arg):
+    """It may still serve: finalize builds what it can, and fit raises the refusal it would have raised."""
+    if arg == "layers":
+        clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")], input_shape=(6,),
+                                 num_classes=3, runtime=runtime)
+    else:
+        clf = tfshare.Classifier(model_fn=_model_with_activity_regularizer, runtime=runtime)
+    other = tfshare.DenseClassifier(6, 3, (4,), runtime=runtime)
+    runtime.finalize()
+    x, y = _data(rng)
+    assert clf.predict_proba(x).shape == (len(x), 3) and 0.0 <= clf.evaluate(x, y)["accuracy"] <= 1.0
+    assert clf.save(str(tmp_path / "ckpt"))
+    other.fit(x, y)
+    for _ in range(2):
+        with pytest.raises(tfshare.InputError, match=rf"^{arg}: layer 'dense.*' has an activity_regularizer"):
+            clf.fit(x, y)
+
+
 def test_constrained_variables_are_never_copied_and_stay_constrained(runtime, rng):
     body = lambda: [keras.layers.Dense(8, kernel_constraint=keras.constraints.NonNeg())]  # noqa: E731
     first = tfshare.Classifier(layers=body, input_shape=(6,), num_classes=3, runtime=runtime, seed=0)

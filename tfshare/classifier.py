@@ -135,6 +135,7 @@ class Classifier(GraphBuilder):
         self._copied = False
         self._train_forward: tuple[Any, list[Any]] | None = None  # (training logits, updates), on first fit
         self._train = None  # built on first fit
+        self._train_refused: str | None = None  # why fit cannot train this classifier, once finalize found it
         self._eval = None  # built on first evaluate / fit
         self._saver = None  # built on first save / restore
         self._proba_fn: Callable[..., list] | None = None  # raw TF callable

@@ -18,7 +18,7 @@ import numpy as np
 from tfshare import architectures, checkpoints, forward, graph_ops, graph_template, initial_values, keras_model
 from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.base import ClassifierBase
-from tfshare.errors import ClosedError
+from tfshare.errors import ClosedError, InputError
 
 
 def make_head(num_classes: int) -> Any:
@@ -165,6 +165,8 @@ class GraphBuilder(ClassifierBase):
                 self._eval = graph_ops.evaluation(self._logits, self._y, self._class_ids)
 
     def _build_train(self) -> None:
+        if self._train_refused is not None:  # see _build_lazy_ops
+            raise InputError(self._train_refused)
         if self._eval is None:
             self._build_eval()
         with self._runtime.building(self._scope):
@@ -199,10 +201,20 @@ class GraphBuilder(ClassifierBase):
                 self._saver = checkpoints.make_saver(self._model_variables)
 
     def _build_lazy_ops(self) -> None:
-        """Builds every lazily built op (called by GraphSession.finalize)."""
+        """Builds every lazily built op (called by GraphSession.finalize).
+
+        A classifier that ``fit`` refuses (e.g. a layer with an activity
+        regularizer) gets no train step: the runtime still finalizes, the
+        classifier still predicts, evaluates and saves, and its ``fit`` raises
+        that refusal's InputError.
+        """
         if not self._closed:
-            self._build_train()
+            self._build_eval()
             self._build_saver()
+            try:
+                self._build_train()
+            except InputError as exc:
+                self._train_refused = str(exc)
 
     # ------------------------------------------------------------- the runtime
     def _check_open(self) -> None:
