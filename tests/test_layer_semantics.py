@@ -51,6 +51,23 @@ def test_layers_made_with_trainable_false_are_not_trained(runtime, rng, mode):
                                                          ("layer_2/kernel", "layer_2/bias", "head/kernel", "head/bias")}
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_variables_behind_a_stop_gradient_keep_their_values_and_the_rest_trains(runtime, rng, mode):
+    """They have no gradient (None, not zeros): fit leaves them as Keras's Model.fit does, and trains the others."""
+    def body():
+        return [keras.layers.Dense(5), keras.layers.Lambda(tf.stop_gradient), keras.layers.Dense(4)]
+
+    clf = _make(mode, runtime, body)
+    x, y = _data(rng)
+    before = clf.get_weights()
+    clf.fit(x, y, epochs=3, learning_rate=0.05)
+    after = clf.get_weights()
+    for key in ("layer_0/kernel", "layer_0/bias"):
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    for key in ("layer_2/kernel", "head/kernel"):
+        assert not np.allclose(after[key], before[key]), key
+
+
 def test_a_model_fn_layer_frozen_before_it_is_given_is_not_trained(runtime, rng):
     def model():
         m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)])

@@ -78,7 +78,9 @@ def train_step(
 
     Args:
       loss: float32 scalar to minimize.
-      var_list: the trainable variables to update.
+      var_list: the trainable variables to update; those the loss does not
+        depend on (e.g. behind ``tf.stop_gradient``) have no gradient and
+        keep their values, as in Keras's ``Model.fit``.
       optimizer_name: unique name of the optimizer (its slot variables' suffix).
       updates: the layers' state updates from ``forward.collecting_updates``
         (BatchNorm's moving averages). Callables run with the gradient step,
@@ -91,16 +93,16 @@ def train_step(
     """
     learning_rate = tf1.placeholder(tf.float32, [], name="learning_rate")
     optimizer = tf1.train.AdamOptimizer(learning_rate, name=optimizer_name)
-    grads = tf.gradients(loss, var_list)
+    pairs = [(g, v) for g, v in zip(tf.gradients(loss, var_list), var_list) if g is not None]
     finite = tf.reduce_all(
-        tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads] + [tf.math.is_finite(loss)]),
+        tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs] + [tf.math.is_finite(loss)]),
         name="step_is_finite",
     )
     deferred = [u for u in updates if callable(u)]
     every_step = [u for u in updates if not callable(u)]
 
     def apply() -> Any:
-        return tf.group(optimizer.apply_gradients(zip(grads, var_list)), *run_updates(deferred))
+        return tf.group(optimizer.apply_gradients(pairs), *run_updates(deferred))
 
     # A non-finite loss or gradient skips the update: the weights (and the
     # moving statistics) from before the failing step stay in place, and fit() raises.
