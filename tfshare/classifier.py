@@ -181,7 +181,11 @@ class Classifier(GraphBuilder):
 
     @property
     def input_tensor(self) -> Any:
-        """The float32 placeholder of shape [batch, *input_shape] predictions are fed to."""
+        """The float32 tensor of shape [batch, *input_shape] predictions are fed to.
+
+        The classifier's own placeholder; on a trunk, the trunk's input; with
+        ``input_tensor=``, the tensor given.
+        """
         return self._x
 
     @property
