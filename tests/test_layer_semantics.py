@@ -68,6 +68,36 @@ def test_variables_behind_a_stop_gradient_keep_their_values_and_the_rest_trains(
         assert not np.allclose(after[key], before[key]), key
 
 
+class _NormalizingBlock(keras.layers.Layer):
+    """Its BatchNorm is made in build() and its call takes no ``training``: tf_keras passes the mode on."""
+
+    def build(self, input_shape):
+        self.dense = keras.layers.Dense(4)
+        self.norm = keras.layers.BatchNormalization()
+
+    def call(self, x):
+        return self.norm(self.dense(x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_batch_norm_made_in_a_layers_build_updates_its_statistics_in_fit(runtime, rng, mode):
+    """A copy's fresh layers have no sublayers before they are built: it must still train in training mode."""
+    factory = lambda: [_NormalizingBlock()]  # noqa: E731
+    if mode == "copy":  # _make's first classifier is gone by now: keep it, to check it is untouched
+        first = tfshare.Classifier(layers=factory, input_shape=(6,), num_classes=3, runtime=runtime, seed=0)
+        clf = tfshare.Classifier(layers=factory, input_shape=(6,), num_classes=3, runtime=runtime, seed=1)
+        assert clf._copied
+    else:
+        clf = _make(mode, runtime, factory)
+    x, y = _data(rng)
+    before = clf.get_weights()
+    (key,) = [k for k in before if k.endswith("moving_mean")]
+    clf.fit(x, y, epochs=2)
+    assert not np.allclose(clf.get_weights()[key], before[key])
+    if mode == "copy":  # the classifier it copies is untouched
+        np.testing.assert_array_equal(first.get_weights()[key], np.zeros(4, np.float32))
+
+
 def test_a_model_fn_layer_frozen_before_it_is_given_is_not_trained(runtime, rng):
     def model():
         m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)])
