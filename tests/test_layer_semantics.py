@@ -98,6 +98,30 @@ def test_a_batch_norm_made_in_a_layers_build_updates_its_statistics_in_fit(runti
         np.testing.assert_array_equal(first.get_weights()[key], np.zeros(4, np.float32))
 
 
+class _RegularizedBlock(keras.layers.Layer):
+    """Its regularized Dense is made in build(): an unbuilt block declares no penalty."""
+
+    def build(self, input_shape):
+        self.dense = keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(10.0))
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_a_regularizer_of_a_sublayer_made_in_build_is_in_every_classifiers_loss(runtime, rng):
+    """The second classifier of the body in a runtime trains as the first: with the penalty in its loss."""
+    factory = lambda: [_RegularizedBlock()]  # noqa: E731
+    first, second = (tfshare.Classifier(layers=factory, input_shape=(6,), num_classes=3, runtime=runtime, seed=s)
+                     for s in (0, 1))
+    second.set_weights(first.get_weights())
+    x, y = _data(rng)
+    losses = [clf.fit(x, y, shuffle=False)["loss"][0] for clf in (first, second)]
+    assert losses[0] > 10.0  # the penalty dominates
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    for key, value in first.get_weights().items():
+        np.testing.assert_allclose(second.get_weights()[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
 def test_a_model_fn_layer_frozen_before_it_is_given_is_not_trained(runtime, rng):
     def model():
         m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)])

@@ -125,6 +125,8 @@ class GraphBuilder(ClassifierBase):
         own = dict(sorted(keyed.items(), key=lambda item: order[id(item[1])]))
         by_variable = {id(c.variable): c for c in created}
         fed = {k: (by_variable[id(v)].fed, by_variable[id(v)].spec) for k, v in own.items() if by_variable[id(v)].fed is not None}
+        if key is not None and self._trunk is None and forward.weight_penalties_declared(self._layers):
+            key = None  # a regularizer of a sublayer made in build(), which _copy_key could not see: a copy would drop it
         if key is not None:
             built, scope = graph.get_operations()[first_op:], self._scope  # the recipe must not hold self
             sensitive = self._trunk is None and forward.training_sensitive(self._layers)  # built: sublayers included
