@@ -301,6 +301,22 @@ def test_positive_float_refuses_by_name(value, error, match):
         validation.positive_float(value, "lr")
 
 
+@pytest.mark.parametrize("make", [
+    lambda: tfshare.DenseClassifier(2, 3, (4,), seed=0), lambda: tfshare.EagerDenseClassifier(2, 3, (4,), seed=0),
+], ids=["graph", "eager"])
+@pytest.mark.parametrize("learning_rate, as_float32", [(1e-50, r"0\.0"), (1e39, "inf")], ids=["underflow", "overflow"])
+def test_a_learning_rate_float32_makes_0_or_inf_is_refused_before_any_step(make, learning_rate, as_float32):
+    """It is fed as float32: 1e-50 would train nothing without a word, 1e39 would apply an Inf step."""
+    with make() as clf:
+        before = clf.get_weights()
+        with pytest.raises(tfshare.InputError, match=rf"^learning_rate must be > 0 and at most 3\.403e\+38 \(it is fed "
+                           rf"as float32\), got {re.escape(str(learning_rate))}, which is {as_float32} as a float32$"):
+            clf.fit(np.ones((4, 2), np.float32), np.array([0, 1, 2, 0]), learning_rate=learning_rate)
+        for key, value in clf.get_weights().items():
+            np.testing.assert_array_equal(value, before[key], err_msg=key)
+    assert validation.positive_float32(1e-40, "lr") == 1e-40  # a subnormal float32 is still > 0
+
+
 def test_positive_float_returns_a_float():
     """An int learning rate comes back as a Python float."""
     assert validation.positive_float(3, "lr") == 3.0 and type(validation.positive_float(3, "lr")) is float

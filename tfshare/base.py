@@ -237,7 +237,7 @@ class ClassifierBase(Described):
         y = validation.labels(y, self._num_classes, x.shape[0])
         epochs = validation.positive_int(epochs, "epochs")
         batch_size = validation.positive_int(batch_size, "batch_size")
-        learning_rate = validation.positive_float(learning_rate, "learning_rate")
+        learning_rate = validation.positive_float32(learning_rate, "learning_rate")
         validation.boolean(shuffle, "shuffle")
         return x, y, epochs, batch_size, learning_rate
 

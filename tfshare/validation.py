@@ -295,6 +295,27 @@ def positive_float(value: Any, arg: str) -> float:
     return as_float
 
 
+def positive_float32(value: Any, arg: str) -> float:
+    """Returns ``value`` as float if it is a real number > 0 that float32 keeps > 0 and finite.
+
+    For values TensorFlow is fed as float32 (a learning rate): 1e-50 would
+    become 0 and 1e39 Inf.
+
+    Raises:
+      TypeError: value is not a real number.
+      InputError: value is not finite or not > 0, or is 0 or Inf as a float32.
+    """
+    as_float = positive_float(value, arg)
+    with np.errstate(over="ignore"):
+        as_float32 = np.float32(as_float)
+    if not 0.0 < as_float32 < np.inf:
+        raise InputError(
+            f"{arg} must be > 0 and at most {_FLOAT32_MAX:.4g} (it is fed as float32), got {value}, "
+            f"which is {float(as_float32)} as a float32"
+        )
+    return as_float
+
+
 def input_shape(value: Any, arg: str = "input_shape") -> tuple[int, ...]:
     """Returns ``value`` as a non-empty tuple of positive ints: the shape of one example.
 
