@@ -355,7 +355,8 @@ class Classifier(GraphBuilder):
           TypeError, InputError: bad data or arguments.
           TrainingError: a step's loss or gradient was NaN/Inf; that step was
             not applied, so the weights and moving statistics are those from
-            before it.
+            before it (not the ``UPDATE_OPS`` of a TemplateTrunk's TF1
+            function, which run on every step, as the TF1 recipe runs them).
           ClosedError: the classifier or its runtime is closed.
         """
         x, y, epochs, batch_size, learning_rate = self._fit_arguments(
