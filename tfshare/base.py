@@ -75,8 +75,10 @@ def resolve_form(
         raise InputError(f"num_classes is required with {given[0]}=, e.g. num_classes=10")
     num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
     if trunk is not None:
-        if input_shape is not None and validation.input_shape(input_shape) != trunk.input_shape:
-            raise InputError(f"input_shape must match the trunk's {trunk.input_shape}, got {tuple(input_shape)}")
+        if input_shape is not None:
+            given = validation.input_shape(input_shape)  # an int n is (n,)
+            if given != trunk.input_shape:
+                raise InputError(f"input_shape must match the trunk's {trunk.input_shape}, got {given}")
         return Form(None, None, trunk, trunk.input_shape, num_classes)
     if layers is not None:
         if input_shape is None and not isinstance(layers, Architecture):
