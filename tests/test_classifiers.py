@@ -723,10 +723,11 @@ def test_finalize_builds_the_lazy_ops_first_so_a_finalized_classifier_trains_eva
     (dict(trunk="t", num_classes=2, input_shape=5), r"^input_shape must match the trunk's \(4,\), got \(5,\)$"),
     (dict(layers=tfshare.architectures.dense(4, (3,)), num_classes=2, input_shape=5),
      r"^input_shape must be the architecture's \(4,\), got \(5,\)$"),
+    (dict(model_fn=_seeded_model, input_shape=5), r"^input_shape must match the model's \(4,\), got \(5,\)$"),
     (dict(model_fn=_seeded_model, num_classes=4), r"^num_classes must match model_fn\(\)'s output width 3, got 4$"),
     (dict(model_fn=_seeded_model, num_classes=1), r"^num_classes must be an int >= 2, got 1$"),
 ], ids=["every-form", "no-form", "no-classes-layers", "no-classes-architecture", "no-classes-trunk", "no-shape",
-        "trunk-shape", "trunk-shape-int", "architecture-shape-int", "model-width", "model-one-class"])
+        "trunk-shape", "trunk-shape-int", "architecture-shape-int", "model-shape-int", "model-width", "model-one-class"])
 def test_which_form_a_classifier_is_and_its_conflicts(runtime, kwargs, match):
     """resolve_form: exactly one of layers= / model_fn= / trunk= / architecture=, with what each needs."""
     trunk = tfshare.SharedTrunk(runtime, 4, (3,))
