@@ -720,10 +720,14 @@ def test_finalize_builds_the_lazy_ops_first_so_a_finalized_classifier_trains_eva
     (dict(trunk="t"), r"^num_classes is required with trunk=, "),
     (dict(layers=_body, num_classes=2), r"^input_shape is required with layers=, e\.g\. input_shape=\(28, 28, 1\)$"),
     (dict(trunk="t", num_classes=2, input_shape=(5,)), r"^input_shape must match the trunk's \(4,\), got \(5,\)$"),
+    (dict(trunk="t", num_classes=2, input_shape=5), r"^input_shape must match the trunk's \(4,\), got \(5,\)$"),
+    (dict(layers=tfshare.architectures.dense(4, (3,)), num_classes=2, input_shape=5),
+     r"^input_shape must be the architecture's \(4,\), got \(5,\)$"),
+    (dict(model_fn=_seeded_model, input_shape=5), r"^input_shape must match the model's \(4,\), got \(5,\)$"),
     (dict(model_fn=_seeded_model, num_classes=4), r"^num_classes must match model_fn\(\)'s output width 3, got 4$"),
     (dict(model_fn=_seeded_model, num_classes=1), r"^num_classes must be an int >= 2, got 1$"),
 ], ids=["every-form", "no-form", "no-classes-layers", "no-classes-architecture", "no-classes-trunk", "no-shape",
-        "trunk-shape", "model-width", "model-one-class"])
+        "trunk-shape", "trunk-shape-int", "architecture-shape-int", "model-shape-int", "model-width", "model-one-class"])
 def test_which_form_a_classifier_is_and_its_conflicts(runtime, kwargs, match):
     """resolve_form: exactly one of layers= / model_fn= / trunk= / architecture=, with what each needs."""
     trunk = tfshare.SharedTrunk(runtime, 4, (3,))
@@ -735,6 +739,7 @@ def test_which_form_a_classifier_is_and_its_conflicts(runtime, kwargs, match):
 def test_each_form_with_the_arguments_it_may_repeat(runtime):
     trunk = tfshare.SharedTrunk(runtime, 4, (3,))
     assert tfshare.Classifier(trunk=trunk, num_classes=2, input_shape=(4,)).input_shape == (4,)
+    assert tfshare.Classifier(trunk=trunk, num_classes=2, input_shape=4).input_shape == (4,)  # an int n is (n,)
     assert tfshare.DenseClassifier(4, 2, (3,), trunk=trunk).trunk is trunk  # the trunk's own input_dim, hidden_units
     assert tfshare.Classifier(layers=tfshare.architectures.dense(4, (3,)), num_classes=2, runtime=runtime).input_shape == (4,)
     two = tfshare.Classifier(model_fn=lambda: _seeded_model(2), num_classes=2, runtime=runtime)

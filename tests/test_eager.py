@@ -196,6 +196,14 @@ def test_an_eager_trunk_checks_an_array_x_like_predict_proba():
     assert trunk(tf.ones((2, 4))).shape == (2, 3)  # a tensor is the caller's (a classifier's own call)
 
 
+def test_a_layer_failing_in_an_eager_op_is_an_input_error_naming_the_layer_and_cause():
+    """Built eagerly, a body's shape error is an op's InvalidArgumentError, not the ValueError a graph gives."""
+    factory = lambda: [keras.layers.Flatten(), keras.layers.Reshape((5,))]
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \(Reshape 'reshape.*'\) failed on an input of shape "
+                       r"\[batch, 64\]: .*Input to reshape is a tensor with 64 values, but the requested shape has 5"):
+        tfshare.EagerClassifier(layers=factory, input_shape=(8, 8, 1), num_classes=3)
+
+
 def test_a_layer_failing_on_a_numpy_input_names_its_shape():
     """forward.apply on a NumPy array (whose shape is a tuple, not a TensorShape) reports the layer's failure."""
     from tfshare import forward

@@ -86,6 +86,25 @@ def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, erro
     tfshare.Classifier(layers=small_cnn_body, input_shape=(8, 8, 1), num_classes=3, runtime=runtime).predict(GOOD)
 
 
+@pytest.mark.parametrize("factory, cause", [
+    (lambda: [keras.layers.Flatten(), keras.layers.Reshape((5,))],
+     r"layers\(\)\[1\] \(Reshape 'reshape.*'\) failed on an input of shape \[batch, 64\]: "
+     r"total size of new array must be unchanged, input_shape = \[64\], output_shape = \[5\]$"),
+    (lambda: [keras.layers.MaxPooling2D(16), keras.layers.Flatten()],
+     r"layers\(\)\[0\] \(MaxPooling2D 'max_pooling2d.*'\) failed on an input of shape \[batch, 8, 8, 1\]: "
+     r"Negative dimension size caused by subtracting 16 from 8"),
+], ids=["reshape", "pooling"])
+def test_a_layer_failing_in_its_call_is_reported_with_the_cause_not_keras_header(runtime, factory, cause):
+    """tf_keras re-raises a call's error under "Exception encountered when calling layer ...": the message
+    must give the cause, as it does for the input checks Keras runs before the call."""
+    for make in (
+        lambda: tfshare.Classifier(layers=factory, input_shape=(8, 8, 1), num_classes=3, runtime=runtime),
+        lambda: tfshare.SharedTrunk(runtime, layers=factory, input_shape=(8, 8, 1)),
+    ):
+        with pytest.raises(tfshare.InputError, match=cause):
+            make()
+
+
 def test_keras3_objects_are_told_apart_by_their_module():
     """architectures.is_keras3: the `keras` package and its submodules, not tf_keras or a look-alike name."""
     from tfshare import architectures

@@ -51,6 +51,77 @@ def test_layers_made_with_trainable_false_are_not_trained(runtime, rng, mode):
                                                          ("layer_2/kernel", "layer_2/bias", "head/kernel", "head/bias")}
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_variables_behind_a_stop_gradient_keep_their_values_and_the_rest_trains(runtime, rng, mode):
+    """They have no gradient (None, not zeros): fit leaves them as Keras's Model.fit does, and trains the others."""
+    def body():
+        return [keras.layers.Dense(5), keras.layers.Lambda(tf.stop_gradient), keras.layers.Dense(4)]
+
+    clf = _make(mode, runtime, body)
+    x, y = _data(rng)
+    before = clf.get_weights()
+    clf.fit(x, y, epochs=3, learning_rate=0.05)
+    after = clf.get_weights()
+    for key in ("layer_0/kernel", "layer_0/bias"):
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    for key in ("layer_2/kernel", "head/kernel"):
+        assert not np.allclose(after[key], before[key]), key
+
+
+class _NormalizingBlock(keras.layers.Layer):
+    """Its BatchNorm is made in build() and its call takes no ``training``: tf_keras passes the mode on."""
+
+    def build(self, input_shape):
+        self.dense = keras.layers.Dense(4)
+        self.norm = keras.layers.BatchNormalization()
+
+    def call(self, x):
+        return self.norm(self.dense(x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_batch_norm_made_in_a_layers_build_updates_its_statistics_in_fit(runtime, rng, mode):
+    """A copy's fresh layers have no sublayers before they are built: it must still train in training mode."""
+    factory = lambda: [_NormalizingBlock()]  # noqa: E731
+    if mode == "copy":  # _make's first classifier is gone by now: keep it, to check it is untouched
+        first = tfshare.Classifier(layers=factory, input_shape=(6,), num_classes=3, runtime=runtime, seed=0)
+        clf = tfshare.Classifier(layers=factory, input_shape=(6,), num_classes=3, runtime=runtime, seed=1)
+        assert clf._copied
+    else:
+        clf = _make(mode, runtime, factory)
+    x, y = _data(rng)
+    before = clf.get_weights()
+    (key,) = [k for k in before if k.endswith("moving_mean")]
+    clf.fit(x, y, epochs=2)
+    assert not np.allclose(clf.get_weights()[key], before[key])
+    if mode == "copy":  # the classifier it copies is untouched
+        np.testing.assert_array_equal(first.get_weights()[key], np.zeros(4, np.float32))
+
+
+class _RegularizedBlock(keras.layers.Layer):
+    """Its regularized Dense is made in build(): an unbuilt block declares no penalty."""
+
+    def build(self, input_shape):
+        self.dense = keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(10.0))
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_a_regularizer_of_a_sublayer_made_in_build_is_in_every_classifiers_loss(runtime, rng):
+    """The second classifier of the body in a runtime trains as the first: with the penalty in its loss."""
+    factory = lambda: [_RegularizedBlock()]  # noqa: E731
+    first, second = (tfshare.Classifier(layers=factory, input_shape=(6,), num_classes=3, runtime=runtime, seed=s)
+                     for s in (0, 1))
+    second.set_weights(first.get_weights())
+    x, y = _data(rng)
+    losses = [clf.fit(x, y, shuffle=False)["loss"][0] for clf in (first, second)]
+    assert losses[0] > 10.0  # the penalty dominates
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    for key, value in first.get_weights().items():
+        np.testing.assert_allclose(second.get_weights()[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
 def test_a_model_fn_layer_frozen_before_it_is_given_is_not_trained(runtime, rng):
     def model():
         m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)])
@@ -123,6 +194,25 @@ def test_an_activity_regularizer_is_refused_when_fit_would_drop_it(runtime, rng,
     with pytest.raises(tfshare.InputError, match=rf"^{arg}: layer 'dense.*' has an activity_regularizer, which tfshare does not "
                        r"add to the loss; weight regularizers \(kernel_regularizer=, bias_regularizer=\) are added$"):
         clf.fit(*_data(rng))
+
+
+@pytest.mark.parametrize("arg", ["layers", "model_fn"])
+def test_a_classifier_that_fit_refuses_does_not_keep_its_runtime_from_finalizing(runtime, rng, tmp_path, arg):
+    """It may still serve: finalize builds what it can, and fit raises the refusal it would have raised."""
+    if arg == "layers":
+        clf = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4, activity_regularizer="l2")], input_shape=(6,),
+                                 num_classes=3, runtime=runtime)
+    else:
+        clf = tfshare.Classifier(model_fn=_model_with_activity_regularizer, runtime=runtime)
+    other = tfshare.DenseClassifier(6, 3, (4,), runtime=runtime)
+    runtime.finalize()
+    x, y = _data(rng)
+    assert clf.predict_proba(x).shape == (len(x), 3) and 0.0 <= clf.evaluate(x, y)["accuracy"] <= 1.0
+    assert clf.save(str(tmp_path / "ckpt"))
+    other.fit(x, y)
+    for _ in range(2):
+        with pytest.raises(tfshare.InputError, match=rf"^{arg}: layer 'dense.*' has an activity_regularizer"):
+            clf.fit(x, y)
 
 
 def test_constrained_variables_are_never_copied_and_stay_constrained(runtime, rng):

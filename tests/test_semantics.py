@@ -107,11 +107,14 @@ def test_shuffle_false_gives_identical_weights_and_shuffle_true_a_different_orde
 
 @pytest.mark.parametrize("kind", ["graph_mlp", "eager_mlp"])
 def test_shuffle_must_be_a_bool(kind, rng):
-    """Not a truthy value: shuffle=1 or "no" would silently pick an order."""
+    """Not a truthy value: shuffle=1 or "no" would silently pick an order. NumPy's bool is a bool."""
     x, y = _separable(rng, 8, 8, 3)
     with _MAKERS[kind]() as clf:
-        with pytest.raises(TypeError, match=r"^shuffle must be a bool, got int$"):
+        with pytest.raises(TypeError, match=r"^shuffle must be a bool, got int 1$"):
             clf.fit(x, y, shuffle=1)
+        with pytest.raises(TypeError, match=r"^shuffle must be a bool, got str 'no'$"):
+            clf.fit(x, y, shuffle="no")
+        assert len(clf.fit(x, y, shuffle=np.bool_(False))["loss"]) == 1  # e.g. from a config array
 
 
 def test_shuffling_keeps_features_and_labels_aligned(rng):

@@ -55,6 +55,17 @@ def test_casts_are_exact_for_accepted_types():
     assert validation.features(fortran, 2).flags.c_contiguous
 
 
+def test_masked_entries_are_refused_not_replaced_by_the_values_under_them():
+    x = np.ma.masked_array([[1.0, 2.0], [3.0, 4.0]], mask=[[False, True], [False, False]])
+    with pytest.raises(tfshare.InputError, match=r"^x must have no masked entries, got a masked array with 1 of 4 masked"):
+        validation.features(x, 2)
+    y = np.ma.masked_array([0, 1], mask=[True, False])
+    with pytest.raises(tfshare.InputError, match=r"^y must have no masked entries, got a masked array with 1 of 2 masked"):
+        validation.labels(y, 3, 2)
+    unmasked = np.ma.masked_array([[1.0, 2.0]], mask=False)  # nothing masked: its values are the data
+    np.testing.assert_array_equal(validation.features(unmasked, 2), [[1.0, 2.0]])
+
+
 LABEL_CASES = [
     (np.array([0.0, 1.5]), r"y must hold integer class ids with an integer dtype, got dtype float64; e.g. .*1\.5\)? is fractional"),
     (np.array([0.0, 1.0]), "y must hold integer class ids with an integer dtype, got dtype float64"),
@@ -288,6 +299,22 @@ def test_positive_float_refuses_by_name(value, error, match):
     """positive_float() refuses bools, strings, zero, NaN and ints beyond float range, quoting the value."""
     with pytest.raises(error, match=match):
         validation.positive_float(value, "lr")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: tfshare.DenseClassifier(2, 3, (4,), seed=0), lambda: tfshare.EagerDenseClassifier(2, 3, (4,), seed=0),
+], ids=["graph", "eager"])
+@pytest.mark.parametrize("learning_rate, as_float32", [(1e-50, r"0\.0"), (1e39, "inf")], ids=["underflow", "overflow"])
+def test_a_learning_rate_float32_makes_0_or_inf_is_refused_before_any_step(make, learning_rate, as_float32):
+    """It is fed as float32: 1e-50 would train nothing without a word, 1e39 would apply an Inf step."""
+    with make() as clf:
+        before = clf.get_weights()
+        with pytest.raises(tfshare.InputError, match=rf"^learning_rate must be > 0 and at most 3\.403e\+38 \(it is fed "
+                           rf"as float32\), got {re.escape(str(learning_rate))}, which is {as_float32} as a float32$"):
+            clf.fit(np.ones((4, 2), np.float32), np.array([0, 1, 2, 0]), learning_rate=learning_rate)
+        for key, value in clf.get_weights().items():
+            np.testing.assert_array_equal(value, before[key], err_msg=key)
+    assert validation.positive_float32(1e-40, "lr") == 1e-40  # a subnormal float32 is still > 0
 
 
 def test_positive_float_returns_a_float():

@@ -440,8 +440,10 @@ def from_factory(factory: Any, input_shape: Any, arg: str = "layers") -> Archite
         invalid (or differs from the Architecture's).
     """
     if isinstance(factory, Architecture):
-        if input_shape is not None and validation.input_shape(input_shape) != factory.input_shape:
-            raise InputError(f"input_shape must be the architecture's {factory.input_shape}, got {tuple(input_shape)}")
+        if input_shape is not None:
+            given = validation.input_shape(input_shape)  # an int n is (n,)
+            if given != factory.input_shape:
+                raise InputError(f"input_shape must be the architecture's {factory.input_shape}, got {given}")
         return factory
     factory = check_factory(factory, arg)
     shape = validation.input_shape(input_shape)

@@ -75,8 +75,10 @@ def resolve_form(
         raise InputError(f"num_classes is required with {given[0]}=, e.g. num_classes=10")
     num_classes = validation.positive_int(num_classes, "num_classes", minimum=2)
     if trunk is not None:
-        if input_shape is not None and validation.input_shape(input_shape) != trunk.input_shape:
-            raise InputError(f"input_shape must match the trunk's {trunk.input_shape}, got {tuple(input_shape)}")
+        if input_shape is not None:
+            given = validation.input_shape(input_shape)  # an int n is (n,)
+            if given != trunk.input_shape:
+                raise InputError(f"input_shape must match the trunk's {trunk.input_shape}, got {given}")
         return Form(None, None, trunk, trunk.input_shape, num_classes)
     if layers is not None:
         if input_shape is None and not isinstance(layers, Architecture):
@@ -237,9 +239,8 @@ class ClassifierBase(Described):
         y = validation.labels(y, self._num_classes, x.shape[0])
         epochs = validation.positive_int(epochs, "epochs")
         batch_size = validation.positive_int(batch_size, "batch_size")
-        learning_rate = validation.positive_float(learning_rate, "learning_rate")
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        learning_rate = validation.positive_float32(learning_rate, "learning_rate")
+        validation.boolean(shuffle, "shuffle")
         return x, y, epochs, batch_size, learning_rate
 
     def _fit_loop(

@@ -135,6 +135,7 @@ class Classifier(GraphBuilder):
         self._copied = False
         self._train_forward: tuple[Any, list[Any]] | None = None  # (training logits, updates), on first fit
         self._train = None  # built on first fit
+        self._train_refused: str | None = None  # why fit cannot train this classifier, once finalize found it
         self._eval = None  # built on first evaluate / fit
         self._saver = None  # built on first save / restore
         self._proba_fn: Callable[..., list] | None = None  # raw TF callable
@@ -180,7 +181,11 @@ class Classifier(GraphBuilder):
 
     @property
     def input_tensor(self) -> Any:
-        """The float32 placeholder of shape [batch, *input_shape] predictions are fed to."""
+        """The float32 tensor of shape [batch, *input_shape] predictions are fed to.
+
+        The classifier's own placeholder; on a trunk, the trunk's input; with
+        ``input_tensor=``, the tensor given.
+        """
         return self._x
 
     @property
@@ -350,7 +355,8 @@ class Classifier(GraphBuilder):
           TypeError, InputError: bad data or arguments.
           TrainingError: a step's loss or gradient was NaN/Inf; that step was
             not applied, so the weights and moving statistics are those from
-            before it.
+            before it (not the ``UPDATE_OPS`` of a TemplateTrunk's TF1
+            function, which run on every step, as the TF1 recipe runs them).
           ClosedError: the classifier or its runtime is closed.
         """
         x, y, epochs, batch_size, learning_rate = self._fit_arguments(

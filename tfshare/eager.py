@@ -116,14 +116,15 @@ class EagerClassifier(ClassifierBase):
             penalties = forward.weight_penalties(self._all_layers, "model_fn" if self._model is not None else "layers")
             if penalties:  # weight regularization, as Model.fit and the graph classifier add it
                 loss = loss + tf.add_n(penalties)
-        grads = tape.gradient(loss, variables)
+        # A variable the loss does not depend on (behind tf.stop_gradient) has no gradient: it keeps its value.
+        pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
         finite = tf.reduce_all(
-            tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g in grads] + [tf.math.is_finite(loss)])
+            tf.stack([tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs] + [tf.math.is_finite(loss)])
         )
         accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, axis=1), y), tf.float32))
 
         def apply() -> Any:
-            self._optimizer.apply_gradients(zip(grads, variables))
+            self._optimizer.apply_gradients(pairs)
             forward.run_updates(updates)  # BatchNorm's moving statistics: only with an applied step
             return tf.constant(True)
 

@@ -81,7 +81,8 @@ def apply(
 
     Raises:
       InputError: a layer failed on its input, with a ValueError or TypeError
-        (the message names the layer, the input shape and the cause).
+        (or, run eagerly, an op's InvalidArgumentError); the message names
+        the layer, the input shape and the cause.
     """
     fold = fold_batch_norm and not training
     conv: tuple[Any, Any] | None = None  # (the Conv2D just called, its input) when it may fold
@@ -90,10 +91,10 @@ def apply(
         shape = x.shape
         try:
             output = layer(x, training=training)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:  # the last: an eager op's
             raise InputError(
                 f"{arg}()[{i}] ({type(layer).__name__} {layer.name!r}) failed on an input of shape "
-                f"{_shape(shape)}: {str(exc).splitlines()[0]}"
+                f"{_shape(shape)}: {_cause(exc)}"
             ) from exc
         if with_relu is not None:  # this layer is the plain ReLU the fused op takes in
             output, with_relu = conv_fusion.conv_batch_norm(*with_relu, relu=True), None
@@ -107,6 +108,19 @@ def apply(
         conv = (layer, x) if fold and type(layer) is keras.layers.Conv2D else None
         x = output
     return x
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of ``exc``'s message that says what went wrong.
+
+    tf_keras re-raises an error of a layer's ``call`` with a first line of its
+    own ("Exception encountered when calling layer ..."), the cause on the
+    lines after it; an error of its input checks has the cause first.
+    """
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
+        return lines[1]
+    return lines[0] if lines else type(exc).__name__
 
 
 def foldable(conv: Any, norm: Any) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 from tfshare import architectures, checkpoints, forward, graph_ops, graph_template, initial_values, keras_model
 from tfshare._tf import keras, tf, tf1, v2_layers
 from tfshare.base import ClassifierBase
-from tfshare.errors import ClosedError
+from tfshare.errors import ClosedError, InputError
 
 
 def make_head(num_classes: int) -> Any:
@@ -76,13 +76,15 @@ class GraphBuilder(ClassifierBase):
     def _build(self) -> None:
         """Builds the inference ops: through tf_keras, or as a copy of an earlier classifier's."""
         key = self._template_key = self._copy_key()
+        # A copy's body is mode-dependent when the original's built layers were (see _build_training_forward).
+        self._copied_training_sensitive = False
         with self._runtime.building(self._scope) as graph:
             template = graph_template.find(self._template_owner(), key) if key is not None else None  # build lock held
             if template is None:
                 tensors, own, fed, frozen = self._build_with_keras(graph, key)
             else:
                 tensors, own, fed, frozen = template.copy(graph, self._scope, self._seed)
-                self._copied = True
+                self._copied, self._copied_training_sensitive = True, template.training_sensitive
             self._runtime.add_initial_values(fed)
         self._x, self._logits, self._proba, self._class_ids = (tensors[r] for r in graph_template.ROLES)
         self._own = list(own.values())  # in creation order: a copy's layers take them in this order
@@ -123,10 +125,14 @@ class GraphBuilder(ClassifierBase):
         own = dict(sorted(keyed.items(), key=lambda item: order[id(item[1])]))
         by_variable = {id(c.variable): c for c in created}
         fed = {k: (by_variable[id(v)].fed, by_variable[id(v)].spec) for k, v in own.items() if by_variable[id(v)].fed is not None}
+        if key is not None and self._trunk is None and forward.weight_penalties_declared(self._layers):
+            key = None  # a regularizer of a sublayer made in build(), which _copy_key could not see: a copy would drop it
         if key is not None:
             built, scope = graph.get_operations()[first_op:], self._scope  # the recipe must not hold self
+            sensitive = self._trunk is None and forward.training_sensitive(self._layers)  # built: sublayers included
             graph_template.record(
-                self._template_owner(), key, lambda: graph_template.Template(built, scope, tensors, own, fed, frozen)
+                self._template_owner(), key,
+                lambda: graph_template.Template(built, scope, tensors, own, fed, frozen, training_sensitive=sensitive),
             )
         return tensors, own, [(own[k], f) for k, (f, _) in fed.items()], frozen
 
@@ -144,7 +150,9 @@ class GraphBuilder(ClassifierBase):
             layers: list[Any] = []
         else:
             layers = self._body_layers()
-            if not forward.training_sensitive(layers):
+            # A copy's layers are new and unbuilt: sublayers made in build() (a Dropout, a BatchNorm) are
+            # not there yet, so the original's built layers answer for them.
+            if not (self._copied_training_sensitive if self._copied else forward.training_sensitive(layers)):
                 return self._logits, []
             features, updates = self._x, []
         # A copy has no layer objects bound to its (copied) variables yet:
@@ -165,6 +173,8 @@ class GraphBuilder(ClassifierBase):
                 self._eval = graph_ops.evaluation(self._logits, self._y, self._class_ids)
 
     def _build_train(self) -> None:
+        if self._train_refused is not None:  # see _build_lazy_ops
+            raise InputError(self._train_refused)
         if self._eval is None:
             self._build_eval()
         with self._runtime.building(self._scope):
@@ -199,10 +209,20 @@ class GraphBuilder(ClassifierBase):
                 self._saver = checkpoints.make_saver(self._model_variables)
 
     def _build_lazy_ops(self) -> None:
-        """Builds every lazily built op (called by GraphSession.finalize)."""
+        """Builds every lazily built op (called by GraphSession.finalize).
+
+        A classifier that ``fit`` refuses (e.g. a layer with an activity
+        regularizer) gets no train step: the runtime still finalizes, the
+        classifier still predicts, evaluates and saves, and its ``fit`` raises
+        that refusal's InputError.
+        """
         if not self._closed:
-            self._build_train()
+            self._build_eval()
             self._build_saver()
+            try:
+                self._build_train()
+            except InputError as exc:
+                self._train_refused = str(exc)
 
     # ------------------------------------------------------------- the runtime
     def _check_open(self) -> None:

@@ -82,8 +82,9 @@ def train_step(
     Args:
       loss: float32 scalar to minimize.
       var_list: the trainable variables to update. One the loss does not
-        depend on (no gradient, e.g. a user's layer weight off the path to
-        the logits) stays unchanged, as in tf_keras's ``Model.fit``.
+        depend on (no gradient: a user's layer weight off the path to the
+        logits, or one behind ``tf.stop_gradient``) keeps its value, as in
+        tf_keras's ``Model.fit``, and is named in a logged warning.
       optimizer_name: unique name of the optimizer (its slot variables' suffix).
       updates: the layers' state updates from ``forward.collecting_updates``
         (BatchNorm's moving averages). Callables run with the gradient step,

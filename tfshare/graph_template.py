@@ -60,6 +60,10 @@ class Template:
       fed: {architecture key: (FedInitializer, InitSpec)} of the variables
         with a fed initial value.
       frozen: keys of variables of layers made with ``trainable=False``.
+      training_sensitive: whether the classifier's built layers behave
+        differently in training (``tfshare.forward.training_sensitive``):
+        a copy's fresh layers cannot tell before they are built (a sublayer
+        made in ``build()``, such as a Dropout, is not there yet).
 
     Raises:
       ValueError: the ops cannot be copied (a random op, or a control input
@@ -74,7 +78,9 @@ class Template:
         variables: dict[str, Any],
         fed: dict[str, tuple[FedInitializer, InitSpec]],
         frozen: set[str] = frozenset(),
+        training_sensitive: bool = True,
     ) -> None:
+        self.training_sensitive = training_sensitive
         constrained = sorted(k for k, v in variables.items() if getattr(v, "constraint", None) is not None)
         if constrained:  # a VariableDef has no constraint: a copy would train unconstrained
             raise ValueError(f"its variables {constrained} have constraints, which a copy would lose")

@@ -109,8 +109,8 @@ class AdoptedModel:
             raise InputError(f"model_fn()'s model must take one input, got input shapes {known}")
         if known is not None:
             shape = tuple(known[1:])
-            if given is not None and validation.input_shape(given) != shape:
-                raise InputError(f"input_shape must match the model's {shape}, got {tuple(given)}")
+            if given is not None and validation.input_shape(given) != shape:  # an int n is (n,)
+                raise InputError(f"input_shape must match the model's {shape}, got {validation.input_shape(given)}")
             if any(d is None for d in shape):
                 raise InputError(f"model_fn()'s model must have a fully known input shape, got {tuple(known)}")
             return shape

@@ -162,11 +162,13 @@ class TemplateTrunk(_Trunk):
             return self._fn(x, training)
         layers = self._architecture.make_layers()
         self._first_layers = getattr(self, "_first_layers", layers)  # the layers holding the variables
-        if not hasattr(self, "_sensitive"):
-            self._sensitive = forward.training_sensitive(layers)
+        first = not hasattr(self, "_sensitive")
+        if first:
             self._config = architectures.checkpoint_config(self._architecture, layers)  # unbuilt, as everywhere
         with _through_get_variable(layers, self._architecture.named), forward.collecting_updates() as updates:
             output = forward.apply(layers, x, training, fold_batch_norm=True)
+        if first:  # built: sublayers made in build() (a Dropout, a BatchNorm) count too
+            self._sensitive = forward.training_sensitive(layers)
         self._last_updates = updates
         return output
 

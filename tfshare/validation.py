@@ -49,6 +49,11 @@ def _as_array(value: Any, arg: str) -> np.ndarray:
     _reject_tensors(value, arg)
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{arg} must be an array of numbers, got {_describe(value)} {value!r:.40}")
+    if np.ma.is_masked(value):  # np.asarray would drop the mask and use the values under it
+        raise InputError(
+            f"{arg} must have no masked entries, got a masked array with {np.ma.count_masked(value)} of "
+            f"{np.size(value)} masked; fill them first (e.g. {arg}.filled(0)) or drop those rows"
+        )
     try:
         array = np.asarray(value)
     except ValueError as exc:  # NumPy >= 1.24 refuses ragged nested lists.
@@ -94,8 +99,8 @@ def inputs(x: Any, input_shape: tuple[int, ...], arg: str = "x", allow_empty: bo
       TypeError: x is None, a tf.Tensor, strings, or another non-numeric type.
       InputError: x is ragged, of the wrong rank or example shape (the
         message says when it looks channels-first, flattened, or unbatched),
-        empty when not allowed, holds NaN/Inf, or holds float64 values
-        beyond float32's range.
+        empty when not allowed, holds NaN/Inf, holds float64 values
+        beyond float32's range, or is a masked array with masked entries.
     """
     # Fast path: exactly what the runtime feeds, checked in about a microsecond.
     if type(x) is _ndarray and x.dtype is _FLOAT32:
@@ -227,7 +232,8 @@ def labels(y: Any, num_classes: int, num_samples: int, arg: str = "y") -> np.nda
       TypeError: y is None, a tf.Tensor, or not numeric.
       InputError: y is not 1-D, is a float array (even of whole numbers:
         nothing is silently cast), has the wrong length, holds labels
-        outside [0, num_classes), or (unsigned) labels beyond int64.
+        outside [0, num_classes), (unsigned) labels beyond int64, or
+        masked entries.
     """
     array = _as_array(y, arg)
     if array.ndim != 1:
@@ -286,6 +292,27 @@ def positive_float(value: Any, arg: str) -> float:
         raise InputError(f"{arg} must be a finite float > 0, got {str(value)[:20]}... (beyond float range)") from None
     if not math.isfinite(as_float) or as_float <= 0:
         raise InputError(f"{arg} must be a finite float > 0, got {value}")
+    return as_float
+
+
+def positive_float32(value: Any, arg: str) -> float:
+    """Returns ``value`` as float if it is a real number > 0 that float32 keeps > 0 and finite.
+
+    For values TensorFlow is fed as float32 (a learning rate): 1e-50 would
+    become 0 and 1e39 Inf.
+
+    Raises:
+      TypeError: value is not a real number.
+      InputError: value is not finite or not > 0, or is 0 or Inf as a float32.
+    """
+    as_float = positive_float(value, arg)
+    with np.errstate(over="ignore"):
+        as_float32 = np.float32(as_float)
+    if not 0.0 < as_float32 < np.inf:
+        raise InputError(
+            f"{arg} must be > 0 and at most {_FLOAT32_MAX:.4g} (it is fed as float32), got {value}, "
+            f"which is {float(as_float32)} as a float32"
+        )
     return as_float
 
 
