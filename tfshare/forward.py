@@ -35,7 +35,7 @@ import contextlib
 import threading
 from typing import Any, Iterator, Sequence
 
-from tfshare import conv_fusion
+from tfshare import conv_fusion, validation
 from tfshare._tf import base_layer_utils, keras, tf
 from tfshare.errors import InputError
 
@@ -174,8 +174,16 @@ def check_features(features: Any, arg: str = "layers") -> Any:
     """Returns the body's output if a Dense head can take it: [batch, features].
 
     Raises:
-      InputError: it is not 2-D (e.g. a conv feature map without Flatten or pooling).
+      InputError: it is not one tensor (a layer with several outputs ends
+        the body), or not 2-D (e.g. a conv feature map without Flatten or pooling).
     """
+    if not tf.is_tensor(features):
+        parts = tf.nest.flatten(features)
+        shapes = ", ".join(_shape(p.shape) if tf.is_tensor(p) else validation.describe(p) for p in parts)
+        raise InputError(
+            f"the output of {arg}() must be one tensor [batch, features] to feed the Dense head, got a "
+            f"{validation.describe(features)} of {len(parts)} ({shapes}); end the body with a layer of one output"
+        )
     if features.shape.rank != 2 or features.shape[-1] is None:
         raise InputError(
             f"the output of {arg}() must be [batch, features] to feed the Dense head, got shape "
