@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import tf, tf1
+from tfshare._tf import keras, tf, tf1
 from conftest import assert_same_weights, small_cnn_body
 
 
@@ -191,3 +191,24 @@ def test_a_trunk_of_a_shipped_architecture_keeps_its_keys(runtime, digits, tmp_p
     head.save(tmp_path / "head")
     cnn.restore(tmp_path / "head")
     np.testing.assert_allclose(cnn.predict_proba(digits.x_test), head.predict_proba(digits.x_test), atol=1e-6)
+
+
+class _SubclassedBody(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(4)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+@pytest.mark.parametrize("kind", ["shared", "template"])
+def test_a_trunks_variables_are_its_graph_variables_not_a_models_eager_step_counters(runtime, kind):
+    """A keras.Model in the body makes step counters (eager int64 variables) as it is constructed: not the trunk's."""
+    make = tfshare.SharedTrunk if kind == "shared" else tfshare.TemplateTrunk
+    trunk = make(runtime, layers=lambda: [_SubclassedBody()], input_shape=(6,), seed=0)
+    assert [id(v) for v in trunk.variables] == [id(v) for v in trunk.named_variables().values()]
+    assert all(v.graph is runtime.graph for v in trunk.variables)
+    assert trunk.num_params == 6 * 4 + 4
+    kernel, bias = runtime.run(trunk.variables)
+    assert kernel.shape == (6, 4) and bias.shape == (4,)
