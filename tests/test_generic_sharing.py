@@ -212,3 +212,11 @@ def test_a_trunks_variables_are_its_graph_variables_not_a_models_eager_step_coun
     assert trunk.num_params == 6 * 4 + 4
     kernel, bias = runtime.run(trunk.variables)
     assert kernel.shape == (6, 4) and bias.shape == (4,)
+
+
+def test_a_template_trunks_errors_end_with_tfshares_message_not_make_templates_stack(runtime):
+    """make_template appends "originally defined at:" and a stack to errors raised inside; tfshare's own are kept plain."""
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[0\] \(LSTM 'lstm.*'\) failed on an input of shape "
+                       r"\[batch, 8, 8, 1\]: Input 0 of layer \"lstm.*\" is incompatible with the layer: "
+                       r"expected ndim=3, found ndim=4\. Full shape received: \(None, 8, 8, 1\)$"):
+        tfshare.TemplateTrunk(runtime, layers=lambda: [keras.layers.LSTM(4)], input_shape=(8, 8, 1))

@@ -21,6 +21,10 @@ from tfshare.runtime import GraphSession
 from tfshare.trunk_base import _Trunk, trunk_architecture
 
 
+#: What ``make_template`` appends to the message of an error raised inside, before the stack where it was made.
+_TEMPLATE_TRACE = "\n\noriginally defined at:\n"
+
+
 @contextlib.contextmanager
 def _through_get_variable(layers: Sequence[Any], named: bool) -> Iterator[None]:
     """Makes the Keras weights of ``layers`` with ``get_variable``, named by layer (or position) and weight.
@@ -155,7 +159,11 @@ class TemplateTrunk(_Trunk):
         # Variable scopes ignore name scopes: enter the trunk's own one so the
         # variables are named "<trunk>/layers/...".
         with tf1.variable_scope(self._name, auxiliary_name_scope=False):
-            return self._template(x, training=training)
+            try:
+                return self._template(x, training=training)
+            except InputError as exc:  # tfshare's own message: without the stack make_template appends to it
+                exc.args = (str(exc.args[0]).split(_TEMPLATE_TRACE, 1)[0], *exc.args[1:])
+                raise
 
     def _template_fn(self, x: Any, training: bool) -> Any:
         if self._fn is not None:
