@@ -220,3 +220,13 @@ def test_a_template_trunks_errors_end_with_tfshares_message_not_make_templates_s
                        r"\[batch, 8, 8, 1\]: Input 0 of layer \"lstm.*\" is incompatible with the layer: "
                        r"expected ndim=3, found ndim=4\. Full shape received: \(None, 8, 8, 1\)$"):
         tfshare.TemplateTrunk(runtime, layers=lambda: [keras.layers.LSTM(4)], input_shape=(8, 8, 1))
+
+
+def test_a_template_trunk_refuses_layers_of_one_name_which_a_shared_trunk_takes(runtime):
+    """A TemplateTrunk finds its variables again by layer name scope: a second 'd' would be scoped 'd_1' and lost."""
+    body = lambda: [keras.layers.Dense(4, name="d"), keras.layers.Dense(5, name="d")]  # noqa: E731
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\) of a TemplateTrunk must return layers of distinct names "
+                       r"\(their variables are found by layer name scope\), got 2 layers named 'd'$"):
+        tfshare.TemplateTrunk(runtime, layers=body, input_shape=(6,))
+    trunk = tfshare.SharedTrunk(runtime, layers=body, input_shape=(6,))
+    assert [tuple(v.shape) for v in trunk.variables] == [(6, 4), (4,), (4, 5), (5,)]

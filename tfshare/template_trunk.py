@@ -169,6 +169,13 @@ class TemplateTrunk(_Trunk):
         if self._fn is not None:
             return self._fn(x, training)
         layers = self._architecture.make_layers()
+        names = [layer.name for layer in layers]
+        twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+        if twice is not None:  # the second one's scope would be renamed, and its variables not found again
+            raise InputError(
+                f"layers() of a TemplateTrunk must return layers of distinct names (their variables are found by "
+                f"layer name scope), got {names.count(twice)} layers named {twice!r}"
+            )
         self._first_layers = getattr(self, "_first_layers", layers)  # the layers holding the variables
         if not hasattr(self, "_sensitive"):
             self._sensitive = forward.training_sensitive(layers)
