@@ -248,6 +248,11 @@ def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(
     with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \('dense.*'\) appears twice; layers\(\) must return each layer once "
                        r"\(to apply one layer twice, write a layer whose call\(\) does\)$"):
         tfshare.Classifier(layers=lambda: [dense, dense], input_shape=(6,), num_classes=3, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\]\.layers holds 'dense.*', which layers\(\) also returns; "
+                       r"layers\(\) must return each layer once \(to apply one layer twice, write a layer whose call\(\) does\)$"):
+        tfshare.Classifier(layers=lambda: [dense, keras.Sequential([dense])], input_shape=(6,), num_classes=3, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \('dense.*'\) appears twice"):
+        tfshare.Classifier(layers=lambda: [keras.Sequential([dense]), dense], input_shape=(6,), num_classes=3, runtime=runtime)
 
     class Scaled(keras.Model):  # owns a weight and holds a Dense: its weights list the Dense's too
         def __init__(self):

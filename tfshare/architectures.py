@@ -202,7 +202,13 @@ def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> l
                 "(to apply one layer twice, write a layer whose call() does)"
             )
         if isinstance(layer, keras.Sequential) and not layer.built:
-            layers.extend(check_layers(list(layer.layers), f"{arg}()[{i}].layers"))
+            for inner in check_layers(list(layer.layers), f"{arg}()[{i}].layers"):
+                if any(inner is seen for seen in layers):
+                    raise InputError(
+                        f"{where}.layers holds {inner.name!r}, which {arg}() also returns; {arg}() must return "
+                        "each layer once (to apply one layer twice, write a layer whose call() does)"
+                    )
+                layers.append(inner)
             continue
         if layer.built and layer.weights:
             raise InputError(
