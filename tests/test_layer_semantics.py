@@ -8,6 +8,7 @@ import pytest
 import tfshare
 from tfshare import forward
 from tfshare._tf import keras, tf
+from conftest import assert_same_weights
 
 MODES = ["isolated", "copy", "trunk", "template_trunk", "eager"]
 
@@ -241,6 +242,17 @@ def test_weights_of_one_name_in_a_layer_get_numbered_keys_and_a_lone_frozen_weig
     frozen = tfshare.SharedTrunk(runtime, layers=lambda: [keras.layers.Dense(3, use_bias=False, trainable=False)],
                                  input_shape=(4,))
     assert frozen.frozen_keys == {"layer_0/kernel"}
+
+
+@pytest.mark.parametrize("mode", ["isolated", "trunk", "eager"])
+def test_layers_of_one_name_are_keyed_as_the_eager_twin_keys_them(runtime, mode):
+    """A graph renames the second layer 'd''s kernel "d/kernel_1" (eagerly it stays "d/kernel"): keys follow the layer,
+    so checkpoints move between the modes."""
+    body = lambda: [keras.layers.Dense(4, name="d"), keras.layers.Dense(5, name="d")]  # noqa: E731
+    twin = _make("eager", runtime, body)
+    clf = _make(mode, runtime, body)
+    assert list(clf.named_variables)[:4] == ["layer_0/kernel", "layer_0/bias", "layer_1/kernel", "layer_1/bias"]
+    assert_same_weights(twin.get_weights(), clf)
 
 
 def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(runtime):
