@@ -84,6 +84,33 @@ def test_weight_regularizers_are_added_to_the_training_loss(runtime, rng, mode):
     assert np.abs(clf.get_weights()["layer_0/kernel"]).sum() < 0.5 * np.abs(plain.get_weights()["layer_0/kernel"]).sum()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_float64_layers_penalty_is_added_to_the_float32_loss(runtime, rng, mode):
+    body = lambda: [keras.layers.Dense(4, dtype="float64", kernel_regularizer=keras.regularizers.L2(0.5)),  # noqa: E731
+                    keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(0.25))]
+    clf = _make(mode, runtime, body)
+    x, y = _data(rng)
+    weights = clf.get_weights()
+    penalty = 0.5 * np.sum(weights["layer_0/kernel"] ** 2) + 0.25 * np.sum(weights["layer_1/kernel"] ** 2)
+    cross_entropy = clf.evaluate(x, y)["loss"]
+    trained = clf.fit(x, y, batch_size=32, learning_rate=1e-30, shuffle=False)["loss"][0]
+    assert trained == pytest.approx(cross_entropy + penalty, rel=1e-5)
+
+
+def test_a_tf1_functions_float64_penalty_is_added_to_the_float32_loss(runtime, rng):
+    def tf1_body(x, training):
+        w = tf.compat.v1.get_variable("w", [6, 4], tf.float64, regularizer=lambda w: 0.5 * tf.reduce_sum(w * w))
+        return tf.cast(tf.matmul(tf.cast(x, tf.float64), w), tf.float32)
+
+    trunk = tfshare.TemplateTrunk(runtime, fn=tf1_body, input_shape=(6,))
+    head = tfshare.Classifier(trunk=trunk, num_classes=3)
+    x, y = _data(rng)
+    penalty = 0.5 * np.sum(head.get_weights()["w"] ** 2)
+    cross_entropy = head.evaluate(x, y)["loss"]
+    trained = head.fit(x, y, batch_size=32, learning_rate=1e-30, shuffle=False)["loss"][0]
+    assert trained == pytest.approx(cross_entropy + penalty, rel=1e-5)
+
+
 class _OwnWeight(keras.layers.Layer):
     def __init__(self, regularizer):
         super().__init__()

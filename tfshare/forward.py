@@ -277,6 +277,10 @@ def weight_penalties(layers: Sequence[Any], arg: str = "layers") -> list[Any]:
     computes it eagerly). fit adds their sum to the training loss, as
     ``Model.fit`` does; ``evaluate`` reports the cross-entropy alone.
 
+    Returns:
+      float32 scalars, one per regularized weight (a float64 layer's penalty
+      is cast: the loss is float32).
+
     Raises:
       InputError: a layer has an activity regularizer (a loss of its call's
         inputs, which tfshare does not collect).
@@ -289,7 +293,7 @@ def weight_penalties(layers: Sequence[Any], arg: str = "layers") -> list[Any]:
                 "loss; weight regularizers (kernel_regularizer=, bias_regularizer=) are added"
             )
         penalties += [loss() for loss in getattr(layer, "_callable_losses", ())]  # pylint: disable=protected-access
-    return [p for p in penalties if p is not None]
+    return [tf.cast(p, tf.float32) for p in penalties if p is not None]
 
 
 def weight_penalties_declared(layers: Sequence[Any]) -> bool:

@@ -205,7 +205,8 @@ class TemplateTrunk(_Trunk):
         if self._fn is None:
             return super()._penalties()
         # A TF1 function's get_variable(regularizer=...) penalties, in the TF1 collection, of its scope.
-        return self._runtime.graph.get_collection(tf1.GraphKeys.REGULARIZATION_LOSSES, scope=self._name + "/")
+        penalties = self._runtime.graph.get_collection(tf1.GraphKeys.REGULARIZATION_LOSSES, scope=self._name + "/")
+        return [tf.cast(p, tf.float32) for p in penalties]  # the loss is float32
 
     def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "TemplateTrunk":
         if self._fn is not None:
