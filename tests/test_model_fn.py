@@ -459,3 +459,19 @@ def test_a_recurrent_model_is_rebuilt_around_its_cell(runtime, rng):
     expected = tf.nn.softmax(model(x)).numpy()
     clf = tfshare.Classifier(model_fn=lambda: model, runtime=runtime)  # a copy with its weights
     np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["graph", "eager"])
+def test_a_model_of_float64_output_gives_float32_probabilities(runtime, rng, kind):
+    """The classifier's logits are float32 whatever the model's last layer computes in (the loss and the docs say so)."""
+    def model():
+        x = keras.Input((4,))
+        return keras.Model(x, keras.layers.Dense(3, dtype="float64", activation="softmax")(keras.layers.Dense(5)(x)))
+
+    clf = (tfshare.Classifier(model_fn=model, runtime=runtime) if kind == "graph"
+           else tfshare.EagerClassifier(model_fn=model))
+    x, y = rng.normal(size=(8, 4)).astype(np.float32), rng.integers(0, 3, 8)
+    proba = clf.predict_proba(x)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.isfinite(clf.fit(x, y)["loss"][0])

@@ -200,15 +200,16 @@ def logits_of(output: Any) -> tuple[Any, bool]:
     to its input.
 
     Returns:
-      (logits tensor, whether a softmax was removed).
+      (float32 logits tensor, cast if the model's output is another float
+      type, e.g. of a float64 last layer; whether a softmax was removed).
     """
     logits = getattr(output, "_keras_logits", None)
     if logits is not None:
-        return logits, True
+        return tf.cast(logits, tf.float32), True
     op = getattr(output, "op", None)
     if op is not None and not tf.executing_eagerly() and op.type == "Softmax":
-        return op.inputs[0], True
-    return output, False
+        return tf.cast(op.inputs[0], tf.float32), True
+    return tf.cast(output, tf.float32), False
 
 
 _local = threading.local()  # this thread's active collections, innermost last
