@@ -230,3 +230,17 @@ def test_a_template_trunk_refuses_layers_of_one_name_which_a_shared_trunk_takes(
         tfshare.TemplateTrunk(runtime, layers=body, input_shape=(6,))
     trunk = tfshare.SharedTrunk(runtime, layers=body, input_shape=(6,))
     assert [tuple(v.shape) for v in trunk.variables] == [(6, 4), (4,), (4, 5), (5,)]
+
+
+@pytest.mark.parametrize("kind", ["shared", "template"])
+def test_a_float64_body_gives_float32_features_that_predict_many_fuses(runtime, rng, kind):
+    """The head bank's one matmul over the trunk's features takes float32 ones, whatever the body's last layer is."""
+    make = tfshare.SharedTrunk if kind == "shared" else tfshare.TemplateTrunk
+    trunk = make(runtime, layers=lambda: [keras.layers.Dense(4, dtype="float64"), keras.layers.Dropout(0.5, dtype="float64")],
+                 input_shape=(6,), seed=0)
+    assert trunk.output.dtype == tf.float32 and trunk.training_output.dtype == tf.float32
+    heads = [tfshare.Classifier(trunk=trunk, num_classes=3, seed=i) for i in range(3)]
+    x = rng.random((5, 6)).astype(np.float32)
+    fused = tfshare.predict_many(heads, x)
+    for head in heads:
+        np.testing.assert_allclose(fused[head.name], head.predict_proba(x), atol=1e-6)

@@ -171,7 +171,10 @@ def _shape(shape: Any) -> str:
 
 
 def check_features(features: Any, arg: str = "layers") -> Any:
-    """Returns the body's output if a Dense head can take it: [batch, features].
+    """Returns the body's output if a Dense head can take it: [batch, features], as float32.
+
+    A float64 (or float16) body's output is cast: the heads, and the head
+    bank's fused matmul over a trunk's features, are float32.
 
     Raises:
       InputError: it is not one tensor (a layer with several outputs ends
@@ -189,7 +192,7 @@ def check_features(features: Any, arg: str = "layers") -> Any:
             f"the output of {arg}() must be [batch, features] to feed the Dense head, got shape "
             f"{_shape(features.shape)}; end the body with Flatten() or GlobalAveragePooling2D()"
         )
-    return features
+    return tf.cast(features, tf.float32)
 
 
 def logits_of(output: Any) -> tuple[Any, bool]:

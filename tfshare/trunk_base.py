@@ -146,8 +146,11 @@ class _Trunk(Described):
     def _training_path(self) -> tuple[Any, list[Any]]:
         if self._training is None:
             with self._runtime.building(self._name + "/", shared=True):
-                if self._training is None:
-                    self._training = self._build_training(self._input) if self.training_sensitive else (self._output, [])
+                if self._training is None and not self.training_sensitive:
+                    self._training = (self._output, [])
+                elif self._training is None:
+                    output, updates = self._build_training(self._input)
+                    self._training = (tf.cast(output, tf.float32), updates)  # as ``output``: see forward.check_features
         return self._training
 
     # ---------------------------------------------------------- properties
