@@ -244,3 +244,14 @@ def test_a_float64_body_gives_float32_features_that_predict_many_fuses(runtime, 
     fused = tfshare.predict_many(heads, x)
     for head in heads:
         np.testing.assert_allclose(fused[head.name], head.predict_proba(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("fn,match", [
+    (lambda x, training: x, r"^the output of fn\(\) must be \[batch, features\] to feed the Dense head, got shape "
+                            r"\[batch, 4, 4, 1\]; end the body with Flatten\(\) or GlobalAveragePooling2D\(\)$"),
+    (lambda x, training: None, r"^the output of fn\(\) must be one tensor \[batch, features\] to feed the Dense head, "
+                               r"got NoneType; end the body with a layer of one output$"),
+], ids=["feature_map", "none"])
+def test_a_tf1_functions_bad_output_is_named_as_fn(runtime, fn, match):
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.TemplateTrunk(runtime, fn=fn, input_shape=(4, 4, 1))

@@ -183,9 +183,11 @@ def check_features(features: Any, arg: str = "layers") -> Any:
     if not tf.is_tensor(features):
         parts = tf.nest.flatten(features)
         shapes = ", ".join(_shape(p.shape) if tf.is_tensor(p) else validation.describe(p) for p in parts)
+        got = f"a {validation.describe(features)} of {len(parts)} ({shapes})" if tf.nest.is_nested(features) else (
+            validation.describe(features))
         raise InputError(
-            f"the output of {arg}() must be one tensor [batch, features] to feed the Dense head, got a "
-            f"{validation.describe(features)} of {len(parts)} ({shapes}); end the body with a layer of one output"
+            f"the output of {arg}() must be one tensor [batch, features] to feed the Dense head, got {got}; "
+            "end the body with a layer of one output"
         )
     if features.shape.rank != 2 or features.shape[-1] is None:
         raise InputError(

@@ -100,7 +100,7 @@ class _Trunk(Described):
             )
             with initial_values.creating(self._seed) as created:
                 output = self._build(self._input, training=False)
-            self._output = forward.check_features(output)
+            self._output = forward.check_features(output, "layers" if architecture.factory is not None else "fn")
             runtime.add_initial_values([(c.variable, c.fed) for c in created if c.fed is not None])
         self._variables = [c.variable for c in created]
         self._num_random = sum(c.spec is not None for c in created)
