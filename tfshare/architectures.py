@@ -55,6 +55,8 @@ class Architecture:
       named: weights are keyed by layer name ("hidden_0/kernel"): the shipped
         architectures name their layers. False keys them by position
         ("layer_0/kernel"), since tf_keras's generated names differ per object.
+      allow_empty: the factory may return no layers (the MLP without hidden
+        layers: a linear classifier).
     """
 
     factory: LayerFactory | None
