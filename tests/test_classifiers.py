@@ -585,6 +585,12 @@ def test_a_classifier_on_a_trunk_rebuilds_on_the_given_trunk(runtime):
             head.rebuild(other)
         with pytest.raises(tfshare.InputError, match=r"^trunk must be given exactly when 'plain' sits on one \(it does not\), got SharedTrunk\(name='body'"):
             plain.rebuild(other, trunk=twin_trunk)
+        with pytest.raises(tfshare.InputError, match=r"^trunk must be built in runtime GraphSession\(.*\), got one of GraphSession"):
+            head.rebuild(runtime, trunk=twin_trunk)  # the trunk would take the head to its own runtime
+        wider = tfshare.SharedTrunk(other, 4, (6,), name="wider")
+        with pytest.raises(tfshare.InputError, match=r"^trunk must have the body of 'head'\'s trunk, \{'input_dim': 4, "
+                           r"'hidden_units': \[5\]\}, got \{'input_dim': 4, 'hidden_units': \[6\]\}$"):
+            head.rebuild(other, trunk=wider)
         twin = head.rebuild(other, trunk=twin_trunk)
         assert type(twin) is tfshare.Classifier and twin.trunk is twin_trunk and twin.runtime is other
         assert twin.name == "head" and twin.num_classes == 3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare._tf import tf, tf1
+from tfshare._tf import keras, tf, tf1
 from conftest import assert_same_weights, small_cnn_body
 
 
@@ -191,3 +191,67 @@ def test_a_trunk_of_a_shipped_architecture_keeps_its_keys(runtime, digits, tmp_p
     head.save(tmp_path / "head")
     cnn.restore(tmp_path / "head")
     np.testing.assert_allclose(cnn.predict_proba(digits.x_test), head.predict_proba(digits.x_test), atol=1e-6)
+
+
+class _SubclassedBody(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(4)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+@pytest.mark.parametrize("kind", ["shared", "template"])
+def test_a_trunks_variables_are_its_graph_variables_not_a_models_eager_step_counters(runtime, kind):
+    """A keras.Model in the body makes step counters (eager int64 variables) as it is constructed: not the trunk's."""
+    make = tfshare.SharedTrunk if kind == "shared" else tfshare.TemplateTrunk
+    trunk = make(runtime, layers=lambda: [_SubclassedBody()], input_shape=(6,), seed=0)
+    assert [id(v) for v in trunk.variables] == [id(v) for v in trunk.named_variables().values()]
+    assert all(v.graph is runtime.graph for v in trunk.variables)
+    assert trunk.num_params == 6 * 4 + 4
+    kernel, bias = runtime.run(trunk.variables)
+    assert kernel.shape == (6, 4) and bias.shape == (4,)
+
+
+def test_a_template_trunks_errors_end_with_tfshares_message_not_make_templates_stack(runtime):
+    """make_template appends "originally defined at:" and a stack to errors raised inside; tfshare's own are kept plain."""
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[0\] \(LSTM 'lstm.*'\) failed on an input of shape "
+                       r"\[batch, 8, 8, 1\]: Input 0 of layer \"lstm.*\" is incompatible with the layer: "
+                       r"expected ndim=3, found ndim=4\. Full shape received: \(None, 8, 8, 1\)$"):
+        tfshare.TemplateTrunk(runtime, layers=lambda: [keras.layers.LSTM(4)], input_shape=(8, 8, 1))
+
+
+def test_a_template_trunk_refuses_layers_of_one_name_which_a_shared_trunk_takes(runtime):
+    """A TemplateTrunk finds its variables again by layer name scope: a second 'd' would be scoped 'd_1' and lost."""
+    body = lambda: [keras.layers.Dense(4, name="d"), keras.layers.Dense(5, name="d")]  # noqa: E731
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\) of a TemplateTrunk must return layers of distinct names "
+                       r"\(their variables are found by layer name scope\), got 2 layers named 'd'$"):
+        tfshare.TemplateTrunk(runtime, layers=body, input_shape=(6,))
+    trunk = tfshare.SharedTrunk(runtime, layers=body, input_shape=(6,))
+    assert [tuple(v.shape) for v in trunk.variables] == [(6, 4), (4,), (4, 5), (5,)]
+
+
+@pytest.mark.parametrize("kind", ["shared", "template"])
+def test_a_float64_body_gives_float32_features_that_predict_many_fuses(runtime, rng, kind):
+    """The head bank's one matmul over the trunk's features takes float32 ones, whatever the body's last layer is."""
+    make = tfshare.SharedTrunk if kind == "shared" else tfshare.TemplateTrunk
+    trunk = make(runtime, layers=lambda: [keras.layers.Dense(4, dtype="float64"), keras.layers.Dropout(0.5, dtype="float64")],
+                 input_shape=(6,), seed=0)
+    assert trunk.output.dtype == tf.float32 and trunk.training_output.dtype == tf.float32
+    heads = [tfshare.Classifier(trunk=trunk, num_classes=3, seed=i) for i in range(3)]
+    x = rng.random((5, 6)).astype(np.float32)
+    fused = tfshare.predict_many(heads, x)
+    for head in heads:
+        np.testing.assert_allclose(fused[head.name], head.predict_proba(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("fn,match", [
+    (lambda x, training: x, r"^the output of fn\(\) must be \[batch, features\] to feed the Dense head, got shape "
+                            r"\[batch, 4, 4, 1\]; end the body with Flatten\(\) or GlobalAveragePooling2D\(\)$"),
+    (lambda x, training: None, r"^the output of fn\(\) must be one tensor \[batch, features\] to feed the Dense head, "
+                               r"got NoneType; end the body with a layer of one output$"),
+], ids=["feature_map", "none"])
+def test_a_tf1_functions_bad_output_is_named_as_fn(runtime, fn, match):
+    with pytest.raises(tfshare.InputError, match=match):
+        tfshare.TemplateTrunk(runtime, fn=fn, input_shape=(4, 4, 1))

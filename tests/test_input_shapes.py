@@ -58,6 +58,11 @@ def test_a_tensor_or_strings_are_type_errors(runtime):
         clf.predict_proba(np.full((1, 8, 8, 1), "a"))
 
 
+class _TwoOutputs(keras.layers.Layer):
+    def call(self, x):
+        return x, 2.0 * x
+
+
 @pytest.mark.parametrize("factory,error,match", [
     (lambda: [], tfshare.InputError, r"layers\(\) must return at least one tf_keras layer, got \[\]"),
     (lambda: None, tfshare.InputError, r"layers\(\) must return at least one tf_keras layer, got None"),
@@ -72,7 +77,10 @@ def test_a_tensor_or_strings_are_type_errors(runtime):
     (lambda: [keras.layers.Dense(4)], tfshare.InputError, r"must be \[batch, features\].*got shape \[batch, 8, 8, 4\]"),
     (lambda: [keras.layers.LSTM(4)], tfshare.InputError, r"layers\(\)\[0\] \(LSTM 'lstm.*'\) failed on an input of shape \[batch, 8, 8, 1\]: "
      r"Input 0 of layer \"lstm.*\" is incompatible with the layer: expected ndim=3, found ndim=4"),
-], ids=["empty", "none", "string", "array", "keras3", "keras3_single", "conv_map", "dense_map", "wrong_layer"])
+    (lambda: [keras.layers.Flatten(), _TwoOutputs()], tfshare.InputError,
+     r"^the output of layers\(\) must be one tensor \[batch, features\] to feed the Dense head, got a tuple of 2 "
+     r"\(\[batch, 64\], \[batch, 64\]\); end the body with a layer of one output$"),
+], ids=["empty", "none", "string", "array", "keras3", "keras3_single", "conv_map", "dense_map", "wrong_layer", "two_outputs"])
 def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, error, match):
     before = len(runtime.global_variables())
     for make in (

@@ -8,6 +8,7 @@ import pytest
 import tfshare
 from tfshare import forward
 from tfshare._tf import keras, tf
+from conftest import assert_same_weights
 
 MODES = ["isolated", "copy", "trunk", "template_trunk", "eager"]
 
@@ -152,6 +153,33 @@ def test_weight_regularizers_are_added_to_the_training_loss(runtime, rng, mode):
     plain = _make("isolated", None, lambda: [keras.layers.Dense(4)])
     plain.fit(x, y, epochs=20, learning_rate=0.05)
     assert np.abs(clf.get_weights()["layer_0/kernel"]).sum() < 0.5 * np.abs(plain.get_weights()["layer_0/kernel"]).sum()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_float64_layers_penalty_is_added_to_the_float32_loss(runtime, rng, mode):
+    body = lambda: [keras.layers.Dense(4, dtype="float64", kernel_regularizer=keras.regularizers.L2(0.5)),  # noqa: E731
+                    keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(0.25))]
+    clf = _make(mode, runtime, body)
+    x, y = _data(rng)
+    weights = clf.get_weights()
+    penalty = 0.5 * np.sum(weights["layer_0/kernel"] ** 2) + 0.25 * np.sum(weights["layer_1/kernel"] ** 2)
+    cross_entropy = clf.evaluate(x, y)["loss"]
+    trained = clf.fit(x, y, batch_size=32, learning_rate=1e-30, shuffle=False)["loss"][0]
+    assert trained == pytest.approx(cross_entropy + penalty, rel=1e-5)
+
+
+def test_a_tf1_functions_float64_penalty_is_added_to_the_float32_loss(runtime, rng):
+    def tf1_body(x, training):
+        w = tf.compat.v1.get_variable("w", [6, 4], tf.float64, regularizer=lambda w: 0.5 * tf.reduce_sum(w * w))
+        return tf.cast(tf.matmul(tf.cast(x, tf.float64), w), tf.float32)
+
+    trunk = tfshare.TemplateTrunk(runtime, fn=tf1_body, input_shape=(6,))
+    head = tfshare.Classifier(trunk=trunk, num_classes=3)
+    x, y = _data(rng)
+    penalty = 0.5 * np.sum(head.get_weights()["w"] ** 2)
+    cross_entropy = head.evaluate(x, y)["loss"]
+    trained = head.fit(x, y, batch_size=32, learning_rate=1e-30, shuffle=False)["loss"][0]
+    assert trained == pytest.approx(cross_entropy + penalty, rel=1e-5)
 
 
 class _OwnWeight(keras.layers.Layer):
@@ -333,11 +361,27 @@ def test_weights_of_one_name_in_a_layer_get_numbered_keys_and_a_lone_frozen_weig
     assert frozen.frozen_keys == {"layer_0/kernel"}
 
 
+@pytest.mark.parametrize("mode", ["isolated", "trunk", "eager"])
+def test_layers_of_one_name_are_keyed_as_the_eager_twin_keys_them(runtime, mode):
+    """A graph renames the second layer 'd''s kernel "d/kernel_1" (eagerly it stays "d/kernel"): keys follow the layer,
+    so checkpoints move between the modes."""
+    body = lambda: [keras.layers.Dense(4, name="d"), keras.layers.Dense(5, name="d")]  # noqa: E731
+    twin = _make("eager", runtime, body)
+    clf = _make(mode, runtime, body)
+    assert list(clf.named_variables)[:4] == ["layer_0/kernel", "layer_0/bias", "layer_1/kernel", "layer_1/bias"]
+    assert_same_weights(twin.get_weights(), clf)
+
+
 def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(runtime):
     dense = keras.layers.Dense(4)
     with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \('dense.*'\) appears twice; layers\(\) must return each layer once "
                        r"\(to apply one layer twice, write a layer whose call\(\) does\)$"):
         tfshare.Classifier(layers=lambda: [dense, dense], input_shape=(6,), num_classes=3, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\]\.layers holds 'dense.*', which layers\(\) also returns; "
+                       r"layers\(\) must return each layer once \(to apply one layer twice, write a layer whose call\(\) does\)$"):
+        tfshare.Classifier(layers=lambda: [dense, keras.Sequential([dense])], input_shape=(6,), num_classes=3, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"^layers\(\)\[1\] \('dense.*'\) appears twice"):
+        tfshare.Classifier(layers=lambda: [keras.Sequential([dense]), dense], input_shape=(6,), num_classes=3, runtime=runtime)
 
     class Scaled(keras.Model):  # owns a weight and holds a Dense: its weights list the Dense's too
         def __init__(self):

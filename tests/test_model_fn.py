@@ -148,6 +148,20 @@ def _two_inputs():
     return keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
 
 
+def _two_outputs():
+    x = keras.Input((4,))
+    return keras.Model(x, [keras.layers.Dense(3)(x), keras.layers.Dense(2)(x)])
+
+
+class _TwoOutputsSubclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.dense(x), self.dense(x)
+
+
 @pytest.mark.parametrize("model_fn,kwargs,error,match", [
     (lambda: keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(3)]), {}, TypeError,
      r"^model_fn\(\) returned a Keras 3 model \([\w.]+\.Sequential\); tfshare builds TF1 graphs, which need Keras 2: build it "
@@ -168,8 +182,12 @@ def _two_inputs():
      {}, tfshare.InputError, r"^model_fn\(\)'s model must have a fully known input shape, got \(None, None, 4\)$"),
     (lambda: keras.Sequential([keras.Input((4, 2)), keras.layers.Dense(3)]), {}, tfshare.InputError,
      r"^model_fn\(\)'s model must output \[batch, num_classes\], got shape \(None, 4, 3\)$"),
+    (_two_outputs, {}, tfshare.InputError,
+     r"^model_fn\(\)'s model must have one output \[batch, num_classes\], got 2 in a list, of shapes \(None, 3\), \(None, 2\)$"),
+    (_TwoOutputsSubclassed, dict(input_shape=(4,)), tfshare.InputError,
+     r"^model_fn\(\)'s model must have one output \[batch, num_classes\], got 2 in a tuple, of shapes \(None, 3\), \(None, 3\)$"),
 ], ids=["keras3", "not_a_model", "needs_args", "not_callable", "no_input_shape", "num_classes", "input_shape", "one_output",
-        "two_inputs", "unknown_input_dim", "rank_3_output"])
+        "two_inputs", "unknown_input_dim", "rank_3_output", "two_outputs", "two_outputs_subclassed"])
 def test_bad_models_get_clear_errors(model_fn, kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.Classifier(model_fn=model_fn, **kwargs)
@@ -441,3 +459,19 @@ def test_a_recurrent_model_is_rebuilt_around_its_cell(runtime, rng):
     expected = tf.nn.softmax(model(x)).numpy()
     clf = tfshare.Classifier(model_fn=lambda: model, runtime=runtime)  # a copy with its weights
     np.testing.assert_allclose(clf.predict_proba(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["graph", "eager"])
+def test_a_model_of_float64_output_gives_float32_probabilities(runtime, rng, kind):
+    """The classifier's logits are float32 whatever the model's last layer computes in (the loss and the docs say so)."""
+    def model():
+        x = keras.Input((4,))
+        return keras.Model(x, keras.layers.Dense(3, dtype="float64", activation="softmax")(keras.layers.Dense(5)(x)))
+
+    clf = (tfshare.Classifier(model_fn=model, runtime=runtime) if kind == "graph"
+           else tfshare.EagerClassifier(model_fn=model))
+    x, y = rng.normal(size=(8, 4)).astype(np.float32), rng.integers(0, 3, 8)
+    proba = clf.predict_proba(x)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.isfinite(clf.fit(x, y)["loss"][0])

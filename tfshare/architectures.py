@@ -55,6 +55,8 @@ class Architecture:
       named: weights are keyed by layer name ("hidden_0/kernel"): the shipped
         architectures name their layers. False keys them by position
         ("layer_0/kernel"), since tf_keras's generated names differ per object.
+      allow_empty: the factory may return no layers (the MLP without hidden
+        layers: a linear classifier).
     """
 
     factory: LayerFactory | None
@@ -202,7 +204,13 @@ def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> l
                 "(to apply one layer twice, write a layer whose call() does)"
             )
         if isinstance(layer, keras.Sequential) and not layer.built:
-            layers.extend(check_layers(list(layer.layers), f"{arg}()[{i}].layers"))
+            for inner in check_layers(list(layer.layers), f"{arg}()[{i}].layers"):
+                if any(inner is seen for seen in layers):
+                    raise InputError(
+                        f"{where}.layers holds {inner.name!r}, which {arg}() also returns; {arg}() must return "
+                        "each layer once (to apply one layer twice, write a layer whose call() does)"
+                    )
+                layers.append(inner)
             continue
         if layer.built and layer.weights:
             raise InputError(
@@ -300,6 +308,7 @@ def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
     """
     keyed: dict[str, Any] = {}
     seen: set[int] = set()  # a variable two layers track (a model's own attribute, say) is keyed once
+    taken: dict[str, int] = {}  # graph names (without ":0") -> id of the layer whose variable has it
     for i, top in enumerate(layers):
         base = top.name if named else f"layer_{i}"
         owners = [sub for sub in top._flatten_layers(include_self=True) if own_weights(sub)]  # pylint: disable=protected-access
@@ -309,7 +318,14 @@ def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
                 if id(variable) in seen:
                     continue
                 seen.add(id(variable))
-                short = variable.name.rsplit("/", 1)[-1].split(":")[0]
+                full = variable.name.split(":")[0]
+                taken.setdefault(full, id(layer))
+                stem, _, suffix = full.rpartition("_")
+                if suffix.isdigit() and taken.get(stem, id(layer)) != id(layer):
+                    # A graph renamed it ("d/kernel_1"): another layer of the same name made "d/kernel" first.
+                    # Eagerly nothing is renamed: key it by the name the layer gave it, as the eager twin does.
+                    full = stem
+                short = full.rsplit("/", 1)[-1]
                 key, n = f"{prefix}/{short}", 1
                 while key in keyed:
                     key, n = f"{prefix}/{short}_{n}", n + 1

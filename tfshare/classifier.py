@@ -444,7 +444,8 @@ class Classifier(GraphBuilder):
           A ``Classifier`` (whatever this one's class: the thin forms add nothing to it).
 
         Raises:
-          InputError: a trunk is missing or given where there is none.
+          InputError: a trunk is missing or given where there is none, or
+            it is not in ``runtime`` or has another body than this one's trunk.
         """
         if (self._trunk is None) != (trunk is None):
             raise InputError(
@@ -453,6 +454,12 @@ class Classifier(GraphBuilder):
             )
         common = dict(num_classes=self._num_classes, name=self._name, seed=self._seed)
         if trunk is not None:
+            if isinstance(trunk, _Trunk) and trunk.runtime is not runtime:
+                raise InputError(f"trunk must be built in runtime {runtime!r}, got one of {trunk.runtime!r}")
+            if isinstance(trunk, _Trunk) and trunk.config != self._trunk.config:
+                raise InputError(
+                    f"trunk must have the body of {self._name!r}'s trunk, {self._trunk.config}, got {trunk.config}"
+                )
             return Classifier(trunk=trunk, **common)
         if self._adopted is not None:
             return Classifier(  # input_shape too: a model that does not know it was given one

@@ -35,7 +35,7 @@ import contextlib
 import threading
 from typing import Any, Iterator, Sequence
 
-from tfshare import conv_fusion
+from tfshare import conv_fusion, validation
 from tfshare._tf import base_layer_utils, keras, tf
 from tfshare.errors import InputError
 
@@ -185,17 +185,30 @@ def _shape(shape: Any) -> str:
 
 
 def check_features(features: Any, arg: str = "layers") -> Any:
-    """Returns the body's output if a Dense head can take it: [batch, features].
+    """Returns the body's output if a Dense head can take it: [batch, features], as float32.
+
+    A float64 (or float16) body's output is cast: the heads, and the head
+    bank's fused matmul over a trunk's features, are float32.
 
     Raises:
-      InputError: it is not 2-D (e.g. a conv feature map without Flatten or pooling).
+      InputError: it is not one tensor (a layer with several outputs ends
+        the body), or not 2-D (e.g. a conv feature map without Flatten or pooling).
     """
+    if not tf.is_tensor(features):
+        parts = tf.nest.flatten(features)
+        shapes = ", ".join(_shape(p.shape) if tf.is_tensor(p) else validation.describe(p) for p in parts)
+        got = f"a {validation.describe(features)} of {len(parts)} ({shapes})" if tf.nest.is_nested(features) else (
+            validation.describe(features))
+        raise InputError(
+            f"the output of {arg}() must be one tensor [batch, features] to feed the Dense head, got {got}; "
+            "end the body with a layer of one output"
+        )
     if features.shape.rank != 2 or features.shape[-1] is None:
         raise InputError(
             f"the output of {arg}() must be [batch, features] to feed the Dense head, got shape "
             f"{_shape(features.shape)}; end the body with Flatten() or GlobalAveragePooling2D()"
         )
-    return features
+    return tf.cast(features, tf.float32)
 
 
 def logits_of(output: Any) -> tuple[Any, bool]:
@@ -206,15 +219,16 @@ def logits_of(output: Any) -> tuple[Any, bool]:
     to its input.
 
     Returns:
-      (logits tensor, whether a softmax was removed).
+      (float32 logits tensor, cast if the model's output is another float
+      type, e.g. of a float64 last layer; whether a softmax was removed).
     """
     logits = getattr(output, "_keras_logits", None)
     if logits is not None:
-        return logits, True
+        return tf.cast(logits, tf.float32), True
     op = getattr(output, "op", None)
     if op is not None and not tf.executing_eagerly() and op.type == "Softmax":
-        return op.inputs[0], True
-    return output, False
+        return tf.cast(op.inputs[0], tf.float32), True
+    return tf.cast(output, tf.float32), False
 
 
 _local = threading.local()  # this thread's active collections, innermost last
@@ -283,6 +297,10 @@ def weight_penalties(layers: Sequence[Any], arg: str = "layers") -> list[Any]:
     computes it eagerly). fit adds their sum to the training loss, as
     ``Model.fit`` does; ``evaluate`` reports the cross-entropy alone.
 
+    Returns:
+      float32 scalars, one per regularized weight (a float64 layer's penalty
+      is cast: the loss is float32).
+
     Raises:
       InputError: a layer has an activity regularizer (a loss of its call's
         inputs, which tfshare does not collect).
@@ -295,7 +313,7 @@ def weight_penalties(layers: Sequence[Any], arg: str = "layers") -> list[Any]:
                 "loss; weight regularizers (kernel_regularizer=, bias_regularizer=) are added"
             )
         penalties += [loss() for loss in getattr(layer, "_callable_losses", ())]  # pylint: disable=protected-access
-    return [p for p in penalties if p is not None]
+    return [tf.cast(p, tf.float32) for p in penalties if p is not None]
 
 
 def weight_penalties_declared(layers: Sequence[Any]) -> bool:

@@ -233,7 +233,9 @@ def creating(
     """Seeds, and in a graph feeds, the random initializers of the variables made inside.
 
     Enter it where the variables are made: inside the graph's ``as_default()``
-    for graph variables, in eager mode for eager ones.
+    for graph variables, in eager mode for eager ones. With ``feed``, variables
+    made eagerly inside (by layer objects constructed there) are neither
+    seeded nor recorded.
 
     Args:
       seed: the classifier's seed, or None (initializers keep their own seeds).
@@ -251,6 +253,10 @@ def creating(
     counter = [start]
 
     def creator(next_creator: Callable[..., Any], **kwargs: Any) -> Any:
+        if feed and tf.executing_eagerly():
+            # Not a graph variable: one a layer object makes as it is constructed, in eager mode
+            # (a keras.Model's step counters), which the graph's creator scopes see too.
+            return next_creator(**kwargs)
         initial_value = kwargs.get("initial_value")
         init = random_keras_initializer(initial_value)
         fed = spec = None

@@ -125,9 +125,16 @@ class AdoptedModel:
 
     def _output_width(self, model: Any) -> int:
         try:
-            shape = tuple(model.output_shape)
+            shape = model.output_shape
         except (AttributeError, ValueError, RuntimeError):
-            shape = tuple(model(tf.zeros((1, *self.input_shape)), training=False).shape)
+            shape = tf.nest.map_structure(
+                lambda t: (None, *t.shape[1:]), model(tf.zeros((1, *self.input_shape)), training=False))
+        if not isinstance(shape, tuple) or any(isinstance(d, (tuple, list, dict)) for d in shape):
+            shapes = shape.values() if isinstance(shape, dict) else shape
+            raise InputError(
+                f"model_fn()'s model must have one output [batch, num_classes], got {len(shapes)} in a "
+                f"{type(shape).__name__}, of shapes {', '.join(str(tuple(s)) for s in shapes)}"
+            )
         if len(shape) != 2 or shape[1] is None:
             raise InputError(f"model_fn()'s model must output [batch, num_classes], got shape {shape}")
         return int(shape[1])

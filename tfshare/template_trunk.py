@@ -21,6 +21,10 @@ from tfshare.runtime import GraphSession
 from tfshare.trunk_base import _Trunk, trunk_architecture
 
 
+#: What ``make_template`` appends to the message of an error raised inside, before the stack where it was made.
+_TEMPLATE_TRACE = "\n\noriginally defined at:\n"
+
+
 @contextlib.contextmanager
 def _through_get_variable(layers: Sequence[Any], named: bool) -> Iterator[None]:
     """Makes the Keras weights of ``layers`` with ``get_variable``, named by layer (or position) and weight.
@@ -155,12 +159,23 @@ class TemplateTrunk(_Trunk):
         # Variable scopes ignore name scopes: enter the trunk's own one so the
         # variables are named "<trunk>/layers/...".
         with tf1.variable_scope(self._name, auxiliary_name_scope=False):
-            return self._template(x, training=training)
+            try:
+                return self._template(x, training=training)
+            except InputError as exc:  # tfshare's own message: without the stack make_template appends to it
+                exc.args = (str(exc.args[0]).split(_TEMPLATE_TRACE, 1)[0], *exc.args[1:])
+                raise
 
     def _template_fn(self, x: Any, training: bool) -> Any:
         if self._fn is not None:
             return self._fn(x, training)
         layers = self._architecture.make_layers()
+        names = [layer.name for layer in layers]
+        twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+        if twice is not None:  # the second one's scope would be renamed, and its variables not found again
+            raise InputError(
+                f"layers() of a TemplateTrunk must return layers of distinct names (their variables are found by "
+                f"layer name scope), got {names.count(twice)} layers named {twice!r}"
+            )
         self._first_layers = getattr(self, "_first_layers", layers)  # the layers holding the variables
         first = not hasattr(self, "_sensitive")
         if first:
@@ -192,7 +207,8 @@ class TemplateTrunk(_Trunk):
         if self._fn is None:
             return super()._penalties()
         # A TF1 function's get_variable(regularizer=...) penalties, in the TF1 collection, of its scope.
-        return self._runtime.graph.get_collection(tf1.GraphKeys.REGULARIZATION_LOSSES, scope=self._name + "/")
+        penalties = self._runtime.graph.get_collection(tf1.GraphKeys.REGULARIZATION_LOSSES, scope=self._name + "/")
+        return [tf.cast(p, tf.float32) for p in penalties]  # the loss is float32
 
     def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "TemplateTrunk":
         if self._fn is not None:

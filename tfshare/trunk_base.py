@@ -100,7 +100,7 @@ class _Trunk(Described):
             )
             with initial_values.creating(self._seed) as created:
                 output = self._build(self._input, training=False)
-            self._output = forward.check_features(output)
+            self._output = forward.check_features(output, "layers" if architecture.factory is not None else "fn")
             runtime.add_initial_values([(c.variable, c.fed) for c in created if c.fed is not None])
         self._variables = [c.variable for c in created]
         self._num_random = sum(c.spec is not None for c in created)
@@ -146,8 +146,11 @@ class _Trunk(Described):
     def _training_path(self) -> tuple[Any, list[Any]]:
         if self._training is None:
             with self._runtime.building(self._name + "/", shared=True):
-                if self._training is None:
-                    self._training = self._build_training(self._input) if self.training_sensitive else (self._output, [])
+                if self._training is None and not self.training_sensitive:
+                    self._training = (self._output, [])
+                elif self._training is None:
+                    output, updates = self._build_training(self._input)
+                    self._training = (tf.cast(output, tf.float32), updates)  # as ``output``: see forward.check_features
         return self._training
 
     # ---------------------------------------------------------- properties
