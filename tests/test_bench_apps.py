@@ -42,7 +42,6 @@ from tfshare.bench import (
     session_reuse,
     variable_sharing,
 )
-from tfshare.bench.apps import _common
 from tfshare.bench.apps import report as report_app
 from tfshare.harness import report, results
 from tfshare.harness.timing import Stats, paired_ratio, ratio
@@ -732,4 +731,5 @@ def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_pa
     ("cnn", "runs/mnist.npz", "marginal_cost_cnn_mnist-npz"),
 ])
 def test_default_result_names_keep_a_npz_file_apart_from_a_built_in_dataset(model_name, data, expected):
+    _common = importlib.import_module("tfshare.bench.apps._common")  # under this module's flags fixture
     assert _common.stem("marginal_cost", model_name, data) == expected

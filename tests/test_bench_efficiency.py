@@ -67,6 +67,15 @@ def test_compute_records_every_setting_and_both_matmul_references():
     assert compute.best_setting(records)["setting"] in settings[:2]
 
 
+@pytest.mark.parametrize("settings, warned", [(((0, 0), (1, 1)), True), (((1, 1), (1, 2)), False)])
+def test_a_sweep_of_intra_counts_warns_that_only_the_first_sessions_applies(caplog, settings, warned):
+    config = compute.Config(batch_sizes=(8,), matmul_size=32, thread_settings=settings, repeats=2)
+    with caplog.at_level("WARNING", logger="tfshare.bench.efficiency"):
+        compute.compute(config, 8)
+    said = [r.getMessage() for r in caplog.records if "intra-op pool per process" in r.getMessage()]
+    assert bool(said) == warned, said
+
+
 def test_numpys_matmul_is_timed_apart_from_tensorflows_calls(monkeypatch):
     """OpenBLAS's threads spin after each product and slow whatever runs next: NumPy's MatMul is timed in a
     block of its own, after the model's settings and TF's MatMul, and its ratios are ratios of medians (the

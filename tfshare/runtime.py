@@ -53,14 +53,15 @@ class GraphSession:
         runtime without ``config``, the number of usable cores; otherwise
         TensorFlow's default.
       inter_op_threads: ops run in parallel; None as for intra_op_threads.
-        (Explicit core counts measured 6-12% faster per call than TF's
-        unset default at batch 1-32 on a 2-core CPU; see
-        ``benchmarks/efficiency.py`` for your machine.) In-process, both
-        pools are TensorFlow's process-wide ones: the intra-op pool is sized
-        once, by the first Session (or eager op) of the process, and the
-        inter-op pool by the first Session, unless ``config`` sets
-        ``use_per_session_threads`` (an inter-op pool of its own). Otherwise
-        a later runtime's (or shard's) counts have no effect.
+        In-process, both pools are TensorFlow's process-wide ones: the
+        intra-op pool is sized once, by the first Session (or eager op) of
+        the process, and the inter-op pool by the first Session, unless
+        ``config`` sets ``use_per_session_threads`` (an inter-op pool of its
+        own). Otherwise a later runtime's (or shard's) counts have no
+        effect. (``TF_OVERRIDE_GLOBAL_THREADPOOL=1``, set before the first
+        Session, gives each Session an intra-op pool of its own; with two
+        CNN runtimes called in turn, their idle pools' spinning threads made
+        each call 1.4-1.8x slower: docs/performance.md, section 6.)
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".

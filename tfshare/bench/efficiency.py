@@ -184,6 +184,11 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
       between NumPy's product and the others).
     """
     x = config.model.inputs(batch, config.seed)
+    if len({intra for intra, _ in config.thread_settings}) > 1:
+        _log.warning(
+            "TensorFlow sizes one intra-op pool per process, with the first Session's intra_op_threads: "
+            "the later settings' intra counts do not apply here (run one --num_intra_threads per process "
+            "to compare them; docs/performance.md, section 6)")
     runtimes, fns, traced = [], {}, []
     matmul = MatMul(config.matmul_size, config.tf_device, config.seed)
     try:
