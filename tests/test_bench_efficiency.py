@@ -67,12 +67,17 @@ def test_compute_records_every_setting_and_both_matmul_references():
     assert compute.best_setting(records)["setting"] in settings[:2]
 
 
-@pytest.mark.parametrize("settings, warned", [(((0, 0), (1, 1)), True), (((1, 1), (1, 2)), False)])
-def test_a_sweep_of_intra_counts_warns_that_only_the_first_sessions_applies(caplog, settings, warned):
+@pytest.mark.parametrize("settings, warned", [
+    (((0, 0), (1, 1)), True),
+    (((1, 1), (1, 2)), True),  # the inter-op pool is process-wide too
+    (((1, 1),), False),
+    (((0, 0), (tfshare.devices.usable_cores(),) * 2), False),  # 0 is the usable cores: one setting twice
+])
+def test_a_sweep_of_several_thread_counts_warns_that_only_the_first_sessions_apply(caplog, settings, warned):
     config = compute.Config(batch_sizes=(8,), matmul_size=32, thread_settings=settings, repeats=2)
     with caplog.at_level("WARNING", logger="tfshare.bench.efficiency"):
         compute.compute(config, 8)
-    said = [r.getMessage() for r in caplog.records if "intra-op pool per process" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if "once per process" in r.getMessage()]
     assert bool(said) == warned, said
 
 

@@ -80,7 +80,12 @@ class _TwoOutputs(keras.layers.Layer):
     (lambda: [keras.layers.Flatten(), _TwoOutputs()], tfshare.InputError,
      r"^the output of layers\(\) must be one tensor \[batch, features\] to feed the Dense head, got a tuple of 2 "
      r"\(\[batch, 64\], \[batch, 64\]\); end the body with a layer of one output$"),
-], ids=["empty", "none", "string", "array", "keras3", "keras3_single", "conv_map", "dense_map", "wrong_layer", "two_outputs"])
+    (lambda: [keras.layers.Flatten(), keras.Sequential([keras.layers.Dense(4, dtype="mixed_float16")])],
+     tfshare.InputError, r"^layers\(\)\[1\]\.layers\(\)\[0\] \('dense.*'\) must compute in its variables' dtype "
+     r"\(tfshare builds float32 classifiers, without mixed precision\), got the dtype policy 'mixed_float16'; make it "
+     r"without dtype=, or with dtype='float32'$"),
+], ids=["empty", "none", "string", "array", "keras3", "keras3_single", "conv_map", "dense_map", "wrong_layer", "two_outputs",
+        "mixed_precision_nested"])
 def test_a_bad_factory_gets_a_clear_error_at_construction(runtime, factory, error, match):
     before = len(runtime.global_variables())
     for make in (

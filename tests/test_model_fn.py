@@ -186,8 +186,12 @@ class _TwoOutputsSubclassed(keras.Model):
      r"^model_fn\(\)'s model must have one output \[batch, num_classes\], got 2 in a list, of shapes \(None, 3\), \(None, 2\)$"),
     (_TwoOutputsSubclassed, dict(input_shape=(4,)), tfshare.InputError,
      r"^model_fn\(\)'s model must have one output \[batch, num_classes\], got 2 in a tuple, of shapes \(None, 3\), \(None, 3\)$"),
+    (lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, dtype="mixed_float16"), keras.layers.Dense(3)]),
+     {}, tfshare.InputError, r"^model_fn\(\)'s model \('sequential.*', its layer 'dense.*'\) must compute in its "
+     r"variables' dtype \(tfshare builds float32 classifiers, without mixed precision\), got the dtype policy "
+     r"'mixed_float16'; make it without dtype=, or with dtype='float32'$"),
 ], ids=["keras3", "not_a_model", "needs_args", "not_callable", "no_input_shape", "num_classes", "input_shape", "one_output",
-        "two_inputs", "unknown_input_dim", "rank_3_output", "two_outputs", "two_outputs_subclassed"])
+        "two_inputs", "unknown_input_dim", "rank_3_output", "two_outputs", "two_outputs_subclassed", "mixed_precision"])
 def test_bad_models_get_clear_errors(model_fn, kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.Classifier(model_fn=model_fn, **kwargs)

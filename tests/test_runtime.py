@@ -353,8 +353,9 @@ def test_callables_run_in_the_calling_thread_unless_turned_off(caller_thread):
 
 @pytest.mark.parametrize(
     "timeout, expected_ms",
-    [(0.0004, 1), (1.005, 1005), (1e20, 2**63 - 1)],
-    ids=["sub-millisecond-is-1-ms-not-no-limit", "rounded-not-truncated", "huge-is-the-int64-limit"],
+    [(0.0004, 1), (1.005, 1005), (1e20, 2**63 - 1), (1e306, 2**63 - 1)],
+    ids=["sub-millisecond-is-1-ms-not-no-limit", "rounded-not-truncated", "huge-is-the-int64-limit",
+         "too-huge-for-a-float-in-ms-is-the-int64-limit"],
 )
 def test_the_timeout_in_ms_is_a_limit_the_config_can_hold(timeout, expected_ms):
     with tfshare.GraphSession(device="cpu", timeout=timeout) as gs:

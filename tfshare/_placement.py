@@ -18,6 +18,20 @@ from tfshare._cluster_spec import PS_JOB, WORKER_JOB, ClusterTask, as_cluster_sp
 from tfshare._tf import tf, tf1
 from tfshare.errors import ClusterError, InputError
 
+#: ConfigProto.operation_timeout_in_ms is an int64.
+_MAX_TIMEOUT_MS = 2**63 - 1
+
+
+def timeout_ms(seconds: float) -> int:
+    """``operation_timeout_in_ms`` for a timeout of ``seconds`` (> 0): whole ms, at least 1, at most the field's int64.
+
+    0 would mean no limit at all, so a timeout under 1 ms becomes 1 ms; one
+    too large for the field (1e306 s, inf) becomes the largest it holds.
+    """
+    if seconds >= _MAX_TIMEOUT_MS / 1000:
+        return _MAX_TIMEOUT_MS
+    return min(max(1, round(seconds * 1000)), _MAX_TIMEOUT_MS)
+
 #: Default bound, in seconds, on one Session call (and on waiting for the chief) in a cluster.
 DEFAULT_TIMEOUT = 60.0
 _POLL_SECONDS = 0.1
@@ -77,7 +91,7 @@ class TaskPlacement:
         # this Session from contacting (and waiting for) the other workers.
         config.device_filters[:] = [f"/job:{PS_JOB}", self.task_device]
         if not config.operation_timeout_in_ms:
-            config.operation_timeout_in_ms = max(1, round(self.timeout * 1000))  # 0 would mean no limit
+            config.operation_timeout_in_ms = timeout_ms(self.timeout)
         else:
             self.timeout = config.operation_timeout_in_ms / 1000
 

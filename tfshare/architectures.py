@@ -166,6 +166,29 @@ def is_keras3(obj: Any) -> bool:
     return module == "keras" or module.startswith("keras.")
 
 
+def check_not_mixed(layer: Any, where: str) -> None:
+    """Raises if ``layer`` computes in another dtype than its variables' (a mixed-precision policy).
+
+    Args:
+      layer: a tf_keras layer (a model's sublayers are checked too).
+      where: how error messages name it, e.g. "layers()[1]".
+
+    Raises:
+      InputError: e.g. ``dtype="mixed_float16"`` (tfshare builds float32
+        classifiers; such a layer's variables are wrapped, and no fed initial
+        value or variable order finds them).
+    """
+    for sub in [layer, *(layer._flatten_layers(include_self=False) if hasattr(layer, "_flatten_layers") else ())]:
+        policy = getattr(sub, "dtype_policy", None)
+        if policy is not None and policy.compute_dtype != policy.variable_dtype:
+            named = f"{layer.name!r}" if sub is layer else f"{layer.name!r}, its layer {sub.name!r}"
+            raise InputError(
+                f"{where} ({named}) must compute in its variables' dtype (tfshare builds float32 "
+                f"classifiers, without mixed precision), got the dtype policy {policy.name!r}; make it "
+                "without dtype=, or with dtype='float32'"
+            )
+
+
 def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> list[Any]:
     """Checks what a layer factory returned and returns it as a flat list of layers.
 
@@ -182,7 +205,8 @@ def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> l
     Raises:
       TypeError: something is not a tf_keras layer (Keras 3 objects get an
         error that names tf_keras).
-      InputError: no layers, or a layer that is already built.
+      InputError: no layers, a layer that is already built, or one with a
+        mixed-precision dtype policy (e.g. ``dtype="mixed_float16"``).
     """
     items = list(made) if isinstance(made, (list, tuple)) else [made]
     if made is None or (not items and not allow_empty):
@@ -217,6 +241,7 @@ def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> l
                 f"{where} ({layer.name!r}) is already built, with variables of its own; {arg}() must make "
                 "new, unbuilt layers on every call (a complete built model goes in model_fn=)"
             )
+        check_not_mixed(layer, where)
         layers.append(layer)
     return layers
 

@@ -83,6 +83,7 @@ class AdoptedModel:
                     "model_fn() returned a model that another classifier already adopted; model_fn must build "
                     "a new model on every call (e.g. model_fn=lambda: build_model(...), not lambda: model)"
                 )
+            architectures.check_not_mixed(model, "model_fn()'s model")
             self.input_shape = self._input_shape(model, input_shape)
             width = self._output_width(model)
         if width < 2:

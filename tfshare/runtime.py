@@ -23,7 +23,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._cluster_spec import as_cluster_spec
-from tfshare._placement import TaskPlacement
+from tfshare._placement import TaskPlacement, timeout_ms
 from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1, v2_classes
 from tfshare.devices import resolve_device, usable_cores
@@ -33,7 +33,6 @@ from tfshare.initial_values import InitialValues
 from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
 
 _log = logging.getLogger(__name__)
-_MAX_TIMEOUT_MS = 2**63 - 1  # ConfigProto.operation_timeout_in_ms is an int64
 
 #: A graph of this many ops makes a runtime log, once, that every new run signature now costs time
 #: in proportion to the graph (see ``GraphSession._warn_if_large``).
@@ -237,7 +236,7 @@ class GraphSession:
                 config.graph_options.place_pruned_graph = True
         if timeout is not None:
             # At least 1 ms (0 would mean no limit at all), at most what the int64 field holds.
-            config.operation_timeout_in_ms = min(max(1, round(timeout * 1000)), _MAX_TIMEOUT_MS)
+            config.operation_timeout_in_ms = timeout_ms(timeout)
         if self._task is not None:
             self._task.configure(config)
         elif self._cluster is not None:

@@ -184,11 +184,6 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
       between NumPy's product and the others).
     """
     x = config.model.inputs(batch, config.seed)
-    if len({intra for intra, _ in config.thread_settings}) > 1:
-        _log.warning(
-            "TensorFlow sizes one intra-op pool per process, with the first Session's intra_op_threads: "
-            "the later settings' intra counts do not apply here (run one --num_intra_threads per process "
-            "to compare them; docs/performance.md, section 6)")
     runtimes, fns, traced = [], {}, []
     matmul = MatMul(config.matmul_size, config.tf_device, config.seed)
     try:
@@ -206,6 +201,13 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
             flops[_label(setting)] = model_flops
             traced.append((f"batch{batch}_{_label(setting)}", gs.session, clf.probabilities_tensor,
                            {clf.input_tensor: x}))
+        asked = {(gs.config.intra_op_parallelism_threads, gs.config.inter_op_parallelism_threads) for gs in runtimes}
+        if len(asked) > 1:
+            _log.warning(
+                "TensorFlow sizes its intra-op and inter-op pools once per process, with the first Session's "
+                "counts: the later settings' counts (%s) do not apply here (run one --num_intra_threads / "
+                "--num_inter_threads per process to compare them; docs/performance.md, section 6)",
+                sorted(asked))
         np.testing.assert_allclose(matmul.tf(), matmul.numpy(), rtol=1e-4)
         fns[TF_MATMUL] = matmul.tf
         flops[TF_MATMUL] = flops[NUMPY_MATMUL] = matmul.flops
