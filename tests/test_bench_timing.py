@@ -190,7 +190,8 @@ def test_format_seconds(seconds, text):
 @pytest.mark.parametrize("num, text", [
     (512, "512 B"), (1536, "1.5 KiB"), (6.5 * 2**20, "6.5 MiB"), (-2048, "-2 KiB"), (None, "-"),
     (1000 * 1024, "0.977 MiB"), (1023 * 1024, "0.999 MiB"), (1023, "1023 B"), (5000 * 2**30, "5,000 GiB"),
-], ids=["B", "KiB", "MiB", "negative", "none", "1000-KiB", "1023-KiB", "1023-B", "thousands-GiB"])
+    (math.nan, "-"), (math.inf, "-"),
+], ids=["B", "KiB", "MiB", "negative", "none", "1000-KiB", "1023-KiB", "1023-B", "thousands-GiB", "nan", "inf"])
 def test_format_bytes(num, text):
     assert timing.format_bytes(num) == text
 

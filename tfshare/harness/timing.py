@@ -390,8 +390,8 @@ def format_ratio(value: float | None) -> str:
 
 
 def format_bytes(num: float | None) -> str:
-    """Formats a byte count: "1.5 MiB" (1,023.9 KiB prints as "1 MiB", never "1.02e+03 KiB")."""
-    if num is None:
+    """Formats a byte count: "1.5 MiB" (1,023.9 KiB prints as "1 MiB", never "1.02e+03 KiB"); "-" for None, NaN, inf."""
+    if num is None or not math.isfinite(num):
         return "-"
     value = float(num)
     if abs(round(value)) < 1024:
