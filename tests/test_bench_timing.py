@@ -91,6 +91,18 @@ def test_calibrate_reaches_min_time(fake_clock):
     assert timing.calibrate(fake_clock.work(5e-3), min_time=1e-3) == 1
 
 
+def test_calibrate_is_not_ended_early_by_one_slow_timing(fake_clock):
+    # 10 µs per call, but calibration's first call is paused for 5 ms: loops=1 must not be kept.
+    calls = []
+
+    def fn():
+        calls.append(None)
+        fake_clock.now += 5e-3 if len(calls) == 1 else 1e-5
+
+    loops = timing.calibrate(fn, min_time=1e-3)
+    assert loops * 1e-5 >= 1e-3
+
+
 def test_calibrate_rejects_non_positive_min_time():
     with pytest.raises(ValueError, match="min_time must be > 0, got 0"):
         timing.calibrate(lambda: None, min_time=0)
