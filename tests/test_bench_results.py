@@ -192,6 +192,21 @@ def test_report_warns_when_files_come_from_different_machines_or_versions():
     assert "c (mlp): written before result files recorded tfshare's version" in report.provenance_warnings(old)[-1]
 
 
+def test_report_warns_when_files_ran_on_other_devices_cores_or_a_dirty_checkout():
+    """One GPU machine runs --device=cpu and gpu; taskset changes the usable cores; a dirty tree ran other code."""
+    for fields, text in (({"device": "/device:GPU:0"}, "device=/device:GPU:0"), ({"usable_cores": 1}, "usable_cores=1")):
+        machines, = report.provenance_warnings({("a", "mlp"): _doc("a", device="/device:CPU:0", usable_cores=2),
+                                                ("b", "mlp"): _doc("b", **{"device": "/device:CPU:0",
+                                                                           "usable_cores": 2, **fields})})
+        assert "2 different machines" in machines and text in machines.split("; ")[-1]
+    dirty = _doc("b")
+    dirty["tfshare"] = {"version": "0.2.0", "commit": "c0de", "dirty": True}
+    clean = _doc("a")
+    clean["tfshare"] = {"version": "0.2.0", "commit": "c0de", "dirty": False}
+    versions, = report.provenance_warnings({("a", "mlp"): clean, ("b", "mlp"): dirty})
+    assert "2 different versions" in versions and "commit=c0de, dirty=True: b (mlp)" in versions
+
+
 def test_machine_info_records_blas_threads_and_tensorflows_build():
     info = machine.machine_info("/device:CPU:0")
     assert isinstance(info["tf_build"]["onednn_enabled"], bool) and "cudnn_version" in info["tf_build"]

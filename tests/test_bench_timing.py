@@ -91,6 +91,18 @@ def test_calibrate_reaches_min_time(fake_clock):
     assert timing.calibrate(fake_clock.work(5e-3), min_time=1e-3) == 1
 
 
+def test_calibrate_is_not_ended_early_by_one_slow_timing(fake_clock):
+    # 10 µs per call, but calibration's first call is paused for 5 ms: loops=1 must not be kept.
+    calls = []
+
+    def fn():
+        calls.append(None)
+        fake_clock.now += 5e-3 if len(calls) == 1 else 1e-5
+
+    loops = timing.calibrate(fn, min_time=1e-3)
+    assert loops * 1e-5 >= 1e-3
+
+
 def test_calibrate_rejects_non_positive_min_time():
     with pytest.raises(ValueError, match="min_time must be > 0, got 0"):
         timing.calibrate(lambda: None, min_time=0)
@@ -190,7 +202,8 @@ def test_format_seconds(seconds, text):
 @pytest.mark.parametrize("num, text", [
     (512, "512 B"), (1536, "1.5 KiB"), (6.5 * 2**20, "6.5 MiB"), (-2048, "-2 KiB"), (None, "-"),
     (1000 * 1024, "0.977 MiB"), (1023 * 1024, "0.999 MiB"), (1023, "1023 B"), (5000 * 2**30, "5,000 GiB"),
-], ids=["B", "KiB", "MiB", "negative", "none", "1000-KiB", "1023-KiB", "1023-B", "thousands-GiB"])
+    (math.nan, "-"), (math.inf, "-"),
+], ids=["B", "KiB", "MiB", "negative", "none", "1000-KiB", "1023-KiB", "1023-B", "thousands-GiB", "nan", "inf"])
 def test_format_bytes(num, text):
     assert timing.format_bytes(num) == text
 

@@ -26,8 +26,10 @@ from tfshare.harness.timing import format_bytes
 _log = logging.getLogger(__name__)
 
 REPORT = "REPORT.md"
-#: Machine fields that must agree for numbers to be compared across files.
-MACHINE_KEYS = ("hostname", "cpu_model", "logical_cores", "memory_total_bytes", "gpu_name", "platform")
+#: Machine fields that must agree for numbers to be compared across files: the machine, the cores the run
+#: could use (its affinity) and the device it ran on (one GPU machine runs both ``--device=cpu`` and ``gpu``).
+MACHINE_KEYS = ("hostname", "cpu_model", "logical_cores", "usable_cores", "memory_total_bytes", "gpu_name",
+                "platform", "device")
 #: Version fields that must agree (the machine's, then tfshare's own).
 VERSION_KEYS = ("python", "tensorflow", "tf_keras", "numpy")
 
@@ -98,16 +100,17 @@ def _fingerprint(doc: Mapping[str, Any], keys: tuple[str, ...]) -> tuple:
 
 
 def _tfshare(doc: Mapping[str, Any]) -> tuple:
+    """tfshare's version, commit and whether the checkout had uncommitted changes (None: unrecorded)."""
     info = doc.get("tfshare") or {}
-    return info.get("version"), info.get("commit")
+    return info.get("version"), info.get("commit"), info.get("dirty")
 
 
 def provenance_warnings(docs: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[str]:
     """What differs between the files' machines and versions; empty when they agree.
 
     Machines are compared by ``MACHINE_KEYS`` and versions by ``VERSION_KEYS``
-    plus tfshare's version and commit (files of schema 1 record none, and
-    say so).
+    plus tfshare's version, commit and dirty flag (a dirty checkout ran code
+    that its commit does not hold; files of schema 1 record none, and say so).
 
     Returns:
       One sentence per difference, naming the files' benchmarks.
@@ -116,7 +119,7 @@ def provenance_warnings(docs: Mapping[tuple[str, str], Mapping[str, Any]]) -> li
     names = {key: f"{key[0]} ({key[1]})" for key in docs}
     checks = (
         ("machines", lambda d: _fingerprint(d, MACHINE_KEYS), MACHINE_KEYS),
-        ("versions", lambda d: _fingerprint(d, VERSION_KEYS) + _tfshare(d), (*VERSION_KEYS, "tfshare", "commit")),
+        ("versions", lambda d: _fingerprint(d, VERSION_KEYS) + _tfshare(d), (*VERSION_KEYS, "tfshare", "commit", "dirty")),
     )
     for what, fingerprint, fields in checks:
         groups: dict[tuple, list[str]] = {}

@@ -172,6 +172,11 @@ def calibrate(fn: Callable[[], Any], min_time: float = MIN_TIME, max_loops: int 
       min_time: seconds one timed value must cover (> 0).
       max_loops: an upper bound on the loop count.
 
+    A count is kept only when a second timing of it covers ``min_time`` too:
+    one timing slowed by a pause (preemption, garbage collection) would
+    otherwise end calibration early, with a count that covers a fraction of
+    ``min_time``. The faster of the two timings sets the next count.
+
     Returns:
       A loop count >= 1.
     """
@@ -180,9 +185,12 @@ def calibrate(fn: Callable[[], Any], min_time: float = MIN_TIME, max_loops: int 
     loops = 1
     while True:
         per_call = _time_loops(fn, loops)
-        total = per_call * loops
-        if total >= min_time or loops >= max_loops:
+        if loops >= max_loops:
             return loops
+        if per_call * loops >= min_time:
+            per_call = min(per_call, _time_loops(fn, loops))
+            if per_call * loops >= min_time:
+                return loops
         # Aim 20% past the target, and at least double, so calibration ends fast.
         wanted = math.ceil(1.2 * min_time / per_call) if per_call > 0 else loops * 10
         loops = min(max_loops, max(2 * loops, wanted))
@@ -390,8 +398,8 @@ def format_ratio(value: float | None) -> str:
 
 
 def format_bytes(num: float | None) -> str:
-    """Formats a byte count: "1.5 MiB" (1,023.9 KiB prints as "1 MiB", never "1.02e+03 KiB")."""
-    if num is None:
+    """Formats a byte count: "1.5 MiB" (1,023.9 KiB prints as "1 MiB", never "1.02e+03 KiB"); "-" for None, NaN, inf."""
+    if num is None or not math.isfinite(num):
         return "-"
     value = float(num)
     if abs(round(value)) < 1024:
