@@ -67,13 +67,33 @@ def test_compute_records_every_setting_and_both_matmul_references():
     assert compute.best_setting(records)["setting"] in settings[:2]
 
 
-@pytest.mark.parametrize("settings, warned", [(((0, 0), (1, 1)), True), (((1, 1), (1, 2)), False)])
-def test_a_sweep_of_intra_counts_warns_that_only_the_first_sessions_applies(caplog, settings, warned):
+@pytest.mark.parametrize("settings, warned", [
+    (((0, 0), (1, 1)), True), (((1, 1), (1, 2)), True), (((1, 2),), False),
+], ids=["intra", "inter", "one"])
+def test_a_sweep_of_thread_counts_warns_that_only_the_first_sessions_apply(caplog, settings, warned):
     config = compute.Config(batch_sizes=(8,), matmul_size=32, thread_settings=settings, repeats=2)
     with caplog.at_level("WARNING", logger="tfshare.bench.efficiency"):
         compute.compute(config, 8)
-    said = [r.getMessage() for r in caplog.records if "intra-op pool per process" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if "inter-op pool per process" in r.getMessage()]
     assert bool(said) == warned, said
+
+
+def test_the_first_session_compute_makes_has_the_first_settings_thread_counts(monkeypatch):
+    """TensorFlow sizes its inter-op (and, before the eager context, intra-op) pool with the first Session's
+    counts: the MatMul reference's Session, with TensorFlow's default options, must not come first."""
+    made = []
+    real = tf1.Session.__init__
+
+    def init(self, *args, **kwargs):
+        config = kwargs.get("config") or (args[2] if len(args) > 2 else None)
+        made.append(None if config is None else (config.intra_op_parallelism_threads,
+                                                 config.inter_op_parallelism_threads))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf1.Session, "__init__", init)
+    config = compute.Config(batch_sizes=(8,), matmul_size=32, thread_settings=((1, 2),), repeats=1, warmup=0)
+    compute.compute(config, 8)
+    assert made[0] == (1, 2), made
 
 
 def test_numpys_matmul_is_timed_apart_from_tensorflows_calls(monkeypatch):

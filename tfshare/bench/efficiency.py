@@ -31,7 +31,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._tf import config_pb2, tf, tf1
-from tfshare.bench.config import RunConfig, positive_ints
+from tfshare.bench.config import RunConfig, apply_threads, positive_ints
 from tfshare.bench.reference import raw_graph
 from tfshare.errors import InputError
 from tfshare.harness import introspect
@@ -145,11 +145,16 @@ class MatMul:
         self.session.close()
 
 
+def _runtime_threads(config: Config, setting: tuple[int, int]) -> tuple[int | None, int | None]:
+    """A thread setting's (intra, inter) counts; a 0 is ``config``'s count (None: tfshare's default)."""
+    intra, inter = setting
+    return intra or config.intra_op_threads, inter or config.inter_op_threads
+
+
 def _runtime(config: Config, setting: tuple[int, int]) -> GraphSession:
     """A runtime with a thread setting's counts (0: tfshare's default), or ``config``'s threads when both are 0."""
-    intra, inter = setting
-    return GraphSession(device=config.device, intra_op_threads=intra or config.intra_op_threads,
-                        inter_op_threads=inter or config.inter_op_threads)
+    intra, inter = _runtime_threads(config, setting)
+    return GraphSession(device=config.device, intra_op_threads=intra, inter_op_threads=inter)
 
 
 def _model_flops(config: Config, clf: Any, shape: tuple[int, ...]) -> int:
@@ -184,13 +189,15 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
       between NumPy's product and the others).
     """
     x = config.model.inputs(batch, config.seed)
-    if len({intra for intra, _ in config.thread_settings}) > 1:
+    if len(set(config.thread_settings)) > 1:
         _log.warning(
-            "TensorFlow sizes one intra-op pool per process, with the first Session's intra_op_threads: "
-            "the later settings' intra counts do not apply here (run one --num_intra_threads per process "
-            "to compare them; docs/performance.md, section 6)")
+            "TensorFlow sizes one intra-op and one inter-op pool per process, with the first setting's counts: "
+            "the later settings' counts do not apply here (run one --num_intra_threads/--num_inter_threads "
+            "per process to compare them; docs/performance.md, section 6)")
+    first = _runtime_threads(config, config.thread_settings[0])
+    apply_threads(*first)  # before the eager context (the intra-op pool's size) and any Session start
     runtimes, fns, traced = [], {}, []
-    matmul = MatMul(config.matmul_size, config.tf_device, config.seed)
+    matmul = None
     try:
         reference, flops = None, {}
         for setting in config.thread_settings:
@@ -206,6 +213,8 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
             flops[_label(setting)] = model_flops
             traced.append((f"batch{batch}_{_label(setting)}", gs.session, clf.probabilities_tensor,
                            {clf.input_tensor: x}))
+        # Made after the settings' Sessions, so that its Session (TensorFlow's default options) sizes no pool.
+        matmul = MatMul(config.matmul_size, config.tf_device, config.seed)
         np.testing.assert_allclose(matmul.tf(), matmul.numpy(), rtol=1e-4)
         fns[TF_MATMUL] = matmul.tf
         flops[TF_MATMUL] = flops[NUMPY_MATMUL] = matmul.flops
@@ -216,7 +225,8 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
             tracer.session_step(*args)
         tracer.session_step(f"batch{batch}_{TF_MATMUL}", matmul.session, matmul.product)
     finally:
-        matmul.close()
+        if matmul is not None:
+            matmul.close()
         for gs in runtimes:
             gs.close()
     n = config.matmul_size
