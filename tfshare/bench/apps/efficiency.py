@@ -5,9 +5,9 @@ Session thread setting against a large MatMul in TensorFlow and NumPy, and
 fit's per-step cost against the raw callable running the same train op.
 The thread settings swept are --thread_counts squared (0: tfshare's default),
 or the one setting of --num_intra_threads / --num_inter_threads when either
-is given. TensorFlow sizes one intra-op pool per process, with the first
-Session's count, so a sweep's later intra counts do not apply (it says so);
-compare intra counts with one --num_intra_threads per run. --repeats default 15, 5 with --quick; --num_warmup default 3.
+is given. TensorFlow sizes one intra-op and one inter-op pool per process, with the first
+setting's counts, so a sweep's later counts do not apply (it says so);
+compare counts with one --num_intra_threads/--num_inter_threads per run. --repeats default 15, 5 with --quick; --num_warmup default 3.
 The training part times whole epochs of --train_rows rows, one epoch per
 value: max(3, --repeats // 2) values per mode after one untimed epoch;
 --num_warmup and --min_time apply to the compute part only.
