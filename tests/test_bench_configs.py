@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import pytest
 
 import tfshare
+from tfshare._tf import tf
 from tfshare.bench import efficiency, graph_construction, marginal_cost, models, session_reuse, variable_sharing
+from tfshare.bench.config import apply_threads
 
 
 def test_sizes_up_to_doubles_and_ends_at_the_maximum():
@@ -118,3 +125,33 @@ def test_distributed_sharing_trains_at_the_largest_batch_size_on_a_wider_mlp_by_
     config = distributed_sharing.Config(batch_sizes=(1, 64, 16))
     assert config.train_batch_size == 64
     assert (config.model.name, config.model.hidden_units, config.model.input_shape) == ("mlp", (256, 256), (784,))
+
+
+_THREADS_CHILD = """
+import tensorflow as tf
+from tfshare.bench.config import RunConfig
+config = RunConfig(intra_op_threads=1, inter_op_threads=1)
+with config.graph_session() as gs:
+    config.model.classifier(10, runtime=gs, seed=0).predict_proba(config.model.inputs(2))
+print(tf.config.threading.get_intra_op_parallelism_threads(), tf.config.threading.get_inter_op_parallelism_threads())
+"""
+
+
+def test_a_runs_thread_counts_reach_the_eager_context_that_sizes_the_intra_op_pool():
+    """tfshare computes initial values eagerly before the first Session, so the eager context sizes the
+    process's intra-op pool: a run's counts apply only if the context has them (fresh process: ours started)."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    child = subprocess.run([sys.executable, "-c", _THREADS_CHILD], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split()[-2:] == ["1", "1"]
+
+
+def test_thread_counts_the_started_eager_context_cannot_take_are_reported(caplog):
+    tf.constant(1.0)  # the context has started (with the suite's counts)
+    other = tf.config.threading.get_intra_op_parallelism_threads() + 1
+    with caplog.at_level("WARNING", logger="tfshare.bench.config"):
+        assert not apply_threads(other, None)
+    assert f"intra_op_threads={other} does not apply" in caplog.text
+    assert apply_threads(None, None)

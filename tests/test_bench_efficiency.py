@@ -81,6 +81,24 @@ def test_a_sweep_of_several_thread_counts_warns_that_only_the_first_sessions_app
     assert bool(said) == warned, said
 
 
+def test_the_first_session_compute_makes_has_the_first_settings_thread_counts(monkeypatch):
+    """TensorFlow sizes its inter-op (and, before the eager context, intra-op) pool with the first Session's
+    counts: the MatMul reference's Session, with TensorFlow's default options, must not come first."""
+    made = []
+    real = tf1.Session.__init__
+
+    def init(self, *args, **kwargs):
+        config = kwargs.get("config") or (args[2] if len(args) > 2 else None)
+        made.append(None if config is None else (config.intra_op_parallelism_threads,
+                                                 config.inter_op_parallelism_threads))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(tf1.Session, "__init__", init)
+    config = compute.Config(batch_sizes=(8,), matmul_size=32, thread_settings=((1, 2),), repeats=1, warmup=0)
+    compute.compute(config, 8)
+    assert made[0] == (1, 2), made
+
+
 def test_numpys_matmul_is_timed_apart_from_tensorflows_calls(monkeypatch):
     """OpenBLAS's threads spin after each product and slow whatever runs next: NumPy's MatMul is timed in a
     block of its own, after the model's settings and TF's MatMul, and its ratios are ratios of medians (the

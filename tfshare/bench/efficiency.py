@@ -31,7 +31,7 @@ import numpy as np
 
 from tfshare import validation
 from tfshare._tf import config_pb2, tf, tf1
-from tfshare.bench.config import RunConfig, positive_ints
+from tfshare.bench.config import RunConfig, apply_threads, positive_ints
 from tfshare.bench.reference import raw_graph
 from tfshare.errors import InputError
 from tfshare.harness import introspect
@@ -145,11 +145,16 @@ class MatMul:
         self.session.close()
 
 
+def _runtime_threads(config: Config, setting: tuple[int, int]) -> tuple[int | None, int | None]:
+    """A thread setting's (intra, inter) counts; a 0 is ``config``'s count (None: tfshare's default)."""
+    intra, inter = setting
+    return intra or config.intra_op_threads, inter or config.inter_op_threads
+
+
 def _runtime(config: Config, setting: tuple[int, int]) -> GraphSession:
     """A runtime with a thread setting's counts (0: tfshare's default), or ``config``'s threads when both are 0."""
-    intra, inter = setting
-    return GraphSession(device=config.device, intra_op_threads=intra or config.intra_op_threads,
-                        inter_op_threads=inter or config.inter_op_threads)
+    intra, inter = _runtime_threads(config, setting)
+    return GraphSession(device=config.device, intra_op_threads=intra, inter_op_threads=inter)
 
 
 def _model_flops(config: Config, clf: Any, shape: tuple[int, ...]) -> int:
@@ -184,8 +189,10 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
       between NumPy's product and the others).
     """
     x = config.model.inputs(batch, config.seed)
+    first = _runtime_threads(config, config.thread_settings[0])
+    apply_threads(*first)  # before the eager context (the intra-op pool's size) and any Session start
     runtimes, fns, traced = [], {}, []
-    matmul = MatMul(config.matmul_size, config.tf_device, config.seed)
+    matmul = None
     try:
         reference, flops = None, {}
         for setting in config.thread_settings:
@@ -204,10 +211,12 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
         asked = {(gs.config.intra_op_parallelism_threads, gs.config.inter_op_parallelism_threads) for gs in runtimes}
         if len(asked) > 1:
             _log.warning(
-                "TensorFlow sizes its intra-op and inter-op pools once per process, with the first Session's "
+                "TensorFlow sizes its intra-op and inter-op pools once per process, with the first setting's "
                 "counts: the later settings' counts (%s) do not apply here (run one --num_intra_threads / "
                 "--num_inter_threads per process to compare them; docs/performance.md, section 6)",
                 sorted(asked))
+        # Made after the settings' Sessions, so that its Session (TensorFlow's default options) sizes no pool.
+        matmul = MatMul(config.matmul_size, config.tf_device, config.seed)
         np.testing.assert_allclose(matmul.tf(), matmul.numpy(), rtol=1e-4)
         fns[TF_MATMUL] = matmul.tf
         flops[TF_MATMUL] = flops[NUMPY_MATMUL] = matmul.flops
@@ -218,7 +227,8 @@ def compute(config: Config, batch: int, tracer: Tracer = OFF) -> list[dict[str, 
             tracer.session_step(*args)
         tracer.session_step(f"batch{batch}_{TF_MATMUL}", matmul.session, matmul.product)
     finally:
-        matmul.close()
+        if matmul is not None:
+            matmul.close()
         for gs in runtimes:
             gs.close()
     n = config.matmul_size
