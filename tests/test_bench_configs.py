@@ -151,7 +151,7 @@ def test_a_runs_thread_counts_reach_the_eager_context_that_sizes_the_intra_op_po
 def test_thread_counts_the_started_eager_context_cannot_take_are_reported(caplog):
     tf.constant(1.0)  # the context has started (with the suite's counts)
     other = tf.config.threading.get_intra_op_parallelism_threads() + 1
-    with caplog.at_level("WARNING", logger="tfshare.bench.config"):
+    with caplog.at_level("WARNING", logger="tfshare.devices"):
         assert not apply_threads(other, None)
     assert f"intra_op_threads={other} does not apply" in caplog.text
     assert apply_threads(None, None)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import subprocess
+import sys
 import threading
 import weakref
 from unittest import mock
@@ -572,3 +575,35 @@ def test_a_name_a_failed_construction_reserved_is_said_to_be_kept_by_it(runtime)
                                                  r"name\); pick another$"):
         tfshare.Classifier(layers=lambda: [keras.layers.Dense(3)], input_shape=(4,), num_classes=2, runtime=runtime,
                            name="c")
+
+
+_THREADS_CHILD = """
+import numpy as np
+import tensorflow as tf
+import tfshare
+with tfshare.GraphSession(device="cpu", intra_op_threads=1, inter_op_threads=1) as gs:
+    tfshare.DenseClassifier(8, 3, (4,), runtime=gs, seed=0).predict_proba(np.zeros((2, 8), np.float32))
+print(tf.config.threading.get_intra_op_parallelism_threads(), tf.config.threading.get_inter_op_parallelism_threads())
+"""
+
+
+def test_a_runtimes_thread_counts_reach_the_eager_context_that_sizes_the_intra_op_pool():
+    """tfshare's eager work (layers, initial values) starts TensorFlow's eager context before the first
+    Session, and whichever starts first sizes the process's intra-op pool: the runtime's counts go to it."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    child = subprocess.run([sys.executable, "-c", _THREADS_CHILD], capture_output=True, text=True, env=env, timeout=300)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split()[-2:] == ["1", "1"]
+
+
+def test_a_runtimes_thread_counts_the_started_eager_context_cannot_take_are_reported(caplog):
+    tf.constant(1.0)  # the eager context has started (with the suite's counts)
+    other = tf.config.threading.get_intra_op_parallelism_threads() + 1
+    with caplog.at_level("WARNING", logger="tfshare.devices"):
+        tfshare.GraphSession(device="cpu", intra_op_threads=other).close()
+    assert f"intra_op_threads={other} does not apply" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tfshare.devices"):
+        tfshare.GraphSession(device="cpu").close()  # tfshare's default counts: nothing asked, nothing said
+    assert "does not apply" not in caplog.text

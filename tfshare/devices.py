@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from tfshare import validation
@@ -9,6 +10,8 @@ from tfshare._tf import tf
 from tfshare.errors import InputError
 
 DEVICES = ("auto", "cpu", "gpu")
+
+_log = logging.getLogger(__name__)
 
 
 def visible_gpus() -> list[str]:
@@ -51,4 +54,43 @@ def resolve_device(device: str) -> str:
     return "/device:CPU:0"
 
 
-__all__ = ["DEVICES", "resolve_device", "usable_cores", "visible_gpus"]
+__all__ = ["DEVICES", "apply_eager_threads", "resolve_device", "usable_cores", "visible_gpus"]
+
+
+def apply_eager_threads(intra_op_threads: int | None, inter_op_threads: int | None, warn: bool = True) -> bool:
+    """Gives TensorFlow's eager context these thread counts, if it has not started yet.
+
+    TensorFlow sizes one intra-op pool per process, when its CPU device is
+    first made: by the eager context when it starts before any Session, and
+    in a tfshare process it does (layers are made and the kernels' initial
+    values computed eagerly before the first Session). A Session's
+    ``intra_op_parallelism_threads`` then never applies: the pool has the
+    eager context's count (by default one per core). ``GraphSession`` calls
+    this with its counts, so they become the pool's when it comes first.
+
+    Args:
+      intra_op_threads: threads inside one op (None: leave TensorFlow's).
+      inter_op_threads: the eager context's ops run in parallel (None: leave TensorFlow's).
+      warn: log a warning when a count does not apply.
+
+    Returns:
+      True if every count given applies; False if the context had already
+      started with another (logged as a warning when ``warn``).
+    """
+    applied = True
+    for name, value, setter in (
+        ("intra_op_threads", intra_op_threads, tf.config.threading.set_intra_op_parallelism_threads),
+        ("inter_op_threads", inter_op_threads, tf.config.threading.set_inter_op_parallelism_threads),
+    ):
+        if value is None:
+            continue
+        try:
+            setter(value)  # a no-op when the context already has this count
+        except RuntimeError:
+            applied = False
+            if warn:
+                _log.warning("%s=%d does not apply: TensorFlow's eager context (and its thread pools) started "
+                             "earlier in this process with other counts; set them before any TensorFlow op runs, "
+                             "or run this setting in a fresh process", name, value)
+    return applied
+

@@ -26,7 +26,7 @@ from tfshare._cluster_spec import as_cluster_spec
 from tfshare._placement import TaskPlacement, timeout_ms
 from tfshare._tracked_session import TrackedSession, WriteClock
 from tfshare._tf import config_pb2, eager_mode, tf, tf1, v2_classes
-from tfshare.devices import resolve_device, usable_cores
+from tfshare.devices import apply_eager_threads, resolve_device, usable_cores
 from tfshare.errors import ClosedError, InputError
 from tfshare.fast_callable import FastCallable
 from tfshare.initial_values import InitialValues
@@ -57,10 +57,12 @@ class GraphSession:
         the process, and the inter-op pool by the first Session, unless
         ``config`` sets ``use_per_session_threads`` (an inter-op pool of its
         own). Otherwise a later runtime's (or shard's) counts have no
-        effect. (``TF_OVERRIDE_GLOBAL_THREADPOOL=1``, set before the first
-        Session, gives each Session an intra-op pool of its own; with two
-        CNN runtimes called in turn, their idle pools' spinning threads made
-        each call 1.4-1.8x slower: docs/performance.md, section 6.)
+        effect. tfshare's own eager work (layers, initial values) starts
+        TensorFlow's eager context before the first Session, so an
+        in-process runtime gives its counts to the eager context too, which
+        then sizes the pool; one made after the context started with other
+        counts logs a warning that they do not apply (docs/performance.md,
+        section 6).
       allow_growth: on GPU, grow memory on demand so several Sessions can
         share one GPU.
       target: the Session target, "" for in-process or "grpc://host:port".
@@ -177,6 +179,12 @@ class GraphSession:
             self._init_kwargs["config"] = tf1.ConfigProto()
             self._init_kwargs["config"].CopyFrom(config)
         self._config = self._with_grappler(made)
+        if _root is None and not target and self._task is None:
+            # In-process, TensorFlow sizes one intra-op pool per process, with the counts of whatever starts
+            # first, and tfshare's eager work (layers, initial values) comes before this Session.
+            apply_eager_threads(self._config.intra_op_parallelism_threads or None,
+                                self._config.inter_op_parallelism_threads or None,
+                                warn=intra_op_threads is not None or inter_op_threads is not None)
         self._graph = tf.Graph()
         self._lock = threading.RLock()
         self._session: Any = None

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from tfshare import validation
 from tfshare._tf import tf, tf1
 from tfshare.bench.models import MLP, Model
+from tfshare.devices import apply_eager_threads as apply_threads
 from tfshare.errors import InputError
 from tfshare.harness.tracing import Tracer
 from tfshare.runtime import GraphSession
@@ -34,43 +35,6 @@ def positive_ints(values: Sequence[int], name: str, what: str = "value") -> None
         raise InputError(f"{name} must name at least one {what}, got ()")
     for value in values:
         validation.positive_int(value, name)
-
-
-def apply_threads(intra_op_threads: int | None, inter_op_threads: int | None) -> bool:
-    """Gives TensorFlow's eager context these thread counts, if it has not started yet.
-
-    TensorFlow sizes one intra-op pool per process, when its CPU device is
-    first made: by the eager context when it starts before any Session, and
-    in a tfshare process it does (the kernels' initial values are computed
-    eagerly before the first Session). A Session's
-    ``intra_op_parallelism_threads`` then never applies: the pool has the
-    eager context's count (by default one per core). Setting the context's
-    counts first makes a run's ``intra_op_threads`` the pool's, and gives the
-    eager baselines the same threads.
-
-    Args:
-      intra_op_threads: threads inside one op (None: leave TensorFlow's).
-      inter_op_threads: the eager context's ops run in parallel (None: leave TensorFlow's).
-
-    Returns:
-      True if every count given applies; False (logged as a warning) if the
-      context had already started with another.
-    """
-    applied = True
-    for name, value, setter in (
-        ("intra_op_threads", intra_op_threads, tf.config.threading.set_intra_op_parallelism_threads),
-        ("inter_op_threads", inter_op_threads, tf.config.threading.set_inter_op_parallelism_threads),
-    ):
-        if value is None:
-            continue
-        try:
-            setter(value)  # a no-op when the context already has this count
-        except RuntimeError:
-            applied = False
-            _log.warning("%s=%d does not apply: TensorFlow's eager context (and its thread pools) started "
-                         "earlier in this process with other counts; run this setting in a fresh process",
-                         name, value)
-    return applied
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,10 +71,10 @@ class RunConfig:
     def graph_session(self, **kwargs: Any) -> GraphSession:
         """A ``GraphSession`` on this run's device with its threads (``kwargs`` go to the constructor).
 
-        The threads go to TensorFlow's eager context too (``apply_threads``),
-        which sizes the process's intra-op pool before any Session does.
+        The threads go to TensorFlow's eager context too (``GraphSession``
+        gives them to it, see ``tfshare.devices.apply_eager_threads``), which
+        sizes the process's intra-op pool before any Session does.
         """
-        apply_threads(self.intra_op_threads, self.inter_op_threads)
         return GraphSession(device=self.device, intra_op_threads=self.intra_op_threads,
                             inter_op_threads=self.inter_op_threads, **kwargs)
 
