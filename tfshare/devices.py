@@ -54,9 +54,6 @@ def resolve_device(device: str) -> str:
     return "/device:CPU:0"
 
 
-__all__ = ["DEVICES", "apply_eager_threads", "resolve_device", "usable_cores", "visible_gpus"]
-
-
 def apply_eager_threads(intra_op_threads: int | None, inter_op_threads: int | None, warn: bool = True) -> bool:
     """Gives TensorFlow's eager context these thread counts, if it has not started yet.
 
@@ -94,3 +91,5 @@ def apply_eager_threads(intra_op_threads: int | None, inter_op_threads: int | No
                              "or run this setting in a fresh process", name, value)
     return applied
 
+
+__all__ = ["DEVICES", "apply_eager_threads", "resolve_device", "usable_cores", "visible_gpus"]

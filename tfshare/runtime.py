@@ -38,6 +38,7 @@ _log = logging.getLogger(__name__)
 #: in proportion to the graph (see ``GraphSession._warn_if_large``).
 LARGE_GRAPH_OPS = 5000
 
+
 class GraphSession:
     """One ``tf.Graph`` and one lazily created ``tf.compat.v1.Session``.
 
