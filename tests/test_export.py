@@ -437,3 +437,24 @@ def test_a_scalar_variable_survives_set_weights_and_export(tmp_path, rng):
         path = clf.export_saved_model(tmp_path / "m")
         got = tf.saved_model.load(path).signatures["serving_default"](x=tf.constant(x))["probabilities"].numpy()
         np.testing.assert_allclose(got, clf.predict_proba(x), atol=1e-6)
+
+
+def test_a_folder_that_appears_during_the_export_is_not_replaced_without_overwrite(tmp_path, monkeypatch):
+    """Another process's export landing at ``path`` while this one ran is an ExportError, and is kept."""
+    from tfshare import export
+
+    path = tmp_path / "m"
+    write = export._write
+
+    def write_then_another_export_lands(*args):
+        write(*args)
+        path.mkdir()
+        (path / "theirs.txt").write_text("kept")
+
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0) as clf:
+        monkeypatch.setattr(export, "_write", write_then_another_export_lands)
+        with pytest.raises(tfshare.ExportError,
+                           match=rf"^'{re.escape(str(path))}' appeared while the export ran; pass overwrite=True"):
+            clf.export_saved_model(path)
+    assert os.listdir(tmp_path) == ["m"]
+    assert os.listdir(path) == ["theirs.txt"]

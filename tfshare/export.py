@@ -199,13 +199,17 @@ def _local(path: str) -> str:
     return path[len("file://"):] if path.startswith("file://") else path
 
 
-def _publish(staging: str, path: str) -> None:
+def _publish(staging: str, path: str, overwrite: bool) -> None:
     """Puts the complete SavedModel in ``staging`` at ``path``, moving an existing one aside first.
 
     A ``path`` that is a symbolic link is replaced by the new folder; the folder it pointed to stays.
+    Without ``overwrite``, a ``path`` that appeared while the export ran (another process's
+    export, say) is an ``ExportError`` and is left as it is.
     """
     old = None
     if tf.io.gfile.exists(path):
+        if not overwrite:
+            raise ExportError(f"{path!r} appeared while the export ran; pass overwrite=True to replace it")
         old = _beside(path, "old")
         _move(path, old)
     _move(staging, path)
@@ -260,7 +264,7 @@ def export_saved_model(classifiers: Sequence[Any], path: str | os.PathLike, over
                 signatures = _signatures(twins, x, export)
             export.initialize()
             _write(export, signatures, staging)
-        _publish(staging, target)
+        _publish(staging, target, overwrite)
     except (tf.errors.OpError, OSError) as exc:
         _discard(staging)
         message = getattr(exc, "message", None) or str(exc)
