@@ -165,3 +165,17 @@ def test_an_initializer_that_cannot_be_remade_takes_no_seed_offset_in_any_class(
         for key, value in expected.items():
             np.testing.assert_array_equal(got[key], value, err_msg=f"{clf.name}: {key}")
     np.testing.assert_array_equal(expected["head/kernel"], keras.initializers.GlorotUniform(seed=0)((2, 2)).numpy())
+
+
+def test_creation_name_is_the_name_given_before_a_graph_numbers_it():
+    """What weight keys are made of: "w" for a graph's "d/w_1", "Variable" for an unnamed one (TensorFlow's default),
+    and a variable's own last name part when it was made outside ``creating`` (eagerly, nothing is renumbered)."""
+    graph = tf.Graph()
+    with graph.as_default(), initial_values.creating(seed=0), tf.name_scope("d/"):
+        made = [tf.Variable(1.0, name="w"), tf.Variable(1.0, name="w"), tf.Variable(1.0), tf.Variable(1.0)]
+    assert [v.name for v in made] == ["d/w:0", "d/w_1:0", "d/Variable:0", "d/Variable_1:0"]
+    assert [initial_values.creation_name(v) for v in made] == ["w", "w", "Variable", "Variable"]
+    with graph.as_default(), tf.name_scope("e/"):
+        outside = tf.Variable(1.0, name="w_1")
+    assert initial_values.creation_name(outside) == "w_1"
+    assert initial_values.creation_name(tf.Variable(1.0, name="d/w_1")) == "w_1"

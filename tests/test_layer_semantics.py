@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -370,6 +372,65 @@ def test_layers_of_one_name_are_keyed_as_the_eager_twin_keys_them(runtime, mode)
     clf = _make(mode, runtime, body)
     assert list(clf.named_variables)[:4] == ["layer_0/kernel", "layer_0/bias", "layer_1/kernel", "layer_1/bias"]
     assert_same_weights(twin.get_weights(), clf)
+
+
+class _Named(keras.layers.Layer):
+    """Makes one weight of each name given, in order; each one counts: x * w, then + w_1, then * the next, ..."""
+
+    def __init__(self, names, **kwargs):
+        super().__init__(**kwargs)
+        self._names = tuple(names)
+
+    def build(self, input_shape):
+        self.ws = [self.add_weight(name=n, shape=(int(input_shape[-1]),), initializer="glorot_uniform")
+                   for n in self._names]
+
+    def call(self, x):
+        for k, w in enumerate(self.ws):
+            x = x * w if k % 2 == 0 else x + w
+        return x
+
+
+NAMED_BODIES = {  # weight names of each layer (all named "d") -> the keys of their weights
+    # A graph names the second layer's "w" "d/w_1", then its "w_1" "d/w_1_1" (eagerly: "d/w", "d/w_1").
+    "w_then_w_and_w_1": ((("w",), ("w", "w_1")), ["layer_0/w", "layer_1/w", "layer_1/w_1"]),
+    # The second layer's "w_1" is not a renamed "w".
+    "w_then_w_1": ((("w",), ("w_1",)), ["layer_0/w", "layer_1/w_1"]),
+    # Two weights named "w" are numbered, but never with the name of another weight of the layer.
+    "w_twice_then_w_1": ((("w", "w", "w_1"),), ["layer_0/w", "layer_0/w_2", "layer_0/w_1"]),
+}
+
+
+@pytest.mark.parametrize("mode", ["isolated", "copy", "trunk", "eager"])
+@pytest.mark.parametrize("body", list(NAMED_BODIES))
+def test_weights_are_keyed_by_the_names_their_layer_gave_them(runtime, rng, tmp_path, mode, body):
+    """Keys are the names a layer gave its weights, not those a graph made unique: the eager twin's keys, so
+    weights and checkpoints move between the two and give the same predictions."""
+    names, expected = NAMED_BODIES[body]
+    factory = lambda: [_Named(n, name="d") for n in names]  # noqa: E731
+    twin = _make("eager", runtime, factory, seed=1)
+    clf = _make(mode, runtime, factory, seed=1)
+    assert list(clf.named_variables) == list(twin.named_variables) == [*expected, "head/kernel", "head/bias"]
+    x, y = _data(rng)
+    clf.fit(x, y, epochs=2)
+    twin.set_weights(clf.get_weights())
+    np.testing.assert_allclose(twin.predict_proba(x), clf.predict_proba(x), atol=1e-6)
+    twin.fit(x, y, epochs=2)
+    assert not np.allclose(twin.predict_proba(x), clf.predict_proba(x), atol=1e-4)
+    clf.restore(twin.save(str(tmp_path / "twin")))
+    np.testing.assert_allclose(clf.predict_proba(x), twin.predict_proba(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["isolated", "eager"])
+def test_weights_keyed_by_layer_name_refuse_two_layers_that_would_share_a_key(runtime, mode):
+    """With named=True two layers named "d" that both make "w" would both be "d/w": refused, naming both."""
+    arch = tfshare.Architecture(factory=lambda: [_Named(("w",), name="d"), _Named(("v", "w"), name="d")],
+                                input_shape=(6,), config={"input_shape": [6]}, named=True)
+    make = tfshare.EagerClassifier if mode == "eager" else functools.partial(tfshare.Classifier, runtime=runtime)
+    with pytest.raises(tfshare.InputError, match=r"^layers: the weight key 'd/w' would name two variables, '(classifier/)?d/w:0' "
+                       r"of layer 'd' \(in layers\(\)\[0\]\) and '(classifier/)?d/w(_1)?:0' of layer 'd' \(in layers\(\)\[1\]\); "
+                       r"weights keyed by layer name need layers of distinct names$"):
+        make(architecture=arch, num_classes=3)
 
 
 def test_a_repeated_layer_object_is_refused_and_shared_variables_are_keyed_once(runtime):

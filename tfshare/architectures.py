@@ -25,7 +25,7 @@ import json
 import math
 from typing import Any, Callable, Hashable, Mapping, Sequence
 
-from tfshare import validation
+from tfshare import initial_values, validation
 from tfshare._tf import keras, v2_layers
 from tfshare.errors import InputError
 
@@ -320,6 +320,11 @@ def own_weights(layer: Any) -> list[Any]:
 def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
     """Keys the variables of built layers by architecture, not by graph name.
 
+    A key is the layer's prefix and the name the layer gave the weight when
+    it made it ("w"; see ``initial_values.creation_name``), never the name a
+    graph made unique ("d/w_1_1" when another layer named "d" made "d/w"
+    first): a graph classifier and its eager twin key alike.
+
     Args:
       layers: built tf_keras layers, the body in order.
       named: key by layer name ("hidden_0/kernel"), else by the layer's
@@ -330,31 +335,42 @@ def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
 
     Returns:
       {key: variable}, in layer order and, within a layer, as it created them.
+      Weights a layer gave one name get numbered keys in creation order
+      ("w", "w_1", ...), skipping the names of its other weights.
+
+    Raises:
+      InputError: two layers' weights would take one key (with ``named``,
+        two layers of one name that both make a weight of one name).
     """
     keyed: dict[str, Any] = {}
+    owner: dict[str, tuple[Any, int]] = {}  # key -> (the layer whose weight has it, its top layer's index)
     seen: set[int] = set()  # a variable two layers track (a model's own attribute, say) is keyed once
-    taken: dict[str, int] = {}  # graph names (without ":0") -> id of the layer whose variable has it
     for i, top in enumerate(layers):
         base = top.name if named else f"layer_{i}"
         owners = [sub for sub in top._flatten_layers(include_self=True) if own_weights(sub)]  # pylint: disable=protected-access
         for rank, layer in enumerate(owners):
             prefix = base if layer is top else f"{base}/{rank}"
+            weights = []
             for variable in own_weights(layer):
-                if id(variable) in seen:
-                    continue
-                seen.add(id(variable))
-                full = variable.name.split(":")[0]
-                taken.setdefault(full, id(layer))
-                stem, _, suffix = full.rpartition("_")
-                if suffix.isdigit() and taken.get(stem, id(layer)) != id(layer):
-                    # A graph renamed it ("d/kernel_1"): another layer of the same name made "d/kernel" first.
-                    # Eagerly nothing is renamed: key it by the name the layer gave it, as the eager twin does.
-                    full = stem
-                short = full.rsplit("/", 1)[-1]
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    weights.append(variable)
+            given = {initial_values.creation_name(v) for v in weights}
+            for variable in weights:
+                short = initial_values.creation_name(variable)
                 key, n = f"{prefix}/{short}", 1
-                while key in keyed:
+                while key in keyed and owner[key][0] is layer:  # this layer gave two weights one name
+                    while f"{short}_{n}" in given:  # a name the layer gave another weight is that weight's key
+                        n += 1
                     key, n = f"{prefix}/{short}_{n}", n + 1
-                keyed[key] = variable
+                if key in keyed:
+                    other, j = owner[key]
+                    raise InputError(
+                        f"layers: the weight key {key!r} would name two variables, {keyed[key].name!r} of layer "
+                        f"{other.name!r} (in layers()[{j}]) and {variable.name!r} of layer {layer.name!r} (in "
+                        f"layers()[{i}]); weights keyed by layer name need layers of distinct names"
+                    )
+                keyed[key], owner[key] = variable, (layer, i)
     return keyed
 
 

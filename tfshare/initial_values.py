@@ -272,11 +272,47 @@ def creating(
             fed = FedInitializer(lambda: keras_init)
             kwargs["initial_value"] = functools.partial(fed, *initial_value.args, **initial_value.keywords)
         variable = next_creator(**kwargs)
+        remember_creation_name(variable, kwargs.get("name"))
         created.append(Created(variable, fed, spec))
         return variable
 
     with tf1.variable_creator_scope(creator):
         yield created
+
+
+#: The attribute of a variable made under ``creating`` that holds the name its layer gave it.
+_CREATION_NAME = "_tfshare_creation_name"
+
+
+def remember_creation_name(variable: Any, name: str | None) -> None:
+    """Records on ``variable`` the name its maker asked for ("w"), before a graph made it unique ("d/w_1_1").
+
+    Args:
+      variable: the variable just made.
+      name: the ``name`` its creator was given; None is TensorFlow's default, "Variable".
+    """
+    try:
+        setattr(variable, _CREATION_NAME, name or "Variable")
+    except AttributeError:  # a variable type that takes no attributes: creation_name falls back to its name
+        pass
+
+
+def creation_name(variable: Any) -> str:
+    """The last part of the name ``variable`` was made with: "w" for a graph's "scope/d/w_1_1:0".
+
+    A graph makes names unique by numbering them ("d/w" twice gives "d/w" and
+    "d/w_1"), eager mode does not; the name given at creation is the same in
+    both. Variables made outside ``creating`` (an eager ``model_fn`` model's)
+    fall back to their own name, which eagerly is the name given.
+
+    Args:
+      variable: a ``tf.Variable``.
+
+    Returns:
+      The name without scopes and without the ":0" output suffix, e.g. "kernel".
+    """
+    name = getattr(variable, _CREATION_NAME, None) or variable.name.split(":")[0]
+    return name.rsplit("/", 1)[-1]
 
 
 @contextlib.contextmanager
@@ -306,6 +342,6 @@ def reusing(variables: Sequence[Any]) -> Iterator[None]:
 
 
 __all__ = [
-    "PLACEHOLDER_NAME", "Created", "FedInitializer", "InitSpec", "InitialValues", "creating",
-    "glorot_uniform", "random_keras_initializer", "reusing",
+    "PLACEHOLDER_NAME", "Created", "FedInitializer", "InitSpec", "InitialValues", "creating", "creation_name",
+    "glorot_uniform", "random_keras_initializer", "remember_creation_name", "reusing",
 ]
