@@ -222,13 +222,36 @@ def test_thread_settings_reach_the_session_config():
         assert gs.config.device_count["GPU"] == 0
 
 
+
+@pytest.mark.parametrize(
+    "given, allow_growth, expected",
+    [
+        pytest.param(None, None, True, id="no_config-default_on"),
+        pytest.param(None, False, False, id="no_config-off"),
+        pytest.param(False, None, False, id="config_off-kept"),
+        pytest.param(True, None, True, id="config_on-kept"),
+        pytest.param(False, True, True, id="config_off-overridden_on"),
+        pytest.param(True, False, False, id="config_on-overridden_off"),
+    ],
+)
+def test_allow_growth_keeps_a_given_configs_value_unless_passed(given, allow_growth, expected):
+    """allow_growth=None means: the given config's gpu_options.allow_growth, or True with no config."""
+    base = None if given is None else tf1.ConfigProto(gpu_options=tf1.GPUOptions(allow_growth=given))
+    with tfshare.GraphSession(device="cpu", config=base, allow_growth=allow_growth, shard_size=1) as gs:
+        assert gs.config.gpu_options.allow_growth is expected
+        assert gs.session._config.gpu_options.allow_growth is expected  # what the Session was made with
+        gs.place()
+        assert gs.place().config.gpu_options.allow_growth is expected  # a shard: the same
+    if base is not None:
+        assert base.gpu_options.allow_growth is given  # the caller's config is copied, not changed
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
         ({"device": "tpu"}, tfshare.InputError, r"device must be one of \['auto', 'cpu', 'gpu'\], got 'tpu'"),
         ({"intra_op_threads": 0}, tfshare.InputError, "^intra_op_threads must be an int >= 1, got 0$"),
         ({"inter_op_threads": 1.5}, TypeError, r"^inter_op_threads must be an int >= 1, got float 1\.5$"),
-        ({"allow_growth": "yes"}, TypeError, "^allow_growth must be a bool, got str$"),
+        ({"allow_growth": "yes"}, TypeError, "^allow_growth must be a bool or None, got str$"),
         ({"caller_thread": "yes"}, TypeError, "^caller_thread must be a bool or None, got str$"),
         (
             {"caller_thread": True, "target": "grpc://localhost:1"},

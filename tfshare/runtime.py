@@ -65,7 +65,9 @@ class GraphSession:
         counts logs a warning that they do not apply (docs/performance.md,
         section 6).
       allow_growth: on GPU, grow memory on demand so several Sessions can
-        share one GPU.
+        share one GPU (``gpu_options.allow_growth``). None (the default):
+        ``config``'s value when a ``config`` is given, else True; a bool
+        overrides ``config``'s.
       target: the Session target, "" for in-process or "grpc://host:port".
       cluster: optional cluster (a ``tf.train.ClusterSpec``, a
         ``tfshare.cluster.ClusterConfig`` or a dict of job -> addresses).
@@ -123,7 +125,7 @@ class GraphSession:
         device: str = "auto",
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
-        allow_growth: bool = True,
+        allow_growth: bool | None = None,
         *,
         target: str = "",
         cluster: Any = None,
@@ -149,8 +151,8 @@ class GraphSession:
         for arg, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
             if value is not None:
                 validation.positive_int(value, arg)
-        if not isinstance(allow_growth, bool):
-            raise TypeError(f"allow_growth must be a bool, got {type(allow_growth).__name__}")
+        if allow_growth is not None and not isinstance(allow_growth, bool):
+            raise TypeError(f"allow_growth must be a bool or None, got {type(allow_growth).__name__}")
         if not isinstance(target, str):
             raise TypeError(f"target must be a str, got {type(target).__name__}")
         if config is not None and not isinstance(config, tf1.ConfigProto):
@@ -224,7 +226,8 @@ class GraphSession:
             config.intra_op_parallelism_threads = intra
         if inter is not None:
             config.inter_op_parallelism_threads = inter
-        config.gpu_options.allow_growth = allow_growth
+        if allow_growth is not None or base is None:  # None keeps a given config's value
+            config.gpu_options.allow_growth = True if allow_growth is None else allow_growth
         if self._device.endswith("CPU:0") and not self._target:
             # Keep a CPU runtime from reserving GPU memory it never uses.
             config.device_count["GPU"] = 0
