@@ -38,6 +38,9 @@ _log = logging.getLogger(__name__)
 #: in proportion to the graph (see ``GraphSession._warn_if_large``).
 LARGE_GRAPH_OPS = 5000
 
+#: The collections whose variables ``GraphSession.initialize()`` initializes (each variable once).
+_INITIALIZED_COLLECTIONS = (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES)
+
 
 class GraphSession:
     """One ``tf.Graph`` and one lazily created ``tf.compat.v1.Session``.
@@ -386,8 +389,8 @@ class GraphSession:
     def building(self, name_scope: str | None = None, shared: bool = False) -> Iterator[Any]:
         """Holds the build lock and makes this graph (and device) the default.
 
-        Variables created inside are initialized on the next run; if the
-        block raises, they are removed from the variable collections again
+        Variables created inside (global or local) are initialized on the next
+        run; if the block raises, they are removed from the variable collections again
         (the ops stay, unused). A caller's ``control_dependencies`` context
         does not reach the ops built inside.
 
@@ -411,7 +414,7 @@ class GraphSession:
                 )
             collections = [
                 self._graph.get_collection_ref(key)
-                for key in (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.TRAINABLE_VARIABLES)
+                for key in (*_INITIALIZED_COLLECTIONS, tf1.GraphKeys.TRAINABLE_VARIABLES)
             ]
             sizes = [len(c) for c in collections]
             try:
@@ -533,9 +536,20 @@ class GraphSession:
     def _own_variables(self) -> list[Any]:
         return self._graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
 
+    def _own_initializable(self) -> list[Any]:
+        """This shard's variables that ``initialize()`` covers: global, then local ones, each once."""
+        seen: set[str] = set()
+        variables = []
+        for key in _INITIALIZED_COLLECTIONS:
+            for variable in self._graph.get_collection(key):
+                if variable.name not in seen:
+                    seen.add(variable.name)
+                    variables.append(variable)
+        return variables
+
     def pending_variables(self) -> list[Any]:
-        """Variables created in this runtime (every shard) that it has not initialized yet."""
-        return [v for shard in self._routed() for v in shard._own_variables() if v.name not in shard._initialized]
+        """Variables created in this runtime (every shard) that it has not initialized yet, global and local."""
+        return [v for shard in self._routed() for v in shard._own_initializable() if v.name not in shard._initialized]
 
     def _routed(self) -> list["GraphSession"]:
         """This runtime's shards for methods that cover them all (a shard answers for itself)."""
@@ -567,7 +581,10 @@ class GraphSession:
     def initialize(self) -> int:
         """Initializes, in one Session call, only the variables not yet initialized.
 
-        Adding a classifier therefore never resets another's trained weights.
+        It covers the GLOBAL_VARIABLES and LOCAL_VARIABLES collections (a
+        ``tf.compat.v1.metrics`` metric's total and count are local), and
+        initializes each variable once: adding a classifier therefore never
+        resets another's trained weights, nor a metric's running totals.
 
         Returns:
           The number of variables initialized.
@@ -583,7 +600,7 @@ class GraphSession:
         with self._lock:
             self._check_open()
             generation = self._build_generation
-            pending = [v for v in self._own_variables() if v.name not in self._initialized]
+            pending = [v for v in self._own_initializable() if v.name not in self._initialized]
             if pending:
                 if self._task is not None:
                     # The chief initializes shared variables.
