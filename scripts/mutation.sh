@@ -28,8 +28,16 @@ MUTMUT="$(dirname "$PYTHON")/mutmut"  # the console script: `python -m mutmut` r
 
 # module -> the test files that exercise it (what each mutant of the module may be killed by;
 # mutmut then runs, per mutant, only those of these tests that executed the mutated function).
+# GraphSession's modules: runtime.py and the modules it was split into share its tests.
+RUNTIME_TESTS="test_runtime.py test_shards.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
 declare -A TESTS=(
-  [runtime]="test_runtime.py test_shards.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
+  [runtime]="$RUNTIME_TESTS"
+  [_runtime_shards]="$RUNTIME_TESTS"
+  [_runtime_build]="$RUNTIME_TESTS"
+  [_runtime_init]="$RUNTIME_TESTS"
+  [_runtime_calls]="$RUNTIME_TESTS"
+  [_session_config]="$RUNTIME_TESTS"
+  [_graph_export]="$RUNTIME_TESTS"
   [fast_callable]="test_fast_callable.py test_runtime.py test_lifecycle.py test_fused.py"
   [_tracked_session]="test_tracked_session.py test_fused.py"
   [classifier]="test_classifiers.py test_semantics.py test_lifecycle.py test_claims.py test_training_faults.py test_input_shapes.py"
@@ -57,7 +65,7 @@ declare -A TESTS=(
   [export]="test_export.py"
   [shards]="test_shards.py test_runtime.py"
 )
-ORDER="runtime shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols"
+ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols"
 
 mode=run
 modules=()

@@ -51,6 +51,34 @@ def test_initialize_only_initializes_pending_variables(runtime):
     assert runtime.initialize() == 0
 
 
+def test_initialize_also_initializes_local_variables_once(runtime):
+    """LOCAL_VARIABLES (a tf1 metric's total and count, a variable made local by hand) are pending like
+    globals: initialize() sets them, once, so a metric accumulates across later initializations."""
+    with runtime.building():
+        labels = tf1.placeholder(tf.int64, [None], name="labels")
+        predictions = tf1.placeholder(tf.int64, [None], name="predictions")
+        accuracy, update = tf1.metrics.accuracy(labels, predictions)
+        local = tf1.Variable(7.0, name="local", collections=[tf1.GraphKeys.LOCAL_VARIABLES])
+    names = ["accuracy/total:0", "accuracy/count:0", "local:0"]
+    assert sorted(v.name for v in runtime.pending_variables()) == sorted(names)
+    assert runtime.initialize() == 3 and runtime.pending_variables() == []
+    assert runtime.run(update, {labels: [1, 2, 3, 4], predictions: [1, 2, 0, 0]}) == 0.5
+    assert runtime.run(local) == 7.0
+    with runtime.building():
+        later = tf.Variable(1.0, name="later")
+    assert runtime.initialize() == 1  # only the new global: the metric keeps its total and count
+    assert runtime.run(update, {labels: [1, 1], predictions: [1, 1]}) == pytest.approx(4 / 6)
+    assert runtime.run([accuracy, later]) == [pytest.approx(4 / 6), 1.0]
+
+
+def test_local_variables_are_initialized_by_the_first_run(runtime):
+    """run() initializes pending variables first, local ones included."""
+    with runtime.building():
+        counter = tf1.Variable(0, name="counter", collections=[tf1.GraphKeys.LOCAL_VARIABLES])
+        bump = counter.assign_add(1)
+    assert runtime.run(bump) == 1 and runtime.run(bump) == 2
+
+
 def test_initialize_runs_once_through_a_callable_it_then_releases(runtime):
     """The initializers (and their fed kernels) run through a callable dropped after its call: Session.run
     would keep an executor per pending set for the Session's lifetime, and no pending set recurs."""
@@ -222,13 +250,36 @@ def test_thread_settings_reach_the_session_config():
         assert gs.config.device_count["GPU"] == 0
 
 
+
+@pytest.mark.parametrize(
+    "given, allow_growth, expected",
+    [
+        pytest.param(None, None, True, id="no_config-default_on"),
+        pytest.param(None, False, False, id="no_config-off"),
+        pytest.param(False, None, False, id="config_off-kept"),
+        pytest.param(True, None, True, id="config_on-kept"),
+        pytest.param(False, True, True, id="config_off-overridden_on"),
+        pytest.param(True, False, False, id="config_on-overridden_off"),
+    ],
+)
+def test_allow_growth_keeps_a_given_configs_value_unless_passed(given, allow_growth, expected):
+    """allow_growth=None means: the given config's gpu_options.allow_growth, or True with no config."""
+    base = None if given is None else tf1.ConfigProto(gpu_options=tf1.GPUOptions(allow_growth=given))
+    with tfshare.GraphSession(device="cpu", config=base, allow_growth=allow_growth, shard_size=1) as gs:
+        assert gs.config.gpu_options.allow_growth is expected
+        assert gs.session._config.gpu_options.allow_growth is expected  # what the Session was made with
+        gs.place()
+        assert gs.place().config.gpu_options.allow_growth is expected  # a shard: the same
+    if base is not None:
+        assert base.gpu_options.allow_growth is given  # the caller's config is copied, not changed
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
         ({"device": "tpu"}, tfshare.InputError, r"device must be one of \['auto', 'cpu', 'gpu'\], got 'tpu'"),
         ({"intra_op_threads": 0}, tfshare.InputError, "^intra_op_threads must be an int >= 1, got 0$"),
         ({"inter_op_threads": 1.5}, TypeError, r"^inter_op_threads must be an int >= 1, got float 1\.5$"),
-        ({"allow_growth": "yes"}, TypeError, "^allow_growth must be a bool, got str$"),
+        ({"allow_growth": "yes"}, TypeError, "^allow_growth must be a bool or None, got str$"),
         ({"caller_thread": "yes"}, TypeError, "^caller_thread must be a bool or None, got str$"),
         (
             {"caller_thread": True, "target": "grpc://localhost:1"},
@@ -422,9 +473,11 @@ def test_a_failed_build_leaves_no_pending_variables(runtime):
     with pytest.raises(ValueError, match="^midway$"):
         with runtime.building():
             tf.Variable(2.0, name="lost")
+            tf1.Variable(4.0, name="lost_local", collections=[tf1.GraphKeys.LOCAL_VARIABLES])
             raise ValueError("midway")
     assert [v.name for v in runtime.global_variables()] == ["kept:0"]
     assert [v.name for v in runtime.graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)] == ["kept:0"]
+    assert [v.name for v in runtime.pending_variables()] == ["kept:0"]
     assert runtime.initialize() == 1 and runtime.run(kept) == 1.0
     with runtime.building():  # a later build initializes its own variables on the next run
         later = tf.Variable(3.0, name="later")

@@ -4,7 +4,7 @@
 trunk's variables on the ps, everything else on the worker), the init policy
 (only the chief initializes shared variables; the others wait, bounded) and
 the translation of gRPC timeouts into ``ClusterError``. ``GraphSession``
-imports it only when given ``job_name`` / ``task_index``.
+uses it only when given ``job_name`` / ``task_index``.
 """
 
 from __future__ import annotations

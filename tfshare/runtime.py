@@ -7,30 +7,43 @@ thread-safe, and needs no graph context), initializes only variables that are
 not yet initialized, and hands out cached fast callables
 (``Session._make_callable_from_options``, the TF_SessionRunCallable path that
 tf_keras itself uses in graph mode).
+
+This module holds the class, its state and its lifecycle; each of its other
+jobs is a base class of its own: finding shards (``_runtime_shards``),
+building (``_runtime_build``), initializing variables (``_runtime_init``) and
+running (``_runtime_calls``); its Session config is made by
+``_session_config``, and ``_graph_export`` writes its graphs for TensorBoard.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import os
 import threading
 import weakref
-from typing import Any, Callable, Iterator, Sequence
-
-import numpy as np
+from typing import Any, Callable
 
 from tfshare import validation
 from tfshare._cluster_spec import as_cluster_spec
-from tfshare._placement import TaskPlacement, timeout_ms
+from tfshare._graph_export import write_graph
+from tfshare._placement import TaskPlacement
+from tfshare._runtime_build import _Building
+from tfshare._runtime_calls import _Calling
+from tfshare._runtime_init import _Initializing
+from tfshare._runtime_shards import _ShardRouting
+from tfshare._session_config import session_config
 from tfshare._tracked_session import TrackedSession, WriteClock
-from tfshare._tf import config_pb2, eager_mode, tf, tf1, v2_classes
-from tfshare.devices import apply_eager_threads, resolve_device, usable_cores
+from tfshare._tf import tf, tf1
+from tfshare.devices import apply_eager_threads, resolve_device
 from tfshare.errors import ClosedError, InputError
 from tfshare.fast_callable import FastCallable
 from tfshare.initial_values import InitialValues
 from tfshare.shards import DEFAULT_SHARD_SIZE, Shards
+
+# Importable from tfshare.runtime as before its split into the modules above.
+from tfshare._placement import timeout_ms  # noqa: F401
+from tfshare._tf import config_pb2, eager_mode, v2_classes  # noqa: F401
+from tfshare.devices import usable_cores  # noqa: F401
 
 _log = logging.getLogger(__name__)
 
@@ -39,7 +52,7 @@ _log = logging.getLogger(__name__)
 LARGE_GRAPH_OPS = 5000
 
 
-class GraphSession:
+class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
     """One ``tf.Graph`` and one lazily created ``tf.compat.v1.Session``.
 
     Example:
@@ -65,7 +78,9 @@ class GraphSession:
         counts logs a warning that they do not apply (docs/performance.md,
         section 6).
       allow_growth: on GPU, grow memory on demand so several Sessions can
-        share one GPU.
+        share one GPU (``gpu_options.allow_growth``). None (the default):
+        ``config``'s value when a ``config`` is given, else True; a bool
+        overrides ``config``'s.
       target: the Session target, "" for in-process or "grpc://host:port".
       cluster: optional cluster (a ``tf.train.ClusterSpec``, a
         ``tfshare.cluster.ClusterConfig`` or a dict of job -> addresses).
@@ -123,7 +138,7 @@ class GraphSession:
         device: str = "auto",
         intra_op_threads: int | None = None,
         inter_op_threads: int | None = None,
-        allow_growth: bool = True,
+        allow_growth: bool | None = None,
         *,
         target: str = "",
         cluster: Any = None,
@@ -142,15 +157,14 @@ class GraphSession:
         )
         if grappler is not None and not isinstance(grappler, bool):
             raise TypeError(f"grappler must be a bool or None, got {type(grappler).__name__}")
-        self._grappler = grappler
         # A shard holds its root weakly (the root's classifiers hold the root): no cycle.
         self._root_ref = weakref.ref(_root) if _root is not None else None
         self._device = resolve_device(device)
         for arg, value in (("intra_op_threads", intra_op_threads), ("inter_op_threads", inter_op_threads)):
             if value is not None:
                 validation.positive_int(value, arg)
-        if not isinstance(allow_growth, bool):
-            raise TypeError(f"allow_growth must be a bool, got {type(allow_growth).__name__}")
+        if allow_growth is not None and not isinstance(allow_growth, bool):
+            raise TypeError(f"allow_growth must be a bool or None, got {type(allow_growth).__name__}")
         if not isinstance(target, str):
             raise TypeError(f"target must be a str, got {type(target).__name__}")
         if config is not None and not isinstance(config, tf1.ConfigProto):
@@ -169,17 +183,18 @@ class GraphSession:
         # Trunks build under this device (function): the ps for variables in a cluster.
         self._shared_device = self._task.shared_device if self._task else self._device
         self._target = target
-        self._cluster = cluster
         if caller_thread and target:
             raise InputError(
                 f"caller_thread=True needs an in-process runtime (target=''), got target={target!r}"
             )
         self._caller_thread = (not target) if caller_thread is None else caller_thread
-        made = self._make_config(config, intra_op_threads, inter_op_threads, allow_growth, timeout)
+        self._config = session_config(
+            config, device=self._device, target=target, intra=intra_op_threads, inter=inter_op_threads,
+            allow_growth=allow_growth, timeout=timeout, task=self._task, cluster=cluster, grappler=grappler,
+        )
         if config is not None:  # shards start from the config as given now, not as its caller changes it later
             self._init_kwargs["config"] = tf1.ConfigProto()
             self._init_kwargs["config"].CopyFrom(config)
-        self._config = self._with_grappler(made)
         if _root is None and not target and self._task is None:
             # In-process, TensorFlow sizes one intra-op pool per process, with the counts of whatever starts
             # first, and tfshare's eager work (layers, initial values) comes before this Session.
@@ -215,93 +230,11 @@ class GraphSession:
                 raise RuntimeError(f"{self!r} was finalized; build every classifier before calling finalize()")
         return GraphSession(**self._init_kwargs, shard_size=None, _root=self)
 
-    def _make_config(self, base, intra, inter, allow_growth, timeout):
-        config = tf1.ConfigProto()
-        if base is not None:
-            config.CopyFrom(base)
-        config.allow_soft_placement = True
-        if intra is not None:
-            config.intra_op_parallelism_threads = intra
-        if inter is not None:
-            config.inter_op_parallelism_threads = inter
-        config.gpu_options.allow_growth = allow_growth
-        if self._device.endswith("CPU:0") and not self._target:
-            # Keep a CPU runtime from reserving GPU memory it never uses.
-            config.device_count["GPU"] = 0
-            if base is None:
-                cores = usable_cores()
-                if intra is None:
-                    config.intra_op_parallelism_threads = cores
-                if inter is None:
-                    config.inter_op_parallelism_threads = cores
-                # Place only the subgraph a run needs, not the whole graph on
-                # every extension: a runtime that grows one classifier at a time
-                # otherwise re-places all earlier classifiers for each new run
-                # signature. Every op here is pinned to CPU:0, so placement
-                # cannot differ between subgraphs. (Not applied on GPU, where
-                # soft placement could put one resource on two devices.)
-                # It also turns Grappler off ("Can't optimize a pruned graph",
-                # graph_execution_state.cc; GraphSession(grappler=True) undoes both).
-                config.graph_options.place_pruned_graph = True
-        if timeout is not None:
-            # At least 1 ms (0 would mean no limit at all), at most what the int64 field holds.
-            config.operation_timeout_in_ms = timeout_ms(timeout)
-        if self._task is not None:
-            self._task.configure(config)
-        elif self._cluster is not None:
-            config.cluster_def.CopyFrom(self._cluster.as_cluster_def())
-        return config
-
     # ------------------------------------------------------------------ state
     @property
     def graph(self) -> Any:
         """The ``tf.Graph`` of this runtime's first shard (a runtime past its ``shard_size`` has more: ``graphs``)."""
         return self._graph
-
-    @property
-    def _root(self) -> "GraphSession | None":
-        return self._root_ref() if self._root_ref is not None else None
-
-    @property
-    def root(self) -> "GraphSession":
-        """The runtime users hold: this one, or the runtime this shard belongs to."""
-        return self._root if self._root_ref is not None else self
-
-    @property
-    def shards(self) -> list["GraphSession"]:
-        """This runtime's shards: itself first, then the graphs it opened when full."""
-        return self._shards.all if self._shards is not None else [self]
-
-    @property
-    def graphs(self) -> list[Any]:
-        """Every ``tf.Graph`` of this runtime, one per shard (``graph`` is the first)."""
-        return [shard.graph for shard in self.shards]
-
-    def place(self) -> "GraphSession":
-        """The shard a new independent classifier or trunk is built into (see ``shard_size``)."""
-        return self._shards.place() if self._shards is not None else self
-
-    def unplace(self, shard: "GraphSession") -> None:
-        """Gives back the slot ``place()`` returned, for a construction that failed (see ``Shards.unplace``)."""
-        if self._shards is not None:
-            self._shards.unplace(shard)
-
-    def _shard_holding(self, tensor: Any) -> "GraphSession":
-        """The shard whose graph holds ``tensor``; this runtime when none does (the caller's check then says why)."""
-        graph = getattr(tensor, "graph", None)
-        return next((shard for shard in self.root.shards if shard.graph is graph), self)
-
-    def shard_of(self, graph: Any) -> "GraphSession":
-        """The shard of this runtime whose graph is ``graph``.
-
-        Raises:
-          InputError: none is.
-        """
-        if graph is self._graph:
-            return self
-        if self._shards is None:
-            raise InputError(f"{graph!r} is not the graph of {self!r}")
-        return self._shards.of_graph(graph)
 
     @property
     def device(self) -> str:
@@ -359,15 +292,6 @@ class GraphSession:
                 session = self._session
         return session
 
-    def _with_grappler(self, config: Any) -> Any:
-        """``config`` with ``grappler`` applied (see the constructor); changed in place."""
-        if self._grappler is None or (self._grappler is False and config.graph_options.place_pruned_graph):
-            return config  # as configured (pruned placement already keeps Grappler off)
-        config.graph_options.rewrite_options.disable_meta_optimizer = not self._grappler
-        if self._grappler:
-            config.graph_options.place_pruned_graph = False
-        return config
-
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError(f"{self!r} is closed; create a new GraphSession")
@@ -378,354 +302,7 @@ class GraphSession:
         kind = "GraphSession shard" if self._root_ref is not None else "GraphSession"
         return f"{kind}(device={self._device!r}, ops={len(self._graph.get_operations())}{shards}, {state})"
 
-    # --------------------------------------------------------------- building
-    @contextlib.contextmanager
-    def building(self, name_scope: str | None = None, shared: bool = False) -> Iterator[Any]:
-        """Holds the build lock and makes this graph (and device) the default.
-
-        Variables created inside are initialized on the next run; if the
-        block raises, they are removed from the variable collections again
-        (the ops stay, unused). A caller's ``control_dependencies`` context
-        does not reach the ops built inside.
-
-        Args:
-          name_scope: an absolute name scope to enter (e.g. "clf/"), or None.
-          shared: build variables that other processes share (a trunk's):
-            in a cluster they go to the parameter server; elsewhere no change.
-
-        Yields:
-          The ``tf.Graph``.
-
-        Raises:
-          ClosedError: the runtime was closed.
-          RuntimeError: the graph was finalized.
-        """
-        with self._lock:
-            self._check_open()
-            if self._graph.finalized:
-                raise RuntimeError(
-                    f"{self!r} was finalized; build every classifier before calling finalize()"
-                )
-            collections = [
-                self._graph.get_collection_ref(key)
-                for key in (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.TRAINABLE_VARIABLES)
-            ]
-            sizes = [len(c) for c in collections]
-            try:
-                device = self._shared_device if shared else self._device
-                # control_dependencies(None): a caller's control-dependency context
-                # must not leak into ops shared by every later classifier.
-                # v2_classes: sublayers a layer constructs while it is built keep tf_keras's TF2 base.
-                with self._graph.as_default(), self._graph.device(device), self._graph.control_dependencies(None), \
-                        v2_classes():
-                    if name_scope is None:
-                        yield self._graph
-                    else:
-                        with tf1.name_scope(name_scope):
-                            yield self._graph
-            except BaseException:
-                # A build that failed midway leaves ops behind (a tf.Graph cannot
-                # drop them), but its variables must not become pending: nothing
-                # would initialize them (a fed initial value may not be registered)
-                # and every later initialize() of the runtime would fail.
-                for collection, size in zip(collections, sizes):
-                    del collection[size:]
-                raise
-            finally:
-                self._build_generation += 1
-
-    def reserve_name(self, name: str | None, default: str) -> str:
-        """Returns a name unique in this runtime, for scoping a classifier or trunk.
-
-        Args:
-          name: the caller's explicit name, or None to derive one from ``default``.
-          default: the base for generated names ("dense_classifier" ->
-            "dense_classifier", "dense_classifier_1", ...).
-
-        Raises:
-          InputError: an explicit ``name`` is already used in this runtime
-            (also by a construction that failed: its ops stay in the graph).
-        """
-        validation.name(name)
-        root = self.root  # names are unique across every shard of a runtime
-
-        def unique(graph: Any, candidate: str, mark_as_used: bool) -> str:
-            # Absolute: a caller's name scope (e.g. ``tf.name_scope`` around a classifier's
-            # constructor) would prefix the name, making every candidate look taken.
-            with graph.name_scope(None):
-                return graph.unique_name(candidate, mark_as_used=mark_as_used)
-
-        def taken(candidate: str) -> bool:
-            return candidate in root._names or any(
-                unique(shard.graph, candidate, False) != candidate for shard in root.shards
-            )
-
-        with root._lock:
-            if name is not None:
-                if taken(name):
-                    raise InputError(f"name {name!r} is already used in {root!r} (by a classifier, trunk or op; "
-                                     "a failed construction keeps its name); pick another")
-                chosen = name
-            else:
-                chosen = default
-                i = 0
-                while taken(chosen):
-                    i += 1
-                    chosen = f"{default}_{i}"
-            root._names.add(chosen)
-            unique(self._graph, chosen, True)
-            return chosen
-
-    def register_head(self, head: Any) -> None:
-        """Records a classifier built in this runtime (held weakly), for fused calls."""
-        with self._lock:
-            self._heads = [r for r in self._heads if r() is not None]
-            self._heads.append(weakref.ref(head))
-
-    def heads(self) -> list[Any]:
-        """The live, open classifiers registered in this shard, in build order (the root: in every shard)."""
-        refs = [r for shard in self.shards for r in shard._heads] if self._root_ref is None else self._heads
-        heads = (r() for r in refs)
-        return [h for h in heads if h is not None and not getattr(h, "_closed", False)]
-
-    def shard_heads(self) -> list[Any]:
-        """The live, open classifiers of this shard only (one graph), in build order."""
-        heads = (r() for r in self._heads)
-        return [h for h in heads if h is not None and not getattr(h, "_closed", False)]
-
-    def add_finalize_hook(self, hook: Callable[[], None]) -> None:
-        """Registers a function that builds lazy ops before ``finalize()``.
-
-        A bound method is held weakly, so the runtime does not keep its object
-        (a classifier) alive.
-        """
-        ref = weakref.WeakMethod(hook) if hasattr(hook, "__self__") else (lambda: hook)
-        with self._lock:
-            self._finalize_hooks.append(ref)
-
-    def finalize(self) -> None:
-        """Builds every lazily built op, then makes the graph read-only.
-
-        After this, any attempt to add an op raises, which proves that the
-        serving path adds none.
-        """
-        with self._lock:
-            self._check_open()
-            for ref in list(self._finalize_hooks):
-                hook = ref()
-                if hook is not None:
-                    hook()
-            self._finalize_hooks.clear()
-            self._graph.finalize()
-        for shard in self.shards[1:] if self._root_ref is None else ():
-            shard.finalize()
-
     # ---------------------------------------------------------------- running
-    def global_variables(self) -> list[Any]:
-        """Every variable in the GLOBAL_VARIABLES collection of each of the runtime's graphs."""
-        if self._root_ref is None and self._shards is not None and self._shards.children:
-            return [v for shard in self.shards for v in shard._own_variables()]
-        return self._own_variables()
-
-    def _own_variables(self) -> list[Any]:
-        return self._graph.get_collection(tf1.GraphKeys.GLOBAL_VARIABLES)
-
-    def pending_variables(self) -> list[Any]:
-        """Variables created in this runtime (every shard) that it has not initialized yet."""
-        return [v for shard in self._routed() for v in shard._own_variables() if v.name not in shard._initialized]
-
-    def _routed(self) -> list["GraphSession"]:
-        """This runtime's shards for methods that cover them all (a shard answers for itself)."""
-        return self.shards if self._root_ref is None else [self]
-
-    def add_initial_values(self, pairs: Sequence[tuple[Any, Any]]) -> None:
-        """Records variables of this shard's graph whose initializer reads a fed placeholder.
-
-        See ``tfshare.initial_values``.
-
-        Args:
-          pairs: (variable, FedInitializer) pairs; ``initialize()`` feeds them.
-        """
-        for variable, initializer in pairs:
-            self._initial_values.add(variable, initializer)
-
-    def initial_value_feeds(self, variables: Sequence[Any]) -> dict[Any, np.ndarray]:
-        """The feed_dict that running ``[v.initializer for v in variables]`` needs.
-
-        Returns:
-          {placeholder: float32 array} for the variables with a fed initial
-          value (a classifier's kernels), computed afresh; {} for the others.
-        """
-        feeds: dict[Any, np.ndarray] = {}
-        for shard in self._routed():
-            feeds.update(shard._initial_values.feeds(variables))
-        return feeds
-
-    def initialize(self) -> int:
-        """Initializes, in one Session call, only the variables not yet initialized.
-
-        Adding a classifier therefore never resets another's trained weights.
-
-        Returns:
-          The number of variables initialized.
-
-        Raises:
-          ClosedError: the runtime was closed.
-        """
-        if self._root_ref is None and self._shards is not None and self._shards.children:
-            return sum(shard._initialize_own() for shard in self.shards)
-        return self._initialize_own()
-
-    def _initialize_own(self) -> int:
-        with self._lock:
-            self._check_open()
-            generation = self._build_generation
-            pending = [v for v in self._own_variables() if v.name not in self._initialized]
-            if pending:
-                if self._task is not None:
-                    # The chief initializes shared variables.
-                    self._task.initialize(self.session, pending, self._initial_values.feeds)
-                else:
-                    # Running the variables' own initializer ops adds nothing to the graph. Through a
-                    # callable dropped after its one call, not Session.run, which would keep the executor
-                    # (and its kernels) for the Session's lifetime: no build's pending set recurs.
-                    feeds = self._initial_values.feeds(pending)
-                    self._make_fn(list(feeds), [], [v.initializer for v in pending], False,
-                                  self._caller_thread)(*feeds.values())
-                self._initialized.update(v.name for v in pending)
-            self._init_generation = generation
-            return len(pending)
-
-    def mark_initialized(self, variables: Sequence[Any]) -> None:
-        """Records that ``variables`` hold values (e.g. set by a restore)."""
-        for variable in variables:
-            shard = self.shard_of(variable.graph) if self._root_ref is None else self
-            with shard._lock:
-                shard._initialized.add(variable.name)
-
-    def run(self, fetches: Any, feed_dict: dict | None = None, **kwargs: Any) -> Any:
-        """``Session.run`` after initializing pending variables. Thread-safe.
-
-        Raises:
-          ClosedError: the runtime was closed.
-          InputError: the tensors belong to several shards' graphs.
-        """
-        if self._shards is not None and self._shards.children:
-            shard = self._shards.of_elements(fetches, list(feed_dict or ()))
-            if shard is not self:
-                return shard.run(fetches, feed_dict, **kwargs)
-        self._check_open()
-        if self._init_generation != self._build_generation:
-            self._initialize_own()
-        run = self.session.run if self._task is None else self._task.wrap(self.session.run)
-        try:
-            return run(fetches, feed_dict=feed_dict, **kwargs)
-        except (tf.errors.OpError, RuntimeError):
-            if self._closed:  # close() interrupted this call
-                raise ClosedError(f"{self!r} was closed while a call was running") from None
-            raise
-
-    def callable(
-        self,
-        fetches: Sequence[Any],
-        feeds: Sequence[Any] = (),
-        targets: Sequence[Any] = (),
-        read_only: bool = False,
-        caller_thread: bool | None = None,
-    ) -> FastCallable:
-        """Returns a cached fast callable running ``targets`` and returning ``fetches``.
-
-        The same (feeds, fetches, targets) always returns the same object, so
-        TensorFlow prunes the graph for that signature once.
-
-        Args:
-          fetches: tensors to return, in order.
-          feeds: placeholders the callable takes, in order.
-          targets: ops to run for their side effects (e.g. a train op).
-          read_only: the callable writes no variable (a prediction); its
-            calls then do not tick ``write_clock``. Leave False when unsure:
-            the cost is only a refresh of fused-prediction caches.
-          caller_thread: run it in the calling thread (None: the runtime's
-            setting); False hands its ops to the inter-op pool, which runs
-            independent branches (several classifiers) on several cores.
-            True cannot turn on what the runtime has off (a remote runtime,
-            or ``GraphSession(caller_thread=False)``): that setting holds.
-
-        Raises:
-          ClosedError: the runtime was closed.
-          InputError: the tensors belong to several shards' graphs, or to a graph
-            this runtime does not hold.
-          TypeError: a feed or fetch is not a tensor (e.g. a variable, or an op).
-        """
-        if self._shards is not None and self._shards.children:
-            shard = self._shards.of_elements(fetches, feeds, targets)
-            if shard is not self:
-                return shard.callable(fetches, feeds, targets, read_only, caller_thread)
-        for arg, elements in (("feeds", feeds), ("fetches", fetches)):
-            for element in elements:
-                if not isinstance(element, tf.Tensor):  # a variable's name is its handle's: fetching that is garbage
-                    raise TypeError(f"{arg} must be graph tensors, got {type(element).__name__} {element!r}")
-        for element in (*feeds, *fetches, *targets):
-            # The cache and TensorFlow know tensors by name: one of another graph would silently
-            # stand for this graph's tensor of the same name.
-            if getattr(element, "graph", self._graph) is not self._graph:
-                raise InputError(f"the tensors of a callable must come from the graph of {self!r}, got {element!r} "
-                                 "of another graph")
-        inline = self._caller_thread if caller_thread is None else (caller_thread and self._caller_thread)
-        key = (
-            tuple(t.name for t in feeds),
-            tuple(t.name for t in fetches),
-            tuple(t.name for t in targets),
-            read_only,
-            inline,
-        )
-        cached = self._callables.get(key)
-        if cached is not None:
-            if self._closed:
-                raise ClosedError(f"{self!r} is closed")
-            return cached
-        with self._lock:
-            self._check_open()
-            cached = self._callables.get(key)
-            if cached is None:
-                if self._init_generation != self._build_generation:
-                    self._initialize_own()  # so calls never need to check
-                cached = FastCallable(self._make_fn(feeds, fetches, targets, read_only, inline), feeds, fetches, targets)
-                self._callables[key] = cached
-                self._issued.add(cached)
-            return cached
-
-    def release_callable(self, callable_: FastCallable) -> None:
-        """Drops a callable from the cache of the shard that made it; TF frees its executor once it is collected."""
-        for shard in self.shards:
-            with shard._lock:
-                for key, value in list(shard._callables.items()):
-                    if value is callable_:
-                        del shard._callables[key]
-
-    def _make_fn(self, feeds, fetches, targets, read_only, inline) -> Callable[..., list]:
-        self._warn_if_large()
-        session = self.session
-        if hasattr(session, "_make_callable_from_options"):
-            options = config_pb2.CallableOptions()
-            options.feed.extend(t.name for t in feeds)
-            options.fetch.extend(t.name for t in fetches)
-            options.target.extend(t.name for t in targets)
-            if inline:
-                # DirectSession then runs the executor inline (no hand-off to
-                # the inter-op pool); it falls back to the pool by itself when
-                # a run spans several devices (e.g. CPU + GPU partitions).
-                options.run_options.inter_op_thread_pool = -1
-            make = functools.partial(session._make_callable_from_options, read_only=read_only)
-            if self._task is None:
-                return make(options)
-            # In a cluster, gRPC timeouts become ClusterError, when making and when calling.
-            return self._task.wrap(self._task.wrap(make, "making a callable")(options))
-        # Public fallback (slower: it goes through Session.run's machinery).
-        fn = session.make_callable(list(fetches) + list(targets), feed_list=list(feeds))  # pragma: no cover
-        n = len(fetches)  # pragma: no cover
-        return lambda *values: fn(*values)[:n]  # pragma: no cover
-
     def _warn_if_large(self) -> None:
         """Logs a warning, once per graph, when a new run signature is made on a graph of ``LARGE_GRAPH_OPS`` ops.
 
@@ -766,23 +343,9 @@ class GraphSession:
         """
         self._check_open()
         for i, shard in enumerate(self.shards[1:], start=1):
-            shard._write_graph(os.path.join(logdir, f"shard_{i}"))
-        self._write_graph(logdir)
+            write_graph(shard.graph, os.path.join(logdir, f"shard_{i}"))
+        write_graph(self._graph, logdir)
         return logdir
-
-    def _write_graph(self, logdir: str) -> None:
-        """Writes this shard's own graph into ``logdir`` (``graph.pbtxt`` and a TensorBoard event file)."""
-        os.makedirs(logdir, exist_ok=True)
-        graph_def = self._graph.as_graph_def()
-        tf.io.write_graph(graph_def, logdir, "graph.pbtxt", as_text=True)
-        with eager_mode():  # the summary API adds ops to a caller's graph context otherwise
-            writer = tf.summary.create_file_writer(logdir)
-            try:
-                with writer.as_default():
-                    tf.summary.graph(graph_def)
-                writer.flush()
-            finally:
-                writer.close()
 
     # -------------------------------------------------------------- lifecycle
     def close(self) -> None:

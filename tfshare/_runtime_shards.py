@@ -1,0 +1,69 @@
+"""How a ``GraphSession`` finds its shards: the root, its graphs, and the shard of a graph or tensor.
+
+A base of ``tfshare.runtime.GraphSession``; the shards themselves are opened
+and counted by ``tfshare.shards``. It uses the state ``GraphSession.__init__``
+sets (annotated below).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfshare.errors import InputError
+
+
+class _ShardRouting:
+    """``GraphSession``'s shard lookups (see ``GraphSession``'s ``shard_size``)."""
+
+    _root_ref: Any
+    _shards: Any
+    _graph: Any
+
+    @property
+    def _root(self) -> "GraphSession | None":
+        return self._root_ref() if self._root_ref is not None else None
+
+    @property
+    def root(self) -> "GraphSession":
+        """The runtime users hold: this one, or the runtime this shard belongs to."""
+        return self._root if self._root_ref is not None else self
+
+    @property
+    def shards(self) -> list["GraphSession"]:
+        """This runtime's shards: itself first, then the graphs it opened when full."""
+        return self._shards.all if self._shards is not None else [self]
+
+    @property
+    def graphs(self) -> list[Any]:
+        """Every ``tf.Graph`` of this runtime, one per shard (``graph`` is the first)."""
+        return [shard.graph for shard in self.shards]
+
+    def place(self) -> "GraphSession":
+        """The shard a new independent classifier or trunk is built into (see ``shard_size``)."""
+        return self._shards.place() if self._shards is not None else self
+
+    def unplace(self, shard: "GraphSession") -> None:
+        """Gives back the slot ``place()`` returned, for a construction that failed (see ``Shards.unplace``)."""
+        if self._shards is not None:
+            self._shards.unplace(shard)
+
+    def _shard_holding(self, tensor: Any) -> "GraphSession":
+        """The shard whose graph holds ``tensor``; this runtime when none does (the caller's check then says why)."""
+        graph = getattr(tensor, "graph", None)
+        return next((shard for shard in self.root.shards if shard.graph is graph), self)
+
+    def shard_of(self, graph: Any) -> "GraphSession":
+        """The shard of this runtime whose graph is ``graph``.
+
+        Raises:
+          InputError: none is.
+        """
+        if graph is self._graph:
+            return self
+        if self._shards is None:
+            raise InputError(f"{graph!r} is not the graph of {self!r}")
+        return self._shards.of_graph(graph)
+
+    def _routed(self) -> list["GraphSession"]:
+        """This runtime's shards for methods that cover them all (a shard answers for itself)."""
+        return self.shards if self._root_ref is None else [self]
