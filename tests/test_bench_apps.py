@@ -43,7 +43,7 @@ from tfshare.bench import (
     variable_sharing,
 )
 from tfshare.bench.apps import report as report_app
-from tfshare.harness import collect, report, results
+from tfshare.harness import collect, provenance, report, results
 from tfshare.harness.timing import Stats, paired_ratio, ratio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +157,25 @@ def cnn_outputs(tmp_path_factory, _frozen_gc):
             paths[app] = directory / f"{app}_cnn.json"
             run_main(app, [*argv, f"--output={paths[app]}"])
     return paths
+
+
+def test_app_records_the_checkout_it_started_from_not_the_one_at_its_end(tmp_path, monkeypatch, caplog, _frozen_gc):
+    """A commit and an edit during a run: the code that ran is the start's, and the file says so."""
+    checkout = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(provenance, "tfshare_info", lambda: {"version": tfshare.__version__, **checkout})
+    measure = graph_construction.run
+
+    def run_then_commit(*args, **kwargs):
+        records = measure(*args, **kwargs)
+        checkout.update(commit="b" * 40, dirty=True)
+        return records
+
+    monkeypatch.setattr(graph_construction, "run", run_then_commit)
+    path = tmp_path / "graph_construction.json"
+    with caplog.at_level("WARNING"):
+        run_main("graph_construction", ["--device=cpu", "--quick", f"--output={path}", *TINY["graph_construction"]])
+    assert results.read(path)["tfshare"] == {"version": tfshare.__version__, "commit": "a" * 40, "dirty": False}
+    assert [r.getMessage() for r in caplog.records if "checkout changed during the run" in r.getMessage()]
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
