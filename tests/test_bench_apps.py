@@ -376,7 +376,7 @@ def test_report_keeps_the_newer_of_two_files_of_one_configuration_and_names_both
     newer = _demo_result(tmp_path, "a_newer.json", "newer", _mlp(data="digits"), mtime=2)
     older = _demo_result(tmp_path, "b_older.json", "older", _mlp(data="digits"), mtime=1)
     other = _demo_result(tmp_path, "c_other.json", "other", _mlp(data="mnist"), mtime=0)
-    with caplog.at_level("WARNING", logger=report.__name__):
+    with caplog.at_level("WARNING", logger=collect.__name__):
         docs = report.load(str(tmp_path))
         text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
     assert {label: doc["records"][0]["tag"] for (_, label, _), doc in docs.items()} == {
@@ -398,7 +398,7 @@ def test_report_keeps_every_config_of_one_model_and_names_what_differs(tmp_path,
     _demo_result(tmp_path, "b.json", "batch 256", _mlp(), flags=_demo_flags(batch_size=["256"], output="b.json"))
     _demo_result(tmp_path, "c.json", "tf 2.16", _mlp(), flags=_demo_flags(batch_size=["256"], output="c.json"),
                  machine_info={"tensorflow": "2.16.2"})
-    with caplog.at_level("WARNING", logger=report.__name__):
+    with caplog.at_level("WARNING", logger=collect.__name__):
         docs = report.load(str(tmp_path))
         text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
     assert sorted(doc["records"][0]["tag"] for doc in docs.values()) == ["batch 1", "batch 256", "tf 2.16"]
@@ -434,7 +434,7 @@ def test_report_shows_the_newest_run_of_one_config_and_names_the_older_files(tmp
                           machine_info={"date": "2026-11-30T10:00:00+00:00"})
     _demo_result(tmp_path, "d.json", "other config", _mlp(), flags=_demo_flags(quick=True),
                  machine_info={"date": "2026-11-30T10:00:00+00:00"})
-    with caplog.at_level("WARNING", logger=report.__name__):
+    with caplog.at_level("WARNING", logger=collect.__name__):
         loaded = collect.scan(str(tmp_path))
     assert sorted(doc["records"][0]["tag"] for doc in loaded.docs.values()) == ["newest", "other config"]
     (key,) = [k for k, doc in loaded.docs.items() if doc["records"][0]["tag"] == "newest"]
@@ -651,6 +651,13 @@ def test_efficiency_records_thread_settings_matmul_references_and_training_per_b
     assert [(r["batch_size"], r["steps_per_epoch"]) for r in training] == [(8, 120), (64, 15)]  # 960 rows (--quick)
     best = efficiency.best_setting(doc["records"])
     assert best["batch_size"] == 64 and best["setting"] in settings
+
+
+def test_efficiency_section_says_numpys_matmul_was_timed_apart_and_how_its_ratios_were_taken(outputs):
+    doc = results.read(outputs["efficiency"])
+    text = " ".join(sections.SECTIONS["efficiency"].body(doc, "plot.png")[:1])
+    assert "NumPy's BLAS matmul of the same is timed after them, on its own" in text
+    assert "from the ratio of medians to NumPy's, which was not timed beside them" in text
 
 
 @pytest.fixture(scope="module")

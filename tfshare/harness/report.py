@@ -37,7 +37,7 @@ class Section:
     """How one benchmark's results appear in the report.
 
     Attributes:
-      title: the heading, before ": <model label>".
+      title: the heading, before ": <model label>" (then the config, where one label has several).
       plot_file: the PNG's name for the MLP on the synthetic data; other models get
         "_<model>" before ".png", other data "_<data>" (a ``.npz`` path its file name).
       plot: draws the PNG: plot(records, path, label) -> path.
