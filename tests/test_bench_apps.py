@@ -336,10 +336,10 @@ def _demo_section() -> report.Section:
 
 
 def _demo_result(directory: Path, file: str, tag: str, model: dict, num_classes: int = 10, mtime: int = 0,
-                 flags: dict | None = None, machine_info: dict | None = None, config: dict | None = None) -> Path:
+                 app_flags: dict | None = None, machine_info: dict | None = None, config: dict | None = None) -> Path:
     """Writes a "demo" result file of ``model`` (a ``Model.describe()`` dict) with one record tagged ``tag``."""
-    doc = results.make_document("demo", machine_info or {}, {"model": model, "num_classes": num_classes, **(config or {})},
-                                [{"kind": "x", "tag": tag}], flags=flags)
+    config = {"model": model, "num_classes": num_classes, **(config or {})}
+    doc = results.make_document("demo", machine_info or {}, config, [{"kind": "x", "tag": tag}], flags=app_flags)
     path = results.write(directory / file, doc)
     os.utime(path, (1_700_000_000 + mtime,) * 2)
     return Path(path)
@@ -394,9 +394,9 @@ def _demo_flags(**values) -> dict:
 
 
 def test_report_keeps_every_config_of_one_model_and_names_what_differs(tmp_path, caplog):
-    _demo_result(tmp_path, "a.json", "batch 1", _mlp(), flags=_demo_flags(batch_size=["1"], output="a.json"))
-    _demo_result(tmp_path, "b.json", "batch 256", _mlp(), flags=_demo_flags(batch_size=["256"], output="b.json"))
-    _demo_result(tmp_path, "c.json", "tf 2.16", _mlp(), flags=_demo_flags(batch_size=["256"], output="c.json"),
+    _demo_result(tmp_path, "a.json", "batch 1", _mlp(), app_flags=_demo_flags(batch_size=["1"], output="a.json"))
+    _demo_result(tmp_path, "b.json", "batch 256", _mlp(), app_flags=_demo_flags(batch_size=["256"], output="b.json"))
+    _demo_result(tmp_path, "c.json", "tf 2.16", _mlp(), app_flags=_demo_flags(batch_size=["256"], output="c.json"),
                  machine_info={"tensorflow": "2.16.2"})
     with caplog.at_level("WARNING", logger=collect.__name__):
         docs = report.load(str(tmp_path))
@@ -426,13 +426,13 @@ def test_report_keeps_every_config_of_files_without_flags(tmp_path):
 
 def test_report_shows_the_newest_run_of_one_config_and_names_the_older_files(tmp_path, caplog):
     # The run's recorded date decides before the file's modification time (a checkout or copy changes that).
-    newest = _demo_result(tmp_path, "a.json", "newest", _mlp(), mtime=0, flags=_demo_flags(output="a.json"),
+    newest = _demo_result(tmp_path, "a.json", "newest", _mlp(), mtime=0, app_flags=_demo_flags(output="a.json"),
                           machine_info={"date": "2026-12-02T10:00:00+00:00"})
-    older = _demo_result(tmp_path, "b.json", "older", _mlp(), mtime=5, flags=_demo_flags(output="b.json"),
+    older = _demo_result(tmp_path, "b.json", "older", _mlp(), mtime=5, app_flags=_demo_flags(output="b.json"),
                          machine_info={"date": "2026-12-01T10:00:00+00:00"})
-    oldest = _demo_result(tmp_path, "c.json", "oldest", _mlp(), mtime=9, flags=_demo_flags(),
+    oldest = _demo_result(tmp_path, "c.json", "oldest", _mlp(), mtime=9, app_flags=_demo_flags(),
                           machine_info={"date": "2026-11-30T10:00:00+00:00"})
-    _demo_result(tmp_path, "d.json", "other config", _mlp(), flags=_demo_flags(quick=True),
+    _demo_result(tmp_path, "d.json", "other config", _mlp(), app_flags=_demo_flags(quick=True),
                  machine_info={"date": "2026-11-30T10:00:00+00:00"})
     with caplog.at_level("WARNING", logger=collect.__name__):
         loaded = collect.scan(str(tmp_path))
