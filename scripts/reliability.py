@@ -38,7 +38,7 @@ import bad_inputs  # noqa: E402
 from tfshare import KERAS_VERSION, TF_VERSION  # noqa: E402
 from tfshare.bench.models import MODELS, model as get_model  # noqa: E402
 from tfshare.drills import concurrency, crash, lifecycle, training  # noqa: E402
-from tfshare.harness import machine, results  # noqa: E402
+from tfshare.harness import machine, provenance, results  # noqa: E402
 
 _MODEL = flags.DEFINE_enum(
     "model", "all", ["all", *MODELS], "Which model's drills to run: mlp, cnn, or all (both, one after the other)."
@@ -131,6 +131,8 @@ def main(argv: list[str]) -> None:
     # No "Restoring parameters" lines, nor tf_keras BatchNorm's one-time _colocate_with deprecation warning.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     models = MODELS if _MODEL.value == "all" else (_MODEL.value,)
+    # Where and with what code the drills run, taken before them: the date, load average and peak RSS "at start".
+    info, made_by = machine.machine_info("cpu"), provenance.tfshare_info()
     start = time.perf_counter()
     print(f"tfshare reliability drills: TensorFlow {TF_VERSION}, tf_keras {KERAS_VERSION}, {os.cpu_count()} CPUs")
     records: list[dict[str, Any]] = []
@@ -151,7 +153,7 @@ def main(argv: list[str]) -> None:
     if _OUTPUT.value:
         config = {name: flags.FLAGS[name].value for name in
                   ("model", "threads", "calls", "heads", "crash_runs", "cycles", "seed")}
-        doc = results.make_document("reliability", machine.machine_info("cpu"), config, records, flags=config)
+        doc = results.make_document("reliability", info, config, records, flags=config, made_by=made_by)
         doc["models"] = summary
         print(f"Wrote {results.write(_OUTPUT.value, doc)}")
     if passed < len(records):

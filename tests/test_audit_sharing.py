@@ -9,6 +9,7 @@ classifier with Adam and BatchNorm.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import tfshare
 from tfshare._tf import keras, tf, tf1
@@ -40,6 +41,78 @@ def test_siamese_towers_sharing_through_variable_scope_reuse_are_found():
     assert report.shared_variable_bytes == sum(v.shape.num_elements() * 4 for v in weights)
     assert report.variables_trained == 4
     assert report.findings == []  # two towers of one model: sharing, no interference
+
+
+def _pairs_audited(build) -> tuple:
+    """Audits ``build(pairs)`` on one placeholder of pairs (rows of two 8-vectors) and a training step on its loss."""
+    with tfshare.audit() as report:
+        with tf.Graph().as_default() as graph:
+            pairs = tf1.placeholder(tf.float32, [None, 2, 8])
+            loss = build(pairs)
+            step = tf1.train.AdamOptimizer().minimize(loss)
+            with tf1.Session() as session:
+                session.run(tf1.global_variables_initializer())
+                session.run(step, {pairs: np.ones((2, 2, 8))})
+    return report, graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)
+
+
+def _siamese_by_scope(pairs):
+    with tf1.variable_scope("siamese") as scope:
+        a = _tower(pairs[:, 0])
+    with tf1.variable_scope(scope, reuse=True):
+        b = _tower(pairs[:, 1])
+    return tf.reduce_mean(tf.square(a - b))
+
+
+def _siamese_by_layer_objects(pairs):
+    hidden, out = keras.layers.Dense(32, activation="relu"), keras.layers.Dense(4)
+    left, right = tf.unstack(pairs, axis=1)  # one op, two outputs
+    return tf.reduce_mean(tf.square(out(hidden(left)) - out(hidden(right))))
+
+
+def _siamese_on_one_input_twice(pairs):
+    """One input, two augmentations (SimCLR's shape), or the very same tensor fed twice."""
+    x = pairs[:, 0]
+    with tf1.variable_scope("siamese") as scope:
+        a = _tower(x)
+    with tf1.variable_scope(scope, reuse=True):
+        b, c = _tower(tf.reverse(x, [1])), _tower(x)
+    return tf.reduce_mean(tf.square(a - b) + tf.square(a - c))
+
+
+@pytest.mark.parametrize("build", [_siamese_by_scope, _siamese_by_layer_objects, _siamese_on_one_input_twice],
+                         ids=["variable_scope_reuse", "layer_objects", "one_input_twice"])
+def test_a_siamese_tower_on_one_placeholder_is_shared(build):
+    """Both towers read the same placeholder: their uses still meet in one loss, so the weights are shared."""
+    report, weights = _pairs_audited(build)
+    assert len(weights) == 4
+    assert report.shared_variables == 4
+    assert report.shared_variable_bytes == sum(v.shape.num_elements() * 4 for v in weights)
+    assert report.findings == []  # two towers of one model, trained together
+
+
+def test_a_tower_built_twice_on_one_placeholder_is_not_shared():
+    """The same builder without reuse: two sets of weights, each read once, however their results meet."""
+    def build(pairs):
+        with tf1.variable_scope("left"):
+            a = _tower(pairs[:, 0])
+        with tf1.variable_scope("right"):
+            b = _tower(pairs[:, 1])
+        return tf.reduce_mean(tf.square(a - b))
+
+    report, weights = _pairs_audited(build)
+    assert len(weights) == 8 and report.shared_variables == 0
+
+
+def test_a_training_and_an_inference_path_on_one_placeholder_that_never_meet_are_one_tower():
+    with tfshare.audit() as report:
+        with tf.Graph().as_default():
+            x = tf1.placeholder(tf.float32, [None, 8])
+            hidden, dropout, out = keras.layers.Dense(8), keras.layers.Dropout(0.5), keras.layers.Dense(3)
+            train_logits = out(dropout(hidden(x), training=True))
+            tf1.train.GradientDescentOptimizer(0.1).minimize(tf.reduce_mean(train_logits ** 2))
+            tf.nn.softmax(out(dropout(hidden(x), training=False)))
+    assert report.shared_variables == 0
 
 
 def test_a_tower_per_input_of_one_layer_object_is_shared_and_one_call_is_not():

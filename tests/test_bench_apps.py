@@ -43,7 +43,7 @@ from tfshare.bench import (
     variable_sharing,
 )
 from tfshare.bench.apps import report as report_app
-from tfshare.harness import report, results
+from tfshare.harness import collect, provenance, report, results
 from tfshare.harness.timing import Stats, paired_ratio, ratio
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,6 +157,25 @@ def cnn_outputs(tmp_path_factory, _frozen_gc):
             paths[app] = directory / f"{app}_cnn.json"
             run_main(app, [*argv, f"--output={paths[app]}"])
     return paths
+
+
+def test_app_records_the_checkout_it_started_from_not_the_one_at_its_end(tmp_path, monkeypatch, caplog, _frozen_gc):
+    """A commit and an edit during a run: the code that ran is the start's, and the file says so."""
+    checkout = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(provenance, "tfshare_info", lambda: {"version": tfshare.__version__, **checkout})
+    measure = graph_construction.run
+
+    def run_then_commit(*args, **kwargs):
+        records = measure(*args, **kwargs)
+        checkout.update(commit="b" * 40, dirty=True)
+        return records
+
+    monkeypatch.setattr(graph_construction, "run", run_then_commit)
+    path = tmp_path / "graph_construction.json"
+    with caplog.at_level("WARNING"):
+        run_main("graph_construction", ["--device=cpu", "--quick", f"--output={path}", *TINY["graph_construction"]])
+    assert results.read(path)["tfshare"] == {"version": tfshare.__version__, "commit": "a" * 40, "dirty": False}
+    assert [r.getMessage() for r in caplog.records if "checkout changed during the run" in r.getMessage()]
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
@@ -316,9 +335,11 @@ def _demo_section() -> report.Section:
                           lambda doc, plot_file: [f"![plot]({plot_file})", f"tag: {doc['records'][0]['tag']}"])
 
 
-def _demo_result(directory: Path, file: str, tag: str, model: dict, num_classes: int = 10, mtime: int = 0) -> Path:
+def _demo_result(directory: Path, file: str, tag: str, model: dict, num_classes: int = 10, mtime: int = 0,
+                 app_flags: dict | None = None, machine_info: dict | None = None, config: dict | None = None) -> Path:
     """Writes a "demo" result file of ``model`` (a ``Model.describe()`` dict) with one record tagged ``tag``."""
-    doc = results.make_document("demo", {}, {"model": model, "num_classes": num_classes}, [{"kind": "x", "tag": tag}])
+    config = {"model": model, "num_classes": num_classes, **(config or {})}
+    doc = results.make_document("demo", machine_info or {}, config, [{"kind": "x", "tag": tag}], flags=app_flags)
     path = results.write(directory / file, doc)
     os.utime(path, (1_700_000_000 + mtime,) * 2)
     return Path(path)
@@ -355,16 +376,77 @@ def test_report_keeps_the_newer_of_two_files_of_one_configuration_and_names_both
     newer = _demo_result(tmp_path, "a_newer.json", "newer", _mlp(data="digits"), mtime=2)
     older = _demo_result(tmp_path, "b_older.json", "older", _mlp(data="digits"), mtime=1)
     other = _demo_result(tmp_path, "c_other.json", "other", _mlp(data="mnist"), mtime=0)
-    with caplog.at_level("WARNING", logger=report.__name__):
+    with caplog.at_level("WARNING", logger=collect.__name__):
         docs = report.load(str(tmp_path))
         text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
-    assert {label: doc["records"][0]["tag"] for (_, label), doc in docs.items()} == {
+    assert {label: doc["records"][0]["tag"] for (_, label, _), doc in docs.items()} == {
         "mlp (784-64-10) on digits": "newer", "mlp (784-64-10) on mnist": "other"}
     assert "tag: newer" in text and "tag: older" not in text and "tag: other" in text
     (warning,) = {r.getMessage() for r in caplog.records if r.levelname == "WARNING"}
-    assert warning == (f"{older} and {newer} hold results of the same benchmark, model and data "
+    assert warning == (f"{older} and {newer} hold results of the same benchmark, model, data and config "
                        f"(demo, mlp (784-64-10) on digits); keeping the newer, {newer}")
     assert str(other) not in warning
+
+
+def _demo_flags(**values) -> dict:
+    return {"batch_size": ["32"], "modes": None, "output": "results/demo.json", "quick": False, "trace_dir": None,
+            **values}
+
+
+def test_report_keeps_every_config_of_one_model_and_names_what_differs(tmp_path, caplog):
+    _demo_result(tmp_path, "a.json", "batch 1", _mlp(), app_flags=_demo_flags(batch_size=["1"], output="a.json"))
+    _demo_result(tmp_path, "b.json", "batch 256", _mlp(), app_flags=_demo_flags(batch_size=["256"], output="b.json"))
+    _demo_result(tmp_path, "c.json", "tf 2.16", _mlp(), app_flags=_demo_flags(batch_size=["256"], output="c.json"),
+                 machine_info={"tensorflow": "2.16.2"})
+    with caplog.at_level("WARNING", logger=collect.__name__):
+        docs = report.load(str(tmp_path))
+        text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
+    assert sorted(doc["records"][0]["tag"] for doc in docs.values()) == ["batch 1", "batch 256", "tf 2.16"]
+    assert {key.label for key in docs} == {"mlp (784-64-10)"}
+    sections = text.split("\n## Demo: ")[1:]
+    assert [s.splitlines()[0] for s in sections] == [  # the output file is not a config
+        "mlp (784-64-10), --batch_size=1, tensorflow=None",
+        "mlp (784-64-10), --batch_size=256, tensorflow=2.16.2",
+        "mlp (784-64-10), --batch_size=256, tensorflow=None",
+    ]
+    assert [re.search(r"tag: (.*)", s).group(1) for s in sections] == ["batch 1", "tf 2.16", "batch 256"]
+    assert "not shown" not in text and not [r for r in caplog.records if "keeping the newer" in r.getMessage()]
+    assert "demo (mlp (784-64-10), --batch_size=1, tensorflow=None)" in report.provenance_warnings(docs)[0]
+
+
+def test_report_keeps_every_config_of_files_without_flags(tmp_path):
+    """Schema-1 files and files written by code record no flags: their configs tell them apart."""
+    _demo_result(tmp_path, "all.json", "all modes", _mlp(), config={"modes": ["fused", "eager"], "trace_dir": "x"})
+    _demo_result(tmp_path, "fused.json", "fused only", _mlp(), config={"modes": ["fused"], "trace_dir": "y"})
+    text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
+    headings = [s.splitlines()[0] for s in text.split("\n## Demo: ")[1:]]
+    assert headings == ["mlp (784-64-10), modes=fused", "mlp (784-64-10), modes=fused,eager"]
+    assert "tag: all modes" in text and "tag: fused only" in text
+
+
+def test_report_shows_the_newest_run_of_one_config_and_names_the_older_files(tmp_path, caplog):
+    # The run's recorded date decides before the file's modification time (a checkout or copy changes that).
+    newest = _demo_result(tmp_path, "a.json", "newest", _mlp(), mtime=0, app_flags=_demo_flags(output="a.json"),
+                          machine_info={"date": "2026-12-02T10:00:00+00:00"})
+    older = _demo_result(tmp_path, "b.json", "older", _mlp(), mtime=5, app_flags=_demo_flags(output="b.json"),
+                         machine_info={"date": "2026-12-01T10:00:00+00:00"})
+    oldest = _demo_result(tmp_path, "c.json", "oldest", _mlp(), mtime=9, app_flags=_demo_flags(),
+                          machine_info={"date": "2026-11-30T10:00:00+00:00"})
+    _demo_result(tmp_path, "d.json", "other config", _mlp(), app_flags=_demo_flags(quick=True),
+                 machine_info={"date": "2026-11-30T10:00:00+00:00"})
+    with caplog.at_level("WARNING", logger=collect.__name__):
+        loaded = collect.scan(str(tmp_path))
+    assert sorted(doc["records"][0]["tag"] for doc in loaded.docs.values()) == ["newest", "other config"]
+    (key,) = [k for k, doc in loaded.docs.items() if doc["records"][0]["tag"] == "newest"]
+    assert loaded.paths[key] == str(newest)
+    assert loaded.dropped[key] == [collect.Dropped(str(older), str(newest)), collect.Dropped(str(oldest), str(newest))]
+    assert sum("keeping the newer" in r.getMessage() for r in caplog.records) == 2
+    text = Path(report.build_report(str(tmp_path), {"demo": _demo_section()})).read_text()
+    section = text.split("\n## Demo: mlp (784-64-10), --quick=False\n")[1].split("\n## ")[0]
+    assert section.startswith("\nFrom `a.json`, the newest of 3 result files of this benchmark, model, data and "
+                              "config; not shown, older: `b.json`, `c.json`.\n")
+    assert "tag: newest" in section and "tag: older" not in text and "tag: oldest" not in text
+    assert "tag: other config" in text
 
 
 def test_check_env_prints_json(capsys):
@@ -571,6 +653,13 @@ def test_efficiency_records_thread_settings_matmul_references_and_training_per_b
     assert best["batch_size"] == 64 and best["setting"] in settings
 
 
+def test_efficiency_section_says_numpys_matmul_was_timed_apart_and_how_its_ratios_were_taken(outputs):
+    doc = results.read(outputs["efficiency"])
+    text = " ".join(sections.SECTIONS["efficiency"].body(doc, "plot.png")[:1])
+    assert "NumPy's BLAS matmul of the same is timed after them, on its own" in text
+    assert "from the ratio of medians to NumPy's, which was not timed beside them" in text
+
+
 @pytest.fixture(scope="module")
 def dist_output(outputs):
     """Runs distributed_sharing once, tiny, on a loopback cluster, next to the other apps' JSON."""
@@ -704,7 +793,7 @@ def test_report_keeps_each_model_in_its_own_section(outputs, cnn_outputs, tmp_pa
         for app in ("session_reuse", "efficiency"):
             shutil.copy(paths[app], tmp_path / paths[app].name)
     loaded = report.load(str(tmp_path))
-    assert len(loaded) == 4 and {(a, results.model_of(d)) for (a, _), d in loaded.items()} == {
+    assert len(loaded) == 4 and {(a, results.model_of(d)) for (a, _, _), d in loaded.items()} == {
         (a, m) for a in ("session_reuse", "efficiency") for m in ("mlp", "cnn")}
     text = Path(sections.build_report(str(tmp_path))).read_text()
     docs = {m: results.read(p["session_reuse"]) for m, p in (("mlp", outputs), ("cnn", cnn_outputs))}

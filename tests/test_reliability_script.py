@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -11,6 +12,8 @@ import sys
 
 import pytest
 from absl import app, flags
+
+from tfshare.harness import machine, provenance
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,3 +83,32 @@ def test_model_flag_takes_all_mlp_or_cnn_and_defaults_to_both():
     assert [parser.parse(v) for v in ("all", "mlp", "cnn")] == ["all", "mlp", "cnn"]
     with pytest.raises(ValueError, match=r"value should be one of <all\|mlp\|cnn>"):
         parser.parse("rnn")
+
+
+@dataclasses.dataclass
+class _Figures:
+    passed: bool = True
+
+
+def test_the_json_records_the_machine_and_checkout_taken_before_the_drills(tmp_path, monkeypatch):
+    """Its date, load average and peak RSS are "at start", and the code that ran is the start's."""
+    script, phase = _script(), {"now": "start"}
+    monkeypatch.setattr(machine, "machine_info", lambda device=None: {"taken": phase["now"]})
+    monkeypatch.setattr(provenance, "tfshare_info", lambda: {"version": "0", "commit": None, "dirty": phase["now"]})
+
+    def drill(model):
+        phase["now"] = "end"
+        yield "fake", _Figures(), "ran"
+
+    monkeypatch.setattr(script, "_DRILLS", (drill,))
+    output = tmp_path / "reliability.json"
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["reliability.py", "--model=mlp", f"--output={output}"])
+    try:
+        script.main(["reliability.py"])
+    finally:
+        flags.FLAGS.unparse_flags()
+    doc = json.loads(output.read_text())
+    assert doc["machine"] == {"taken": "start"}
+    assert doc["tfshare"] == {"version": "0", "commit": None, "dirty": "start"}
+    assert doc["records"] == [{"model": "mlp", "drill": "fake", "passed": True}]

@@ -12,7 +12,11 @@ whose handle ops share a ``shared_name``), sharing shows in its data flow:
 * **towers**: uses grouped by the data they combine the variable with (the
   placeholders and input pipelines upstream of them); two uses on one chain
   (an unrolled RNN) are one tower. A siamese network's two towers, a layer
-  reused on two inputs, a train and an eval tower are two towers;
+  reused on two inputs, a train and an eval tower are two towers. Uses of
+  one data whose results meet in one forward op are two towers too: a
+  siamese tower on a placeholder of pairs, or on one input fed twice
+  (augmented, or as it is). Uses of one data that never meet (a training
+  and an inference path on one placeholder) are one;
 * **models**: the outputs of the forward graph (ops no forward op consumes,
   which depend on data), each with the set of variables it depends on; an
   output whose set is part of another's (the probabilities of a loss's
@@ -284,18 +288,56 @@ def analyze(graph: Any, first_id: int, hints: dict[str, str] | None = None,
             per_var.setdefault(var.bit, []).append(u)
             if ops[u]._id >= first_id:
                 var.used_in_block = True
+    meets = _meeting_points(flow, umask)
     for bit, us in per_var.items():
         towers: dict[int, list[int]] = {}
         for u in us:
             if smask[u]:  # a use fed by no data (a regularizer, a copy) is no tower
                 towers.setdefault(smask[u], []).append(u)
-        by_bit[bit].towers = _towers(list(towers.values()), umask, use_bit)
+        fed = [u for group in towers.values() for u in group]
+        by_bit[bit].towers = max(_towers(list(towers.values()), umask, use_bit),
+                                 _towers_met(fed, meets, umask, use_bit))
     models = _models(flow, vmask, smask, first_id)
     for k, model in enumerate(models):
         for bit in _bits(model.mask):
             by_bit[bit].models.append(k)
     _roles(graph, variables, flow.apply_inputs, flow.statistics, hints or {})
     return GraphSharing(variables, models)
+
+
+def _meeting_points(flow: _Flow, umask: list[int]) -> list[int]:
+    """The distinct sets of uses (bit masks) upstream of the forward graph's last ops, those with two uses or more.
+
+    Every forward op that two uses feed feeds one of these ops, so two uses
+    meet somewhere exactly when one of these masks holds both.
+    """
+    ends = set()
+    for i in range(len(flow.ops)):
+        if flow.excluded[i] or any(not flow.excluded[c] for c in flow.consumers[i]):
+            continue
+        if umask[i] & (umask[i] - 1):
+            ends.add(umask[i])
+    return list(ends)
+
+
+def _towers_met(uses: list[int], meets: list[int], umask: list[int], use_bit: dict[int, int]) -> int:
+    """The most towers of one variable that one computation combines: its uses upstream of one forward op,
+    merged when on one chain.
+
+    One placeholder fed twice through one tower whose results meet (a
+    siamese network on a placeholder of pairs, or on one input with two
+    augmentations) is two towers, though its uses have the same data
+    upstream. Uses that never meet (a training and an inference path on one
+    placeholder) count here as one.
+    """
+    if len(uses) <= 1:
+        return len(uses)
+    mine = sum(1 << use_bit[u] for u in uses)
+    most = 1
+    for met in {m & mine for m in meets}:
+        if met & (met - 1):
+            most = max(most, _towers([[u] for u in uses if met >> use_bit[u] & 1], umask, use_bit))
+    return most
 
 
 def _towers(groups: list[list[int]], umask: list[int], use_bit: dict[int, int]) -> int:

@@ -101,10 +101,12 @@ def _section_efficiency(doc: dict[str, Any], plot: str) -> list[str]:
     records = doc["records"]
     return [
         "`predict_proba` of the model at each batch size per Session thread setting, timed side by side with "
-        "two model-independent references: TensorFlow's MatMul of two large square matrices (a plain Session) "
-        "and NumPy's BLAS matmul of the same. FLOPs come from TensorFlow's profiler on each graph at its fixed "
+        "a model-independent reference, TensorFlow's MatMul of two large square matrices (a plain Session); "
+        "NumPy's BLAS matmul of the same is timed after them, on its own (OpenBLAS's spinning threads slow "
+        "what runs beside it). FLOPs come from TensorFlow's profiler on each graph at its fixed "
         "shape (ops with no registered count, such as ReLU, BatchNorm and softmax, count 0); the ratios are "
-        "GFLOP/s over the reference's, from per-repeat time ratios. Then, at each batch size, one epoch of `fit` "
+        "GFLOP/s over the reference's, from per-repeat time ratios to TensorFlow's MatMul and from the ratio "
+        "of medians to NumPy's, which was not timed beside them. Then, at each batch size, one epoch of `fit` "
         "against the raw callable running the same train op.",
         "",
         results.kind_tables(records, efficiency.HEADERS, efficiency.table_row, ("compute", "training")),

@@ -10,7 +10,8 @@
   TensorFlow's build, GPUs), device selection, and the environment report of
   ``scripts/check_env.py``; ``provenance``: what produced them (tfshare's
   version and git commit).
-* ``results``: the versioned JSON result file; ``report``: REPORT.md from a
+* ``results``: the versioned JSON result file; ``collect``: which of a
+  directory's files a report shows (the newest of each config); ``report``: REPORT.md from a
   directory of them (which warns when they come from different machines or
   versions); ``tracing``: ``--trace_dir``'s graphs, FULL_TRACE steps and
   ``tf.profiler`` steps.

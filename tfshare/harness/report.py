@@ -6,7 +6,11 @@ there, writes each section's plot as a PNG next to them, and writes
 come from different machines or versions (``provenance_warnings``), then
 one section per benchmark, model and data (``--model=mlp|cnn``, its sizes,
 ``--data``; results of different models or data are never mixed in one table
-or plot), headed by the model and data it is for (``results.model_label``).
+or plot), headed by the model and data it is for (``results.model_label``),
+and per config: the flags, machine and versions of the run
+(``collect.config_key``). Where one model has several configs, the heading
+names what differs; where one config has several files, the newest is shown
+and its section names the older ones (``collect.scan``).
 What a section holds is the benchmark's business: ``sections`` maps a
 benchmark's name to a ``Section`` (``tfshare.bench.sections.SECTIONS``).
 The plots need matplotlib (the ``bench`` extra).
@@ -15,23 +19,17 @@ The plots need matplotlib (the ``bench`` extra).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import logging
 import os
 from typing import Any, Callable, Mapping
 
 from tfshare.harness import results
+from tfshare.harness.collect import MACHINE_KEYS, VERSION_KEYS, Dropped, ResultKey, config_labels, scan
 from tfshare.harness.timing import format_bytes
 
 _log = logging.getLogger(__name__)
 
 REPORT = "REPORT.md"
-#: Machine fields that must agree for numbers to be compared across files: the machine, the cores the run
-#: could use (its affinity) and the device it ran on (one GPU machine runs both ``--device=cpu`` and ``gpu``).
-MACHINE_KEYS = ("hostname", "cpu_model", "logical_cores", "usable_cores", "memory_total_bytes", "gpu_name",
-                "platform", "device")
-#: Version fields that must agree (the machine's, then tfshare's own).
-VERSION_KEYS = ("python", "tensorflow", "tf_keras", "numpy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +37,7 @@ class Section:
     """How one benchmark's results appear in the report.
 
     Attributes:
-      title: the heading, before ": <model label>".
+      title: the heading, before ": <model label>" (then the config, where one label has several).
       plot_file: the PNG's name for the MLP on the synthetic data; other models get
         "_<model>" before ".png", other data "_<data>" (a ``.npz`` path its file name).
       plot: draws the PNG: plot(records, path, label) -> path.
@@ -59,39 +57,16 @@ class Section:
         return self.plot_file.replace(".png", "".join(f"_{p}" for p in parts) + ".png")
 
 
-def load(directory: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """Reads the result files in ``directory``: (benchmark name, model label) -> document.
+def load(directory: str) -> dict[ResultKey, dict[str, Any]]:
+    """Reads the result files in ``directory``: (benchmark name, model label, config key) -> document.
 
-    The model label (``results.model_label``) names the model, its sizes,
-    classes and data, so files that differ in ``--model``, ``--hidden_units``,
-    ``--filters`` or ``--data`` are all kept. When two files hold the same
-    benchmark and label, the most recently modified wins, with a warning
-    naming both. JSON files that are not result documents are skipped with a
-    warning.
+    ``scan``'s documents: one per benchmark, model label and ``config_key``,
+    the newest of each.
 
     Raises:
       FileNotFoundError: the directory has no result file.
     """
-    paths = sorted(glob.glob(os.path.join(directory, "*.json")), key=os.path.getmtime)
-    docs: dict[tuple[str, str], dict[str, Any]] = {}
-    sources: dict[tuple[str, str], str] = {}
-    for path in paths:
-        try:
-            doc = results.read(path)
-        except ValueError as exc:  # another tool's JSON: say so, and go on
-            _log.warning("skipping %s: %s", path, exc)
-            continue
-        key = (doc["benchmark"], results.model_label(doc))
-        if key in sources:
-            _log.warning("%s and %s hold results of the same benchmark, model and data (%s, %s); "
-                         "keeping the newer, %s", sources[key], path, *key, path)
-        docs[key], sources[key] = doc, path
-    if not docs:
-        raise FileNotFoundError(
-            f"no result files (*.json with a 'schema' of {list(results.READABLE)}) in {directory!r}; run the "
-            "benchmarks first, e.g. tfshare-bench session_reuse --quick"
-        )
-    return docs
+    return scan(directory).docs
 
 
 def _fingerprint(doc: Mapping[str, Any], keys: tuple[str, ...]) -> tuple:
@@ -105,18 +80,22 @@ def _tfshare(doc: Mapping[str, Any]) -> tuple:
     return info.get("version"), info.get("commit"), info.get("dirty")
 
 
-def provenance_warnings(docs: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[str]:
+def provenance_warnings(docs: Mapping[tuple, Mapping[str, Any]]) -> list[str]:
     """What differs between the files' machines and versions; empty when they agree.
 
     Machines are compared by ``MACHINE_KEYS`` and versions by ``VERSION_KEYS``
     plus tfshare's version, commit and dirty flag (a dirty checkout ran code
     that its commit does not hold; files of schema 1 record none, and say so).
 
+    Args:
+      docs: ``load``'s documents, or any mapping keyed by (benchmark, model label[, config key]).
+
     Returns:
-      One sentence per difference, naming the files' benchmarks.
+      One sentence per difference, naming the files' benchmarks (and configs, where one label has several).
     """
     warnings = []
-    names = {key: f"{key[0]} ({key[1]})" for key in docs}
+    configs = config_labels(docs)
+    names = {key: f"{key[0]} ({key[1]}{', ' + configs[key] if configs[key] else ''})" for key in docs}
     checks = (
         ("machines", lambda d: _fingerprint(d, MACHINE_KEYS), MACHINE_KEYS),
         ("versions", lambda d: _fingerprint(d, VERSION_KEYS) + _tfshare(d), (*VERSION_KEYS, "tfshare", "commit", "dirty")),
@@ -185,8 +164,22 @@ def _unused(name: str, used: set[str]) -> str:
     return candidate
 
 
+def _dropped_note(dropped: list[Dropped], kept: str) -> list[str]:
+    """The line under a section's heading that names the older files of its config, not shown."""
+    if not dropped:
+        return []
+    older = ", ".join(f"`{os.path.basename(d.path)}`" for d in dropped)
+    return [f"From `{os.path.basename(kept)}`, the newest of {len(dropped) + 1} result files of this benchmark, "
+            f"model, data and config; not shown, older: {older}.", ""]
+
+
 def build_report(directory: str, sections: Mapping[str, Section], output: str | None = None) -> str:
     """Writes the plots and ``REPORT.md`` for the result files in ``directory``.
+
+    Each benchmark, model label and config (``config_key``) gets a section;
+    where one label has several configs, the heading names the flags (or
+    machine fields) that tell them apart. Where one config has several files,
+    the newest is shown and its section names the others.
 
     Args:
       directory: where the result files are; the plots are written there too.
@@ -200,7 +193,9 @@ def build_report(directory: str, sections: Mapping[str, Section], output: str | 
     Raises:
       FileNotFoundError: no result files in ``directory``.
     """
-    docs = load(directory)
+    loaded = scan(directory)
+    docs = loaded.docs
+    configs = config_labels(docs)
     output = output or os.path.join(directory, REPORT)
     warnings = provenance_warnings(docs)
     for warning in warnings:
@@ -212,7 +207,8 @@ def build_report(directory: str, sections: Mapping[str, Section], output: str | 
         "compare the ratios of modes measured side by side rather than absolute times. "
         "Entries marked (wide) had an inter-quartile range over 25% of the median. "
         "Each section holds the results of one model on one data set, named in its heading "
-        "(`--model=mlp|cnn` and its sizes; `--data`, unless the synthetic data).",
+        "(`--model=mlp|cnn` and its sizes; `--data`, unless the synthetic data), "
+        "and of one config: where a model has results of several, the heading names the flags that differ.",
         *(f"\n> **Warning:** {w}." for w in warnings),
         "",
         "## Machine",
@@ -221,9 +217,11 @@ def build_report(directory: str, sections: Mapping[str, Section], output: str | 
     ]
     plots: set[str] = set()
     for name, section in sections.items():
-        for doc in sorted((d for (n, _), d in docs.items() if n == name), key=_report_order):
-            label = results.model_label(doc)
-            # Sizes are not in the name: a second MLP of other hidden units gets "_2".
+        keys = sorted((k for k in docs if k.benchmark == name), key=lambda k: (*_report_order(docs[k]), configs[k]))
+        for key in keys:
+            doc = docs[key]
+            label = key.label + (f", {configs[key]}" if configs[key] else "")
+            # Sizes and configs are not in the name: a second MLP of other hidden units gets "_2".
             plot_file = _unused(section.plot_name(results.model_of(doc), results.data_of(doc)), plots)
             plot_path = os.path.join(os.path.dirname(os.path.abspath(output)), plot_file)
             try:
@@ -232,8 +230,9 @@ def build_report(directory: str, sections: Mapping[str, Section], output: str | 
             except (KeyError, TypeError, ValueError) as exc:  # records of an older layout
                 _log.warning("cannot tabulate %s (%s): %s %s", name, label, type(exc).__name__, exc)
                 body = [f"Not tabulated: its records lack {exc} (written by an older version of the benchmark)."]
-            lines += ["", f"## {section.title}: {label}", "", *body]
-    unknown = sorted({name for name, _ in docs} - set(sections))
+            lines += ["", f"## {section.title}: {label}", "", *_dropped_note(loaded.dropped[key], loaded.paths[key]),
+                      *body]
+    unknown = sorted({key.benchmark for key in docs} - set(sections))
     if unknown:
         lines += ["", f"Other result files (not tabulated): {', '.join(unknown)}."]
     with open(output, "w") as f:

@@ -75,6 +75,7 @@ def make_document(
     *,
     flags: Mapping[str, Any] | None = None,
     gpu_memory: Mapping[str, Any] | None = None,
+    made_by: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Builds a result document of the current schema.
 
@@ -85,6 +86,10 @@ def make_document(
       records: one dict per measurement.
       flags: every flag of the app that ran, by name (None: not run by an app).
       gpu_memory: ``machine.gpu_memory()`` at the end of the run (None on CPU).
+      made_by: ``provenance.tfshare_info()`` taken when the run started, as
+        ``machine`` is: the code that ran (None: now, for documents made by
+        code right after their measurements). A checkout committed or edited
+        during a long run would otherwise be recorded as the code that ran.
 
     Returns:
       A JSON-ready dict that ``validate`` accepts.
@@ -92,7 +97,7 @@ def make_document(
     doc = {
         "schema": SCHEMA,
         "benchmark": benchmark,
-        "tfshare": provenance.tfshare_info(),
+        "tfshare": _jsonable(provenance.tfshare_info() if made_by is None else made_by),
         "machine": _jsonable(machine),
         "flags": _jsonable(dict(flags or {})),
         "config": _jsonable(config),

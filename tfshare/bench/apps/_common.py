@@ -29,7 +29,7 @@ from absl import app, flags, logging
 from tfshare._tf import tf
 from tfshare.bench import models
 from tfshare.errors import DataError, InputError
-from tfshare.harness import machine, results
+from tfshare.harness import machine, provenance, results
 from tfshare.runtime import GraphSession
 
 MODEL = flags.DEFINE_enum(
@@ -306,7 +306,7 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
         "num_classes": chosen.num_classes, **apply_threads(),
         "trace_dir": None if TRACE_DIR.value is None else os.path.join(TRACE_DIR.value, name),
     }
-    info = machine.machine_info(tf_device)
+    info, made_by = machine.machine_info(tf_device), provenance.tfshare_info()  # where and what runs, at its start
     try:
         config = make_config(common)
     except (InputError, DataError) as exc:  # a value the flags allowed but the config refuses
@@ -317,9 +317,13 @@ def run(bench: Any, argv: list[str], make_config: Callable[[dict], Any], *,
     summary = getattr(bench, "summary_table", None)
     if summary is not None:
         print("\n" + summary(records))
+    now = provenance.tfshare_info()
+    if now != made_by:
+        logging.warning("tfshare's checkout changed during the run (%s at the start, %s now); the JSON records "
+                        "the start's, the code this process loaded", made_by, now)
     doc = results.make_document(bench.BENCHMARK, info, config, records,
                                 flags=flag_values(f"tfshare.bench.apps.{bench.BENCHMARK}"),
-                                gpu_memory=machine.gpu_memory(tf_device))
+                                gpu_memory=machine.gpu_memory(tf_device), made_by=made_by)
     results.write(path, doc)
     print(f"\nWrote {path}", flush=True)
     if TRACE_DIR.value is not None:

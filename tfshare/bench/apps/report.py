@@ -1,6 +1,7 @@
 """tfshare-bench report: REPORT.md and its PNG plots, from the benchmark JSON files in a folder.
 
-Warns when the files come from different machines or versions.
+Warns when the files come from different machines or versions. Each benchmark, model and
+config gets a section; of several runs of one config, the newest is shown and the others named.
 
   tfshare-bench report                # results/ under the current folder
   tfshare-bench report results/cnn --output=cnn.md
