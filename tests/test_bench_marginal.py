@@ -26,6 +26,26 @@ def test_naive_and_tfshare_paths_predict_the_same(name):
     np.testing.assert_allclose(outputs["shared_graph"], outputs["naive_shared"], atol=1e-6)
 
 
+def test_vs_isolated_is_the_median_of_per_repeat_ratios(monkeypatch):
+    """Each repeat times every mode back to back; a ratio of medians would mix repeats (here 1.0, not 2.0)."""
+    totals = {"isolated": [1.0, 2.0, 10.0], "shared_graph": [2.0, 1.0, 20.0]}
+    calls = {mode: 0 for mode in totals}
+
+    def batch_once(mode, config, x):
+        calls[mode] += 1
+        return totals[mode][calls[mode] - 1]
+
+    monkeypatch.setattr(marginal_cost, "batch_once", batch_once)
+    monkeypatch.setattr(marginal_cost, "live", lambda mode, config, x: [])
+    monkeypatch.setattr(marginal_cost, "interleaved_orders",
+                        lambda modes, repeats: [list(modes)] * repeats)  # repeat r: value r of each mode
+    config = marginal_cost.Config(max_instances=2, batch_instances=2, repeats=3, warmup=0,
+                                  modes=("isolated", "shared_graph"), model=models.model("mlp"))
+    batch = {r["mode"]: r for r in marginal_cost.run(config) if r["kind"] == "batch"}
+    assert batch["isolated"]["vs_isolated"] == 1.0
+    assert batch["shared_graph"]["vs_isolated"] == 2.0  # per repeat 2.0, 0.5, 2.0; medians 2.0 / 2.0 = 1.0
+
+
 def test_config_rejects_unknown_modes():
     with pytest.raises(ValueError, match=r"modes must be one of .*, got 'bogus'"):
         marginal_cost.Config(modes=("bogus",))

@@ -39,7 +39,7 @@ from tfshare._tf import tf1
 from tfshare.bench.config import RunConfig
 from tfshare.classifier import Classifier
 from tfshare.harness import results
-from tfshare.harness.timing import clock, format_ratio, format_seconds, interleaved_orders, summarize
+from tfshare.harness.timing import clock, format_ratio, format_seconds, interleaved_orders, paired_ratio, summarize
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
@@ -215,11 +215,12 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
         for mode in order:
             _log.info("batch pattern, repeat %d/%d: %s, N=%d", r + 1, config.repeats, mode, config.batch_instances)
             totals[mode].append(batch_once(mode, config, x))
-    iso = summarize(totals["isolated"]).median if "isolated" in totals else None
+    # Every repeat times each mode once, back to back: the ratio is the median of per-repeat ratios.
+    iso = summarize(totals["isolated"]) if "isolated" in totals else None
     for mode in config.modes:
         stats = summarize(totals[mode])
         emit({"kind": "batch", "mode": mode, "n": config.batch_instances, "total_s": stats.to_dict(),
-              "vs_isolated": stats.median / iso if iso else None})
+              "vs_isolated": paired_ratio(stats, iso) if iso is not None else None})
     return records
 
 
