@@ -171,6 +171,62 @@ def test_tf_config_unset_is_a_clear_error(monkeypatch):
         cluster.ClusterConfig.from_tf_config()
 
 
+def _tf_config(task: dict, **jobs) -> str:
+    cluster_jobs = jobs or {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]}
+    return json.dumps({"cluster": cluster_jobs, "task": task})
+
+
+@pytest.mark.parametrize(
+    "task, match",
+    [
+        ({"type": "worker", "index": 1.7}, r'"index" must be a JSON integer .*got float 1\.7'),
+        ({"type": "worker", "index": 1.0}, r'"index" must be a JSON integer .*got float 1\.0'),
+        ({"type": "worker", "index": "1"}, r'"index" must be a JSON integer .*got str \'1\''),
+        ({"type": "worker", "index": True}, r'"index" must be a JSON integer .*got bool True'),
+        ({"type": "worker", "index": None}, r'"index" must be a JSON integer .*got NoneType None'),
+        ({"type": "worker", "index": -1}, r'"index" must be in \[0, 2\) for its job \'worker\' \(2 tasks\), got -1'),
+        ({"type": "worker", "index": 2}, r'"index" must be in \[0, 2\) for its job \'worker\' \(2 tasks\), got 2'),
+        ({"type": "ps", "index": 1}, r'"index" must be in \[0, 1\) for its job \'ps\' \(1 task\), got 1'),
+        ({"type": "worker"}, r'needs an "index": its job \'worker\' has 2 tasks'),
+        ({"type": "evaluator", "index": 0}, r'task "type" must be one of its cluster\'s jobs \[\'ps\', \'worker\'\], '
+                                            r"got 'evaluator'"),
+        ({"type": 1, "index": 0}, r'task "type" must be one of .*got 1'),
+        ({"index": 0}, r"TF_CONFIG must be JSON like .*KeyError\('type'\)"),
+    ],
+    ids=["float-index", "integral-float-index", "string-index", "bool-index", "null-index", "negative-index",
+         "index-past-the-job", "index-past-the-ps-job", "no-index-in-a-job-of-two", "unknown-type", "int-type",
+         "no-type"],
+)
+def test_tf_config_task_must_name_a_task_of_the_cluster(task, match):
+    # TensorFlow's TFConfigClusterResolver runs int() on the index (1.7 -> task 1, "1" -> 1, true -> 1);
+    # a TF_CONFIG that names no task of its cluster exactly is refused here before any server starts.
+    with pytest.raises(tfshare.InputError, match=match):
+        cluster.ClusterConfig.from_tf_config(_tf_config(task))
+
+
+def test_tf_config_may_leave_out_the_index_of_a_single_task_job():
+    config = cluster.ClusterConfig.from_tf_config(_tf_config({"type": "ps"}))
+    assert (config.job_name, config.task_index) == ("ps", 0)
+    config = cluster.ClusterConfig.from_tf_config(_tf_config({"type": "worker", "index": 1}))
+    assert (config.job_name, config.task_index, config.address) == ("worker", 1, "127.0.0.1:3")
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (json.dumps({"cluster": ["127.0.0.1:1"], "task": {"type": "ps", "index": 0}}),
+         r'"cluster" and "task" must be JSON objects, got list and dict'),
+        (json.dumps({"cluster": {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "task": "ps"}),
+         r"TF_CONFIG must be JSON like"),
+        ("[]", r"TF_CONFIG must be JSON like"),
+    ],
+    ids=["cluster-a-list", "task-a-string", "a-list"],
+)
+def test_tf_config_of_another_shape_is_a_clear_error(value, match):
+    with pytest.raises(tfshare.InputError, match=match):
+        cluster.ClusterConfig.from_tf_config(value)
+
+
 # ------------------------------------------------- placement (no servers)
 SPEC = {"ps": ["127.0.0.1:1", "127.0.0.1:2"], "worker": ["127.0.0.1:3", "127.0.0.1:4"]}
 

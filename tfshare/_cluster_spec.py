@@ -106,13 +106,18 @@ class ClusterTask:
         """Describes a cluster from a ``TF_CONFIG`` JSON string.
 
         The format is TensorFlow's: ``{"cluster": {"ps": [...], "worker":
-        [...]}, "task": {"type": "worker", "index": 0}}``.
+        [...]}, "task": {"type": "worker", "index": 0}}``. Stricter than
+        TensorFlow's ``TFConfigClusterResolver``, which passes the index through
+        ``int()``: the index must be a JSON integer (not 1.7, "1" or true), and
+        may be left out only when the task's job has a single task.
 
         Args:
           value: the JSON text; None reads the ``TF_CONFIG`` environment variable.
 
         Raises:
-          InputError: TF_CONFIG is unset, not JSON, or lacks "cluster" / "task".
+          InputError: TF_CONFIG is unset, not JSON, or lacks "cluster" / "task";
+            its task's "type" is not one of the cluster's jobs, or its "index"
+            is not an int in range for that job.
         """
         if value is None:
             value = os.environ.get("TF_CONFIG")
@@ -121,12 +126,40 @@ class ClusterTask:
         try:
             parsed = json.loads(value)
             jobs, task = parsed["cluster"], parsed["task"]
-            return cls(jobs, task["type"], int(task.get("index", 0)))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            job_name = task["type"]
+        except (ValueError, KeyError, TypeError) as exc:
             raise InputError(
                 'TF_CONFIG must be JSON like {"cluster": {"ps": ["h:p"], "worker": ["h:p"]}, '
-                f'"task": {{"type": "worker", "index": 0}}}}; got {value!r:.200} ({exc})'
+                f'"task": {{"type": "worker", "index": 0}}}}; got {value!r:.200} ({exc!r})'
             ) from None
+        if not isinstance(jobs, dict) or not isinstance(task, dict):
+            raise InputError(
+                'TF_CONFIG\'s "cluster" and "task" must be JSON objects, got '
+                f"{type(jobs).__name__} and {type(task).__name__} in {value!r:.200}"
+            )
+        if not isinstance(job_name, str) or job_name not in jobs:
+            raise InputError(
+                f'TF_CONFIG\'s task "type" must be one of its cluster\'s jobs {sorted(map(str, jobs))}, '
+                f"got {job_name!r:.100}"
+            )
+        index = task.get("index")
+        if "index" in task and (isinstance(index, bool) or not isinstance(index, int)):
+            raise InputError(
+                f'TF_CONFIG\'s task "index" must be a JSON integer (e.g. 1; not 1.0, "1" or true), '
+                f"got {type(index).__name__} {index!r:.100}"
+            )
+        config = cls(jobs, job_name, 0)  # checks the addresses and the job
+        count = len(config.jobs[job_name])
+        if "index" not in task and count != 1:
+            raise InputError(
+                f'TF_CONFIG\'s task needs an "index": its job {job_name!r} has {count} tasks, got task {task!r:.200}'
+            )
+        if "index" in task and not 0 <= index < count:
+            raise InputError(
+                f'TF_CONFIG\'s task "index" must be in [0, {count}) for its job {job_name!r} '
+                f"({count} task{'s' if count != 1 else ''}), got {index}"
+            )
+        return config.task(job_name, index or 0)
 
     def to_tf_config(self) -> str:
         """Returns this description as ``TF_CONFIG`` JSON text."""
