@@ -395,6 +395,49 @@ def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
                                                      _values(clf0.runtime, trunk0.variables)))
 
 
+def test_a_worker_that_saw_adam_slots_uninitialized_never_resets_them_after_another_trained(sessions, data):
+    # Adam's slots (and beta powers) of trunk variables live on the ps, next to them, and workers whose
+    # classifiers have the same name share them. Each worker initializes those it finds uninitialized.
+    # The race, made deterministic: worker 1 checks, finds its slots uninitialized; before it initializes
+    # them, the chief initializes them and trains; worker 1 then goes on initializing.
+    gs0, trunk0, clf0 = _worker(sessions, 0, "trunk_race", seed=2)
+    gs1, trunk1, clf1 = _worker(sessions, 1, "trunk_race", seed=3, timeout=HANG)
+    gs1.finalize()  # builds worker 1's train step: its slots, pending
+    pending = gs1.pending_variables()
+    on_ps = [v for v in pending if v.device.startswith("/job:ps/")]
+    trunk_names = {v.name for v in trunk1.variables}
+    colocated = [v for v in on_ps if v.name not in trunk_names]
+    assert len(colocated) == 2 * len(trunk1.variables)  # Adam's m and v of each trunk weight
+    task = gs1._task
+    wrap = task.wrap
+    trained: dict[str, np.ndarray] = {}
+
+    def interleaved(fn, what="a Session call"):
+        wrapped = wrap(fn, what)
+
+        def call(*args, **kwargs):
+            result = wrapped(*args, **kwargs)
+            if what == "initializing variables" and not trained:  # right after worker 1's check
+                seen = dict(zip((v.name for v in pending), result))  # the check runs on every pending variable
+                assert not any(seen[v.name] for v in on_ps)  # nothing on the ps was initialized yet
+                clf0.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
+                chief = {v.name: v for v in gs0.global_variables()}
+                trained.update(zip((v.name for v in colocated), gs0.run([chief[v.name] for v in colocated])))
+            return result
+
+        return call
+
+    task.wrap = interleaved
+    try:
+        _returns(gs1.initialize)
+    finally:
+        task.wrap = wrap
+    assert trained
+    now = dict(zip((v.name for v in colocated), gs1.run(colocated)))
+    reset = [name for name in trained if not np.array_equal(now[name], trained[name])]
+    assert not reset, f"worker 1 reset what the chief had trained: {reset}"
+
+
 def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):
     gs1 = sessions(1, timeout=1.0)
     tfshare.SharedTrunk(gs1, 8, (4,), name="trunk_nobody_builds")
