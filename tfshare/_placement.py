@@ -164,7 +164,8 @@ class TaskPlacement:
             wait = [v for v in missing if self.shared(v)]
         # On the ps, another worker may initialize the same variable at any moment.
         once = [v for v in mine if _on_ps(v) and _handle_op(v) is not None]
-        local = [v for v in mine if not any(v is w for w in once)]
+        guarded = {id(v) for v in once}
+        local = [v for v in mine if id(v) not in guarded]
         if local:
             run([v.initializer for v in local], feeds(local))
         if once:
@@ -261,10 +262,10 @@ def _on_ps(variable: Any) -> bool:
 
 
 def _handle_op(variable: Any) -> Any:
-    """The ``VarHandleOp`` of a resource variable; None for any other kind (a TF1 ref variable)."""
+    """The ``VarHandleOp`` of a named resource variable; None for any other kind (a TF1 ref variable)."""
     handle = getattr(variable, "handle", None)
     op = getattr(handle, "op", None)
-    return op if op is not None and op.type == "VarHandleOp" else None
+    return op if op is not None and op.type == "VarHandleOp" and op.get_attr("shared_name") else None
 
 
 def _is_initialized_op(variable: Any) -> Any:
