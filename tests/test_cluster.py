@@ -151,9 +151,20 @@ def test_config_from_tf_config_round_trips(monkeypatch):
          r"needs a 'worker' \(or 'chief'\) job, whose chief initializes the shared variables, got jobs \['ps', 'trainer'\]"),
         (lambda: tfshare.GraphSession("cpu", cluster={"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:1"]},
                                       job_name="worker"), "its own address"),
+        (lambda: cluster.ClusterConfig.from_flags("grpc://127.0.0.1:1", "127.0.0.1:2", "worker", 0),
+         r"jobs\['ps'\] must hold bare host:port addresses \(no scheme such as 'grpc://'.*got 'grpc://127.0.0.1:1'"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1 :2", "worker", 0),
+         r"jobs\['worker'\] must hold bare host:port addresses .*no spaces\), got '127.0.0.1 :2'"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "eval-job": ["127.0.0.1:3"]},
+                                       "worker", 0),
+         r"jobs' keys must be job names TensorFlow's device names accept .*got 'eval-job'"),
+        (lambda: cluster.ClusterConfig.from_tf_config(json.dumps(
+            {"cluster": {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "1st": ["127.0.0.1:3"]},
+             "task": {"type": "worker", "index": 0}})), r"job names .*got '1st'"),
     ],
     ids=["no-port", "no-ps", "task-out-of-range", "unknown-job", "bad-json", "non-ascii-port", "repeated-address",
-         "no-worker-job", "repeated-address-in-a-graph-session"],
+         "no-worker-job", "repeated-address-in-a-graph-session", "address-with-a-scheme", "address-with-a-space",
+         "job-name-with-a-dash", "tf-config-job-name-with-a-digit-first"],
 )
 def test_config_rejects_bad_descriptions(make, match):
     with pytest.raises(tfshare.InputError, match=match):
@@ -163,6 +174,51 @@ def test_config_rejects_bad_descriptions(make, match):
 def test_config_hosts_of_another_type_are_a_type_error_naming_the_job():
     with pytest.raises(TypeError, match=r"jobs\['ps'\] must be a list of host:port addresses .*got int 2222"):
         cluster.ClusterConfig({"ps": 2222, "worker": ["127.0.0.1:2"]}, "worker", 0)
+
+
+def test_a_job_name_of_another_type_is_a_type_error():
+    # It used to become str(1) silently.
+    with pytest.raises(TypeError, match=r"jobs' keys must be job names \(str\), got int 1"):
+        cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], 1: ["127.0.0.1:3"]}, "worker", 0)
+
+
+def test_start_server_takes_only_a_cluster_config():
+    with pytest.raises(TypeError, match=r"config must be a tfshare.cluster.ClusterConfig .*got dict"):
+        cluster.start_server({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]})
+
+
+def _run_cluster_module(code_or_args, env_extra=None, timeout=HANG):
+    env = cluster.subprocess_env()
+    env.pop("TF_CONFIG", None)
+    env.update(env_extra or {})
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return subprocess.run([sys.executable, *code_or_args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def _free_address() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("max_seconds", ["-1.0", "0.0", "float('nan')", "'5'"], ids=["negative", "zero", "nan", "str"])
+def test_serve_refuses_a_bad_max_seconds_before_starting_the_server(max_seconds):
+    # Before, a server started and exited at once with status 0: as if it had served its time.
+    config = f"cluster.ClusterConfig.from_flags({_free_address()!r}, {_free_address()!r}, 'ps', 0)"
+    r = _run_cluster_module(["-c", f"from tfshare import cluster; cluster.serve({config}, max_seconds={max_seconds})"])
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert "max_seconds must be" in r.stderr and "serving ps/0" not in r.stderr
+
+
+def test_cli_refuses_a_job_name_beside_tf_config():
+    # Before, TF_CONFIG's task ran and --job_name/--task_index were silently ignored.
+    tf_config = json.dumps({"cluster": {"ps": [_free_address()], "worker": [_free_address()]},
+                            "task": {"type": "worker", "index": 0}})
+    r = _run_cluster_module(["-m", "tfshare.cluster", "--job_name=ps", "--task_index=0", "--max_seconds=1"],
+                            {"TF_CONFIG": tf_config})
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert "--job_name/--task_index need --ps_hosts/--worker_hosts" in r.stderr
 
 
 def test_tf_config_unset_is_a_clear_error(monkeypatch):
@@ -393,6 +449,24 @@ def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
     assert not thread.is_alive() and not errors
     assert all(np.array_equal(a, b) for a, b in zip(_values(gs1, trunk1.variables),
                                                      _values(clf0.runtime, trunk0.variables)))
+
+
+@pytest.mark.parametrize(
+    "job_name, task_index, match",
+    [
+        ("worker", -1, r"task_index must be an int in \[0, 2\) for job 'worker', got -1"),
+        ("worker", 2, r"task_index must be an int in \[0, 2\) for job 'worker', got 2"),
+        ("ps", True, r"task_index must be an int in \[0, 1\) for job 'ps', got True"),
+        ("chief", 0, r"job_name must be one of this cluster's jobs \['ps', 'worker'\], got 'chief'"),
+    ],
+    ids=["negative-index", "index-past-the-job", "bool-index", "unknown-job"],
+)
+@pytest.mark.parametrize("method", ["address", "log", "process", "kill"])
+def test_local_cluster_task_lookups_name_only_its_tasks(local_cluster, method, job_name, task_index, match):
+    # A negative index used to name another task (address("worker", -1) was worker 1's, log() was "").
+    with pytest.raises(tfshare.InputError, match=match):
+        getattr(local_cluster, method)(job_name, task_index)
+    assert all(p.poll() is None for p in (local_cluster.process("ps", 0), local_cluster.process("worker", 1)))
 
 
 def test_a_worker_that_saw_adam_slots_uninitialized_never_resets_them_after_another_trained(sessions, data):

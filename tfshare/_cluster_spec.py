@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 from typing import Any, Mapping, Sequence
 
@@ -21,6 +22,21 @@ from tfshare.errors import InputError
 PS_JOB = "ps"
 WORKER_JOB = "worker"
 CHIEF_JOB = "chief"
+
+
+# TensorFlow's device names take a job name of this form ("/job:my-job" fails only when a graph runs).
+_JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _job_name(job: Any) -> str:
+    if not isinstance(job, str):
+        raise TypeError(f"jobs' keys must be job names (str), got {type(job).__name__} {job!r:.100}")
+    if not _JOB_NAME.fullmatch(job):
+        raise InputError(
+            f"jobs' keys must be job names TensorFlow's device names accept (a letter, then letters, digits "
+            f"and '_'), got {job!r:.100}"
+        )
+    return job
 
 
 def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
@@ -35,6 +51,11 @@ def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
         name, _, port = host.rpartition(":")
         if not name or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise InputError(f"{arg} must hold host:port addresses with a port in 1..65535, got {host!r}")
+        if "/" in name or any(c.isspace() for c in name):
+            raise InputError(
+                f"{arg} must hold bare host:port addresses (no scheme such as 'grpc://', no path, no spaces), "
+                f"got {host!r}"
+            )
     return hosts
 
 
@@ -54,7 +75,7 @@ class ClusterTask:
     task_index: int
 
     def __post_init__(self) -> None:
-        jobs = {str(k): _host_list(v, f"jobs[{k!r}]") for k, v in dict(self.jobs).items()}
+        jobs = {_job_name(k): _host_list(v, f"jobs[{k!r}]") for k, v in dict(self.jobs).items()}
         object.__setattr__(self, "jobs", {k: v for k, v in jobs.items() if v})
         if PS_JOB not in self.jobs:
             raise InputError(f"a cluster needs a {PS_JOB!r} job for the shared variables, got jobs {sorted(self.jobs)}")
