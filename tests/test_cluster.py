@@ -457,7 +457,7 @@ def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
         ("worker", -1, r"task_index must be an int in \[0, 2\) for job 'worker', got -1"),
         ("worker", 2, r"task_index must be an int in \[0, 2\) for job 'worker', got 2"),
         ("ps", True, r"task_index must be an int in \[0, 1\) for job 'ps', got True"),
-        ("chief", 0, r"job_name must be one of this cluster's jobs \['ps', 'worker'\], got 'chief'"),
+        ("chief", 0, r"job_name must be one of the cluster's jobs \['ps', 'worker'\], got 'chief'"),
     ],
     ids=["negative-index", "index-past-the-job", "bool-index", "unknown-job"],
 )

@@ -46,7 +46,7 @@ from tfshare import validation
 from tfshare._cluster_spec import CHIEF_JOB, PS_JOB, WORKER_JOB, ClusterTask, as_cluster_spec, port_open
 from tfshare._placement import DEFAULT_TIMEOUT, TaskPlacement
 from tfshare._tf import tf, tf1
-from tfshare.errors import ClusterError, InputError
+from tfshare.errors import ClusterError
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
@@ -297,15 +297,8 @@ class LocalCluster:
 
     def _task_key(self, job_name: Any, task_index: Any) -> tuple[str, int]:
         """(job_name, task_index) of one of this cluster's tasks; a negative index is no alias for another."""
-        jobs = self._config.jobs
-        if not isinstance(job_name, str) or job_name not in jobs:
-            raise InputError(f"job_name must be one of this cluster's jobs {sorted(jobs)}, got {job_name!r:.100}")
-        count = len(jobs[job_name])
-        if isinstance(task_index, bool) or not isinstance(task_index, int) or not 0 <= task_index < count:
-            raise InputError(
-                f"task_index must be an int in [0, {count}) for job {job_name!r}, got {task_index!r:.100}"
-            )
-        return job_name, task_index
+        task = self._config.task(job_name, task_index)  # InputError for no such task
+        return task.job_name, task.task_index
 
     def address(self, job_name: str, task_index: int) -> str:
         """A task's "127.0.0.1:port".
