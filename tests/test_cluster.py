@@ -512,6 +512,28 @@ def test_a_worker_that_saw_adam_slots_uninitialized_never_resets_them_after_anot
     assert not reset, f"worker 1 reset what the chief had trained: {reset}"
 
 
+def test_a_new_classifier_on_a_worker_starts_adam_at_step_0(sessions, data):
+    # Adam's beta powers (beta1**t, beta2**t: its bias correction) used to be named "beta1_power" and
+    # "beta2_power" in every graph, so a classifier of another name in a later GraphSession on the same
+    # worker server found the earlier one's, already advanced, and did not initialize its own.
+    names: dict[str, list[str]] = {}
+    for trunk_name, steps in (("trunk_adam_a", 2), ("trunk_adam_b", 0)):
+        gs, _, clf = _worker(sessions, 1, trunk_name, seed=3, timeout=HANG)
+        # Worker 1 waits for the chief to initialize the trunk; it trains only its head and the trunk.
+        _worker(sessions, 0, trunk_name, seed=2)[2].predict(data.x_test[:1])
+        gs.finalize()  # builds the train step: Adam's variables
+        powers = sorted((v for v in gs.global_variables() if v.name.rsplit("/", 1)[-1].startswith("beta")),
+                        key=lambda v: v.name)
+        assert [v.name.rsplit("/", 1)[-1] for v in powers] == ["beta1_power:0", "beta2_power:0"]
+        np.testing.assert_allclose(gs.run(powers), [0.9, 0.999], rtol=1e-6)  # step 0
+        names[trunk_name] = [v.name for v in powers]
+        if steps:
+            clf.fit(data.x_train[:32 * steps], data.y_train[:32 * steps], epochs=1, batch_size=32)
+            np.testing.assert_allclose(gs.run(powers), [0.9 ** (steps + 1), 0.999 ** (steps + 1)], rtol=1e-5)
+    # Each its own, named by its classifier (whose name shares the slots too).
+    assert all(name.startswith(f"clf_{trunk_name}_adam/") for trunk_name in names for name in names[trunk_name])
+
+
 def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):
     gs1 = sessions(1, timeout=1.0)
     tfshare.SharedTrunk(gs1, 8, (4,), name="trunk_nobody_builds")
