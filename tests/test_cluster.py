@@ -139,7 +139,8 @@ def test_config_from_tf_config_round_trips(monkeypatch):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1", "127.0.0.1:2", "worker", 0), "host:port"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1", "127.0.0.1:2", "worker", 0),
+         r"ps_hosts must hold host:port addresses with a port in 1..65535, got '127.0.0.1'"),
         (lambda: cluster.ClusterConfig.from_flags("", "127.0.0.1:2", "worker", 0), "needs a 'ps' job"),
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "worker", 1), r"\[0, 1\)"),
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "chief", 0), "job_name"),
@@ -152,9 +153,9 @@ def test_config_from_tf_config_round_trips(monkeypatch):
         (lambda: tfshare.GraphSession("cpu", cluster={"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:1"]},
                                       job_name="worker"), "its own address"),
         (lambda: cluster.ClusterConfig.from_flags("grpc://127.0.0.1:1", "127.0.0.1:2", "worker", 0),
-         r"jobs\['ps'\] must hold bare host:port addresses \(no scheme such as 'grpc://'.*got 'grpc://127.0.0.1:1'"),
+         r"ps_hosts must hold bare host:port addresses \(no scheme such as 'grpc://'.*got 'grpc://127.0.0.1:1'"),
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1 :2", "worker", 0),
-         r"jobs\['worker'\] must hold bare host:port addresses .*no spaces\), got '127.0.0.1 :2'"),
+         r"worker_hosts must hold bare host:port addresses .*no spaces\), got '127.0.0.1 :2'"),
         (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "eval-job": ["127.0.0.1:3"]},
                                        "worker", 0),
          r"jobs' keys must be job names TensorFlow's device names accept .*got 'eval-job'"),

@@ -120,7 +120,9 @@ class ClusterTask:
             an unknown job or task.
           TypeError: hosts that are neither a str nor a list.
         """
-        return cls({PS_JOB: ps_hosts, WORKER_JOB: worker_hosts}, job_name, task_index)
+        # Checked under the flags' names first, so that a message names the flag to fix.
+        jobs = {PS_JOB: _host_list(ps_hosts, "ps_hosts"), WORKER_JOB: _host_list(worker_hosts, "worker_hosts")}
+        return cls(jobs, job_name, task_index)
 
     @classmethod
     def from_tf_config(cls, value: str | None = None) -> "ClusterTask":
