@@ -532,7 +532,7 @@ def test_a_new_classifier_on_a_worker_starts_adam_at_step_0(sessions, data):
             clf.fit(data.x_train[:32 * steps], data.y_train[:32 * steps], epochs=1, batch_size=32)
             np.testing.assert_allclose(gs.run(powers), [0.9 ** (steps + 1), 0.999 ** (steps + 1)], rtol=1e-5)
     # Each its own, named by its classifier (whose name shares the slots too).
-    assert all(name.startswith(f"clf_{trunk_name}_adam/") for trunk_name in names for name in names[trunk_name])
+    assert all(name.startswith(f"optimizer/clf_{trunk}_adam/") for trunk, pair in names.items() for name in pair)
 
 
 def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):
