@@ -139,7 +139,8 @@ def test_config_from_tf_config_round_trips(monkeypatch):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1", "127.0.0.1:2", "worker", 0), "host:port"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1", "127.0.0.1:2", "worker", 0),
+         r"ps_hosts must hold host:port addresses with a port in 1..65535, got '127.0.0.1'"),
         (lambda: cluster.ClusterConfig.from_flags("", "127.0.0.1:2", "worker", 0), "needs a 'ps' job"),
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "worker", 1), r"\[0, 1\)"),
         (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2", "chief", 0), "job_name"),
@@ -151,9 +152,20 @@ def test_config_from_tf_config_round_trips(monkeypatch):
          r"needs a 'worker' \(or 'chief'\) job, whose chief initializes the shared variables, got jobs \['ps', 'trainer'\]"),
         (lambda: tfshare.GraphSession("cpu", cluster={"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:1"]},
                                       job_name="worker"), "its own address"),
+        (lambda: cluster.ClusterConfig.from_flags("grpc://127.0.0.1:1", "127.0.0.1:2", "worker", 0),
+         r"ps_hosts must hold bare host:port addresses \(no scheme such as 'grpc://'.*got 'grpc://127.0.0.1:1'"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1 :2", "worker", 0),
+         r"worker_hosts must hold bare host:port addresses .*no spaces\), got '127.0.0.1 :2'"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "eval-job": ["127.0.0.1:3"]},
+                                       "worker", 0),
+         r"jobs' keys must be job names TensorFlow's device names accept .*got 'eval-job'"),
+        (lambda: cluster.ClusterConfig.from_tf_config(json.dumps(
+            {"cluster": {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "1st": ["127.0.0.1:3"]},
+             "task": {"type": "worker", "index": 0}})), r"job names .*got '1st'"),
     ],
     ids=["no-port", "no-ps", "task-out-of-range", "unknown-job", "bad-json", "non-ascii-port", "repeated-address",
-         "no-worker-job", "repeated-address-in-a-graph-session"],
+         "no-worker-job", "repeated-address-in-a-graph-session", "address-with-a-scheme", "address-with-a-space",
+         "job-name-with-a-dash", "tf-config-job-name-with-a-digit-first"],
 )
 def test_config_rejects_bad_descriptions(make, match):
     with pytest.raises(tfshare.InputError, match=match):
@@ -165,10 +177,111 @@ def test_config_hosts_of_another_type_are_a_type_error_naming_the_job():
         cluster.ClusterConfig({"ps": 2222, "worker": ["127.0.0.1:2"]}, "worker", 0)
 
 
+def test_a_job_name_of_another_type_is_a_type_error():
+    # It used to become str(1) silently.
+    with pytest.raises(TypeError, match=r"jobs' keys must be job names \(str\), got int 1"):
+        cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], 1: ["127.0.0.1:3"]}, "worker", 0)
+
+
+def test_start_server_takes_only_a_cluster_config():
+    with pytest.raises(TypeError, match=r"config must be a tfshare.cluster.ClusterConfig .*got dict"):
+        cluster.start_server({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]})
+
+
+def _run_cluster_module(code_or_args, env_extra=None, timeout=HANG):
+    env = cluster.subprocess_env()
+    env.pop("TF_CONFIG", None)
+    env.update(env_extra or {})
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return subprocess.run([sys.executable, *code_or_args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def _free_address() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("max_seconds", ["-1.0", "0.0", "float('nan')", "'5'"], ids=["negative", "zero", "nan", "str"])
+def test_serve_refuses_a_bad_max_seconds_before_starting_the_server(max_seconds):
+    # Before, a server started and exited at once with status 0: as if it had served its time.
+    config = f"cluster.ClusterConfig.from_flags({_free_address()!r}, {_free_address()!r}, 'ps', 0)"
+    r = _run_cluster_module(["-c", f"from tfshare import cluster; cluster.serve({config}, max_seconds={max_seconds})"])
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert "max_seconds must be" in r.stderr and "serving ps/0" not in r.stderr
+
+
+def test_cli_refuses_a_job_name_beside_tf_config():
+    # Before, TF_CONFIG's task ran and --job_name/--task_index were silently ignored.
+    tf_config = json.dumps({"cluster": {"ps": [_free_address()], "worker": [_free_address()]},
+                            "task": {"type": "worker", "index": 0}})
+    r = _run_cluster_module(["-m", "tfshare.cluster", "--job_name=ps", "--task_index=0", "--max_seconds=1"],
+                            {"TF_CONFIG": tf_config})
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert "--job_name/--task_index need --ps_hosts/--worker_hosts" in r.stderr
+
+
 def test_tf_config_unset_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(tfshare.InputError, match="TF_CONFIG is not set"):
         cluster.ClusterConfig.from_tf_config()
+
+
+def _tf_config(task: dict, **jobs) -> str:
+    cluster_jobs = jobs or {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2", "127.0.0.1:3"]}
+    return json.dumps({"cluster": cluster_jobs, "task": task})
+
+
+@pytest.mark.parametrize(
+    "task, match",
+    [
+        ({"type": "worker", "index": 1.7}, r'"index" must be a JSON integer .*got float 1\.7'),
+        ({"type": "worker", "index": 1.0}, r'"index" must be a JSON integer .*got float 1\.0'),
+        ({"type": "worker", "index": "1"}, r'"index" must be a JSON integer .*got str \'1\''),
+        ({"type": "worker", "index": True}, r'"index" must be a JSON integer .*got bool True'),
+        ({"type": "worker", "index": None}, r'"index" must be a JSON integer .*got NoneType None'),
+        ({"type": "worker", "index": -1}, r'"index" must be in \[0, 2\) for its job \'worker\' \(2 tasks\), got -1'),
+        ({"type": "worker", "index": 2}, r'"index" must be in \[0, 2\) for its job \'worker\' \(2 tasks\), got 2'),
+        ({"type": "ps", "index": 1}, r'"index" must be in \[0, 1\) for its job \'ps\' \(1 task\), got 1'),
+        ({"type": "worker"}, r'needs an "index": its job \'worker\' has 2 tasks'),
+        ({"type": "evaluator", "index": 0}, r'task "type" must be one of its cluster\'s jobs \[\'ps\', \'worker\'\], '
+                                            r"got 'evaluator'"),
+        ({"type": 1, "index": 0}, r'task "type" must be one of .*got 1'),
+        ({"index": 0}, r"TF_CONFIG must be JSON like .*KeyError\('type'\)"),
+    ],
+    ids=["float-index", "integral-float-index", "string-index", "bool-index", "null-index", "negative-index",
+         "index-past-the-job", "index-past-the-ps-job", "no-index-in-a-job-of-two", "unknown-type", "int-type",
+         "no-type"],
+)
+def test_tf_config_task_must_name_a_task_of_the_cluster(task, match):
+    # TensorFlow's TFConfigClusterResolver runs int() on the index (1.7 -> task 1, "1" -> 1, true -> 1);
+    # a TF_CONFIG that names no task of its cluster exactly is refused here before any server starts.
+    with pytest.raises(tfshare.InputError, match=match):
+        cluster.ClusterConfig.from_tf_config(_tf_config(task))
+
+
+def test_tf_config_may_leave_out_the_index_of_a_single_task_job():
+    config = cluster.ClusterConfig.from_tf_config(_tf_config({"type": "ps"}))
+    assert (config.job_name, config.task_index) == ("ps", 0)
+    config = cluster.ClusterConfig.from_tf_config(_tf_config({"type": "worker", "index": 1}))
+    assert (config.job_name, config.task_index, config.address) == ("worker", 1, "127.0.0.1:3")
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (json.dumps({"cluster": ["127.0.0.1:1"], "task": {"type": "ps", "index": 0}}),
+         r'"cluster" and "task" must be JSON objects, got list and dict'),
+        (json.dumps({"cluster": {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "task": "ps"}),
+         r"TF_CONFIG must be JSON like"),
+        ("[]", r"TF_CONFIG must be JSON like"),
+    ],
+    ids=["cluster-a-list", "task-a-string", "a-list"],
+)
+def test_tf_config_of_another_shape_is_a_clear_error(value, match):
+    with pytest.raises(tfshare.InputError, match=match):
+        cluster.ClusterConfig.from_tf_config(value)
 
 
 # ------------------------------------------------- placement (no servers)
@@ -337,6 +450,89 @@ def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
     assert not thread.is_alive() and not errors
     assert all(np.array_equal(a, b) for a, b in zip(_values(gs1, trunk1.variables),
                                                      _values(clf0.runtime, trunk0.variables)))
+
+
+@pytest.mark.parametrize(
+    "job_name, task_index, match",
+    [
+        ("worker", -1, r"task_index must be an int in \[0, 2\) for job 'worker', got -1"),
+        ("worker", 2, r"task_index must be an int in \[0, 2\) for job 'worker', got 2"),
+        ("ps", True, r"task_index must be an int in \[0, 1\) for job 'ps', got True"),
+        ("chief", 0, r"job_name must be one of the cluster's jobs \['ps', 'worker'\], got 'chief'"),
+    ],
+    ids=["negative-index", "index-past-the-job", "bool-index", "unknown-job"],
+)
+@pytest.mark.parametrize("method", ["address", "log", "process", "kill"])
+def test_local_cluster_task_lookups_name_only_its_tasks(local_cluster, method, job_name, task_index, match):
+    # A negative index used to name another task (address("worker", -1) was worker 1's, log() was "").
+    with pytest.raises(tfshare.InputError, match=match):
+        getattr(local_cluster, method)(job_name, task_index)
+    assert all(p.poll() is None for p in (local_cluster.process("ps", 0), local_cluster.process("worker", 1)))
+
+
+def test_a_worker_that_saw_adam_slots_uninitialized_never_resets_them_after_another_trained(sessions, data):
+    # Adam's slots (and beta powers) of trunk variables live on the ps, next to them, and workers whose
+    # classifiers have the same name share them. Each worker initializes those it finds uninitialized.
+    # The race, made deterministic: worker 1 checks, finds its slots uninitialized; before it initializes
+    # them, the chief initializes them and trains; worker 1 then goes on initializing.
+    gs0, trunk0, clf0 = _worker(sessions, 0, "trunk_race", seed=2)
+    gs1, trunk1, clf1 = _worker(sessions, 1, "trunk_race", seed=3, timeout=HANG)
+    gs1.finalize()  # builds worker 1's train step: its slots, pending
+    pending = gs1.pending_variables()
+    on_ps = [v for v in pending if v.device.startswith("/job:ps/")]
+    trunk_names = {v.name for v in trunk1.variables}
+    colocated = [v for v in on_ps if v.name not in trunk_names]
+    assert len(colocated) == 2 * len(trunk1.variables)  # Adam's m and v of each trunk weight
+    task = gs1._task
+    wrap = task.wrap
+    trained: dict[str, np.ndarray] = {}
+
+    def interleaved(fn, what="a Session call"):
+        wrapped = wrap(fn, what)
+
+        def call(*args, **kwargs):
+            result = wrapped(*args, **kwargs)
+            if what == "initializing variables" and not trained:  # right after worker 1's check
+                seen = dict(zip((v.name for v in pending), result))  # the check runs on every pending variable
+                assert not any(seen[v.name] for v in on_ps)  # nothing on the ps was initialized yet
+                clf0.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
+                chief = {v.name: v for v in gs0.global_variables()}
+                trained.update(zip((v.name for v in colocated), gs0.run([chief[v.name] for v in colocated])))
+            return result
+
+        return call
+
+    task.wrap = interleaved
+    try:
+        _returns(gs1.initialize)
+    finally:
+        task.wrap = wrap
+    assert trained
+    now = dict(zip((v.name for v in colocated), gs1.run(colocated)))
+    reset = [name for name in trained if not np.array_equal(now[name], trained[name])]
+    assert not reset, f"worker 1 reset what the chief had trained: {reset}"
+
+
+def test_a_new_classifier_on_a_worker_starts_adam_at_step_0(sessions, data):
+    # Adam's beta powers (beta1**t, beta2**t: its bias correction) used to be named "beta1_power" and
+    # "beta2_power" in every graph, so a classifier of another name in a later GraphSession on the same
+    # worker server found the earlier one's, already advanced, and did not initialize its own.
+    names: dict[str, list[str]] = {}
+    for trunk_name, steps in (("trunk_adam_a", 2), ("trunk_adam_b", 0)):
+        gs, _, clf = _worker(sessions, 1, trunk_name, seed=3, timeout=HANG)
+        # Worker 1 waits for the chief to initialize the trunk; it trains only its head and the trunk.
+        _worker(sessions, 0, trunk_name, seed=2)[2].predict(data.x_test[:1])
+        gs.finalize()  # builds the train step: Adam's variables
+        powers = sorted((v for v in gs.global_variables() if v.name.rsplit("/", 1)[-1].startswith("beta")),
+                        key=lambda v: v.name)
+        assert [v.name.rsplit("/", 1)[-1] for v in powers] == ["beta1_power:0", "beta2_power:0"]
+        np.testing.assert_allclose(gs.run(powers), [0.9, 0.999], rtol=1e-6)  # step 0
+        names[trunk_name] = [v.name for v in powers]
+        if steps:
+            clf.fit(data.x_train[:32 * steps], data.y_train[:32 * steps], epochs=1, batch_size=32)
+            np.testing.assert_allclose(gs.run(powers), [0.9 ** (steps + 1), 0.999 ** (steps + 1)], rtol=1e-5)
+    # Each its own, named by its classifier (whose name shares the slots too).
+    assert all(name.startswith(f"optimizer/clf_{trunk}_adam/") for trunk, pair in names.items() for name in pair)
 
 
 def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 from typing import Any, Mapping, Sequence
 
@@ -21,6 +22,21 @@ from tfshare.errors import InputError
 PS_JOB = "ps"
 WORKER_JOB = "worker"
 CHIEF_JOB = "chief"
+
+
+# TensorFlow's device names take a job name of this form ("/job:my-job" fails only when a graph runs).
+_JOB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _job_name(job: Any) -> str:
+    if not isinstance(job, str):
+        raise TypeError(f"jobs' keys must be job names (str), got {type(job).__name__} {job!r:.100}")
+    if not _JOB_NAME.fullmatch(job):
+        raise InputError(
+            f"jobs' keys must be job names TensorFlow's device names accept (a letter, then letters, digits "
+            f"and '_'), got {job!r:.100}"
+        )
+    return job
 
 
 def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
@@ -35,6 +51,11 @@ def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
         name, _, port = host.rpartition(":")
         if not name or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise InputError(f"{arg} must hold host:port addresses with a port in 1..65535, got {host!r}")
+        if "/" in name or any(c.isspace() for c in name):
+            raise InputError(
+                f"{arg} must hold bare host:port addresses (no scheme such as 'grpc://', no path, no spaces), "
+                f"got {host!r}"
+            )
     return hosts
 
 
@@ -54,7 +75,7 @@ class ClusterTask:
     task_index: int
 
     def __post_init__(self) -> None:
-        jobs = {str(k): _host_list(v, f"jobs[{k!r}]") for k, v in dict(self.jobs).items()}
+        jobs = {_job_name(k): _host_list(v, f"jobs[{k!r}]") for k, v in dict(self.jobs).items()}
         object.__setattr__(self, "jobs", {k: v for k, v in jobs.items() if v})
         if PS_JOB not in self.jobs:
             raise InputError(f"a cluster needs a {PS_JOB!r} job for the shared variables, got jobs {sorted(self.jobs)}")
@@ -99,20 +120,27 @@ class ClusterTask:
             an unknown job or task.
           TypeError: hosts that are neither a str nor a list.
         """
-        return cls({PS_JOB: ps_hosts, WORKER_JOB: worker_hosts}, job_name, task_index)
+        # Checked under the flags' names first, so that a message names the flag to fix.
+        jobs = {PS_JOB: _host_list(ps_hosts, "ps_hosts"), WORKER_JOB: _host_list(worker_hosts, "worker_hosts")}
+        return cls(jobs, job_name, task_index)
 
     @classmethod
     def from_tf_config(cls, value: str | None = None) -> "ClusterTask":
         """Describes a cluster from a ``TF_CONFIG`` JSON string.
 
         The format is TensorFlow's: ``{"cluster": {"ps": [...], "worker":
-        [...]}, "task": {"type": "worker", "index": 0}}``.
+        [...]}, "task": {"type": "worker", "index": 0}}``. Stricter than
+        TensorFlow's ``TFConfigClusterResolver``, which passes the index through
+        ``int()``: the index must be a JSON integer (not 1.7, "1" or true), and
+        may be left out only when the task's job has a single task.
 
         Args:
           value: the JSON text; None reads the ``TF_CONFIG`` environment variable.
 
         Raises:
-          InputError: TF_CONFIG is unset, not JSON, or lacks "cluster" / "task".
+          InputError: TF_CONFIG is unset, not JSON, or lacks "cluster" / "task";
+            its task's "type" is not one of the cluster's jobs, or its "index"
+            is not an int in range for that job.
         """
         if value is None:
             value = os.environ.get("TF_CONFIG")
@@ -121,12 +149,40 @@ class ClusterTask:
         try:
             parsed = json.loads(value)
             jobs, task = parsed["cluster"], parsed["task"]
-            return cls(jobs, task["type"], int(task.get("index", 0)))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            job_name = task["type"]
+        except (ValueError, KeyError, TypeError) as exc:
             raise InputError(
                 'TF_CONFIG must be JSON like {"cluster": {"ps": ["h:p"], "worker": ["h:p"]}, '
-                f'"task": {{"type": "worker", "index": 0}}}}; got {value!r:.200} ({exc})'
+                f'"task": {{"type": "worker", "index": 0}}}}; got {value!r:.200} ({exc!r})'
             ) from None
+        if not isinstance(jobs, dict) or not isinstance(task, dict):
+            raise InputError(
+                'TF_CONFIG\'s "cluster" and "task" must be JSON objects, got '
+                f"{type(jobs).__name__} and {type(task).__name__} in {value!r:.200}"
+            )
+        if not isinstance(job_name, str) or job_name not in jobs:
+            raise InputError(
+                f'TF_CONFIG\'s task "type" must be one of its cluster\'s jobs {sorted(map(str, jobs))}, '
+                f"got {job_name!r:.100}"
+            )
+        index = task.get("index")
+        if "index" in task and (isinstance(index, bool) or not isinstance(index, int)):
+            raise InputError(
+                f'TF_CONFIG\'s task "index" must be a JSON integer (e.g. 1; not 1.0, "1" or true), '
+                f"got {type(index).__name__} {index!r:.100}"
+            )
+        config = cls(jobs, job_name, 0)  # checks the addresses and the job
+        count = len(config.jobs[job_name])
+        if "index" not in task and count != 1:
+            raise InputError(
+                f'TF_CONFIG\'s task needs an "index": its job {job_name!r} has {count} tasks, got task {task!r:.200}'
+            )
+        if "index" in task and not 0 <= index < count:
+            raise InputError(
+                f'TF_CONFIG\'s task "index" must be in [0, {count}) for its job {job_name!r} '
+                f"({count} task{'s' if count != 1 else ''}), got {index}"
+            )
+        return config.task(job_name, index or 0)
 
     def to_tf_config(self) -> str:
         """Returns this description as ``TF_CONFIG`` JSON text."""

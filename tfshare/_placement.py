@@ -13,6 +13,8 @@ import time
 import zlib
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from tfshare import validation
 from tfshare._cluster_spec import PS_JOB, WORKER_JOB, ClusterTask, as_cluster_spec, port_open
 from tfshare._tf import tf, tf1
@@ -35,6 +37,8 @@ def timeout_ms(seconds: float) -> int:
 #: Default bound, in seconds, on one Session call (and on waiting for the chief) in a cluster.
 DEFAULT_TIMEOUT = 60.0
 _POLL_SECONDS = 0.1
+#: shared_name of the ps mutex that serializes every worker's initialization of ps variables.
+_INIT_LOCK = "tfshare_initialization_lock"
 # Errors that mean "a task did not answer": a dead or unreachable process.
 _CLUSTER_ERRORS = (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError)
 
@@ -137,8 +141,14 @@ class TaskPlacement:
         A variable on a server keeps its value across Sessions, so nothing
         already initialized is reset (a restarted worker keeps the trained
         trunk). The chief initializes shared variables; any other worker
-        waits for them, at most ``timeout`` seconds. ``feeds(variables)``
-        gives the feed_dict their initializers need (fed initial values).
+        waits for them, at most ``timeout`` seconds. Variables on the ps that
+        other workers may also initialize (Adam's slots of a trunk variable,
+        colocated with it, are shared by workers whose classifiers have the
+        same name) are initialized by ``_initialize_once``: checked and set
+        in one step, under one lock for the cluster, so a worker that saw one
+        uninitialized never resets it after another worker initialized and
+        trained it. ``feeds(variables)`` gives the feed_dict their
+        initializers need (fed initial values).
 
         Raises:
           ClusterError: a task did not answer, or the chief did not
@@ -152,8 +162,14 @@ class TaskPlacement:
         else:
             mine = [v for v in missing if not self.shared(v)]
             wait = [v for v in missing if self.shared(v)]
-        if mine:
-            run([v.initializer for v in mine], feeds(mine))
+        # On the ps, another worker may initialize the same variable at any moment.
+        once = [v for v in mine if _on_ps(v) and _handle_op(v) is not None]
+        guarded = {id(v) for v in once}
+        local = [v for v in mine if id(v) not in guarded]
+        if local:
+            run([v.initializer for v in local], feeds(local))
+        if once:
+            self._initialize_once(session, once, feeds)
         deadline = time.monotonic() + self.timeout
         while wait:
             if time.monotonic() > deadline:
@@ -167,6 +183,70 @@ class TaskPlacement:
             flags = run([_is_initialized_op(v) for v in wait])
             wait = [v for v, ok in zip(wait, flags) if not ok]
 
+    def _initialize_once(
+        self, session: Any, variables: Sequence[Any], feeds: Callable[[Sequence[Any]], dict]
+    ) -> list[bool]:
+        """Initializes each of ``variables`` (resource variables on the ps) unless it already holds a value.
+
+        Checking (``VarIsInitializedOp``) and then running a variable's
+        initializer are two Session calls: between them another worker may
+        initialize the variable and train it, and the initializer would then
+        reset it. Here the check and the assignment run in one step on the
+        ps, inside a ``tf.CriticalSection`` whose mutex lives on the first ps
+        task under one name for the whole cluster, so every worker's
+        initialization of a ps variable is serialized and a variable seen
+        uninitialized there has not been trained. The initial values are
+        computed by the variables' own graph (fed initial values included);
+        the guarded step is built in a graph of its own, with handles to the
+        same ps resources (same container and shared_name), so the worker's
+        graph gains no op (it may be finalized).
+
+        Returns:
+          For each variable, whether this call initialized it (False: it
+          already held a value, which was left alone).
+
+        Raises:
+          ClusterError: a task did not answer.
+        """
+        run = self.wrap(session.run, "initializing variables")
+        values = run([v.initializer.inputs[1] for v in variables], feeds(variables))
+        graph = tf.Graph()
+        with graph.as_default():
+            placeholders = [tf1.placeholder(v.initializer.inputs[1].dtype, np.shape(value))
+                            for v, value in zip(variables, values)]
+
+            def guarded() -> Any:
+                done = []
+                for variable, placeholder in zip(variables, placeholders):
+                    handle_op = _handle_op(variable)
+                    with tf.device(handle_op.device):
+                        handle = tf.raw_ops.VarHandleOp(
+                            dtype=handle_op.get_attr("dtype"), shape=handle_op.get_attr("shape"),
+                            container=handle_op.get_attr("container"),
+                            shared_name=handle_op.get_attr("shared_name"),
+                        )
+
+                        def assign(handle: Any = handle, value: Any = placeholder) -> Any:
+                            with tf.control_dependencies([tf.raw_ops.AssignVariableOp(resource=handle, value=value)]):
+                                return tf.constant(True)
+
+                        done.append(tf.cond(tf.raw_ops.VarIsInitializedOp(resource=handle),
+                                            lambda: tf.constant(False), assign))
+                return tf.stack(done)
+
+            with tf.device(f"/job:{PS_JOB}/task:0"):
+                lock = tf.CriticalSection(shared_name=_INIT_LOCK, name="initialization_lock")
+                initialized = lock.execute(guarded)
+        config = tf1.ConfigProto()
+        self.configure(config)
+        guarded_session = tf1.Session(self.config.target, graph=graph, config=config)
+        try:
+            run = self.wrap(guarded_session.run, "initializing variables")
+            return [bool(b) for b in run(initialized, dict(zip(placeholders, values)))]
+        finally:
+            if self.reachable():  # else closing would wait out the timeout
+                guarded_session.close()
+
     def reachable(self, seconds: float = 0.5) -> bool:
         """Whether this task's server and every ps accept connections.
 
@@ -175,6 +255,17 @@ class TaskPlacement:
         """
         addresses = (self.config.address, *self.config.jobs[PS_JOB])
         return all(port_open(address, seconds) for address in addresses)
+
+
+def _on_ps(variable: Any) -> bool:
+    return tf1.DeviceSpec.from_string(variable.device or "").job == PS_JOB
+
+
+def _handle_op(variable: Any) -> Any:
+    """The ``VarHandleOp`` of a named resource variable; None for any other kind (a TF1 ref variable)."""
+    handle = getattr(variable, "handle", None)
+    op = getattr(handle, "op", None)
+    return op if op is not None and op.type == "VarHandleOp" and op.get_attr("shared_name") else None
 
 
 def _is_initialized_op(variable: Any) -> Any:

@@ -82,7 +82,11 @@ def start_server(config: ClusterConfig) -> Any:
     ``config.graph_session()`` (whose target is this server). TensorFlow's
     gRPC server listens on all interfaces, with no authentication: run it
     on a private network only.
+
+    Raises:
+      TypeError: ``config`` is not a ``ClusterConfig``.
     """
+    _check_config(config)
     server_config = tf1.ConfigProto()
     server_config.gpu_options.allow_growth = True  # several servers may share a GPU
     return tf.distribute.Server(config.spec, job_name=config.job_name, task_index=config.task_index,
@@ -97,7 +101,16 @@ def serve(config: ClusterConfig, max_seconds: float | None = None, exit_on_stdin
       max_seconds: stop after this many seconds; None runs until killed.
       exit_on_stdin_eof: stop when stdin reaches EOF (``LocalCluster`` uses
         it so a server never outlives its parent).
+
+    Raises:
+      InputError: ``max_seconds`` is not finite and > 0 (checked before the
+        server starts: a server that exits at once looks like one that ran).
+      TypeError: an argument of another type.
     """
+    _check_config(config)
+    if max_seconds is not None:
+        max_seconds = validation.positive_float(max_seconds, "max_seconds")
+    exit_on_stdin_eof = validation.boolean(exit_on_stdin_eof, "exit_on_stdin_eof")
     server = start_server(config)
     _log.info(_SERVING.format(config.job_name, config.task_index) + " %s", server.target)
     if exit_on_stdin_eof:
@@ -111,6 +124,14 @@ def serve(config: ClusterConfig, max_seconds: float | None = None, exit_on_stdin
         time.sleep(0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic())))
     _log.info("%s/%d: max_seconds=%s reached, exiting", config.job_name, config.task_index, max_seconds)
     os._exit(0)
+
+
+def _check_config(config: Any) -> None:
+    if not isinstance(config, ClusterTask):
+        raise TypeError(
+            "config must be a tfshare.cluster.ClusterConfig (ClusterConfig.from_flags or .from_tf_config), "
+            f"got {type(config).__name__}"
+        )
 
 
 def subprocess_env() -> dict[str, str]:
@@ -274,8 +295,18 @@ class LocalCluster:
     def num_workers(self) -> int:
         return self._num_workers
 
+    def _task_key(self, job_name: Any, task_index: Any) -> tuple[str, int]:
+        """(job_name, task_index) of one of this cluster's tasks; a negative index is no alias for another."""
+        task = self._config.task(job_name, task_index)  # InputError for no such task
+        return task.job_name, task.task_index
+
     def address(self, job_name: str, task_index: int) -> str:
-        """A task's "127.0.0.1:port"."""
+        """A task's "127.0.0.1:port".
+
+        Raises:
+          InputError: no such task (also for a negative index).
+        """
+        job_name, task_index = self._task_key(job_name, task_index)
         return self._config.jobs[job_name][task_index]
 
     def addresses(self) -> list[str]:
@@ -283,11 +314,12 @@ class LocalCluster:
         return [a for addresses in self._config.jobs.values() for a in addresses]
 
     def process(self, job_name: str, task_index: int) -> subprocess.Popen:
-        """A task's subprocess."""
-        return self._processes[(job_name, task_index)]
+        """A task's subprocess; InputError for no such task."""
+        return self._processes[self._task_key(job_name, task_index)]
 
     def log(self, job_name: str, task_index: int) -> str:
-        """What a task's server has printed so far."""
+        """What a task's server has printed so far; InputError for no such task."""
+        job_name, task_index = self._task_key(job_name, task_index)
         path = os.path.join(self._log_dir, f"{job_name}-{task_index}.log")
         try:
             with open(path, "rb") as f:
@@ -301,8 +333,12 @@ class LocalCluster:
 
     # ------------------------------------------------------------ lifecycle
     def kill(self, job_name: str, task_index: int) -> None:
-        """Kills one task's server with SIGKILL (to test what a dead task does to the others)."""
-        process = self._processes[(job_name, task_index)]
+        """Kills one task's server with SIGKILL (to test what a dead task does to the others).
+
+        Raises:
+          InputError: no such task.
+        """
+        process = self._processes[self._task_key(job_name, task_index)]
         process.kill()
         process.wait()
 
@@ -359,6 +395,12 @@ def _cli() -> None:
             config = ClusterConfig.from_flags(ps_hosts.value or (), worker_hosts.value or (),
                                               job_name.value, task_index.value)
         else:
+            if job_name.present or task_index.present:
+                # TF_CONFIG's "task" names the task; flags beside it would be silently ignored.
+                raise app.UsageError(
+                    "--job_name/--task_index need --ps_hosts/--worker_hosts; with TF_CONFIG, its \"task\" "
+                    "names this process's task"
+                )
             config = ClusterConfig.from_tf_config()
         serve(config, max_seconds.value, exit_on_eof.value)
 

@@ -96,7 +96,13 @@ def train_step(
       step was finite and applied").
     """
     learning_rate = tf1.placeholder(tf.float32, [], name="learning_rate")
-    optimizer = tf1.train.AdamOptimizer(learning_rate, name=optimizer_name)
+    # Its beta powers (bias correction) under its own name, "optimizer/<optimizer_name>/beta1_power", like
+    # its slots: by default they are "beta1_power" in every graph, so on a server, which keeps variables
+    # across Sessions, a classifier of another name (or on the ps, any worker's) would find another's.
+    # AUTO_REUSE as for the slots: a caller's reuse=True scope must not make get_variable look for them.
+    with tf1.variable_scope("optimizer", reuse=tf1.AUTO_REUSE):
+        optimizer = tf1.train.AdamOptimizer(learning_rate, name=optimizer_name,
+                                            use_own_namescope_for_non_slot_vars=True)
     grads_and_vars = [(g, v) for g, v in zip(tf.gradients(loss, var_list), var_list) if g is not None]
     if len(grads_and_vars) < len(var_list):
         trained = {id(v) for _, v in grads_and_vars}
