@@ -298,8 +298,10 @@ def test_close_waits_for_a_shard_being_made_and_closes_it_too(monkeypatch):
     import threading
 
     class WatchedLock:
-        def __init__(self):
-            self.lock, self.contended = threading.Lock(), threading.Event()
+        """The placement lock (a Condition), noting when a thread had to wait for it."""
+
+        def __init__(self, lock):
+            self.lock, self.contended = lock, threading.Event()
 
         def __enter__(self):
             if not self.lock.acquire(blocking=False):
@@ -310,9 +312,12 @@ def test_close_waits_for_a_shard_being_made_and_closes_it_too(monkeypatch):
         def __exit__(self, *exc_info):
             self.lock.release()
 
+        def __getattr__(self, name):  # wait, notify_all
+            return getattr(self.lock, name)
+
     gs = tfshare.GraphSession(device="cpu", shard_size=1)
     _mlps(gs, 1)
-    made, release, watched = threading.Event(), threading.Event(), WatchedLock()
+    made, release, watched = threading.Event(), threading.Event(), WatchedLock(gs._shards._lock)
     make = gs._shards._make
 
     def slow_make(root):
@@ -454,3 +459,49 @@ def test_a_graph_past_the_large_size_warns_once_that_new_signatures_grow_with_it
     finally:
         gs.close()
         small.close()
+
+
+def _ops_before(classifiers):
+    """For each classifier: how many ops its shard's graph held when its construction began (ops made before its first)."""
+    started = []
+    for clf in classifiers:
+        ops = clf.shard.graph.get_operations()
+        first = min(op._id for op in ops if op.name.startswith(clf.name + "/"))
+        started.append(sum(op._id < first for op in ops))
+    return started
+
+
+def test_concurrent_constructions_keep_every_shard_within_its_op_budget(monkeypatch):
+    """Builders racing into one runtime start no classifier in a graph of max_ops ops, as one builder does.
+
+    Deterministic: each builder waits, after place() gave it a shard, until every builder has asked for one
+    (placement used to read the op count before any of them had built, so all went into one shard)."""
+    import threading
+
+    from conftest import WAIT_SECONDS
+    from tfshare.drills import concurrency
+
+    with tfshare.GraphSession(device="cpu", shard_size=None) as one:
+        tfshare.DenseClassifier(16, 3, (8,), runtime=one, seed=0)
+        ops = one.graph.version  # one classifier's ops
+    n = 7
+    with tfshare.GraphSession(device="cpu") as gs:
+        gs._shards.max_ops = 2 * ops + 1  # three classifiers a shard, by their ops (its count allows 16)
+        asked, cond, place = [0], threading.Condition(), gs._shards.place
+
+        def wide_window():
+            with cond:
+                asked[0] += 1
+                cond.notify_all()
+            shard = place()
+            with cond:  # the window: every builder has asked for a shard before this one builds
+                assert cond.wait_for(lambda: asked[0] == n, WAIT_SECONDS), "not every builder asked for a shard"
+            return shard
+
+        monkeypatch.setattr(gs._shards, "place", wide_window)
+        built = []
+        errors = concurrency._run_threads(lambda i: built.append(tfshare.DenseClassifier(16, 3, (8,), runtime=gs, seed=i)), n)
+        assert errors == [] and len(built) == n
+        started = _ops_before(built)
+        assert all(s < gs._shards.max_ops for s in started), (started, gs._shards.max_ops)
+        assert [sum(c.shard is shard for c in built) for shard in gs.shards] == [3, 3, 1]  # as built one at a time
