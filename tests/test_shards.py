@@ -567,22 +567,25 @@ def test_a_failed_unit_under_construction_wakes_the_placement_waiting_and_gives_
 
 def test_placements_wait_only_when_they_would_read_the_op_count_of_a_shard_with_room():
     """A unit under construction in a shard full by its count or by its ops delays no placement: those go on."""
+    import threading
+
+    from conftest import join_all
+
     made, make = _stub_maker(0)
     root = _Stub(0)
     placer = shards.Shards(root, size=1, make_shard=make, max_ops=5)
     assert placer.place() is root  # under construction; the root is full by its count
-    import threading
 
     out = []
-    thread = threading.Thread(target=lambda: out.append(placer.place()))
+    thread = threading.Thread(target=lambda: out.append(placer.place()), daemon=True)
     thread.start()
-    thread.join(60)
+    join_all([thread])
     assert out == made and len(made) == 1  # a new shard at once
     placer.size = 10
     made[0].graph.version = 5  # full by its ops while its unit still builds
-    thread = threading.Thread(target=lambda: out.append(placer.place()))
+    thread = threading.Thread(target=lambda: out.append(placer.place()), daemon=True)
     thread.start()
-    thread.join(60)
+    join_all([thread])
     assert out == made and len(made) == 2
 
 
