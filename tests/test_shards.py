@@ -298,8 +298,10 @@ def test_close_waits_for_a_shard_being_made_and_closes_it_too(monkeypatch):
     import threading
 
     class WatchedLock:
-        def __init__(self):
-            self.lock, self.contended = threading.Lock(), threading.Event()
+        """The placement lock (a Condition), noting when a thread had to wait for it."""
+
+        def __init__(self, lock):
+            self.lock, self.contended = lock, threading.Event()
 
         def __enter__(self):
             if not self.lock.acquire(blocking=False):
@@ -310,9 +312,12 @@ def test_close_waits_for_a_shard_being_made_and_closes_it_too(monkeypatch):
         def __exit__(self, *exc_info):
             self.lock.release()
 
+        def __getattr__(self, name):  # wait, notify_all
+            return getattr(self.lock, name)
+
     gs = tfshare.GraphSession(device="cpu", shard_size=1)
     _mlps(gs, 1)
-    made, release, watched = threading.Event(), threading.Event(), WatchedLock()
+    made, release, watched = threading.Event(), threading.Event(), WatchedLock(gs._shards._lock)
     make = gs._shards._make
 
     def slow_make(root):
@@ -454,3 +459,179 @@ def test_a_graph_past_the_large_size_warns_once_that_new_signatures_grow_with_it
     finally:
         gs.close()
         small.close()
+
+
+def _ops_before(classifiers):
+    """For each classifier: how many ops its shard's graph held when its construction began (ops made before its first)."""
+    started = []
+    for clf in classifiers:
+        ops = clf.shard.graph.get_operations()
+        first = min(op._id for op in ops if op.name.startswith(clf.name + "/"))
+        started.append(sum(op._id < first for op in ops))
+    return started
+
+
+def test_concurrent_constructions_keep_every_shard_within_its_op_budget(monkeypatch):
+    """Builders racing into one runtime start no classifier in a graph of max_ops ops, as one builder does.
+
+    Deterministic: each builder waits, after place() gave it a shard, until every builder has asked for one
+    (placement used to read the op count before any of them had built, so all went into one shard)."""
+    import threading
+
+    from conftest import WAIT_SECONDS
+    from tfshare.drills import concurrency
+
+    with tfshare.GraphSession(device="cpu", shard_size=None) as one:
+        tfshare.DenseClassifier(16, 3, (8,), runtime=one, seed=0)
+        ops = one.graph.version  # one classifier's ops
+    n = 7
+    with tfshare.GraphSession(device="cpu") as gs:
+        gs._shards.max_ops = 2 * ops + 1  # three classifiers a shard, by their ops (its count allows 16)
+        asked, cond, place = [0], threading.Condition(), gs._shards.place
+
+        def wide_window():
+            with cond:
+                asked[0] += 1
+                cond.notify_all()
+            shard = place()
+            with cond:  # the window: every builder has asked for a shard before this one builds
+                assert cond.wait_for(lambda: asked[0] == n, WAIT_SECONDS), "not every builder asked for a shard"
+            return shard
+
+        monkeypatch.setattr(gs._shards, "place", wide_window)
+        built = []
+        errors = concurrency._run_threads(lambda i: built.append(tfshare.DenseClassifier(16, 3, (8,), runtime=gs, seed=i)), n)
+        assert errors == [] and len(built) == n
+        started = _ops_before(built)
+        assert all(s < gs._shards.max_ops for s in started), (started, gs._shards.max_ops)
+        assert [sum(c.shard is shard for c in built) for shard in gs.shards] == [3, 3, 1]  # as built one at a time
+
+
+def _waiting_placement(placer):
+    """Starts place() in another thread; returns (result list, thread) once it waits for a unit under construction."""
+    import threading
+
+    from conftest import WAIT_SECONDS
+
+    waiting, wait = threading.Event(), placer._lock.wait
+    placer._lock.wait = lambda *args: (waiting.set(), wait(*args))[1]
+    out = []
+
+    def place():
+        try:
+            out.append(placer.place())
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            out.append(exc)
+
+    thread = threading.Thread(target=place, daemon=True)
+    thread.start()
+    assert waiting.wait(WAIT_SECONDS), "place() did not wait for the unit under construction"
+    assert out == []
+    return out, thread
+
+
+def test_a_placement_reads_the_op_budget_after_the_unit_under_construction_is_built():
+    """place() waits for another thread's unit building in the newest shard, then counts that unit's ops."""
+    from conftest import join_all
+
+    made, make = _stub_maker(0)
+    root = _Stub(0)
+    placer = shards.Shards(root, size=10, make_shard=make, max_ops=5)
+    assert placer.place() is root  # this thread's unit, under construction
+    out, thread = _waiting_placement(placer)
+    root.graph.version = 5  # its ops are in the graph
+    placer.built(root)
+    join_all([thread])
+    assert out == made and len(made) == 1  # the root is full by its ops: a new shard
+    placer.built(made[0])
+    assert placer._building == []
+
+
+def test_a_failed_unit_under_construction_wakes_the_placement_waiting_and_gives_it_the_slot():
+    from conftest import join_all
+
+    made, make = _stub_maker(0)
+    root = _Stub(0)
+    placer = shards.Shards(root, size=3, make_shard=make, max_ops=5)
+    assert placer.place() is root
+    assert placer.place() is root  # this thread's second unit (e.g. built inside the first): no wait
+    placer.built(root)
+    out, thread = _waiting_placement(placer)
+    placer.unplace(root)  # failed: its slot and its construction go back
+    join_all([thread])
+    assert out == [root] and made == [] and placer._building == [(id(root), thread.ident)]
+    placer.built(root)  # the waiting one's unit (ended from this thread, which has none there)
+    assert placer._building == []
+    assert placer.place() is root and placer.place() is made[0]  # the failed unit's slot went back: room for one
+
+
+def test_placements_wait_only_when_they_would_read_the_op_count_of_a_shard_with_room():
+    """A unit under construction in a shard full by its count or by its ops delays no placement: those go on."""
+    import threading
+
+    from conftest import join_all
+
+    made, make = _stub_maker(0)
+    root = _Stub(0)
+    placer = shards.Shards(root, size=1, make_shard=make, max_ops=5)
+    assert placer.place() is root  # under construction; the root is full by its count
+
+    out = []
+    thread = threading.Thread(target=lambda: out.append(placer.place()), daemon=True)
+    thread.start()
+    join_all([thread])
+    assert out == made and len(made) == 1  # a new shard at once
+    placer.size = 10
+    made[0].graph.version = 5  # full by its ops while its unit still builds
+    thread = threading.Thread(target=lambda: out.append(placer.place()), daemon=True)
+    thread.start()
+    join_all([thread])
+    assert out == made and len(made) == 2
+
+
+def test_close_wakes_the_placements_waiting_with_closed_error():
+    from conftest import join_all
+
+    made, make = _stub_maker(0)
+    root = _Stub(0)
+    placer = shards.Shards(root, size=3, make_shard=make)
+    placer.place()
+    out, thread = _waiting_placement(placer)
+    assert placer.close() == []
+    join_all([thread])
+    assert len(out) == 1 and isinstance(out[0], tfshare.ClosedError) and "is closed" in str(out[0])
+
+
+@pytest.mark.parametrize("unit", ["classifier", "trunk"])
+def test_built_and_refused_constructions_leave_nothing_under_construction(unit):
+    """Every construction place() starts ends, built or refused: a builder in another thread does not wait for it."""
+    import threading
+
+    from conftest import join_all
+    from tfshare._tf import keras
+
+    class Boom(keras.layers.Layer):
+        def call(self, x):
+            raise ArithmeticError("boom in the build")
+
+    def build(**kwargs):
+        if unit == "trunk":
+            return tfshare.SharedTrunk(gs, **{"input_dim": 16, "hidden_units": (8,), **kwargs})
+        return tfshare.Classifier(**{"layers": lambda: [keras.layers.Dense(8)], "input_shape": (16,),
+                                     "num_classes": 3, "runtime": gs, **kwargs})
+
+    with tfshare.GraphSession(device="cpu", shard_size=4) as gs:
+        first = build(seed=0)
+        with pytest.raises(tfshare.InputError, match=r"is already used"):
+            build(name=first.name)  # refused before its build
+        with pytest.raises(Exception, match="boom in the build"):  # autograph may wrap it
+            build(**({"hidden_units": None} if unit == "trunk" else {}), layers=lambda: [Boom()], input_shape=(16,),
+                  **({"input_dim": None} if unit == "trunk" else {}))  # fails in its build
+        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=1)
+        tfshare.DenseClassifier(trunk=trunk, num_classes=3)  # a head: no slot, nothing under construction
+        assert gs._shards._building == []
+        other = []
+        thread = threading.Thread(target=lambda: other.append(build(seed=2)), daemon=True)
+        thread.start()
+        join_all([thread])
+        assert len(other) == 1 and other[0].shard is gs

@@ -42,6 +42,11 @@ class _ShardRouting:
         """The shard a new independent classifier or trunk is built into (see ``shard_size``)."""
         return self._shards.place() if self._shards is not None else self
 
+    def built(self, shard: "GraphSession") -> None:
+        """Ends the construction ``place()`` placed in ``shard``, once built (see ``Shards.built``)."""
+        if self._shards is not None:
+            self._shards.built(shard)
+
     def unplace(self, shard: "GraphSession") -> None:
         """Gives back the slot ``place()`` returned, for a construction that failed (see ``Shards.unplace``)."""
         if self._shards is not None:

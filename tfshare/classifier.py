@@ -149,6 +149,8 @@ class Classifier(GraphBuilder):
             if self._owns_runtime:
                 self._public_runtime.close()
             raise
+        if placer is not None:
+            placer.built(shard)  # its ops are in the graph: the next placement may count them
         runtime.add_finalize_hook(self._build_lazy_ops)
         runtime.register_head(self)
         self._constructed()

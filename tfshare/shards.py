@@ -19,6 +19,15 @@ the root's settings. The root stays the runtime users hold:
 ``run`` and ``callable`` go to the shard whose graph holds the tensors.
 A trunk's heads always join their trunk's shard (they read its tensors).
 ``predict_many`` makes one Session call per shard.
+
+Constructions from several threads keep both bounds, as one thread does: a
+classifier or trunk placed in a shard with room is *under construction* until
+it is built (``built``) or fails (``unplace``), and a placement that would
+read that shard's op count waits for it (construction in one graph is
+serialized by its build lock anyway). Nothing else waits: a placement that
+finds the newest shard full by its count or its ops, a head joining its
+trunk's shard, and every call (predict, fit, run) go on. A head built while a
+placement reads its shard's op count counts as built after that placement.
 """
 
 from __future__ import annotations
@@ -58,7 +67,10 @@ class Shards:
         self._children: list[Any] = []
         self._placed = 0  # independent units in the newest shard
         self._closed = False
-        self._lock = threading.Lock()
+        # (id of its shard, thread id) of each unit placed and not yet built or failed: its ops are not all in
+        # its graph yet. Ids, not shards: a construction that never ends must not keep its shard (or the root) alive.
+        self._building: list[tuple[int, int]] = []
+        self._lock = threading.Condition(threading.Lock())  # placement state; waits for units under construction
 
     @property
     def all(self) -> list[Any]:
@@ -73,31 +85,64 @@ class Shards:
     def place(self) -> Any:
         """The shard a new independent classifier or trunk goes into (a new one when the newest is full).
 
+        The unit is under construction until the caller reports ``built`` or
+        ``unplace``. While another thread's unit is under construction in the
+        newest shard, and that shard has room by its count and its op count so
+        far, this waits for it: the op budget is then read with every earlier
+        unit's ops in the graph. (A unit placed by this thread while its own
+        earlier unit is under construction, e.g. from inside that build, does
+        not wait.)
+
         Raises:
-          ClosedError: the root is closing or closed.
+          ClosedError: the root is closing or closed (also while waiting).
         """
+        me = threading.get_ident()
         with self._lock:
-            if self._closed:
-                raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
-            newest = self._children[-1] if self._children else self._root_ref()
-            if self._placed >= self.size or (self._placed and newest.graph.version >= self.max_ops):
+            while True:
+                if self._closed:
+                    raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
+                newest = self._children[-1] if self._children else self._root_ref()
+                if self._full(newest) or not any(s == id(newest) and t != me for s, t in self._building):
+                    break
+                self._lock.wait()
+            if self._full(newest):
                 newest = self._make(self._root_ref())
                 self._children.append(newest)
                 self._placed = 0
             self._placed += 1
+            self._building.append((id(newest), me))
             return newest
 
+    def _full(self, newest: Any) -> bool:
+        """Whether the newest shard takes no further unit: its count is reached, or (past its first) its ops."""
+        return self._placed >= self.size or bool(self._placed and newest.graph.version >= self.max_ops)
+
+    def built(self, shard: Any) -> None:
+        """Ends the construction ``place()`` gave ``shard``: it was built (its ops are in the graph)."""
+        with self._lock:
+            self._end(shard)
+
     def unplace(self, shard: Any) -> None:
-        """Gives back the slot ``place()`` gave a construction that then failed.
+        """Gives back the slot ``place()`` gave a construction that then failed, and ends that construction.
 
         Only the newest shard's count can go down: a slot in an older, full
         shard stays used, as do the ops a failed build left in its graph
         (the op budget counts them).
         """
         with self._lock:
+            self._end(shard)
             newest = self._children[-1] if self._children else self._root_ref()
             if shard is newest and self._placed > 0:
                 self._placed -= 1
+
+    def _end(self, shard: Any) -> None:
+        """Drops one construction in ``shard`` (this thread's, if it has one) and wakes the placements waiting."""
+        me = threading.get_ident()
+        mine = [i for i, (s, t) in enumerate(self._building) if s == id(shard) and t == me]
+        others = [i for i, (s, _) in enumerate(self._building) if s == id(shard)]
+        for i in (mine or others)[-1:]:  # the innermost of this thread's
+            del self._building[i]
+        self._lock.notify_all()
 
     def close(self) -> list[Any]:
         """Stops placing (``place`` raises ClosedError from now on) and returns the shards to close.
@@ -106,6 +151,7 @@ class Shards:
         """
         with self._lock:
             self._closed = True
+            self._lock.notify_all()  # placements waiting for a construction raise ClosedError
             return list(self._children)
 
     def of_graph(self, graph: Any) -> Any:

@@ -81,6 +81,8 @@ class _Trunk(Described):
             if input_tensor is None:
                 placer.unplace(runtime)  # the slot goes back to the next classifier or trunk
             raise
+        if input_tensor is None:
+            placer.built(runtime)  # its ops are in the graph: the next placement may count them
 
     def _construct(
         self, runtime: GraphSession, architecture: Architecture, name: str | None, seed: int | None, input_tensor: Any
