@@ -183,6 +183,100 @@ def test_a_job_name_of_another_type_is_a_type_error():
         cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], 1: ["127.0.0.1:3"]}, "worker", 0)
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1,,127.0.0.1:3", "127.0.0.1:2", "ps", 0),
+         r"ps_hosts must not hold an empty address \(as in 'a:1,,b:2'\), got '127.0.0.1:1,,127.0.0.1:3'"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2,", "ps", 0),
+         r"worker_hosts must not hold an empty address .*got '127.0.0.1:2,'"),
+        (lambda: cluster.ClusterConfig.from_flags(["127.0.0.1:1", " "], ["127.0.0.1:2"], "ps", 0),
+         r"ps_hosts must not hold an empty address .*got \['127.0.0.1:1', ' '\]"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["", "127.0.0.1:2"]}, "worker", 0),
+         r"jobs\['worker'\] must not hold an empty address .*got \['', '127.0.0.1:2'\]"),
+    ],
+    ids=["flag-with-two-commas", "flag-with-a-trailing-comma", "list-with-a-blank-item", "job-with-an-empty-item"],
+)
+def test_an_empty_address_in_a_host_list_is_an_error_naming_the_argument_and_the_value(make, match):
+    # Before, empty items were skipped silently: "a:1,,b:2" was two tasks, and task indices shifted.
+    with pytest.raises(tfshare.InputError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: cluster.ClusterConfig.from_flags(["127.0.0.1:1", 2222], "127.0.0.1:2", "ps", 0),
+         r"ps_hosts must hold host:port addresses as str, got int 2222 at index 1 of \['127.0.0.1:1', 2222\]"),
+        (lambda: cluster.ClusterConfig({"ps": [b"127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "ps", 0),
+         r"jobs\['ps'\] must hold host:port addresses as str, got bytes b'127.0.0.1:1' at index 0"),
+        (lambda: cluster.ClusterConfig.from_flags(b"127.0.0.1:1", "127.0.0.1:2", "ps", 0),
+         r"ps_hosts must be a list of host:port addresses or a comma-separated str, got bytes"),
+    ],
+    ids=["int-item", "bytes-item", "bytes-value"],
+)
+def test_a_host_list_item_of_another_type_is_a_type_error(make, match):
+    # Before, str() made 2222 the address '2222' (then "host:port" failed) and b'...' the address "b'...'".
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "address, error, match",
+    [
+        ("hostonly", tfshare.InputError, r"address must be a host:port address with a port in 1..65535, got 'hostonly'"),
+        ("127.0.0.1:0", tfshare.InputError, r"address must be a host:port address .*got '127.0.0.1:0'"),
+        ("127.0.0.1:http", tfshare.InputError, r"address must be a host:port address .*got '127.0.0.1:http'"),
+        ("grpc://127.0.0.1:1", tfshare.InputError,
+         r"address must be a bare host:port address \(no scheme such as 'grpc://'.*got 'grpc://127.0.0.1:1'"),
+        (2222, TypeError, r"address must be a host:port str, got int 2222"),
+        (("127.0.0.1", 1), TypeError, r"address must be a host:port str, got tuple"),
+    ],
+    ids=["no-port", "port-0", "named-port", "scheme", "int", "tuple"],
+)
+def test_port_open_rejects_a_bad_address_naming_it(address, error, match):
+    # Before, "hostonly" raised int()'s bare ValueError ("invalid literal for int() with base 10: 'hostonly'").
+    with pytest.raises(error, match=match):
+        cluster.port_open(address, 0.1)
+
+
+@pytest.mark.parametrize(
+    "seconds, error, match",
+    [
+        (0, tfshare.InputError, r"seconds must be a finite number > 0, got 0"),
+        (-1.0, tfshare.InputError, r"seconds must be a finite number > 0, got -1.0"),
+        (float("nan"), tfshare.InputError, r"seconds must be a finite number > 0, got nan"),
+        (float("inf"), tfshare.InputError, r"seconds must be a finite number > 0, got inf"),
+        (None, TypeError, r"seconds must be a number, got NoneType None"),
+        ("1", TypeError, r"seconds must be a number, got str '1'"),
+        (True, TypeError, r"seconds must be a number, got bool True"),
+    ],
+    ids=["zero", "negative", "nan", "inf", "none", "str", "bool"],
+)
+def test_port_open_rejects_a_bad_timeout_naming_it(seconds, error, match):
+    # Before: 0 answered False for an open port, None could block for ever, nan/inf raised socket's own errors.
+    with pytest.raises(error, match=match):
+        cluster.port_open("127.0.0.1:1", seconds)
+
+
+@pytest.mark.parametrize("family, host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")], ids=["ipv4", "ipv6"])
+def test_port_open_answers_for_a_listening_port_and_a_closed_one(family, host):
+    listener = socket.socket(family)
+    try:
+        listener.bind((host, 0))
+    except OSError as exc:
+        listener.close()
+        pytest.skip(f"no {host} here: {exc}")
+    listener.listen()
+    # An IPv6 address is written "[::1]:port" in a ClusterSpec; it used to answer False even when listening.
+    address = f"[{host}]:{listener.getsockname()[1]}" if family == socket.AF_INET6 else f"{host}:{listener.getsockname()[1]}"
+    try:
+        assert cluster.port_open(address, 1.0)
+    finally:
+        listener.close()
+    assert not cluster.port_open(address, 1.0)
+
+
 def test_start_server_takes_only_a_cluster_config():
     with pytest.raises(TypeError, match=r"config must be a tfshare.cluster.ClusterConfig .*got dict"):
         cluster.start_server({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]})
