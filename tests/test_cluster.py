@@ -7,7 +7,9 @@ process dies (its stdin closes) and after ``max_lifetime`` seconds.
 
 from __future__ import annotations
 
+import gc
 import json
+import pathlib
 import signal
 import socket
 import subprocess
@@ -477,6 +479,19 @@ def test_a_cluster_of_another_type_is_a_type_error_naming_the_forms():
         tfshare.GraphSession("cpu", target="grpc://127.0.0.1:3", cluster="127.0.0.1:1")
 
 
+def test_closing_a_runtime_whose_tasks_are_unreachable_skips_the_closing_rpc():
+    """docs/distributed.md: close() skips the closing RPC when its worker or a ps is unreachable.
+
+    That RPC would wait out the timeout (here HANG): nothing listens at SPEC's addresses.
+    """
+    gs = tfshare.GraphSession("cpu", cluster=SPEC, job_name="worker", task_index=1, timeout=HANG)
+    session = gs.session  # made, never connected
+    closed = []
+    session.close = lambda: closed.append(True)
+    gs.close()
+    assert closed == [] and gs.closed
+
+
 # ----------------------------------------------------- live: 1 ps + 2 workers
 def test_worker_1_sees_the_trunk_worker_0_trains(sessions, data):
     gs0, trunk0, clf0 = _worker(sessions, 0, "trunk_a", seed=2)
@@ -521,6 +536,19 @@ def test_joining_later_keeps_the_trained_trunk(sessions, data):
     for task_index in (0, 1):
         gs, trunk, _ = _worker(sessions, task_index, "trunk_c", seed=5)
         assert all(np.array_equal(a, b) for a, b in zip(trained, _values(gs, trunk.variables)))
+
+
+def test_a_new_graph_session_on_a_worker_finds_its_earlier_head(sessions, data):
+    # docs/distributed.md, "State lives in the servers": a variable on a server keeps its value across Sessions.
+    gs_a, _, clf_a = _worker(sessions, 0, "trunk_g", seed=2)
+    clf_a.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
+    trained = clf_a.get_weights()
+    gs_a.close()
+    _, _, clf_b = _worker(sessions, 0, "trunk_g", seed=7)  # other initial values, were anything re-initialized
+    clf_b.predict(data.x_test[:1])
+    now = clf_b.get_weights()
+    assert {"head/kernel", "head/bias"} <= set(now) and sorted(now) == sorted(trained)
+    assert [k for k in trained if not np.array_equal(now[k], trained[k])] == []
 
 
 def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
@@ -829,3 +857,34 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_servers_exit_by_themselves_after_max_lifetime():
+    lc = cluster.LocalCluster(num_workers=1, max_lifetime=2.0)
+    try:
+        addresses = lc.addresses()
+        processes = [lc.process(job, 0) for job in ("ps", "worker")]
+        for p in processes:
+            p.wait(timeout=HANG)  # no close(): each server ends its own life
+        assert [p.returncode for p in processes] == [0, 0]
+        assert "max_seconds=2.0 reached" in lc.log("ps", 0)
+        assert not any(_port_open(a) for a in addresses)
+    finally:
+        lc.close()
+
+
+def test_servers_stop_when_their_local_cluster_is_collected():
+    lc = cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME)
+    processes = [lc.process(job, 0) for job in ("ps", "worker")]
+    addresses, log_dir = lc.addresses(), pathlib.Path(lc._log_dir)
+    try:
+        del lc
+        gc.collect()  # no close(), no with block: the object's finalizer stops the servers
+        assert [p.poll() is not None for p in processes] == [True, True]
+        assert not any(_port_open(a) for a in addresses)
+        assert not log_dir.exists()  # their logs go too (they used to stay behind in the temp folder)
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
