@@ -439,6 +439,23 @@ def test_a_conv_trunk_and_its_batchnorm_statistics_go_to_the_ps(kind):
         assert not [s for s in slots if any(stat in s.name for stat in STATISTICS)]
 
 
+def test_adam_slots_of_trunk_variables_are_on_the_ps_and_named_by_the_classifier():
+    """docs/distributed.md, "Optimizer state": classifiers of one name share the trunk's slots; another name, its own."""
+    slots = {}
+    for task_index, name in ((0, "clf"), (1, "clf"), (1, "other")):
+        with tfshare.GraphSession("cpu", cluster=SPEC, job_name="worker", task_index=task_index) as gs:
+            trunk = tfshare.SharedTrunk(gs, 8, (4,), name="trunk")
+            clf = tfshare.DenseClassifier(trunk=trunk, name=name)
+            gs.finalize()  # builds the train step of each live classifier: Adam's variables
+            assert clf.runtime is gs
+            slots[task_index, name] = {v.name: v.device for v in gs.global_variables()
+                                       if v.name.startswith("optimizer/trunk/")}
+    assert len(slots[0, "clf"]) == 2 * 2  # m and v of the trunk's kernel and bias
+    assert all(device.startswith("/job:ps/task:") for found in slots.values() for device in found.values())
+    assert slots[0, "clf"] == slots[1, "clf"]  # one set on the ps, by name, for both workers
+    assert not set(slots[1, "clf"]) & set(slots[1, "other"])  # another classifier name: its own copy
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -549,6 +566,56 @@ def test_a_new_graph_session_on_a_worker_finds_its_earlier_head(sessions, data):
     now = clf_b.get_weights()
     assert {"head/kernel", "head/bias"} <= set(now) and sorted(now) == sorted(trained)
     assert [k for k in trained if not np.array_equal(now[k], trained[k])] == []
+
+
+def _listening_hosts(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net/tcp* writes them) on which something listens on ``port``."""
+    hosts = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = pathlib.Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            host, _, port_hex = local.rpartition(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                hosts.add(host)
+    return hosts
+
+
+def test_a_server_listens_on_every_interface(local_cluster):
+    # docs/distributed.md, "Ports" (and the README): TensorFlow's gRPC server has no bind address, so even
+    # LocalCluster's 127.0.0.1 servers listen on all interfaces. Should TensorFlow change that, the docs must too.
+    if not pathlib.Path("/proc/net/tcp").exists():
+        pytest.skip("no /proc/net/tcp here")
+    for job, task_index in (("ps", 0), ("worker", 0)):
+        hosts = _listening_hosts(int(local_cluster.address(job, task_index).rpartition(":")[2]))
+        assert hosts and all(set(h) == {"0"} for h in hosts), (job, hosts)  # 0.0.0.0 or ::
+
+
+def test_a_worker_whose_first_call_finds_no_ps_gets_a_cluster_error(data):
+    # docs/distributed.md: "A worker whose first call finds no ps fails after timeout with a ClusterError".
+    with cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME) as lc:
+        lc.kill("ps", 0)
+        gs = lc.graph_session(0, device="cpu", timeout=TIMEOUT)
+        try:
+            clf = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs, 784, (8,), name="t", seed=1), name="c")
+            with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:0 \(chief\) .* failed"):
+                _returns(lambda: clf.predict(data.x_test[:1]))
+        finally:
+            gs.close()
+
+
+def test_a_trunk_of_another_shape_under_a_name_the_ps_holds_fails_at_its_first_call(sessions, data):
+    # docs/distributed.md, "Same names, same kind, same shapes": the ps's variable is not re-created.
+    _, _, clf0 = _worker(sessions, 0, "trunk_h", seed=2)
+    clf0.predict(data.x_test[:1])  # the ps now holds trunk_h's 784x32 kernel
+    gs = sessions(0)
+    other = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs, 784, (16,), name="trunk_h", seed=1), name="clf_h16")
+    # The 784x32 kernel feeds the new 16-unit head: TensorFlow's error, from the first op that meets the old shape.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"size-incompatible: In\[0\]: \[1,32\], In\[1\]: \[16,10\]"):
+        _returns(lambda: other.predict(data.x_test[:1]))
 
 
 def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
