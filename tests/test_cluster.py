@@ -749,6 +749,32 @@ def test_a_worker_checkpoint_restores_locally_and_into_the_cluster(sessions, dat
     assert all(np.array_equal(a, b) for a, b in zip(restored, _values(gs1, trunk_1.variables)))
 
 
+def test_a_non_chiefs_restore_first_waits_for_the_chief_to_initialize(sessions, data, tmp_path):
+    # docs/distributed.md: "a non-chief's restore first waits for the chief to initialize the trunk"
+    # (else the chief's initialization could overwrite what it restored).
+    _, trunk0, clf0 = _worker(sessions, 0, "trunk_i", seed=2)
+    clf0.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
+    saved = _values(clf0.runtime, trunk0.variables)
+    clf0.save(str(tmp_path / "ckpt"))
+    gs1, trunk1, clf1 = _worker(sessions, 1, "trunk_j", seed=3, timeout=HANG)  # no chief has built trunk_j yet
+    errors: list[BaseException] = []
+
+    def restore() -> None:
+        try:
+            clf1.restore(str(tmp_path / "ckpt"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=restore, daemon=True)
+    thread.start()
+    thread.join(0.5)  # a bounded wait, not a synchronization: nothing may end it early
+    assert thread.is_alive()  # waiting for the chief
+    _worker(sessions, 0, "trunk_j", seed=4)[2].predict(data.x_test[:1])  # the chief initializes trunk_j
+    thread.join(HANG)
+    assert not thread.is_alive() and not errors
+    assert all(np.array_equal(a, b) for a, b in zip(saved, _values(gs1, trunk1.variables)))  # restored, kept
+
+
 # ------------------------------------------- live: a conv trunk with BatchNorm
 def test_worker_1_reads_the_batchnorm_statistics_worker_0_trains(sessions, images):
     x, y = images
