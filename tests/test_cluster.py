@@ -7,7 +7,9 @@ process dies (its stdin closes) and after ``max_lifetime`` seconds.
 
 from __future__ import annotations
 
+import gc
 import json
+import pathlib
 import signal
 import socket
 import subprocess
@@ -183,6 +185,100 @@ def test_a_job_name_of_another_type_is_a_type_error():
         cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], 1: ["127.0.0.1:3"]}, "worker", 0)
 
 
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1,,127.0.0.1:3", "127.0.0.1:2", "ps", 0),
+         r"ps_hosts must not hold an empty address \(as in 'a:1,,b:2'\), got '127.0.0.1:1,,127.0.0.1:3'"),
+        (lambda: cluster.ClusterConfig.from_flags("127.0.0.1:1", "127.0.0.1:2,", "ps", 0),
+         r"worker_hosts must not hold an empty address .*got '127.0.0.1:2,'"),
+        (lambda: cluster.ClusterConfig.from_flags(["127.0.0.1:1", " "], ["127.0.0.1:2"], "ps", 0),
+         r"ps_hosts must not hold an empty address .*got \['127.0.0.1:1', ' '\]"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["", "127.0.0.1:2"]}, "worker", 0),
+         r"jobs\['worker'\] must not hold an empty address .*got \['', '127.0.0.1:2'\]"),
+    ],
+    ids=["flag-with-two-commas", "flag-with-a-trailing-comma", "list-with-a-blank-item", "job-with-an-empty-item"],
+)
+def test_an_empty_address_in_a_host_list_is_an_error_naming_the_argument_and_the_value(make, match):
+    # Before, empty items were skipped silently: "a:1,,b:2" was two tasks, and task indices shifted.
+    with pytest.raises(tfshare.InputError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: cluster.ClusterConfig.from_flags(["127.0.0.1:1", 2222], "127.0.0.1:2", "ps", 0),
+         r"ps_hosts must hold host:port addresses as str, got int 2222 at index 1 of \['127.0.0.1:1', 2222\]"),
+        (lambda: cluster.ClusterConfig({"ps": [b"127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "ps", 0),
+         r"jobs\['ps'\] must hold host:port addresses as str, got bytes b'127.0.0.1:1' at index 0"),
+        (lambda: cluster.ClusterConfig.from_flags(b"127.0.0.1:1", "127.0.0.1:2", "ps", 0),
+         r"ps_hosts must be a list of host:port addresses or a comma-separated str, got bytes"),
+    ],
+    ids=["int-item", "bytes-item", "bytes-value"],
+)
+def test_a_host_list_item_of_another_type_is_a_type_error(make, match):
+    # Before, str() made 2222 the address '2222' (then "host:port" failed) and b'...' the address "b'...'".
+    with pytest.raises(TypeError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "address, error, match",
+    [
+        ("hostonly", tfshare.InputError, r"address must be a host:port address with a port in 1..65535, got 'hostonly'"),
+        ("127.0.0.1:0", tfshare.InputError, r"address must be a host:port address .*got '127.0.0.1:0'"),
+        ("127.0.0.1:http", tfshare.InputError, r"address must be a host:port address .*got '127.0.0.1:http'"),
+        ("grpc://127.0.0.1:1", tfshare.InputError,
+         r"address must be a bare host:port address \(no scheme such as 'grpc://'.*got 'grpc://127.0.0.1:1'"),
+        (2222, TypeError, r"address must be a host:port str, got int 2222"),
+        (("127.0.0.1", 1), TypeError, r"address must be a host:port str, got tuple"),
+    ],
+    ids=["no-port", "port-0", "named-port", "scheme", "int", "tuple"],
+)
+def test_port_open_rejects_a_bad_address_naming_it(address, error, match):
+    # Before, "hostonly" raised int()'s bare ValueError ("invalid literal for int() with base 10: 'hostonly'").
+    with pytest.raises(error, match=match):
+        cluster.port_open(address, 0.1)
+
+
+@pytest.mark.parametrize(
+    "seconds, error, match",
+    [
+        (0, tfshare.InputError, r"seconds must be a finite number > 0, got 0"),
+        (-1.0, tfshare.InputError, r"seconds must be a finite number > 0, got -1.0"),
+        (float("nan"), tfshare.InputError, r"seconds must be a finite number > 0, got nan"),
+        (float("inf"), tfshare.InputError, r"seconds must be a finite number > 0, got inf"),
+        (None, TypeError, r"seconds must be a number, got NoneType None"),
+        ("1", TypeError, r"seconds must be a number, got str '1'"),
+        (True, TypeError, r"seconds must be a number, got bool True"),
+    ],
+    ids=["zero", "negative", "nan", "inf", "none", "str", "bool"],
+)
+def test_port_open_rejects_a_bad_timeout_naming_it(seconds, error, match):
+    # Before: 0 answered False for an open port, None could block for ever, nan/inf raised socket's own errors.
+    with pytest.raises(error, match=match):
+        cluster.port_open("127.0.0.1:1", seconds)
+
+
+@pytest.mark.parametrize("family, host", [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")], ids=["ipv4", "ipv6"])
+def test_port_open_answers_for_a_listening_port_and_a_closed_one(family, host):
+    listener = socket.socket(family)
+    try:
+        listener.bind((host, 0))
+    except OSError as exc:
+        listener.close()
+        pytest.skip(f"no {host} here: {exc}")
+    listener.listen()
+    # An IPv6 address is written "[::1]:port" in a ClusterSpec; it used to answer False even when listening.
+    address = f"[{host}]:{listener.getsockname()[1]}" if family == socket.AF_INET6 else f"{host}:{listener.getsockname()[1]}"
+    try:
+        assert cluster.port_open(address, 1.0)
+    finally:
+        listener.close()
+    assert not cluster.port_open(address, 1.0)
+
+
 def test_start_server_takes_only_a_cluster_config():
     with pytest.raises(TypeError, match=r"config must be a tfshare.cluster.ClusterConfig .*got dict"):
         cluster.start_server({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]})
@@ -343,6 +439,23 @@ def test_a_conv_trunk_and_its_batchnorm_statistics_go_to_the_ps(kind):
         assert not [s for s in slots if any(stat in s.name for stat in STATISTICS)]
 
 
+def test_adam_slots_of_trunk_variables_are_on_the_ps_and_named_by_the_classifier():
+    """docs/distributed.md, "Optimizer state": classifiers of one name share the trunk's slots; another name, its own."""
+    slots = {}
+    for task_index, name in ((0, "clf"), (1, "clf"), (1, "other")):
+        with tfshare.GraphSession("cpu", cluster=SPEC, job_name="worker", task_index=task_index) as gs:
+            trunk = tfshare.SharedTrunk(gs, 8, (4,), name="trunk")
+            clf = tfshare.DenseClassifier(trunk=trunk, name=name)
+            gs.finalize()  # builds the train step of each live classifier: Adam's variables
+            assert clf.runtime is gs
+            slots[task_index, name] = {v.name: v.device for v in gs.global_variables()
+                                       if v.name.startswith("optimizer/trunk/")}
+    assert len(slots[0, "clf"]) == 2 * 2  # m and v of the trunk's kernel and bias
+    assert all(device.startswith("/job:ps/task:") for found in slots.values() for device in found.values())
+    assert slots[0, "clf"] == slots[1, "clf"]  # one set on the ps, by name, for both workers
+    assert not set(slots[1, "clf"]) & set(slots[1, "other"])  # another classifier name: its own copy
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -381,6 +494,19 @@ def test_a_sub_millisecond_timeout_still_bounds_every_call(job_name):
 def test_a_cluster_of_another_type_is_a_type_error_naming_the_forms():
     with pytest.raises(TypeError, match="cluster must be a tf.train.ClusterSpec.*got str"):
         tfshare.GraphSession("cpu", target="grpc://127.0.0.1:3", cluster="127.0.0.1:1")
+
+
+def test_closing_a_runtime_whose_tasks_are_unreachable_skips_the_closing_rpc():
+    """docs/distributed.md: close() skips the closing RPC when its worker or a ps is unreachable.
+
+    That RPC would wait out the timeout (here HANG): nothing listens at SPEC's addresses.
+    """
+    gs = tfshare.GraphSession("cpu", cluster=SPEC, job_name="worker", task_index=1, timeout=HANG)
+    session = gs.session  # made, never connected
+    closed = []
+    session.close = lambda: closed.append(True)
+    gs.close()
+    assert closed == [] and gs.closed
 
 
 # ----------------------------------------------------- live: 1 ps + 2 workers
@@ -427,6 +553,69 @@ def test_joining_later_keeps_the_trained_trunk(sessions, data):
     for task_index in (0, 1):
         gs, trunk, _ = _worker(sessions, task_index, "trunk_c", seed=5)
         assert all(np.array_equal(a, b) for a, b in zip(trained, _values(gs, trunk.variables)))
+
+
+def test_a_new_graph_session_on_a_worker_finds_its_earlier_head(sessions, data):
+    # docs/distributed.md, "State lives in the servers": a variable on a server keeps its value across Sessions.
+    gs_a, _, clf_a = _worker(sessions, 0, "trunk_g", seed=2)
+    clf_a.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
+    trained = clf_a.get_weights()
+    gs_a.close()
+    _, _, clf_b = _worker(sessions, 0, "trunk_g", seed=7)  # other initial values, were anything re-initialized
+    clf_b.predict(data.x_test[:1])
+    now = clf_b.get_weights()
+    assert {"head/kernel", "head/bias"} <= set(now) and sorted(now) == sorted(trained)
+    assert [k for k in trained if not np.array_equal(now[k], trained[k])] == []
+
+
+def _listening_hosts(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net/tcp* writes them) on which something listens on ``port``."""
+    hosts = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = pathlib.Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            host, _, port_hex = local.rpartition(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                hosts.add(host)
+    return hosts
+
+
+def test_a_server_listens_on_every_interface(local_cluster):
+    # docs/distributed.md, "Ports" (and the README): TensorFlow's gRPC server has no bind address, so even
+    # LocalCluster's 127.0.0.1 servers listen on all interfaces. Should TensorFlow change that, the docs must too.
+    if not pathlib.Path("/proc/net/tcp").exists():
+        pytest.skip("no /proc/net/tcp here")
+    for job, task_index in (("ps", 0), ("worker", 0)):
+        hosts = _listening_hosts(int(local_cluster.address(job, task_index).rpartition(":")[2]))
+        assert hosts and all(set(h) == {"0"} for h in hosts), (job, hosts)  # 0.0.0.0 or ::
+
+
+def test_a_worker_whose_first_call_finds_no_ps_gets_a_cluster_error(data):
+    # docs/distributed.md: "A worker whose first call finds no ps fails after timeout with a ClusterError".
+    with cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME) as lc:
+        lc.kill("ps", 0)
+        gs = lc.graph_session(0, device="cpu", timeout=TIMEOUT)
+        try:
+            clf = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs, 784, (8,), name="t", seed=1), name="c")
+            with pytest.raises(tfshare.ClusterError, match=r"/job:worker/task:0 \(chief\) .* failed"):
+                _returns(lambda: clf.predict(data.x_test[:1]))
+        finally:
+            gs.close()
+
+
+def test_a_trunk_of_another_shape_under_a_name_the_ps_holds_fails_at_its_first_call(sessions, data):
+    # docs/distributed.md, "Same names, same kind, same shapes": the ps's variable is not re-created.
+    _, _, clf0 = _worker(sessions, 0, "trunk_h", seed=2)
+    clf0.predict(data.x_test[:1])  # the ps now holds trunk_h's 784x32 kernel
+    gs = sessions(0)
+    other = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs, 784, (16,), name="trunk_h", seed=1), name="clf_h16")
+    # The 784x32 kernel feeds the new 16-unit head: TensorFlow's error, from the first op that meets the old shape.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"size-incompatible: In\[0\]: \[1,32\], In\[1\]: \[16,10\]"):
+        _returns(lambda: other.predict(data.x_test[:1]))
 
 
 def test_non_chief_waits_for_the_chief_to_initialize(sessions, data):
@@ -558,6 +747,32 @@ def test_a_worker_checkpoint_restores_locally_and_into_the_cluster(sessions, dat
     gs1, trunk_1, _ = _worker(sessions, 1, "trunk_f", seed=6)
     restored = _values(clf_0.runtime, trunk_0.variables)
     assert all(np.array_equal(a, b) for a, b in zip(restored, _values(gs1, trunk_1.variables)))
+
+
+def test_a_non_chiefs_restore_first_waits_for_the_chief_to_initialize(sessions, data, tmp_path):
+    # docs/distributed.md: "a non-chief's restore first waits for the chief to initialize the trunk"
+    # (else the chief's initialization could overwrite what it restored).
+    _, trunk0, clf0 = _worker(sessions, 0, "trunk_i", seed=2)
+    clf0.fit(data.x_train[:64], data.y_train[:64], epochs=1, batch_size=32)
+    saved = _values(clf0.runtime, trunk0.variables)
+    clf0.save(str(tmp_path / "ckpt"))
+    gs1, trunk1, clf1 = _worker(sessions, 1, "trunk_j", seed=3, timeout=HANG)  # no chief has built trunk_j yet
+    errors: list[BaseException] = []
+
+    def restore() -> None:
+        try:
+            clf1.restore(str(tmp_path / "ckpt"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=restore, daemon=True)
+    thread.start()
+    thread.join(0.5)  # a bounded wait, not a synchronization: nothing may end it early
+    assert thread.is_alive()  # waiting for the chief
+    _worker(sessions, 0, "trunk_j", seed=4)[2].predict(data.x_test[:1])  # the chief initializes trunk_j
+    thread.join(HANG)
+    assert not thread.is_alive() and not errors
+    assert all(np.array_equal(a, b) for a, b in zip(saved, _values(gs1, trunk1.variables)))  # restored, kept
 
 
 # ------------------------------------------- live: a conv trunk with BatchNorm
@@ -735,3 +950,34 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_servers_exit_by_themselves_after_max_lifetime():
+    lc = cluster.LocalCluster(num_workers=1, max_lifetime=2.0)
+    try:
+        addresses = lc.addresses()
+        processes = [lc.process(job, 0) for job in ("ps", "worker")]
+        for p in processes:
+            p.wait(timeout=HANG)  # no close(): each server ends its own life
+        assert [p.returncode for p in processes] == [0, 0]
+        assert "max_seconds=2.0 reached" in lc.log("ps", 0)
+        assert not any(_port_open(a) for a in addresses)
+    finally:
+        lc.close()
+
+
+def test_servers_stop_when_their_local_cluster_is_collected():
+    lc = cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME)
+    processes = [lc.process(job, 0) for job in ("ps", "worker")]
+    addresses, log_dir = lc.addresses(), pathlib.Path(lc._log_dir)
+    try:
+        del lc
+        gc.collect()  # no close(), no with block: the object's finalizer stops the servers
+        assert [p.poll() is not None for p in processes] == [True, True]
+        assert not any(_port_open(a) for a in addresses)
+        assert not log_dir.exists()  # their logs go too (they used to stay behind in the temp folder)
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

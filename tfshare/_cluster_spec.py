@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import os
 import re
 import socket
@@ -40,23 +42,40 @@ def _job_name(job: Any) -> str:
 
 
 def _host_list(value: str | Sequence[str] | None, arg: str) -> tuple[str, ...]:
+    """The addresses of ``value`` ("host:port,host:port", or a list of them), each checked; () for None or ""."""
     if value is None:
         return ()
-    if not isinstance(value, (str, Sequence)):
+    if not isinstance(value, (str, Sequence)) or isinstance(value, (bytes, bytearray)):
         raise TypeError(f"{arg} must be a list of host:port addresses or a comma-separated str, "
                          f"got {type(value).__name__} {value!r:.100}")
+    if isinstance(value, str) and not value.strip():
+        return ()
     items = value.split(",") if isinstance(value, str) else list(value)
-    hosts = tuple(str(h).strip() for h in items if str(h).strip())
-    for host in hosts:
-        name, _, port = host.rpartition(":")
-        if not name or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-            raise InputError(f"{arg} must hold host:port addresses with a port in 1..65535, got {host!r}")
-        if "/" in name or any(c.isspace() for c in name):
-            raise InputError(
-                f"{arg} must hold bare host:port addresses (no scheme such as 'grpc://', no path, no spaces), "
-                f"got {host!r}"
-            )
-    return hosts
+    hosts = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{arg} must hold host:port addresses as str, got {type(item).__name__} {item!r:.100} "
+                            f"at index {i} of {value!r:.200}")
+        if not item.strip():
+            raise InputError(f"{arg} must not hold an empty address (as in 'a:1,,b:2'), got {value!r:.200}")
+        _split_address(item.strip(), arg)
+        hosts.append(item.strip())
+    return tuple(hosts)
+
+
+def _split_address(address: str, arg: str, one: bool = False) -> tuple[str, int]:
+    """Checks one "host:port" address of ``arg`` (a list of them unless ``one``); returns its host and port."""
+    must = f"{arg} must be a" if one else f"{arg} must hold"
+    plural = "" if one else "es"
+    name, _, port = address.rpartition(":")
+    if not name or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+        raise InputError(f"{must} host:port address{plural} with a port in 1..65535, got {address!r:.100}")
+    if "/" in name or any(c.isspace() for c in name):
+        raise InputError(
+            f"{must} bare host:port address{plural} (no scheme such as 'grpc://', no path, no spaces), "
+            f"got {address!r:.100}"
+        )
+    return name, int(port)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,9 +135,10 @@ class ClusterTask:
           task_index: this process's index in its job.
 
         Raises:
-          InputError: a malformed address, one address for two tasks, no ps,
-            an unknown job or task.
-          TypeError: hosts that are neither a str nor a list.
+          InputError: a malformed address, an empty one ("a:1,,b:2"), one
+            address for two tasks, no ps, an unknown job or task.
+          TypeError: hosts that are neither a str nor a list, or a list
+            item that is not a str.
         """
         # Checked under the flags' names first, so that a message names the flag to fix.
         jobs = {PS_JOB: _host_list(ps_hosts, "ps_hosts"), WORKER_JOB: _host_list(worker_hosts, "worker_hosts")}
@@ -240,10 +260,28 @@ def as_cluster_spec(cluster: Any) -> Any:
 
 
 def port_open(address: str, seconds: float) -> bool:
-    """Whether ``address`` ("host:port") accepts a TCP connection within ``seconds``."""
-    host, _, port = address.rpartition(":")
+    """Whether ``address`` accepts a TCP connection within ``seconds``.
+
+    Args:
+      address: "host:port", as in a cluster spec ("[::1]:2222" for IPv6).
+      seconds: how long to wait for the connection, a finite number > 0.
+
+    Raises:
+      InputError: an address that is not a bare host:port with a port in
+        1..65535, or ``seconds`` not finite and > 0.
+      TypeError: an address that is not a str, or ``seconds`` not a number.
+    """
+    if not isinstance(address, str):
+        raise TypeError(f"address must be a host:port str, got {type(address).__name__} {address!r:.100}")
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError(f"seconds must be a number, got {type(seconds).__name__} {seconds!r:.100}")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise InputError(f"seconds must be a finite number > 0, got {seconds!r}")
+    host, port = _split_address(address, "address", one=True)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # "[::1]:2222" is written bracketed; the socket takes the bare IPv6 address
     try:
-        with socket.create_connection((host, int(port)), timeout=seconds):
+        with socket.create_connection((host, port), timeout=float(seconds)):
             return True
     except OSError:
         return False

@@ -172,6 +172,14 @@ def _stop(processes: Sequence[subprocess.Popen], grace: float = 3.0) -> None:
             p.stdin.close()
 
 
+def _stop_and_remove(processes: Sequence[subprocess.Popen], log_dir: str) -> None:
+    """A LocalCluster's finalizer (close(), collection, exit): stops its servers, then removes their logs."""
+    _stop(processes)
+    for name in os.listdir(log_dir):
+        os.remove(os.path.join(log_dir, name))
+    os.rmdir(log_dir)
+
+
 class LocalCluster:
     """1 ps (or more) and N worker servers, each a subprocess on 127.0.0.1.
 
@@ -210,8 +218,8 @@ class LocalCluster:
         self._log_dir = tempfile.mkdtemp(prefix="tfshare-cluster-")
         self._processes: dict[tuple[str, int], subprocess.Popen] = {}
         self._started: list[subprocess.Popen] = []
-        # Stops the servers when this object is collected or the interpreter exits.
-        self._finalizer = weakref.finalize(self, _stop, self._started)
+        # Stops the servers, and removes their logs, when this object is collected or the interpreter exits.
+        self._finalizer = weakref.finalize(self, _stop_and_remove, self._started, self._log_dir)
         self._closed = False
         try:
             for attempt in range(3):
@@ -347,14 +355,11 @@ class LocalCluster:
         if self._closed:
             return
         self._closed = True
-        self._finalizer()  # _stop on every process, once
+        self._finalizer()  # _stop on every process, once, and the log folder removed
         deadline = time.monotonic() + 5.0
         for address in self.addresses() if self._processes else []:
             while port_open(address, 0.1) and time.monotonic() < deadline:
                 time.sleep(0.05)
-        for name in os.listdir(self._log_dir):
-            os.remove(os.path.join(self._log_dir, name))
-        os.rmdir(self._log_dir)
 
     @property
     def closed(self) -> bool:
