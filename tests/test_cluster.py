@@ -542,6 +542,20 @@ def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):
         _returns(gs1.initialize)
 
 
+def test_a_non_chief_initializes_its_local_variables_on_the_ps_itself(sessions):
+    # LOCAL_VARIABLES are each process's own (TF1's local_init_op runs on every worker, chief or not). One
+    # that a device function put on the ps (a metric built beside a trunk) used to count as a shared
+    # variable: a non-chief waited for the chief to initialize it, and timed out when the chief never built it.
+    gs1 = sessions(1, timeout=1.0)
+    with gs1.building(shared=True):
+        labels = tf1.placeholder(tf.int64, [None], name="labels")
+        _, update = tf1.metrics.accuracy(labels, labels, name="accuracy_local_on_ps")
+    local = gs1.graph.get_collection(tf1.GraphKeys.LOCAL_VARIABLES)
+    assert local and all(v.device.startswith("/job:ps/") for v in local)
+    assert _returns(gs1.initialize) == len(local)
+    assert gs1.run(update, {labels: [1, 2]}) == 1.0
+
+
 def test_a_worker_checkpoint_restores_locally_and_into_the_cluster(sessions, data, tmp_path):
     _, _, clf0 = _worker(sessions, 0, "trunk_e", seed=2)
     clf0.fit(data.x_train[:128], data.y_train[:128], epochs=1, batch_size=32)
