@@ -276,8 +276,11 @@ def test_tf_config_may_leave_out_the_index_of_a_single_task_job():
         (json.dumps({"cluster": {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "task": "ps"}),
          r"TF_CONFIG must be JSON like"),
         ("[]", r"TF_CONFIG must be JSON like"),
+        (json.dumps({"cluster": {"ps": 5, "worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}),
+         r"""^TF_CONFIG's "cluster" must map each job to its list of addresses: jobs\['ps'\] must be a list of """
+         r"host:port addresses or a comma-separated str, got int 5$"),
     ],
-    ids=["cluster-a-list", "task-a-string", "a-list"],
+    ids=["cluster-a-list", "task-a-string", "a-list", "hosts-a-number"],
 )
 def test_tf_config_of_another_shape_is_a_clear_error(value, match):
     with pytest.raises(tfshare.InputError, match=match):
