@@ -144,7 +144,8 @@ class TaskPlacement:
         A variable on a server keeps its value across Sessions, so nothing
         already initialized is reset (a restarted worker keeps the trained
         trunk). The chief initializes shared variables; any other worker
-        waits for them, at most ``timeout`` seconds. Variables on the ps that
+        waits for them, at most ``timeout`` seconds (local variables are each
+        worker's own: never waited for, see ``shared``). Variables on the ps that
         other workers may also initialize (Adam's slots of a trunk variable,
         colocated with it, are shared by workers whose classifiers have the
         same name) are initialized by ``_initialize_once``: checked and set
