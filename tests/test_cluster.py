@@ -372,8 +372,11 @@ def test_tf_config_may_leave_out_the_index_of_a_single_task_job():
         (json.dumps({"cluster": {"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "task": "ps"}),
          r"TF_CONFIG must be JSON like"),
         ("[]", r"TF_CONFIG must be JSON like"),
+        (json.dumps({"cluster": {"ps": 5, "worker": ["127.0.0.1:2"]}, "task": {"type": "worker", "index": 0}}),
+         r"""^TF_CONFIG's "cluster" must map each job to its list of addresses: jobs\['ps'\] must be a list of """
+         r"host:port addresses or a comma-separated str, got int 5$"),
     ],
-    ids=["cluster-a-list", "task-a-string", "a-list"],
+    ids=["cluster-a-list", "task-a-string", "a-list", "hosts-a-number"],
 )
 def test_tf_config_of_another_shape_is_a_clear_error(value, match):
     with pytest.raises(tfshare.InputError, match=match):
@@ -729,6 +732,20 @@ def test_non_chief_without_a_chief_times_out_with_a_clear_error(sessions):
     tfshare.SharedTrunk(gs1, 8, (4,), name="trunk_nobody_builds")
     with pytest.raises(tfshare.ClusterError, match=r"waited 1 s for the chief to initialize 2 shared variable"):
         _returns(gs1.initialize)
+
+
+def test_a_non_chief_initializes_its_local_variables_on_the_ps_itself(sessions):
+    # LOCAL_VARIABLES are each process's own (TF1's local_init_op runs on every worker, chief or not). One
+    # that a device function put on the ps (a metric built beside a trunk) used to count as a shared
+    # variable: a non-chief waited for the chief to initialize it, and timed out when the chief never built it.
+    gs1 = sessions(1, timeout=1.0)
+    with gs1.building(shared=True):
+        labels = tf1.placeholder(tf.int64, [None], name="labels")
+        _, update = tf1.metrics.accuracy(labels, labels, name="accuracy_local_on_ps")
+    local = gs1.graph.get_collection(tf1.GraphKeys.LOCAL_VARIABLES)
+    assert local and all(v.device.startswith("/job:ps/") for v in local)
+    assert _returns(gs1.initialize) == len(local)
+    assert gs1.run(update, {labels: [1, 2]}) == 1.0
 
 
 def test_a_worker_checkpoint_restores_locally_and_into_the_cluster(sessions, data, tmp_path):

@@ -635,3 +635,27 @@ def test_built_and_refused_constructions_leave_nothing_under_construction(unit):
         thread.start()
         join_all([thread])
         assert len(other) == 1 and other[0].shard is gs
+
+
+def test_a_placement_never_waits_for_a_construction_whose_thread_has_ended():
+    """``GraphSession.place()`` is public: a thread that called it and ended without ``built()``/``unplace()`` can
+    never end its construction. Placements from other threads used to wait for it forever."""
+    import threading
+
+    from conftest import WAIT_SECONDS, join_all
+
+    with tfshare.GraphSession(device="cpu", shard_size=4) as gs:
+        go, built = threading.Event(), []
+
+        def build():  # alive before the placer starts: its thread id is not the placer's, reused
+            assert go.wait(WAIT_SECONDS)
+            built.append(tfshare.DenseClassifier(16, 3, (8,), runtime=gs, seed=0))
+
+        builder = threading.Thread(target=build, daemon=True)
+        builder.start()
+        placer = threading.Thread(target=gs.place, daemon=True)
+        placer.start()
+        join_all([placer])
+        go.set()
+        join_all([builder], timeout=20.0)
+        assert len(built) == 1 and built[0].shard is gs

@@ -191,7 +191,10 @@ class ClusterTask:
                 f'TF_CONFIG\'s task "index" must be a JSON integer (e.g. 1; not 1.0, "1" or true), '
                 f"got {type(index).__name__} {index!r:.100}"
             )
-        config = cls(jobs, job_name, 0)  # checks the addresses and the job
+        try:
+            config = cls(jobs, job_name, 0)  # checks the addresses and the job
+        except TypeError as exc:  # hosts of another type: the text's fault, not a caller's
+            raise InputError(f'TF_CONFIG\'s "cluster" must map each job to its list of addresses: {exc}') from None
         count = len(config.jobs[job_name])
         if "index" not in task and count != 1:
             raise InputError(

@@ -128,10 +128,13 @@ class TaskPlacement:
 
     # --------------------------------------------------------------- init
     def shared(self, variable: Any) -> bool:
-        """Whether a variable is a shared one: placed on the ps itself, not colocated (slots)."""
+        """Whether a variable is a shared one, which the chief initializes: a global variable placed on the ps
+        itself, not colocated (slots). A local variable (LOCAL_VARIABLES: a metric's total) is each worker's
+        own, wherever a device function put it: every worker initializes it, as TF1's ``local_init_op``."""
         device = tf1.DeviceSpec.from_string(variable.device or "")
         own_group = [b"loc:@" + variable.op.name.encode()]
-        return device.job == PS_JOB and variable.op.colocation_groups() == own_group
+        local = any(variable is v for v in variable.graph.get_collection(tf1.GraphKeys.LOCAL_VARIABLES))
+        return device.job == PS_JOB and variable.op.colocation_groups() == own_group and not local
 
     def initialize(
         self, session: Any, pending: Sequence[Any], feeds: Callable[[Sequence[Any]], dict] = lambda _: {}
@@ -141,7 +144,8 @@ class TaskPlacement:
         A variable on a server keeps its value across Sessions, so nothing
         already initialized is reset (a restarted worker keeps the trained
         trunk). The chief initializes shared variables; any other worker
-        waits for them, at most ``timeout`` seconds. Variables on the ps that
+        waits for them, at most ``timeout`` seconds (local variables are each
+        worker's own: never waited for, see ``shared``). Variables on the ps that
         other workers may also initialize (Adam's slots of a trunk variable,
         colocated with it, are shared by workers whose classifiers have the
         same name) are initialized by ``_initialize_once``: checked and set

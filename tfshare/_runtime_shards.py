@@ -39,7 +39,13 @@ class _ShardRouting:
         return [shard.graph for shard in self.shards]
 
     def place(self) -> "GraphSession":
-        """The shard a new independent classifier or trunk is built into (see ``shard_size``)."""
+        """The shard a new independent classifier or trunk is built into (see ``shard_size``).
+
+        The unit is then under construction in that shard: end it with
+        ``built(shard)`` once its ops are in the graph, or ``unplace(shard)`` if
+        it failed. Until then, placements from other threads that would read
+        the shard's op count wait for it (not past the end of this thread).
+        """
         return self._shards.place() if self._shards is not None else self
 
     def built(self, shard: "GraphSession") -> None:

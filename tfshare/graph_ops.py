@@ -100,7 +100,8 @@ def train_step(
     # its slots: by default they are "beta1_power" in every graph, so on a server, which keeps variables
     # across Sessions, a classifier of another name (or on the ps, any worker's) would find another's.
     # AUTO_REUSE as for the slots: a caller's reuse=True scope must not make get_variable look for them.
-    # No name scope: "optimizer" is opened once, below, for "<name>/optimizer/train_step".
+    # No name scope of its own (auxiliary_name_scope=False): the train step's below stays "<scope>/optimizer/...",
+    # where TF1 code fetches it by name ("clf/optimizer/train_step"), not "optimizer_1".
     with tf1.variable_scope("optimizer", reuse=tf1.AUTO_REUSE, auxiliary_name_scope=False):
         optimizer = tf1.train.AdamOptimizer(learning_rate, name=optimizer_name,
                                             use_own_namescope_for_non_slot_vars=True)

@@ -43,6 +43,8 @@ from tfshare.errors import ClosedError, InputError
 DEFAULT_SHARD_SIZE = 16
 #: A shard that holds this many ops takes no further independent classifier or trunk.
 DEFAULT_SHARD_OPS = 640
+# How often a placement waiting for a construction checks that the thread building it still runs.
+_RECHECK_SECONDS = 0.5
 
 
 class Shards:
@@ -91,20 +93,25 @@ class Shards:
         far, this waits for it: the op budget is then read with every earlier
         unit's ops in the graph. (A unit placed by this thread while its own
         earlier unit is under construction, e.g. from inside that build, does
-        not wait.)
+        not wait.) A construction whose thread ended without ``built`` or
+        ``unplace`` (a caller of the public ``GraphSession.place``) is dropped:
+        nothing waits for it.
 
         Raises:
           ClosedError: the root is closing or closed (also while waiting).
         """
-        me = threading.get_ident()
+        me = threading.current_thread().ident  # current_thread, not get_ident: a foreign thread is then listed
         with self._lock:
             while True:
                 if self._closed:
                     raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
+                # A thread that ended without built()/unplace() (a caller of the public place()) never will.
+                alive = {thread.ident for thread in threading.enumerate()}
+                self._building = [(s, t) for s, t in self._building if t in alive]
                 newest = self._children[-1] if self._children else self._root_ref()
                 if self._full(newest) or not any(s == id(newest) and t != me for s, t in self._building):
                     break
-                self._lock.wait()
+                self._lock.wait(_RECHECK_SECONDS)  # woken by built/unplace/close; the timeout notices ended threads
             if self._full(newest):
                 newest = self._make(self._root_ref())
                 self._children.append(newest)
