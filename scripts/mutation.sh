@@ -36,7 +36,7 @@ declare -A TESTS=(
   [_runtime_build]="$RUNTIME_TESTS"
   [_runtime_init]="$RUNTIME_TESTS"
   [_runtime_calls]="$RUNTIME_TESTS"
-  [_session_config]="$RUNTIME_TESTS"
+  [_session_config]="$RUNTIME_TESTS test_grappler.py test_cluster.py"
   [_graph_export]="$RUNTIME_TESTS"
   [fast_callable]="test_fast_callable.py test_runtime.py test_lifecycle.py test_fused.py"
   [_tracked_session]="test_tracked_session.py test_fused.py"
@@ -64,8 +64,10 @@ declare -A TESTS=(
   [bundles]="test_bundles.py test_shape_checks.py"
   [export]="test_export.py"
   [shards]="test_shards.py test_runtime.py"
+  [_placement]="test_cluster.py test_runtime.py"
+  [_cluster_spec]="test_cluster.py"
 )
-ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols"
+ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols _placement _cluster_spec"
 
 mode=run
 modules=()
