@@ -74,6 +74,23 @@ def evaluation(logits: Any, y: Any, class_ids: Any = None, name_suffix: str = ""
     return loss, accuracy
 
 
+
+class _Adam(tf1.train.AdamOptimizer):
+    """TF1's Adam, with its beta powers (bias correction) named "optimizer/<name>/beta1_power", like its slots.
+
+    TF1's Adam names them "beta1_power" and "beta2_power" at the root of every
+    graph, so on a server, which keeps variables across Sessions, a classifier
+    of another name (or on the ps, any worker's) would find another's. TF 2.21
+    has ``use_own_namescope_for_non_slot_vars`` for this; TF 2.16 has not, so
+    the variables are made under an absolute name scope of their own instead
+    (``_non_slot_dict`` still keys them by their short names).
+    """
+
+    def _create_non_slot_variable(self, initial_value: Any, name: str, colocate_with: Any) -> Any:
+        with tf.name_scope(f"optimizer/{self._name}/"):  # absolute: "/" at the end
+            return super()._create_non_slot_variable(initial_value, name, colocate_with)
+
+
 def train_step(
     loss: Any, var_list: list[Any], optimizer_name: str, updates: Sequence[Any] = ()
 ) -> tuple[Any, Any, Any]:
@@ -96,15 +113,7 @@ def train_step(
       step was finite and applied").
     """
     learning_rate = tf1.placeholder(tf.float32, [], name="learning_rate")
-    # Its beta powers (bias correction) under its own name, "optimizer/<optimizer_name>/beta1_power", like
-    # its slots: by default they are "beta1_power" in every graph, so on a server, which keeps variables
-    # across Sessions, a classifier of another name (or on the ps, any worker's) would find another's.
-    # AUTO_REUSE as for the slots: a caller's reuse=True scope must not make get_variable look for them.
-    # No name scope of its own (auxiliary_name_scope=False): the train step's below stays "<scope>/optimizer/...",
-    # where TF1 code fetches it by name ("clf/optimizer/train_step"), not "optimizer_1".
-    with tf1.variable_scope("optimizer", reuse=tf1.AUTO_REUSE, auxiliary_name_scope=False):
-        optimizer = tf1.train.AdamOptimizer(learning_rate, name=optimizer_name,
-                                            use_own_namescope_for_non_slot_vars=True)
+    optimizer = _Adam(learning_rate, name=optimizer_name)
     grads_and_vars = [(g, v) for g, v in zip(tf.gradients(loss, var_list), var_list) if g is not None]
     if len(grads_and_vars) < len(var_list):
         trained = {id(v) for _, v in grads_and_vars}
