@@ -164,14 +164,15 @@ class TaskPlacement:
         if self.is_chief:
             mine, wait = missing, []
         else:
-            mine = [v for v in missing if not self.shared(v)]
-            wait = [v for v in missing if self.shared(v)]
+            shared = {id(v) for v in missing if self.shared(v)}
+            mine = [v for v in missing if id(v) not in shared]
+            wait = [v for v in missing if id(v) in shared]
         # On the ps, another worker may initialize the same variable at any moment.
         once = [v for v in mine if _on_ps(v) and _handle_op(v) is not None]
         guarded = {id(v) for v in once}
-        local = [v for v in mine if id(v) not in guarded]
-        if local:
-            run([v.initializer for v in local], feeds(local))
+        plain = [v for v in mine if id(v) not in guarded]
+        if plain:
+            run([v.initializer for v in plain], feeds(plain))
         if once:
             self._initialize_once(session, once, feeds)
         deadline = time.monotonic() + self.timeout

@@ -74,7 +74,6 @@ def evaluation(logits: Any, y: Any, class_ids: Any = None, name_suffix: str = ""
     return loss, accuracy
 
 
-
 class _Adam(tf1.train.AdamOptimizer):
     """TF1's Adam, with its beta powers (bias correction) named "optimizer/<name>/beta1_power", like its slots.
 
