@@ -272,7 +272,7 @@ def creating(
             fed = FedInitializer(lambda: keras_init)
             kwargs["initial_value"] = functools.partial(fed, *initial_value.args, **initial_value.keywords)
         variable = next_creator(**kwargs)
-        remember_creation_name(variable, kwargs.get("name"))
+        _remember_creation_name(variable, kwargs.get("name"))
         created.append(Created(variable, fed, spec))
         return variable
 
@@ -284,7 +284,7 @@ def creating(
 _CREATION_NAME = "_tfshare_creation_name"
 
 
-def remember_creation_name(variable: Any, name: str | None) -> None:
+def _remember_creation_name(variable: Any, name: str | None) -> None:
     """Records on ``variable`` the name its maker asked for ("w"), before a graph made it unique ("d/w_1_1").
 
     Args:
@@ -343,5 +343,5 @@ def reusing(variables: Sequence[Any]) -> Iterator[None]:
 
 __all__ = [
     "PLACEHOLDER_NAME", "Created", "FedInitializer", "InitSpec", "InitialValues", "creating", "creation_name",
-    "glorot_uniform", "random_keras_initializer", "remember_creation_name", "reusing",
+    "glorot_uniform", "random_keras_initializer", "reusing",
 ]
