@@ -208,6 +208,51 @@ def test_an_empty_address_in_a_host_list_is_an_error_naming_the_argument_and_the
 @pytest.mark.parametrize(
     "make, match",
     [
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["127.0.0.1:2"], "chief": []}, "worker", 0),
+         r"jobs\['chief'\] must hold at least one host:port address \(or leave the job out\), got \[\]"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": "", "chief": ["127.0.0.1:2"]}, "chief", 0),
+         r"jobs\['worker'\] must hold at least one host:port address .*got ''"),
+        (lambda: cluster.ClusterConfig.from_tf_config(_tf_config({"type": "worker", "index": 0}, chief=[],
+                                                                 ps=["127.0.0.1:1"], worker=["127.0.0.1:2"])),
+         r"jobs\['chief'\] must hold at least one host:port address .*got \[\]"),
+        (lambda: tfshare.GraphSession("cpu", cluster={"ps": [], "worker": ["127.0.0.1:2"]}, job_name="worker"),
+         r"jobs\['ps'\] must hold at least one host:port address .*got \(\)"),
+    ],
+    ids=["empty-chief", "empty-worker-str", "tf-config-empty-chief", "graph-session-empty-ps"],
+)
+def test_a_job_with_no_address_is_an_error_naming_the_job(make, match):
+    # Before, the job was dropped silently: {"chief": []} left worker 0 the chief, with no word of it.
+    with pytest.raises(tfshare.InputError, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: cluster.ClusterConfig.from_flags("::1:2222", "127.0.0.1:2", "ps", 0),
+         r"ps_hosts must hold IPv6 addresses in brackets, as in '\[::1\]:2222': write '\[::1\]:2222', "
+         r"got '::1:2222'"),
+        (lambda: cluster.ClusterConfig({"ps": ["127.0.0.1:1"], "worker": ["fe80::1:2222"]}, "ps", 0),
+         r"jobs\['worker'\] must hold IPv6 addresses in brackets, .*write '\[fe80::1\]:2222', got 'fe80::1:2222'"),
+        (lambda: cluster.port_open("::1:2222", 0.1),
+         r"address must be an IPv6 address in brackets, as in '\[::1\]:2222': write '\[::1\]:2222'"),
+    ],
+    ids=["flag", "job", "port-open"],
+)
+def test_an_ipv6_address_without_brackets_is_an_error_that_shows_the_brackets(make, match):
+    # Before, "::1:2222" passed the check as host "::1", port 2222.
+    with pytest.raises(tfshare.InputError, match=match):
+        make()
+
+
+def test_a_bracketed_ipv6_address_is_taken():
+    config = cluster.ClusterConfig.from_flags("[::1]:2222", "[fe80::1]:2223", "ps", 0)
+    assert config.jobs == {"ps": ("[::1]:2222",), "worker": ("[fe80::1]:2223",)}
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
         (lambda: cluster.ClusterConfig.from_flags(["127.0.0.1:1", 2222], "127.0.0.1:2", "ps", 0),
          r"ps_hosts must hold host:port addresses as str, got int 2222 at index 1 of \['127.0.0.1:1', 2222\]"),
         (lambda: cluster.ClusterConfig({"ps": [b"127.0.0.1:1"], "worker": ["127.0.0.1:2"]}, "ps", 0),

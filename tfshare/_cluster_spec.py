@@ -75,6 +75,12 @@ def _split_address(address: str, arg: str, one: bool = False) -> tuple[str, int]
             f"{must} bare host:port address{plural} (no scheme such as 'grpc://', no path, no spaces), "
             f"got {address!r:.100}"
         )
+    if ":" in name and not (name.startswith("[") and name.endswith("]")):
+        # Else "::1:2222" would pass as host "::1", port 2222, and "fe80::1" as host "fe80:", port 1.
+        raise InputError(
+            f"{arg} must {'be an' if one else 'hold'} IPv6 address{plural} in brackets, as in '[::1]:2222': "
+            f"write '[{name}]:{port}', got {address!r:.100}"
+        )
     return name, int(port)
 
 
@@ -87,6 +93,12 @@ class ClusterTask:
         {"ps": ("10.0.0.1:2222",), "worker": ("10.0.0.2:2222", "10.0.0.3:2222")}.
       job_name: this process's job, "ps" or "worker" (or "chief").
       task_index: this process's index in its job.
+
+    Raises:
+      InputError: a job with no address, a malformed address (an IPv6 one
+        not in brackets), one address for two tasks, no ps, no worker (or
+        chief) job, an unknown job or task.
+      TypeError: a job name that is not a str, or addresses of another type.
     """
 
     jobs: Mapping[str, tuple[str, ...]]
@@ -94,8 +106,13 @@ class ClusterTask:
     task_index: int
 
     def __post_init__(self) -> None:
-        jobs = {_job_name(k): _host_list(v, f"jobs[{k!r}]") for k, v in dict(self.jobs).items()}
-        object.__setattr__(self, "jobs", {k: v for k, v in jobs.items() if v})
+        given = dict(self.jobs)
+        jobs = {_job_name(k): _host_list(v, f"jobs[{k!r}]") for k, v in given.items()}
+        for job, addresses in jobs.items():
+            if not addresses:  # it used to be dropped silently: "chief": [] made worker 0 the chief
+                raise InputError(f"jobs[{job!r}] must hold at least one host:port address (or leave the job out), "
+                                 f"got {given[job]!r:.100}")
+        object.__setattr__(self, "jobs", jobs)
         if PS_JOB not in self.jobs:
             raise InputError(f"a cluster needs a {PS_JOB!r} job for the shared variables, got jobs {sorted(self.jobs)}")
         if WORKER_JOB not in self.jobs and CHIEF_JOB not in self.jobs:
@@ -135,14 +152,15 @@ class ClusterTask:
           task_index: this process's index in its job.
 
         Raises:
-          InputError: a malformed address, an empty one ("a:1,,b:2"), one
-            address for two tasks, no ps, an unknown job or task.
+          InputError: a malformed address (an IPv6 one not in brackets), an
+            empty one ("a:1,,b:2"), one address for two tasks, no ps, an
+            unknown job or task.
           TypeError: hosts that are neither a str nor a list, or a list
             item that is not a str.
         """
         # Checked under the flags' names first, so that a message names the flag to fix.
         jobs = {PS_JOB: _host_list(ps_hosts, "ps_hosts"), WORKER_JOB: _host_list(worker_hosts, "worker_hosts")}
-        return cls(jobs, job_name, task_index)
+        return cls({job: hosts for job, hosts in jobs.items() if hosts}, job_name, task_index)  # unset flag: no job
 
     @classmethod
     def from_tf_config(cls, value: str | None = None) -> "ClusterTask":
@@ -159,8 +177,9 @@ class ClusterTask:
 
         Raises:
           InputError: TF_CONFIG is unset, not JSON, or lacks "cluster" / "task";
-            its task's "type" is not one of the cluster's jobs, or its "index"
-            is not an int in range for that job.
+            a job of its cluster has no address (``"chief": []``) or a
+            malformed one; its task's "type" is not one of the cluster's jobs,
+            or its "index" is not an int in range for that job.
         """
         if value is None:
             value = os.environ.get("TF_CONFIG")

@@ -62,7 +62,8 @@ class TaskPlacement:
         if cluster is None:
             raise InputError("job_name/task_index need cluster=: the tf.train.ClusterSpec the servers were started with")
         spec = as_cluster_spec(cluster)
-        jobs = {job: tuple(spec.job_tasks(job)) for job in spec.jobs}
+        # job_tasks() of a job with no task is max()'s ValueError; ClusterTask names the empty job instead.
+        jobs = {job: tuple(spec.job_tasks(job)) if spec.num_tasks(job) else () for job in spec.jobs}
         config = ClusterTask(jobs, WORKER_JOB if job_name is None else job_name, 0 if task_index is None else task_index)
         if config.job_name == PS_JOB:
             raise InputError("job_name must name a worker job; a ps only serves (run `python -m tfshare.cluster`)")
