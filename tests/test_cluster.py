@@ -655,14 +655,19 @@ def test_a_worker_whose_first_call_finds_no_ps_gets_a_cluster_error(data):
             gs.close()
 
 
-def test_a_trunk_of_another_shape_under_a_name_the_ps_holds_fails_at_its_first_call(sessions, data):
+@pytest.mark.parametrize("task_index", [0, 1], ids=["chief", "non-chief"])
+def test_a_trunk_of_another_shape_under_a_name_the_ps_holds_fails_at_its_first_call(sessions, data, task_index):
     # docs/distributed.md, "Same names, same kind, same shapes": the ps's variable is not re-created.
-    _, _, clf0 = _worker(sessions, 0, "trunk_h", seed=2)
-    clf0.predict(data.x_test[:1])  # the ps now holds trunk_h's 784x32 kernel
-    gs = sessions(0)
-    other = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs, 784, (16,), name="trunk_h", seed=1), name="clf_h16")
-    # The 784x32 kernel feeds the new 16-unit head: TensorFlow's error, from the first op that meets the old shape.
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"size-incompatible: In\[0\]: \[1,32\], In\[1\]: \[16,10\]"):
+    name = f"trunk_h{task_index}"
+    _, _, clf0 = _worker(sessions, 0, name, seed=2)
+    clf0.predict(data.x_test[:1])  # the ps now holds the trunk's 784x32 kernel
+    gs = sessions(task_index)
+    other = tfshare.DenseClassifier(trunk=tfshare.SharedTrunk(gs, 784, (16,), name=name, seed=1), name=f"clf_{name}_16")
+    # Before, the 784x32 kernel fed the new 16-unit head: TensorFlow's "Matrix size-incompatible: In[0]: [1,32],
+    # In[1]: [16,10]", from the first op that met the old shape, naming neither the variable nor the cause.
+    with pytest.raises(tfshare.InputError, match=rf"variable '{name}/hidden_0/kernel' \(and 1 more\) already exists "
+                                                 r"on /job:ps/task:0.* with shape \(784, 32\); this graph asks for "
+                                                 r"shape \(784, 16\)\. .*give the trunk \(or classifier\) a new name"):
         _returns(lambda: other.predict(data.x_test[:1]))
 
 

@@ -162,6 +162,7 @@ class TaskPlacement:
         run = self.wrap(session.run, "initializing variables")
         flags = run([_is_initialized_op(v) for v in pending])
         missing = [v for v, ok in zip(pending, flags) if not ok]
+        held = [v for v, ok in zip(pending, flags) if ok]  # by a server, from another graph: checked below
         if self.is_chief:
             mine, wait = missing, []
         else:
@@ -175,7 +176,8 @@ class TaskPlacement:
         if plain:
             run([v.initializer for v in plain], feeds(plain))
         if once:
-            self._initialize_once(session, once, feeds)
+            held += [v for v, done in zip(once, self._initialize_once(session, once, feeds)) if not done]
+        held += wait
         deadline = time.monotonic() + self.timeout
         while wait:
             if time.monotonic() > deadline:
@@ -188,6 +190,39 @@ class TaskPlacement:
             time.sleep(_POLL_SECONDS)
             flags = run([_is_initialized_op(v) for v in wait])
             wait = [v for v, ok in zip(wait, flags) if not ok]
+        self._check_shapes(held)
+
+    def _check_shapes(self, variables: Sequence[Any]) -> None:
+        """Checks that the values a server holds for ``variables`` (initialized elsewhere) have their shapes.
+
+        A variable lives on its server under its name, across Sessions: a
+        trunk of another shape under a name the ps already holds would
+        otherwise meet the old value at its first op (TensorFlow's
+        "Matrix size-incompatible"), or not at all. The shapes are read on
+        the servers (``VariableShape``, no value moves) in a graph of their own.
+
+        Raises:
+          InputError: a variable whose server holds a value of another shape.
+          ClusterError: a task did not answer.
+        """
+        variables = [v for v in variables if _handle_op(v) is not None]
+        if not variables:
+            return
+        graph = tf.Graph()
+        with graph.as_default():
+            shapes = [tf.raw_ops.VariableShape(input=_server_handle(v), out_type=tf.int64) for v in variables]
+        held = self._run_apart(graph, shapes, {})
+        wrong = [(v, tuple(int(d) for d in shape)) for v, shape in zip(variables, held)
+                 if not v.shape.is_compatible_with(shape)]
+        if wrong:
+            variable, shape = wrong[0]
+            others = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+            raise InputError(
+                f"variable {variable.op.name!r}{others} already exists on {_handle_op(variable).device or 'its server'} "
+                f"with shape {shape}; this graph asks for shape {tuple(variable.shape.as_list())}. Variables are "
+                "shared by name on the servers, across Sessions: give the trunk (or classifier) a new name, or "
+                "restart the servers that hold the old one"
+            )
 
     def _initialize_once(
         self, session: Any, variables: Sequence[Any], feeds: Callable[[Sequence[Any]], dict]
@@ -224,13 +259,8 @@ class TaskPlacement:
             def guarded() -> Any:
                 done = []
                 for variable, placeholder in zip(variables, placeholders):
-                    handle_op = _handle_op(variable)
-                    with tf.device(handle_op.device):
-                        handle = tf.raw_ops.VarHandleOp(
-                            dtype=handle_op.get_attr("dtype"), shape=handle_op.get_attr("shape"),
-                            container=handle_op.get_attr("container"),
-                            shared_name=handle_op.get_attr("shared_name"),
-                        )
+                    handle = _server_handle(variable)
+                    with tf.device(handle.device):
 
                         def assign(handle: Any = handle, value: Any = placeholder) -> Any:
                             with tf.control_dependencies([tf.raw_ops.AssignVariableOp(resource=handle, value=value)]):
@@ -243,15 +273,18 @@ class TaskPlacement:
             with tf.device(f"/job:{PS_JOB}/task:0"):
                 lock = tf.CriticalSection(shared_name=_INIT_LOCK, name="initialization_lock")
                 initialized = lock.execute(guarded)
+        return [bool(b) for b in self._run_apart(graph, initialized, dict(zip(placeholders, values)))]
+
+    def _run_apart(self, graph: Any, fetches: Any, feeds: dict) -> Any:
+        """Runs ``fetches`` of ``graph`` (not the worker's graph) in a Session of its own on this task's server."""
         config = tf1.ConfigProto()
         self.configure(config)
-        guarded_session = tf1.Session(self.config.target, graph=graph, config=config)
+        session = tf1.Session(self.config.target, graph=graph, config=config)
         try:
-            run = self.wrap(guarded_session.run, "initializing variables")
-            return [bool(b) for b in run(initialized, dict(zip(placeholders, values)))]
+            return self.wrap(session.run, "initializing variables")(fetches, feeds)
         finally:
             if self.reachable():  # else closing would wait out the timeout
-                guarded_session.close()
+                session.close()
 
     def reachable(self, seconds: float = 0.5) -> bool:
         """Whether this task's server and every ps accept connections.
@@ -272,6 +305,16 @@ def _handle_op(variable: Any) -> Any:
     handle = getattr(variable, "handle", None)
     op = getattr(handle, "op", None)
     return op if op is not None and op.type == "VarHandleOp" and op.get_attr("shared_name") else None
+
+
+def _server_handle(variable: Any) -> Any:
+    """A handle, in the default graph and on the variable's device, to the resource ``variable``'s server holds."""
+    handle_op = _handle_op(variable)
+    with tf.device(handle_op.device):
+        return tf.raw_ops.VarHandleOp(
+            dtype=handle_op.get_attr("dtype"), shape=handle_op.get_attr("shape"),
+            container=handle_op.get_attr("container"), shared_name=handle_op.get_attr("shared_name"),
+        )
 
 
 def _is_initialized_op(variable: Any) -> Any:
