@@ -353,6 +353,15 @@ def test_serve_refuses_a_bad_max_seconds_before_starting_the_server(max_seconds)
     assert "max_seconds must be" in r.stderr and "serving ps/0" not in r.stderr
 
 
+@pytest.mark.parametrize("max_seconds", [float("inf"), 0.0], ids=["inf", "zero"])
+def test_serve_refusing_a_max_seconds_says_none_serves_forever(max_seconds):
+    # Refused before the server starts, so this runs in-process. Before, inf got only "must be a finite float > 0".
+    config = cluster.ClusterConfig.from_flags(_free_address(), _free_address(), "ps", 0)
+    with pytest.raises(tfshare.InputError, match=rf"max_seconds must be a finite float > 0, got {max_seconds} "
+                                                 r"\(use None to serve forever\)$"):
+        cluster.serve(config, max_seconds=max_seconds)
+
+
 def test_cli_refuses_a_job_name_beside_tf_config():
     # Before, TF_CONFIG's task ran and --job_name/--task_index were silently ignored.
     tf_config = json.dumps({"cluster": {"ps": [_free_address()], "worker": [_free_address()]},

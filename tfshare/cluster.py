@@ -46,7 +46,7 @@ from tfshare import validation
 from tfshare._cluster_spec import CHIEF_JOB, PS_JOB, WORKER_JOB, ClusterTask, as_cluster_spec, port_open
 from tfshare._placement import DEFAULT_TIMEOUT, TaskPlacement
 from tfshare._tf import tf, tf1
-from tfshare.errors import ClusterError
+from tfshare.errors import ClusterError, InputError
 from tfshare.runtime import GraphSession
 
 _log = logging.getLogger(__name__)
@@ -103,13 +103,17 @@ def serve(config: ClusterConfig, max_seconds: float | None = None, exit_on_stdin
         it so a server never outlives its parent).
 
     Raises:
-      InputError: ``max_seconds`` is not finite and > 0 (checked before the
-        server starts: a server that exits at once looks like one that ran).
+      InputError: ``max_seconds`` is not finite and > 0, inf included: None
+        serves forever (checked before the server starts: a server that exits
+        at once looks like one that ran).
       TypeError: an argument of another type.
     """
     _check_config(config)
     if max_seconds is not None:
-        max_seconds = validation.positive_float(max_seconds, "max_seconds")
+        try:
+            max_seconds = validation.positive_float(max_seconds, "max_seconds")
+        except InputError as exc:  # inf above all: None is "forever"
+            raise InputError(f"{exc} (use None to serve forever)") from None
     exit_on_stdin_eof = validation.boolean(exit_on_stdin_eof, "exit_on_stdin_eof")
     server = start_server(config)
     _log.info(_SERVING.format(config.job_name, config.task_index) + " %s", server.target)
