@@ -30,6 +30,8 @@ MUTMUT="$(dirname "$PYTHON")/mutmut"  # the console script: `python -m mutmut` r
 # mutmut then runs, per mutant, only those of these tests that executed the mutated function).
 # GraphSession's modules: runtime.py and the modules it was split into share its tests.
 RUNTIME_TESTS="test_runtime.py test_shards.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
+# architectures.py and the two modules it was split into (stop 27) share its tests.
+ARCHITECTURE_TESTS="test_layer_semantics.py test_generic_sharing.py test_input_shapes.py test_classifiers.py test_model_fn.py"
 declare -A TESTS=(
   [runtime]="$RUNTIME_TESTS"
   [_runtime_shards]="$RUNTIME_TESTS"
@@ -50,7 +52,9 @@ declare -A TESTS=(
   [template_trunk]="test_classifiers.py test_generic_sharing.py test_layer_semantics.py test_fold.py"
   [eager]="test_eager.py test_eager_twin.py test_semantics.py test_claims.py test_model_fn.py test_training_modes.py test_layer_semantics.py"
   [eager_trunk]="test_eager.py test_eager_twin.py"
-  [architectures]="test_layer_semantics.py test_generic_sharing.py test_input_shapes.py test_classifiers.py test_model_fn.py"
+  [architectures]="$ARCHITECTURE_TESTS"
+  [layer_checks]="$ARCHITECTURE_TESTS"
+  [layer_keys]="$ARCHITECTURE_TESTS"
   [conv_fusion]="test_fold.py"
   [forward]="test_fold.py test_input_shapes.py test_layer_semantics.py test_training_modes.py test_generic_sharing.py test_model_fn.py"
   [initial_values]="test_initial_values.py test_graph_template.py test_layer_semantics.py test_model_fn.py"
@@ -67,7 +71,7 @@ declare -A TESTS=(
   [_placement]="test_cluster.py test_runtime.py"
   [_cluster_spec]="test_cluster.py"
 )
-ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures forward conv_fusion initial_values keras_model graph_template export protocols _placement _cluster_spec"
+ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values keras_model graph_template export protocols _placement _cluster_spec"
 
 mode=run
 modules=()

@@ -14,23 +14,24 @@ Two are shipped:
 * ``conv(input_shape, filters, ...)``: Conv-BN-ReLU-MaxPool blocks, the last
   one with global average pooling, then Dropout.
 
-``from_factory(layers, input_shape)`` wraps a user's own factory.
+``from_factory(layers, input_shape)`` wraps a user's own factory. The checks
+of a factory and its layers live in ``tfshare.layer_checks``, the keys of
+layers and weights in ``tfshare.layer_keys``; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
-from tfshare import initial_values, validation
+from tfshare import validation
 from tfshare._tf import keras, v2_layers
 from tfshare.errors import InputError
-
-#: A zero-argument callable returning a new tf_keras layer or a list of them.
-LayerFactory = Callable[[], Any]
+# Re-exported: what a body's factory and layers must be, and how its layers and weights are keyed.
+from tfshare.layer_checks import (LayerFactory, check_factory, check_float32_policy, check_layers, check_not_mixed,
+                                  is_keras3)
+from tfshare.layer_keys import config_key, frozen_keys, own_weights, weight_keys
 
 #: BatchNormalization momentum of ``conv_body``: Keras's 0.99 needs several
 #: hundred steps before inference statistics are usable (on the 8x8 digits,
@@ -129,249 +130,6 @@ def checkpoint_config(architecture: Architecture, layers: Sequence[Any] = ()) ->
         if key is not None:
             config["layers"] = key
     return config
-
-
-def check_float32_policy() -> None:
-    """Raises unless tf_keras's global dtype policy is float32 (tfshare builds float32 classifiers).
-
-    Raises:
-      InputError: the policy is e.g. "mixed_float16".
-    """
-    policy = keras.mixed_precision.global_policy().name
-    if policy != "float32":
-        raise InputError(
-            f"tf_keras's global dtype policy must be 'float32' for tfshare classifiers, got {policy!r}; "
-            "call tf_keras.mixed_precision.set_global_policy('float32') before building them"
-        )
-
-
-def check_factory(factory: Any, arg: str = "layers") -> LayerFactory:
-    """Returns ``factory`` if it is callable.
-
-    Raises:
-      TypeError: it is not (a list of layer objects, say: those could not be
-        made anew for each classifier).
-    """
-    if not callable(factory) or isinstance(factory, keras.layers.Layer):
-        raise TypeError(
-            f"{arg} must be a zero-argument callable returning tf_keras layers (e.g. {arg}=lambda: "
-            f"[tf_keras.layers.Dense(64, activation='relu')]), got {validation.describe(factory)}; "
-            "each classifier needs layer objects of its own"
-        )
-    return factory
-
-
-def is_keras3(obj: Any) -> bool:
-    module = type(obj).__module__ or ""
-    return module == "keras" or module.startswith("keras.")
-
-
-def check_not_mixed(layer: Any, where: str) -> None:
-    """Raises if ``layer`` computes in another dtype than its variables' (a mixed-precision policy).
-
-    Args:
-      layer: a tf_keras layer (a model's sublayers are checked too).
-      where: how error messages name it, e.g. "layers()[1]".
-
-    Raises:
-      InputError: e.g. ``dtype="mixed_float16"`` (tfshare builds float32
-        classifiers; such a layer's variables are wrapped, and no fed initial
-        value or variable order finds them).
-    """
-    for sub in [layer, *(layer._flatten_layers(include_self=False) if hasattr(layer, "_flatten_layers") else ())]:
-        policy = getattr(sub, "dtype_policy", None)
-        if policy is not None and policy.compute_dtype != policy.variable_dtype:
-            named = f"{layer.name!r}" if sub is layer else f"{layer.name!r}, its layer {sub.name!r}"
-            raise InputError(
-                f"{where} ({named}) must compute in its variables' dtype (tfshare builds float32 "
-                f"classifiers, without mixed precision), got the dtype policy {policy.name!r}; make it "
-                "without dtype=, or with dtype='float32'"
-            )
-
-
-def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> list[Any]:
-    """Checks what a layer factory returned and returns it as a flat list of layers.
-
-    Args:
-      made: a tf_keras layer, or a list or tuple of them.
-      arg: the factory's argument name, for error messages.
-      allow_empty: accept no layers (the MLP without hidden layers).
-
-    Returns:
-      The layers; unbuilt ``Sequential`` models are replaced by their layers
-      (calling one in a graph would construct an ``InputLayer`` there and
-      switch that class to its TF1 base, breaking eager models).
-
-    Raises:
-      TypeError: something is not a tf_keras layer (Keras 3 objects get an
-        error that names tf_keras).
-      InputError: no layers, a layer that is already built, or one with a
-        mixed-precision dtype policy (e.g. ``dtype="mixed_float16"``).
-    """
-    items = list(made) if isinstance(made, (list, tuple)) else [made]
-    if made is None or (not items and not allow_empty):
-        raise InputError(f"{arg}() must return at least one tf_keras layer, got {made!r}")
-    layers: list[Any] = []
-    for i, layer in enumerate(items):
-        where = f"{arg}()[{i}]" if isinstance(made, (list, tuple)) else f"{arg}()"
-        if is_keras3(layer):
-            raise TypeError(
-                f"{where} is a Keras 3 object ({validation.describe(layer)}); tfshare builds TF1 graphs, "
-                "which need Keras 2: make the layer with tf_keras.layers (`import tf_keras`), "
-                "not keras.layers (which tf.keras is on TF >= 2.16)"
-            )
-        if not isinstance(layer, keras.layers.Layer):
-            raise TypeError(f"{where} must be a tf_keras layer, got {validation.describe(layer)}")
-        if any(layer is seen for seen in layers):
-            raise InputError(
-                f"{where} ({layer.name!r}) appears twice; {arg}() must return each layer once "
-                "(to apply one layer twice, write a layer whose call() does)"
-            )
-        if isinstance(layer, keras.Sequential) and not layer.built:
-            for inner in check_layers(list(layer.layers), f"{arg}()[{i}].layers"):
-                if any(inner is seen for seen in layers):
-                    raise InputError(
-                        f"{where}.layers holds {inner.name!r}, which {arg}() also returns; {arg}() must return "
-                        "each layer once (to apply one layer twice, write a layer whose call() does)"
-                    )
-                layers.append(inner)
-            continue
-        if layer.built and layer.weights:
-            raise InputError(
-                f"{where} ({layer.name!r}) is already built, with variables of its own; {arg}() must make "
-                "new, unbuilt layers on every call (a complete built model goes in model_fn=)"
-            )
-        check_not_mixed(layer, where)
-        layers.append(layer)
-    return layers
-
-
-_WIRING_KEYS = ("inbound_nodes", "input_layers", "output_layers")
-
-
-def _rename(value: Any, positions: dict[str, str]) -> Any:
-    """``value`` with every string that names a layer replaced by that layer's position."""
-    if isinstance(value, str):
-        return positions.get(value, value)
-    if isinstance(value, (list, tuple)):
-        return [_rename(v, positions) for v in value]
-    if isinstance(value, dict):
-        return {k: _rename(v, positions) for k, v in value.items()}
-    return value
-
-
-def _strip_names(value: Any) -> Any:
-    """``value`` (a layer's config) without its auto-generated layer names.
-
-    Drops every "name" key; in a functional model's config, where the wiring
-    (inbound_nodes, input_layers, output_layers) names layers too, it names
-    each layer by its position in the model's layer list instead, so equal
-    wiring gives equal configs and different wiring different ones.
-    """
-    if isinstance(value, dict):
-        layers = value.get("layers")
-        if isinstance(layers, list) and any(isinstance(v, dict) and "inbound_nodes" in v for v in layers):
-            positions = {v["name"]: f"#{i}" for i, v in enumerate(layers) if isinstance(v, dict) and "name" in v}
-            value = {k: _rename(v, positions) if k in _WIRING_KEYS else v for k, v in value.items()}
-            value["layers"] = [
-                {k: _rename(v, positions) if k in _WIRING_KEYS else v for k, v in layer.items()}
-                if isinstance(layer, dict) else layer
-                for layer in layers
-            ]
-        return {k: _strip_names(v) for k, v in value.items() if k != "name"}
-    if isinstance(value, (list, tuple)):
-        return [_strip_names(v) for v in value]
-    return value
-
-
-def config_key(layers: Sequence[Any]) -> str | None:
-    """A digest of the layers' classes and configurations (names left out), or None if one has none.
-
-    Two factories whose layers have equal digests build the same ops, so a
-    classifier of one can be a graph copy of the other's.
-    """
-    try:
-        described = [
-            [f"{type(layer).__module__}.{type(layer).__qualname__}", _strip_names(layer.get_config())]
-            for layer in layers
-        ]
-        text = json.dumps(described, sort_keys=True, default=repr)
-    except (NotImplementedError, TypeError, ValueError):
-        return None
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def frozen_keys(keyed: dict[str, Any], layers: Sequence[Any]) -> set[str]:
-    """Keys of trainable variables that Keras would not train: their layer (or a parent) has ``trainable=False``.
-
-    tf_keras keeps a frozen layer's variables ``trainable=True`` and leaves
-    them out of ``layer.trainable_weights``; fit must do the same.
-    """
-    trained = {id(w) for layer in layers for w in layer.trainable_weights}
-    return {key for key, variable in keyed.items() if variable.trainable and id(variable) not in trained
-            and any(variable is w for layer in layers for w in layer.weights)}
-
-
-def own_weights(layer: Any) -> list[Any]:
-    # A layer's own variables, not its sublayers' (tf_keras keeps them apart).
-    return list(layer._trainable_weights) + list(layer._non_trainable_weights)  # pylint: disable=protected-access
-
-
-def weight_keys(layers: Sequence[Any], named: bool) -> dict[str, Any]:
-    """Keys the variables of built layers by architecture, not by graph name.
-
-    A key is the layer's prefix and the name the layer gave the weight when
-    it made it ("w"; see ``initial_values.creation_name``), never the name a
-    graph made unique ("d/w_1_1" when another layer named "d" made "d/w"
-    first): a graph classifier and its eager twin key alike.
-
-    Args:
-      layers: built tf_keras layers, the body in order.
-      named: key by layer name ("hidden_0/kernel"), else by the layer's
-        position in the body ("layer_0/kernel", "layer_1/gamma", ...; a
-        TemplateTrunk's get_variable names follow the same positions). A
-        nested layer that owns weights adds its rank among them
-        ("layer_3/0/kernel").
-
-    Returns:
-      {key: variable}, in layer order and, within a layer, as it created them.
-      Weights a layer gave one name get numbered keys in creation order
-      ("w", "w_1", ...), skipping the names of its other weights.
-
-    Raises:
-      InputError: two layers' weights would take one key (with ``named``,
-        two layers of one name that both make a weight of one name).
-    """
-    keyed: dict[str, Any] = {}
-    owner: dict[str, tuple[Any, int]] = {}  # key -> (the layer whose weight has it, its top layer's index)
-    seen: set[int] = set()  # a variable two layers track (a model's own attribute, say) is keyed once
-    for i, top in enumerate(layers):
-        base = top.name if named else f"layer_{i}"
-        owners = [sub for sub in top._flatten_layers(include_self=True) if own_weights(sub)]  # pylint: disable=protected-access
-        for rank, layer in enumerate(owners):
-            prefix = base if layer is top else f"{base}/{rank}"
-            weights = []
-            for variable in own_weights(layer):
-                if id(variable) not in seen:
-                    seen.add(id(variable))
-                    weights.append(variable)
-            given = {initial_values.creation_name(v) for v in weights}
-            for variable in weights:
-                short = initial_values.creation_name(variable)
-                key, n = f"{prefix}/{short}", 1
-                while key in keyed and owner[key][0] is layer:  # this layer gave two weights one name
-                    while f"{short}_{n}" in given:  # a name the layer gave another weight is that weight's key
-                        n += 1
-                    key, n = f"{prefix}/{short}_{n}", n + 1
-                if key in keyed:
-                    other, j = owner[key]
-                    raise InputError(
-                        f"layers: the weight key {key!r} would name two variables, {keyed[key].name!r} of layer "
-                        f"{other.name!r} (in layers()[{j}]) and {variable.name!r} of layer {layer.name!r} (in "
-                        f"layers()[{i}]); weights keyed by layer name need layers of distinct names"
-                    )
-                keyed[key], owner[key] = variable, (layer, i)
-    return keyed
 
 
 # --------------------------------------------------------------- shipped
