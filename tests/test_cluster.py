@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import cluster
+from tfshare import _local_cluster, cluster
 from tfshare._tf import tf, tf1
 
 pytestmark = pytest.mark.distributed
@@ -971,14 +971,14 @@ def test_a_port_another_process_listens_on_is_not_taken_for_a_started_server(mon
     thief.bind(("127.0.0.1", 0))
     thief.listen()
     taken = thief.getsockname()[1]
-    free_ports, attempts = cluster._free_ports, []
+    free_ports, attempts = _local_cluster._free_ports, []
 
     def first_port_taken(count):
         attempts.append(count)
         ports = free_ports(count)
         return [taken, *ports[1:]] if len(attempts) == 1 else ports
 
-    monkeypatch.setattr(cluster, "_free_ports", first_port_taken)
+    monkeypatch.setattr(_local_cluster, "_free_ports", first_port_taken)
     try:
         with cluster.LocalCluster(num_workers=1, max_lifetime=LIFETIME) as lc:
             assert len(attempts) == 2
