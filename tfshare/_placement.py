@@ -158,6 +158,8 @@ class TaskPlacement:
         Raises:
           ClusterError: a task did not answer, or the chief did not
             initialize the shared variables in time.
+          InputError: a variable that a server already held (from another
+            graph) holds a value of another shape (see ``_check_shapes``).
         """
         run = self.wrap(session.run, "initializing variables")
         flags = run([_is_initialized_op(v) for v in pending])
