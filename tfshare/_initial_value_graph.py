@@ -104,6 +104,10 @@ class Request:
 def _session_config() -> Any:
     config = config_pb2.ConfigProto(device_count={"GPU": 0})  # no GPU memory for a few random ops
     config.graph_options.rewrite_options.disable_meta_optimizer = True  # the ops as built, as eagerly
+    # One inter-op thread of its own, never used (runs are in the calling thread): the process's pools
+    # keep the sizes the eager context or a runtime's Session gave them.
+    config.use_per_session_threads = True
+    config.inter_op_parallelism_threads = 1
     return config
 
 

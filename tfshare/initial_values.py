@@ -1,4 +1,4 @@
-"""Initial values: random keras initializers seeded per classifier, and computed eagerly, not as graph ops.
+"""Initial values: random keras initializers seeded per classifier, and fed, not built as graph ops.
 
 A tf_keras ``GlorotUniform`` kernel initializer called in a graph builds nine
 ops per kernel (a ``stateless_random_uniform`` subgraph). Building ops is
@@ -7,8 +7,10 @@ wrappers take ~0.2 ms per op), so a classifier builds its layers under
 ``creating(seed)``, a ``tf.compat.v1.variable_creator_scope`` that gives
 every variable with a random keras initializer a ``FedInitializer``
 instead: in the graph the initial value is one placeholder, and the values
-come from the *same* keras initializer run eagerly when the runtime
-initializes the variable. It works for any tf_keras layer (Dense, Conv,
+come from the *same* keras initializer when the runtime initializes the
+variable: run eagerly, or, for a seeded tf_keras initializer, from a private
+graph built once per recipe (``tfshare._initial_value_graph``: bit for bit the
+eager values, a classifier's kernels in one callable run). It works for any tf_keras layer (Dense, Conv,
 BatchNormalization, a user's own), since every Keras weight is created
 through ``tf.compat.v1.Variable`` with its initializer as a
 ``functools.partial``.
