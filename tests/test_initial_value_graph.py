@@ -135,6 +135,12 @@ def test_the_graph_and_the_callables_are_bounded(monkeypatch):
         first = first or ivg._state[0]
         assert len(ivg._state[0].ops) <= 3 and len(ivg._state[0].callables) <= 2
     assert ivg._state[0] is not first  # replaced once full
+    full = ivg._state[0]
+    while len(full.ops) < 3:
+        ivg.values([request(glorot, {}, 5, (len(full.ops) + 10, 2))])
+    for n in (4, 5, 12):  # recipes it holds: no new graph
+        np.testing.assert_array_equal(ivg.values([request(glorot, {}, 6, (n, 2))])[0], eager(glorot, {}, 6, (n, 2)))
+    assert ivg._state[0] is full
 
 
 def test_threads_get_their_own_values():

@@ -196,7 +196,7 @@ def values(requests: Sequence[Request]) -> list[np.ndarray]:
 def _run(round_: dict[Hashable, int], requests: Sequence[Request], out: list[Any]) -> None:
     """Computes one round into ``out``: the recipes' values in one callable run, the rest eagerly."""
     with _lock:
-        if not _state or len(_state[0].ops) + len(round_) > MAX_RECIPES:
+        if not _state or len(_state[0].ops) + sum(key not in _state[0].ops for key in round_) > MAX_RECIPES:
             _state[:] = [_Graph()]
         state = _state[0]
         new = [key for key, i in round_.items() if key not in state.ops and state.build(key, requests[i])]
