@@ -185,3 +185,18 @@ def test_initialize_takes_seeded_kernels_from_the_graph_and_one_run_per_classifi
     for value, var in zip(runtime.run(clf.variables), twin.variables):
         np.testing.assert_array_equal(value, var.numpy())
     assert not np.array_equal(*runtime.run([warm.variables[0], clf.variables[0]]))
+
+
+def test_an_audit_does_not_count_the_private_graph_or_its_session():
+    from tfshare.audit import audit
+
+    with audit() as report:
+        gs = tfshare.GraphSession(device="cpu")
+        clf = tfshare.DenseClassifier(runtime=gs, seed=0)
+        gs.initialize()
+        clf.predict_proba(np.zeros((1, 784), np.float32))
+        ops = len(gs.graph.get_operations())
+        gs.close()
+    assert ivg._state and ivg._state[0].ops  # the private graph was made, and built, inside the audit
+    assert (report.graphs_created, report.sessions_created) == (1, 1)
+    assert report.ops_added == ops

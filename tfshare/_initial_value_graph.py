@@ -155,6 +155,12 @@ def _is_sentinel(op: Any) -> bool:
 
 _lock = threading.Lock()
 _state: list[_Graph] = []  # the current private graph, made on first use
+_busy = threading.local()
+
+
+def busy() -> bool:
+    """True in a thread while it builds or runs the private graph (``tfshare.audit`` does not count that work)."""
+    return getattr(_busy, "depth", 0) > 0
 
 
 def reset() -> None:
@@ -195,6 +201,17 @@ def values(requests: Sequence[Request]) -> list[np.ndarray]:
 
 def _run(round_: dict[Hashable, int], requests: Sequence[Request], out: list[Any]) -> None:
     """Computes one round into ``out``: the recipes' values in one callable run, the rest eagerly."""
+    _busy.depth = getattr(_busy, "depth", 0) + 1
+    try:
+        eager = _run_graph(round_, requests, out)
+    finally:
+        _busy.depth -= 1
+    for i in eager:
+        out[i] = requests[i].eager()
+
+
+def _run_graph(round_: dict[Hashable, int], requests: Sequence[Request], out: list[Any]) -> list[int]:
+    """The private graph's part of ``_run``; returns the indices left to compute eagerly."""
     with _lock:
         if not _state or len(_state[0].ops) + sum(key not in _state[0].ops for key in round_) > MAX_RECIPES:
             _state[:] = [_Graph()]
@@ -210,8 +227,7 @@ def _run(round_: dict[Hashable, int], requests: Sequence[Request], out: list[Any
             fn = None
     if fn is not None:
         _store(keys, fn(*feeds), round_, requests, out)
-    for i in eager:
-        out[i] = requests[i].eager()
+    return eager
 
 
 def _store(keys: list, results: list, round_: dict[Hashable, int], requests: Sequence[Request], out: list[Any],
@@ -229,4 +245,4 @@ def _store(keys: list, results: list, round_: dict[Hashable, int], requests: Seq
         out[i] = value
 
 
-__all__ = ["CLASSES", "MAX_CALLABLES", "MAX_RECIPES", "Recipe", "Request", "SENTINEL_SEED", "reset", "values"]
+__all__ = ["CLASSES", "MAX_CALLABLES", "MAX_RECIPES", "Recipe", "Request", "SENTINEL_SEED", "busy", "reset", "values"]
