@@ -69,6 +69,7 @@ class Recipe:
     seed: Any
 
     def __call__(self) -> Any:
+        """A new initializer of this recipe (``cls.from_config`` with the seed)."""
         return self.cls.from_config({**dict(self.config), "seed": self.seed})
 
 
@@ -131,6 +132,7 @@ class _Graph:
         return bool(seeds)
 
     def callable(self, keys: tuple) -> Callable[..., list]:
+        """The cached callable feeding each recipe's seed constants (int64 ``[seed, 0]``) and fetching its values."""
         fn = self.callables.pop(keys, None)
         if fn is None:
             options = config_pb2.CallableOptions()
