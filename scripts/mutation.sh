@@ -57,7 +57,8 @@ declare -A TESTS=(
   [layer_keys]="$ARCHITECTURE_TESTS"
   [conv_fusion]="test_fold.py"
   [forward]="test_fold.py test_input_shapes.py test_layer_semantics.py test_training_modes.py test_generic_sharing.py test_model_fn.py"
-  [initial_values]="test_initial_values.py test_graph_template.py test_layer_semantics.py test_model_fn.py"
+  [initial_values]="test_initial_values.py test_initial_value_graph.py test_graph_template.py test_layer_semantics.py test_model_fn.py"
+  [_initial_value_graph]="test_initial_value_graph.py test_initial_values.py test_eager_twin.py"
   [keras_model]="test_model_fn.py test_layer_semantics.py"
   [graph_template]="test_graph_template.py test_generic_sharing.py test_semantics.py test_layer_semantics.py"
   [fused]="test_fused.py test_generic_sharing.py"
@@ -71,7 +72,7 @@ declare -A TESTS=(
   [_placement]="test_cluster.py test_runtime.py"
   [_cluster_spec]="test_cluster.py"
 )
-ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values keras_model graph_template export protocols _placement _cluster_spec"
+ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values _initial_value_graph keras_model graph_template export protocols _placement _cluster_spec"
 
 mode=run
 modules=()

@@ -1,4 +1,4 @@
-"""Initial values: random keras initializers seeded per classifier, and computed eagerly, not as graph ops.
+"""Initial values: random keras initializers seeded per classifier, and fed, not built as graph ops.
 
 A tf_keras ``GlorotUniform`` kernel initializer called in a graph builds nine
 ops per kernel (a ``stateless_random_uniform`` subgraph). Building ops is
@@ -7,8 +7,10 @@ wrappers take ~0.2 ms per op), so a classifier builds its layers under
 ``creating(seed)``, a ``tf.compat.v1.variable_creator_scope`` that gives
 every variable with a random keras initializer a ``FedInitializer``
 instead: in the graph the initial value is one placeholder, and the values
-come from the *same* keras initializer run eagerly when the runtime
-initializes the variable. It works for any tf_keras layer (Dense, Conv,
+come from the *same* keras initializer when the runtime initializes the
+variable: run eagerly, or, for a seeded tf_keras initializer, from a private
+graph built once per recipe (``tfshare._initial_value_graph``: bit for bit the
+eager values, a classifier's kernels in one callable run). It works for any tf_keras layer (Dense, Conv,
 BatchNormalization, a user's own), since every Keras weight is created
 through ``tf.compat.v1.Variable`` with its initializer as a
 ``functools.partial``.
@@ -38,6 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from tfshare import _initial_value_graph
 from tfshare._tf import eager_mode, keras, tf, tf1
 
 
@@ -110,6 +113,11 @@ class FedInitializer:
             value = self._make()(self._shape, dtype=self._dtype)
         return value.numpy() if hasattr(value, "numpy") else np.asarray(value, self._dtype.as_numpy_dtype)
 
+    def request(self) -> _initial_value_graph.Request:
+        """This variable's initial value as a request to ``_initial_value_graph.values`` (recipe, if any)."""
+        recipe = self._make if isinstance(self._make, _initial_value_graph.Recipe) else None
+        return _initial_value_graph.Request(recipe, self._shape, self._dtype, self.value)
+
     def set_value(self, value: np.ndarray) -> None:
         """Feeds ``value`` (of the variable's shape) from now on, instead of the initializer's values.
 
@@ -145,12 +153,13 @@ class InitialValues:
     def feeds(self, variables: Iterable[Any]) -> dict[Any, np.ndarray]:
         """Returns {placeholder: initial value} for the variables that take a fed value.
 
-        Values are computed afresh (eagerly) on every call; variables with an
-        ordinary initializer are skipped.
+        Values are computed afresh on every call, all in one go: seeded tf_keras
+        initializers' by ``_initial_value_graph`` (bit for bit the eager values),
+        the others eagerly; variables with an ordinary initializer are skipped.
         """
         with self._lock:
-            fed = [self._by_name.get(v.name) for v in variables]
-        return {init.placeholder: init.value() for init in fed if init is not None}
+            fed = [init for init in (self._by_name.get(v.name) for v in variables) if init is not None]
+        return dict(zip((init.placeholder for init in fed), _initial_value_graph.values([i.request() for i in fed])))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,14 +185,13 @@ class InitSpec:
         fixed = config.pop("seed", None)
         return cls(type(initializer), tuple(sorted(config.items())), offset, fixed)
 
-    def maker(self, seed: int | None) -> Callable[[], Any]:
+    def maker(self, seed: int | None) -> _initial_value_graph.Recipe:
         """A function making a new initializer of this recipe for a classifier seeded ``seed``."""
-        config = dict(self.config)
         if self.fixed_seed is not None:
-            config["seed"] = self.fixed_seed
-        else:
-            config["seed"] = None if seed is None else seed + self.offset
-        return lambda: self.cls.from_config(dict(config))
+            seed = self.fixed_seed
+        elif seed is not None:
+            seed = seed + self.offset
+        return _initial_value_graph.Recipe(self.cls, self.config, seed)
 
 
 def random_keras_initializer(initial_value: Any) -> Any:

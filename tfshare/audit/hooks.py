@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from tfshare import _initial_value_graph
 from tfshare._tf import func_graph, keras, keras_version_utils, legacy_function, tf, tf_session, tracing_compilation
 from tfshare.audit import sites
 
@@ -75,6 +76,16 @@ class _Patch:
             delattr(self.owner, self.name)
 
 
+def _live(wrapper: Any) -> bool:
+    """Whether ``wrapper`` reports: installed by a running audit, and not in tfshare's private initial-value work.
+
+    ``tfshare._initial_value_graph`` computes seeded initial values in a graph
+    and Session of its own (one per process, built once per recipe); the audit
+    reports on the program's graphs and Sessions, so that work is not counted.
+    """
+    return wrapper._tfshare_live and bool(_ACTIVE) and not _initial_value_graph.busy()
+
+
 def _after(event: str, describe: Callable[[Any, Any], tuple | None] | None = None) -> Callable[[Any], Any]:
     """A wrapper factory: after the original, ``report.<event>(*describe(self, result))`` for every audit.
 
@@ -85,7 +96,7 @@ def _after(event: str, describe: Callable[[Any, Any], tuple | None] | None = Non
         @functools.wraps(original)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
-            if wrapper._tfshare_live and _ACTIVE:
+            if _live(wrapper):
                 described = (self, result) if describe is None else describe(self, result)
                 if described is not None:
                     for report in _ACTIVE:
@@ -111,7 +122,7 @@ def _wrap_session_init(original: Any) -> Any:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         start = _clock()
         original(self, *args, **kwargs)
-        if __init__._tfshare_live and _ACTIVE:
+        if _live(__init__):
             seconds, site = _clock() - start, sites.caller(2)
             for report in _ACTIVE:
                 report._on_session(self, seconds, site)
@@ -122,7 +133,7 @@ def _wrap_session_init(original: Any) -> Any:
 def _wrap_run(original: Any) -> Any:
     @functools.wraps(original)
     def run(self: Any, fetches: Any, feed_dict: Any = None, options: Any = None, run_metadata: Any = None) -> Any:
-        if not (run._tfshare_live and _ACTIVE):
+        if not _live(run):
             return original(self, fetches, feed_dict, options, run_metadata)
         start = _clock()
         try:
@@ -151,7 +162,7 @@ def _wrap_make_callable(original: Any) -> Any:
 
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
-            if not (make_callable._tfshare_live and _ACTIVE):
+            if not _live(make_callable):
                 return fn(*args, **kwargs)
             start = _clock()
             result = fn(*args, **kwargs)
@@ -169,7 +180,7 @@ def _wrap_callable_init(original: Any) -> Any:
     @functools.wraps(original)
     def __init__(self: Any, session: Any, callable_options: Any) -> None:
         original(self, session, callable_options)
-        if __init__._tfshare_live:
+        if _live(__init__):
             for report in _ACTIVE:
                 report._on_callable_made(self, session, callable_options)
 
@@ -179,7 +190,7 @@ def _wrap_callable_init(original: Any) -> Any:
 def _wrap_callable_call(original: Any) -> Any:
     @functools.wraps(original)
     def __call__(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not (__call__._tfshare_live and _ACTIVE):
+        if not _live(__call__):
             return original(self, *args, **kwargs)
         start = _clock()
         try:
@@ -201,7 +212,7 @@ def _wrap_trace(original: Any) -> Any:
     @functools.wraps(original)
     def _create_concrete_function(function_type, type_context, func_graph, tracing_options):  # noqa: ANN001
         result = original(function_type, type_context, func_graph, tracing_options)
-        if _create_concrete_function._tfshare_live and _ACTIVE:
+        if _live(_create_concrete_function):
             site = sites.caller(2)
             for report in _ACTIVE:
                 report._on_trace(function_type, tracing_options, site)
@@ -213,7 +224,7 @@ def _wrap_trace(original: Any) -> Any:
 def _wrap_version_selector(original: Any) -> Any:
     @functools.wraps(original)
     def __new__(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        if not (__new__._tfshare_live and _ACTIVE):
+        if not _live(__new__):
             return original(cls, *args, **kwargs)
         before = cls.__mro__
         obj = original(cls, *args, **kwargs)
