@@ -205,6 +205,7 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         self._lock = threading.RLock()
         self._session: Any = None
         self._write_clock = WriteClock()
+        self._mirror: Any = None  # the trunk mirror this shard holds (tfshare.mirrors), if any
         self._closed = False
         self._callables: dict[tuple, FastCallable] = {}
         # Every callable handed out, cached or released: close() disarms them all.
@@ -287,7 +288,8 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
                 self._check_open()
                 if self._session is None:
                     self._session = TrackedSession(
-                        target=self._target, graph=self._graph, config=self._config, clock=self._write_clock
+                        target=self._target, graph=self._graph, config=self._config, clock=self._write_clock,
+                        sync=self._mirror,
                     )
                 session = self._session
         return session

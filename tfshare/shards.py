@@ -120,6 +120,23 @@ class Shards:
             self._building.append((id(newest), me))
             return newest
 
+    def open_dedicated(self) -> Any:
+        """A new shard for one unit placed by the caller alone (a trunk's mirror, ``tfshare.mirrors``).
+
+        No ``place()`` ever returns it: the next independent classifier or
+        trunk goes into a shard of its own after it.
+
+        Raises:
+          ClosedError: the root is closing or closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
+            shard = self._make(self._root_ref())
+            self._children.append(shard)
+            self._placed = self.size  # full for place()
+            return shard
+
     def _full(self, newest: Any) -> bool:
         """Whether the newest shard takes no further unit: its count is reached, or (past its first) its ops."""
         return self._placed >= self.size or bool(self._placed and newest.graph.version >= self.max_ops)
