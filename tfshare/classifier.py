@@ -56,7 +56,10 @@ class Classifier(GraphBuilder):
         with one input and an output [batch, num_classes] (logits, or a
         softmax, which is taken off for the loss). Its compile settings are
         not used: ``fit`` trains with Adam on the cross-entropy.
-      trunk: a SharedTrunk or TemplateTrunk whose body to share.
+      trunk: a SharedTrunk or TemplateTrunk whose body to share. The head
+        joins the trunk's shard while that graph holds fewer than
+        ``tfshare.mirrors.HEAD_OPS`` ops, then a shard holding a mirror of the
+        trunk, kept equal to it (``trunk_in_shard``; see ``tfshare.mirrors``).
       runtime: a GraphSession to share; None gives the classifier its own
         (on a trunk: the trunk's).
       name: the name scope in the graph (unique per runtime); default

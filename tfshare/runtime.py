@@ -313,8 +313,9 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         ``predict_many`` list), so each costs time in proportion to the graph:
         on the 2-core CPU of docs/construction.md, 1,000 MLP heads on one trunk
         took 210 s to build and call once each, against 28 s isolated. Shards
-        keep independent classifiers out of large graphs; a trunk's heads and a
-        ``shard_size=None`` runtime's classifiers stay in one.
+        keep independent classifiers out of large graphs, and mirrors of a trunk
+        (``tfshare.mirrors``) its heads; a ``shard_size=None`` runtime's
+        classifiers and heads (and a cluster's) stay in one.
         """
         ops = self._graph.version
         if ops < LARGE_GRAPH_OPS or self._warned_large:
@@ -323,8 +324,9 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         _log.warning(
             "%r: its graph holds %d ops, and TensorFlow converts and prunes the whole graph for every new "
             "run signature (a classifier's first call, an initialization), so each now costs time in "
-            "proportion to the graph. With many heads on one trunk, build them all, initialize once and "
-            "call predict_many; with independent classifiers, keep the default shard_size "
+            "proportion to the graph. Keep the default shard_size: independent classifiers then go to "
+            "further shards, and heads of one trunk to mirrors of it; without shards, build the heads "
+            "all, initialize once and call predict_many "
             "(docs/construction.md).",
             self, ops,
         )

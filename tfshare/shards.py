@@ -17,7 +17,9 @@ the root's settings. The root stays the runtime users hold:
 ``classifier.runtime`` is the root; names are unique across all its shards;
 ``initialize``, ``finalize``, ``close``, ``global_variables`` cover them all;
 ``run`` and ``callable`` go to the shard whose graph holds the tensors.
-A trunk's heads always join their trunk's shard (they read its tensors).
+A trunk's heads join their trunk's shard (they read its tensors) until its
+graph holds ``tfshare.mirrors.HEAD_OPS`` ops; further heads go to shards of
+their own, each holding a mirror of the trunk (``open_dedicated``).
 ``predict_many`` makes one Session call per shard.
 
 Constructions from several threads keep both bounds, as one thread does: a

@@ -1,0 +1,45 @@
+"""Summarizes marginal_cost JSONs of the live pattern: per-head cost near k = 10, 300, 500, 1,000 and totals.
+
+    python summarize.py marginal_cost_mlp_heads_before.json marginal_cost_mlp_heads_after.json
+"""
+
+import json
+import sys
+
+import numpy as np
+
+WINDOWS = {10: (6, 15), 300: (291, 310), 500: (491, 510), 1000: (981, 1000)}
+
+
+def main(paths):
+    for path in paths:
+        records = [r for r in json.load(open(path))["records"] if r.get("kind") == "marginal"]
+        totals = {}
+        print(f"## {path}\n")
+        print("| mode | total (build + init + first predict) | k≈10 | k≈300 | k≈500 | k≈1,000 | 300th/10th | 500th/10th | 1,000th/10th |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            cost = {r["k"]: r["build_s"] + r["init_s"] + r["first_predict_s"] for r in records if r["mode"] == mode}
+            totals[mode] = sum(cost.values())
+            med = {k: float(np.median([cost[i] for i in range(a, b + 1) if i in cost] or [np.nan]))
+                   for k, (a, b) in WINDOWS.items()}
+            cells = [f"{med[k] * 1e3:.1f} ms" for k in WINDOWS]
+            ratios = [f"{med[k] / med[10]:.2f}×" for k in (300, 500, 1000)]
+            print(f"| {mode} | {totals[mode]:.1f} s (n={len(cost)}) | " + " | ".join(cells + ratios) + " |")
+        print("\n| mode | part | median of the first N/8 | of the last N/8 | last / first |")
+        print("|---|---|---:|---:|---:|")
+        for mode in dict.fromkeys(r["mode"] for r in records):
+            rows = sorted((r for r in records if r["mode"] == mode), key=lambda r: r["k"])
+            eighth = max(1, len(rows) // 8)
+            for part in ("build_s", "init_s", "first_predict_s"):
+                first = float(np.median([r[part] for r in rows[:eighth]]))
+                last = float(np.median([r[part] for r in rows[-eighth:]]))
+                print(f"| {mode} | {part[:-2]} | {first * 1e3:.1f} ms | {last * 1e3:.1f} ms | {last / first:.2f}× |")
+        if "isolated" in totals:
+            for mode, total in totals.items():
+                print(f"\n{mode}: total {total / totals['isolated']:.2f}× isolated")
+        print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
