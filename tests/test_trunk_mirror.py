@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -281,3 +283,26 @@ def test_two_threads_fitting_heads_in_two_shards_keep_every_copy_equal(mirrored,
     heads[-1].predict_proba(x)  # a call in the mirror's shard takes the trunk's latest values
     _assert_trunks_equal(trunk, heads)
     assert not np.allclose(before[0], trunk.shard.run(trunk.variables)[0])
+
+
+def test_a_dropped_runtime_with_mirrors_closes_without_the_garbage_collector(rng):
+    """The runtime holds its mirrors (through their shards); a mirror holds the runtime only weakly."""
+    x, y = _data(rng)
+
+    def build():
+        gs = tfshare.GraphSession(device="cpu")
+        trunk, heads = _heads(gs)
+        for head in heads:
+            head.predict_proba(x)
+        heads[-1].fit(x, y, epochs=1, batch_size=8)
+        assert heads[-1].trunk_in_shard.runtime is not None and len(gs.shards) >= 3
+        return weakref.ref(gs), [weakref.ref(s) for s in gs.shards]
+
+    gc.collect()
+    gc.disable()
+    try:
+        root, shards = build()
+        assert root() is None  # freed by reference counting alone: no cycle holds it
+        assert all(s() is None or s().closed for s in shards)
+    finally:
+        gc.enable()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from typing import Any, Iterator
 
 import numpy as np
@@ -111,6 +112,9 @@ class Mirror:
     def __init__(self, trunk: Any, shard: Any) -> None:
         self.shard = shard
         self.trunk = _rebuild(trunk, shard)
+        # The runtime holds this mirror (through its shard): the mirror's trunk must not hold the runtime back,
+        # or a dropped runtime would wait for the garbage collector instead of closing at once.
+        self.trunk._public_runtime = weakref.proxy(trunk.runtime)
         keys = list(trunk.named_variables())
         variables = [self.trunk.named_variables()[k] for k in keys]
         _uncollect(shard.graph, variables)

@@ -362,6 +362,9 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
                 return
             self._closed = True
             session, self._session = self._session, None
+            self._mirror = None  # it holds this shard (no cycle outlives the close)
+            if session is not None:
+                session._sync = None
             if session is not None and self._task is not None and not self._task.reachable():
                 # A task it uses is dead: releasing the callables and closing
                 # the Session (here or in __del__) would wait out the timeout.
