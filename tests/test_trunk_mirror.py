@@ -306,3 +306,20 @@ def test_a_dropped_runtime_with_mirrors_closes_without_the_garbage_collector(rng
         assert all(s() is None or s().closed for s in shards)
     finally:
         gc.enable()
+
+
+def test_a_template_trunk_is_mirrored_with_the_same_answers(rng):
+    x, y = _data(rng)
+    out = []
+    for shard_size in (16, None):
+        with tfshare.GraphSession(device="cpu", shard_size=shard_size) as gs:
+            trunk = tfshare.TemplateTrunk(gs, 16, (8,), seed=0)
+            heads = [tfshare.Classifier(trunk=trunk, num_classes=3, seed=i) for i in range(N_HEADS)]
+            assert (heads[-1].trunk_in_shard is trunk) == (shard_size is None)
+            heads[-1].fit(x, y, epochs=2, batch_size=8, shuffle=False)
+            out.append([h.predict_proba(x) for h in heads])
+            if shard_size is not None:
+                assert isinstance(heads[-1].trunk_in_shard, tfshare.TemplateTrunk)
+                _assert_trunks_equal(trunk, heads)
+    for mirrored, one in zip(*out):
+        np.testing.assert_allclose(mirrored, one, atol=1e-6)
