@@ -323,3 +323,14 @@ def test_a_template_trunk_is_mirrored_with_the_same_answers(rng):
                 _assert_trunks_equal(trunk, heads)
     for mirrored, one in zip(*out):
         np.testing.assert_allclose(mirrored, one, atol=1e-6)
+
+
+def test_a_trunk_reading_a_given_input_tensor_keeps_every_head(rng):
+    """A mirror would need that tensor's producer too: such a trunk's heads all stay in its shard."""
+    with tfshare.GraphSession(device="cpu") as gs:
+        first = tfshare.SharedTrunk(gs, 16, (8,), seed=0)
+        trunk = tfshare.SharedTrunk(gs, layers=tfshare.architectures.dense(16, (8,)), seed=1,
+                                    input_tensor=first.input)
+        heads = [tfshare.Classifier(trunk=trunk, num_classes=3, seed=i) for i in range(N_HEADS)]
+        assert all(h.shard is trunk.shard and h.trunk_in_shard is trunk for h in heads)
+        assert trunk.shard.graph.version > BUDGET
