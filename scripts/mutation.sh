@@ -41,7 +41,7 @@ declare -A TESTS=(
   [_session_config]="$RUNTIME_TESTS test_grappler.py test_cluster.py"
   [_graph_export]="$RUNTIME_TESTS"
   [fast_callable]="test_fast_callable.py test_runtime.py test_lifecycle.py test_fused.py"
-  [_tracked_session]="test_tracked_session.py test_fused.py"
+  [_tracked_session]="test_tracked_session.py test_fused.py test_trunk_mirror.py"
   [classifier]="test_classifiers.py test_semantics.py test_lifecycle.py test_claims.py test_training_faults.py test_input_shapes.py"
   [graph_build]="test_classifiers.py test_semantics.py test_training_modes.py test_training_faults.py test_layer_semantics.py test_model_fn.py test_graph_template.py test_graph_ops.py test_generic_sharing.py test_lifecycle.py test_fold.py test_checkpoint_safety.py"
   [graph_ops]="test_graph_ops.py test_semantics.py test_training_faults.py test_classifiers.py"
@@ -68,11 +68,12 @@ declare -A TESTS=(
   [checkpoints]="test_checkpoint_safety.py test_shape_checks.py test_classifiers.py test_generic_sharing.py test_concurrency.py"
   [bundles]="test_bundles.py test_shape_checks.py"
   [export]="test_export.py"
-  [shards]="test_shards.py test_runtime.py"
+  [shards]="test_shards.py test_runtime.py test_trunk_mirror.py"
+  [mirrors]="test_trunk_mirror.py test_tracked_session.py"
   [_placement]="test_cluster.py test_runtime.py"
   [_cluster_spec]="test_cluster.py"
 )
-ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values _initial_value_graph keras_model graph_template export protocols _placement _cluster_spec"
+ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards mirrors fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values _initial_value_graph keras_model graph_template export protocols _placement _cluster_spec"
 
 mode=run
 modules=()

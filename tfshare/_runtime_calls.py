@@ -64,6 +64,8 @@ class _Calling:
         targets: Sequence[Any] = (),
         read_only: bool = False,
         caller_thread: bool | None = None,
+        *,
+        _unsynced: bool = False,
     ) -> FastCallable:
         """Returns a cached fast callable running ``targets`` and returning ``fetches``.
 
@@ -82,6 +84,7 @@ class _Calling:
             independent branches (several classifiers) on several cores.
             True cannot turn on what the runtime has off (a remote runtime,
             or ``GraphSession(caller_thread=False)``): that setting holds.
+          _unsynced: tfshare's own: no trunk-mirror hooks (``tfshare.mirrors``' copies).
 
         Raises:
           ClosedError: the runtime was closed.
@@ -92,7 +95,7 @@ class _Calling:
         if self._shards is not None and self._shards.children:
             shard = self._shards.of_elements(fetches, feeds, targets)
             if shard is not self:
-                return shard.callable(fetches, feeds, targets, read_only, caller_thread)
+                return shard.callable(fetches, feeds, targets, read_only, caller_thread, _unsynced=_unsynced)
         for arg, elements in (("feeds", feeds), ("fetches", fetches)):
             for element in elements:
                 if not isinstance(element, tf.Tensor):  # a variable's name is its handle's: fetching that is garbage
@@ -110,6 +113,7 @@ class _Calling:
             tuple(t.name for t in targets),
             read_only,
             inline,
+            _unsynced,
         )
         cached = self._callables.get(key)
         if cached is not None:
@@ -122,7 +126,8 @@ class _Calling:
             if cached is None:
                 if self._init_generation != self._build_generation:
                     self._initialize_own()  # so calls never need to check
-                cached = FastCallable(self._make_fn(feeds, fetches, targets, read_only, inline), feeds, fetches, targets)
+                fn = self._make_fn(feeds, fetches, targets, read_only, inline, _unsynced)
+                cached = FastCallable(fn, feeds, fetches, targets)
                 self._callables[key] = cached
                 self._issued.add(cached)
             return cached
@@ -135,7 +140,7 @@ class _Calling:
                     if value is callable_:
                         del shard._callables[key]
 
-    def _make_fn(self, feeds, fetches, targets, read_only, inline) -> Callable[..., list]:
+    def _make_fn(self, feeds, fetches, targets, read_only, inline, unsynced=False) -> Callable[..., list]:
         self._warn_if_large()
         session = self.session
         if hasattr(session, "_make_callable_from_options"):
@@ -148,7 +153,8 @@ class _Calling:
                 # the inter-op pool); it falls back to the pool by itself when
                 # a run spans several devices (e.g. CPU + GPU partitions).
                 options.run_options.inter_op_thread_pool = -1
-            make = functools.partial(session._make_callable_from_options, read_only=read_only)
+            extra = {"unsynced": True} if unsynced else {}  # only tfshare's mirror copies pass it
+            make = functools.partial(session._make_callable_from_options, read_only=read_only, **extra)
             if self._task is None:
                 return make(options)
             # In a cluster, gRPC timeouts become ClusterError, when making and when calling.

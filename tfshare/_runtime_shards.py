@@ -18,6 +18,9 @@ class _ShardRouting:
     _root_ref: Any
     _shards: Any
     _graph: Any
+    _lock: Any
+    _mirror: Any
+    _session: Any
 
     @property
     def _root(self) -> "GraphSession | None":
@@ -57,6 +60,31 @@ class _ShardRouting:
         """Gives back the slot ``place()`` returned, for a construction that failed (see ``Shards.unplace``)."""
         if self._shards is not None:
             self._shards.unplace(shard)
+
+    @property
+    def sharded(self) -> bool:
+        """Whether this runtime opens further shards when one is full (in-process, with a ``shard_size``)."""
+        return self._shards is not None
+
+    def open_dedicated_shard(self) -> "GraphSession":
+        """A new shard for one unit the caller places alone (a trunk's mirror, ``tfshare.mirrors``).
+
+        Raises:
+          InputError: this runtime has no shards (see ``sharded``).
+          ClosedError: it is closed.
+        """
+        if self._shards is None:
+            raise InputError(f"{self!r} has no shards (shard_size=None, a cluster or a remote target)")
+        return self._shards.open_dedicated()
+
+    def _attach_mirror(self, mirror: Any) -> None:
+        """Makes every later call of this shard keep ``mirror`` equal to its trunk (see ``tfshare.mirrors``)."""
+        with self._lock:
+            if self._mirror is not None:
+                raise InputError(f"{self!r} already holds a trunk mirror")
+            self._mirror = mirror
+            if self._session is not None:
+                self._session._sync = mirror
 
     def _shard_holding(self, tensor: Any) -> "GraphSession":
         """The shard whose graph holds ``tensor``; this runtime when none does (the caller's check then says why)."""

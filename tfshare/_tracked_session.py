@@ -10,6 +10,12 @@ so the runtime's Session counts instead: every ``run``, ``partial_run``,
 fails). A cache records the clock before it refreshes and is stale when the
 clock moved. This is conservative: reads through ``Session.run`` tick too.
 
+A shard holding a trunk's mirror (``tfshare.mirrors``) sets ``sync`` on
+its Session: every call then first brings a stale mirror up to date with its
+trunk, and a call that may have written pushes the mirror's changes to the
+trunk when it finishes. Sessions of other shards have no ``sync``: their
+calls do nothing more than before.
+
 Only calls through this Session object are seen. Variables of an in-process
 Session live in that Session alone, so that is every write; a remote
 (gRPC) Session shares variables with other processes, which is why the head
@@ -50,26 +56,41 @@ class TrackedSession(tf1.Session):
 
     Args:
       clock: the WriteClock to tick.
+      sync: the shard's trunk mirror (``tfshare.mirrors.Mirror``), or None;
+        settable later (``_sync``), before any callable reading the mirror is made.
       *args, **kwargs: ``tf.compat.v1.Session``'s arguments.
     """
 
-    def __init__(self, *args: Any, clock: WriteClock, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, clock: WriteClock, sync: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._write_clock = clock
+        self._sync = sync
 
     def _call_tf_sessionrun(self, *args: Any, **kwargs: Any) -> Any:
+        sync = self._sync
+        if sync is not None:
+            sync.before()
         try:
             return super()._call_tf_sessionrun(*args, **kwargs)
         finally:
             self._write_clock.tick()
+            if sync is not None:
+                sync.after_write()
 
     def _call_tf_sessionprun(self, *args: Any, **kwargs: Any) -> Any:
+        sync = self._sync
+        if sync is not None:
+            sync.before()
         try:
             return super()._call_tf_sessionprun(*args, **kwargs)
         finally:
             self._write_clock.tick()
+            if sync is not None:
+                sync.after_write()
 
-    def _make_callable_from_options(self, callable_options: Any, read_only: bool = False) -> Callable[..., Any]:
+    def _make_callable_from_options(
+        self, callable_options: Any, read_only: bool = False, unsynced: bool = False
+    ) -> Callable[..., Any]:
         """``Session._make_callable_from_options``; calls tick the clock unless ``read_only``.
 
         Args:
@@ -77,11 +98,32 @@ class TrackedSession(tf1.Session):
           read_only: the caller guarantees the callable writes no variable
             that a cache may hold (tfshare's prediction and evaluation
             callables, and a bank's own refresh).
+          unsynced: no mirror hooks (the mirror's own copies: they must not start another).
         """
         fn = super()._make_callable_from_options(callable_options)
+        sync = None if unsynced else self._sync
+        if sync is not None and read_only:
+
+            def fresh(*args: Any, **kwargs: Any) -> Any:
+                if sync.seen_home != sync.home_clock.value:  # the hot path's only added work
+                    sync.sync()
+                return fn(*args, **kwargs)
+
+            return fresh
         if read_only:
             return fn
         tick = self._write_clock.tick
+        if sync is not None:
+
+            def synced(*args: Any, **kwargs: Any) -> Any:
+                sync.before()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    tick()
+                    sync.after_write()
+
+            return synced
 
         def call(*args: Any, **kwargs: Any) -> Any:
             try:

@@ -128,7 +128,7 @@ class ClassifierBase(Described):
         self._form = form
         self._num_classes = form.num_classes
         self._input_shape = form.input_shape
-        self._trunk = form.trunk
+        self._trunk = self._public_trunk = form.trunk  # _trunk: a mirror of it in another shard (tfshare.mirrors)
         self._rng = np.random.default_rng(self._seed)
 
     def _constructed(self) -> None:
@@ -156,7 +156,7 @@ class ClassifierBase(Described):
     @property
     def trunk(self) -> Any:
         """The shared trunk, or None."""
-        return self._trunk
+        return self._public_trunk
 
     @property
     def num_classes(self) -> int:

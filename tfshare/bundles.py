@@ -82,9 +82,12 @@ def save_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathLike
     owners: dict[str, tuple[GraphSession, Any]] = {}  # array key -> (runtime, variable)
     for clf in classifiers:
         keys = {}
+        home = clf.trunk.named_variables() if clf.trunk is not None else {}
         for key, variable in clf.named_variables.items():
             array_key = _array_key(clf, key)
-            if owners.setdefault(array_key, (clf.shard, variable))[1] is not variable:
+            # A trunk's value is read in its own shard (a head on a mirror of it holds an equal copy).
+            owner = (clf.trunk.shard, home[key]) if key in home else (clf.shard, variable)
+            if owners.setdefault(array_key, owner)[1] is not owner[1]:
                 raise InputError(
                     f"two different trunks are named {clf.trunk.name!r} (in different runtimes); "
                     "give them distinct names to save them together"
@@ -228,7 +231,10 @@ def restore_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathL
                     f"classifier {clf.name!r}: runtime checkpoint {source!r} was saved with "
                     f"{key}={entry['config'].get(key)!r}, but this classifier has {key}={expected!r}"
                 )
+        home = clf.trunk.named_variables() if clf.trunk is not None else {}
         for key, variable in clf.named_variables.items():
+            # A trunk's value goes to the trunk in its own shard; its mirrors copy it from there.
+            shard, variable = (clf.trunk.shard, home[key]) if key in home else (clf.shard, variable)
             array_key = entry["variables"].get(key)
             value = arrays.get(array_key) if array_key is not None else None
             expected = variable.shape.as_list()
@@ -244,7 +250,7 @@ def restore_runtime(classifiers: Sequence[GraphClassifier], path: str | os.PathL
                     f"shape {list(value.shape)} ({value.dtype}), the classifier expects shape "
                     f"{expected} ({dtype})"
                 )
-            previous = plan.setdefault(variable.ref(), (clf.shard, variable, array_key, value))
+            previous = plan.setdefault(variable.ref(), (shard, variable, array_key, value))
             if previous[2] != array_key:
                 raise CheckpointError(
                     f"classifier {clf.name!r}, variable {key!r}: it is shared here with another "

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tfshare import checkpoints, export, fused, validation
+from tfshare import checkpoints, export, fused, mirrors, validation
 from tfshare._tf import tf
 from tfshare.architectures import Architecture
 from tfshare.base import resolve_form
@@ -56,7 +56,10 @@ class Classifier(GraphBuilder):
         with one input and an output [batch, num_classes] (logits, or a
         softmax, which is taken off for the loss). Its compile settings are
         not used: ``fit`` trains with Adam on the cross-entropy.
-      trunk: a SharedTrunk or TemplateTrunk whose body to share.
+      trunk: a SharedTrunk or TemplateTrunk whose body to share. The head
+        joins the trunk's shard while that graph holds fewer than
+        ``tfshare.mirrors.HEAD_OPS`` ops, then a shard holding a mirror of the
+        trunk, kept equal to it (``trunk_in_shard``; see ``tfshare.mirrors``).
       runtime: a GraphSession to share; None gives the classifier its own
         (on a trunk: the trunk's).
       name: the name scope in the graph (unique per runtime); default
@@ -116,9 +119,12 @@ class Classifier(GraphBuilder):
         if runtime is None:
             runtime = GraphSession()
         placer = runtime if shard is None and trunk is None else None  # gives its slot back if the build fails
-        if shard is None:
-            # A trunk's heads sit in its shard; any other classifier where the runtime has room (tfshare.shards).
-            shard = trunk.shard if trunk is not None else runtime.place()
+        if shard is None and trunk is not None:
+            # A trunk's heads sit in its shard while it has room, then on mirrors of it (tfshare.mirrors).
+            self._trunk = mirrors.host(trunk)
+            shard = self._trunk.shard
+        elif shard is None:
+            shard = runtime.place()  # where the runtime has room (tfshare.shards)
         self._public_runtime = runtime.root
         self._runtime = runtime = shard
         try:
@@ -167,6 +173,16 @@ class Classifier(GraphBuilder):
         return self._runtime
 
     @property
+    def trunk_in_shard(self) -> _Trunk | None:
+        """The trunk object whose tensors this head reads: ``trunk`` in its own shard, or a mirror of it.
+
+        A mirror (``tfshare.mirrors``) is a copy of ``trunk`` in this head's
+        shard, kept equal to it at every call boundary; ``variables`` then
+        lists the mirror's variables. None for a classifier on no trunk.
+        """
+        return self._trunk
+
+    @property
     def layers(self) -> list[Any] | None:
         """The body's tf_keras layer objects.
 
@@ -212,7 +228,7 @@ class Classifier(GraphBuilder):
 
     def __repr__(self) -> str:
         mode = "isolated" if self._owns_runtime else (
-            f"trunk={self._trunk.name!r}" if self._trunk is not None else "shared runtime"
+            f"trunk={self._public_trunk.name!r}" if self._trunk is not None else "shared runtime"
         )
         return (
             f"{type(self).__name__}(name={self._name!r}, input_shape={self._input_shape}, "
@@ -372,7 +388,8 @@ class Classifier(GraphBuilder):
         ).unwrap()
         lr = np.asarray(learning_rate, np.float32)
         try:
-            return self._fit_loop(x, y, epochs, batch_size, shuffle, lambda xb, yb: run(xb, yb, lr))
+            with mirrors.deferring(self._runtime):  # a mirrored trunk's changes reach it once, at the end
+                return self._fit_loop(x, y, epochs, batch_size, shuffle, lambda xb, yb: run(xb, yb, lr))
         except tf.errors.CancelledError:  # close() interrupted training
             self._raise_if_closed()
             raise

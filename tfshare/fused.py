@@ -229,14 +229,14 @@ class _Plan:
                 feeds.append(clf.input_tensor)
         by_trunk: dict[tuple[int, int], list[Any]] = {}
         for clf in classifiers:
-            if clf.trunk is not None:
-                by_trunk.setdefault((id(clf.trunk), clf.num_classes), []).append(clf)
+            if clf.trunk is not None:  # the trunk object in this shard: the trunk, or its mirror here
+                by_trunk.setdefault((id(clf.trunk_in_shard), clf.num_classes), []).append(clf)
         fetches: list[Any] = []
         outputs: dict[str, tuple[int, int | None]] = {}
         self.banks: list[HeadBank] = []
         for heads in by_trunk.values():
             if len(heads) > 1:
-                probabilities, bank = _multihead(runtime, heads[0].trunk.output, heads)
+                probabilities, bank = _multihead(runtime, heads[0].trunk_in_shard.output, heads)
                 fetches.append(probabilities)
                 if bank is not None:
                     self.banks.append(bank)

@@ -20,7 +20,9 @@ class GraphClassifier(Protocol):
       runtime: the ``GraphSession`` it was built into.
       shard: the shard of ``runtime`` holding its graph and Session (see
         ``tfshare.shards``); ``runtime`` itself in a runtime of few classifiers.
-      trunk: the trunk whose features it reads (``trunk.output``), or None.
+      trunk: the trunk it sits on, or None.
+      trunk_in_shard: the trunk object in ``shard`` whose features it reads
+        (``trunk_in_shard.output``): ``trunk``, or its mirror (``tfshare.mirrors``); None with no trunk.
       num_classes: number of classes C.
       input_shape: shape of one example; inputs are [batch, *input_shape].
       input_tensor: float32 placeholder [batch, *input_shape] (a trunk's is shared).
@@ -36,6 +38,7 @@ class GraphClassifier(Protocol):
     runtime: Any
     shard: Any
     trunk: Any
+    trunk_in_shard: Any
     num_classes: int
     input_shape: tuple[int, ...]
     input_tensor: Any

@@ -205,6 +205,7 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         self._lock = threading.RLock()
         self._session: Any = None
         self._write_clock = WriteClock()
+        self._mirror: Any = None  # the trunk mirror this shard holds (tfshare.mirrors), if any
         self._closed = False
         self._callables: dict[tuple, FastCallable] = {}
         # Every callable handed out, cached or released: close() disarms them all.
@@ -287,7 +288,8 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
                 self._check_open()
                 if self._session is None:
                     self._session = TrackedSession(
-                        target=self._target, graph=self._graph, config=self._config, clock=self._write_clock
+                        target=self._target, graph=self._graph, config=self._config, clock=self._write_clock,
+                        sync=self._mirror,
                     )
                 session = self._session
         return session
@@ -311,8 +313,9 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         ``predict_many`` list), so each costs time in proportion to the graph:
         on the 2-core CPU of docs/construction.md, 1,000 MLP heads on one trunk
         took 210 s to build and call once each, against 28 s isolated. Shards
-        keep independent classifiers out of large graphs; a trunk's heads and a
-        ``shard_size=None`` runtime's classifiers stay in one.
+        keep independent classifiers out of large graphs, and mirrors of a trunk
+        (``tfshare.mirrors``) its heads; a ``shard_size=None`` runtime's
+        classifiers and heads (and a cluster's) stay in one.
         """
         ops = self._graph.version
         if ops < LARGE_GRAPH_OPS or self._warned_large:
@@ -321,8 +324,9 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         _log.warning(
             "%r: its graph holds %d ops, and TensorFlow converts and prunes the whole graph for every new "
             "run signature (a classifier's first call, an initialization), so each now costs time in "
-            "proportion to the graph. With many heads on one trunk, build them all, initialize once and "
-            "call predict_many; with independent classifiers, keep the default shard_size "
+            "proportion to the graph. Keep the default shard_size: independent classifiers then go to "
+            "further shards, and heads of one trunk to mirrors of it; without shards, build the heads "
+            "all, initialize once and call predict_many "
             "(docs/construction.md).",
             self, ops,
         )
@@ -358,6 +362,9 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
                 return
             self._closed = True
             session, self._session = self._session, None
+            self._mirror = None  # it holds this shard (no cycle outlives the close)
+            if session is not None:
+                session._sync = None
             if session is not None and self._task is not None and not self._task.reachable():
                 # A task it uses is dead: releasing the callables and closing
                 # the Session (here or in __del__) would wait out the timeout.

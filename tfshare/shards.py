@@ -17,7 +17,9 @@ the root's settings. The root stays the runtime users hold:
 ``classifier.runtime`` is the root; names are unique across all its shards;
 ``initialize``, ``finalize``, ``close``, ``global_variables`` cover them all;
 ``run`` and ``callable`` go to the shard whose graph holds the tensors.
-A trunk's heads always join their trunk's shard (they read its tensors).
+A trunk's heads join their trunk's shard (they read its tensors) until its
+graph holds ``tfshare.mirrors.HEAD_OPS`` ops; further heads go to shards of
+their own, each holding a mirror of the trunk (``open_dedicated``).
 ``predict_many`` makes one Session call per shard.
 
 Constructions from several threads keep both bounds, as one thread does: a
@@ -119,6 +121,23 @@ class Shards:
             self._placed += 1
             self._building.append((id(newest), me))
             return newest
+
+    def open_dedicated(self) -> Any:
+        """A new shard for one unit placed by the caller alone (a trunk's mirror, ``tfshare.mirrors``).
+
+        No ``place()`` ever returns it: the next independent classifier or
+        trunk goes into a shard of its own after it.
+
+        Raises:
+          ClosedError: the root is closing or closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
+            shard = self._make(self._root_ref())
+            self._children.append(shard)
+            self._placed = self.size  # full for place()
+            return shard
 
     def _full(self, newest: Any) -> bool:
         """Whether the newest shard takes no further unit: its count is reached, or (past its first) its ops."""

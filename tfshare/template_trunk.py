@@ -210,11 +210,11 @@ class TemplateTrunk(_Trunk):
         penalties = self._runtime.graph.get_collection(tf1.GraphKeys.REGULARIZATION_LOSSES, scope=self._name + "/")
         return [tf.cast(p, tf.float32) for p in penalties]  # the loss is float32
 
-    def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "TemplateTrunk":
+    def _rebuild(self, runtime: GraphSession, input_tensor: Any, name: str) -> "TemplateTrunk":
         if self._fn is not None:
-            return TemplateTrunk(runtime, fn=self._fn, input_shape=self._input_shape, name=self._name, seed=self._seed,
+            return TemplateTrunk(runtime, fn=self._fn, input_shape=self._input_shape, name=name, seed=self._seed,
                                  input_tensor=input_tensor)
-        return TemplateTrunk(runtime, layers=self._architecture, name=self._name, seed=self._seed, input_tensor=input_tensor)
+        return TemplateTrunk(runtime, layers=self._architecture, name=name, seed=self._seed, input_tensor=input_tensor)
 
     @property
     def training_sensitive(self) -> bool:

@@ -11,6 +11,7 @@ statistics). ``SharedTrunk`` (``tfshare.trunks``) and ``TemplateTrunk``
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tfshare import architectures, forward, initial_values, validation
@@ -95,6 +96,10 @@ class _Trunk(Described):
         self._name = runtime.reserve_name(name, self._default_name)
         self._training: tuple[Any, list[Any]] | None = None
         self._config = dict(architecture.config)
+        self._own_input = input_tensor is None  # a mirror in another shard can then take the input instead
+        self._mirrors: list[Any] = []  # its mirrors in other shards (tfshare.mirrors), in the order made
+        self._mirror_lock = threading.Lock()
+        self._home_sync: Any = None  # its ops that mirrors read and write it through (tfshare.mirrors)
         with runtime.building(self._name + "/", shared=True):
             self._input = (
                 input_tensor if input_tensor is not None
@@ -223,16 +228,17 @@ class _Trunk(Described):
         """
         return dict(self._named)
 
-    def rebuild(self, runtime: GraphSession, *, input_tensor: Any = None) -> "_Trunk":
-        """The same kind of trunk, body, name and seed, built into another runtime (initial weights).
+    def rebuild(self, runtime: GraphSession, *, input_tensor: Any = None, name: str | None = None) -> "_Trunk":
+        """The same kind of trunk, body and seed, built into another runtime (initial weights).
 
         Args:
           runtime: the GraphSession to build into.
           input_tensor: a float32 tensor of ``runtime``'s graph to read.
+          name: its name there; None: this trunk's.
         """
-        return self._rebuild(runtime, input_tensor)
+        return self._rebuild(runtime, input_tensor, self._name if name is None else name)
 
-    def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "_Trunk":  # pragma: no cover - abstract
+    def _rebuild(self, runtime: GraphSession, input_tensor: Any, name: str) -> "_Trunk":  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __call__(self, x: Any) -> Any:

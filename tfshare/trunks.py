@@ -91,8 +91,8 @@ class SharedTrunk(_Trunk):
     def _keras_layers(self) -> list[Any]:
         return self._layers
 
-    def _rebuild(self, runtime: GraphSession, input_tensor: Any) -> "SharedTrunk":
-        return SharedTrunk(runtime, layers=self._architecture, name=self._name, seed=self._seed, input_tensor=input_tensor)
+    def _rebuild(self, runtime: GraphSession, input_tensor: Any, name: str) -> "SharedTrunk":
+        return SharedTrunk(runtime, layers=self._architecture, name=name, seed=self._seed, input_tensor=input_tensor)
 
     @property
     def training_sensitive(self) -> bool:
