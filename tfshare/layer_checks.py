@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from tfshare import validation
-from tfshare._tf import keras
+from tfshare._tf import keras as tf_keras  # Keras 2 (tf_keras), never tf.keras: see tfshare._tf
 from tfshare.errors import InputError
 
 #: A zero-argument callable returning a new tf_keras layer or a list of them.
@@ -25,7 +25,7 @@ def check_float32_policy() -> None:
     Raises:
       InputError: the policy is e.g. "mixed_float16".
     """
-    policy = keras.mixed_precision.global_policy().name
+    policy = tf_keras.mixed_precision.global_policy().name
     if policy != "float32":
         raise InputError(
             f"tf_keras's global dtype policy must be 'float32' for tfshare classifiers, got {policy!r}; "
@@ -40,7 +40,7 @@ def check_factory(factory: Any, arg: str = "layers") -> LayerFactory:
       TypeError: it is not (a list of layer objects, say: those could not be
         made anew for each classifier).
     """
-    if not callable(factory) or isinstance(factory, keras.layers.Layer):
+    if not callable(factory) or isinstance(factory, tf_keras.layers.Layer):
         raise TypeError(
             f"{arg} must be a zero-argument callable returning tf_keras layers (e.g. {arg}=lambda: "
             f"[tf_keras.layers.Dense(64, activation='relu')]), got {validation.describe(factory)}; "
@@ -108,14 +108,14 @@ def check_layers(made: Any, arg: str = "layers", allow_empty: bool = False) -> l
                 "which need Keras 2: make the layer with tf_keras.layers (`import tf_keras`), "
                 "not keras.layers (which tf.keras is on TF >= 2.16)"
             )
-        if not isinstance(layer, keras.layers.Layer):
+        if not isinstance(layer, tf_keras.layers.Layer):
             raise TypeError(f"{where} must be a tf_keras layer, got {validation.describe(layer)}")
         if any(layer is seen for seen in layers):
             raise InputError(
                 f"{where} ({layer.name!r}) appears twice; {arg}() must return each layer once "
                 "(to apply one layer twice, write a layer whose call() does)"
             )
-        if isinstance(layer, keras.Sequential) and not layer.built:
+        if isinstance(layer, tf_keras.Sequential) and not layer.built:
             for inner in check_layers(list(layer.layers), f"{arg}()[{i}].layers"):
                 if any(inner is seen for seen in layers):
                     raise InputError(
