@@ -7,7 +7,7 @@ sets (annotated below).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from tfshare.errors import InputError
 
@@ -61,6 +61,15 @@ class _ShardRouting:
         if self._shards is not None:
             self._shards.unplace(shard)
 
+    def own(self, shard: "GraphSession", owner: Any, placed: bool = True) -> Callable[[], None]:
+        """Ties a unit built in ``shard`` to ``owner``; returns the function releasing it (see ``Shards.own``).
+
+        A shard whose units are all released is closed and dropped (see
+        ``tfshare.shards``, "Reclaiming"); a runtime without shards keeps
+        everything until it closes (the function then does nothing).
+        """
+        return self._shards.own(shard, owner, placed) if self._shards is not None else _keep
+
     @property
     def sharded(self) -> bool:
         """Whether this runtime opens further shards when one is full (in-process, with a ``shard_size``)."""
@@ -106,3 +115,7 @@ class _ShardRouting:
     def _routed(self) -> list["GraphSession"]:
         """This runtime's shards for methods that cover them all (a shard answers for itself)."""
         return self.shards if self._root_ref is None else [self]
+
+
+def _keep() -> None:
+    """Releases nothing: a runtime without shards."""
