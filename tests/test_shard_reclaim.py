@@ -244,12 +244,14 @@ def test_a_new_shard_does_not_take_the_roots_lock_under_the_placement_lock(monke
     gs.close()
 
 
-def test_a_placement_from_inside_a_root_build_does_not_wait_for_a_construction_that_needs_the_root():
+def test_a_placement_from_inside_a_root_build_does_not_wait_for_a_construction_that_needs_the_root(monkeypatch):
     """Thread A placed a unit in the newest shard and, to build it, needs the root's lock (reserve_name);
     thread B holds that lock (a build into the root) and places a classifier. B used to wait for A's
-    construction, and A for B's lock. Deterministic: A asks for the lock only once B is placing."""
+    construction, and A for B's lock. Deterministic: A asks for the lock only once B is placing. (The bounded
+    wait would end it too, into a new shard: B's unit goes into the root, without waiting.)"""
     from conftest import WAIT_SECONDS, join_all
 
+    monkeypatch.setattr(shards, "MAX_WAIT_SECONDS", 10 * WAIT_SECONDS)
     gs = tfshare.GraphSession(device="cpu", shard_size=4)
     placed, b_placing = threading.Event(), threading.Event()
     out = []
@@ -273,7 +275,7 @@ def test_a_placement_from_inside_a_root_build_does_not_wait_for_a_construction_t
     for thread in threads:
         thread.start()
     join_all(threads, timeout=30.0)
-    assert sorted(name for name, _ in out) == ["a", "b"]
+    assert sorted(name for name, _ in out) == ["a", "b"] and dict(out)["b"] is gs and gs.shards == [gs]
     gs.close()
 
 

@@ -100,7 +100,7 @@ class Shards:
         # not listed, and are never reclaimed.
         self._units: dict[int, int] = {}
         self._reclaimed = 0
-        # (shard, placed) of owners collected unreleased (appended by a finalizer, at any time).
+        # (weak reference to the shard, placed) of owners collected unreleased (appended by a finalizer, at any time).
         self._pending: list[tuple[Any, bool]] = []
         self._lock = threading.Condition(threading.Lock())  # placement state; waits for units under construction
 
@@ -237,7 +237,8 @@ class Shards:
           only recorded then (a collection can run inside any lock): its shard
           is reclaimed at the next placement or release.
         """
-        collected = weakref.finalize(owner, self._pending.append, (shard, placed))
+        # Weakly: the runtime holds this list, and a shard (the root among them) must not hold itself through it.
+        collected = weakref.finalize(owner, self._pending.append, (weakref.ref(shard), placed))
         collected.atexit = False
 
         def release() -> None:
@@ -253,7 +254,9 @@ class Shards:
         close."""
         units = list(released)
         while self._pending:
-            units.append(self._pending.pop())
+            ref, placed = self._pending.pop()
+            if ref() is not None:
+                units.append((ref(), placed))
         for shard, placed in units:
             if placed and self._units.get(id(shard), 0) > 0 and any(s is shard for s in self._children):
                 self._units[id(shard)] -= 1
