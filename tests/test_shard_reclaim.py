@@ -195,6 +195,25 @@ def test_a_shard_holding_a_trunk_mirror_is_never_reclaimed(monkeypatch):
         assert later.predict_proba(X).shape == (4, 3) and not shard.closed
 
 
+def test_initialize_and_finalize_skip_a_shard_reclaimed_after_the_root_listed_it(monkeypatch):
+    """The root lists its shards, then initializes (or finalizes) each: one reclaimed meanwhile (its last
+    classifier closed in another thread) is skipped, not a ClosedError."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        _mlp(gs, 0)
+        c = _mlp(gs, 1)
+        listed = gs.shards
+        d = _mlp(gs, 2)  # a third shard, so that the root still has others
+        d.shard.initialize()
+        c.close()
+        assert listed[1].closed and len(gs.shards) == 2
+        monkeypatch.setattr(shards.Shards, "all", property(lambda self: listed))
+        assert gs.initialize() == 4  # the root's classifier: 2 kernels, 2 biases
+        gs.finalize()
+        assert gs.graph.finalized
+        with pytest.raises(tfshare.ClosedError, match=r"is closed"):
+            listed[1].finalize()  # only the root's pass skips it (a closed shard's own call still says so)
+
+
 def test_closing_the_runtime_after_reclaims_closes_the_rest():
     gs = tfshare.GraphSession(device="cpu", shard_size=1)
     a, b, c = (_mlp(gs, seed) for seed in range(3))
