@@ -155,6 +155,25 @@ def test_a_trunks_shard_stays_while_the_trunk_lives_and_goes_after_it_is_collect
         assert shard.closed and shard not in gs.shards
 
 
+def test_a_trunk_built_into_a_shard_given_as_runtime_keeps_that_shard():
+    """A trunk given the shard itself (``runtime=clf.shard``) took no slot from place(), and still holds it."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        _mlp(gs, 0)
+        c = _mlp(gs, 1)
+        shard = c.shard
+        trunk = tfshare.SharedTrunk(shard, 16, (8,), seed=2)
+        assert trunk.shard is shard
+        c.close()
+        assert not shard.closed  # the trunk is alive: its next head goes there
+        head = tfshare.DenseClassifier(trunk=trunk, num_classes=3, seed=3)
+        assert head.shard is shard and head.predict_proba(X).shape == (4, 3)
+        head.close()
+        del trunk, head
+        gc.collect()
+        _mlp(gs, 4)
+        assert shard.closed
+
+
 def test_a_collected_classifier_that_was_never_closed_releases_its_shard_at_the_next_placement():
     with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
         _mlp(gs, 0)

@@ -158,7 +158,7 @@ class Classifier(GraphBuilder):
         if placer is not None:
             placer.built(shard)  # its ops are in the graph: the next placement may count them
         # close() releases it, and its shard closes once nothing open is left in it (tfshare.shards).
-        self._release_slot = runtime.root.own(shard, self, placed=placer is not None)
+        self._release_slot = runtime.root.own(shard, self, placed=placer is not None and placer.sharded)
         runtime.add_finalize_hook(self._build_lazy_ops)
         runtime.register_head(self)
         self._constructed()

@@ -225,9 +225,8 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         self._shards = Shards(self, shard_size, GraphSession._new_shard) if sharded else None
 
     def _new_shard(self) -> "GraphSession":
-        # Called under the placement lock: taking this runtime's build lock here would invert the order of a thread
-        # that constructs a classifier inside a build into this runtime (build lock, then placement lock). Both
-        # reads are of single attributes; close() stops placement under the placement lock before it sets _closed.
+        # Under the placement lock, so without the build lock: a build that places a classifier takes them the other
+        # way round. close() stops placement (under the placement lock) before it sets _closed.
         self._check_open()
         if self._graph.finalized:
             raise RuntimeError(f"{self!r} was finalized; build every classifier before calling finalize()")

@@ -40,11 +40,11 @@ wait for needs that lock to end.
 **Reclaiming.** TensorFlow cannot delete ops from a graph, but it can close a
 whole Session. A shard ``place()`` opened is closed (its Session, executors
 and variables released) and dropped from the runtime once every classifier
-and trunk placed in it was released (``own``: a classifier's ``close()``, or
-the classifier or trunk garbage-collected), no construction is under way in
-it, no open head of a trunk (or ``input_tensor`` classifier) is registered in
-it, it holds no trunk mirror, and it takes no further unit (it is full, or no
-longer the newest). Later classifiers go to fresh shards, so a process that
+and trunk in it (placed there, or built into it directly: heads,
+``input_tensor`` classifiers) was released (``own``: a classifier's
+``close()``, or the classifier or trunk garbage-collected), no construction
+is under way in it, no open classifier is registered in it, it holds no trunk
+mirror, and it takes no further unit (it is full, or no longer the newest). Later classifiers go to fresh shards, so a process that
 keeps making and closing classifiers holds only the shards of its open ones.
 The root, shards holding a trunk's mirror (``open_dedicated``) and shards with
 a unit placed through the public ``GraphSession.place()`` (never released)
@@ -100,8 +100,8 @@ class Shards:
         # not listed, and are never reclaimed.
         self._units: dict[int, int] = {}
         self._reclaimed = 0
-        # (weak reference to the shard, placed) of owners collected unreleased (appended by a finalizer, at any time).
-        self._pending: list[tuple[Any, bool]] = []
+        # Weak references to the shards of owners collected unreleased (appended by a finalizer, at any time).
+        self._pending: list[Any] = []
         self._lock = threading.Condition(threading.Lock())  # placement state; waits for units under construction
 
     @property
@@ -217,7 +217,7 @@ class Shards:
             self._end(shard)
             if shard is self._newest() and self._placed > 0:
                 self._placed -= 1
-            closing = self._drain([(shard, True)])
+            closing = self._drain([shard])
         _close_all(closing)
 
     def own(self, shard: Any, owner: Any, placed: bool = True) -> Callable[[], None]:
@@ -226,9 +226,10 @@ class Shards:
         Args:
           shard: the shard holding it.
           owner: the classifier or trunk.
-          placed: it took a slot from ``place()`` (built); False for a head or
-            an ``input_tensor`` classifier, which keeps its shard open while
-            open but holds no slot.
+          placed: it took a slot from ``place()`` (built), which it now holds;
+            False for a unit built into ``shard`` directly (a head of a trunk,
+            an ``input_tensor`` classifier, a classifier or trunk given the
+            shard itself as runtime): it then starts holding the shard here.
 
         Returns:
           A function releasing the unit (at most once): ``owner.close()`` calls
@@ -238,29 +239,33 @@ class Shards:
           is reclaimed at the next placement or release.
         """
         # Weakly: the runtime holds this list, and a shard (the root among them) must not hold itself through it.
-        collected = weakref.finalize(owner, self._pending.append, (weakref.ref(shard), placed))
+        if not placed:
+            with self._lock:
+                if id(shard) in self._units and any(s is shard for s in self._children):
+                    self._units[id(shard)] += 1
+        collected = weakref.finalize(owner, self._pending.append, weakref.ref(shard))
         collected.atexit = False
 
         def release() -> None:
             if collected.detach() is not None:
                 with self._lock:
-                    closing = self._drain([(shard, placed)])
+                    closing = self._drain([shard])
                 _close_all(closing)
 
         return release
 
-    def _drain(self, released: list[tuple[Any, bool]]) -> list[Any]:
-        """Counts ``released`` (shard, placed) units, and every collected owner's, released; returns the shards to
-        close."""
+    def _drain(self, released: list[Any]) -> list[Any]:
+        """Counts one unit of each shard in ``released``, and of every collected owner's, released; returns the
+        shards to close."""
         units = list(released)
         while self._pending:
-            ref, placed = self._pending.pop()
-            if ref() is not None:
-                units.append((ref(), placed))
-        for shard, placed in units:
-            if placed and self._units.get(id(shard), 0) > 0 and any(s is shard for s in self._children):
+            shard = self._pending.pop()()
+            if shard is not None:
+                units.append(shard)
+        for shard in units:
+            if self._units.get(id(shard), 0) > 0 and any(s is shard for s in self._children):
                 self._units[id(shard)] -= 1
-        return self._take(list({id(shard): shard for shard, _ in units}.values()))
+        return self._take(list({id(shard): shard for shard in units}.values()))
 
     def _take(self, candidates: list[Any]) -> list[Any]:
         """Drops the reclaimable ones of ``candidates`` from the runtime (under the lock) and returns them to close."""
