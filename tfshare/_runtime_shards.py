@@ -47,7 +47,10 @@ class _ShardRouting:
         The unit is then under construction in that shard: end it with
         ``built(shard)`` once its ops are in the graph, or ``unplace(shard)`` if
         it failed. Until then, placements from other threads that would read
-        the shard's op count wait for it (not past the end of this thread).
+        the shard's op count wait for it (not past the end of this thread,
+        nor past ``tfshare.shards.MAX_WAIT_SECONDS``). A unit placed this way
+        keeps its shard until the runtime closes, unless tied to an owner
+        (``own``) whose close releases it.
         """
         return self._shards.place() if self._shards is not None else self
 
