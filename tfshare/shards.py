@@ -238,11 +238,11 @@ class Shards:
           only recorded then (a collection can run inside any lock): its shard
           is reclaimed at the next placement or release.
         """
-        # Weakly: the runtime holds this list, and a shard (the root among them) must not hold itself through it.
         if not placed:
             with self._lock:
                 if id(shard) in self._units and any(s is shard for s in self._children):
                     self._units[id(shard)] += 1
+        # Weakly: the runtime holds this list, and a shard (the root among them) must not hold itself through it.
         collected = weakref.finalize(owner, self._pending.append, weakref.ref(shard))
         collected.atexit = False
 
