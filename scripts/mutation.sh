@@ -72,8 +72,9 @@ declare -A TESTS=(
   [mirrors]="test_trunk_mirror.py test_tracked_session.py"
   [_placement]="test_cluster.py test_runtime.py"
   [_cluster_spec]="test_cluster.py"
+  [_mirror_copies]="test_audit_mirrors.py"
 )
-ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards mirrors fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values _initial_value_graph keras_model graph_template export protocols _placement _cluster_spec"
+ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards mirrors _mirror_copies fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values _initial_value_graph keras_model graph_template export protocols _placement _cluster_spec"
 
 mode=run
 modules=()

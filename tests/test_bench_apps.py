@@ -248,6 +248,30 @@ MODELS = ["mlp", "cnn"]
 VARIABLES = {"mlp": 4, "cnn": 12}
 
 
+def test_marginal_cost_peak_rss_runs_each_mode_in_its_own_process(tmp_path, _frozen_gc):
+    """One process's peak never goes down: each mode's peak RSS comes from a fresh process of its own."""
+    path = tmp_path / "marginal_cost.json"
+    run_main("marginal_cost", ["--device=cpu", "--quick", "--modes=isolated,shared_trunk", "--peak_rss",
+                               "--live_instances=2", "--batch_instances=2", "--repeats=1", f"--output={path}"])
+    doc = json.loads(path.read_text())
+    assert not sorted(_validator("marginal_cost").iter_errors(doc), key=str)
+    memory = {r["mode"]: r for r in doc["records"] if r["kind"] == "memory"}
+    assert set(memory) == {"isolated", "shared_trunk"} and doc["config"]["peak_rss"] is True
+    pids = {r["pid"] for r in memory.values()}
+    assert len(pids) == 2 and os.getpid() not in pids
+    for r in memory.values():
+        assert r["n"] == 2 and r["peak_rss"] >= r["rss_at_start"] > 0 and r["added"] == r["peak_rss"] - r["rss_at_start"]
+        assert r["peak_rss_vs_isolated"] == pytest.approx(r["peak_rss"] / memory["isolated"]["peak_rss"])
+    assert memory["isolated"]["peak_rss_vs_isolated"] == 1.0
+    # The live pattern's records come back from the children as they would from this process.
+    assert len([r for r in doc["records"] if r["kind"] == "marginal"]) == 4
+    assert {r["mode"] for r in doc["records"] if r["kind"] == "slope"} == set(memory)
+
+
+def test_marginal_cost_measures_no_memory_without_peak_rss(request):
+    assert not [r for r in _doc(request, "marginal_cost", "mlp")["records"] if r["kind"] == "memory"]
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_graph_construction_records_every_mode_and_size(request, model):
     doc = _doc(request, "graph_construction", model)

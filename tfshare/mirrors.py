@@ -42,6 +42,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from tfshare import _mirror_copies
 from tfshare._tf import tf, tf1
 from tfshare.errors import InputError
 from tfshare.shards import DEFAULT_SHARD_OPS
@@ -118,6 +119,7 @@ class Mirror:
         keys = list(trunk.named_variables())
         variables = [self.trunk.named_variables()[k] for k in keys]
         _uncollect(shard.graph, variables)
+        _mirror_copies.register(trunk.name, [trunk.named_variables()[k] for k in keys], variables)
         if trunk._home_sync is None:
             trunk._home_sync = _HomeSync(trunk, keys)
         self._home = trunk._home_sync

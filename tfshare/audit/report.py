@@ -8,6 +8,7 @@ from typing import Any, Callable, NamedTuple
 
 from tfshare.audit import findings as findings_module
 from tfshare.audit import graph_rules, rules, sites
+from tfshare.audit.copies import Copies, by_trunk
 from tfshare.audit.events import Recorder
 from tfshare.audit.records import variable_bytes
 from tfshare.audit.findings import Finding, format_bytes
@@ -45,6 +46,13 @@ def _fallback_role(record: Any) -> str:
     return "optimizer" if record.hint == "optimizer" else "statistics"
 
 
+def _mirrors_detail(numbers: dict[str, Any]) -> str:
+    """"1.2 MiB: trunk t in 3 mirrors, ...": what the mirror copies row says after its count."""
+    per_trunk = ", ".join(f"{name} in {row['mirrors']} mirror{'s' * (row['mirrors'] != 1)}"
+                          for name, row in sorted(numbers["mirrors_by_trunk"].items()))
+    return f"{format_bytes(numbers['mirror_copy_bytes'])}: copies of trunk {per_trunk}"
+
+
 class AuditReport(Recorder):
     """What the code inside one ``audit()`` block created, and what it did wrong.
 
@@ -57,8 +65,16 @@ class AuditReport(Recorder):
       ops_added: ops added to any ``tf.Graph``, new or existing.
       ops_by_graph: ops added per graph, keyed "default graph" (the default
         graph when the block started), "new graph 1", ..., "existing graph 1", ...
-      variables_created: variables (graph or eager) that own storage.
+      variables_created: variables (graph or eager) that own storage, trunk
+        mirrors' copies excepted.
       variable_bytes: bytes of their values (shape x dtype size).
+      mirror_copies: copies of a trunk's variables that its mirrors hold in
+        other shards (``tfshare.mirrors``): the trunk's variables held again,
+        counted here and nowhere else (not in ``variables_created``; as the
+        trunk's variable in ``shared_variables`` and ``variables_trained``).
+      mirror_copy_bytes: their bytes.
+      mirrors_by_trunk: {trunk name: {"mirrors", "copies", "bytes"}} for the
+        mirrors made in the block.
       variables_by_role / bytes_by_role: the same, split into ``weights``
         (trainable), ``optimizer`` (slots and accumulators), ``statistics``
         (BatchNorm moving statistics and other non-trainable state) and
@@ -140,8 +156,6 @@ class AuditReport(Recorder):
                 "graphs_created": sum(1 for e in listed if e.created),
                 "ops_added": sum(e.ops_added for e in listed),
                 "ops_by_graph": {e.label: e.ops_added for e in listed},
-                "variables_created": len(records),
-                "variable_bytes": sum(r.nbytes for r in records),
                 "models_created": self._model_count,
                 "sessions_created": self._session_count,
                 "session_calls": self._session_calls,
@@ -152,6 +166,15 @@ class AuditReport(Recorder):
         for t in traces:
             by_name[t.name] = by_name.get(t.name, 0) + 1
         numbers["traces_by_function"] = by_name
+        copies = Copies()
+        copied = [(r, c) for r, c in ((r, copies.of_record(r)) for r in records) if c is not None]
+        copied_ids = {id(r) for r, _ in copied}
+        own = [r for r in records if id(r) not in copied_ids]
+        numbers["variables_created"] = len(own)
+        numbers["variable_bytes"] = sum(r.nbytes for r in own)
+        numbers["mirror_copies"] = len(copied)
+        numbers["mirror_copy_bytes"] = sum(c.nbytes for _, c in copied)
+        numbers["mirrors_by_trunk"] = by_trunk(copied)
         analyses = self._analyses()
         found: list[Finding] = []
         roles = dict.fromkeys(ROLES, 0)
@@ -162,11 +185,11 @@ class AuditReport(Recorder):
             for var in sharing.variables.values():
                 names[var.op.name] = var
                 if var.role == "bookkeeping":
-                    bookkeeping.add((id(graph), var.key))
+                    bookkeeping.add(copies.key(graph, var.key))
                 in_block = var.first_id >= (entry.first_id or _FAR) or var.used_in_block or any(
                     sharing.models[m].in_block for m in var.models)
                 if var.shared and in_block:
-                    shared[(id(graph), var.key)] = var
+                    shared.setdefault(copies.key(graph, var.key), var)  # a trunk variable once, whatever holds it
             for r in records:
                 if r.graph is not None and r.graph() is graph and r.op_name in names:
                     r.role = names[r.op_name].role
@@ -182,7 +205,7 @@ class AuditReport(Recorder):
             if mine:
                 found += _safely("training", graph_rules.interference, entry.label or "an existing graph",
                                  sharing, mine)
-        for r in records:
+        for r in own:
             role = r.role or _fallback_role(r)
             roles[role] += 1
             role_bytes[role] += r.nbytes
@@ -195,7 +218,7 @@ class AuditReport(Recorder):
         numbers["shared_statistics"] = sum(1 for v in shared.values() if not v.trainable) + sum(
             1 for v in eager_shared if not v.trainable)
         numbers["variables_trained"] = len(
-            {(id(e.graph()), k) for e, _ in trained for k in e.trained} - bookkeeping)
+            {copies.key(e.graph(), k) for e, _ in trained for k in e.trained} - bookkeeping)
         found += _safely("the models", graph_rules.nothing_shared, graph_models + self._eager_models(models))
         with self._lock:
             found += _safely("the Sessions", rules.sessions, self)
@@ -255,7 +278,15 @@ class AuditReport(Recorder):
     graphs_created = property(lambda self: self._get("graphs_created"), doc="New tf.Graph objects.")
     ops_added = property(lambda self: self._get("ops_added"), doc="Ops added to any tf.Graph.")
     ops_by_graph = property(lambda self: dict(self._get("ops_by_graph")), doc="Ops added per graph label.")
-    variables_created = property(lambda self: self._get("variables_created"), doc="Variables created.")
+    variables_created = property(lambda self: self._get("variables_created"),
+                                 doc="Variables created (trunk mirrors' copies excepted).")
+    mirror_copies = property(lambda self: self._get("mirror_copies"),
+                             doc="Copies of trunk variables held by the trunks' mirrors (tfshare.mirrors).")
+    mirror_copy_bytes = property(lambda self: self._get("mirror_copy_bytes"), doc="Bytes of the mirror copies.")
+    mirrors_by_trunk = property(
+        lambda self: {k: dict(v) for k, v in self._get("mirrors_by_trunk").items()},
+        doc='{trunk name: {"mirrors", "copies", "bytes"}} of the mirrors made in the block.',
+    )
     variable_bytes = property(lambda self: self._get("variable_bytes"), doc="Bytes of the variables created.")
     variables_by_role = property(lambda self: dict(self._get("variables_by_role")),
                                  doc="Variables created per role: weights, optimizer, statistics, bookkeeping.")
@@ -289,6 +320,7 @@ class AuditReport(Recorder):
             ("graphs created", d["graphs_created"], ""),
             ("ops added", d["ops_added"], per_graph),
             ("variables created", d["variables_created"], f"{format_bytes(d['variable_bytes'])}: {roles}"),
+            *([("mirror copies", d["mirror_copies"], _mirrors_detail(d))] if d["mirror_copies"] else []),
             ("models created", d["models_created"], ""),
             ("shared variables", d["shared_variables"], format_bytes(d["shared_variable_bytes"])),
             ("shared statistics", d["shared_statistics"], "not trainable: training one model moves them for all"

@@ -14,6 +14,16 @@ Two patterns, every mode:
 * ``batch`` (build N, then call ``predict_proba`` once on each): the total,
   and its ratio to the same for N isolated classifiers, measured side by side.
 
+Peak RSS (``Config.peak_rss``): the modes' live patterns run one after the
+other in one process, whose peak resident set never goes down, so an
+in-process peak would be the largest mode's, not each mode's. With
+``peak_rss`` each mode's live pattern runs in a fresh Python process instead
+(``tfshare.harness.memory.in_subprocess``, after that process's own untimed
+warm-up): its records are the same, plus a "memory" record of that process's
+peak RSS (``ru_maxrss``), its RSS before the first classifier (the imports,
+TensorFlow's runtime and the warm-up) and the difference, with both ratios to
+the isolated mode's.
+
 Every mode builds the ``--model`` (the MLP or the CNN, ``tfshare.bench.models``).
 Modes: ``isolated``, ``shared_graph``, ``shared_trunk``, ``template_trunk``
 use tfshare's paths (pending-only batched init, fused first calls, pruned
@@ -30,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -38,7 +49,7 @@ from tfshare import validation
 from tfshare._tf import tf1
 from tfshare.bench.config import RunConfig
 from tfshare.classifier import Classifier
-from tfshare.harness import results
+from tfshare.harness import machine, memory, results
 from tfshare.harness.timing import clock, format_ratio, format_seconds, interleaved_orders, paired_ratio, summarize
 from tfshare.runtime import GraphSession
 
@@ -61,6 +72,8 @@ class Config(RunConfig):
         mode: its N values of k are the repeats).
       warmup: untimed batch patterns (of 2 classifiers) per mode first.
       batch_size: rows of each first prediction.
+      peak_rss: run each mode's live pattern in a fresh process and record
+        its peak RSS ("memory" records); else in this process, no memory.
     """
 
     max_instances: int = 1000
@@ -69,6 +82,7 @@ class Config(RunConfig):
     repeats: int = 3
     warmup: int = 1
     batch_size: int = 1
+    peak_rss: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -174,6 +188,41 @@ def live(mode: str, config: Config, x: np.ndarray) -> list[dict[str, Any]]:
     return rows + slopes
 
 
+def live_in_fresh_process(mode: str, config: Config) -> list[dict[str, Any]]:
+    """``live`` for one mode in a fresh Python process, plus a "memory" record of that process's peak RSS.
+
+    The child warms up as ``run`` does (``config.warmup`` untimed batch
+    patterns of 2 classifiers of this mode), then reads its RSS, runs the live
+    pattern and reads its peak (``ru_maxrss``: it never goes down, so it holds
+    the largest RSS the N classifiers reached together).
+    """
+    return memory.in_subprocess(_live_measured, mode, config, timeout=None)
+
+
+def _live_measured(mode: str, config: Config) -> list[dict[str, Any]]:
+    """The child of ``live_in_fresh_process``."""
+    machine.select_device(config.device)
+    x = config.model.inputs(config.batch_size, config.seed)
+    for _ in range(config.warmup):
+        batch_once(mode, dataclasses.replace(config, batch_instances=2), x)
+    gc.collect()
+    start = memory.rss_bytes()
+    records = live(mode, config, x)
+    peak = memory.peak_rss_bytes()
+    return records + [{"kind": "memory", "mode": mode, "n": config.max_instances, "peak_rss": peak,
+                       "rss_at_start": start, "added": peak - start, "pid": os.getpid()}]
+
+
+def _memory_ratios(records: list[dict[str, Any]]) -> None:
+    """Adds each "memory" record's peak and added RSS as ratios to the isolated mode's (None without it)."""
+    memories = {r["mode"]: r for r in records if r["kind"] == "memory"}
+    iso = memories.get("isolated")
+    for record in memories.values():
+        for key in ("peak_rss", "added"):
+            ok = iso is not None and iso[key] > 0
+            record[f"{key}_vs_isolated"] = record[key] / iso[key] if ok else None
+
+
 def batch_once(mode: str, config: Config, x: np.ndarray) -> float:
     """Builds batch_instances classifiers, then predicts once with each; returns seconds."""
     driver = _Mode(mode, config)
@@ -203,13 +252,20 @@ def run(config: Config, on_record: Callable[[dict[str, Any]], None] | None = Non
     for _ in range(config.warmup):  # process-wide one-off costs, untimed
         for mode in config.modes:
             batch_once(mode, dataclasses.replace(config, batch_instances=2), x)
+    memories: list[dict[str, Any]] = []
     for i, mode in enumerate(config.modes, 1):
-        _log.info("live pattern %d/%d: %s, k = 1..%d", i, len(config.modes), mode, config.max_instances)
-        for record in live(mode, config, x):
-            if record["kind"] == "slope":
+        _log.info("live pattern %d/%d: %s, k = 1..%d%s", i, len(config.modes), mode, config.max_instances,
+                  " (in a fresh process, peak RSS)" if config.peak_rss else "")
+        for record in live_in_fresh_process(mode, config) if config.peak_rss else live(mode, config, x):
+            if record["kind"] == "marginal":
+                records.append(record)
+            elif record["kind"] == "slope":
                 emit(record)
             else:
-                records.append(record)
+                memories.append(record)
+    _memory_ratios(memories)
+    for record in memories:
+        emit(record)
     totals: dict[str, list[float]] = {m: [] for m in config.modes}
     for r, order in enumerate(interleaved_orders(config.modes, config.repeats)):
         for mode in order:
@@ -230,16 +286,27 @@ HEADERS = {
         "|---|---|---:|---:|---:|---:|---:|"
     ),
     "batch": "| mode | N | build N + predict each once | vs isolated |\n|---|---:|---:|---:|",
+    "memory": (
+        "| mode | N | peak RSS | RSS before the first | added | peak vs isolated | added vs isolated |\n"
+        "|---|---:|---:|---:|---:|---:|---:|"
+    ),
 }
 
 
 def table_row(record: dict[str, Any]) -> str:
-    """One Markdown row of a "slope" or "batch" record."""
+    """One Markdown row of a "slope", "batch" or "memory" record."""
     if record["kind"] == "slope":
         return (
             f"| {record['mode']} | {record['part'][:-2]} | {format_seconds(record['first_s'])} "
             f"| {format_seconds(record['last_s'])} | {format_ratio(record['growth'])} "
             f"| {format_seconds(record['slope_s_per_k'])} | {format_seconds(record['intercept_s'])} |"
+        )
+    if record["kind"] == "memory":
+        mib = lambda n: f"{n / 2**20:,.0f} MiB"  # noqa: E731
+        return (
+            f"| {record['mode']} | {record['n']} | {mib(record['peak_rss'])} | {mib(record['rss_at_start'])} "
+            f"| {mib(record['added'])} | {format_ratio(record['peak_rss_vs_isolated'])} "
+            f"| {format_ratio(record['added_vs_isolated'])} |"
         )
     return (
         f"| {record['mode']} | {record['n']} | {format_seconds(record['total_s']['median'])} "
@@ -252,4 +319,4 @@ def table(records: list[dict[str, Any]], kind: str) -> str:
     return results.kind_tables(records, HEADERS, table_row, (kind,))
 
 
-__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "run", "table", "table_row"]
+__all__ = ["BENCHMARK", "Config", "HEADERS", "MODES", "live_in_fresh_process", "run", "table", "table_row"]

@@ -117,7 +117,7 @@ with open(sys.argv[2], "wb") as f:
 """
 
 
-def in_subprocess(fn: Callable[..., T], *args: Any, timeout: float = 600.0) -> T:
+def in_subprocess(fn: Callable[..., T], *args: Any, timeout: float | None = 600.0) -> T:
     """Runs ``fn(*args)`` in a fresh Python process and returns its result.
 
     For memory measurements that this process's allocator state would blur:
@@ -128,7 +128,7 @@ def in_subprocess(fn: Callable[..., T], *args: Any, timeout: float = 600.0) -> T
 
     Raises:
       RuntimeError: the child failed (its stderr's tail is in the message).
-      subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds.
+      subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (None: no limit).
     """
     with tempfile.TemporaryDirectory(prefix="tfshare-bench-") as tmp:
         task, out = os.path.join(tmp, "task.pkl"), os.path.join(tmp, "result.pkl")
