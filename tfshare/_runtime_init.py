@@ -34,6 +34,8 @@ class _Initializing:
     _initial_values: InitialValues
     _build_generation: int
     _init_generation: int
+    #: ``_variables_fingerprint()`` when every variable of this shard was last found initialized (None: never).
+    _initialized_at: tuple[int, ...] | None = None
 
     def global_variables(self) -> list[Any]:
         """Every variable in the GLOBAL_VARIABLES collection of each of the runtime's graphs."""
@@ -104,6 +106,14 @@ class _Initializing:
         with self._lock:
             self._check_open()
             generation = self._build_generation
+            # Read before the scan: a variable added during it (another thread's op) changes the fingerprint.
+            fingerprint = self._variables_fingerprint()
+            if fingerprint == self._initialized_at:
+                # No op and no collection entry since every variable was initialized: nothing is pending.
+                # (A root's initialize() visits every shard; scanning each one's variables made the k-th
+                # classifier's initialize() cost O(k).)
+                self._init_generation = generation
+                return 0
             pending = [v for v in self._own_initializable() if v.name not in self._initialized]
             if pending:
                 if self._task is not None:
@@ -118,7 +128,16 @@ class _Initializing:
                                   self._caller_thread)(*feeds.values())
                 self._initialized.update(v.name for v in pending)
             self._init_generation = generation
+            self._initialized_at = fingerprint
             return len(pending)
+
+    def _variables_fingerprint(self) -> tuple[int, ...]:
+        """What changes whenever a variable can become pending: the graph's op count and the collections' sizes.
+
+        A new variable is new ops (``tf.Graph.version`` grows); an existing
+        variable added to a collection grows that collection.
+        """
+        return (self._graph.version, *(len(self._graph.get_collection(key)) for key in _INITIALIZED_COLLECTIONS))
 
     def mark_initialized(self, variables: Sequence[Any]) -> None:
         """Records that ``variables`` hold values (e.g. set by a restore)."""
