@@ -18,7 +18,7 @@ from tfshare._tf import tf1
 from tfshare.initial_values import InitialValues
 
 #: The collections whose variables ``GraphSession.initialize()`` initializes (each variable once).
-_INITIALIZED_COLLECTIONS = (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES)
+_INITIALIZED_COLLECTIONS = _GLOBAL, _LOCAL = (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES)
 
 
 class _Initializing:
@@ -137,7 +137,8 @@ class _Initializing:
         A new variable is new ops (``tf.Graph.version`` grows); an existing
         variable added to a collection grows that collection.
         """
-        return (self._graph.version, *(len(self._graph.get_collection(key)) for key in _INITIALIZED_COLLECTIONS))
+        graph = self._graph  # (no loop: a root's initialize() asks this of every shard)
+        return graph.version, len(graph.get_collection(_GLOBAL)), len(graph.get_collection(_LOCAL))
 
     def mark_initialized(self, variables: Sequence[Any]) -> None:
         """Records that ``variables`` hold values (e.g. set by a restore)."""
