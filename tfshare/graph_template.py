@@ -157,7 +157,8 @@ class Template:
                     if attr in node.attr:
                         node.attr[attr].s = scope.encode() + node.attr[attr].s
         # An absolute scope ("name/") re-enters the reserved scope instead of uniquifying it.
-        # No device scope: every node keeps the device field tf_keras gave the original.
+        # No device scope: a node keeps the device field tf_keras gave the original, or (cleared in __init__)
+        # gets it right after the import.
         with graph.device(None):
             tf.graph_util.import_graph_def(graph_def, input_map=self._external, name=scope)
         for name, device in self._devices.items():  # what the import would have set (__init__), without its scopes

@@ -43,9 +43,9 @@ from tfshare.errors import ClosedError, InputError
 
 #: Independent classifiers (and trunks) per graph of an in-process CPU runtime, by default. Each one's
 #: init run and first callable copy and prune its shard's graph (~4 us per op), while a new shard costs
-#: next to nothing (its Session is made at its first call; its classifiers are template copies): 8
-#: small MLPs per shard made 1,000 of them in the live pattern ~10% cheaper than 16 (stop 28,
-#: docs/results/issue14/stop28/independent/). The CNN's shards close by their ops first (7).
+#: next to nothing (its Session is made at its first call; its classifiers are template copies): with 8
+#: MLPs per shard, 1,000 of them in the live pattern took 12-19% less than with 16 in three side-by-side
+#: sweeps (stop 28, docs/results/issue14/stop28/independent/). The CNN's shards close by their ops first (7).
 DEFAULT_SHARD_SIZE = 8
 #: A shard that holds this many ops takes no further independent classifier or trunk.
 DEFAULT_SHARD_OPS = 640
