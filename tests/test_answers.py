@@ -129,7 +129,8 @@ def test_q7_sixteen_instances_four_ways(records):
     v = e["variants"]
     iso, run, shared, template = (v[k] for k in ("isolated", "shared runtime", "shared trunk", "template trunk"))
     assert (iso["graphs"], iso["sessions"]) == (16, 16)
-    for row in (run, shared, template):
+    assert (run["graphs"], run["sessions"]) == (2, 2)  # shards of tfshare.shards.DEFAULT_SHARD_SIZE (8)
+    for row in (shared, template):  # heads join their trunk's shard
         assert (row["graphs"], row["sessions"]) == (1, 1)
     assert iso["ops"] == run["ops"]
     assert iso["variables"] == run["variables"] == 16 * 4

@@ -297,3 +297,42 @@ def test_classifiers_on_two_given_input_tensors_each_read_their_own(runtime, rng
     got = runtime.run([first.probabilities_tensor, second.probabilities_tensor], {a: xa, b: xb})
     np.testing.assert_allclose(got[1], first.predict_proba(xb), atol=1e-6)  # same seed: the same weights
     np.testing.assert_allclose(got[0], first.predict_proba(xa), atol=1e-6)
+
+
+def _graph_def_bytes(runtime):
+    return runtime.graph.as_graph_def().SerializeToString(deterministic=True)
+
+
+def test_a_copy_sets_each_ops_device_without_a_device_scope_per_op(monkeypatch):
+    """Copies skip import_graph_def's per-op device scope (an eager device context each) for every op that is
+    neither colocated nor a colocation target, and end with the graph a per-op scope gives, byte for byte."""
+    from tensorflow.python.framework import importer
+
+    def build(runtime, seeds):
+        trunk = tfshare.SharedTrunk(runtime, 784, (16,), seed=0)
+        for seed in seeds:
+            tfshare.DenseClassifier(runtime=runtime, seed=seed)
+            tfshare.DenseClassifier(trunk=trunk, seed=seed)
+
+    scoped = []
+    maybe_device = importer._MaybeDevice
+    monkeypatch.setattr(importer, "_MaybeDevice", lambda device: scoped.append(device) or maybe_device(device))
+    with tfshare.GraphSession(device="cpu", shard_size=None) as fast, \
+            tfshare.GraphSession(device="cpu", shard_size=None) as scoped_per_op:
+        build(fast, [0, 1])  # keras-built, then a copy: the templates now exist
+        build(scoped_per_op, [0, 1])
+        for template in graph_template._templates[scoped_per_op].values():  # as before: devices in the NodeDefs
+            for node in template._graph_def.node:
+                node.device = getattr(template, "_devices", {}).get(node.name, node.device)
+            template._devices = {}
+        del scoped[:]
+        build(fast, [2])
+        assert 0 < len([d for d in scoped if d]) <= 6  # colocation targets only: the variables' handles
+        del scoped[:]
+        build(scoped_per_op, [2])
+        assert len([d for d in scoped if d]) >= 26  # the MLP copy's ops with a device, one scope each
+        assert _graph_def_bytes(fast) == _graph_def_bytes(scoped_per_op)
+        x = np.random.default_rng(0).random((2, 784), np.float32)
+        outputs = [[c.predict_proba(x) for c in gs.heads()] for gs in (fast, scoped_per_op)]
+        for a, b in zip(*outputs):
+            np.testing.assert_array_equal(a, b)

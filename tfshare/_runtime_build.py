@@ -30,6 +30,7 @@ class _Building:
     _device: str
     _shared_device: Any
     _names: set[str]
+    _name_suffixes: dict[str, int]  # per default name, the suffix reserve_name last chose
     _heads: list[weakref.ref]
     _finalize_hooks: list[Callable[[], Callable[[], None] | None]]
     _build_generation: int
@@ -107,6 +108,8 @@ class _Building:
         def unique(graph: Any, candidate: str, mark_as_used: bool) -> str:
             # Absolute: a caller's name scope (e.g. ``tf.name_scope`` around a classifier's
             # constructor) would prefix the name, making every candidate look taken.
+            if not graph.get_name_scope():  # already absolute (each shard is asked: skip the context manager)
+                return graph.unique_name(candidate, mark_as_used=mark_as_used)
             with graph.name_scope(None):
                 return graph.unique_name(candidate, mark_as_used=mark_as_used)
 
@@ -122,11 +125,14 @@ class _Building:
                                      "a failed construction keeps its name); pick another")
                 chosen = name
             else:
-                chosen = default
-                i = 0
+                # The first free suffix: names are never freed, so it is at least the last one chosen for this
+                # default (counting from 0 each time cost O(k) for the k-th classifier of a runtime).
+                i = root._name_suffixes.get(default, 0)
+                chosen = f"{default}_{i}" if i else default
                 while taken(chosen):
                     i += 1
                     chosen = f"{default}_{i}"
+                root._name_suffixes[default] = i
             root._names.add(chosen)
             unique(self._graph, chosen, True)
             return chosen

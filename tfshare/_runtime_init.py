@@ -18,7 +18,7 @@ from tfshare._tf import tf1
 from tfshare.initial_values import InitialValues
 
 #: The collections whose variables ``GraphSession.initialize()`` initializes (each variable once).
-_INITIALIZED_COLLECTIONS = (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES)
+_INITIALIZED_COLLECTIONS = _GLOBAL, _LOCAL = (tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES)
 
 
 class _Initializing:
@@ -34,6 +34,8 @@ class _Initializing:
     _initial_values: InitialValues
     _build_generation: int
     _init_generation: int
+    #: ``_variables_fingerprint()`` when every variable of this shard was last found initialized (None: never).
+    _initialized_at: tuple[int, ...] | None = None
 
     def global_variables(self) -> list[Any]:
         """Every variable in the GLOBAL_VARIABLES collection of each of the runtime's graphs."""
@@ -109,6 +111,14 @@ class _Initializing:
         with self._lock:
             self._check_open()
             generation = self._build_generation
+            # Read before the scan: a variable added during it (another thread's op) changes the fingerprint.
+            fingerprint = self._variables_fingerprint()
+            if fingerprint == self._initialized_at:
+                # No op and no collection entry since every variable was initialized: nothing is pending.
+                # (A root's initialize() visits every shard; scanning each one's variables made the k-th
+                # classifier's initialize() cost O(k).)
+                self._init_generation = generation
+                return 0
             pending = [v for v in self._own_initializable() if v.name not in self._initialized]
             if pending:
                 if self._task is not None:
@@ -123,7 +133,17 @@ class _Initializing:
                                   self._caller_thread)(*feeds.values())
                 self._initialized.update(v.name for v in pending)
             self._init_generation = generation
+            self._initialized_at = fingerprint
             return len(pending)
+
+    def _variables_fingerprint(self) -> tuple[int, ...]:
+        """What changes whenever a variable can become pending: the graph's op count and the collections' sizes.
+
+        A new variable is new ops (``tf.Graph.version`` grows); an existing
+        variable added to a collection grows that collection.
+        """
+        graph = self._graph  # (no loop: a root's initialize() asks this of every shard)
+        return graph.version, len(graph.get_collection(_GLOBAL)), len(graph.get_collection(_LOCAL))
 
     def mark_initialized(self, variables: Sequence[Any]) -> None:
         """Records that ``variables`` hold values (e.g. set by a restore)."""

@@ -114,6 +114,16 @@ class Template:
                 for attr in ("shared_name", "debug_name"):
                     if attr in node.attr:
                         node.attr[attr].s = _relative(node.attr[attr].s.decode(), scope).encode()
+        # Ops that take their device from a device scope per op in import_graph_def (its _MaybeDevice: an
+        # eager device context each, ~30 us): neither colocated nor a colocation target. Their device is
+        # cleared from the NodeDefs and set after the import (see copy()), to the same string.
+        targets = {g[len(b"loc:@"):].decode() for node in graph_def.node if "_class" in node.attr
+                   for g in node.attr["_class"].list.s}
+        self._devices: dict[str, str] = {}
+        for node in graph_def.node:
+            if node.device and "_class" not in node.attr and node.name not in targets:
+                self._devices[node.name] = node.device
+                node.ClearField("device")
         self._graph_def = graph_def
         self._external = external
         self._tensors = {
@@ -147,9 +157,12 @@ class Template:
                     if attr in node.attr:
                         node.attr[attr].s = scope.encode() + node.attr[attr].s
         # An absolute scope ("name/") re-enters the reserved scope instead of uniquifying it.
-        # No device scope: every node keeps the device field tf_keras gave the original.
+        # No device scope: a node keeps the device field tf_keras gave the original, or (cleared in __init__)
+        # gets it right after the import.
         with graph.device(None):
             tf.graph_util.import_graph_def(graph_def, input_map=self._external, name=scope)
+        for name, device in self._devices.items():  # what the import would have set (__init__), without its scopes
+            graph.get_operation_by_name(scope + name)._set_device(device)
         tensors = {
             role: graph.get_tensor_by_name(scope + rel) if rel is not None else tensor
             for role, (rel, tensor) in self._tensors.items()

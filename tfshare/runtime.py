@@ -211,6 +211,7 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         # Every callable handed out, cached or released: close() disarms them all.
         self._issued: "weakref.WeakSet[FastCallable]" = weakref.WeakSet()
         self._names: set[str] = set()
+        self._name_suffixes: dict[str, int] = {}
         self._initialized: set[str] = set()
         self._initial_values = InitialValues()
         self._build_generation = 0

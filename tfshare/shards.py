@@ -9,9 +9,9 @@ a time costs O(k^2): measured with the 784-64-10 MLP in one graph, the
 
 A ``GraphSession`` with a ``shard_size`` puts at most that many independent
 classifiers (and trunks) in each of its graphs, and starts no new one in a
-graph that already holds ``DEFAULT_SHARD_OPS`` ops (so a shard holds 16 of
-the 34-op MLP but 7 of the 101-op CNN (6 of the 119-op fold): what a new signature costs grows with
-the graph's ops, not with its classifiers). When one is full, the next
+graph that already holds ``DEFAULT_SHARD_OPS`` ops (so a shard holds
+``DEFAULT_SHARD_SIZE``, 8, of the 34-op MLP but 7 of the 101-op CNN (6 of the 119-op fold): what a
+new signature costs grows with the graph's ops, not with its classifiers). When one is full, the next
 classifier goes into a new graph with its own Session (a *shard*), made with
 the root's settings. The root stays the runtime users hold:
 ``classifier.runtime`` is the root; names are unique across all its shards;
@@ -61,8 +61,12 @@ from typing import Any, Callable
 from tfshare._tf import tf
 from tfshare.errors import ClosedError, InputError
 
-#: Independent classifiers (and trunks) per graph of an in-process CPU runtime, by default.
-DEFAULT_SHARD_SIZE = 16
+#: Independent classifiers (and trunks) per graph of an in-process CPU runtime, by default. Each one's
+#: init run and first callable copy and prune its shard's graph (~4 us per op), while a new shard costs
+#: next to nothing (its Session is made at its first call; its classifiers are template copies): with 8
+#: MLPs per shard, 1,000 of them in the live pattern took 12-19% less than with 16 in three side-by-side
+#: sweeps (stop 28, docs/results/issue14/stop28/independent/). The CNN's shards close by their ops first (7).
+DEFAULT_SHARD_SIZE = 8
 #: A shard that holds this many ops takes no further independent classifier or trunk.
 DEFAULT_SHARD_OPS = 640
 #: The longest a placement waits for other threads' constructions in the newest shard; then that shard is full.

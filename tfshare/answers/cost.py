@@ -215,6 +215,10 @@ def _compare(samples: list[float], baseline: list[float]) -> str:
     return f"about the same as isolated (median ratio {ratio:.2f}, within the run-to-run spread)"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def q7(quick: bool) -> Answer:
     n = N_INSTANCES
     repeats = 1 if quick else 5
@@ -236,8 +240,9 @@ def q7(quick: bool) -> Answer:
     vs_trunk = _compare(tr["build_seconds_samples"], iso["build_seconds_samples"])
     answer = (
         f"Isolated: {iso['graphs']} graphs and {iso['sessions']} Sessions, built and first-run in "
-        f"{iso['build_seconds']:.2f} s (median of {repeats}). One shared runtime: {run['graphs']} graph and "
-        f"{run['sessions']} Session holding {'the same ' if run['ops'] == iso['ops'] else ''}{run['ops']} ops "
+        f"{iso['build_seconds']:.2f} s (median of {repeats}). One shared runtime: {_count(run['graphs'], 'graph')} "
+        f"and {_count(run['sessions'], 'Session')} (its shards) holding "
+        f"{'the same ' if run['ops'] == iso['ops'] else ''}{run['ops']} ops "
         f"(isolated: {iso['ops']}) and "
         f"{run['variables']} variables (isolated: {iso['variables']}), in {run['build_seconds']:.2f} s, {vs_run}. "
         f"A shared trunk stores {tr['variables']} variables in {mib(tr['parameter_bytes'])} instead of "
