@@ -99,6 +99,7 @@ class Classifier(GraphBuilder):
         if trunk is not None:
             if not isinstance(trunk, _Trunk):
                 raise TypeError(f"trunk must be a SharedTrunk or TemplateTrunk, got {type(trunk).__name__}")
+            trunk = mirrors.origin(trunk)  # a mirror's heads are its trunk's (tfshare.mirrors)
             if runtime is not None and runtime is not trunk.runtime:
                 raise InputError(f"runtime must be the trunk's runtime {trunk.runtime!r}, got {runtime!r}")
             runtime = trunk.runtime
