@@ -185,3 +185,32 @@ def test_a_mirrors_variables_leave_every_collection(mirrored):
     for key in graph.get_all_collection_keys():
         assert not any(id(item) in mine for item in graph.get_collection(key)), key
     assert graph.get_collection(tf1.GraphKeys.TRAINABLE_VARIABLES)  # the heads' own stay
+
+
+@pytest.mark.parametrize("where", ["push", "read"])
+def test_a_sync_interrupted_after_its_push_does_not_push_that_change_again(mirrored, monkeypatch, where):
+    """Ctrl-C (KeyboardInterrupt) lands once a Session call returns: after the push, or in the pull after it.
+
+    Either way the change is in the trunk once.
+    """
+    _, trunk, heads = mirrored
+    away, _ = _away(trunk, heads)
+    target = _moved(away, 0.5)
+    home_sync = trunk._home_sync  # the trunk's side of its mirrors' copies: "push" then "read"
+    real, interrupted = getattr(home_sync, where), []
+
+    def interrupted_once(*args):
+        if interrupted:
+            return real(*args)
+        interrupted.append(True)
+        if where == "push":
+            real(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(home_sync, where, interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        away.set_weights(target)  # pushed, then interrupted before the mirror copied the trunk back
+    np.testing.assert_allclose(_home(trunk), target[KEY], atol=1e-6)
+    for _ in range(2):  # the next calls in the mirror's shard pull, and push nothing more
+        np.testing.assert_allclose(away.get_weights()[KEY], target[KEY], atol=1e-6)
+        np.testing.assert_allclose(_home(trunk), target[KEY], atol=1e-6)

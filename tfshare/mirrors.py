@@ -192,6 +192,9 @@ class Mirror:
                 current = self._read()
                 deltas = [c - b for c, b in zip(current, seen)]
                 if any(np.any(d) for d in deltas):
+                    # The base moves with the push: a Ctrl-C during it (raised once it returns) or during the
+                    # pull below must not make the next sync push the same change again.
+                    self._base = current
                     self._home.push(*deltas)
                     pushed = True
                 seen = current
