@@ -61,7 +61,10 @@ def test_a_read_only_callable_in_a_mirrors_shard_reads_the_trunk_without_writing
         read = tf.identity(variable)
     fn = away.shard.callable([read], read_only=True)
     heads[0].set_weights(_moved(heads[0]))
+    own_clock = away.shard.write_clock.value
     np.testing.assert_array_equal(fn()[0], _home(trunk))
+    # The pull wrote the mirror, but as a copy: its shard's caches (a head bank) stay valid, nothing is pushed back.
+    assert away.shard.write_clock.value == own_clock
     clock = trunk.shard.write_clock.value
     for _ in range(3):  # warm reads: no pull, no push, nothing run in the trunk's shard
         fn(), away.predict_proba(np.zeros((2, 16), np.float32))
@@ -158,10 +161,13 @@ def test_a_mirror_takes_the_first_free_name(rng):
         tfshare.DenseClassifier(16, 3, (4,), runtime=gs, name="t_mirror_1", seed=0)
         trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=0, name="t")
         heads = [tfshare.Classifier(trunk=trunk, num_classes=3, seed=i) for i in range(8)]
-        names = sorted({h.trunk_in_shard.name for h in heads if h.trunk_in_shard is not trunk})
-        assert names == ["t_mirror_2", "t_mirror_3"], names
+        names = list(dict.fromkeys(h.trunk_in_shard.name for h in heads if h.trunk_in_shard is not trunk))
+        assert names == ["t_mirror_2", "t_mirror_3"], names  # in the order made
         heads[-1].fit(x, y, epochs=1, batch_size=8)
         np.testing.assert_allclose(heads[0].get_weights()[KEY], heads[-1].get_weights()[KEY], atol=1e-6)
+        other = tfshare.SharedTrunk(gs, 16, (8,), seed=0, name="u")
+        more = [tfshare.Classifier(trunk=other, num_classes=3) for _ in range(8)]
+        assert next(h.trunk_in_shard for h in more if h.trunk_in_shard is not other).name == "u_mirror_1"
 
 
 def test_a_mirrors_other_build_errors_are_raised(monkeypatch):
