@@ -33,17 +33,27 @@ def _moved(head, delta=1.0):
     return weights
 
 
-def test_a_users_session_calls_in_a_mirrors_shard_read_the_trunk_and_their_writes_reach_it(mirrored):
-    _, trunk, heads = mirrored
+@pytest.fixture
+def mirrored_grappler():
+    """As ``mirrored``, with Grappler on: without pruned placement, whose Sessions refuse a partial run's feeds."""
+    gs = tfshare.GraphSession(device="cpu", grappler=True)
+    trunk, heads = _heads(gs)
+    yield gs, trunk, heads
+    gs.close()
+
+
+def test_a_users_session_calls_in_a_mirrors_shard_read_the_trunk_and_their_writes_reach_it(mirrored_grappler):
+    _, trunk, heads = mirrored_grappler
     away, variable = _away(trunk, heads)
     session = away.shard.session
     with away.shard.building():
-        bump = variable.assign_add(tf.ones_like(variable))  # its new value: partial_run fetches tensors only
-        read = tf.identity(variable)
+        zero = tf1.placeholder(tf.float32, [], name="zero")  # every path takes a feed
+        bump = variable.assign_add(tf.ones_like(variable) + zero)  # its new value: partial_run fetches tensors only
+        read = tf.identity(variable) + zero
     paths = {
-        "run": lambda fetch: session.run(fetch),
-        "partial_run": lambda fetch: session.partial_run(session.partial_run_setup([fetch], []), fetch),
-        "make_callable": lambda fetch: session.make_callable(fetch)(),
+        "run": lambda fetch: session.run(fetch, {zero: 0.0}),
+        "partial_run": lambda fetch: session.partial_run(session.partial_run_setup([fetch], [zero]), fetch, {zero: 0.0}),
+        "make_callable": lambda fetch: session.make_callable(fetch, [zero])(0.0),
     }
     for name, call in paths.items():
         heads[0].set_weights(_moved(heads[0]))  # a write in the trunk's own shard...
