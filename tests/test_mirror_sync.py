@@ -36,10 +36,8 @@ def _moved(head, delta=1.0):
 @pytest.fixture
 def mirrored_grappler():
     """As ``mirrored``, with Grappler on: without pruned placement, whose Sessions refuse a partial run's feeds."""
-    gs = tfshare.GraphSession(device="cpu", grappler=True)
-    trunk, heads = _heads(gs)
-    yield gs, trunk, heads
-    gs.close()
+    with tfshare.GraphSession(device="cpu", grappler=True) as gs:
+        yield (gs, *_heads(gs))
 
 
 def test_a_users_session_calls_in_a_mirrors_shard_read_the_trunk_and_their_writes_reach_it(mirrored_grappler):
