@@ -9,7 +9,7 @@ import pytest
 
 import tfshare
 from tfshare import mirrors
-from tfshare._tf import tf, tf1
+from tfshare._tf import config_pb2, tf, tf1
 from test_trunk_mirror import _data, _heads, mirrored, small_budget  # noqa: F401 - fixtures
 
 KEY = "hidden_0/bias"
@@ -228,3 +228,19 @@ def test_a_sync_interrupted_after_its_push_does_not_push_that_change_again(mirro
     for _ in range(2):  # the next calls in the mirror's shard pull, and push nothing more
         np.testing.assert_allclose(away.get_weights()[KEY], target[KEY], atol=1e-6)
         np.testing.assert_allclose(_home(trunk), target[KEY], atol=1e-6)
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_callable_in_a_mirrors_shard_passes_run_metadata_through(mirrored, read_only):
+    _, trunk, heads = mirrored
+    away, variable = _away(trunk, heads)
+    with away.shard.building():
+        read = tf.identity(variable)
+    options = config_pb2.CallableOptions()
+    options.fetch.append(read.name)
+    options.run_options.trace_level = tf1.RunOptions.FULL_TRACE
+    fn = away.shard.session._make_callable_from_options(options, read_only=read_only)
+    heads[0].set_weights(_moved(heads[0]))
+    metadata = tf1.RunMetadata()
+    np.testing.assert_array_equal(fn(run_metadata=metadata)[0], _home(trunk))
+    assert len(metadata.step_stats.dev_stats) > 0  # the trace reached the caller's RunMetadata
