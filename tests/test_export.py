@@ -458,3 +458,35 @@ def test_a_folder_that_appears_during_the_export_is_not_replaced_without_overwri
             clf.export_saved_model(path)
     assert os.listdir(tmp_path) == ["m"]
     assert os.listdir(path) == ["theirs.txt"]
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["new", "overwrite"])
+def test_a_folder_that_appears_just_before_the_rename_is_a_clear_error(tmp_path, monkeypatch, overwrite):
+    """Another writer's folder lands at ``path`` between the check and the rename: an ExportError naming the
+    path (and, with overwrite, where the replaced export went), not the OS's "Directory not empty"."""
+    from tfshare import export
+
+    path = tmp_path / "m"
+    move = export._move
+
+    def another_writer_first(source, target):
+        if target == str(path) and ".tmp-" in source:  # the staging folder's rename into place
+            path.mkdir()
+            (path / "theirs.txt").write_text("kept")
+        move(source, target)
+
+    with tfshare.DenseClassifier(8, 3, (4,), seed=0) as clf:
+        if overwrite:
+            clf.export_saved_model(path)
+        monkeypatch.setattr(export, "_move", another_writer_first)
+        kept = r"; the export it was to replace is kept at '.*/\.old-[0-9a-f]{8}-m'$" if overwrite else "$"
+        with pytest.raises(tfshare.ExportError, match=rf"^'{re.escape(str(path))}' appeared while the export ran "
+                                                      rf"\(another writer made it after this export checked\); it was "
+                                                      rf"left as it is: export again, to another path or with "
+                                                      rf"overwrite=True{kept}"):
+            clf.export_saved_model(path, overwrite=overwrite)
+    assert os.listdir(path) == ["theirs.txt"]
+    left = sorted(os.listdir(tmp_path))
+    assert [name for name in left if ".tmp-" in name] == []  # the staging folder is discarded
+    assert len(left) == (2 if overwrite else 1)
+

@@ -173,4 +173,6 @@ class _Building:
             self._finalize_hooks.clear()
             self._graph.finalize()
         for shard in self.shards[1:] if self._root_ref is None else ():
-            shard.finalize()
+            with shard._lock:
+                if not shard._closed:  # else reclaimed since it was listed (tfshare.shards)
+                    shard.finalize()

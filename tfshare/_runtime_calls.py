@@ -140,6 +140,22 @@ class _Calling:
                     if value is callable_:
                         del shard._callables[key]
 
+    def release_scope(self, scope: str) -> int:
+        """Drops this shard's cached callables that fetch or run an op under ``scope`` (a closed classifier's).
+
+        TensorFlow frees a callable's executor once the callable is collected;
+        the variables stay in the Session until the shard closes.
+
+        Returns:
+          How many callables were dropped.
+        """
+        with self._lock:
+            keys = [key for key, fn in self._callables.items()
+                    if any(t.name.startswith(scope) for t in (*fn.fetches, *fn.targets))]
+            for key in keys:
+                del self._callables[key]
+        return len(keys)
+
     def _make_fn(self, feeds, fetches, targets, read_only, inline, unsynced=False) -> Callable[..., list]:
         self._warn_if_large()
         session = self.session

@@ -97,8 +97,13 @@ class _Initializing:
           ClosedError: the runtime was closed.
         """
         if self._root_ref is None and self._shards is not None and self._shards.children:
-            return sum(shard._initialize_own() for shard in self.shards)
+            return sum(shard._initialize_own() if shard is self else shard._initialize_open() for shard in self.shards)
         return self._initialize_own()
+
+    def _initialize_open(self) -> int:
+        """``_initialize_own`` of a shard the root listed, which may have been reclaimed since (``tfshare.shards``)."""
+        with self._lock:
+            return 0 if self._closed else self._initialize_own()
 
     def _initialize_own(self) -> int:
         with self._lock:

@@ -7,7 +7,7 @@ sets (annotated below).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from tfshare.errors import InputError
 
@@ -47,7 +47,10 @@ class _ShardRouting:
         The unit is then under construction in that shard: end it with
         ``built(shard)`` once its ops are in the graph, or ``unplace(shard)`` if
         it failed. Until then, placements from other threads that would read
-        the shard's op count wait for it (not past the end of this thread).
+        the shard's op count wait for it (not past the end of this thread,
+        nor past ``tfshare.shards.MAX_WAIT_SECONDS``). A unit placed this way
+        keeps its shard until the runtime closes, unless tied to an owner
+        (``own``) whose close releases it.
         """
         return self._shards.place() if self._shards is not None else self
 
@@ -60,6 +63,15 @@ class _ShardRouting:
         """Gives back the slot ``place()`` returned, for a construction that failed (see ``Shards.unplace``)."""
         if self._shards is not None:
             self._shards.unplace(shard)
+
+    def own(self, shard: "GraphSession", owner: Any, placed: bool = True) -> Callable[[], None]:
+        """Ties a unit built in ``shard`` to ``owner``; returns the function releasing it (see ``Shards.own``).
+
+        A shard whose units are all released is closed and dropped (see
+        ``tfshare.shards``, "Reclaiming"); a runtime without shards keeps
+        everything until it closes (the function then does nothing).
+        """
+        return self._shards.own(shard, owner, placed) if self._shards is not None else _keep
 
     @property
     def sharded(self) -> bool:
@@ -106,3 +118,7 @@ class _ShardRouting:
     def _routed(self) -> list["GraphSession"]:
         """This runtime's shards for methods that cover them all (a shard answers for itself)."""
         return self.shards if self._root_ref is None else [self]
+
+
+def _keep() -> None:
+    """Releases nothing: a runtime without shards."""

@@ -159,6 +159,8 @@ class Classifier(GraphBuilder):
             raise
         if placer is not None:
             placer.built(shard)  # its ops are in the graph: the next placement may count them
+        # close() releases it, and its shard closes once nothing open is left in it (tfshare.shards).
+        self._release_slot = runtime.root.own(shard, self, placed=placer is not None and placer.sharded)
         runtime.add_finalize_hook(self._build_lazy_ops)
         runtime.register_head(self)
         self._constructed()
@@ -515,6 +517,10 @@ class Classifier(GraphBuilder):
         fused.forget(self)
         if self._owns_runtime:
             self._public_runtime.close()
+            return
+        if not self._runtime.closed:
+            self._runtime.release_scope(self._scope)  # its executors; its shard closes once all its units are closed
+        self._release_slot()
 
 
 __all__ = ["Classifier"]

@@ -27,10 +27,19 @@ filesystems (``gs://``, ``ram://``: no atomic folder rename) the files are
 copied one by one, ``saved_model.pb`` last: until it is there, nothing loads
 the folder. With ``overwrite``, the old folder is moved aside first, so a
 kill between the two moves leaves no ``path`` (and the old export beside it).
+
+A ``path`` that another writer creates while the export runs is left as it
+is: on a local disk the rename then fails, and the ``ExportError`` says so
+(and where the export it was to replace went, with ``overwrite``). An object
+store cannot check and create a folder in one step: a folder that appears
+there during the file-by-file copy ends up with the files of both writers.
+Give each export its own path there (a version number), as TensorFlow
+Serving expects anyway.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from typing import Any, Sequence
@@ -172,7 +181,15 @@ def _move(source: str, target: str) -> None:
     without its files).
     """
     if is_local(source):
-        os.rename(_local(source), _local(target))
+        try:
+            os.rename(_local(source), _local(target))
+        except OSError as exc:  # a folder with files at ``target`` (an empty one is replaced)
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            raise ExportError(
+                f"{target!r} appeared while the export ran (another writer made it after this export checked); "
+                "it was left as it is: export again, to another path or with overwrite=True"
+            ) from exc
         return
     for name in sorted(_files(source), key=lambda f: f.endswith(_PB)):
         copied = target + name[len(source):]
@@ -212,7 +229,12 @@ def _publish(staging: str, path: str, overwrite: bool) -> None:
             raise ExportError(f"{path!r} appeared while the export ran; pass overwrite=True to replace it")
         old = _beside(path, "old")
         _move(path, old)
-    _move(staging, path)
+    try:
+        _move(staging, path)
+    except ExportError as exc:
+        if old is None:
+            raise
+        raise ExportError(f"{exc}; the export it was to replace is kept at {old!r}") from exc.__cause__
     if old is not None:
         if is_local(old) and os.path.islink(_local(old)):
             os.unlink(_local(old))  # path was a symbolic link: replaced, and what it pointed to left alone

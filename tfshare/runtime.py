@@ -225,10 +225,11 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         self._shards = Shards(self, shard_size, GraphSession._new_shard) if sharded else None
 
     def _new_shard(self) -> "GraphSession":
-        with self._lock:
-            self._check_open()
-            if self._graph.finalized:
-                raise RuntimeError(f"{self!r} was finalized; build every classifier before calling finalize()")
+        # Under the placement lock, so without the build lock: a build that places a classifier takes them the other
+        # way round. close() stops placement (under the placement lock) before it sets _closed.
+        self._check_open()
+        if self._graph.finalized:
+            raise RuntimeError(f"{self!r} was finalized; build every classifier before calling finalize()")
         return GraphSession(**self._init_kwargs, shard_size=None, _root=self)
 
     # ------------------------------------------------------------------ state

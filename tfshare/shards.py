@@ -30,11 +30,31 @@ serialized by its build lock anyway). Nothing else waits: a placement that
 finds the newest shard full by its count or its ops, a head joining its
 trunk's shard, and every call (predict, fit, run) go on. A head built while a
 placement reads its shard's op count counts as built after that placement.
+A placement waits at most ``MAX_WAIT_SECONDS`` for constructions: after that
+(a live thread that called ``GraphSession.place()`` and never ``built()`` or
+``unplace()``), the shard counts as full and the unit goes to a new one. It
+never waits while its own thread holds the build lock of the root or of that
+shard (a classifier constructed inside a build): the construction it would
+wait for needs that lock to end.
+
+**Reclaiming.** TensorFlow cannot delete ops from a graph, but it can close a
+whole Session. A shard ``place()`` opened is closed (its Session, executors
+and variables released) and dropped from the runtime once every classifier
+and trunk in it (placed there, or built into it directly: heads,
+``input_tensor`` classifiers) was released (``own``: a classifier's
+``close()``, or the classifier or trunk garbage-collected), no construction
+is under way in it, no open classifier is registered in it, it holds no trunk
+mirror, and it takes no further unit (it is full, or no longer the newest). Later classifiers go to fresh shards, so a process that
+keeps making and closing classifiers holds only the shards of its open ones.
+The root, shards holding a trunk's mirror (``open_dedicated``) and shards with
+a unit placed through the public ``GraphSession.place()`` (never released)
+stay until the runtime closes.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from typing import Any, Callable
 
@@ -45,6 +65,8 @@ from tfshare.errors import ClosedError, InputError
 DEFAULT_SHARD_SIZE = 16
 #: A shard that holds this many ops takes no further independent classifier or trunk.
 DEFAULT_SHARD_OPS = 640
+#: The longest a placement waits for other threads' constructions in the newest shard; then that shard is full.
+MAX_WAIT_SECONDS = 10.0
 # How often a placement waiting for a construction checks that the thread building it still runs.
 _RECHECK_SECONDS = 0.5
 
@@ -74,6 +96,12 @@ class Shards:
         # (id of its shard, thread id) of each unit placed and not yet built or failed: its ops are not all in
         # its graph yet. Ids, not shards: a construction that never ends must not keep its shard (or the root) alive.
         self._building: list[tuple[int, int]] = []
+        # Per shard place() opened (by id): its units not yet released (``own``); the root and dedicated shards are
+        # not listed, and are never reclaimed.
+        self._units: dict[int, int] = {}
+        self._reclaimed = 0
+        # Weak references to the shards of owners collected unreleased (appended by a finalizer, at any time).
+        self._pending: list[Any] = []
         self._lock = threading.Condition(threading.Lock())  # placement state; waits for units under construction
 
     @property
@@ -86,6 +114,11 @@ class Shards:
         """The shards other than the root."""
         return list(self._children)
 
+    @property
+    def reclaimed(self) -> int:
+        """How many shards were closed and dropped since the runtime opened (see the module's "Reclaiming")."""
+        return self._reclaimed
+
     def place(self) -> Any:
         """The shard a new independent classifier or trunk goes into (a new one when the newest is full).
 
@@ -97,36 +130,50 @@ class Shards:
         earlier unit is under construction, e.g. from inside that build, does
         not wait.) A construction whose thread ended without ``built`` or
         ``unplace`` (a caller of the public ``GraphSession.place``) is dropped:
-        nothing waits for it.
+        nothing waits for it. Nor does this wait while this thread holds the
+        build lock of the root or of the newest shard, nor longer than
+        ``MAX_WAIT_SECONDS`` (the newest shard then counts as full).
 
         Raises:
           ClosedError: the root is closing or closed (also while waiting).
         """
         me = threading.current_thread().ident  # current_thread, not get_ident: a foreign thread is then listed
+        closing: list[Any] = []
         with self._lock:
+            deadline = None
             while True:
                 if self._closed:
                     raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
                 # A thread that ended without built()/unplace() (a caller of the public place()) never will.
                 alive = {thread.ident for thread in threading.enumerate()}
                 self._building = [(s, t) for s, t in self._building if t in alive]
-                newest = self._children[-1] if self._children else self._root_ref()
+                newest = self._newest()
                 if self._full(newest) or not any(s == id(newest) and t != me for s, t in self._building):
+                    break
+                if _holds_build_lock(self._root_ref()) or _holds_build_lock(newest):
+                    break  # the construction waited for needs this thread's lock to end (reserve_name, building)
+                deadline = time.monotonic() + MAX_WAIT_SECONDS if deadline is None else deadline
+                if time.monotonic() >= deadline:
+                    self._placed = self.size  # a construction that never ends: its shard takes no more
                     break
                 self._lock.wait(_RECHECK_SECONDS)  # woken by built/unplace/close; the timeout notices ended threads
             if self._full(newest):
-                newest = self._make(self._root_ref())
-                self._children.append(newest)
-                self._placed = 0
+                newest = self._open()
+                closing = self._take(self._children[-2:-1])  # the shard that was newest may now be reclaimable
+                self._units[id(newest)] = 0
             self._placed += 1
+            if id(newest) in self._units:
+                self._units[id(newest)] += 1
             self._building.append((id(newest), me))
-            return newest
+            closing += self._drain([])  # owners collected since the last placement or release
+        _close_all(closing)
+        return newest
 
     def open_dedicated(self) -> Any:
         """A new shard for one unit placed by the caller alone (a trunk's mirror, ``tfshare.mirrors``).
 
         No ``place()`` ever returns it: the next independent classifier or
-        trunk goes into a shard of its own after it.
+        trunk goes into a shard of its own after it. It is never reclaimed.
 
         Raises:
           ClosedError: the root is closing or closed.
@@ -134,10 +181,21 @@ class Shards:
         with self._lock:
             if self._closed:
                 raise ClosedError(f"{self._root_ref()!r} is closed; create a new GraphSession")
-            shard = self._make(self._root_ref())
-            self._children.append(shard)
+            shard = self._open()
+            closing = self._take(self._children[-2:-1])
             self._placed = self.size  # full for place()
-            return shard
+        _close_all(closing)
+        return shard
+
+    def _open(self) -> Any:
+        """Makes a shard and appends it (under the placement lock; takes no runtime's lock)."""
+        shard = self._make(self._root_ref())
+        self._children.append(shard)
+        self._placed = 0
+        return shard
+
+    def _newest(self) -> Any:
+        return self._children[-1] if self._children else self._root_ref()
 
     def _full(self, newest: Any) -> bool:
         """Whether the newest shard takes no further unit: its count is reached, or (past its first) its ops."""
@@ -153,13 +211,83 @@ class Shards:
 
         Only the newest shard's count can go down: a slot in an older, full
         shard stays used, as do the ops a failed build left in its graph
-        (the op budget counts them).
+        (the op budget counts them). The unit no longer keeps its shard open.
         """
         with self._lock:
             self._end(shard)
-            newest = self._children[-1] if self._children else self._root_ref()
-            if shard is newest and self._placed > 0:
+            if shard is self._newest() and self._placed > 0:
                 self._placed -= 1
+            closing = self._drain([shard])
+        _close_all(closing)
+
+    def own(self, shard: Any, owner: Any, placed: bool = True) -> Callable[[], None]:
+        """Ties a unit built in ``shard`` to ``owner``, a classifier or trunk.
+
+        Args:
+          shard: the shard holding it.
+          owner: the classifier or trunk.
+          placed: it took a slot from ``place()`` (built), which it now holds;
+            False for a unit built into ``shard`` directly (a head of a trunk,
+            an ``input_tensor`` classifier, a classifier or trunk given the
+            shard itself as runtime): it then starts holding the shard here.
+
+        Returns:
+          A function releasing the unit (at most once): ``owner.close()`` calls
+          it, and the shard is reclaimed at once if that was its last unit (see
+          the module). An owner garbage-collected unreleased is released too, but
+          only recorded then (a collection can run inside any lock): its shard
+          is reclaimed at the next placement or release.
+        """
+        if not placed:
+            with self._lock:
+                if id(shard) in self._units and any(s is shard for s in self._children):
+                    self._units[id(shard)] += 1
+        # Weakly: the runtime holds this list, and a shard (the root among them) must not hold itself through it.
+        collected = weakref.finalize(owner, self._pending.append, weakref.ref(shard))
+        collected.atexit = False
+
+        def release() -> None:
+            if collected.detach() is not None:
+                with self._lock:
+                    closing = self._drain([shard])
+                _close_all(closing)
+
+        return release
+
+    def _drain(self, released: list[Any]) -> list[Any]:
+        """Counts one unit of each shard in ``released``, and of every collected owner's, released; returns the
+        shards to close."""
+        units = list(released)
+        while self._pending:
+            shard = self._pending.pop()()
+            if shard is not None:
+                units.append(shard)
+        for shard in units:
+            if self._units.get(id(shard), 0) > 0 and any(s is shard for s in self._children):
+                self._units[id(shard)] -= 1
+        return self._take(list({id(shard): shard for shard in units}.values()))
+
+    def _take(self, candidates: list[Any]) -> list[Any]:
+        """Drops the reclaimable ones of ``candidates`` from the runtime (under the lock) and returns them to close."""
+        taken = []
+        for shard in candidates:
+            if self._reclaimable(shard):
+                if shard is self._newest():
+                    self._placed = self.size  # the shard before it is full (or the root, full when this was opened)
+                self._children.remove(shard)
+                del self._units[id(shard)]
+                self._reclaimed += 1
+                taken.append(shard)
+        return taken
+
+    def _reclaimable(self, shard: Any) -> bool:
+        if self._closed or self._units.get(id(shard), 1) or not any(s is shard for s in self._children):
+            return False  # the root, a dedicated shard, or one with units left
+        if any(s == id(shard) for s, _ in self._building):
+            return False
+        if shard is self._newest() and not self._full(shard):
+            return False  # the next unit goes there
+        return shard._mirror is None and not shard.shard_heads()
 
     def _end(self, shard: Any) -> None:
         """Drops one construction in ``shard`` (this thread's, if it has one) and wakes the placements waiting."""
@@ -218,4 +346,16 @@ class Shards:
         return self.of_graph(graphs[0])
 
 
-__all__ = ["DEFAULT_SHARD_OPS", "DEFAULT_SHARD_SIZE", "Shards"]
+def _holds_build_lock(shard: Any) -> bool:
+    """Whether this thread holds ``shard``'s build lock (a GraphSession's RLock)."""
+    lock = getattr(shard, "_lock", None)
+    return lock is not None and lock._is_owned()
+
+
+def _close_all(shards: list[Any]) -> None:
+    """Closes reclaimed shards, outside the placement lock (a shard's close takes its own lock)."""
+    for shard in shards:
+        shard.close()
+
+
+__all__ = ["DEFAULT_SHARD_OPS", "DEFAULT_SHARD_SIZE", "MAX_WAIT_SECONDS", "Shards"]

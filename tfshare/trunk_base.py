@@ -84,6 +84,8 @@ class _Trunk(Described):
             raise
         if input_tensor is None:
             placer.built(runtime)  # its ops are in the graph: the next placement may count them
+        # A trunk has no close(): its shard may be reclaimed once it is garbage-collected (its heads hold it).
+        self._release_slot = runtime.root.own(runtime, self, placed=input_tensor is None and placer.sharded)
 
     def _construct(
         self, runtime: GraphSession, architecture: Architecture, name: str | None, seed: int | None, input_tensor: Any
