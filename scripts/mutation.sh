@@ -12,6 +12,8 @@
 # Environment:
 #   MUTATION_DIR     scratch folder, one copy of the checkout per module (default /tmp/tfshare-mutation)
 #   MUTATION_BOX     seconds one module may take before it stops, keeping what it checked (default 3600)
+#   MUTANTS          only these mutants: names or fnmatch patterns, space-separated, e.g.
+#                    'tfshare.mirrors.x_host__mutmut_* tfshare.mirrors.xǁMirrorǁsync__mutmut_*' (default: all)
 #   PYTHON           a Python with tfshare's test extra (mutmut, pytest-timeout, ...) installed;
 #                    default: .venv/bin/python, created by scripts/test.sh
 #
@@ -41,7 +43,7 @@ declare -A TESTS=(
   [_session_config]="$RUNTIME_TESTS test_grappler.py test_cluster.py"
   [_graph_export]="$RUNTIME_TESTS"
   [fast_callable]="test_fast_callable.py test_runtime.py test_lifecycle.py test_fused.py"
-  [_tracked_session]="test_tracked_session.py test_fused.py test_trunk_mirror.py"
+  [_tracked_session]="test_tracked_session.py test_fused.py test_trunk_mirror.py test_mirror_sync.py"
   [classifier]="test_classifiers.py test_semantics.py test_lifecycle.py test_claims.py test_training_faults.py test_input_shapes.py"
   [graph_build]="test_classifiers.py test_semantics.py test_training_modes.py test_training_faults.py test_layer_semantics.py test_model_fn.py test_graph_template.py test_graph_ops.py test_generic_sharing.py test_lifecycle.py test_fold.py test_checkpoint_safety.py"
   [graph_ops]="test_graph_ops.py test_semantics.py test_training_faults.py test_classifiers.py"
@@ -69,7 +71,7 @@ declare -A TESTS=(
   [bundles]="test_bundles.py test_shape_checks.py"
   [export]="test_export.py"
   [shards]="test_shards.py test_runtime.py test_trunk_mirror.py"
-  [mirrors]="test_trunk_mirror.py test_tracked_session.py"
+  [mirrors]="test_trunk_mirror.py test_mirror_sync.py test_tracked_session.py test_audit_mirrors.py"
   [_placement]="test_cluster.py test_runtime.py"
   [_cluster_spec]="test_cluster.py"
   [_mirror_copies]="test_audit_mirrors.py"
@@ -83,7 +85,7 @@ for arg in "$@"; do
     --list) mode=list ;;
     --survivors) mode=survivors ;;
     --fresh) mode=fresh ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "unknown option $arg (see --help)" >&2; exit 2 ;;
     *) [ -n "${TESTS[$arg]:-}" ] || { echo "not a core module: $arg (see --list)" >&2; exit 2; }
        modules+=("$arg") ;;
@@ -152,6 +154,9 @@ EOF
   # run there yet, so no TensorFlow thread pool is lost in the fork) and skips the import.
   printf '%s\n' numpy tensorflow tf_keras tfshare > "$work/preload.txt"
   names=()
+  if [ -n "${MUTANTS:-}" ] && [ "$mode" != survivors ]; then
+    set -f; read -r -a names <<< "$MUTANTS"; set +f  # patterns for mutmut, not for the shell
+  fi
   if [ "$mode" = survivors ]; then
     mapfile -t names < <(cd "$work" && "$MUTMUT" results 2>/dev/null | awk -F': ' '/: (survived|no tests|suspicious|timeout|not checked)$/ {gsub(/^ +/, "", $1); print $1}')
     [ ${#names[@]} -gt 0 ] || { echo "== $m: no survivors to re-test"; continue; }

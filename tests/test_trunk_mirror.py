@@ -334,3 +334,24 @@ def test_a_trunk_reading_a_given_input_tensor_keeps_every_head(rng):
         heads = [tfshare.Classifier(trunk=trunk, num_classes=3, seed=i) for i in range(N_HEADS)]
         assert all(h.shard is trunk.shard and h.trunk_in_shard is trunk for h in heads)
         assert trunk.shard.graph.version > BUDGET
+
+
+def test_a_head_built_on_a_mirror_sits_on_the_mirrors_trunk(mirrored, one_graph, rng):
+    """``head.trunk_in_shard`` is public: a head built on it is a head of the trunk it mirrors, wherever it goes."""
+    x, y = _data(rng)
+    (gs, trunk, heads), (one, twin_trunk, twins) = mirrored, one_graph
+    mirror = heads[-1].trunk_in_shard
+    assert mirror is not trunk and mirror.runtime is gs
+    more = [tfshare.Classifier(trunk=mirror, runtime=gs if i % 2 else None, num_classes=3, seed=N_HEADS + i)
+            for i in range(N_HEADS)]
+    more_twins = [tfshare.Classifier(trunk=twin_trunk, num_classes=3, seed=N_HEADS + i) for i in range(N_HEADS)]
+    assert all(h.trunk is trunk for h in more)
+    assert {h.shard for h in more} - {h.shard for h in heads}  # the mirror's shard filled up: further shards
+    for clf in (heads[0], twins[0]):  # a home head's fit reaches every head built on the mirror
+        clf.fit(x, y, epochs=2, batch_size=8, shuffle=False)
+    for head, twin in zip(more, more_twins):
+        np.testing.assert_allclose(head.predict_proba(x), twin.predict_proba(x), atol=1e-6)
+    for clf in (more[-1], more_twins[-1]):  # and their fit reaches the trunk
+        clf.fit(x, y, epochs=2, batch_size=8, shuffle=False)
+    np.testing.assert_allclose(heads[0].predict_proba(x), twins[0].predict_proba(x), atol=1e-6)
+    _assert_trunks_equal(trunk, heads + more)

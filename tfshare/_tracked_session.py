@@ -77,6 +77,17 @@ class TrackedSession(tf1.Session):
             if sync is not None:
                 sync.after_write()
 
+    def partial_run_setup(self, fetches: Any, feeds: Any = None) -> Any:
+        """``Session.partial_run_setup``, after bringing a stale mirror up to date.
+
+        The setup starts the partial run's executors, which run every op that
+        needs no feed at once (a read of a variable), before any ``partial_run``.
+        """
+        sync = self._sync
+        if sync is not None:
+            sync.before()
+        return super().partial_run_setup(fetches, feeds)
+
     def _call_tf_sessionprun(self, *args: Any, **kwargs: Any) -> Any:
         sync = self._sync
         if sync is not None:

@@ -59,7 +59,8 @@ class Classifier(GraphBuilder):
       trunk: a SharedTrunk or TemplateTrunk whose body to share. The head
         joins the trunk's shard while that graph holds fewer than
         ``tfshare.mirrors.HEAD_OPS`` ops, then a shard holding a mirror of the
-        trunk, kept equal to it (``trunk_in_shard``; see ``tfshare.mirrors``).
+        trunk, kept equal to it (``trunk_in_shard``; see ``tfshare.mirrors``). A
+        mirror given here stands for the trunk it mirrors.
       runtime: a GraphSession to share; None gives the classifier its own
         (on a trunk: the trunk's).
       name: the name scope in the graph (unique per runtime); default
@@ -99,6 +100,7 @@ class Classifier(GraphBuilder):
         if trunk is not None:
             if not isinstance(trunk, _Trunk):
                 raise TypeError(f"trunk must be a SharedTrunk or TemplateTrunk, got {type(trunk).__name__}")
+            trunk = mirrors.origin(trunk)  # a mirror's heads are its trunk's (tfshare.mirrors)
             if runtime is not None and runtime is not trunk.runtime:
                 raise InputError(f"runtime must be the trunk's runtime {trunk.runtime!r}, got {runtime!r}")
             runtime = trunk.runtime

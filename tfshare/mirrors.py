@@ -74,6 +74,18 @@ def host(trunk: Any) -> Any:
         return mirror.trunk
 
 
+def origin(trunk: Any) -> Any:
+    """The trunk ``trunk`` mirrors, or ``trunk`` itself: a head built on a mirror (``trunk_in_shard``) is a head of it.
+
+    A head on the mirror object itself would have its writes land in the
+    mirror, unseen by the trunk's other copies until that mirror's next sync,
+    and a mirror of a mirror would copy a copy. (A mirror whose trunk was
+    garbage-collected is its own origin.)
+    """
+    of = trunk._mirror_of
+    return trunk if of is None else (of() or trunk)
+
+
 def deferring(shard: Any) -> Any:
     """A context in which this thread's writes in ``shard`` are pushed to the trunk once, at its end (``fit``)."""
     mirror = shard._mirror
@@ -113,9 +125,11 @@ class Mirror:
     def __init__(self, trunk: Any, shard: Any) -> None:
         self.shard = shard
         self.trunk = _rebuild(trunk, shard)
-        # The runtime holds this mirror (through its shard): the mirror's trunk must not hold the runtime back,
-        # or a dropped runtime would wait for the garbage collector instead of closing at once.
-        self.trunk._public_runtime = weakref.proxy(trunk.runtime)
+        # The runtime holds this mirror (through its shard): the mirror's trunk must not hold the runtime (or
+        # the trunk, which holds its shard) back, or a dropped runtime would wait for the garbage collector
+        # instead of closing at once. Its ``runtime`` is then its shard's root, held weakly by the shard.
+        self.trunk._public_runtime = None
+        self.trunk._mirror_of = weakref.ref(trunk)
         keys = list(trunk.named_variables())
         variables = [self.trunk.named_variables()[k] for k in keys]
         _uncollect(shard.graph, variables)
@@ -180,6 +194,9 @@ class Mirror:
                 current = self._read()
                 deltas = [c - b for c, b in zip(current, seen)]
                 if any(np.any(d) for d in deltas):
+                    # The base moves with the push: a Ctrl-C during it (raised once it returns) or during the
+                    # pull below must not make the next sync push the same change again.
+                    self._base = current
                     self._home.push(*deltas)
                     pushed = True
                 seen = current
@@ -216,4 +233,4 @@ def _uncollect(graph: Any, variables: list[Any]) -> None:
         ref[:] = [item for item in ref if id(item) not in ids]
 
 
-__all__ = ["HEAD_OPS", "Mirror", "deferring", "host"]
+__all__ = ["HEAD_OPS", "Mirror", "deferring", "host", "origin"]

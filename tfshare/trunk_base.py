@@ -102,6 +102,7 @@ class _Trunk(Described):
         self._mirrors: list[Any] = []  # its mirrors in other shards (tfshare.mirrors), in the order made
         self._mirror_lock = threading.Lock()
         self._home_sync: Any = None  # its ops that mirrors read and write it through (tfshare.mirrors)
+        self._mirror_of: Any = None  # a mirror's: a weak reference to the trunk it copies (tfshare.mirrors)
         with runtime.building(self._name + "/", shared=True):
             self._input = (
                 input_tensor if input_tensor is not None
@@ -166,7 +167,7 @@ class _Trunk(Described):
     @property
     def runtime(self) -> GraphSession:
         """The runtime the trunk was built into."""
-        return self._public_runtime
+        return self._public_runtime if self._public_runtime is not None else self._runtime.root
 
     @property
     def shard(self) -> GraphSession:
