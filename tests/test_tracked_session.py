@@ -105,3 +105,26 @@ def test_a_ticking_callable_passes_run_metadata_through(counter):
     metadata = tf1.RunMetadata()
     assert _ticks(runtime, lambda: fn(run_metadata=metadata)) == 1
     assert len(metadata.step_stats.dev_stats) > 0  # the trace reached the caller's RunMetadata
+
+
+def _doubler(runtime):
+    with runtime.building("partial/"):
+        x = tf1.placeholder(tf.float32, [2], name="x")
+        y = x * 2.0
+    return x, y
+
+
+def test_a_partial_run_with_feeds_under_pruned_placement_is_refused_before_tensorflow_sees_it(runtime):
+    # TensorFlow itself accepts the setup, then fails every partial_run with "Feed ...: not found".
+    x, y = _doubler(runtime)
+    assert runtime.session._config.graph_options.place_pruned_graph
+    with pytest.raises(tfshare.InputError, match=r"partial_run_setup\(feeds=...\).*place_pruned_graph=True.*grappler=True"):
+        runtime.session.partial_run_setup([y], [x])
+
+
+def test_a_partial_run_with_feeds_works_without_pruned_placement():
+    with tfshare.GraphSession(grappler=True) as runtime:
+        x, y = _doubler(runtime)
+        session = runtime.session
+        handle = session.partial_run_setup([y], [x])
+        np.testing.assert_array_equal(session.partial_run(handle, y, feed_dict={x: np.ones(2, np.float32)}), [2.0, 2.0])

@@ -28,6 +28,7 @@ import threading
 from typing import Any, Callable
 
 from tfshare._tf import tf1
+from tfshare.errors import InputError
 
 
 class WriteClock:
@@ -82,7 +83,20 @@ class TrackedSession(tf1.Session):
 
         The setup starts the partial run's executors, which run every op that
         needs no feed at once (a read of a variable), before any ``partial_run``.
+
+        Raises:
+          InputError: ``feeds`` given while the Session places pruned graphs
+            (tfshare's CPU default): TensorFlow would accept the setup and then
+            fail every ``partial_run`` with "Feed ...: not found".
         """
+        config = self._config
+        if feeds and config is not None and config.graph_options.place_pruned_graph:
+            raise InputError(
+                "partial_run_setup(feeds=...) needs a Session without pruned placement, got "
+                "graph_options.place_pruned_graph=True (tfshare's CPU default; TensorFlow fails every partial_run "
+                "with 'Feed ...: not found' then): create the GraphSession with grappler=True, which turns it off, "
+                "or feed through Session.run or a callable"
+            )
         sync = self._sync
         if sync is not None:
             sync.before()
