@@ -230,6 +230,30 @@ def test_a_sync_interrupted_after_its_push_does_not_push_that_change_again(mirro
         np.testing.assert_allclose(_home(trunk), target[KEY], atol=1e-6)
 
 
+def test_a_push_that_fails_is_retried_by_the_next_sync(mirrored, monkeypatch):
+    """A push that raises (an OpError, a closed trunk) did not reach the trunk: the next sync pushes that change."""
+    _, trunk, heads = mirrored
+    away, _ = _away(trunk, heads)
+    before = _home(trunk)
+    target = _moved(away, 0.5)
+    home_sync, failed = trunk._home_sync, []
+    real = home_sync.push
+
+    def fails_once(*args):
+        if failed:
+            return real(*args)
+        failed.append(True)
+        raise tf.errors.UnavailableError(None, None, "the trunk's shard is unreachable")
+
+    monkeypatch.setattr(home_sync, "push", fails_once)
+    with pytest.raises(tf.errors.UnavailableError):
+        away.set_weights(target)
+    np.testing.assert_array_equal(_home(trunk), before)  # nothing reached the trunk
+    away.shard._mirror.sync()
+    np.testing.assert_allclose(_home(trunk), target[KEY], atol=1e-6)
+    np.testing.assert_allclose(away.get_weights()[KEY], target[KEY], atol=1e-6)
+
+
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_callable_in_a_mirrors_shard_passes_run_metadata_through(mirrored, read_only):
     _, trunk, heads = mirrored

@@ -355,3 +355,15 @@ def test_a_head_built_on_a_mirror_sits_on_the_mirrors_trunk(mirrored, one_graph,
         clf.fit(x, y, epochs=2, batch_size=8, shuffle=False)
     np.testing.assert_allclose(heads[0].predict_proba(x), twins[0].predict_proba(x), atol=1e-6)
     _assert_trunks_equal(trunk, heads + more)
+
+
+def test_a_mirror_of_a_collected_trunk_takes_no_heads():
+    """Its trunk's shard may be closed (reclaimed), so a head's writes could not reach it: refused, not a later ClosedError."""
+    with tfshare.GraphSession(device="cpu") as gs:
+        trunk, heads = _heads(gs)
+        mirror = heads[-1].trunk_in_shard
+        assert mirror is not trunk
+        del trunk, heads
+        gc.collect()
+        with pytest.raises(tfshare.InputError, match=r"trunk must be a live trunk or a mirror of one, got '.*_mirror_\d+'.*garbage-collected"):
+            tfshare.Classifier(trunk=mirror, num_classes=3, seed=0)

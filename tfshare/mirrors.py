@@ -80,10 +80,22 @@ def origin(trunk: Any) -> Any:
     A head on the mirror object itself would have its writes land in the
     mirror, unseen by the trunk's other copies until that mirror's next sync,
     and a mirror of a mirror would copy a copy. (A mirror whose trunk was
-    garbage-collected is its own origin.)
+    garbage-collected cannot take heads: its trunk's shard may be closed, so a
+    write could not reach it.)
+
+    Raises:
+      InputError: ``trunk`` is a mirror of a trunk that was garbage-collected.
     """
     of = trunk._mirror_of
-    return trunk if of is None else (of() or trunk)
+    if of is None:
+        return trunk
+    home = of()
+    if home is None:
+        raise InputError(
+            f"trunk must be a live trunk or a mirror of one, got {trunk.name!r}, a mirror of a trunk that was "
+            "garbage-collected (its shard may be closed); keep a reference to the trunk itself"
+        )
+    return home
 
 
 def deferring(shard: Any) -> Any:
@@ -197,7 +209,11 @@ class Mirror:
                     # The base moves with the push: a Ctrl-C during it (raised once it returns) or during the
                     # pull below must not make the next sync push the same change again.
                     self._base = current
-                    self._home.push(*deltas)
+                    try:
+                        self._home.push(*deltas)
+                    except Exception:
+                        self._base = seen  # the push did not run (an error, a closed trunk): the next sync retries it
+                        raise
                     pushed = True
                 seen = current
             self._seen = now
