@@ -29,8 +29,7 @@ def _mlp(gs, seed=0, **kwargs):
 
 
 def test_initialize_reads_the_variables_of_changed_shards_only(sharded, monkeypatch):
-    for seed in range(4):
-        _mlp(sharded, seed)
+    _kept = [_mlp(sharded, seed) for seed in range(4)]  # live: a shard of collected classifiers is reclaimed
     assert sharded.initialize() == 16 and len(sharded.shards) == 4
     read = []
     own = runtime_module.GraphSession._own_initializable
@@ -107,14 +106,15 @@ def test_a_default_name_is_found_without_asking_about_every_earlier_one():
 def test_default_names_are_still_the_first_free_ones_across_shards():
     gs = tfshare.GraphSession(device="cpu", shard_size=1)
     try:
-        names = [_mlp(gs, 0).name, _mlp(gs, 1, name="dense_classifier_2").name]
+        kept = [_mlp(gs, 0), _mlp(gs, 1, name="dense_classifier_2")]  # live: their shards stay
         with gs.shards[1].graph.as_default():
             tf.constant(0.0, name="dense_classifier_3")  # an op of the user's, in a shard other than the newest
-        names += [_mlp(gs, seed).name for seed in range(2, 5)]
+        kept += [_mlp(gs, seed) for seed in range(2, 5)]
         with gs.shards[0].graph.as_default(), tf1.name_scope("outer"):
-            names.append(_mlp(gs, 5).name)  # a caller's name scope in another shard's graph
-        names.append(_mlp(gs, 6, name="other").name)
-        names.append(_mlp(gs, 7).name)
+            kept.append(_mlp(gs, 5))  # a caller's name scope in another shard's graph
+        kept.append(_mlp(gs, 6, name="other"))
+        kept.append(_mlp(gs, 7))
+        names = [clf.name for clf in kept]
         assert names == ["dense_classifier", "dense_classifier_2", "dense_classifier_1", "dense_classifier_4",
                          "dense_classifier_5", "dense_classifier_6", "other", "dense_classifier_7"]
     finally:
