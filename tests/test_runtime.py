@@ -86,8 +86,8 @@ def test_initialize_runs_once_through_a_callable_it_then_releases(runtime):
     made = []
     real = runtime.session._make_callable_from_options
 
-    def recording(options, read_only=False):
-        fn = real(options, read_only=read_only)
+    def recording(options, **kwargs):
+        fn = real(options, **kwargs)
         made.append((sorted(options.target), list(options.fetch), weakref.ref(fn)))
         return fn
 

@@ -169,8 +169,7 @@ class _Calling:
                 # the inter-op pool); it falls back to the pool by itself when
                 # a run spans several devices (e.g. CPU + GPU partitions).
                 options.run_options.inter_op_thread_pool = -1
-            extra = {"unsynced": True} if unsynced else {}  # only tfshare's mirror copies pass it
-            make = functools.partial(session._make_callable_from_options, read_only=read_only, **extra)
+            make = functools.partial(session._make_callable_from_options, read_only=read_only, unsynced=unsynced)
             if self._task is None:
                 return make(options)
             # In a cluster, gRPC timeouts become ClusterError, when making and when calling.

@@ -55,6 +55,8 @@ from tensorflow.python.client import timeline  # noqa: E402
 from tensorflow.python.util import _pywrap_util_port as util_port  # noqa: E402
 
 tf1 = tf.compat.v1
+#: tf_keras under its package name, for modules that spell it out (never ``tf.keras``, Keras 3).
+tf_keras = keras
 
 TF_VERSION: str = tf.__version__
 KERAS_VERSION: str = keras.__version__
@@ -168,6 +170,7 @@ __all__ = [
     "resource_variable_ops",
     "tf",
     "tf1",
+    "tf_keras",
     "tf_session",
     "timeline",
     "tracing_compilation",

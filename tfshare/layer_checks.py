@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from tfshare import validation
-from tfshare._tf import keras as tf_keras  # Keras 2 (tf_keras), never tf.keras: see tfshare._tf
+from tfshare._tf import tf_keras  # Keras 2, never tf.keras: see tfshare._tf
 from tfshare.errors import InputError
 
 #: A zero-argument callable returning a new tf_keras layer or a list of them.
