@@ -33,12 +33,11 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trace_ops import Traced, flops_by_node, grouped, machine, summary  # noqa: E402
+from trace_ops import cnn_classifier, Traced, flops_by_node, grouped, machine, summary  # noqa: E402
 
-from tfshare.bench import models, reference  # noqa: E402
+from tfshare.bench import reference  # noqa: E402
 from tfshare.bench.efficiency import MatMul  # noqa: E402
 from tfshare.harness.timing import measure_interleaved, paired_ratio  # noqa: E402
-from tfshare.runtime import GraphSession  # noqa: E402
 
 CONV_GROUPS = ("conv0+bn+relu", "conv1+bn+relu")
 
@@ -94,10 +93,7 @@ def main() -> None:
     parser.add_argument("--matmul", type=int, default=1024)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    model = models.model("cnn")
-    x = model.inputs(args.batch, 0)
-    gs = GraphSession(device="cpu")
-    clf = model.classifier(10, runtime=gs, seed=0)
+    model, x, gs, clf = cnn_classifier(args.batch)
     ours = clf.predict_proba(x)
     raw = reference.raw_graph(model, clf.get_weights(), 10)
     np.testing.assert_allclose(raw.call(x)[0], ours, atol=1e-5)

@@ -37,14 +37,13 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from trace_ops import Traced, flops_by_node, machine, summary  # noqa: E402
+from trace_ops import cnn_classifier, Traced, flops_by_node, machine, summary  # noqa: E402
 
 from tfshare import conv_fusion  # noqa: E402
 from tfshare._tf import config_pb2, op_def_library, op_def_registry, tf, tf1  # noqa: E402
-from tfshare.bench import models, reference  # noqa: E402
+from tfshare.bench import reference  # noqa: E402
 from tfshare.bench.efficiency import MatMul  # noqa: E402
 from tfshare.harness.timing import measure_interleaved, paired_ratio  # noqa: E402
-from tfshare.runtime import GraphSession  # noqa: E402
 
 EPS = 1e-3  # tf_keras BatchNormalization's default epsilon (the classifier's)
 
@@ -177,10 +176,7 @@ def main() -> None:
     parser.add_argument("--trace_runs", type=int, default=12)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    model = models.model("cnn")
-    x = model.inputs(args.batch, 0)
-    gs = GraphSession(device="cpu")
-    clf = model.classifier(10, runtime=gs, seed=0)
+    model, x, gs, clf = cnn_classifier(args.batch)
     # Trained-like statistics: random BN moments, so that a wrong fold or layout cannot hide behind identity BN.
     rng = np.random.default_rng(1)
     weights = clf.get_weights()

@@ -124,6 +124,16 @@ def flops_by_node(fetch: Any, shapes: Mapping[Any, Sequence[int]]) -> dict[str, 
         return out
 
 
+def cnn_classifier(batch: int) -> tuple[Any, np.ndarray, Any, Any]:
+    """The benchmarks' CNN (``tfshare.bench.models``) in its own CPU runtime: (model, inputs [batch, 28, 28, 1], runtime, classifier)."""
+    from tfshare.bench import models
+    from tfshare.runtime import GraphSession
+
+    model = models.model("cnn")
+    gs = GraphSession(device="cpu")
+    return model, model.inputs(batch, 0), gs, model.classifier(10, runtime=gs, seed=0)
+
+
 def machine() -> dict[str, Any]:
     """Load, CPU, versions and thread environment, for the JSON."""
     info = {"uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
