@@ -341,8 +341,8 @@ def test_a_classifier_closed_while_its_plan_is_built_is_not_remembered(runtime, 
     heads = _trunk_heads(runtime, 3)
     real_plan = fused._plan
 
-    def plan_then_close(rt, classifiers):  # another thread's close() lands between the checks and _remember
-        plan = real_plan(rt, classifiers)
+    def plan_then_close(rt, classifiers, *links):  # another thread's close() lands between the checks and _remember
+        plan = real_plan(rt, classifiers, *links)
         heads[1].close()
         return plan
 
@@ -434,11 +434,11 @@ def test_first_calls_and_plans_in_one_runtime_do_not_wait_for_another_runtimes_b
         entered, release = threading.Event(), threading.Event()
         real_plan = fused._Plan
 
-        def slow_plan(runtime, classifiers):  # a plan of "busy" that takes long to build
+        def slow_plan(runtime, classifiers, *links):  # a plan of "busy" that takes long to build
             if runtime is busy:
                 entered.set()
                 release.wait(30)
-            return real_plan(runtime, classifiers)
+            return real_plan(runtime, classifiers, *links)
 
         monkeypatch.setattr(fused, "_Plan", slow_plan)
         builder = threading.Thread(target=lambda: tfshare.predict_many(busy_heads, data.x_test[:1]))

@@ -49,7 +49,7 @@ FIRST_CALL_MAX_ROWS = 64
 _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
 _ungroupable: "weakref.WeakSet[GraphSession]" = weakref.WeakSet()  # runtimes whose zero-row feeds failed
-_plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], _Plan]]" = weakref.WeakKeyDictionary()
+_plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[tuple[str, ...], ...], _Plan]]" = weakref.WeakKeyDictionary()
 # predict_many's fast path: id()s of a classifier list -> (weak refs to them that evict the entry, a callable
 # returning its plan). A _Plan is held weakly (it belongs to _plans[runtime], and holds the runtime's graph); a
 # _Spread (a list over several shards) strongly, as nothing else holds it (it holds no classifier).
@@ -218,13 +218,27 @@ def _multihead(runtime: GraphSession, features: Any, heads: Sequence[Any]) -> tu
 
 
 class _Plan:
-    """How one runtime's share of a predict_many call runs: one callable, outputs by name."""
+    """How one runtime's share of a predict_many call runs: one callable, outputs by name.
 
-    __slots__ = ("fn", "n_feeds", "ordered", "banks", "input_shape", "names", "_trial", "__weakref__")
+    Args:
+      runtime: the shard holding ``classifiers``.
+      classifiers: its members of the call, in the caller's order.
+      takes: features tensors of trunk mirrors in this shard that the call feeds
+        with the trunk's output computed by an earlier shard's plan (see
+        ``_links``), instead of computing the trunk again.
+      gives: trunk output tensors of this shard to fetch too, for later plans.
+    """
 
-    def __init__(self, runtime: GraphSession, classifiers: Sequence[Any]) -> None:
+    __slots__ = ("fn", "n_feeds", "n_gives", "ordered", "banks", "input_shape", "names", "_trial", "__weakref__")
+
+    def __init__(
+        self, runtime: GraphSession, classifiers: Sequence[Any], takes: Sequence[Any] = (), gives: Sequence[Any] = ()
+    ) -> None:
+        fed = {id(t) for t in takes}
         feeds: list[Any] = []
         for clf in classifiers:
+            if clf.trunk is not None and id(clf.trunk_in_shard.output) in fed:
+                continue  # its features are fed
             if all(clf.input_tensor is not f for f in feeds):
                 feeds.append(clf.input_tensor)
         by_trunk: dict[tuple[int, int], list[Any]] = {}
@@ -246,12 +260,14 @@ class _Plan:
             if clf.name not in outputs:
                 fetches.append(clf.probabilities_tensor)
                 outputs[clf.name] = (len(fetches) - 1, None)
-        self.fn: FastCallable = runtime.callable(fetches, feeds, read_only=True)
         self.n_feeds = len(feeds)
+        self.n_gives = len(gives)
+        self.fn: FastCallable = runtime.callable([*fetches, *gives], [*feeds, *takes], read_only=True)
         # Several inputs are several independent classifiers, which TensorFlow's inter-op pool runs on
         # several cores and the calling thread one after the other: which wins depends on their size
         # (32 CNNs: the pool; 32 small MLPs: the calling thread). The plan's first calls time both.
-        self._trial = _Trial(self.fn, runtime.callable(fetches, feeds, read_only=True, caller_thread=False)) \
+        self._trial = _Trial(self.fn, runtime.callable([*fetches, *gives], [*feeds, *takes], read_only=True,
+                                                       caller_thread=False)) \
             if len(feeds) > 1 and runtime.caller_thread else None
         self.input_shape = classifiers[0].input_shape
         self.names = tuple(c.name for c in classifiers)
@@ -259,19 +275,29 @@ class _Plan:
         if len(fetches) == 1 and len(classifiers) > 1 and [i for _, _, i in self.ordered] == list(range(len(classifiers))):
             self.ordered = None  # one fused block in the given order: see run()
 
-    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """{name: float32 [batch, C] probabilities} in the order the plan's classifiers were given."""
+    def run(self, x: np.ndarray, carried: Sequence[np.ndarray] = (), given: list[np.ndarray] | None = None,
+            ) -> dict[str, np.ndarray]:
+        """{name: float32 [batch, C] probabilities} in the order the plan's classifiers were given.
+
+        Args:
+          x: float32 [batch, *input_shape].
+          carried: the values of ``takes``, float32 [batch, features] each.
+          given: a list that receives the values of ``gives``.
+        """
         for bank in self.banks:
             bank.ensure_fresh()
         trial = self._trial  # read once: another thread may end the trial meanwhile
-        if self.n_feeds == 1:
+        if self.n_feeds == 1 and not carried:
             values = self.fn(x)  # ClosedError once closed
         elif trial is None:
-            values = self.fn(*([x] * self.n_feeds))
+            values = self.fn(*([x] * self.n_feeds), *carried)
         else:
-            values = trial.run([x] * self.n_feeds)
+            values = trial.run([*([x] * self.n_feeds), *carried])
             if trial.choice is not None:
                 self.fn, self._trial = trial.choice, None
+        if self.n_gives:
+            given.extend(values[-self.n_gives:])
+            values = values[:-self.n_gives]
         if self.ordered is None:
             return dict(zip(self.names, split_heads(values[0])))
         values = [v if v.ndim == 2 else split_heads(v) for v in values]
@@ -304,27 +330,76 @@ class _Trial:
 class _Spread:
     """predict_many over classifiers of several shards (or runtimes): each shard's plan, one call each.
 
-    Remembered like a single plan (``_remember``), so repeated calls skip the
-    argument checks and the grouping; it holds its shards' plans.
+    Heads of one trunk spread over its shard and its mirrors' shards
+    (``tfshare.mirrors``) compute the trunk once: the first plan holding heads
+    of it also fetches its features, and later plans feed them to their
+    mirror's output (``_links``). Remembered like a single plan
+    (``_remember``), so repeated calls skip the argument checks and the
+    grouping; it holds its shards' plans.
     """
 
-    __slots__ = ("plans", "names", "input_shape")
+    __slots__ = ("steps", "names", "input_shape")
 
-    def __init__(self, plans: list[_Plan], classifiers: list[Any]) -> None:
-        self.plans = plans
+    def __init__(self, groups: list[list[Any]], classifiers: list[Any]) -> None:
+        links = _links(groups)
+        #: (plan, indices into the values given so far that it takes); a plan's gives are appended in order.
+        self.steps: list[tuple[_Plan, tuple[int, ...]]] = []
+        given: list[int] = []  # id(trunk) of each value given, in order
+        for group, (takes, gives) in zip(groups, links):
+            plan = _plan(group[0].shard, group, [t for _, t in takes], [t for _, t in gives])
+            self.steps.append((plan, tuple(given.index(key) for key, _ in takes)))
+            given.extend(key for key, _ in gives)
         self.names = tuple(c.name for c in classifiers)
         self.input_shape = classifiers[0].input_shape
+
+    @property
+    def plans(self) -> list[_Plan]:
+        """The shards' plans, in the order they run."""
+        return [plan for plan, _ in self.steps]
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """{name: float32 [batch, C] probabilities} in the order the classifiers were given."""
         results: dict[str, np.ndarray] = {}
-        for plan in self.plans:
-            results.update(plan.run(x))
+        given: list[np.ndarray] = []
+        for plan, takes in self.steps:
+            results.update(plan.run(x, [given[i] for i in takes], given))
         return {name: results[name] for name in self.names}
 
 
-def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
-    key = tuple(c.name for c in classifiers)  # names are never reused within a runtime
+def _links(groups: list[list[Any]]) -> list[tuple[list[tuple[int, Any]], list[tuple[int, Any]]]]:
+    """Per shard group: the (id(trunk), features tensor) pairs it is fed, and those it fetches for later groups.
+
+    A trunk with heads in several groups (its shard and its mirrors' shards)
+    is computed by the first of them; each later group feeds its mirror's
+    output instead, when every head of that trunk there reads ``x`` only
+    through that output (so nothing else needs ``x``). The fed values are the
+    trunk's own features for the same ``x``: what the mirror, kept equal to
+    the trunk, computes.
+    """
+    source: dict[int, tuple[int, Any]] = {}  # id(trunk) -> (group index, its features tensor there)
+    links: list[tuple[list[tuple[int, Any]], list[tuple[int, Any]]]] = [([], []) for _ in groups]
+    for g, group in enumerate(groups):
+        heads: dict[int, list[Any]] = {}
+        for clf in group:
+            if clf.trunk is not None:
+                heads.setdefault(id(clf.trunk), []).append(clf)
+        for key, members in heads.items():
+            features = members[0].trunk_in_shard.output
+            if key not in source:
+                source[key] = (g, features)
+                continue
+            if any(_computes(clf, clf.input_tensor, {id(features)}) for clf in members):
+                continue  # a head reads x past the features: this group computes the trunk itself
+            first, theirs = source[key]
+            if all(k != key for k, _ in links[first][1]):
+                links[first][1].append((key, theirs))
+            links[g][0].append((key, features))
+    return links
+
+
+def _plan(runtime: GraphSession, classifiers: list[Any], takes: Sequence[Any] = (), gives: Sequence[Any] = ()) -> _Plan:
+    # Names are never reused within a runtime; the links (fed and fetched features) are part of a plan.
+    key = (tuple(c.name for c in classifiers), tuple(t.name for t in takes), tuple(t.name for t in gives))
     plans = _plans.get(runtime)
     plan = plans.get(key) if plans is not None else None
     if plan is not None:
@@ -334,7 +409,7 @@ def _plan(runtime: GraphSession, classifiers: list[Any]) -> _Plan:
         plans = _plans.setdefault(runtime, {})
         plan = plans.get(key)
         if plan is None:
-            plan = plans[key] = _Plan(runtime, classifiers)
+            plan = plans[key] = _Plan(runtime, classifiers, takes, gives)
             if len(plans) == PLANS_WARNING:
                 _log.warning(
                     "predict_many has built fused ops for %d different classifier lists in %r; each list "
@@ -423,7 +498,7 @@ def predict_many(classifiers: Sequence[Any], x: Any) -> dict[str, np.ndarray]:
     by_shard: dict[int, list[Any]] = {}
     for clf in classifiers:
         by_shard.setdefault(id(clf.shard), []).append(clf)
-    spread = _Spread([_plan(group[0].shard, group) for group in by_shard.values()], classifiers)
+    spread = _Spread(list(by_shard.values()), classifiers)
     _remember(classifiers, spread)
     return spread.run(x)
 
