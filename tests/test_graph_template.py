@@ -303,9 +303,10 @@ def _graph_def_bytes(runtime):
     return runtime.graph.as_graph_def().SerializeToString(deterministic=True)
 
 
-def test_a_copy_sets_each_ops_device_without_a_device_scope_per_op(monkeypatch):
-    """Copies skip import_graph_def's per-op device scope (an eager device context each) for every op that is
-    neither colocated nor a colocation target, and end with the graph a per-op scope gives, byte for byte."""
+def test_a_copy_is_import_graph_defs_graph_byte_for_byte_without_its_per_op_pass(monkeypatch):
+    """Copies import through TensorFlow's C API without import_graph_def's per-op Python pass (devices set again
+    through device functions, colocation read per op), and end with the graph import_graph_def gives, byte for
+    byte: the NodeDefs' devices, colocated ops' devices, names, inputs."""
     from tensorflow.python.framework import importer
 
     def build(runtime, seeds):
@@ -313,26 +314,34 @@ def test_a_copy_sets_each_ops_device_without_a_device_scope_per_op(monkeypatch):
         for seed in seeds:
             tfshare.DenseClassifier(runtime=runtime, seed=seed)
             tfshare.DenseClassifier(trunk=trunk, seed=seed)
+            tfshare.ConvClassifier(runtime=runtime, seed=seed, filters=(4,))
 
-    scoped = []
-    maybe_device = importer._MaybeDevice
-    monkeypatch.setattr(importer, "_MaybeDevice", lambda device: scoped.append(device) or maybe_device(device))
+    def reference(graph, graph_def, input_map, scope, colocated):  # TensorFlow's own import
+        with graph.device(None):
+            tf.graph_util.import_graph_def(graph_def, input_map=input_map, name=scope)
+
+    passes = []
+    process = importer._ProcessNewOps
+    monkeypatch.setattr(importer, "_ProcessNewOps", lambda graph: passes.append(graph) or process(graph))
+    lean_import = graph_template._import
     with tfshare.GraphSession(device="cpu", shard_size=None) as fast, \
             tfshare.GraphSession(device="cpu", shard_size=None) as scoped_per_op:
-        build(fast, [0, 1])  # keras-built, then a copy: the templates now exist
+        build(fast, [0, 1])  # keras-built, then copies
+        monkeypatch.setattr(graph_template, "_import", reference)
         build(scoped_per_op, [0, 1])
-        for template in graph_template._templates[scoped_per_op].values():  # as before: devices in the NodeDefs
-            for node in template._graph_def.node:
-                node.device = getattr(template, "_devices", {}).get(node.name, node.device)
-            template._devices = {}
-        del scoped[:]
+        monkeypatch.setattr(graph_template, "_import", lean_import)
+        assert len(passes) == 3  # the three reference copies
+        del passes[:]
         build(fast, [2])
-        assert 0 < len([d for d in scoped if d]) <= 6  # colocation targets only: the variables' handles
-        del scoped[:]
+        assert not passes
+        monkeypatch.setattr(graph_template, "_import", reference)
         build(scoped_per_op, [2])
-        assert len([d for d in scoped if d]) >= 26  # the MLP copy's ops with a device, one scope each
+        assert len(passes) == 2  # (the head sits on a new trunk: built, not copied)
         assert _graph_def_bytes(fast) == _graph_def_bytes(scoped_per_op)
+        colocated = [op for op in fast.graph.get_operations()
+                     if any(g != b"loc:@" + op.name.encode() for g in op.colocation_groups())]
+        assert colocated  # the comparison covered colocated ops
         x = np.random.default_rng(0).random((2, 784), np.float32)
-        outputs = [[c.predict_proba(x) for c in gs.heads()] for gs in (fast, scoped_per_op)]
+        outputs = [[c.predict_proba(x) for c in gs.heads() if c.input_shape == (784,)] for gs in (fast, scoped_per_op)]
         for a, b in zip(*outputs):
             np.testing.assert_array_equal(a, b)

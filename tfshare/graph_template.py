@@ -27,7 +27,7 @@ import threading
 import weakref
 from typing import Any, Callable, Sequence
 
-from tfshare._tf import tf, tf1
+from tfshare._tf import tf, tf1, tf_c_api
 from tfshare.initial_values import FedInitializer, InitSpec
 
 _lock = threading.Lock()
@@ -114,16 +114,12 @@ class Template:
                 for attr in ("shared_name", "debug_name"):
                     if attr in node.attr:
                         node.attr[attr].s = _relative(node.attr[attr].s.decode(), scope).encode()
-        # Ops that take their device from a device scope per op in import_graph_def (its _MaybeDevice: an
-        # eager device context each, ~30 us): neither colocated nor a colocation target. Their device is
-        # cleared from the NodeDefs and set after the import (see copy()), to the same string.
-        targets = {g[len(b"loc:@"):].decode() for node in graph_def.node if "_class" in node.attr
-                   for g in node.attr["_class"].list.s}
-        self._devices: dict[str, str] = {}
-        for node in graph_def.node:
-            if node.device and "_class" not in node.attr and node.name not in targets:
-                self._devices[node.name] = node.device
-                node.ClearField("device")
+        # Ops colocated with another op take that op's device at import (import_graph_def's rule): the only
+        # ops whose NodeDef device is not final (see _import).
+        self._colocated = [
+            node.name for node in graph_def.node if "_class" in node.attr  # (reading a missing key adds it)
+            and any(g.startswith(b"loc:@") and g != b"loc:@" + node.name.encode() for g in node.attr["_class"].list.s)
+        ]
         self._graph_def = graph_def
         self._external = external
         self._tensors = {
@@ -156,13 +152,7 @@ class Template:
                 for attr in ("shared_name", "debug_name"):
                     if attr in node.attr:
                         node.attr[attr].s = scope.encode() + node.attr[attr].s
-        # An absolute scope ("name/") re-enters the reserved scope instead of uniquifying it.
-        # No device scope: a node keeps the device field tf_keras gave the original, or (cleared in __init__)
-        # gets it right after the import.
-        with graph.device(None):
-            tf.graph_util.import_graph_def(graph_def, input_map=self._external, name=scope)
-        for name, device in self._devices.items():  # what the import would have set (__init__), without its scopes
-            graph.get_operation_by_name(scope + name)._set_device(device)
+        _import(graph, graph_def, self._external, scope, self._colocated)
         tensors = {
             role: graph.get_tensor_by_name(scope + rel) if rel is not None else tensor
             for role, (rel, tensor) in self._tensors.items()
@@ -184,6 +174,74 @@ class Template:
             init = FedInitializer.bound(spec.maker(seed), graph.get_tensor_by_name(scope + rel))
             fed.append((variables[key], init))
         return tensors, variables, fed, set(self._frozen)
+
+
+def _import(graph: Any, graph_def: Any, input_map: dict[str, Any], scope: str, colocated: Sequence[str]) -> None:
+    """``tf.graph_util.import_graph_def(graph_def, input_map, name=scope)`` without its per-op Python pass.
+
+    TensorFlow's importer creates the ops in C++, gives each a Python
+    ``Operation`` (``Graph._add_new_tf_operations``, kept here), then visits
+    every op again in Python: it clears the op's device and sets it anew
+    through the graph's device functions under the NodeDef's device, and reads
+    its colocation attribute (a ValueError raised and caught for each op
+    without one). That pass was half of a template copy's time. A template's
+    NodeDefs already carry the devices tf_keras gave the original ops, which
+    that pass would set again, unchanged (the copy runs under no device
+    function of its own); only an op colocated with another takes that op's
+    device, set here for those ops alone (``colocated``: their names in
+    ``graph_def``). The result is the graph import_graph_def makes, byte for byte
+    (tests/test_graph_template.py).
+
+    Args:
+      graph: the graph to import into (inside its runtime's ``building()``).
+      graph_def: the NodeDefs, names relative to ``scope``.
+      input_map: {"op:index" in ``graph_def``: tensor of ``graph``} for inputs from outside.
+      scope: the reserved name scope, ending in "/": an absolute scope is re-entered, not uniquified.
+
+    Raises:
+      ValueError: TensorFlow refused the GraphDef, or an input_map key names no input of it.
+    """
+    options = tf_c_api.TF_NewImportGraphDefOptions()
+    try:
+        tf_c_api.TF_ImportGraphDefOptionsSetPrefix(options, scope[:-1])
+        tf_c_api.TF_ImportGraphDefOptionsSetUniquifyNames(options, True)
+        tf_c_api.TF_ImportGraphDefOptionsSetValidateColocationConstraints(options, True)
+        for name, tensor in input_map.items():
+            op_name, index = name.rsplit(":", 1)
+            tf_c_api.TF_ImportGraphDefOptionsAddInputMapping(options, op_name, int(index), tensor._as_tf_output())
+        serialized = tf_c_api.TF_NewBufferFromString(graph_def.SerializeToString())
+        try:
+            # As import_graph_def: no Session.run between creating the ops and giving them Python objects.
+            with graph._mutation_lock():
+                try:
+                    with graph._c_graph.get() as c_graph:
+                        results = tf_c_api.TF_GraphImportGraphDefWithResults(c_graph, serialized, options)
+                except tf.errors.InvalidArgumentError as exc:
+                    raise ValueError(str(exc)) from None
+                try:
+                    missing = tf_c_api.TF_ImportGraphDefResultsMissingUnusedInputMappings_wrapper(results)
+                finally:
+                    tf_c_api.TF_DeleteImportGraphDefResults(results)
+                graph._add_new_tf_operations(compute_devices=False)
+        finally:
+            tf_c_api.TF_DeleteBuffer(serialized)
+    finally:
+        tf_c_api.TF_DeleteImportGraphDefOptions(options)
+    if missing:
+        raise ValueError(f"input_map names inputs that are not in the GraphDef: {[str(m) for m in missing]}")
+    for name in colocated:  # import_graph_def's rule: the first colocation target with a device, or none
+        op = graph.get_operation_by_name(scope + name)
+        device = ""
+        for group in op.get_attr("_class"):
+            target = group.decode()[len("loc:@"):]
+            if group.startswith(b"loc:@") and target != op.name:
+                try:
+                    device = graph._get_operation_by_name(target).device
+                except KeyError:  # not in the graph (import_graph_def skips it too)
+                    continue
+                if device:
+                    break
+        op._set_device(device)
 
 
 def find(runtime: Any, key: tuple) -> Template | None:
