@@ -111,3 +111,19 @@ def test_links_leave_a_group_whose_head_reads_x_past_the_features(gs, monkeypatc
     # As if every mirror head also read x past its features: nothing may be fed then.
     monkeypatch.setattr(fused, "_computes", lambda clf, source, fed: clf.trunk_in_shard is not trunk)
     assert all(not takes and not gives for takes, gives in fused._links(ordered))
+
+
+def test_a_shard_list_in_another_link_role_reuses_its_fused_ops(gs, rng):
+    trunk, heads, shape = _heads(gs, "mlp", 11)
+    home = [h for h in heads if h.shard is trunk.shard]
+    away = [h for h in heads if h.shard is not trunk.shard]
+    x = rng.random((3, *shape), dtype=np.float32)
+    tfshare.predict_many(home, x)  # the trunk's shard computes: its heads' fused ops are built
+    ops = trunk.shard.graph.version
+    tfshare.predict_many(heads, x)  # the same shard list, now also giving the features
+    assert trunk.shard.graph.version == ops
+    gs.finalize()
+    reordered = away + home  # the trunk's shard is fed now: a new callable, no new op
+    together = tfshare.predict_many(reordered, x)
+    for head in reordered:
+        np.testing.assert_allclose(together[head.name], head.predict_proba(x), atol=1e-6)

@@ -44,12 +44,14 @@ from tfshare.runtime import GraphSession
 # (a trunk's heads; other members get zero rows), which pays off for small batches.
 FIRST_CALL_MAX_ROWS = 64
 
-# Guards _recent. Per-runtime state (_first_call_groups, _plans) is built under
+# Guards _recent. Per-runtime state (_first_call_groups, _plans, _built) is built under
 # the runtime's own lock, so no runtime waits for another's build.
 _lock = threading.Lock()
 _first_call_groups: "weakref.WeakKeyDictionary[GraphSession, _Group]" = weakref.WeakKeyDictionary()
 _ungroupable: "weakref.WeakSet[GraphSession]" = weakref.WeakSet()  # runtimes whose zero-row feeds failed
 _plans: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[tuple[str, ...], ...], _Plan]]" = weakref.WeakKeyDictionary()
+# Per runtime: {names of a list: (fetches, banks, outputs)}, the fused ops each list built (_fused_ops).
+_built: "weakref.WeakKeyDictionary[GraphSession, dict[tuple[str, ...], tuple]]" = weakref.WeakKeyDictionary()
 # predict_many's fast path: id()s of a classifier list -> (weak refs to them that evict the entry, a callable
 # returning its plan). A _Plan is held weakly (it belongs to _plans[runtime], and holds the runtime's graph); a
 # _Spread (a list over several shards) strongly, as nothing else holds it (it holds no classifier).
@@ -241,25 +243,7 @@ class _Plan:
                 continue  # its features are fed
             if all(clf.input_tensor is not f for f in feeds):
                 feeds.append(clf.input_tensor)
-        by_trunk: dict[tuple[int, int], list[Any]] = {}
-        for clf in classifiers:
-            if clf.trunk is not None:  # the trunk object in this shard: the trunk, or its mirror here
-                by_trunk.setdefault((id(clf.trunk_in_shard), clf.num_classes), []).append(clf)
-        fetches: list[Any] = []
-        outputs: dict[str, tuple[int, int | None]] = {}
-        self.banks: list[HeadBank] = []
-        for heads in by_trunk.values():
-            if len(heads) > 1:
-                probabilities, bank = _multihead(runtime, heads[0].trunk_in_shard.output, heads)
-                fetches.append(probabilities)
-                if bank is not None:
-                    self.banks.append(bank)
-                for i, clf in enumerate(heads):
-                    outputs[clf.name] = (len(fetches) - 1, i)
-        for clf in classifiers:
-            if clf.name not in outputs:
-                fetches.append(clf.probabilities_tensor)
-                outputs[clf.name] = (len(fetches) - 1, None)
+        fetches, self.banks, outputs = _fused_ops(runtime, classifiers)
         self.n_feeds = len(feeds)
         self.n_gives = len(gives)
         self.fn: FastCallable = runtime.callable([*fetches, *gives], [*feeds, *takes], read_only=True)
@@ -397,8 +381,57 @@ def _links(groups: list[list[Any]]) -> list[tuple[list[tuple[int, Any]], list[tu
     return links
 
 
+def _fused_ops(
+    runtime: GraphSession, classifiers: Sequence[Any]
+) -> tuple[list[Any], list[HeadBank], dict[str, tuple[int, int | None]]]:
+    """The tensors a list of classifiers of one shard is answered from, built once per list (by names).
+
+    Heads of one trunk object in the shard (the trunk, or its mirror) with one
+    class count share fused ops (``_multihead``); the others fetch their own
+    probabilities. Plans of the same list that differ only in their links
+    (``_links``: features fed or fetched) share these ops: a link changes a
+    callable's feeds and fetches, never the graph. Call under the runtime's lock.
+
+    Returns:
+      (the tensors to fetch, the head banks to refresh before each call,
+      {name: (fetch index, head index in a fused block or None)}).
+    """
+    key = tuple(c.name for c in classifiers)  # names are never reused within a runtime
+    built = _built.setdefault(runtime, {})
+    if key in built:
+        return built[key]
+    by_trunk: dict[tuple[int, int], list[Any]] = {}
+    for clf in classifiers:
+        if clf.trunk is not None:  # the trunk object in this shard: the trunk, or its mirror here
+            by_trunk.setdefault((id(clf.trunk_in_shard), clf.num_classes), []).append(clf)
+    fetches: list[Any] = []
+    outputs: dict[str, tuple[int, int | None]] = {}
+    banks: list[HeadBank] = []
+    for heads in by_trunk.values():
+        if len(heads) > 1:
+            probabilities, bank = _multihead(runtime, heads[0].trunk_in_shard.output, heads)
+            fetches.append(probabilities)
+            if bank is not None:
+                banks.append(bank)
+            for i, clf in enumerate(heads):
+                outputs[clf.name] = (len(fetches) - 1, i)
+    for clf in classifiers:
+        if clf.name not in outputs:
+            fetches.append(clf.probabilities_tensor)
+            outputs[clf.name] = (len(fetches) - 1, None)
+    built[key] = (fetches, banks, outputs)
+    if len(built) == PLANS_WARNING:
+        _log.warning(
+            "predict_many has built fused ops for %d different classifier lists in %r; each list "
+            "adds ops (and on a trunk a copy of its heads) for good: pass one fixed list and "
+            "pick results by name", len(built), runtime,
+        )
+    return built[key]
+
+
 def _plan(runtime: GraphSession, classifiers: list[Any], takes: Sequence[Any] = (), gives: Sequence[Any] = ()) -> _Plan:
-    # Names are never reused within a runtime; the links (fed and fetched features) are part of a plan.
+    # Names are never reused within a runtime; the links (fed and fetched features) make other callables of the
+    # same fused ops (_fused_ops).
     key = (tuple(c.name for c in classifiers), tuple(t.name for t in takes), tuple(t.name for t in gives))
     plans = _plans.get(runtime)
     plan = plans.get(key) if plans is not None else None
@@ -410,12 +443,6 @@ def _plan(runtime: GraphSession, classifiers: list[Any], takes: Sequence[Any] = 
         plan = plans.get(key)
         if plan is None:
             plan = plans[key] = _Plan(runtime, classifiers, takes, gives)
-            if len(plans) == PLANS_WARNING:
-                _log.warning(
-                    "predict_many has built fused ops for %d different classifier lists in %r; each list "
-                    "adds ops (and on a trunk a copy of its heads) for good: pass one fixed list and "
-                    "pick results by name", len(plans), runtime,
-                )
     return plan
 
 

@@ -190,7 +190,9 @@ def _import(graph: Any, graph_def: Any, input_map: dict[str, Any], scope: str, c
     function of its own); only an op colocated with another takes that op's
     device, set here for those ops alone (``colocated``: their names in
     ``graph_def``). The result is the graph import_graph_def makes, byte for byte
-    (tests/test_graph_template.py).
+    (tests/test_graph_template.py), except inside a caller's ``colocate_with``
+    block, where import_graph_def clears every op's device and this keeps the
+    NodeDefs' (the devices a tf_keras build gets there too).
 
     Args:
       graph: the graph to import into (inside its runtime's ``building()``).
