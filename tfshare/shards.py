@@ -181,14 +181,11 @@ class Shards:
         return newest
 
     def open_dedicated(self, trunk: Any) -> Any:
-        """A new shard for a mirror of ``trunk`` and its heads (``tfshare.mirrors``), under construction.
+        """A new shard for a mirror of ``trunk`` and its heads (``tfshare.mirrors``), under construction until ``built``.
 
-        No ``place()`` ever returns it: the next independent classifier or
-        trunk goes into a shard of its own after it. It counts the units built
-        into it (``hold``: the mirror's heads), and is reclaimed once none is
-        left and its mirror is no longer needed (``Mirror.needed``: its graph
-        reached the heads' op budget, or ``trunk`` was garbage-collected). It is
-        under construction (never reclaimed) until the caller's ``built``.
+        No ``place()`` ever returns it. It counts its heads (``hold``) and is
+        reclaimed once none is left and its mirror is not ``needed`` (full, or
+        ``trunk`` garbage-collected: noticed at the next placement or release).
 
         Raises:
           ClosedError: the root is closing or closed.
@@ -230,22 +227,13 @@ class Shards:
         _close_all(closing)
 
     def hold(self, shard: Any, room: Callable[[], bool] | None = None) -> bool:
-        """Counts a unit about to be built into ``shard`` directly (not placed by ``place()``), before its build.
-
-        Heads of a trunk, ``input_tensor`` classifiers and units given a shard
-        itself as runtime: counted before their build, a shard cannot be
-        reclaimed while they are built (another thread closing its last other
-        unit). The count is released by ``own``'s function (or, for a build
-        that failed, by calling it at once).
-
-        Args:
-          shard: a shard of this root.
-          room: checked under the placement lock first (a trunk's or mirror's
-            shard under its heads' op budget): False counts nothing.
+        """Counts a unit built into ``shard`` directly (a head, ``input_tensor=``, ``runtime=`` a shard), before its
+        build: the shard is then not reclaimed under it. ``own``'s function releases the count (at once if the build
+        fails). ``room``, if given, is checked first under the placement lock (a shard under the heads' op budget).
 
         Returns:
-          Whether the unit was counted (or needs no count: the root); False when
-          ``room()`` said no, or ``shard`` was reclaimed (or the root closed).
+          Whether it was counted (the root needs no count); False when ``room()``
+          is False, or ``shard`` was reclaimed (or the root closed).
         """
         with self._lock:
             if self._closed or (room is not None and not room()):
