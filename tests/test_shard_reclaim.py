@@ -375,15 +375,19 @@ def test_a_unit_built_into_a_shard_directly_is_counted_before_its_build(monkeypa
 
 
 def test_a_unit_built_into_a_shard_directly_gives_its_count_back_when_its_build_fails(lone):
+    """At once, not when the half-built object is collected: the tracebacks kept here keep both alive."""
     gs, a = lone
     shard = a.shard
-    with pytest.raises(tfshare.InputError, match=r"is already used"):
+    with pytest.raises(tfshare.InputError, match=r"is already used") as by_runtime:
         _mlp(shard, 2, name=a.name)
-    with pytest.raises(tfshare.InputError, match=r"is already used"):
+    with pytest.raises(tfshare.InputError, match=r"is already used") as by_input_tensor:
         tfshare.Classifier(layers=lambda: [keras.layers.Dense(4)], input_shape=(16,), num_classes=3, runtime=gs,
                            input_tensor=a.input_tensor, name=a.name)
+    with pytest.raises(tfshare.InputError, match=r"is already used") as by_trunk:
+        tfshare.SharedTrunk(shard, 16, (8,), seed=0, name=a.name)
     a.close()
     assert shard.closed and gs.shards == [gs]
+    assert by_runtime.traceback and by_input_tensor.traceback and by_trunk.traceback
 
 
 def test_a_unit_given_a_reclaimed_shard_as_runtime_is_refused(lone):
