@@ -32,6 +32,15 @@ def test_only_tf_module_imports_tensorflow():
     assert offenders == []
 
 
+def test_tf_module_imports_each_module_once():
+    """One module object, one name: the base-class swap and the audit read the same ``version_utils``."""
+    text = (ROOT / "tfshare" / "_tf.py").read_text()
+    imported = re.findall(r"^from (\S+) import (\w+)(?: as \w+)?", text, re.M)
+    repeated = sorted({pair for pair in imported if imported.count(pair) > 1})
+    assert repeated == []
+    assert _tf.keras_version_utils.should_use_v2 in (_tf._should_use_v2, _tf._original_should_use_v2)
+
+
 def test_library_never_switches_global_mode_or_uses_keras3():
     text = "\n".join(p.read_text() for p in (ROOT / "tfshare").rglob("*.py"))
     assert "disable_eager_execution" not in text

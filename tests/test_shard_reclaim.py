@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import mirrors, shards
+from tfshare import shards
 from tfshare._tf import keras
 
 X = np.linspace(-1, 1, 4 * 16, dtype=np.float32).reshape(4, 16)
@@ -199,21 +200,6 @@ def test_an_input_tensor_classifier_keeps_its_shard_until_it_closes():
         assert a.shard.closed and gs.shards == [gs]
 
 
-def test_a_shard_holding_a_trunk_mirror_is_never_reclaimed(monkeypatch):
-    monkeypatch.setattr(mirrors, "HEAD_OPS", 100)
-    with tfshare.GraphSession(device="cpu") as gs:
-        trunk = tfshare.SharedTrunk(gs, 16, (8,), seed=0)
-        heads = [tfshare.DenseClassifier(trunk=trunk, num_classes=3, seed=i) for i in range(8)]
-        mirrored = [h for h in heads if h.shard is not trunk.shard]
-        assert mirrored, "no head went to a mirror"
-        shard = mirrored[0].shard
-        for head in mirrored:
-            head.close()
-        assert not shard.closed and shard in gs.shards
-        later = tfshare.DenseClassifier(trunk=trunk, num_classes=3, seed=20)
-        assert later.predict_proba(X).shape == (4, 3) and not shard.closed
-
-
 def test_initialize_and_finalize_skip_a_shard_reclaimed_after_the_root_listed_it(monkeypatch):
     """The root lists its shards, then initializes (or finalizes) each: one reclaimed meanwhile (its last
     classifier closed in another thread) is skipped, not a ClosedError."""
@@ -342,3 +328,110 @@ def test_a_construction_that_never_ends_stops_delaying_placements_after_max_wait
         join_all([holder])
         assert len(out) == 1 and out[0].shard is gs.shards[1]
         np.testing.assert_allclose(out[0].predict_proba(X), _twin(0), rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------------ units built into a shard directly
+
+
+@pytest.fixture
+def lone():
+    """A runtime of one classifier per shard, and a classifier alone in its (second, full) shard."""
+    with tfshare.GraphSession(device="cpu", shard_size=1) as gs:
+        _mlp(gs, 0)
+        yield gs, _mlp(gs, 1)
+
+
+def _closing_during_the_build(monkeypatch, victim):
+    """Makes the next build into ``victim``'s shard close ``victim`` once, from inside the build (what another
+    thread's close would do at that moment; deterministic here)."""
+    building = tfshare.GraphSession.building
+
+    @contextlib.contextmanager
+    def building_then_close(self, *args, **kwargs):
+        with building(self, *args, **kwargs) as graph:
+            if self is victim.shard and not victim.closed:
+                victim.close()
+            yield graph
+
+    monkeypatch.setattr(tfshare.GraphSession, "building", building_then_close)
+
+
+@pytest.mark.parametrize("how", ["input_tensor", "runtime_is_the_shard"])
+def test_a_unit_built_into_a_shard_directly_is_counted_before_its_build(monkeypatch, lone, how):
+    """An ``input_tensor=`` classifier, or one given the shard as runtime, was counted only after its build:
+    the shard's last other classifier closing during the build reclaimed the shard, and the new classifier
+    failed at its first call with ClosedError."""
+    gs, a = lone
+    shard = a.shard
+    _closing_during_the_build(monkeypatch, a)
+    kwargs = {"input_tensor": a.input_tensor, "runtime": gs} if how == "input_tensor" else {"runtime": shard}
+    b = tfshare.Classifier(layers=lambda: [keras.layers.Dense(4)], input_shape=(16,), num_classes=3, seed=2,
+                           **kwargs)
+    monkeypatch.undo()
+    assert a.closed and b.shard is shard and not shard.closed
+    assert b.predict_proba(X).shape == (4, 3)
+    b.close()
+    assert shard.closed and gs.shards == [gs]
+
+
+def test_a_unit_built_into_a_shard_directly_gives_its_count_back_when_its_build_fails(lone):
+    """At once, not when the half-built object is collected: the tracebacks kept here keep both alive."""
+    gs, a = lone
+    shard = a.shard
+    with pytest.raises(tfshare.InputError, match=r"is already used") as by_runtime:
+        _mlp(shard, 2, name=a.name)
+    with pytest.raises(tfshare.InputError, match=r"is already used") as by_input_tensor:
+        tfshare.Classifier(layers=lambda: [keras.layers.Dense(4)], input_shape=(16,), num_classes=3, runtime=gs,
+                           input_tensor=a.input_tensor, name=a.name)
+    with pytest.raises(tfshare.InputError, match=r"is already used") as by_trunk:
+        tfshare.SharedTrunk(shard, 16, (8,), seed=0, name=a.name)
+    a.close()
+    assert shard.closed and gs.shards == [gs]
+    assert by_runtime.traceback and by_input_tensor.traceback and by_trunk.traceback
+
+
+def test_a_unit_given_a_reclaimed_shard_as_runtime_is_refused(lone):
+    gs, a = lone
+    shard = a.shard
+    a.close()
+    assert shard.closed
+    with pytest.raises(tfshare.ClosedError, match=r"was closed: every classifier and trunk in it was closed"):
+        _mlp(shard, 2)
+    with pytest.raises(tfshare.ClosedError, match=r"was closed: every classifier and trunk in it was closed"):
+        tfshare.SharedTrunk(shard, 16, (8,), seed=0)
+
+
+def test_a_classifier_constructed_inside_a_build_into_a_shard_does_not_take_the_roots_build_lock(monkeypatch):
+    """Thread A builds into a shard (its build lock) and constructs a classifier there; thread B holds the
+    root's build lock and takes the shard's (what ``fused`` does for a root classifier: ``release_callable``
+    under the root's lock visits every shard's). A's name used to need the root's build lock: a deadlock.
+    Deterministic: each takes its second lock only once the other holds its first."""
+    from conftest import WAIT_SECONDS, join_all
+
+    gs = tfshare.GraphSession(device="cpu", shard_size=1)
+    _mlp(gs, 0)
+    keep = _mlp(gs, 1)
+    shard = keep.shard
+    a_holds, b_holds = threading.Event(), threading.Event()
+    out = []
+
+    def a():
+        with shard.building():
+            a_holds.set()
+            assert b_holds.wait(WAIT_SECONDS)
+            out.append(("a", _mlp(gs, 2)))
+
+    def b():
+        with gs.building():
+            b_holds.set()
+            assert a_holds.wait(WAIT_SECONDS)
+            gs.release_callable(object())  # every shard's lock, under the root's
+            out.append(("b", None))
+
+    threads = [threading.Thread(target=a, daemon=True), threading.Thread(target=b, daemon=True)]
+    for thread in threads:
+        thread.start()
+    join_all(threads, timeout=30.0)
+    assert sorted(name for name, _ in out) == ["a", "b"]
+    assert dict(out)["a"].predict_proba(X).shape == (4, 3) and not keep.shard.closed
+    gs.close()

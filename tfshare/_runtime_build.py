@@ -30,6 +30,7 @@ class _Building:
     _device: str
     _shared_device: Any
     _names: set[str]
+    _names_lock: threading.Lock  # the root's names and suffixes (taken under any build lock, never the other way)
     _name_suffixes: dict[str, int]  # per default name, the suffix reserve_name last chose
     _heads: list[weakref.ref]
     _finalize_hooks: list[Callable[[], Callable[[], None] | None]]
@@ -118,7 +119,10 @@ class _Building:
                 unique(shard.graph, candidate, False) != candidate for shard in root.shards
             )
 
-        with root._lock:
+        # The root's names lock, not its build lock: a classifier constructed inside a build into another shard
+        # holds that shard's build lock, and a thread holding the root's build lock may take a shard's (a
+        # reclaimed shard's close, release_callable): the names lock is taken last, and nothing is taken under it.
+        with root._names_lock:
             if name is not None:
                 if taken(name):
                     raise InputError(f"name {name!r} is already used in {root!r} (by a classifier, trunk or op; "

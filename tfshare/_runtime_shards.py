@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from tfshare.errors import InputError
+from tfshare.errors import ClosedError, InputError
 
 
 class _ShardRouting:
@@ -64,22 +64,48 @@ class _ShardRouting:
         if self._shards is not None:
             self._shards.unplace(shard)
 
-    def own(self, shard: "GraphSession", owner: Any, placed: bool = True) -> Callable[[], None]:
-        """Ties a unit built in ``shard`` to ``owner``; returns the function releasing it (see ``Shards.own``).
+    def own(self, shard: "GraphSession", owner: Any) -> Callable[[], None]:
+        """Ties a unit counted in ``shard`` (``place()``, ``hold``) to ``owner``; returns the function releasing it.
 
         A shard whose units are all released is closed and dropped (see
-        ``tfshare.shards``, "Reclaiming"); a runtime without shards keeps
-        everything until it closes (the function then does nothing).
+        ``tfshare.shards``, "Reclaiming", and ``Shards.own``); a runtime
+        without shards keeps everything until it closes (the function then
+        does nothing).
         """
-        return self._shards.own(shard, owner, placed) if self._shards is not None else _keep
+        return self._shards.own(shard, owner) if self._shards is not None else _keep
+
+    def hold(self, shard: "GraphSession") -> None:
+        """Counts a unit about to be built into ``shard`` directly (not placed by ``place()``), before its build.
+
+        The shard is then not reclaimed while the unit is built; ``own`` ties
+        the count to its owner (see ``Shards.hold``).
+
+        Raises:
+          ClosedError: ``shard`` was reclaimed (every classifier and trunk in it
+            was closed), or the runtime is closed.
+        """
+        if self._shards is not None and not self._shards.hold(shard):
+            raise ClosedError(
+                f"{shard!r} was closed: every classifier and trunk in it was closed or collected, so the runtime "
+                "reclaimed it (tfshare.shards, \"Reclaiming\"); build into the runtime itself instead"
+            )
+
+    def hold_if_room(self, shard: "GraphSession", room: Callable[[], bool]) -> bool:
+        """``hold`` unless ``room()`` (checked under the placement lock, where shards are reclaimed) says no.
+
+        Returns:
+          Whether the unit was counted: False when ``room()`` is False or
+          ``shard`` was reclaimed. A runtime without shards counts nothing: True.
+        """
+        return self._shards.hold(shard, room) if self._shards is not None else room()
 
     @property
     def sharded(self) -> bool:
         """Whether this runtime opens further shards when one is full (in-process, with a ``shard_size``)."""
         return self._shards is not None
 
-    def open_dedicated_shard(self) -> "GraphSession":
-        """A new shard for one unit the caller places alone (a trunk's mirror, ``tfshare.mirrors``).
+    def open_dedicated_shard(self, trunk: Any) -> "GraphSession":
+        """A new shard for a mirror of ``trunk`` (``tfshare.mirrors``), under construction until ``built``.
 
         Raises:
           InputError: this runtime has no shards (see ``sharded``).
@@ -87,7 +113,7 @@ class _ShardRouting:
         """
         if self._shards is None:
             raise InputError(f"{self!r} has no shards (shard_size=None, a cluster or a remote target)")
-        return self._shards.open_dedicated()
+        return self._shards.open_dedicated(trunk)
 
     def _attach_mirror(self, mirror: Any) -> None:
         """Makes every later call of this shard keep ``mirror`` equal to its trunk (see ``tfshare.mirrors``)."""

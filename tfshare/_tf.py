@@ -32,7 +32,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from tensorflow.core.protobuf import config_pb2  # noqa: E402
 from tf_keras.src.engine import base_layer_utils  # noqa: E402  (Keras's call context: frozen layers)
 from tf_keras import datasets as keras_datasets  # noqa: E402  (tf_keras's dataset loaders, never tf.keras's)
-from tf_keras.src.utils import version_utils as _version_utils  # noqa: E402
 from tensorflow.python.eager import context as _context  # noqa: E402
 
 # TensorFlow's internal modules whose functions tfshare.audit wraps while an
@@ -115,7 +114,7 @@ def v2_layers():
 
 _v2_local = threading.local()
 _v2_lock = threading.Lock()
-_original_should_use_v2 = _version_utils.should_use_v2
+_original_should_use_v2 = keras_version_utils.should_use_v2
 
 
 def _should_use_v2() -> bool:
@@ -136,10 +135,10 @@ def v2_classes():
     context) so that it says True here. tfshare builds every graph inside it
     (``GraphSession.building``).
     """
-    if _version_utils.should_use_v2 is not _should_use_v2:
+    if keras_version_utils.should_use_v2 is not _should_use_v2:
         with _v2_lock:
-            if _version_utils.should_use_v2 is not _should_use_v2:
-                _version_utils.should_use_v2 = _should_use_v2
+            if keras_version_utils.should_use_v2 is not _should_use_v2:
+                keras_version_utils.should_use_v2 = _should_use_v2
     _v2_local.depth = getattr(_v2_local, "depth", 0) + 1
     try:
         yield

@@ -123,17 +123,24 @@ class Classifier(GraphBuilder):
         placer = runtime if shard is None and trunk is None else None  # gives its slot back if the build fails
         if shard is None and trunk is not None:
             # A trunk's heads sit in its shard while it has room, then on mirrors of it (tfshare.mirrors).
-            self._trunk = mirrors.host(trunk)
+            self._trunk = mirrors.host(trunk)  # counts this head's unit in its shard
             shard = self._trunk.shard
         elif shard is None:
             shard = runtime.place()  # where the runtime has room (tfshare.shards)
+        placed = placer is not None and placer.sharded
+        if not placed:
+            # Built into a shard directly (a head, input_tensor=, runtime= a shard): counted before the build, so
+            # that the shard is not reclaimed meanwhile (another thread closing its last other unit).
+            if trunk is None:
+                runtime.root.hold(shard)
+            self._release_slot = runtime.root.own(shard, self)
+        undo = (lambda: placer.unplace(shard)) if placed else self._release_slot
         self._public_runtime = runtime.root
         self._runtime = runtime = shard
         try:
             self._name = runtime.reserve_name(name, self._default_name)
         except BaseException:
-            if placer is not None:
-                placer.unplace(shard)
+            undo()
             raise
         self._scope = self._name + "/"
         self._architecture = form.architecture
@@ -152,15 +159,14 @@ class Classifier(GraphBuilder):
         try:
             self._build()
         except BaseException:
-            if placer is not None:
-                placer.unplace(shard)
+            undo()
             if self._owns_runtime:
                 self._public_runtime.close()
             raise
-        if placer is not None:
+        if placed:
             placer.built(shard)  # its ops are in the graph: the next placement may count them
-        # close() releases it, and its shard closes once nothing open is left in it (tfshare.shards).
-        self._release_slot = runtime.root.own(shard, self, placed=placer is not None and placer.sharded)
+            # close() releases it, and its shard closes once nothing open is left in it (tfshare.shards).
+            self._release_slot = runtime.root.own(shard, self)
         runtime.add_finalize_hook(self._build_lazy_ops)
         runtime.register_head(self)
         self._constructed()

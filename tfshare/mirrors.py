@@ -58,19 +58,34 @@ def host(trunk: Any) -> Any:
 
     A trunk reading an ``input_tensor`` of its graph, or one of a runtime
     without shards (``shard_size=None``, a cluster, a remote target), keeps
-    every head in its shard.
+    every head in its shard. The head's unit is counted in the shard returned
+    (``GraphSession.hold``), before its build: the caller ties it to the head
+    (``own``), or releases it if the build fails. A mirror's shard is
+    reclaimed once its heads are all released and the mirror is not
+    ``needed``; it then leaves ``trunk``'s mirrors, and a later head gets a new one.
+
+    Raises:
+      ClosedError: the runtime is closed.
     """
     home = trunk.shard
-    if not trunk._own_input or not home.root.sharded:
+    root = home.root
+    if not trunk._own_input or not root.sharded:
+        root.hold(home)
         return trunk
     with trunk._mirror_lock:
-        if home.graph.version < HEAD_OPS:
+        # Room is checked where the count is taken, under the placement lock: a mirror with room is never reclaimed.
+        if root.hold_if_room(home, lambda: home.graph.version < HEAD_OPS):
             return trunk
-        for mirror in reversed(trunk._mirrors):
-            if mirror.shard.graph.version < HEAD_OPS:
+        for mirror in reversed(list(trunk._mirrors)):  # a copy: a reclaimed mirror detaches itself at any time
+            if root.hold_if_room(mirror.shard, mirror.needed):
                 return mirror.trunk
-        mirror = Mirror(trunk, home.root.open_dedicated_shard())
-        trunk._mirrors.append(mirror)
+        shard = root.open_dedicated_shard(trunk)
+        try:
+            mirror = Mirror(trunk, shard)
+            trunk._mirrors.append(mirror)
+            root.hold(shard)  # this head's, while the shard is under construction (a new mirror may be full already)
+        finally:
+            root.built(shard)  # a mirror that failed leaves its shard holding nothing: reclaimed
         return mirror.trunk
 
 
@@ -170,6 +185,23 @@ class Mirror:
         self._deferred = threading.local()
         self.sync()
         shard._attach_mirror(self)
+        # The copy's own unit would keep the shard for good (the mirror holds it): only its heads keep the shard.
+        self.trunk._release_slot()
+
+    def needed(self) -> bool:
+        """Whether the trunk's next head may go here: the trunk is alive and this graph is under ``HEAD_OPS`` ops.
+
+        A mirror not needed whose heads are all released is reclaimed with its
+        shard (``tfshare.shards``), and leaves its trunk's mirrors (``detach``).
+        """
+        return self.trunk._mirror_of() is not None and self.shard.graph.version < HEAD_OPS
+
+    def detach(self) -> None:
+        """Drops this mirror from its trunk's mirrors (its shard closed): the trunk's next head goes elsewhere."""
+        trunk = self.trunk._mirror_of()
+        if trunk is not None:
+            with contextlib.suppress(ValueError):  # one list operation: no lock (the closing thread may hold any)
+                trunk._mirrors.remove(self)
 
     def before(self) -> None:
         """Before a call in the shard: copies the trunk in if it may have changed since the last copy."""
@@ -230,15 +262,14 @@ class Mirror:
 
 
 def _rebuild(trunk: Any, shard: Any) -> Any:
-    """``trunk``'s body built into ``shard`` under a free name "<trunk>_mirror_<i>"."""
-    i = len(trunk._mirrors) + 1
+    """``trunk``'s body built into ``shard`` under a free name "<trunk>_mirror_<i>" (i counts every mirror made)."""
     while True:
+        trunk._mirrors_made += 1
         try:
-            return trunk.rebuild(shard, name=f"{trunk.name}_mirror_{i}")
+            return trunk.rebuild(shard, name=f"{trunk.name}_mirror_{trunk._mirrors_made}")
         except InputError as exc:
             if "already used" not in str(exc):
                 raise
-            i += 1
 
 
 def _uncollect(graph: Any, variables: list[Any]) -> None:

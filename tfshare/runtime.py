@@ -211,6 +211,7 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
         # Every callable handed out, cached or released: close() disarms them all.
         self._issued: "weakref.WeakSet[FastCallable]" = weakref.WeakSet()
         self._names: set[str] = set()
+        self._names_lock = threading.Lock()  # a leaf lock: see reserve_name
         self._name_suffixes: dict[str, int] = {}
         self._initialized: set[str] = set()
         self._initial_values = InitialValues()
@@ -364,7 +365,7 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
                 return
             self._closed = True
             session, self._session = self._session, None
-            self._mirror = None  # it holds this shard (no cycle outlives the close)
+            mirror, self._mirror = self._mirror, None  # it holds this shard (no cycle outlives the close)
             if session is not None:
                 session._sync = None
             if session is not None and self._task is not None and not self._task.reachable():
@@ -381,6 +382,8 @@ class GraphSession(_ShardRouting, _Building, _Initializing, _Calling):
                 head = ref()
                 if head is not None:
                     head._drop_callables()
+        if mirror is not None:
+            mirror.detach()  # a reclaimed mirror: its trunk's next head past its shard's budget gets a new one
         if session is not None and not session._closed:
             try:
                 session.close()

@@ -38,17 +38,22 @@ shard (a classifier constructed inside a build): the construction it would
 wait for needs that lock to end.
 
 **Reclaiming.** TensorFlow cannot delete ops from a graph, but it can close a
-whole Session. A shard ``place()`` opened is closed (its Session, executors
-and variables released) and dropped from the runtime once every classifier
-and trunk in it (placed there, or built into it directly: heads,
-``input_tensor`` classifiers) was released (``own``: a classifier's
-``close()``, or the classifier or trunk garbage-collected), no construction
-is under way in it, no open classifier is registered in it, it holds no trunk
-mirror, and it takes no further unit (it is full, or no longer the newest). Later classifiers go to fresh shards, so a process that
-keeps making and closing classifiers holds only the shards of its open ones.
-The root, shards holding a trunk's mirror (``open_dedicated``) and shards with
-a unit placed through the public ``GraphSession.place()`` (never released)
-stay until the runtime closes.
+whole Session. A shard ``place()`` or ``open_dedicated`` opened is closed (its
+Session, executors and variables released) and dropped from the runtime once
+every classifier and trunk in it was released (``own``: a classifier's
+``close()``, or the classifier or trunk garbage-collected), no construction is
+under way in it, no open classifier is registered in it, and it takes no
+further unit (it is full, or no longer the newest). Units built into a shard
+directly (heads, ``input_tensor`` classifiers, units given the shard itself as
+runtime) are counted before their build (``hold``), so a shard is never
+reclaimed under a build. A shard holding a trunk mirror counts only the
+mirror's heads, and goes once they are released and the mirror is not needed
+(``Mirror.needed``: its graph reached the heads' op budget, or its trunk was
+garbage-collected); the mirror then leaves its trunk's list, and the trunk's
+next head past the budget gets a new one. Later classifiers go to fresh shards,
+so a process that keeps making and closing classifiers (or heads) holds only
+the shards of its open ones. The root and shards with a unit placed through the
+public ``GraphSession.place()`` (never released) stay until the runtime closes.
 """
 
 from __future__ import annotations
@@ -106,6 +111,8 @@ class Shards:
         self._reclaimed = 0
         # Weak references to the shards of owners collected unreleased (appended by a finalizer, at any time).
         self._pending: list[Any] = []
+        # Weak references to mirror shards whose trunk was collected (appended by a finalizer): to check again.
+        self._stale: list[Any] = []
         self._lock = threading.Condition(threading.Lock())  # placement state; waits for units under construction
 
     @property
@@ -173,11 +180,12 @@ class Shards:
         _close_all(closing)
         return newest
 
-    def open_dedicated(self) -> Any:
-        """A new shard for one unit placed by the caller alone (a trunk's mirror, ``tfshare.mirrors``).
+    def open_dedicated(self, trunk: Any) -> Any:
+        """A new shard for a mirror of ``trunk`` and its heads (``tfshare.mirrors``), under construction until ``built``.
 
-        No ``place()`` ever returns it: the next independent classifier or
-        trunk goes into a shard of its own after it. It is never reclaimed.
+        No ``place()`` ever returns it. It counts its heads (``hold``) and is
+        reclaimed once none is left and its mirror is not ``needed`` (full, or
+        ``trunk`` garbage-collected: noticed at the next placement or release).
 
         Raises:
           ClosedError: the root is closing or closed.
@@ -188,6 +196,11 @@ class Shards:
             shard = self._open()
             closing = self._take(self._children[-2:-1])
             self._placed = self.size  # full for place()
+            self._units[id(shard)] = 0
+            self._building.append((id(shard), threading.current_thread().ident))
+        # Once the trunk is collected, its mirror is not needed: the shard is a candidate at the next release.
+        gone = weakref.finalize(trunk, self._stale.append, weakref.ref(shard))
+        gone.atexit = False
         _close_all(closing)
         return shard
 
@@ -206,9 +219,29 @@ class Shards:
         return self._placed >= self.size or bool(self._placed and newest.graph.version >= self.max_ops)
 
     def built(self, shard: Any) -> None:
-        """Ends the construction ``place()`` gave ``shard``: it was built (its ops are in the graph)."""
+        """Ends the construction ``place()`` (or ``open_dedicated``) gave ``shard``: it was built (its ops are in the
+        graph). A dedicated shard that then holds nothing is reclaimed (its mirror's build failed)."""
         with self._lock:
             self._end(shard)
+            closing = self._take([shard])
+        _close_all(closing)
+
+    def hold(self, shard: Any, room: Callable[[], bool] | None = None) -> bool:
+        """Counts a unit built into ``shard`` directly (a head, ``input_tensor=``, ``runtime=`` a shard), before its
+        build: the shard is then not reclaimed under it. ``own``'s function releases the count (at once if the build
+        fails). ``room``, if given, is checked first under the placement lock (a shard under the heads' op budget).
+
+        Returns:
+          Whether it was counted (the root needs no count); False when ``room()``
+          is False, or ``shard`` was reclaimed (or the root closed).
+        """
+        with self._lock:
+            if self._closed or (room is not None and not room()):
+                return False
+            if id(shard) in self._units:
+                self._units[id(shard)] += 1
+                return True
+            return shard is self._root_ref()  # any other shard of this root was reclaimed
 
     def unplace(self, shard: Any) -> None:
         """Gives back the slot ``place()`` gave a construction that then failed, and ends that construction.
@@ -224,16 +257,12 @@ class Shards:
             closing = self._drain([shard])
         _close_all(closing)
 
-    def own(self, shard: Any, owner: Any, placed: bool = True) -> Callable[[], None]:
-        """Ties a unit built in ``shard`` to ``owner``, a classifier or trunk.
+    def own(self, shard: Any, owner: Any) -> Callable[[], None]:
+        """Ties a unit counted in ``shard`` (by ``place()`` or ``hold``) to ``owner``, a classifier or trunk.
 
         Args:
           shard: the shard holding it.
           owner: the classifier or trunk.
-          placed: it took a slot from ``place()`` (built), which it now holds;
-            False for a unit built into ``shard`` directly (a head of a trunk,
-            an ``input_tensor`` classifier, a classifier or trunk given the
-            shard itself as runtime): it then starts holding the shard here.
 
         Returns:
           A function releasing the unit (at most once): ``owner.close()`` calls
@@ -242,10 +271,6 @@ class Shards:
           only recorded then (a collection can run inside any lock): its shard
           is reclaimed at the next placement or release.
         """
-        if not placed:
-            with self._lock:
-                if id(shard) in self._units and any(s is shard for s in self._children):
-                    self._units[id(shard)] += 1
         # Weakly: the runtime holds this list, and a shard (the root among them) must not hold itself through it.
         collected = weakref.finalize(owner, self._pending.append, weakref.ref(shard))
         collected.atexit = False
@@ -261,15 +286,12 @@ class Shards:
     def _drain(self, released: list[Any]) -> list[Any]:
         """Counts one unit of each shard in ``released``, and of every collected owner's, released; returns the
         shards to close."""
-        units = list(released)
-        while self._pending:
-            shard = self._pending.pop()()
-            if shard is not None:
-                units.append(shard)
+        units = [*released, *_live(self._pending)]
         for shard in units:
             if self._units.get(id(shard), 0) > 0 and any(s is shard for s in self._children):
                 self._units[id(shard)] -= 1
-        return self._take(list({id(shard): shard for shard in units}.values()))
+        candidates = [*units, *_live(self._stale)]  # and mirror shards of collected trunks (no unit released)
+        return self._take(list({id(shard): shard for shard in candidates}.values()))
 
     def _take(self, candidates: list[Any]) -> list[Any]:
         """Drops the reclaimable ones of ``candidates`` from the runtime (under the lock) and returns them to close."""
@@ -286,12 +308,14 @@ class Shards:
 
     def _reclaimable(self, shard: Any) -> bool:
         if self._closed or self._units.get(id(shard), 1) or not any(s is shard for s in self._children):
-            return False  # the root, a dedicated shard, or one with units left
+            return False  # the root, a reclaimed shard, or one with units left
         if any(s == id(shard) for s, _ in self._building):
             return False
         if shard is self._newest() and not self._full(shard):
             return False  # the next unit goes there
-        return shard._mirror is None and not shard.shard_heads()
+        if shard._mirror is not None and shard._mirror.needed():
+            return False  # its trunk's next head may go there
+        return not shard.shard_heads()
 
     def _end(self, shard: Any) -> None:
         """Drops one construction in ``shard`` (this thread's, if it has one) and wakes the placements waiting."""
@@ -354,6 +378,16 @@ def _holds_build_lock(shard: Any) -> bool:
     """Whether this thread holds ``shard``'s build lock (a GraphSession's RLock)."""
     lock = getattr(shard, "_lock", None)
     return lock is not None and lock._is_owned()
+
+
+def _live(refs: list[Any]) -> list[Any]:
+    """Pops every weak reference of ``refs`` (a list finalizers append to at any time); returns the live targets."""
+    out = []
+    while refs:
+        target = refs.pop()()
+        if target is not None:
+            out.append(target)
+    return out
 
 
 def _close_all(shards: list[Any]) -> None:

@@ -71,21 +71,28 @@ class _Trunk(Described):
                 "a trunk lives in one shared graph"
             )
         self._public_runtime = runtime.root
+        placer = None
         if input_tensor is not None:
             runtime = runtime._shard_holding(input_tensor)
             validation.input_tensor(input_tensor, runtime.graph, architecture.input_shape)
         else:
             placer, runtime = runtime, runtime.place()  # the shard it and its heads live in (tfshare.shards)
+        placed = placer is not None and placer.sharded
+        if not placed:  # built into a shard directly: counted before the build (see Classifier)
+            runtime.root.hold(runtime)
+        # A trunk has no close(): its shard may be reclaimed once it is garbage-collected (its heads hold it).
+        self._release_slot = None if placed else runtime.root.own(runtime, self)
         try:
             self._construct(runtime, architecture, name, seed, input_tensor)
         except BaseException:
-            if input_tensor is None:
+            if placed:
                 placer.unplace(runtime)  # the slot goes back to the next classifier or trunk
+            else:
+                self._release_slot()
             raise
-        if input_tensor is None:
+        if placed:
             placer.built(runtime)  # its ops are in the graph: the next placement may count them
-        # A trunk has no close(): its shard may be reclaimed once it is garbage-collected (its heads hold it).
-        self._release_slot = runtime.root.own(runtime, self, placed=input_tensor is None and placer.sharded)
+            self._release_slot = runtime.root.own(runtime, self)
 
     def _construct(
         self, runtime: GraphSession, architecture: Architecture, name: str | None, seed: int | None, input_tensor: Any
@@ -100,6 +107,7 @@ class _Trunk(Described):
         self._config = dict(architecture.config)
         self._own_input = input_tensor is None  # a mirror in another shard can then take the input instead
         self._mirrors: list[Any] = []  # its mirrors in other shards (tfshare.mirrors), in the order made
+        self._mirrors_made = 0  # every mirror it had, reclaimed ones included: the next one's name
         self._mirror_lock = threading.Lock()
         self._home_sync: Any = None  # its ops that mirrors read and write it through (tfshare.mirrors)
         self._mirror_of: Any = None  # a mirror's: a weak reference to the trunk it copies (tfshare.mirrors)
