@@ -5,9 +5,10 @@ one trunk grew one graph, and each head's new run signatures (its
 initialization, its first prediction) cost time in proportion to that whole
 graph (docs/construction.md). Now a head joins ``t.shard`` while that graph
 holds fewer than ``HEAD_OPS`` ops; after that it goes to a shard holding a
-*mirror* of ``t``: the same body (``t.rebuild``) built into a shard of its
-own (``Shards.open_dedicated``), whose heads fill it to the same budget, and
-so on. Every graph stays bounded.
+*mirror* of ``t``: the same body in a shard of its own
+(``Shards.open_dedicated``), a copy of ``t``'s ops (``tfshare.trunk_copy``;
+rebuilt by ``t.rebuild`` for trunks whose ops cannot be copied), whose heads
+fill it to the same budget, and so on. Every graph stays bounded.
 
 TensorFlow cannot share a variable between two in-process Sessions, so a
 mirror is a copy, kept equal to ``t`` at every call boundary by ``Mirror``:
@@ -42,7 +43,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tfshare import _mirror_copies
+from tfshare import _mirror_copies, trunk_copy
 from tfshare._tf import tf, tf1
 from tfshare.errors import InputError
 from tfshare.shards import DEFAULT_SHARD_OPS
@@ -136,7 +137,7 @@ class Mirror:
 
     def __init__(self, trunk: Any, shard: Any) -> None:
         self.shard = shard
-        self.trunk = _rebuild(trunk, shard)
+        self.trunk = _build(trunk, shard)
         # The runtime holds this mirror (through its shard): the mirror's trunk must not hold the runtime (or
         # the trunk, which holds its shard) back, or a dropped runtime would wait for the garbage collector
         # instead of closing at once. Its ``runtime`` is then its shard's root, held weakly by the shard.
@@ -229,12 +230,12 @@ class Mirror:
             self.seen_home = home_now
 
 
-def _rebuild(trunk: Any, shard: Any) -> Any:
-    """``trunk``'s body built into ``shard`` under a free name "<trunk>_mirror_<i>"."""
+def _build(trunk: Any, shard: Any) -> Any:
+    """``trunk``'s body in ``shard`` under a free name "<trunk>_mirror_<i>" (copied or rebuilt: ``tfshare.trunk_copy``)."""
     i = len(trunk._mirrors) + 1
     while True:
         try:
-            return trunk.rebuild(shard, name=f"{trunk.name}_mirror_{i}")
+            return trunk_copy.mirror(trunk, shard, f"{trunk.name}_mirror_{i}")
         except InputError as exc:
             if "already used" not in str(exc):
                 raise
