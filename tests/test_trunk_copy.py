@@ -258,3 +258,36 @@ def test_a_fit_on_a_copied_mlp_mirror_makes_no_layers(gs, made, monkeypatch, rng
     away.fit(x, y, epochs=2, batch_size=8)
     assert made == [] and away.trunk_in_shard._copied
     assert not np.allclose(before[0], trunk.shard.run(trunk.variables)[0])
+
+
+def test_later_mirrors_copy_the_first_mirrors_sync_ops_too(gs, made, monkeypatch, rng):
+    """From the second copied mirror on, one copy brings the body and the ops that keep it equal to the trunk."""
+    x, y = _data(rng)
+    trunk = tfshare.SharedTrunk(gs, layers=_cnn(dropout=0.0), seed=0)
+    home = _home_then_full(monkeypatch, trunk)
+    first, _ = _away(trunk, made)
+    built = []
+
+    class Counting:  # mirrors.py's tf1, counting the placeholders it builds
+        def __getattr__(self, name):
+            return getattr(tf1, name)
+
+        @staticmethod
+        def placeholder(*args, **kwargs):
+            built.append(kwargs.get("name"))
+            return tf1.placeholder(*args, **kwargs)
+
+    monkeypatch.setattr(mirrors, "tf1", Counting())
+    second, layers = _away(trunk, made)
+    assert second.trunk_in_shard is not first.trunk_in_shard and layers == ["Dense"] and built == []
+    one, two = first.trunk_in_shard, second.trunk_in_shard
+    assert _scoped_ops(two.shard.graph, two.name + "/") == _scoped_ops(one.shard.graph, one.name + "/")
+    sync = [n for n, _ in _scoped_ops(two.shard.graph, two.name + "/sync/")]
+    assert len(sync) > 3 * len(trunk.variables)  # _scoped_ops leaves sync/ out of a mirror's scope, not of its own
+    np.testing.assert_allclose(second.predict_proba(x), first.predict_proba(x), atol=1e-5)  # same seed: same head
+    second.fit(x, y, epochs=1, batch_size=8, shuffle=False)  # its push reaches the trunk, the pull every mirror
+    values = trunk.shard.run(trunk.variables)
+    for body in (one, two):
+        for a, b in zip(body.shard.run(body.variables), values):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(first.predict_proba(x), home.predict_proba(x), atol=1e-5)  # the trained trunk

@@ -150,14 +150,7 @@ class Mirror:
         if trunk._home_sync is None:
             trunk._home_sync = _HomeSync(trunk, keys)
         self._home = trunk._home_sync
-        with shard.building(self.trunk.name + "/sync/"):
-            values = [tf1.placeholder(v.dtype.base_dtype, v.shape, name="value") for v in variables]
-            seen = [tf1.placeholder(v.dtype.base_dtype, v.shape, name="seen") for v in variables]
-            first = tf.group(*[v.assign(h, read_value=False) for v, h in zip(variables, values)], name="first")
-            # value + (current - seen): exactly the trunk's value unless this shard wrote meanwhile (kept, pushed next).
-            merge = tf.group(*[v.assign(h + (v.read_value() - m), read_value=False)
-                               for v, h, m in zip(variables, values, seen)], name="merge")
-            reads = [tf.identity(v.read_value(), name="read") for v in variables]
+        values, seen, first, merge, reads = _sync_ops(trunk, self.trunk, variables)
         # read_only: the mirror's own copies must not count as writes (they would push back).
         self._read = shard.callable(reads, read_only=True, _unsynced=True)
         self._first = shard.callable([], values, [first], read_only=True, _unsynced=True)
@@ -240,6 +233,37 @@ def _build(trunk: Any, shard: Any) -> Any:
             if "already used" not in str(exc):
                 raise
             i += 1
+
+
+def _sync_ops(trunk: Any, body: Any, variables: list[Any]) -> tuple[list[Any], list[Any], Any, Any, list[Any]]:
+    """The copying ops of mirror ``body`` of ``trunk`` in its shard, i-th of each for ``variables[i]``.
+
+    Those a copy of an earlier mirror brought along (``tfshare.trunk_copy``), else built now.
+
+    Returns:
+      (value placeholders, seen placeholders, the first copy's op, the merge op, the variables' reads).
+    """
+    graph, scope = body.shard.graph, body.name + "/sync/"
+    names = [[f"{scope}{role}_{i}:0" for i in range(len(variables))] for role in ("value", "seen", "current")]
+    try:
+        first, merge = graph.get_operation_by_name(scope + "first"), graph.get_operation_by_name(scope + "merge")
+    except KeyError:
+        pass
+    else:
+        values, seen, reads = ([graph.get_tensor_by_name(n) for n in role] for role in names)
+        return values, seen, first, merge, reads
+    with body.shard.building(scope):
+        values = [tf1.placeholder(v.dtype.base_dtype, v.shape, name=f"value_{i}") for i, v in enumerate(variables)]
+        seen = [tf1.placeholder(v.dtype.base_dtype, v.shape, name=f"seen_{i}") for i, v in enumerate(variables)]
+        first = tf.group(*[v.assign(h, read_value=False) for v, h in zip(variables, values)], name="first")
+        # value + (current - seen): exactly the trunk's value unless this shard wrote meanwhile (kept, pushed next).
+        merge = tf.group(*[v.assign(h + (v.read_value() - m), read_value=False)
+                           for v, h, m in zip(variables, values, seen)], name="merge")
+        reads = [tf.identity(v.read_value(), name=f"current_{i}") for i, v in enumerate(variables)]
+    built = [[t.name for t in role] for role in (values, seen, reads)] + [[first.name, merge.name]]
+    if built == [*names, [scope + "first", scope + "merge"]]:  # found again by these names in a copy
+        trunk_copy.record_mirror(trunk, body)  # a copied mirror: the next ones copy its ops, these included
+    return values, seen, first, merge, reads
 
 
 def _uncollect(graph: Any, variables: list[Any]) -> None:

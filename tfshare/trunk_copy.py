@@ -27,6 +27,7 @@ import logging
 from typing import Any
 
 from tfshare import graph_template
+from tfshare.initial_values import FedInitializer
 
 _log = logging.getLogger(__name__)
 _UNSET = object()
@@ -56,13 +57,51 @@ def template(trunk: Any) -> graph_template.Template | None:
 def mirror(trunk: Any, shard: Any, name: str) -> Any:
     """``trunk``'s body in ``shard`` under ``name``: a copy of its ops when it can be copied, else rebuilt.
 
+    From the second copied mirror on, the copy is of the first mirror's ops,
+    its sync ops included (``record_mirror``): one import for both.
+
     Raises:
       InputError: ``name`` is already used in the runtime.
     """
-    made = template(trunk)
+    made = getattr(trunk, "_mirror_template", None) or template(trunk)
     if made is None:
         return trunk.rebuild(shard, name=name)
     return type(trunk)._copy_of(trunk, shard, name, made)
+
+
+def record_mirror(trunk: Any, body: Any) -> None:
+    """Records the ops of ``body``, ``trunk``'s first copied mirror, once its sync ops are built: later mirrors copy them.
+
+    Call under the trunk's mirror lock, before ``body``'s shard takes any
+    other op (a mirror's shard is its own: heads come after). No-op for a
+    trunk whose mirrors are rebuilt, or once recorded.
+    """
+    if getattr(trunk, "_copy_template", None) is None or getattr(trunk, "_mirror_template", None) is not None:
+        return
+    scope = body.name + "/"
+    ops = [op for op in body.shard.graph.get_operations() if op.name.startswith(scope)]
+    named = body.named_variables()
+    key_of = {id(v): k for k, v in named.items()}
+    variables = {key_of[id(v)]: v for v in body.variables}  # creation order
+    # Their fed initial values: as the trunk's, bound to the mirror's copied placeholders.
+    specs = {key_of_trunk: c.spec for key_of_trunk, c in _created_by_key(trunk).items()
+             if c.fed is not None and c.spec is not None}
+    fed = {key: (FedInitializer.bound(spec.maker(trunk._seed), named[key].initializer.inputs[1]), spec)
+           for key, spec in specs.items()}
+    try:
+        trunk._mirror_template = graph_template.Template(
+            ops, scope, {"x": body.input, "output": body.output}, variables, fed,
+            frozen=trunk.frozen_keys, training_sensitive=trunk.training_sensitive,
+        )
+    except ValueError as exc:  # not expected: the first mirror was a copy; later ones copy the trunk alone then
+        _log.info("mirrors of trunk %r copy the trunk's ops, then build their sync ops: %s", trunk.name, exc)
+        trunk._mirror_template = False
+
+
+def _created_by_key(trunk: Any) -> dict[str, Any]:
+    """{key: Created record} of ``trunk``'s variables (those its construction made)."""
+    key_of = {id(v): k for k, v in trunk.named_variables().items()}
+    return {key_of[id(c.variable)]: c for c in trunk._built[1] if id(c.variable) in key_of}
 
 
 def _refusal(trunk: Any) -> str | None:
@@ -95,7 +134,7 @@ def _make(trunk: Any) -> graph_template.Template:
         except KeyError as exc:
             raise ValueError(f"variable {c.variable.name!r} has no IsInitialized op") from exc
     variables = {key_of[id(c.variable)]: c.variable for c in created}  # creation order
-    fed = {key_of[id(c.variable)]: (c.fed, c.spec) for c in created if c.fed is not None and c.spec is not None}
+    fed = {key: (c.fed, c.spec) for key, c in _created_by_key(trunk).items() if c.fed is not None and c.spec is not None}
     made = graph_template.Template(
         ops, scope, {"x": trunk.input, "output": trunk.output}, variables, fed,
         frozen=trunk.frozen_keys, training_sensitive=trunk.training_sensitive,
@@ -105,4 +144,4 @@ def _make(trunk: Any) -> graph_template.Template:
     return made
 
 
-__all__ = ["mirror", "template"]
+__all__ = ["mirror", "record_mirror", "template"]
