@@ -37,6 +37,10 @@ def main():
               f"({last * 1e3:.1f} / {tenth * 1e3:.1f} ms); mean per 25 heads (ms) "
               f"{', '.join(f'{w:.1f}' for w in windows)}; last-25 mean / first-25 mean {windows[-1] / windows[0]:.2f}; "
               f"max head {spike * 1e3:.0f} ms")
+        opening = [heads[k] * 1e3 for k in range(32, n + 1, 25)]  # the heads that opened a mirror (25 per mirror)
+        print(f"    heads k = 32, 57, ..., opening a mirror (ms): {', '.join(f'{t:.0f}' for t in opening)}; "
+              f"median {statistics.median(opening):.0f}; median of the others "
+              f"{statistics.median(v for k, v in heads.items() if (k - 32) % 25 or k < 32) * 1e3:.1f}")
 
 
 if __name__ == "__main__":

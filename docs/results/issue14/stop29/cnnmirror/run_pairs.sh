@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Alternates main (base worktree) and this branch on the marginal_cost app, same flags, one after the other.
-# Usage: run_pairs.sh MODEL N PAIRS   (e.g. cnn 200 2)
+# Usage: [ORDER="branch main"] run_pairs.sh MODEL N PAIRS   (e.g. cnn 200 2); a second call needs a higher PAIRS start: FIRST=2
 set -u
 model=$1; n=$2; pairs=$3
 here=$(cd "$(dirname "$0")" && pwd)
-branch=/work/wt-cnnmirror; base=/work/wt-cnnmirror-base
-for i in $(seq 1 "$pairs"); do
-  for side in main branch; do
+# The branch from a snapshot worktree of a commit: edits during a run must not leak into it.
+branch=${BRANCH_TREE:-/work/wt-cnnmirror-snap}; base=/work/wt-cnnmirror-base
+for i in $(seq "${FIRST:-1}" "$pairs"); do
+  for side in ${ORDER:-main branch}; do
     tree=$branch; [ "$side" = main ] && tree=$base
     tag=${model}${n}_${side}_${i}
     echo "=== $tag $(date -u +%H:%M:%S) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$here/pairs.log"
