@@ -49,7 +49,7 @@ declare -A TESTS=(
   [graph_ops]="test_graph_ops.py test_semantics.py test_training_faults.py test_classifiers.py"
   [base]="test_semantics.py test_classifiers.py test_claims.py test_eager.py test_eager_twin.py test_bad_input.py test_training_faults.py"
   [classifiers]="test_classifiers.py test_input_shapes.py test_generic_sharing.py test_eager_twin.py"
-  [trunk_base]="test_classifiers.py test_generic_sharing.py test_graph_template.py test_fused.py"
+  [trunk_base]="test_classifiers.py test_generic_sharing.py test_graph_template.py test_fused.py test_trunk_copy.py"
   [trunks]="test_classifiers.py test_generic_sharing.py test_fused.py test_fold.py test_training_modes.py"
   [template_trunk]="test_classifiers.py test_generic_sharing.py test_layer_semantics.py test_fold.py"
   [eager]="test_eager.py test_eager_twin.py test_semantics.py test_claims.py test_model_fn.py test_training_modes.py test_layer_semantics.py"
@@ -72,11 +72,12 @@ declare -A TESTS=(
   [export]="test_export.py"
   [shards]="test_shards.py test_runtime.py test_trunk_mirror.py"
   [mirrors]="test_trunk_mirror.py test_mirror_sync.py test_tracked_session.py test_audit_mirrors.py"
+  [trunk_copy]="test_trunk_copy.py test_trunk_mirror.py"
   [_placement]="test_cluster.py test_runtime.py"
   [_cluster_spec]="test_cluster.py"
   [_mirror_copies]="test_audit_mirrors.py"
 )
-ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards mirrors _mirror_copies fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values _initial_value_graph keras_model graph_template export protocols _placement _cluster_spec"
+ORDER="runtime _runtime_shards _runtime_build _runtime_init _runtime_calls _session_config _graph_export shards mirrors trunk_copy _mirror_copies fast_callable _tracked_session fused head_bank validation checkpoints bundles classifier graph_build graph_ops base classifiers trunk_base trunks template_trunk eager eager_trunk architectures layer_checks layer_keys forward conv_fusion initial_values _initial_value_graph keras_model graph_template export protocols _placement _cluster_spec"
 
 mode=run
 modules=()

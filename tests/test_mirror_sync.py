@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tfshare
-from tfshare import mirrors
+from tfshare import mirrors, trunk_copy
 from tfshare._tf import config_pb2, tf, tf1
 from test_trunk_mirror import _data, _heads, mirrored, small_budget  # noqa: F401 - fixtures
 
@@ -186,7 +186,7 @@ def test_a_mirrors_other_build_errors_are_raised(monkeypatch):
         def refuse(*args, **kwargs):
             raise tfshare.InputError("name must be a valid scope name, got 'x'")
 
-        monkeypatch.setattr(trunk, "rebuild", refuse)
+        monkeypatch.setattr(trunk_copy, "mirror", refuse)  # what builds the mirror's body (copied or rebuilt)
         monkeypatch.setattr(mirrors, "HEAD_OPS", 1)
         with pytest.raises(tfshare.InputError, match="valid scope name"):
             tfshare.Classifier(trunk=trunk, num_classes=3)

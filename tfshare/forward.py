@@ -324,12 +324,18 @@ def weight_penalties_declared(layers: Sequence[Any]) -> bool:
                for layer in _sublayers(layers))
 
 
+def losses_declared(layers: Sequence[Any]) -> bool:
+    """Whether ``weight_penalties(layers)`` has anything to build or to refuse (a weight or an activity regularizer)."""
+    return weight_penalties_declared(layers) or any(
+        getattr(layer, "activity_regularizer", None) is not None for layer in _sublayers(layers))
+
+
 def run_updates(updates: Sequence[Any]) -> list[Any]:
     """Calls the callable updates (in the current graph or branch) and returns every update op."""
     return [update() if callable(update) else update for update in updates]
 
 
 __all__ = [
-    "apply", "check_features", "collecting_updates", "foldable", "folded_conv", "logits_of", "run_updates",
-    "training_sensitive", "weight_penalties", "weight_penalties_declared",
+    "apply", "check_features", "collecting_updates", "foldable", "folded_conv", "logits_of", "losses_declared",
+    "run_updates", "training_sensitive", "weight_penalties", "weight_penalties_declared",
 ]

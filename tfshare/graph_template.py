@@ -131,6 +131,11 @@ class Template:
         self._fed = {key: (_relative(init.placeholder.name, scope), spec) for key, (init, spec) in fed.items()}
         self._frozen = set(frozen)
 
+    @property
+    def reads_outside(self) -> bool:
+        """Whether the ops read tensors from outside their scope (a trunk's features): a copy reads the same ones."""
+        return bool(self._external)
+
     def copy(
         self, graph: Any, scope: str, seed: int | None
     ) -> tuple[dict[str, Any], dict[str, Any], list[tuple[Any, FedInitializer]], set[str]]:

@@ -5,9 +5,10 @@ one trunk grew one graph, and each head's new run signatures (its
 initialization, its first prediction) cost time in proportion to that whole
 graph (docs/construction.md). Now a head joins ``t.shard`` while that graph
 holds fewer than ``HEAD_OPS`` ops; after that it goes to a shard holding a
-*mirror* of ``t``: the same body (``t.rebuild``) built into a shard of its
-own (``Shards.open_dedicated``), whose heads fill it to the same budget, and
-so on. Every graph stays bounded.
+*mirror* of ``t``: the same body in a shard of its own
+(``Shards.open_dedicated``), a copy of ``t``'s ops (``tfshare.trunk_copy``;
+rebuilt by ``t.rebuild`` for trunks whose ops cannot be copied), whose heads
+fill it to the same budget, and so on. Every graph stays bounded.
 
 TensorFlow cannot share a variable between two in-process Sessions, so a
 mirror is a copy, kept equal to ``t`` at every call boundary by ``Mirror``:
@@ -42,7 +43,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from tfshare import _mirror_copies
+from tfshare import _mirror_copies, trunk_copy
 from tfshare._tf import tf, tf1
 from tfshare.errors import InputError
 from tfshare.shards import DEFAULT_SHARD_OPS
@@ -151,7 +152,7 @@ class Mirror:
 
     def __init__(self, trunk: Any, shard: Any) -> None:
         self.shard = shard
-        self.trunk = _rebuild(trunk, shard)
+        self.trunk = _build(trunk, shard)
         # The runtime holds this mirror (through its shard): the mirror's trunk must not hold the runtime (or
         # the trunk, which holds its shard) back, or a dropped runtime would wait for the garbage collector
         # instead of closing at once. Its ``runtime`` is then its shard's root, held weakly by the shard.
@@ -164,14 +165,7 @@ class Mirror:
         if trunk._home_sync is None:
             trunk._home_sync = _HomeSync(trunk, keys)
         self._home = trunk._home_sync
-        with shard.building(self.trunk.name + "/sync/"):
-            values = [tf1.placeholder(v.dtype.base_dtype, v.shape, name="value") for v in variables]
-            seen = [tf1.placeholder(v.dtype.base_dtype, v.shape, name="seen") for v in variables]
-            first = tf.group(*[v.assign(h, read_value=False) for v, h in zip(variables, values)], name="first")
-            # value + (current - seen): exactly the trunk's value unless this shard wrote meanwhile (kept, pushed next).
-            merge = tf.group(*[v.assign(h + (v.read_value() - m), read_value=False)
-                               for v, h, m in zip(variables, values, seen)], name="merge")
-            reads = [tf.identity(v.read_value(), name="read") for v in variables]
+        values, seen, first, merge, reads = _sync_ops(trunk, self.trunk, variables)
         # read_only: the mirror's own copies must not count as writes (they would push back).
         self._read = shard.callable(reads, read_only=True, _unsynced=True)
         self._first = shard.callable([], values, [first], read_only=True, _unsynced=True)
@@ -261,15 +255,47 @@ class Mirror:
             self.seen_home = home_now
 
 
-def _rebuild(trunk: Any, shard: Any) -> Any:
-    """``trunk``'s body built into ``shard`` under a free name "<trunk>_mirror_<i>" (i counts every mirror made)."""
+def _build(trunk: Any, shard: Any) -> Any:
+    """``trunk``'s body in ``shard`` under a free name "<trunk>_mirror_<i>" (i counts every mirror made; copied or
+    rebuilt: ``tfshare.trunk_copy``)."""
     while True:
         trunk._mirrors_made += 1
         try:
-            return trunk.rebuild(shard, name=f"{trunk.name}_mirror_{trunk._mirrors_made}")
+            return trunk_copy.mirror(trunk, shard, f"{trunk.name}_mirror_{trunk._mirrors_made}")
         except InputError as exc:
             if "already used" not in str(exc):
                 raise
+
+
+def _sync_ops(trunk: Any, body: Any, variables: list[Any]) -> tuple[list[Any], list[Any], Any, Any, list[Any]]:
+    """The copying ops of mirror ``body`` of ``trunk`` in its shard, i-th of each for ``variables[i]``.
+
+    Those a copy of an earlier mirror brought along (``tfshare.trunk_copy``), else built now.
+
+    Returns:
+      (value placeholders, seen placeholders, the first copy's op, the merge op, the variables' reads).
+    """
+    graph, scope = body.shard.graph, body.name + "/sync/"
+    names = [[f"{scope}{role}_{i}:0" for i in range(len(variables))] for role in ("value", "seen", "current")]
+    try:
+        first, merge = graph.get_operation_by_name(scope + "first"), graph.get_operation_by_name(scope + "merge")
+    except KeyError:
+        pass
+    else:
+        values, seen, reads = ([graph.get_tensor_by_name(n) for n in role] for role in names)
+        return values, seen, first, merge, reads
+    with body.shard.building(scope):
+        values = [tf1.placeholder(v.dtype.base_dtype, v.shape, name=f"value_{i}") for i, v in enumerate(variables)]
+        seen = [tf1.placeholder(v.dtype.base_dtype, v.shape, name=f"seen_{i}") for i, v in enumerate(variables)]
+        first = tf.group(*[v.assign(h, read_value=False) for v, h in zip(variables, values)], name="first")
+        # value + (current - seen): exactly the trunk's value unless this shard wrote meanwhile (kept, pushed next).
+        merge = tf.group(*[v.assign(h + (v.read_value() - m), read_value=False)
+                           for v, h, m in zip(variables, values, seen)], name="merge")
+        reads = [tf.identity(v.read_value(), name=f"current_{i}") for i, v in enumerate(variables)]
+    built = [[t.name for t in role] for role in (values, seen, reads)] + [[first.name, merge.name]]
+    if built == [*names, [scope + "first", scope + "merge"]]:  # found again by these names in a copy
+        trunk_copy.record_mirror(trunk, body)  # a copied mirror: the next ones copy its ops, these included
+    return values, seen, first, merge, reads
 
 
 def _uncollect(graph: Any, variables: list[Any]) -> None:

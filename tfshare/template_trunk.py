@@ -216,14 +216,20 @@ class TemplateTrunk(_Trunk):
                                  input_tensor=input_tensor)
         return TemplateTrunk(runtime, layers=self._architecture, name=name, seed=self._seed, input_tensor=input_tensor)
 
-    @property
-    def training_sensitive(self) -> bool:
+    def _layers_sensitive(self) -> bool:
         # A TF1 function may branch on training in any way: it gets its own training path.
         return True if self._fn is not None else self._sensitive
 
+    def _copy_state(self, source: _Trunk) -> None:
+        self._fn = source._fn
+        self._last_updates = []
+
     @property
     def template(self) -> Any:
-        """The ``make_template`` object."""
+        """The ``make_template`` object (a copied mirror's is made, its variables bound, on first use)."""
+        if self._copied:
+            with self._runtime.building(self._name + "/", shared=True):
+                self._bind_layers()
         return self._template
 
 

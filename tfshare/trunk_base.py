@@ -11,8 +11,9 @@ statistics). ``SharedTrunk`` (``tfshare.trunks``) and ``TemplateTrunk``
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 from tfshare import architectures, forward, initial_values, validation
 from tfshare._tf import tf, tf1
@@ -111,7 +112,11 @@ class _Trunk(Described):
         self._mirror_lock = threading.Lock()
         self._home_sync: Any = None  # its ops that mirrors read and write it through (tfshare.mirrors)
         self._mirror_of: Any = None  # a mirror's: a weak reference to the trunk it copies (tfshare.mirrors)
-        with runtime.building(self._name + "/", shared=True):
+        self._copied = False  # a copy of another trunk's ops without layer objects yet (tfshare.trunk_copy)
+        self._copied_sensitive: bool | None = None  # a copy's: whether its original's built layers were mode-dependent
+        self._copied_losses = False  # a copy's: whether its original's layers declared regularizers
+        with runtime.building(self._name + "/", shared=True) as graph:
+            first_op = len(graph.get_operations())
             self._input = (
                 input_tensor if input_tensor is not None
                 else tf1.placeholder(tf.float32, [None, *self._input_shape], name="x")
@@ -120,10 +125,57 @@ class _Trunk(Described):
                 output = self._build(self._input, training=False)
             self._output = forward.check_features(output, "layers" if architecture.factory is not None else "fn")
             runtime.add_initial_values([(c.variable, c.fed) for c in created if c.fed is not None])
+            # What a mirror copies (tfshare.trunk_copy): only a trunk of its own input can have mirrors.
+            self._built = (graph.get_operations()[first_op:], created) if self._own_input else None
         self._variables = [c.variable for c in created]
         self._num_random = sum(c.spec is not None for c in created)
         self._named = self._name_variables(self._variables)
         self._frozen_keys = architectures.frozen_keys(self._named, self._keras_layers())
+
+    @classmethod
+    def _copy_of(cls, source: "_Trunk", runtime: GraphSession, name: str, template: Any) -> "_Trunk":
+        """A trunk of ``source``'s kind whose ops are ``template`` copied into ``runtime`` (see ``tfshare.trunk_copy``).
+
+        Args:
+          source: the trunk copied (its own input).
+          runtime: a shard to build into (a mirror's dedicated shard).
+          name: the copy's name there.
+          template: ``source``'s ops, a ``graph_template.Template`` whose
+            tensors are "x" and "output" and whose variables are keyed as
+            ``source.named_variables()``, in creation order.
+
+        Raises:
+          InputError: ``name`` is already used in ``runtime``.
+        """
+        self = cls.__new__(cls)
+        self._public_runtime = runtime.root
+        self._runtime = runtime
+        self._architecture = source._architecture
+        self._input_shape = source._input_shape
+        self._seed = source._seed
+        self._name = runtime.reserve_name(name, self._default_name)
+        self._training = None
+        self._config = dict(source._config)
+        self._own_input = True
+        self._mirrors = []
+        self._mirror_lock = threading.Lock()
+        self._home_sync = self._mirror_of = None
+        self._copied, self._copied_sensitive = True, source.training_sensitive
+        self._copied_losses = forward.losses_declared(source._keras_layers())
+        self._copy_state(source)
+        with runtime.building(self._name + "/", shared=True) as graph:
+            tensors, variables, fed, self._frozen_keys = template.copy(graph, self._name + "/", self._seed)
+            runtime.add_initial_values(fed)
+        self._input, self._output = tensors["x"], tensors["output"]
+        self._built = None  # a copy is not copied again: a mirror of a mirror copies its trunk (tfshare.mirrors.origin)
+        self._variables = list(variables.values())  # the template's order: creation order, as the layers will take them
+        self._num_random = source._num_random
+        self._named = {key: variables[key] for key in source._named}
+        self._release_slot = runtime.root.own(runtime, self, placed=False)
+        return self
+
+    def _copy_state(self, source: "_Trunk") -> None:
+        """Sets a copy's state of its kind (``_copy_of``): what its ``__init__`` sets before building."""
 
     # ------------------------------------------------------------ building
     def _build(self, x: Any, training: bool) -> Any:  # pragma: no cover - abstract
@@ -145,6 +197,8 @@ class _Trunk(Described):
         if not hasattr(self, "_regularization"):
             with self._runtime.building(self._name + "/", shared=True):
                 if not hasattr(self, "_regularization"):
+                    if self._copied_losses:  # a copy without them has no layers to ask, and needs none
+                        self._bind_layers()
                     self._regularization = self._penalties()
         return list(self._regularization)
 
@@ -159,7 +213,10 @@ class _Trunk(Described):
     @property
     def training_sensitive(self) -> bool:
         """Whether a layer behaves differently in training (Dropout, BatchNorm): then training has its own path."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        return self._copied_sensitive if self._copied_sensitive is not None else self._layers_sensitive()
+
+    def _layers_sensitive(self) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _training_path(self) -> tuple[Any, list[Any]]:
         if self._training is None:
@@ -167,9 +224,32 @@ class _Trunk(Described):
                 if self._training is None and not self.training_sensitive:
                     self._training = (self._output, [])
                 elif self._training is None:
-                    output, updates = self._build_training(self._input)
+                    with self._binding():
+                        output, updates = self._build_training(self._input)
                     self._training = (tf.cast(output, tf.float32), updates)  # as ``output``: see forward.check_features
         return self._training
+
+    @contextlib.contextmanager
+    def _binding(self) -> Iterator[None]:
+        """Around a build through layer objects: a copy's first layers take its copied variables, in creation order.
+
+        A copy (``tfshare.trunk_copy``) has ops and variables but no layer
+        objects; the first build that needs them (its training path, its
+        penalties, ``__call__``) makes fresh ones, bound to its variables by
+        ``initial_values.reusing``. Call under the build lock.
+        """
+        if not self._copied:
+            yield
+            return
+        with initial_values.reusing(self._variables):
+            yield
+        self._copied = False
+
+    def _bind_layers(self) -> None:
+        """Gives a copy its layer objects now (an unused inference path binds them); else nothing. Build lock held."""
+        if self._copied:
+            with self._binding():
+                self._build(self._input, training=False)
 
     # ---------------------------------------------------------- properties
     @property
@@ -263,7 +343,7 @@ class _Trunk(Described):
         """
         if getattr(x, "graph", None) is not self._runtime.graph:
             raise InputError(f"x must be a tensor of {self._runtime!r}'s graph, got {x!r}")
-        with self._runtime.building(self._name + "/", shared=True):
+        with self._runtime.building(self._name + "/", shared=True), self._binding():
             return self._build(x, training=False)
 
     def __repr__(self) -> str:

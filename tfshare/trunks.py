@@ -73,34 +73,40 @@ class SharedTrunk(_Trunk):
     ) -> None:
         super().__init__(runtime, trunk_architecture(input_dim, hidden_units, layers, input_shape), name, seed, input_tensor)
 
-    def _build(self, x: Any, training: bool) -> Any:
+    def _make_layers(self) -> list[Any]:
+        """The layer objects, made on the first build (a copy's on its first build through layers)."""
         if not hasattr(self, "_layers"):
             self._layers = self._architecture.make_layers()
             # Before they are built: a built layer's config can differ (as a classifier's own body computes it).
             self._config = architectures.checkpoint_config(self._architecture, self._layers)
-        return forward.apply(self._layers, x, training, fold_batch_norm=True)
+        return self._layers
+
+    def _build(self, x: Any, training: bool) -> Any:
+        return forward.apply(self._make_layers(), x, training, fold_batch_norm=True)
 
     def _build_training(self, x: Any) -> tuple[Any, list[Any]]:
         with forward.collecting_updates() as updates:
-            output = forward.apply(self._layers, x, training=True)
+            output = forward.apply(self._make_layers(), x, training=True)
         return output, updates
 
     def _name_variables(self, variables: list[Any]) -> dict[str, Any]:
         return architectures.weight_keys(self._layers, self._architecture.named)
 
     def _keras_layers(self) -> list[Any]:
-        return self._layers
+        return getattr(self, "_layers", [])  # a copy has none before its first build through layers
 
     def _rebuild(self, runtime: GraphSession, input_tensor: Any, name: str) -> "SharedTrunk":
         return SharedTrunk(runtime, layers=self._architecture, name=name, seed=self._seed, input_tensor=input_tensor)
 
-    @property
-    def training_sensitive(self) -> bool:
+    def _layers_sensitive(self) -> bool:
         return forward.training_sensitive(self._layers)
 
     @property
     def layers(self) -> list[Any]:
-        """The tf_keras layer objects."""
+        """The tf_keras layer objects (a copied mirror's are made and bound on first use)."""
+        if self._copied:
+            with self._runtime.building(self._name + "/", shared=True):
+                self._bind_layers()
         return list(self._layers)
 
 
