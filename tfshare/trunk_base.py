@@ -163,15 +163,20 @@ class _Trunk(Described):
         self._copied, self._copied_sensitive = True, source.training_sensitive
         self._copied_losses = forward.losses_declared(source._keras_layers())
         self._copy_state(source)
-        with runtime.building(self._name + "/", shared=True) as graph:
-            tensors, variables, fed, self._frozen_keys = template.copy(graph, self._name + "/", self._seed)
-            runtime.add_initial_values(fed)
+        runtime.root.hold(runtime)  # counted before the build, as a trunk built into a shard (see __init__)
+        self._release_slot = runtime.root.own(runtime, self)
+        try:
+            with runtime.building(self._name + "/", shared=True) as graph:
+                tensors, variables, fed, self._frozen_keys = template.copy(graph, self._name + "/", self._seed)
+                runtime.add_initial_values(fed)
+        except BaseException:
+            self._release_slot()
+            raise
         self._input, self._output = tensors["x"], tensors["output"]
         self._built = None  # a copy is not copied again: a mirror of a mirror copies its trunk (tfshare.mirrors.origin)
         self._variables = list(variables.values())  # the template's order: creation order, as the layers will take them
         self._num_random = source._num_random
         self._named = {key: variables[key] for key in source._named}
-        self._release_slot = runtime.root.own(runtime, self, placed=False)
         return self
 
     def _copy_state(self, source: "_Trunk") -> None:
