@@ -291,3 +291,72 @@ def test_later_mirrors_copy_the_first_mirrors_sync_ops_too(gs, made, monkeypatch
         for a, b in zip(body.shard.run(body.variables), values):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(first.predict_proba(x), home.predict_proba(x), atol=1e-5)  # the trained trunk
+
+
+class _Cond(keras.layers.Layer):
+    """A layer whose graph holds a v2 ``tf.cond``: an ``If`` op calling functions of the graph's library."""
+
+    def call(self, x):
+        return tf.cond(tf.reduce_mean(x) > 0.5, lambda: x * 2.0, lambda: x - 1.0)
+
+
+def _cond_body():
+    return [keras.layers.Dense(8, name="d"), _Cond(name="cond"), keras.layers.Dense(4, name="e")]
+
+
+def test_ops_calling_graph_functions_are_rebuilt_not_copied(gs, monkeypatch, rng):
+    """A copy's NodeDefs would name functions the other shard's graph does not hold: such trunks (and classifiers)
+    are rebuilt through tf_keras, with the same answers."""
+    x = rng.random((5, 6), dtype=np.float32)
+    trunk = tfshare.SharedTrunk(gs, layers=_cond_body, input_shape=(6,), seed=0)
+    home = _home_then_full(monkeypatch, trunk, seed=1)
+    away = tfshare.Classifier(trunk=trunk, num_classes=3, seed=1)
+    assert away.shard is not trunk.shard and trunk_copy.template(trunk) is None
+    np.testing.assert_allclose(away.predict_proba(x), home.predict_proba(x), atol=1e-6)
+    with tfshare.GraphSession(device="cpu", shard_size=1) as spread:  # independent classifiers in other shards
+        made = [tfshare.Classifier(layers=_cond_body, input_shape=(6,), num_classes=3, runtime=spread, seed=0) for _ in range(3)]
+        assert len({id(c.shard) for c in made}) == 3
+        first = made[0].predict_proba(x)
+        for clf in made[1:]:
+            np.testing.assert_allclose(clf.predict_proba(x), first, atol=1e-6)
+
+
+def _nested_body():
+    return [keras.Sequential([keras.layers.Dense(8, name="a"), keras.layers.BatchNormalization(name="bn"),
+                              keras.layers.Dense(8, name="b")], name="seq"), keras.layers.Dense(5, name="d")]
+
+
+def test_a_copied_mirror_of_a_nested_model_trains(gs, monkeypatch, rng):
+    """A nested tf_keras Model makes step counters eagerly in its constructor: they must not take copied variables."""
+    x, y = rng.random((16, 6), dtype=np.float32), rng.integers(0, 3, 16)
+    trunk = tfshare.SharedTrunk(gs, layers=_nested_body, input_shape=(6,), seed=0)
+    _home_then_full(monkeypatch, trunk, seed=1)
+    away = tfshare.Classifier(trunk=trunk, num_classes=3, seed=1)
+    assert away.trunk_in_shard._copied
+    before = trunk.shard.run(trunk.named_variables())
+    away.fit(x, y, epochs=2, batch_size=8)
+    after = trunk.shard.run(trunk.named_variables())
+    mirrored = away.shard.run(away.trunk_in_shard.named_variables())
+    assert any(not np.array_equal(before[k], after[k]) for k in after)  # the mirrored fit reached the trunk
+    for key in after:
+        np.testing.assert_allclose(mirrored[key], after[key], atol=1e-6)
+
+
+def _flat_body():
+    return [keras.layers.Conv2D(4, 3, name="c1"), keras.layers.BatchNormalization(name="bn"),
+            keras.layers.Flatten(name="f"), keras.layers.Dense(5, name="d")]
+
+
+def test_a_failed_first_build_of_a_copy_leaves_it_usable(gs, monkeypatch, rng):
+    trunk = tfshare.SharedTrunk(gs, layers=_flat_body, input_shape=SHAPE, seed=0)
+    _home_then_full(monkeypatch, trunk)
+    away = tfshare.Classifier(trunk=trunk, num_classes=3, seed=7)
+    mirror = away.trunk_in_shard
+    assert mirror._copied
+    with away.shard.building():
+        bad = tf1.placeholder(tf.float32, [None, 6, 6, 1])
+    with pytest.raises((tfshare.InputError, RuntimeError)):
+        mirror(bad)  # the wrong input shape (Flatten gives 64 features, not 144): its fresh layers fail half-built
+    x, y = _data(rng)
+    away.fit(x, y, epochs=1, batch_size=8)  # a later build makes fresh layers again
+    assert np.isfinite(away.predict_proba(x)).all()

@@ -43,6 +43,13 @@ def _relative(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
+def _calls_function(op: Any) -> bool:
+    """Whether ``op`` runs a function of its graph's library (``If``, ``While``, ``PartitionedCall``, a Defun)."""
+    if op.graph._is_function(op.type):
+        return True
+    return any(value.HasField("func") or len(value.list.func) for value in op.node_def.attr.values())
+
+
 def _is_random(op: Any) -> bool:
     """Whether ``op`` draws random numbers: RandomUniform, TruncatedNormal, Multinomial, their stateless forms..."""
     return any(word in op.type for word in ("Random", "TruncatedNormal", "Multinomial")) or "seed2" in op.node_def.attr
@@ -87,6 +94,9 @@ class Template:
         random_ops = sorted({op.type for op in ops if _is_random(op)})
         if random_ops:
             raise ValueError(f"its ops hold random ops {random_ops}, whose seeds a copy would repeat")
+        calling = sorted({op.type for op in ops if _calls_function(op)})
+        if calling:  # a copy's NodeDefs would name functions another shard's graph does not hold
+            raise ValueError(f"its ops call graph functions ({calling}: v2 control flow or a tf.function)")
         graph_def = tf1.GraphDef()
         graph_def.versions.CopyFrom(ops[0].graph.graph_def_versions)
         inside = {op.name for op in ops}

@@ -337,6 +337,8 @@ def reusing(variables: Sequence[Any]) -> Iterator[None]:
     queue = list(variables)
 
     def creator(next_creator: Callable[..., Any], **kwargs: Any) -> Any:
+        if tf.executing_eagerly():  # a nested tf_keras Model's step counters, made eagerly in its constructor
+            return next_creator(**kwargs)
         if not queue:
             raise RuntimeError(f"layers made more variables than the {len(variables)} to reuse")
         variable = queue.pop(0)

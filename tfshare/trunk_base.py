@@ -246,8 +246,13 @@ class _Trunk(Described):
         if not self._copied:
             yield
             return
-        with initial_values.reusing(self._variables):
-            yield
+        try:
+            with initial_values.reusing(self._variables):
+                yield
+        except BaseException:
+            for attr in ("_layers", "_template", "_first_layers"):  # half-built: the next build makes fresh ones
+                self.__dict__.pop(attr, None)
+            raise
         self._copied = False
 
     def _bind_layers(self) -> None:
