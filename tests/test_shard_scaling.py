@@ -51,14 +51,15 @@ def test_a_variable_made_in_a_full_shard_outside_a_build_is_still_initialized(sh
     np.testing.assert_array_equal(sharded.run(read), [3.0, 3.0])
 
 
-def test_a_variable_added_to_a_collection_later_is_initialized(sharded):
+@pytest.mark.parametrize("collection", [tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES])
+def test_a_variable_added_to_a_collection_later_is_initialized(sharded, collection):
     clf = _mlp(sharded, 0)
     graph = clf.shard.graph
     with graph.as_default():
         late = tf1.Variable(np.ones((2,), np.float32), name="late", collections=[])
         read = late.read_value()
     assert sharded.initialize() == 4  # not in a collection: not initialize()'s
-    graph.add_to_collection(tf1.GraphKeys.LOCAL_VARIABLES, late)  # no new op, a longer collection
+    graph.add_to_collection(collection, late)  # no new op, a longer collection
     assert sharded.initialize() == 1
     np.testing.assert_array_equal(sharded.run(read), [1.0, 1.0])
 
