@@ -259,3 +259,46 @@ def test_a_placement_holding_a_build_lock_goes_on_into_the_newest_shard(monkeypa
     done.set()
     join_all([builder])
     assert made == [child]
+
+
+@pytest.mark.parametrize("how", ["placement", "dedicated"])
+def test_moving_past_the_newest_shard_closes_it_behind_older_shards(how):
+    placer, root, made = _placer(size=2, max_ops=5)
+    owners = []
+    kept, _ = _unit(placer, owners)  # a shard that stays: its unit is open
+    kept.graph.version = 5  # full by its ops
+    shard, release = _unit(placer, owners)  # the next shard, with room for one more
+    assert made == [kept, shard]
+    release()
+    assert not shard.closed
+    if how == "placement":
+        shard.graph.version = 5  # full by its ops too
+        nxt = placer.place()
+    else:
+        nxt = placer.open_dedicated()
+    assert shard.closed and not kept.closed and placer.all == [root, kept, nxt]
+
+
+def test_built_ends_the_callers_own_construction_not_a_later_ones_of_another_thread(monkeypatch):
+    """This thread's construction and then another thread's are under way in the root; this thread's ``built``
+    ends its own. The other thread then ends without ``built`` (a caller of the public ``place()``): nothing is
+    left to wait for, and the next placement goes into the root, which has room."""
+    monkeypatch.setattr(shards, "MAX_WAIT_SECONDS", 0.05)  # a wait for a construction left over: a new shard
+    root = _Shard(lambda: placer)
+    root._lock = threading.RLock()
+    placer = shards.Shards(root, size=4, make_shard=lambda root: _Shard(lambda: placer))
+    assert placer.place() is root  # this thread's construction
+
+    def other():
+        with root._lock:  # holds the root's build lock: places without waiting for this thread's
+            assert placer.place() is root
+
+    thread = threading.Thread(target=other, daemon=True)
+    thread.start()
+    join_all([thread])
+    placer.built(root)
+    later = []
+    placing = threading.Thread(target=lambda: later.append(placer.place()), daemon=True)
+    placing.start()
+    join_all([placing])
+    assert later == [root] and len(placer.all) == 1
