@@ -302,3 +302,28 @@ def test_built_ends_the_callers_own_construction_not_a_later_ones_of_another_thr
     placing.start()
     join_all([placing])
     assert later == [root] and len(placer.all) == 1
+
+
+def test_a_placement_waits_at_most_max_wait_for_a_construction_that_never_ends(monkeypatch):
+    """Another live thread placed a unit and never ends it: a placement waits ``MAX_WAIT_SECONDS``, then counts
+    that shard full and opens a new one; the next placement goes there without waiting again."""
+    monkeypatch.setattr(shards, "MAX_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(shards, "_RECHECK_SECONDS", 0.01)
+    placer, root, made = _placer(size=3)
+    placed, done = threading.Event(), threading.Event()
+
+    def stuck():
+        placer.place()  # a new shard (the root is full); never built() nor unplace()
+        placed.set()
+        done.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=stuck, daemon=True)
+    holder.start()
+    assert placed.wait(WAIT_SECONDS)
+    out = []
+    placing = threading.Thread(target=lambda: out.extend([placer.place(), placer.place()]), daemon=True)
+    placing.start()
+    join_all([placing], timeout=WAIT_SECONDS / 2)
+    done.set()
+    join_all([holder])
+    assert len(made) == 2 and out == [made[1], made[1]]
