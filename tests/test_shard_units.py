@@ -14,7 +14,7 @@ import threading
 import pytest
 
 import tfshare
-from conftest import WAIT_SECONDS, join_all
+from conftest import WAIT_SECONDS, join_all, never_ending_construction
 from tfshare import shards
 
 
@@ -310,20 +310,9 @@ def test_a_placement_waits_at_most_max_wait_for_a_construction_that_never_ends(m
     monkeypatch.setattr(shards, "MAX_WAIT_SECONDS", 0.05)
     monkeypatch.setattr(shards, "_RECHECK_SECONDS", 0.01)
     placer, root, made = _placer(size=3)
-    placed, done = threading.Event(), threading.Event()
-
-    def stuck():
-        placer.place()  # a new shard (the root is full); never built() nor unplace()
-        placed.set()
-        done.wait(WAIT_SECONDS)
-
-    holder = threading.Thread(target=stuck, daemon=True)
-    holder.start()
-    assert placed.wait(WAIT_SECONDS)
     out = []
-    placing = threading.Thread(target=lambda: out.extend([placer.place(), placer.place()]), daemon=True)
-    placing.start()
-    join_all([placing], timeout=WAIT_SECONDS / 2)
-    done.set()
-    join_all([holder])
+    with never_ending_construction(placer.place):  # in a new shard (the root is full)
+        placing = threading.Thread(target=lambda: out.extend([placer.place(), placer.place()]), daemon=True)
+        placing.start()
+        join_all([placing], timeout=WAIT_SECONDS / 2)
     assert len(made) == 2 and out == [made[1], made[1]]
