@@ -316,3 +316,17 @@ def test_a_placement_waits_at_most_max_wait_for_a_construction_that_never_ends(m
         placing.start()
         join_all([placing], timeout=WAIT_SECONDS / 2)
     assert len(made) == 2 and out == [made[1], made[1]]
+
+
+def test_a_release_and_a_collected_owner_together_offer_both_shards():
+    """A release drains the owners collected since, in other shards: each shard whose last unit went is closed."""
+    placer, root, made = _placer()
+    kept, collected = [], []
+    full, release_a = _unit(placer, kept)
+    _, release_b = _unit(placer, kept)  # the first shard is full
+    newest, _ = _unit(placer, collected)  # the next one, with room
+    release_b()
+    del collected
+    gc.collect()
+    release_a()  # full's last unit, and newest's collected one
+    assert full.closed and not newest.closed and placer.all == [root, newest]
