@@ -14,6 +14,9 @@
 #   MUTATION_BOX     seconds one module may take before it stops, keeping what it checked (default 3600)
 #   MUTANTS          only these mutants: names or fnmatch patterns, space-separated, e.g.
 #                    'tfshare.mirrors.x_host__mutmut_* tfshare.mirrors.xǁMirrorǁsync__mutmut_*' (default: all)
+#   MUTATION_TESTS   these test files instead of the module's TESTS entry, space-separated, e.g.
+#                    'test_shards.py test_shard_units.py': a quicker, partial run (record its score as such;
+#                    like a change of the TESTS entry, it resets the module's verdicts)
 #   PYTHON           a Python with tfshare's test extra (mutmut, pytest-timeout, ...) installed;
 #                    default: .venv/bin/python, created by scripts/test.sh
 #
@@ -31,6 +34,8 @@ MUTMUT="$(dirname "$PYTHON")/mutmut"  # the console script: `python -m mutmut` r
 # module -> the test files that exercise it (what each mutant of the module may be killed by;
 # mutmut then runs, per mutant, only those of these tests that executed the mutated function).
 # GraphSession's modules: runtime.py and the modules it was split into share its tests.
+# (_runtime_init has its own: initialize()'s fingerprint is tested in test_shard_scaling.py and test_shard_reclaim.py.)
+# (_runtime_init has its own: initialize()'s fingerprint is tested in test_shard_scaling.py and test_shard_reclaim.py.)
 RUNTIME_TESTS="test_runtime.py test_shards.py test_fast_callable.py test_lifecycle.py test_claims.py test_tracked_session.py test_fused.py"
 # architectures.py and the two modules it was split into (stop 27) share its tests.
 ARCHITECTURE_TESTS="test_layer_semantics.py test_generic_sharing.py test_input_shapes.py test_classifiers.py test_model_fn.py"
@@ -38,7 +43,7 @@ declare -A TESTS=(
   [runtime]="$RUNTIME_TESTS"
   [_runtime_shards]="$RUNTIME_TESTS"
   [_runtime_build]="$RUNTIME_TESTS"
-  [_runtime_init]="$RUNTIME_TESTS"
+  [_runtime_init]="test_runtime.py test_shards.py test_shard_scaling.py test_shard_reclaim.py test_initial_values.py test_lifecycle.py"
   [_runtime_calls]="$RUNTIME_TESTS"
   [_session_config]="$RUNTIME_TESTS test_grappler.py test_cluster.py"
   [_graph_export]="$RUNTIME_TESTS"
@@ -70,7 +75,7 @@ declare -A TESTS=(
   [checkpoints]="test_checkpoint_safety.py test_shape_checks.py test_classifiers.py test_generic_sharing.py test_concurrency.py"
   [bundles]="test_bundles.py test_shape_checks.py"
   [export]="test_export.py"
-  [shards]="test_shards.py test_runtime.py test_trunk_mirror.py"
+  [shards]="test_shards.py test_shard_units.py test_shard_reclaim.py test_runtime.py test_trunk_mirror.py"
   [mirrors]="test_trunk_mirror.py test_mirror_sync.py test_tracked_session.py test_audit_mirrors.py"
   [trunk_copy]="test_trunk_copy.py test_trunk_mirror.py"
   [_placement]="test_cluster.py test_runtime.py"
@@ -86,7 +91,7 @@ for arg in "$@"; do
     --list) mode=list ;;
     --survivors) mode=survivors ;;
     --fresh) mode=fresh ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) echo "unknown option $arg (see --help)" >&2; exit 2 ;;
     *) [ -n "${TESTS[$arg]:-}" ] || { echo "not a core module: $arg (see --list)" >&2; exit 2; }
        modules+=("$arg") ;;
@@ -131,7 +136,8 @@ for m in "${modules[@]}"; do
   cp -r "$ROOT/tfshare" "$ROOT/tests" "$work/"
   mkdir -p "$work/docs" && cp "$ROOT/docs/claims.md" "$work/docs/"  # test_claims.py checks the names it lists
   find "$work" -name __pycache__ -prune -exec rm -rf {} +
-  selection=$(printf '"tests/%s", ' ${TESTS[$m]})
+  tests="${MUTATION_TESTS:-${TESTS[$m]}}"
+  selection=$(printf '"tests/%s", ' $tests)
   # A mutant "times out" past (its tests' clean time + timeout_constant) x timeout_multiplier
   # of wall time. mutmut's default constant, 1 s, is less than a forked child's pytest start
   # on a loaded 2-core machine: the mutants of cheap functions "timed out" without hanging
@@ -162,7 +168,7 @@ EOF
     mapfile -t names < <(cd "$work" && "$MUTMUT" results 2>/dev/null | awk -F': ' '/: (survived|no tests|suspicious|timeout|not checked)$/ {gsub(/^ +/, "", $1); print $1}')
     [ ${#names[@]} -gt 0 ] || { echo "== $m: no survivors to re-test"; continue; }
   fi
-  echo "== $m: $(wc -w <<< "${TESTS[$m]}") test files, ${#names[@]} named mutants, up to $BOX s ($work/mutmut.log)"
+  echo "== $m: $(wc -w <<< "$tests") test files, ${#names[@]} named mutants, up to $BOX s ($work/mutmut.log)"
   start=$SECONDS
   # mutmut's children end with os._exit, which skips the atexit hooks that delete TensorFlow's
   # autograph temporary files: each module's run keeps them in its own folder, emptied here.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -160,6 +161,27 @@ def join_all(threads: list[threading.Thread], timeout: float = WAIT_SECONDS) -> 
         thread.join(max(0.0, deadline - time.monotonic()))
     alive = [t.name for t in threads if t.is_alive()]
     assert not alive, f"threads still running after {timeout} s: {alive}"
+
+
+@contextlib.contextmanager
+def never_ending_construction(place):
+    """A live thread that called ``place()`` and ends its construction (neither ``built`` nor ``unplace``) only
+    when the block exits."""
+    placed, done = threading.Event(), threading.Event()
+
+    def stuck():
+        place()
+        placed.set()
+        done.wait(WAIT_SECONDS)
+
+    holder = threading.Thread(target=stuck, daemon=True)
+    holder.start()
+    assert placed.wait(WAIT_SECONDS)
+    try:
+        yield
+    finally:
+        done.set()
+        join_all([holder])
 
 
 def wait_for(condition, timeout: float = WAIT_SECONDS, what: str = "the condition") -> None:

@@ -7,6 +7,7 @@ import pytest
 
 import tfshare
 from tfshare import _mirror_copies, mirrors
+from tfshare._tf import tf, tf1
 
 BUDGET = 100  # ops: a few heads of the small MLP trunk per shard (as test_trunk_mirror.py)
 N_HEADS = 11
@@ -86,3 +87,40 @@ def test_a_block_without_mirrors_reports_no_copies():
 def test_register_refuses_lists_that_do_not_pair_up():
     with pytest.raises(ValueError, match=r"originals and copies must pair up, got 2 and 1 variables"):
         _mirror_copies.register("t", [object(), object()], [object()])
+
+
+def _variable(graph, name, value, **kwargs):
+    with graph.as_default():
+        return tf1.Variable(value, name=name, **kwargs)
+
+
+def test_register_records_each_copy_under_its_handle_name_with_trunk_source_and_bytes():
+    trunk_graph, mirror_graph = tf.Graph(), tf.Graph()
+    kernel = _variable(trunk_graph, "trunk/kernel", np.zeros((3, 4), np.float32))
+    bias = _variable(trunk_graph, "trunk/bias", np.zeros(4, np.float64))
+    copy_kernel = _variable(mirror_graph, "mirror/kernel", np.zeros((3, 4), np.float32))
+    copy_bias = _variable(mirror_graph, "mirror/bias", np.zeros(4, np.float64))
+    # A copy whose shape is not known: its bytes cannot be counted.
+    loose = _variable(mirror_graph, "mirror/loose", np.zeros(2, np.float32), shape=tf.TensorShape(None))
+    _mirror_copies.register("t", [kernel, bias], [copy_kernel, copy_bias])
+    _mirror_copies.register("u", [kernel], [loose])  # a second mirror in the same graph: added, not replacing
+    copies = _mirror_copies.of(mirror_graph)
+    assert sorted(copies) == ["mirror/bias", "mirror/kernel", "mirror/loose"]
+    expected = {"mirror/kernel": ("t", "trunk/kernel", 3 * 4 * 4), "mirror/bias": ("t", "trunk/bias", 4 * 8),
+                "mirror/loose": ("u", "trunk/kernel", 0)}
+    for name, (trunk, source, nbytes) in expected.items():
+        copy = copies[name]
+        assert (copy.trunk, copy.source, copy.nbytes) == (trunk, source, nbytes), name
+        assert copy.graph() is trunk_graph
+    assert _mirror_copies.of(trunk_graph) == {}  # the trunk's graph holds no copy
+
+
+def test_of_returns_a_snapshot_and_registering_no_variables_is_harmless():
+    trunk_graph, mirror_graph = tf.Graph(), tf.Graph()
+    original = _variable(trunk_graph, "trunk/kernel", np.zeros(2, np.float32))
+    copy = _variable(mirror_graph, "mirror/kernel", np.zeros(2, np.float32))
+    _mirror_copies.register("t", [], [])  # a trunk without variables
+    _mirror_copies.register("t", [original], [copy])
+    snapshot = _mirror_copies.of(mirror_graph)
+    snapshot.clear()
+    assert list(_mirror_copies.of(mirror_graph)) == ["mirror/kernel"]

@@ -145,6 +145,10 @@ def test_unknown_dimensions_show_as_question_marks_in_shape_errors():
     (dict(layers=[keras.layers.Flatten()], input_shape=(4,), num_classes=3), TypeError,
      r"^layers must be a zero-argument callable returning tf_keras layers \(e\.g\. layers=lambda: "
      r"\[tf_keras\.layers\.Dense\(64, activation='relu'\)\]\), got list; each classifier needs layer objects of its own$"),
+    (dict(layers=keras3.layers.Dense(4), input_shape=(4,), num_classes=3), TypeError,
+     r"^layers must be a zero-argument callable returning tf_keras layers \(e\.g\. layers=lambda: "
+     r"\[tf_keras\.layers\.Dense\(64, activation='relu'\)\]\), got keras\.[\w.]+\.Dense; each classifier needs "
+     r"layer objects of its own$"),
     (dict(layers=small_cnn_body, num_classes=3), tfshare.InputError, r"input_shape is required with layers="),
     (dict(layers=small_cnn_body, input_shape=(None, 8, 8, 1), num_classes=3), tfshare.InputError,
      r"input_shape is the shape of one example, without the batch axis"),
@@ -153,7 +157,7 @@ def test_unknown_dimensions_show_as_question_marks_in_shape_errors():
     (dict(), tfshare.InputError, r"give exactly one of layers= .* got none"),
     (dict(layers=small_cnn_body, model_fn=lambda: None, input_shape=(8, 8, 1), num_classes=3), tfshare.InputError,
      r"give exactly one of .* got \['layers', 'model_fn'\]"),
-], ids=["list_not_factory", "no_shape", "batch_axis", "no_classes", "one_class", "nothing", "two_forms"])
+], ids=["list_not_factory", "keras3_layer_not_factory", "no_shape", "batch_axis", "no_classes", "one_class", "nothing", "two_forms"])
 def test_bad_constructor_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.Classifier(**kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import keras as keras3
@@ -195,6 +196,16 @@ class _TwoOutputsSubclassed(keras.Model):
 def test_bad_models_get_clear_errors(model_fn, kwargs, error, match):
     with pytest.raises(error, match=match):
         tfshare.Classifier(model_fn=model_fn, **kwargs)
+
+
+@pytest.mark.parametrize("make", [lambda: build_model((4,)), lambda: keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(3)])],
+                         ids=["tf_keras", "keras3"])
+def test_a_model_object_is_refused_as_model_fn_naming_its_type(make):
+    """A model is callable, but not without arguments: it was called as the factory, and failed inside Keras."""
+    model = make()
+    with pytest.raises(TypeError, match=rf"^model_fn must be a zero-argument callable returning a tf_keras Model, got "
+                                        rf"{re.escape(type(model).__module__)}\.Sequential$"):
+        tfshare.Classifier(model_fn=model)
 
 
 def test_a_model_without_input_shape_takes_input_shape(runtime, rng):

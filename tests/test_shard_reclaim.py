@@ -306,26 +306,15 @@ def test_a_placement_from_inside_a_root_build_does_not_wait_for_a_construction_t
 def test_a_construction_that_never_ends_stops_delaying_placements_after_max_wait(monkeypatch):
     """A live thread that called ``place()`` and never ``built()``: another thread's placement waits at most
     ``MAX_WAIT_SECONDS``, then goes to a new shard (the op budget of the stuck one is never read)."""
-    from conftest import WAIT_SECONDS, join_all
+    from conftest import join_all, never_ending_construction
 
     monkeypatch.setattr(shards, "MAX_WAIT_SECONDS", 0.05)
     with tfshare.GraphSession(device="cpu", shard_size=4) as gs:
-        placed, done = threading.Event(), threading.Event()
-
-        def stuck():
-            gs.place()  # never built() nor unplace()
-            placed.set()
-            done.wait(WAIT_SECONDS)
-
-        holder = threading.Thread(target=stuck, daemon=True)
-        holder.start()
-        assert placed.wait(WAIT_SECONDS)
         out = []
-        placer = threading.Thread(target=lambda: out.append(_mlp(gs, 0)), daemon=True)
-        placer.start()
-        join_all([placer], timeout=30.0)
-        done.set()
-        join_all([holder])
+        with never_ending_construction(gs.place):
+            placer = threading.Thread(target=lambda: out.append(_mlp(gs, 0)), daemon=True)
+            placer.start()
+            join_all([placer], timeout=30.0)
         assert len(out) == 1 and out[0].shard is gs.shards[1]
         np.testing.assert_allclose(out[0].predict_proba(X), _twin(0), rtol=0, atol=1e-6)
 

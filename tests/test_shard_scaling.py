@@ -51,16 +51,30 @@ def test_a_variable_made_in_a_full_shard_outside_a_build_is_still_initialized(sh
     np.testing.assert_array_equal(sharded.run(read), [3.0, 3.0])
 
 
-def test_a_variable_added_to_a_collection_later_is_initialized(sharded):
+@pytest.mark.parametrize("collections", [[tf1.GraphKeys.GLOBAL_VARIABLES], [tf1.GraphKeys.LOCAL_VARIABLES],
+                                         [tf1.GraphKeys.GLOBAL_VARIABLES, tf1.GraphKeys.LOCAL_VARIABLES]],
+                         ids=["global", "local", "both"])
+def test_a_variable_added_to_a_collection_later_is_initialized(sharded, collections):
+    """Once, and counted once, even when it is in both collections initialize() covers."""
     clf = _mlp(sharded, 0)
     graph = clf.shard.graph
     with graph.as_default():
         late = tf1.Variable(np.ones((2,), np.float32), name="late", collections=[])
         read = late.read_value()
     assert sharded.initialize() == 4  # not in a collection: not initialize()'s
-    graph.add_to_collection(tf1.GraphKeys.LOCAL_VARIABLES, late)  # no new op, a longer collection
+    for collection in collections:
+        graph.add_to_collection(collection, late)  # no new op, a longer collection
     assert sharded.initialize() == 1
     np.testing.assert_array_equal(sharded.run(read), [1.0, 1.0])
+
+
+def test_a_closed_sharded_root_refuses_to_initialize(sharded):
+    """Only shards the root listed and then reclaimed are skipped; the closed root itself says so."""
+    _kept = [_mlp(sharded, seed) for seed in range(2)]
+    assert len(sharded.shards) == 2
+    sharded.close()
+    with pytest.raises(tfshare.ClosedError, match=r"is closed"):
+        sharded.initialize()
 
 
 def test_a_failed_initialization_is_tried_again(sharded, monkeypatch):

@@ -58,8 +58,9 @@ class AdoptedModel:
       num_classes: the width of the output.
 
     Raises:
-      TypeError: model_fn is not callable or returns no tf_keras Model (a Keras
-        3 model gets an error that names tf_keras).
+      TypeError: model_fn is not callable, is a model itself (not a function
+        making one), or returns no tf_keras Model (a Keras 3 model gets an
+        error that names tf_keras).
       InputError: the input shape is unknown or not one input, or the output
         is not [batch, num_classes >= 2].
     """
@@ -67,7 +68,8 @@ class AdoptedModel:
     def __init__(
         self, model_fn: Callable[[], Any], input_shape: Sequence[int] | None = None, *, unbuild: bool
     ) -> None:
-        if not callable(model_fn):
+        if not callable(model_fn) or isinstance(model_fn, keras.layers.Layer) or architectures.is_keras3(model_fn):
+            # A model object is callable too, but not without arguments.
             raise TypeError(f"model_fn must be a zero-argument callable returning a tf_keras Model, got {validation.describe(model_fn)}")
         with eager_mode():
             model = model_fn()

@@ -34,13 +34,14 @@ def check_float32_policy() -> None:
 
 
 def check_factory(factory: Any, arg: str = "layers") -> LayerFactory:
-    """Returns ``factory`` if it is callable.
+    """Returns ``factory`` if it is callable and not a layer object.
 
     Raises:
-      TypeError: it is not (a list of layer objects, say: those could not be
-        made anew for each classifier).
+      TypeError: it is not callable (a list of layer objects, say: those could
+        not be made anew for each classifier), or it is a layer (tf_keras's or
+        Keras 3's: a layer is callable, but not without arguments).
     """
-    if not callable(factory) or isinstance(factory, tf_keras.layers.Layer):
+    if not callable(factory) or isinstance(factory, tf_keras.layers.Layer) or is_keras3(factory):
         raise TypeError(
             f"{arg} must be a zero-argument callable returning tf_keras layers (e.g. {arg}=lambda: "
             f"[tf_keras.layers.Dense(64, activation='relu')]), got {validation.describe(factory)}; "
