@@ -44,6 +44,16 @@ class _Owner:
     """A classifier or trunk, as far as ``own`` knows one: an object that can be collected."""
 
 
+class _Mirror:
+    """A stand-in trunk mirror: ``needed()`` says whether its trunk's next head may go to its shard."""
+
+    def __init__(self, needed):
+        self._needed = needed
+
+    def needed(self):
+        return self._needed
+
+
 def _placer(size=2, max_ops=640):
     """(Shards of a stand-in root, the shards it made): the root holds ``size`` units already."""
     made, box = [], []
@@ -94,11 +104,12 @@ def test_a_release_counts_once_however_often_it_is_called():
 
 
 def test_a_unit_built_into_a_shard_directly_holds_it_too():
-    """``own(placed=False)``: a trunk's head or an ``input_tensor`` classifier took no slot, but keeps its shard."""
+    """``hold`` then ``own``: a trunk's head or an ``input_tensor`` classifier took no slot, but keeps its shard."""
     placer, root, _ = _placer()
     owners = [_Owner()]
     (shard, release_a), (_, release_b) = _unit(placer, owners), _unit(placer, owners)
-    release_head = placer.own(shard, owners[0], placed=False)
+    assert placer.hold(shard)
+    release_head = placer.own(shard, owners[0])
     release_a()
     release_b()
     assert not shard.closed and shard in placer.all
@@ -106,15 +117,23 @@ def test_a_unit_built_into_a_shard_directly_holds_it_too():
     assert shard.closed and placer.all == [root]
 
 
-def test_units_in_the_root_or_a_dedicated_shard_never_close_it():
+def test_units_in_the_root_never_close_it_and_a_dedicated_shard_closes_once_its_mirror_is_not_needed():
     placer, root, made = _placer()
-    dedicated = placer.open_dedicated()
+    trunk = _Owner()
+    dedicated = placer.open_dedicated(trunk)
+    dedicated._mirror = _Mirror(needed=True)  # its trunk's next head may go there
+    placer.built(dedicated)
     owner = _Owner()
     for target in (root, dedicated):
-        placer.own(target, owner, placed=False)()
+        assert placer.hold(target)
         placer.own(target, owner)()
     assert not root.closed and not dedicated.closed and placer.all == [root, dedicated] and placer.reclaimed == 0
     assert placer.place() is made[1]  # a dedicated shard takes no placed unit
+    placer.unplace(made[1])
+    dedicated._mirror = _Mirror(needed=False)  # full: no later head goes there
+    assert placer.hold(dedicated)
+    placer.own(dedicated, owner)()
+    assert dedicated.closed and root in placer.all and not root.closed
 
 
 def test_a_shard_stays_while_a_construction_is_under_way_in_it():
@@ -151,7 +170,7 @@ def test_the_newest_shard_with_room_stays_until_placement_moves_past_it():
     assert nxt is made[1] and shard.closed and placer.all == [root, nxt]
     placer.built(nxt)
     placer.own(nxt, owners[0])()
-    dedicated = placer.open_dedicated()  # moves past it too
+    dedicated = placer.open_dedicated(trunk := _Owner())  # moves past it too
     assert nxt.closed and placer.all == [root, dedicated] and placer.reclaimed == 2
 
 
@@ -174,7 +193,7 @@ def test_a_shard_holding_a_mirror_or_an_open_classifier_is_never_closed(holds):
     owners = []
     (shard, release_a), (_, release_b) = _unit(placer, owners), _unit(placer, owners)
     if holds == "mirror":
-        shard._mirror = object()
+        shard._mirror = _Mirror(needed=True)
     else:
         shard.heads.append(object())
     release_a()
@@ -218,7 +237,7 @@ def test_after_close_a_release_closes_nothing():
     release_b()
     assert not shard.closed and placer.reclaimed == 0
     with pytest.raises(tfshare.ClosedError, match=r"is closed; create a new GraphSession"):
-        placer.open_dedicated()
+        placer.open_dedicated(_Owner())
 
 
 def test_extra_give_backs_do_not_keep_a_shard_open_forever():
@@ -275,7 +294,7 @@ def test_moving_past_the_newest_shard_closes_it_behind_older_shards(how):
         shard.graph.version = 5  # full by its ops too
         nxt = placer.place()
     else:
-        nxt = placer.open_dedicated()
+        nxt = placer.open_dedicated(trunk := _Owner())
     assert shard.closed and not kept.closed and placer.all == [root, kept, nxt]
 
 
