@@ -46,9 +46,10 @@ from tensorflow.python.ops import resource_variable_ops  # noqa: E402
 # TensorFlow's op helper and registry: tfshare.conv_fusion builds the (internal) fused
 # convolution op Grappler's remapper would, in the graphs Grappler skips.
 from tensorflow.python.framework import op_def_library, op_def_registry  # noqa: E402
-# TensorFlow's C API bindings: tfshare.graph_template imports a template's GraphDef through them (what
-# import_graph_def does, without its per-op Python pass).
+# TensorFlow's C API bindings and its importer's option helpers: tfshare.graph_template imports a
+# template's GraphDef through them (what import_graph_def does, without its per-op Python pass).
 from tensorflow.python.client import pywrap_tf_session as tf_c_api  # noqa: E402
+from tensorflow.python.framework import c_api_util, importer as tf_importer  # noqa: E402
 
 # Read by the measuring side (tfshare.harness): Chrome traces of a traced
 # step's RunMetadata, and whether oneDNN's rewrites are on. Loaded by
@@ -159,6 +160,7 @@ __all__ = [
     "KERAS_VERSION",
     "TF_VERSION",
     "base_layer_utils",
+    "c_api_util",
     "check_versions",
     "config_pb2",
     "eager_mode",
@@ -173,6 +175,7 @@ __all__ = [
     "tf",
     "tf1",
     "tf_c_api",
+    "tf_importer",
     "tf_keras",
     "tf_session",
     "timeline",

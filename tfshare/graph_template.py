@@ -27,7 +27,7 @@ import threading
 import weakref
 from typing import Any, Callable, Sequence
 
-from tfshare._tf import tf, tf1, tf_c_api
+from tfshare._tf import c_api_util, tf, tf1, tf_c_api, tf_importer
 from tfshare.initial_values import FedInitializer, InitSpec
 
 _lock = threading.Lock()
@@ -218,32 +218,22 @@ def _import(graph: Any, graph_def: Any, input_map: dict[str, Any], scope: str, c
     Raises:
       ValueError: TensorFlow refused the GraphDef, or an input_map key names no input of it.
     """
-    options = tf_c_api.TF_NewImportGraphDefOptions()
+    options = c_api_util.ScopedTFImportGraphDefOptions()  # prefix, uniquify, input map: as import_graph_def
+    tf_importer._PopulateTFImportGraphDefOptions(options.options, scope[:-1], input_map, None, True)
+    serialized = tf_c_api.TF_NewBufferFromString(graph_def.SerializeToString())
     try:
-        tf_c_api.TF_ImportGraphDefOptionsSetPrefix(options, scope[:-1])
-        tf_c_api.TF_ImportGraphDefOptionsSetUniquifyNames(options, True)
-        tf_c_api.TF_ImportGraphDefOptionsSetValidateColocationConstraints(options, True)
-        for name, tensor in input_map.items():
-            op_name, index = name.rsplit(":", 1)
-            tf_c_api.TF_ImportGraphDefOptionsAddInputMapping(options, op_name, int(index), tensor._as_tf_output())
-        serialized = tf_c_api.TF_NewBufferFromString(graph_def.SerializeToString())
-        try:
-            # As import_graph_def: no Session.run between creating the ops and giving them Python objects.
-            with graph._mutation_lock():
-                try:
-                    with graph._c_graph.get() as c_graph:
-                        results = tf_c_api.TF_GraphImportGraphDefWithResults(c_graph, serialized, options)
-                except tf.errors.InvalidArgumentError as exc:
-                    raise ValueError(str(exc)) from None
-                try:
-                    missing = tf_c_api.TF_ImportGraphDefResultsMissingUnusedInputMappings_wrapper(results)
-                finally:
-                    tf_c_api.TF_DeleteImportGraphDefResults(results)
-                graph._add_new_tf_operations(compute_devices=False)
-        finally:
-            tf_c_api.TF_DeleteBuffer(serialized)
+        # As import_graph_def: no Session.run between creating the ops and giving them Python objects.
+        with graph._mutation_lock():
+            try:
+                with graph._c_graph.get() as c_graph:
+                    results = c_api_util.ScopedTFImportGraphDefResults(
+                        tf_c_api.TF_GraphImportGraphDefWithResults(c_graph, serialized, options.options))
+            except tf.errors.InvalidArgumentError as exc:
+                raise ValueError(str(exc)) from None
+            graph._add_new_tf_operations(compute_devices=False)
     finally:
-        tf_c_api.TF_DeleteImportGraphDefOptions(options)
+        tf_c_api.TF_DeleteBuffer(serialized)
+    missing = tf_c_api.TF_ImportGraphDefResultsMissingUnusedInputMappings_wrapper(results.results)
     if missing:
         raise ValueError(f"input_map names inputs that are not in the GraphDef: {[str(m) for m in missing]}")
     for name in colocated:  # import_graph_def's rule: the first colocation target with a device, or none
